@@ -1,0 +1,196 @@
+"""scope_nb: a flight recorder and time machine for concurrent Python.
+
+    import scope_nb as scope
+    with scope.record() as trace:
+        run_my_threads()
+    trace.detect_race_conditions()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import types
+from collections.abc import Iterator
+from typing import Any
+
+from .config import Options, make_options
+from .trace import Trace
+
+__version__ = "0.1.0"
+
+_lock = threading.Lock()
+_active = None  # (Recorder, Trace) while recording
+_last: Trace | None = None
+
+
+def start(**options: Any) -> Trace:
+    """Start recording with the given options (see `scope_nb.config.Options`).
+
+    Returns the live Trace. Starting while a recording runs is an error."""
+    global _active
+    opts = make_options(**options)
+    from . import record  # noqa: F401 - registers the patchers
+    from .record import session
+
+    with _lock:
+        if _active is not None:
+            raise RuntimeError("scope_nb: already recording; call scope_nb.stop() first")
+        rec = session.Recorder(opts)
+        rec.start()
+        session.ACTIVE = rec
+        trace = Trace(rec)
+        _active = (rec, trace)
+    if opts.persisting:
+        from .store.flusher import start_flusher
+
+        start_flusher(rec)
+    return trace
+
+
+def stop() -> Trace:
+    """Stop recording, restore every hook and patch, and return the final Trace."""
+    global _active, _last
+    from .record import session
+
+    with _lock:
+        if _active is None:
+            raise RuntimeError("scope_nb: not recording; call scope_nb.start() first")
+        rec, trace = _active
+        _active = None
+    rec.stop()
+    session.ACTIVE = None
+    session.LAST = rec
+    if rec.options.persisting:
+        from .store.flusher import stop_flusher
+
+        stop_flusher(rec)
+    trace.freeze()
+    _last = trace
+    return trace
+
+
+@contextlib.contextmanager
+def record(**options: Any) -> Iterator[Trace]:
+    """Record the body of a `with` block; the Trace is live inside and final after."""
+    trace = start(**options)
+    try:
+        yield trace
+    finally:
+        stop()
+
+
+def current() -> Trace | None:
+    """The live Trace while recording, else the last one recorded (or loaded)."""
+    if _active is not None:
+        return _active[1]
+    return _last
+
+
+def is_recording() -> bool:
+    return _active is not None
+
+
+def _recorder():
+    if _active is None:
+        raise RuntimeError("scope_nb: not recording; call scope_nb.start() first")
+    return _active[0]
+
+
+def trace_module(module_or_name: types.ModuleType | str) -> int:
+    """Record every call of the module's functions and methods (args, result, exception,
+    duration). Returns the number of code objects traced."""
+    from .record.session import _import
+
+    rec = _recorder()
+    if isinstance(module_or_name, str):
+        module = _import(module_or_name)
+    elif isinstance(module_or_name, types.ModuleType):
+        module = module_or_name
+    else:
+        raise TypeError(f"trace_module takes a module or a module name, got {type(module_or_name).__name__}")
+    return rec.trace_module(module)
+
+
+def trace_all_processes() -> None:
+    """Record calls of all user code (not the standard library or site-packages) in every
+    thread and task."""
+    _recorder().trace_all()
+
+
+def trace_process(actor: Any) -> str:
+    """Record everything one thread / task does (its calls of user code, besides its
+    messages and lifecycle). Returns its actor id."""
+    rec = _recorder()
+    actor_id = current().resolve_actor(actor)
+    rec.trace_process(actor_id)
+    return actor_id
+
+
+def trace_object(obj: Any, name: str | None = None) -> Any:
+    """Trace a live object: method calls as messages, its state after every change.
+    Returns the object (so it can be used inline)."""
+    from .record.objects import trace_object as _trace_object
+
+    return _trace_object(_recorder(), obj, name)
+
+
+def trace_lock(lock: Any, name: str | None = None) -> Any:
+    """Trace a lock created before start(); returns the traced lock to use instead."""
+    from .record.locks import trace_lock as _trace_lock
+
+    return _trace_lock(_recorder(), lock, name)
+
+
+def load(path, *more_paths, trusted: bool = False) -> Trace:
+    """Load one persisted trace directory, or several merged on one time axis."""
+    global _last
+    from .store.load import load_trace
+
+    trace = load_trace(path, *more_paths, trusted=trusted)
+    _last = trace
+    return trace
+
+
+def _on_current(name: str):
+    def query(*args, **kwargs):
+        trace = current()
+        if trace is None:
+            raise RuntimeError(f"scope_nb.{name}: nothing recorded yet; call scope_nb.start() first")
+        return getattr(trace, name)(*args, **kwargs)
+
+    query.__name__ = name
+    query.__doc__ = f"`Trace.{name}` on `scope_nb.current()`."
+    return query
+
+
+_QUERIES = (
+    "events", "actors", "states", "state_timeline", "message_flow", "function_calls", "get_state_at",
+    "events_between", "get_events_before", "system_snapshot_at", "analyze_state_change",
+    "get_crash_events", "get_messages_to", "analyze_crash", "interleaved_timeline",
+    "detect_race_conditions", "analyze_race_condition", "detect_deadlocks", "lock_graph",
+    "detect_stalls", "supervision_tree", "process_relationships", "find_processes",
+    "performance_hotspots", "performance_analysis", "call_tree_analysis", "timing_analysis",
+    "message_queue_analysis", "memory_analysis", "explore", "save", "export_perfetto",
+)
+for _name in _QUERIES:
+    globals()[_name] = _on_current(_name)
+del _name
+
+
+def load_ipython_extension(ipython) -> None:
+    from .notebook import load_ipython_extension as _load
+
+    _load(ipython)
+
+
+def unload_ipython_extension(ipython) -> None:
+    from .notebook import unload_ipython_extension as _unload
+
+    _unload(ipython)
+
+
+__all__ = [
+    "Options", "Trace", "start", "stop", "record", "current", "is_recording", "trace_module",
+    "trace_all_processes", "trace_process", "trace_object", "trace_lock", "load", *_QUERIES,
+]

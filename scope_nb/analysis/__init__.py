@@ -1,0 +1,1 @@
+"""Pure functions over the frames: reports and frames out, no hooks, no globals."""

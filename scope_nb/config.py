@@ -1,0 +1,158 @@
+"""Recording options: one validated, frozen object, so every layer reads the same
+values and a wrong option fails at `start()` with a message naming it."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+TRACING_LEVELS = ("full", "messages_only", "states_only", "minimal", "off")
+STORAGES = ("memory", "disk")
+
+DEFAULT_REDACT = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "key",
+    "authorization",
+    "auth",
+    "cookie",
+    "session",
+    "credential",
+    "private",
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    storage: str = "memory"
+    max_events: int = 100_000
+    sample_rate: float = 1.0
+    tracing_level: str = "full"
+    persist_to_disk: bool = False
+    persist_path: str | None = None
+    auto_cleanup: bool = True
+    seed: int = 0
+    # what to trace from the start (names or modules); more can be added while recording
+    modules: tuple[str, ...] = ()
+    trace_all: bool = False
+    capture_args: bool = True
+    # values
+    max_repr: int = 200
+    max_depth: int = 3
+    redact: tuple[str, ...] = DEFAULT_REDACT
+    # persistence
+    flush_interval: float = 1.0
+    segment_bytes: int = 8 << 20
+    retention_segments: int | None = None
+    # detectors that run while recording
+    watchdog: float | None = None  # seconds of mutual waiting before a hang is recorded
+    slow_callback: float = 0.1  # asyncio step longer than this is a stall
+    memory_interval: float | None = None  # seconds between memory samples
+    tracemalloc: bool = False
+    patch: bool = True  # patch threads, queues, locks, tasks (lifecycle, messages, locks)
+    follow_children: bool = True  # trace child Python processes when persisting
+
+    @property
+    def persisting(self) -> bool:
+        return self.persist_to_disk or self.storage == "disk"
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Options)}
+
+
+def _fail(name: str, value: Any, accepted: str) -> ValueError:
+    return ValueError(f"scope_nb: option {name}={value!r} is invalid; accepted: {accepted}")
+
+
+def _number(name, value, kind, lo=None, hi=None, allow_none=False):
+    if value is None and allow_none:
+        return None
+    ok_types = (int,) if kind is int else (int, float)
+    if isinstance(value, bool) or not isinstance(value, ok_types):
+        raise TypeError(
+            f"scope_nb: option {name} must be {'an int' if kind is int else 'a number'}"
+            f"{' or None' if allow_none else ''}, got {type(value).__name__} {value!r}"
+        )
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise _fail(name, value, f"{lo if lo is not None else '-inf'} .. {hi if hi is not None else 'inf'}")
+    return kind(value)
+
+
+def _names(name: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    if isinstance(value, Iterable):
+        out = []
+        for v in value:
+            if isinstance(v, str):
+                out.append(v)
+            elif hasattr(v, "__name__"):
+                out.append(v.__name__)
+            else:
+                raise TypeError(f"scope_nb: option {name} takes names or modules, got {v!r}")
+        return tuple(out)
+    raise TypeError(f"scope_nb: option {name} takes a list of names, got {type(value).__name__}")
+
+
+def make_options(**options: Any) -> Options:
+    """Validate keyword options into an `Options`; unknown names are refused."""
+    unknown = sorted(set(options) - set(_FIELDS))
+    if unknown:
+        raise ValueError(
+            f"scope_nb: unknown option(s) {', '.join(unknown)}; accepted: {', '.join(_FIELDS)}"
+        )
+    o = dict(options)
+    if "storage" in o and o["storage"] not in STORAGES:
+        raise _fail("storage", o["storage"], " | ".join(STORAGES))
+    if "tracing_level" in o and o["tracing_level"] not in TRACING_LEVELS:
+        raise _fail("tracing_level", o["tracing_level"], " | ".join(TRACING_LEVELS))
+    if "max_events" in o:
+        o["max_events"] = _number("max_events", o["max_events"], int, 1)
+    if "sample_rate" in o:
+        o["sample_rate"] = _number("sample_rate", o["sample_rate"], float, 0.0, 1.0)
+    for name in ("seed", "max_repr", "max_depth", "segment_bytes"):
+        if name in o:
+            o[name] = _number(name, o[name], int, 0 if name == "seed" else 1)
+    if "retention_segments" in o:
+        o["retention_segments"] = _number("retention_segments", o["retention_segments"], int, 1, allow_none=True)
+    for name in ("flush_interval", "slow_callback"):
+        if name in o:
+            o[name] = _number(name, o[name], float, 0.0)
+            if o[name] <= 0:
+                raise _fail(name, o[name], "a positive number of seconds")
+    for name in ("watchdog", "memory_interval"):
+        if name in o and o[name] is not None:
+            o[name] = _number(name, o[name], float, 0.0, allow_none=True)
+            if o[name] <= 0:
+                raise _fail(name, o[name], "a positive number of seconds, or None")
+    for name in ("persist_to_disk", "auto_cleanup", "trace_all", "capture_args", "tracemalloc", "patch", "follow_children"):
+        if name in o and not isinstance(o[name], bool):
+            raise TypeError(f"scope_nb: option {name} must be True or False, got {o[name]!r}")
+    for name in ("modules", "redact"):
+        if name in o:
+            o[name] = _names(name, o[name])
+    if "persist_path" in o and o["persist_path"] is not None:
+        if not isinstance(o["persist_path"], str | os.PathLike):
+            raise TypeError(f"scope_nb: option persist_path must be a path, got {o['persist_path']!r}")
+        o["persist_path"] = os.fspath(o["persist_path"])
+    opts = Options(**o)
+    if opts.persisting and not opts.persist_path:
+        raise ValueError(
+            "scope_nb: persisting to disk (persist_to_disk=True or storage='disk') needs persist_path=DIR"
+        )
+    return opts
+
+
+def option_help() -> dict[str, Any]:
+    """Each option with its default, for help texts."""
+    return {name: f.default if f.default is not dataclasses.MISSING else None for name, f in _FIELDS.items()}
+
+
+__all__ = ["Options", "make_options", "option_help", "TRACING_LEVELS", "STORAGES"]

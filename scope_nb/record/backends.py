@@ -1,0 +1,411 @@
+"""Call capture: two back-ends that write the same events.
+
+* `MonitoringBackend` (Python >= 3.12): a `sys.monitoring` tool id of our own, with
+  local events on the traced code objects only; in trace-everything mode, global
+  events that DISABLE themselves at the first sight of code that is not the user's.
+* `ProfileBackend` (3.11): `sys.setprofile` / `threading.setprofile` with a
+  code-object filter, chained to any profile function already installed. Exception
+  values come from a frame-local trace function (`f_trace`) set on traced frames
+  only; the global trace function is the C builtin `getattr`, which returns None and
+  so costs no Python frame.
+
+Both append to the calling thread's buffer: CALL (args), RETURN (value), EXCEPTION
+(exception), and SUSPEND / RESUME for generator and coroutine frames (frame id).
+"""
+
+from __future__ import annotations
+
+import dis
+import sys
+import threading
+
+from .. import clock
+from ..values import ATOMIC, REDACTED, Formatted
+from .buffer import CALL, EXCEPTION, KIND_BITS, RESUME, RETURN, SUSPEND
+
+_getframe = sys._getframe
+
+
+def make_backend(rec):
+    if sys.version_info >= (3, 12):
+        return MonitoringBackend(rec)
+    return ProfileBackend(rec)
+
+
+class _Capture:
+    """The parts shared by both back-ends: how a call's arguments, a return value and
+    an exception are kept."""
+
+    def __init__(self, rec):
+        self.rec = rec
+        self.capture_args = rec.options.capture_args
+        self.sampling = rec.store.sample_rate < 1.0
+
+    def _cap(self, b, value):
+        """Format a non-atomic value with recording switched off for this thread, so a
+        traced __repr__ is not recorded and cannot recurse."""
+        b.on = False
+        try:
+            return self.rec.fmt.capture(value)
+        except Exception as e:
+            self.rec.fault("capture", e)
+            return Formatted(f"<{type(value).__name__}>")
+        finally:
+            b.on = True
+
+    def args_of(self, b, site, frame):
+        if not self.capture_args or site.getter is None:
+            return None
+        try:
+            a = site.getter(frame.f_locals)
+        except (KeyError, TypeError):
+            return None
+        if len(site.argnames) == 1:
+            if site.secret:
+                return REDACTED
+            return a if type(a) in ATOMIC else self._cap(b, a)
+        out = [x if type(x) in ATOMIC else self._cap(b, x) for x in a]
+        for i in site.secret:
+            out[i] = REDACTED
+        return tuple(out)
+
+    def exc_value(self, b, exc):
+        try:
+            text = self.rec.fmt.repr(exc) if b.on else type(exc).__name__
+        except Exception:
+            text = type(exc).__name__
+        return Formatted(f"{type(exc).__qualname__}|{text}")
+
+    def keep(self, b) -> bool:
+        """Sampling decision for a call that starts now (sampled mode only)."""
+        b.pos += 1
+        keep = bool(self.rec.store.mask[b.pos & 4095])
+        b.stack.append(keep)
+        if not keep:
+            self.rec.store.dropped["sampled"] += 1
+        return keep
+
+    def kept(self, b) -> bool:
+        """Was the call that ends now recorded? (sampled mode only)"""
+        if b.stack:
+            if b.stack.pop():
+                return True
+        self.rec.store.dropped["sampled"] += 1
+        return False
+
+
+class MonitoringBackend(_Capture):
+    def __init__(self, rec):
+        super().__init__(rec)
+        self.mon = sys.monitoring
+        self.tool = None
+        self.watched: list = []
+
+    def install(self) -> None:
+        mon = self.mon
+        for tool in (4, 3, 5, 2):
+            if mon.get_tool(tool) is None:
+                break
+        else:
+            raise RuntimeError("scope_nb: every sys.monitoring tool id is taken; cannot record calls")
+        mon.use_tool_id(tool, "scope_nb")
+        self.tool = tool
+        if _used_tools.get(tool):
+            mon.restart_events()  # our DISABLEs from an earlier recording must not stick
+        _used_tools[tool] = True
+        E = mon.events
+        self.E = E
+        for ev, cb in (
+            (E.PY_START, self.on_start),
+            (E.PY_RETURN, self.on_return),
+            (E.PY_YIELD, self.on_yield),
+            (E.PY_RESUME, self.on_resume),
+            (E.PY_THROW, self.on_throw),
+            (E.PY_UNWIND, self.on_unwind),
+        ):
+            mon.register_callback(tool, ev, cb)
+        mon.set_events(tool, E.PY_UNWIND | E.PY_THROW)
+
+    def watch(self, codes) -> None:
+        E = self.E
+        for code in codes:
+            events = E.PY_START | E.PY_RETURN
+            if self.rec.sites[self.rec.site_of[code]].is_gen:
+                events |= E.PY_YIELD | E.PY_RESUME
+            self.mon.set_local_events(self.tool, code, events)
+            self.watched.append(code)
+
+    def watch_all(self) -> None:
+        E = self.E
+        self.mon.set_events(self.tool, E.PY_UNWIND | E.PY_THROW | E.PY_START | E.PY_RETURN | E.PY_YIELD | E.PY_RESUME)
+
+    def uninstall(self) -> None:
+        mon = self.mon
+        if self.tool is None:
+            return
+        mon.set_events(self.tool, 0)
+        for code in self.watched:
+            mon.set_local_events(self.tool, code, 0)
+        for ev in (self.E.PY_START, self.E.PY_RETURN, self.E.PY_YIELD, self.E.PY_RESUME, self.E.PY_THROW, self.E.PY_UNWIND):
+            mon.register_callback(self.tool, ev, None)
+        mon.free_tool_id(self.tool)
+        self.tool = None
+
+    # -- callbacks (the hot path) ----------------------------------------------
+    def _site(self, code):
+        rec = self.rec
+        site = rec.site_of.get(code)
+        if site is None and rec.trace_everything:
+            site = rec.site_for_new_code(code, _getframe(2).f_globals)
+        return site
+
+    def _buf(self):
+        try:
+            return self.rec.local.b
+        except AttributeError:
+            return self.rec._new_buffer()
+
+    def on_start(self, code, offset):
+        site = self.rec.site_of.get(code)
+        if site is None:
+            site = self._site(code)
+            if site is None:
+                return self.mon.DISABLE
+        try:
+            b = self._buf()
+            if not b.on:
+                return
+            if b.loopy:
+                self.rec.sync_task(b)
+            if self.sampling and not self.keep(b):
+                return
+            s = self.rec.sites[site]
+            frame = _getframe(1)
+            v = self.args_of(b, s, frame)
+            if s.is_gen:
+                v = (id(frame), v)
+            b.vals.append(v)
+            b.ks.append(CALL | (site << KIND_BITS))
+            b.ts.append(clock.perf_ns())
+            if len(b.ts) >= b.store.chunk_size:
+                b.seal()
+        except Exception as e:
+            self.rec.fault("call", e)
+
+    def on_return(self, code, offset, retval):
+        t = clock.perf_ns()
+        site = self.rec.site_of.get(code)
+        if site is None:
+            return None if self.rec.trace_everything and self.rec.is_user_code(code) else self.mon.DISABLE
+        try:
+            b = self._buf()
+            if not b.on:
+                return
+            if self.sampling and not self.kept(b):
+                return
+            b.ts.append(t)
+            b.ks.append(RETURN | (site << KIND_BITS))
+            b.vals.append(retval if type(retval) in ATOMIC else self._cap(b, retval))
+            if len(b.ts) >= b.store.chunk_size:
+                b.seal()
+        except Exception as e:
+            self.rec.fault("return", e)
+
+    def on_yield(self, code, offset, value):
+        t = clock.perf_ns()
+        site = self.rec.site_of.get(code)
+        if site is None:
+            return None if self.rec.trace_everything and self.rec.is_user_code(code) else self.mon.DISABLE
+        try:
+            b = self._buf()
+            if not b.on:
+                return
+            if self.sampling and not self.kept(b):
+                return
+            b.ts.append(t)
+            b.ks.append(SUSPEND | (site << KIND_BITS))
+            b.vals.append(id(_getframe(1)))
+        except Exception as e:
+            self.rec.fault("yield", e)
+
+    def on_resume(self, code, offset):
+        site = self.rec.site_of.get(code)
+        if site is None:
+            return None if self.rec.trace_everything and self.rec.is_user_code(code) else self.mon.DISABLE
+        self._resumed(site)
+
+    def on_throw(self, code, offset, exc):
+        site = self.rec.site_of.get(code)
+        if site is not None:
+            self._resumed(site)
+
+    def _resumed(self, site):
+        try:
+            b = self._buf()
+            if not b.on:
+                return
+            if b.loopy:
+                self.rec.sync_task(b)
+            if self.sampling and not self.keep(b):
+                return
+            b.ts.append(clock.perf_ns())
+            b.ks.append(RESUME | (site << KIND_BITS))
+            b.vals.append(id(_getframe(2)))
+        except Exception as e:
+            self.rec.fault("resume", e)
+
+    def on_unwind(self, code, offset, exc):
+        site = self.rec.site_of.get(code)
+        if site is None:
+            return
+        t = clock.perf_ns()
+        try:
+            b = self._buf()
+            if not b.on:
+                return
+            if self.sampling and not self.kept(b):
+                return
+            b.ts.append(t)
+            b.ks.append(EXCEPTION | (site << KIND_BITS))
+            b.vals.append(self.exc_value(b, exc))
+        except Exception as e:
+            self.rec.fault("unwind", e)
+
+
+_used_tools: dict[int, bool] = {}
+
+_RETURN_OPS = {dis.opmap[n] for n in ("RETURN_VALUE", "RETURN_CONST") if n in dis.opmap}
+_YIELD_OP = dis.opmap["YIELD_VALUE"]
+_RESUME_OP = dis.opmap.get("RESUME")
+
+
+class ProfileBackend(_Capture):
+    def __init__(self, rec):
+        super().__init__(rec)
+        self.prev_profile = None
+        self.prev_trace = None
+        self.exc_pending: dict[int, object] = {}  # id(frame) -> exception being raised through it
+        self.trace_exceptions = False
+
+    def install(self) -> None:
+        self.prev_profile = sys.getprofile()
+        self.prev_thread_profile = getattr(threading, "_profile_hook", None)
+        self.prev_trace = sys.gettrace()
+        self.prev_thread_trace = getattr(threading, "_trace_hook", None)
+        prev = self.prev_profile
+        hook = self.hook
+        if prev is not None:
+
+            def hook(frame, event, arg, _ours=self.hook, _prev=prev):
+                _prev(frame, event, arg)
+                return _ours(frame, event, arg)
+
+        self.installed_hook = hook
+        if self.prev_trace is None and self.prev_thread_trace is None:
+            # f_trace of our frames is only called while some global trace function is
+            # set; the C builtin getattr(frame, 'call', None) returns None at no cost.
+            self.trace_exceptions = True
+            sys.settrace(getattr)
+            threading.settrace(getattr)
+        else:
+            self.rec.fault("exception values unavailable: another trace function is installed", RuntimeError("sys.gettrace() is set"))
+        sys.setprofile(hook)
+        threading.setprofile(hook)
+
+    def watch(self, codes) -> None:
+        """Nothing to do: the profile hook sees every call and filters by code."""
+
+    def watch_all(self) -> None:
+        """Nothing to do: site_of misses go through the user-code filter."""
+
+    def uninstall(self) -> None:
+        sys.setprofile(self.prev_profile)
+        threading.setprofile(self.prev_thread_profile)
+        if self.trace_exceptions:
+            sys.settrace(self.prev_trace)
+            threading.settrace(self.prev_thread_trace)
+
+    def _exc_tracer(self, frame, event, arg):
+        if event == "exception":
+            self.exc_pending[id(frame)] = arg[1]
+        return self._exc_tracer
+
+    def hook(self, frame, event, arg):
+        if event == "call":
+            code = frame.f_code
+            rec = self.rec
+            site = rec.site_of.get(code)
+            if site is None:
+                if not rec.trace_everything or rec.is_user_code(code) is False:
+                    return
+                site = rec.site_for_new_code(code, frame.f_globals)
+                if site is None:
+                    return
+            try:
+                try:
+                    b = rec.local.b
+                except AttributeError:
+                    b = rec._new_buffer()
+                if not b.on:
+                    return
+                if b.loopy:
+                    rec.sync_task(b)
+                if self.sampling and not self.keep(b):
+                    return
+                s = rec.sites[site]
+                if self.trace_exceptions:
+                    frame.f_trace_lines = False
+                    frame.f_trace = self._exc_tracer
+                if s.is_gen:
+                    lasti = frame.f_lasti
+                    co = code.co_code
+                    fresh = lasti < 0 or (co[lasti] == _RESUME_OP and co[lasti + 1] == 0)
+                    if not fresh:
+                        b.ts.append(clock.perf_ns())
+                        b.ks.append(RESUME | (site << KIND_BITS))
+                        b.vals.append(id(frame))
+                        return
+                    v = (id(frame), self.args_of(b, s, frame))
+                else:
+                    v = self.args_of(b, s, frame)
+                b.vals.append(v)
+                b.ks.append(CALL | (site << KIND_BITS))
+                b.ts.append(clock.perf_ns())
+                if len(b.ts) >= b.store.chunk_size:
+                    b.seal()
+            except Exception as e:
+                rec.fault("call", e)
+        elif event == "return":
+            t = clock.perf_ns()
+            rec = self.rec
+            site = rec.site_of.get(frame.f_code)
+            if site is None:
+                return
+            try:
+                try:
+                    b = rec.local.b
+                except AttributeError:
+                    b = rec._new_buffer()
+                if not b.on:
+                    return
+                if self.sampling and not self.kept(b):
+                    return
+                lasti = frame.f_lasti
+                op = frame.f_code.co_code[lasti] if lasti >= 0 else None
+                if op in _RETURN_OPS:
+                    b.vals.append(arg if type(arg) in ATOMIC else self._cap(b, arg))
+                    kind = RETURN
+                elif op == _YIELD_OP:
+                    b.vals.append(id(frame))
+                    kind = SUSPEND
+                else:
+                    exc = self.exc_pending.pop(id(frame), None)
+                    b.vals.append(self.exc_value(b, exc) if exc is not None else Formatted("BaseException|<unknown>"))
+                    kind = EXCEPTION
+                self.exc_pending.pop(id(frame), None)
+                b.ts.append(t)
+                b.ks.append(kind | (site << KIND_BITS))
+                if len(b.ts) >= b.store.chunk_size:
+                    b.seal()
+            except Exception as e:
+                rec.fault("return", e)

@@ -1,0 +1,291 @@
+"""The Recorder: one recording, from `start()` to `stop()`.
+
+It owns the buffers, the call-capture back-end, the actor registry and the patches
+of threads, queues, locks and tasks, and it is the only object the hooks talk to.
+Nothing here imports polars: frames are built later, from `snapshot()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import sys
+import threading
+import types
+from collections.abc import Callable
+from typing import Any
+
+from .. import clock
+from ..config import Options
+from ..schema import CRITICAL_KINDS as _CRITICAL
+from ..schema import KIND_CODE, LEVEL_KINDS
+from ..values import Formatter
+from .actors_registry import ActorRegistry
+from .buffer import KIND_BITS, RICH, SWITCH, Store, ThreadBuffer
+from .sites import Site, UserCodeFilter, module_codes
+
+ACTIVE: Recorder | None = None  # the recording in progress
+LAST: Recorder | None = None  # the last one stopped
+_start_lock = threading.Lock()
+
+# Patches of the threading/queue/asyncio world, installed in this order and removed
+# in reverse. Each is a module with install(rec) and uninstall(rec); they register
+# themselves here so that this module does not import them.
+PATCHERS: list[Any] = []
+
+
+class Recorder:
+    def __init__(self, options: Options):
+        self.options = options
+        self.pid = os.getpid()
+        self.offset = clock.OFFSET
+        self.started_perf = clock.perf_ns()
+        self.stopped_perf: int | None = None
+        self.store = Store(options.max_events, options.sample_rate, options.seed)
+        self.fmt = Formatter(options.max_repr, options.max_depth, options.redact)
+        self.kinds = LEVEL_KINDS[options.tracing_level]
+        self.calls_on = "call" in self.kinds
+        self.sites: list[Site] = []
+        self.site_of: dict[types.CodeType, int] = {}
+        self.is_user_code = UserCodeFilter()
+        self.trace_everything = False
+        self.process_filter: set[str] | None = None  # trace_process(): only these actors
+        self.actors = ActorRegistry(self.pid)
+        self.local = threading.local()
+        self.own_idents: set[int] = set()  # the recorder's own threads: never recorded
+        self.msg_ids = itertools.count(1)
+        self.objects: dict[str, Any] = {}  # traced objects by name (record/objects.py)
+        self.queues: dict[str, Any] = {}  # queue names -> live queue (record/messages.py)
+        self.extras: dict[str, Any] = {}  # per-patcher state, keyed by patcher name
+        self.backend = None
+        self.running = False
+        self._buf_index = itertools.count()
+
+    # -- the per-thread buffer ------------------------------------------------
+    def buffer(self) -> ThreadBuffer:
+        """This thread's buffer, created (and its actor registered) on first use."""
+        try:
+            return self.local.b
+        except AttributeError:
+            return self._new_buffer()
+
+    def _new_buffer(self) -> ThreadBuffer:
+        t = threading.current_thread()
+        ident = threading.get_ident()
+        actor = self.actors.thread_actor(t, ident)
+        b = ThreadBuffer(self.store, actor, ident, next(self._buf_index))
+        if ident in self.own_idents or getattr(t, "_scope_internal", False):
+            b.on = False
+        elif self.process_filter is not None:
+            b.on = actor in self.process_filter
+        self.local.b = b
+        self.store.buffers.append(b)
+        return b
+
+    # -- actors ---------------------------------------------------------------
+    def current_actor(self, b: ThreadBuffer | None = None) -> str:
+        """The running actor: the asyncio task if one runs in this thread, else the thread."""
+        b = b or self.buffer()
+        if b.loopy:
+            task = _current_task()
+            if task is not None:
+                return self.actors.task_actor(task, self)
+        return b.actor
+
+    def sync_task(self, b: ThreadBuffer) -> None:
+        """In an event-loop thread, note a change of running task in the call stream."""
+        task = _current_task()
+        if task is not b.task:
+            b.task = task
+            actor = self.actors.task_actor(task, self) if task is not None else b.actor
+            b.ts.append(clock.perf_ns())
+            b.ks.append(SWITCH)
+            b.vals.append(actor)
+
+    # -- non-call events --------------------------------------------------------
+    def emit(
+        self,
+        kind: str,
+        target: str | None = None,
+        detail: Any = None,
+        *,
+        obj: str | None = None,
+        msg_id: int | None = None,
+        duration_ns: int | None = None,
+        location: str | None = None,
+        module: str | None = None,
+        function: str | None = None,
+        actor: str | None = None,
+        locks_held: tuple[str, ...] | None = None,
+        ts: int | None = None,
+        raw: bool = False,
+    ) -> None:
+        """Record one non-call event. `detail` is captured (bounded repr) unless raw.
+        Never raises: a fault is counted in `errors`."""
+        if kind not in self.kinds:
+            return
+        try:
+            b = self.buffer()
+            if not b.on and b.ident in self.own_idents:
+                return
+            if actor is None:
+                actor = self.current_actor(b)
+            if not raw and detail is not None:
+                b_on, b.on = b.on, False  # a user __repr__ must not be recorded as a call
+                try:
+                    detail = self.fmt.show(self.fmt.capture(detail))
+                finally:
+                    b.on = b_on
+            ev = (actor, target, detail, msg_id, obj, location, duration_ns, module, function, locks_held)
+            now = clock.perf_ns() if ts is None else ts
+            code = KIND_CODE[kind]
+            if kind in _CRITICAL:
+                self.store.critical.append((now, code, b.index, ev))
+                return
+            if self.store.sample_rate < 1.0:
+                b.pos += 1
+                if not self.store.mask[b.pos & 4095]:
+                    self.store.dropped["sampled"] += 1
+                    return
+            b.ts.append(now)
+            b.ks.append(RICH | (code << KIND_BITS))
+            b.vals.append(ev)
+            if len(b.ts) >= self.store.chunk_size:
+                b.seal()
+        except Exception as e:  # never into the program
+            self.store.fault(f"emit:{kind}", e)
+
+    def new_msg_id(self) -> int:
+        return next(self.msg_ids)
+
+    def fault(self, where: str, exc: BaseException) -> None:
+        self.store.fault(where, exc)
+
+    # -- what to trace ----------------------------------------------------------
+    def add_codes(self, codes: list[types.CodeType], module: str) -> list[types.CodeType]:
+        new = []
+        for code in codes:
+            if code not in self.site_of:
+                self.site_of[code] = len(self.sites)
+                self.sites.append(Site(code, module, self.fmt.is_secret))
+                new.append(code)
+        if new and self.backend is not None and self.calls_on:
+            self.backend.watch(new)
+        return new
+
+    def trace_module(self, module: types.ModuleType) -> int:
+        if module.__name__.startswith("scope_nb"):
+            raise ValueError("scope_nb: the recorder does not trace itself (module %r)" % module.__name__)
+        codes = module_codes(module)
+        self.add_codes(codes, module.__name__)
+        return len(codes)
+
+    def site_for_new_code(self, code: types.CodeType, frame_globals: dict | None) -> int | None:
+        """In trace-everything mode: register a code object seen for the first time if it
+        is user code; None means 'never again for this code'."""
+        if not self.is_user_code(code):
+            return None
+        module = (frame_globals or {}).get("__name__", "?") if frame_globals is not None else "?"
+        if module.startswith("scope_nb"):
+            return None
+        self.site_of[code] = len(self.sites)
+        self.sites.append(Site(code, module, self.fmt.is_secret))
+        return self.site_of[code]
+
+    def trace_all(self) -> None:
+        self.trace_everything = True
+        if self.backend is not None and self.calls_on:
+            self.backend.watch_all()
+
+    def trace_process(self, actor: str) -> None:
+        """Record calls of user code, but only in this actor (and any others so chosen)."""
+        if self.process_filter is None:
+            self.process_filter = set()
+            for b in self.store.buffers:
+                b.on = False
+        self.process_filter.add(actor)
+        for b in self.store.buffers:
+            if b.actor == actor and b.ident not in self.own_idents:
+                b.on = True
+        self.trace_all()
+
+    # -- lifecycle ------------------------------------------------------------
+    def start(self) -> None:
+        from .backends import make_backend
+
+        self.actors.start_process(self)
+        self.buffer()  # the starting thread gets its actor first
+        if self.calls_on:
+            self.backend = make_backend(self)
+            self.backend.install()
+        installed = []
+        try:
+            if self.options.patch and self.options.tracing_level != "off":
+                for p in PATCHERS:
+                    p.install(self)
+                    installed.append(p)
+        except BaseException:
+            for p in reversed(installed):
+                p.uninstall(self)
+            if self.backend is not None:
+                self.backend.uninstall()
+            raise
+        self._installed = installed
+        for name in self.options.modules:
+            self.trace_module(_import(name))
+        if self.options.trace_all:
+            self.trace_all()
+        self.running = True
+
+    def stop(self) -> None:
+        if not self.running:
+            return
+        self.running = False
+        for p in reversed(self._installed):
+            try:
+                p.uninstall(self)
+            except Exception as e:
+                self.fault(f"uninstall:{getattr(p, '__name__', p)}", e)
+        if self.backend is not None:
+            self.backend.uninstall()
+        self.stopped_perf = clock.perf_ns()
+        self.actors.finish(self)
+
+    def own_thread(self, target: Callable[[], None], name: str) -> threading.Thread:
+        """A recorder-internal thread (flusher, watchdog, sampler): never recorded."""
+        from .patching import original
+
+        def run():
+            self.own_idents.add(threading.get_ident())
+            target()
+
+        t = original(threading, "Thread")(target=run, name=f"scope_nb-{name}", daemon=True)
+        t._scope_internal = True
+        return t
+
+    # -- reading ----------------------------------------------------------------
+    def snapshot(self):
+        return self.store.snapshot()
+
+    @property
+    def dropped(self) -> int:
+        return sum(self.store.dropped.values())
+
+
+def _current_task():
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
+
+
+def _import(name: str) -> types.ModuleType:
+    import importlib
+
+    if name in sys.modules:
+        return sys.modules[name]
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        raise ValueError(f"scope_nb: cannot trace module {name!r}: {e}") from None

@@ -1,0 +1,113 @@
+"""Call sites: the code objects being traced, each with an integer id that the hot
+path stores instead of the code object, and what is needed later to name it."""
+
+from __future__ import annotations
+
+import inspect
+import operator
+import os
+import sys
+import sysconfig
+import types
+
+GEN_FLAGS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
+
+
+class Site:
+    __slots__ = ("code", "module", "function", "filename", "line", "argnames", "getter", "secret", "is_gen")
+
+    def __init__(self, code: types.CodeType, module: str, is_secret):
+        self.code = code
+        self.module = module
+        self.function = getattr(code, "co_qualname", code.co_name)
+        self.filename = code.co_filename
+        self.line = code.co_firstlineno
+        n = code.co_argcount + code.co_kwonlyargcount
+        n += bool(code.co_flags & inspect.CO_VARARGS) + bool(code.co_flags & inspect.CO_VARKEYWORDS)
+        names = code.co_varnames[:n]
+        if names and names[0] in ("self", "cls"):
+            names = names[1:]  # the receiver is named by the function's qualname
+        self.argnames = names
+        self.getter = operator.itemgetter(*names) if names else None
+        self.secret = tuple(i for i, a in enumerate(names) if is_secret(a))
+        self.is_gen = bool(code.co_flags & GEN_FLAGS)
+
+    @property
+    def location(self) -> str:
+        return f"{self.filename}:{self.line}"
+
+
+def _excluded_roots() -> tuple[str, ...]:
+    roots = set()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        p = sysconfig.get_paths().get(key)
+        if p:
+            roots.add(os.path.realpath(p))
+    for p in sys.path:
+        if p.endswith(("site-packages", "dist-packages")):
+            roots.add(os.path.realpath(p))
+    roots.add(os.path.realpath(os.path.dirname(os.path.dirname(__file__))))  # scope_nb itself
+    return tuple(sorted(roots))
+
+
+class UserCodeFilter:
+    """Is a code object the program's own (not the stdlib, site-packages or us)?"""
+
+    def __init__(self):
+        self.roots = _excluded_roots()
+        self._cache: dict[str, bool] = {}
+
+    def __call__(self, code: types.CodeType) -> bool:
+        fn = code.co_filename
+        hit = self._cache.get(fn)
+        if hit is None:
+            if fn.startswith("<frozen") or fn.startswith("<string>"):
+                hit = False
+            elif fn.startswith("<"):
+                hit = True  # notebook cells (<ipython-input-...>) and exec'd code
+            else:
+                real = os.path.realpath(fn)
+                hit = not any(real.startswith(r + os.sep) or real == r for r in self.roots)
+                # IPython kernels compile cells to files under a temp dir; those are user code
+            self._cache[fn] = hit
+        return hit
+
+
+def module_codes(module: types.ModuleType) -> list[types.CodeType]:
+    """Every code object defined by a module: functions, methods, nested classes and
+    functions, closures, lambdas (found through co_consts)."""
+    found: dict[int, types.CodeType] = {}
+    seen_classes: set[int] = set()
+    name = module.__name__
+
+    def add_code(code):
+        if id(code) in found:
+            return
+        found[id(code)] = code
+        for c in code.co_consts:
+            if isinstance(c, types.CodeType):
+                add_code(c)
+
+    def add_obj(obj):
+        if isinstance(obj, staticmethod | classmethod):
+            obj = obj.__func__
+        if isinstance(obj, property):
+            for f in (obj.fget, obj.fset, obj.fdel):
+                if f is not None:
+                    add_obj(f)
+            return
+        if isinstance(obj, types.FunctionType):
+            if obj.__module__ == name:
+                add_code(obj.__code__)
+            return
+        if isinstance(obj, type) and obj.__module__ == name and id(obj) not in seen_classes:
+            seen_classes.add(id(obj))
+            for v in list(vars(obj).values()):
+                add_obj(v)
+        wrapped = getattr(obj, "__wrapped__", None)
+        if isinstance(wrapped, types.FunctionType):
+            add_obj(wrapped)
+
+    for v in list(vars(module).values()):
+        add_obj(v)
+    return list(found.values())

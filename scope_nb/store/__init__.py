@@ -1,0 +1,1 @@
+"""Parquet segments, loading and merging, export."""

@@ -1,0 +1,313 @@
+"""Trace: the recorded data as three polars frames, and the query methods.
+
+A Trace is either live (backed by a running Recorder: every query sees what has
+been recorded so far) or final (frames fixed at `stop()`, or loaded from disk).
+The methods are thin: each delegates to a pure function of `analysis/`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import clock
+from .schema import ACTORS, EVENTS, STATES, empty_frame
+
+if TYPE_CHECKING:
+    import networkx as nx
+    import polars as pl
+
+
+class Trace:
+    def __init__(self, recorder=None, *, events=None, actors=None, states=None, meta: dict | None = None):
+        self._rec = recorder
+        self._frames: tuple | None = None
+        self._frames_key: Any = None
+        if events is not None:
+            self._frames = (events, actors if actors is not None else empty_frame(ACTORS),
+                            states if states is not None else empty_frame(STATES))
+        self.meta: dict[str, Any] = dict(meta or {})
+
+    # -- the frames ---------------------------------------------------------------
+    @property
+    def live(self) -> bool:
+        return self._rec is not None and self._rec.running
+
+    def _all(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        if self._rec is not None:
+            from .frames import build_frames, recording_key
+
+            key = recording_key(self._rec)
+            if self._frames is None or key != self._frames_key:
+                self._frames = build_frames(self._rec)
+                self._frames_key = key
+        if self._frames is None:
+            self._frames = (empty_frame(EVENTS), empty_frame(ACTORS), empty_frame(STATES))
+        return self._frames
+
+    def freeze(self) -> Trace:
+        """Build the frames one last time and let go of the recorder."""
+        if self._rec is not None:
+            self._all()
+            self.meta.update(self._recorder_meta())
+            self._rec = None
+        return self
+
+    def _recorder_meta(self) -> dict[str, Any]:
+        rec = self._rec
+        return {
+            "pid": rec.pid,
+            "options": rec.options,
+            "dropped": dict(rec.store.dropped),
+            "errors": dict(rec.store.errors),
+            "error_samples": dict(rec.store.error_samples),
+            "started": clock.to_epoch(rec.started_perf),
+            "stopped": clock.to_epoch(rec.stopped_perf) if rec.stopped_perf else None,
+        }
+
+    def events(self, kind: str | list[str] | None = None) -> pl.DataFrame:
+        """The events frame (columns: scope_nb.schema.EVENTS), optionally of some kinds."""
+        ev = self._all()[0]
+        if kind is None:
+            return ev
+        from .analysis.common import kinds_filter
+
+        return ev.filter(kinds_filter(kind))
+
+    def actors(self) -> pl.DataFrame:
+        return self._all()[1]
+
+    def states(self) -> pl.DataFrame:
+        return self._all()[2]
+
+    @property
+    def dropped(self) -> int:
+        """Events lost to the max_events bound or to sampling."""
+        return sum(self.dropped_by_reason.values())
+
+    @property
+    def dropped_by_reason(self) -> dict[str, int]:
+        if self._rec is not None:
+            return dict(self._rec.store.dropped)
+        return dict(self.meta.get("dropped", {}))
+
+    @property
+    def errors(self) -> dict[str, int]:
+        """Faults inside the recorder, by place (they never reached the program)."""
+        if self._rec is not None:
+            return dict(self._rec.store.errors)
+        return dict(self.meta.get("errors", {}))
+
+    @property
+    def options(self):
+        return self._rec.options if self._rec is not None else self.meta.get("options")
+
+    def __len__(self) -> int:
+        return self.events().height
+
+    def __repr__(self) -> str:
+        from .analysis.summary import summary_text
+
+        return summary_text(self)
+
+    def _repr_html_(self) -> str:
+        from .analysis.summary import summary_html
+
+        return summary_html(self)
+
+    # -- basic queries --------------------------------------------------------------
+    def events_between(self, t0, t1) -> pl.DataFrame:
+        from .analysis.common import events_between
+
+        return events_between(self.events(), clock.as_ns(t0, "t0"), clock.as_ns(t1, "t1"))
+
+    def get_events_before(self, ts, seconds: float = 30) -> pl.DataFrame:
+        from .analysis.common import events_between
+
+        t1 = clock.as_ns(ts, "ts")
+        return events_between(self.events(), t1 - clock.as_duration_ns(seconds), t1)
+
+    def function_calls(self, module=None) -> pl.DataFrame:
+        """One row per call: function, args, result, exception, duration, depth, parent."""
+        from .analysis.calls import function_calls
+
+        return function_calls(self.events(), _module_name(module))
+
+    def interleaved_timeline(self, actors_or_objects) -> pl.DataFrame:
+        from .analysis.common import interleaved_timeline
+
+        return interleaved_timeline(self, actors_or_objects)
+
+    # -- actors -------------------------------------------------------------------
+    def resolve_actor(self, actor) -> str:
+        """An actor argument (Thread, Task, pid, actor id, unique name) as an actor id."""
+        from .analysis.common import resolve_actor
+
+        return resolve_actor(self, actor)
+
+    def supervision_tree(self) -> nx.DiGraph:
+        from .analysis.actors import supervision_tree
+
+        return supervision_tree(self.actors(), self.events())
+
+    def process_relationships(self, actor) -> dict:
+        from .analysis.actors import process_relationships
+
+        return process_relationships(self.actors(), self.events(), self.resolve_actor(actor))
+
+    def find_processes(self, type: str | None = None) -> pl.DataFrame:  # noqa: A002 - contract name
+        from .analysis.actors import find_processes
+
+        return find_processes(self.actors(), type)
+
+    # -- messages -----------------------------------------------------------------
+    def message_flow(self, a, b, both: bool = False) -> pl.DataFrame:
+        from .analysis.messages import message_flow
+
+        return message_flow(self.events(), self.resolve_actor(a), self.resolve_actor(b), both=both)
+
+    def get_messages_to(self, obj_or_actor, before=None) -> pl.DataFrame:
+        from .analysis.messages import get_messages_to
+
+        before_ns = clock.as_ns(before, "before") if before is not None else None
+        return get_messages_to(self, obj_or_actor, before_ns)
+
+    def message_queue_analysis(self) -> pl.DataFrame:
+        from .analysis.messages import message_queue_analysis
+
+        return message_queue_analysis(self.events())
+
+    # -- state --------------------------------------------------------------------
+    def resolve_object(self, obj) -> str:
+        from .analysis.common import resolve_object
+
+        return resolve_object(self, obj)
+
+    def state_timeline(self, obj) -> pl.DataFrame:
+        from .analysis.states import state_timeline
+
+        return state_timeline(self.states(), self.resolve_object(obj))
+
+    def get_state_at(self, obj, ts) -> dict:
+        from .analysis.states import get_state_at
+
+        return get_state_at(self.states(), self.resolve_object(obj), self._time_in_trace(ts, "ts"),
+                            trusted=self.meta.get("trusted", True))
+
+    def analyze_state_change(self, obj, t0, t1):
+        from .analysis.states import analyze_state_change
+
+        return analyze_state_change(self.states(), self.events(), self.resolve_object(obj),
+                                    clock.as_ns(t0, "t0"), clock.as_ns(t1, "t1"),
+                                    trusted=self.meta.get("trusted", True))
+
+    def system_snapshot_at(self, ts):
+        from .analysis.states import system_snapshot_at
+
+        return system_snapshot_at(self, self._time_in_trace(ts, "ts"))
+
+    # -- detectors ----------------------------------------------------------------
+    def get_crash_events(self, obj_or_actor=None):
+        from .analysis.crashes import get_crash_events
+
+        return get_crash_events(self, obj_or_actor)
+
+    def analyze_crash(self, obj_or_actor=None, ts=None):
+        from .analysis.crashes import analyze_crash
+
+        return analyze_crash(self, obj_or_actor, clock.as_ns(ts, "ts") if ts is not None else None)
+
+    def detect_race_conditions(self, timeline=None) -> list:
+        from .analysis.races import detect_race_conditions
+
+        return detect_race_conditions(self.events(), self.actors(), timeline=timeline)
+
+    def analyze_race_condition(self, a, b, window):
+        from .analysis.races import analyze_race_condition
+
+        return analyze_race_condition(self, a, b, clock.as_duration_ns(window, "window"))
+
+    def detect_deadlocks(self) -> list:
+        from .analysis.deadlocks import detect_deadlocks
+
+        return detect_deadlocks(self.events(), self.actors())
+
+    def lock_graph(self) -> nx.DiGraph:
+        from .analysis.deadlocks import lock_graph
+
+        return lock_graph(self.events())
+
+    def detect_stalls(self) -> list:
+        from .analysis.stalls import detect_stalls
+
+        return detect_stalls(self.events(), self.actors())
+
+    # -- performance and memory -----------------------------------------------------
+    def performance_hotspots(self, module=None) -> pl.DataFrame:
+        from .analysis.performance import performance_hotspots
+
+        return performance_hotspots(self.events(), _module_name(module))
+
+    def performance_analysis(self, module=None):
+        from .analysis.performance import performance_analysis
+
+        return performance_analysis(self.events(), _module_name(module))
+
+    def call_tree_analysis(self, module=None):
+        from .analysis.performance import call_tree_analysis
+
+        return call_tree_analysis(self.events(), _module_name(module))
+
+    def timing_analysis(self, module=None) -> pl.DataFrame:
+        from .analysis.performance import timing_analysis
+
+        return timing_analysis(self.events(), _module_name(module))
+
+    def memory_analysis(self, obj_or_actor=None, duration=None):
+        from .analysis.memory import memory_analysis
+
+        return memory_analysis(self, obj_or_actor,
+                               clock.as_duration_ns(duration, "duration") if duration is not None else None)
+
+    # -- persistence and the notebook --------------------------------------------------
+    def save(self, path) -> str:
+        from .store.save import save_trace
+
+        return save_trace(self, path)
+
+    def export_perfetto(self, path) -> str:
+        from .store.perfetto import export_perfetto
+
+        return export_perfetto(self, path)
+
+    def explore(self):
+        from .notebook.explorer import Explorer
+
+        return Explorer(self)
+
+    # -- helpers --------------------------------------------------------------------
+    def time_range(self) -> tuple[int, int]:
+        ev = self.events()
+        if ev.height == 0:
+            start = self.meta.get("started") or clock.now()
+            return start, self.meta.get("stopped") or start
+        return int(ev["ts"].min()), int(ev["ts"].max())
+
+    def _time_in_trace(self, ts, name: str) -> int:
+        t = clock.as_ns(ts, name)
+        lo, hi = self.time_range()
+        start = self.meta.get("started") or lo
+        if t < min(lo, start):
+            raise ValueError(
+                f"{name}={t} is before the trace starts ({min(lo, start)}); accepted: a time between "
+                f"{min(lo, start)} and {hi} (epoch ns), a datetime, or epoch seconds"
+            )
+        return t
+
+
+def _module_name(module) -> str | None:
+    if module is None or isinstance(module, str):
+        return module
+    name = getattr(module, "__name__", None)
+    if not isinstance(name, str):
+        raise TypeError(f"module must be a module or a module name, got {type(module).__name__}")
+    return name
