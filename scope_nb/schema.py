@@ -81,7 +81,32 @@ EVENTS: dict[str, str] = {
     "parent_seq": "Int64",  # seq of the enclosing call (call rows)
     "call_seq": "Int64",  # call/return/exception rows: seq of the call row they belong to
     "locks_held": "List(String)",  # locks the actor held at that moment
+    "qsize": "Int64",  # send/receive: queue depth right after the event
 }
+
+# How each kind fills the columns (every recorder and every analysis keeps to this):
+# - call/return/exception (function tracing): module, function, location; call rows
+#   carry detail = args, duration_ns, depth, parent_seq; return rows detail = value;
+#   exception rows detail = "ExcType|repr". call_seq links all three.
+#   A method call of a traced object is a call/return/exception row with obj set and
+#   actor = the caller.
+# - spawn: actor = the parent, target = the new actor, detail = its name.
+#   exit / crash / cancel: actor = the actor that ended, detail = result / exception
+#   ("ExcType|repr") / exit code; crash rows also carry the traceback in `location`
+#   of the frame that raised and the formatted traceback lines in detail after a "\n".
+# - join: actor = the joiner, target = the joined actor (a happens-before edge).
+# - send / receive: target = queue (or future) name, msg_id pairs them, detail = the
+#   message; receive rows carry duration_ns = time the message waited in the queue.
+# - lock_wait / lock_acquire / lock_release / lock_timeout: target = lock name;
+#   lock_acquire.duration_ns = time waited; locks_held = locks held *before* the event.
+# - event_set / event_wait: target = the Event's name (happens-before set -> wait).
+# - read / write: obj = traced object name, target = attribute name, detail = value,
+#   location = file:line of the access, locks_held = locks held.
+# - state: obj = traced object name, detail = cause (see the states frame).
+# - lock_order: target = "A -> B" (the new edge closing a cycle), detail = the cycle.
+# - deadlock / hang: detail = the wait-for cycle / waiting actors and their stacks.
+# - stall: actor = the task (or loop thread), duration_ns = how long the step ran,
+#   location = where it blocked.
 
 STATES: dict[str, str] = {
     "obj": "String",

@@ -119,6 +119,7 @@ class Recorder:
         actor: str | None = None,
         locks_held: tuple[str, ...] | None = None,
         ts: int | None = None,
+        qsize: int | None = None,
         raw: bool = False,
     ) -> None:
         """Record one non-call event. `detail` is captured (bounded repr) unless raw.
@@ -137,7 +138,7 @@ class Recorder:
                     detail = self.fmt.show(self.fmt.capture(detail))
                 finally:
                     b.on = b_on
-            ev = (actor, target, detail, msg_id, obj, location, duration_ns, module, function, locks_held)
+            ev = (actor, target, detail, msg_id, obj, location, duration_ns, module, function, locks_held, qsize)
             now = clock.perf_ns() if ts is None else ts
             code = KIND_CODE[kind]
             if kind in _CRITICAL:
