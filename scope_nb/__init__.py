@@ -14,6 +14,10 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
+# The recorder package is imported first, so that the `record()` function defined
+# below, not the subpackage, is what `scope_nb.record` names (write `from .record.x
+# import y`, never `from . import record`). Importing it registers the patchers.
+from .record import session as _session  # noqa: I001
 from .config import Options, make_options
 from .trace import Trace
 
@@ -30,8 +34,7 @@ def start(**options: Any) -> Trace:
     Returns the live Trace. Starting while a recording runs is an error."""
     global _active
     opts = make_options(**options)
-    from . import record  # noqa: F401 - registers the patchers
-    from .record import session
+    session = _session
 
     with _lock:
         if _active is not None:
@@ -51,7 +54,7 @@ def start(**options: Any) -> Trace:
 def stop() -> Trace:
     """Stop recording, restore every hook and patch, and return the final Trace."""
     global _active, _last
-    from .record import session
+    session = _session
 
     with _lock:
         if _active is None:

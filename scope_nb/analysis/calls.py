@@ -1,0 +1,28 @@
+"""Function calls as one row each: the call row joined to its return or exception."""
+
+from __future__ import annotations
+
+import polars as pl
+
+
+def function_calls(events: pl.DataFrame, module: str | None = None) -> pl.DataFrame:
+    """One row per traced call: function, args, result, exception, duration, depth, parent."""
+    calls = events.filter(pl.col("kind") == "call")
+    if module is not None:
+        known = set(calls["module"].drop_nulls().unique().to_list())
+        if module not in known and not any(m.startswith(module + ".") for m in known):
+            raise ValueError(f"module: no calls of {module!r} were recorded; recorded modules: {', '.join(sorted(known)) or 'none'}")
+        calls = calls.filter((pl.col("module") == module) | pl.col("module").str.starts_with(module + "."))
+    ends = events.filter(pl.col("kind").is_in(["return", "exception"])).select(
+        "call_seq",
+        pl.when(pl.col("kind") == "return").then(pl.col("detail")).alias("result"),
+        pl.when(pl.col("kind") == "exception").then(pl.col("detail")).alias("exception"),
+    )
+    return (
+        calls.join(ends, left_on="seq", right_on="call_seq", how="left")
+        .select(
+            "seq", "ts", "actor", "pid", "module", "function", pl.col("detail").alias("args"), "result",
+            "exception", "duration_ns", "depth", "parent_seq", "obj", "location",
+        )
+        .sort("seq")
+    )

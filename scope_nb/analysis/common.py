@@ -1,0 +1,118 @@
+"""Small shared pieces of the analyses: filtering by kind and time, and turning the
+user's actor / object arguments into the ids used in the frames."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import polars as pl
+
+from ..schema import EVENT_KINDS
+
+
+def kinds_filter(kind: str | list[str] | tuple[str, ...]) -> pl.Expr:
+    kinds = [kind] if isinstance(kind, str) else list(kind)
+    unknown = [k for k in kinds if k not in EVENT_KINDS]
+    if unknown:
+        raise ValueError(f"kind: unknown event kind(s) {unknown}; accepted: {', '.join(EVENT_KINDS)}")
+    return pl.col("kind").is_in(kinds)
+
+
+def events_between(events: pl.DataFrame, t0: int, t1: int) -> pl.DataFrame:
+    if t1 < t0:
+        raise ValueError(f"events_between: t1 ({t1}) is before t0 ({t0})")
+    return events.filter(pl.col("ts").is_between(t0, t1))
+
+
+def resolve_actor(trace, actor: Any) -> str:
+    """Thread, Task, OS pid, actor id or unique name -> actor id."""
+    actors = trace.actors()
+    ids = actors["actor"]
+    if isinstance(actor, str):
+        if actor in ids:
+            return actor
+        named = actors.filter(pl.col("name") == actor)
+        if named.height == 1:
+            return named["actor"][0]
+        if named.height > 1:
+            raise ValueError(
+                f"actor: the name {actor!r} is ambiguous ({', '.join(named['actor'])}); pass an actor id"
+            )
+        raise ValueError(f"actor: no actor named or with id {actor!r}; known: {_some(actors)}")
+    if isinstance(actor, bool):
+        raise TypeError("actor: expected a Thread, Task, pid, actor id or name; got bool")
+    if isinstance(actor, int):
+        found = actors.filter((pl.col("kind") == "process") & (pl.col("pid") == actor))
+        if found.height:
+            return found["actor"][0]
+        raise ValueError(f"actor: no process with pid {actor} in this trace; known: {_some(actors)}")
+    if isinstance(actor, threading.Thread):
+        rec = trace._rec
+        if rec is not None:
+            aid = rec.actors._threads.get(id(actor))
+            if aid is not None:
+                return aid
+        named = actors.filter((pl.col("kind") == "thread") & (pl.col("name") == actor.name))
+        if named.height >= 1:
+            return named["actor"][-1]
+        raise ValueError(f"actor: thread {actor.name!r} was not seen in this trace")
+    if hasattr(actor, "get_coro") and hasattr(actor, "get_name"):  # an asyncio Task
+        rec = trace._rec
+        if rec is not None:
+            aid = rec.actors._tasks.get(id(actor))
+            if aid is not None:
+                return aid
+        named = actors.filter((pl.col("kind") == "task") & (pl.col("name") == actor.get_name()))
+        if named.height >= 1:
+            return named["actor"][-1]
+        raise ValueError(f"actor: task {actor.get_name()!r} was not seen in this trace")
+    raise TypeError(
+        f"actor: expected a Thread, an asyncio Task, an OS pid, an actor id or a name; got {type(actor).__name__}"
+    )
+
+
+def _some(actors: pl.DataFrame, n: int = 8) -> str:
+    items = [f"{a} ({nm})" for a, nm in zip(actors["actor"].head(n), actors["name"].head(n), strict=True)]
+    more = actors.height - n
+    return ", ".join(items) + (f", ... +{more}" if more > 0 else "") if items else "none"
+
+
+def resolve_object(trace, obj: Any) -> str:
+    """A traced object or the name it was traced under -> that name."""
+    names = set(trace.states()["obj"].unique().to_list())
+    rec = trace._rec
+    if rec is not None:
+        names |= set(rec.objects)
+    if isinstance(obj, str):
+        if obj in names:
+            return obj
+        raise ValueError(f"obj: no traced object named {obj!r}; traced: {', '.join(sorted(names)) or 'none'}")
+    if rec is not None:
+        for name, live in rec.objects.items():
+            if live is obj:
+                return name
+    name = getattr(obj, "_scope_name", None)
+    if isinstance(name, str) and name in names:
+        return name
+    raise ValueError(
+        f"obj: {type(obj).__name__} object is not traced in this trace; pass a traced object or one of: "
+        f"{', '.join(sorted(names)) or 'none'}"
+    )
+
+
+def interleaved_timeline(trace, items) -> pl.DataFrame:
+    """The events of several actors and/or traced objects, in global order."""
+    if isinstance(items, str) or not hasattr(items, "__iter__"):
+        items = [items]
+    actors, objects = [], []
+    for it in items:
+        try:
+            actors.append(trace.resolve_actor(it))
+        except (ValueError, TypeError) as actor_err:
+            try:
+                objects.append(trace.resolve_object(it))
+            except ValueError:
+                raise ValueError(f"interleaved_timeline: {it!r} is neither an actor nor a traced object ({actor_err})") from None
+    ev = trace.events()
+    return ev.filter(pl.col("actor").is_in(actors) | pl.col("obj").is_in(objects)).sort("seq")

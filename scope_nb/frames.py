@@ -1,0 +1,310 @@
+"""Building the three frames from what the recorder buffered.
+
+Two steps, so that the disk flusher can persist the first and pair at load time:
+
+* `raw_events(...)` decodes buffered chunks (plus the critical lane) into one row
+  per buffered event, formatting kept values with the bounded repr;
+* `pair_calls(raw)` turns the call stream into call rows with duration, depth and
+  parent (vectorised: depth by cumulative sum per actor, calls matched to their
+  ends by rank within (actor, depth), generator/coroutine segments joined by frame
+  id), drops the internal markers and assigns the global `seq`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from .record.buffer import CALL, EXCEPTION, KIND_BITS, KIND_MASK, RESUME, RETURN, RICH, SUSPEND, SWITCH
+from .schema import ACTORS, EVENT_KINDS, EVENTS, STATES, polars_schema
+from .values import Formatted, Formatter
+
+if TYPE_CHECKING:
+    from .record.session import Recorder
+
+RAW: dict[str, Any] = {
+    "ts": pl.Int64,  # perf ns
+    "buf": pl.Int64,  # buffer (thread) index
+    "pos": pl.Int64,  # position within that buffer's stream
+    "code": pl.Int64,  # hot-path code (buffer.CALL..RICH) or kind code for rich/critical rows
+    "site": pl.Int64,
+    "actor": pl.String,  # explicit actor (rich rows, switch markers) else null
+    "thread_actor": pl.String,
+    "fid": pl.Int64,  # frame id for generator/coroutine segments
+    "detail": pl.String,
+    "target": pl.String,
+    "msg_id": pl.Int64,
+    "obj": pl.String,
+    "location": pl.String,
+    "duration_ns": pl.Int64,
+    "module": pl.String,
+    "function": pl.String,
+    "locks_held": pl.List(pl.String),
+    "qsize": pl.Int64,
+}
+SITES: dict[str, Any] = {
+    "site": pl.Int64,
+    "site_module": pl.String,
+    "site_function": pl.String,
+    "site_location": pl.String,
+    "is_gen": pl.Boolean,
+}
+
+
+def recording_key(rec: Recorder) -> tuple:
+    """Changes whenever anything new was recorded (cheap: no copying)."""
+    store = rec.store
+    return (
+        store.sealed_count,
+        sum(store.dropped.values()),
+        len(store.critical),
+        tuple(len(b.ts) for b in store.buffers),
+        len(rec.sites),
+        rec.running,
+        len(rec.actors.rows),
+        _states_len(rec),
+    )
+
+
+def build_frames(rec: Recorder) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    chunks, critical = rec.snapshot()
+    raw = raw_events(chunks, critical, rec.sites, rec.fmt)
+    events = pair_calls(raw, sites_frame(rec.sites), rec.pid, rec.offset, rec.options.max_events)
+    return events, actors_frame(rec), states_frame(rec)
+
+
+# -- step 1: decode --------------------------------------------------------------------
+def _show(fmt: Formatter, v) -> str | None:
+    if v is None:
+        return None
+    if type(v) is Formatted:
+        return v.text
+    return fmt.repr(v)
+
+
+def _args_text(fmt: Formatter, names: tuple[str, ...], v) -> str | None:
+    if not names:
+        return ""
+    if len(names) == 1:
+        return f"{names[0]}={_show(fmt, v)}"
+    if v is None:
+        return None
+    return ", ".join(f"{n}={_show(fmt, x)}" for n, x in zip(names, v, strict=False))
+
+
+def raw_events(chunks, critical, sites, fmt: Formatter) -> pl.DataFrame:
+    """One row per buffered event (markers included), values formatted."""
+    cols: dict[str, list] = {k: [] for k in RAW}
+    ts, buf, pos, code, site = cols["ts"], cols["buf"], cols["pos"], cols["code"], cols["site"]
+    actor, thread_actor, fid, detail = cols["actor"], cols["thread_actor"], cols["fid"], cols["detail"]
+    rich_cols = [cols[k] for k in ("target", "msg_id", "obj", "location", "duration_ns", "module", "function", "locks_held", "qsize")]
+    empty_rich = (None,) * len(rich_cols)
+    positions: dict[int, int] = {}
+    for ch in chunks:
+        start = positions.get(ch.index, 0)
+        n = len(ch.ts)
+        positions[ch.index] = start + n
+        ts.extend(ch.ts)
+        buf.extend([ch.index] * n)
+        pos.extend(range(start, start + n))
+        thread_actor.extend([ch.actor] * n)
+        for k, v in zip(ch.ks, ch.vals, strict=True):
+            c = k & KIND_MASK
+            s = k >> KIND_BITS
+            a = f = d = None
+            rich = empty_rich
+            if c == CALL:
+                st = sites[s]
+                if st.is_gen:
+                    f, v = v
+                d = _args_text(fmt, st.argnames, v)
+            elif c == RETURN:
+                d = "None" if v is None else _show(fmt, v)
+            elif c == EXCEPTION:
+                d = v.text if type(v) is Formatted else _show(fmt, v)
+            elif c == SUSPEND or c == RESUME:
+                f = v
+            elif c == SWITCH:
+                a = v
+            elif c == RICH:
+                c = s  # the kind code; rich rows have no site, which sets them apart
+                s = None
+                a, _target, d = v[0], v[1], v[2]
+                rich = (v[1], v[3], v[4], v[5], v[6], v[7], v[8], list(v[9]) if v[9] is not None else None, v[10])
+            code.append(c)
+            site.append(s)
+            actor.append(a)
+            fid.append(f)
+            detail.append(d)
+            for col, x in zip(rich_cols, rich, strict=True):
+                col.append(x)
+    for t, c, b, v in critical:
+        ts.append(t)
+        buf.append(b)
+        pos.append(-1)
+        code.append(c)
+        site.append(None)
+        actor.append(v[0])
+        thread_actor.append(v[0])
+        fid.append(None)
+        detail.append(v[2])
+        for col, x in zip(rich_cols, (v[1], v[3], v[4], v[5], v[6], v[7], v[8], list(v[9]) if v[9] is not None else None, v[10]), strict=True):
+            col.append(x)
+    return pl.DataFrame(cols, schema=RAW)
+
+
+def sites_frame(sites) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "site": list(range(len(sites))),
+            "site_module": [s.module for s in sites],
+            "site_function": [s.function for s in sites],
+            "site_location": [s.location for s in sites],
+            "is_gen": [s.is_gen for s in sites],
+        },
+        schema=SITES,
+    )
+
+
+# -- step 2: pair ----------------------------------------------------------------------
+_KIND_NAMES = pl.Series("kinds", list(EVENT_KINDS), dtype=pl.String)
+
+
+def pair_calls(raw: pl.DataFrame, sites: pl.DataFrame, pid: int, offset: int, limit: int | None = None) -> pl.DataFrame:
+    """Events frame (schema.EVENTS) from raw rows: calls paired, markers gone, seq set."""
+    is_call_stream = pl.col("site").is_not_null()
+    raw = raw.sort(["ts", "buf", "pos"])
+    # the actor running each event: explicit for rich rows, else the last task switch
+    raw = raw.with_columns(
+        pl.when(pl.col("code") == SWITCH).then(pl.col("actor")).otherwise(None).alias("_sw"),
+    ).with_columns(
+        pl.when(is_call_stream & (pl.col("code") != SWITCH))
+        .then(pl.col("_sw").forward_fill().over("buf", order_by=["ts", "pos"]).fill_null(pl.col("thread_actor")))
+        .otherwise(pl.col("actor"))
+        .alias("actor")
+    )
+    calls = raw.filter(is_call_stream & pl.col("code").is_in([CALL, RETURN, EXCEPTION, SUSPEND, RESUME]))
+    others = raw.filter(~is_call_stream)
+    paired = _pair(calls, sites)
+    events = pl.concat([paired, _rich(others, sites)], how="diagonal_relaxed")
+    events = events.sort(["ts", "buf", "pos"])
+    if limit is not None and events.height > limit:
+        crit = events["kind"].is_in(["spawn", "exit", "crash", "cancel", "deadlock", "lock_order", "hang", "task_lost", "exc_unretrieved"])
+        keep_n = max(limit - int(crit.sum()), 0)
+        noncrit_rank = (~crit).cast(pl.Int64).cum_sum()
+        n_noncrit = int((~crit).sum())
+        events = events.filter(crit | (noncrit_rank > n_noncrit - keep_n))
+    events = events.with_row_index("seq").with_columns(
+        pl.col("seq").cast(pl.Int64),
+        (pl.col("ts") + offset).alias("ts"),
+        pl.lit(pid, dtype=pl.Int64).alias("pid"),
+    )
+    # parent_seq / call_seq were computed as row keys; map them to seq
+    key_to_seq = events.select(pl.col("_key"), pl.col("seq").alias("_kseq")).filter(pl.col("_key").is_not_null())
+    events = (
+        events.join(key_to_seq.rename({"_key": "parent_key", "_kseq": "parent_seq"}), on="parent_key", how="left")
+        .join(key_to_seq.rename({"_key": "call_key", "_kseq": "call_seq"}), on="call_key", how="left")
+    )
+    schema = polars_schema(EVENTS)
+    return events.sort("seq").select([pl.col(c).cast(t) if c in events.columns else pl.lit(None, dtype=t).alias(c) for c, t in schema.items()])
+
+
+def _kind_name(code_col: str = "code") -> pl.Expr:
+    return pl.col(code_col).replace_strict(list(range(len(EVENT_KINDS))), list(EVENT_KINDS), default=None, return_dtype=pl.String)
+
+
+def _rich(others: pl.DataFrame, sites: pl.DataFrame) -> pl.DataFrame:
+    return others.with_columns(
+        _kind_name().alias("kind"),
+        pl.lit(None, dtype=pl.Int64).alias("_key"),
+        pl.lit(None, dtype=pl.Int64).alias("parent_key"),
+        pl.lit(None, dtype=pl.Int64).alias("call_key"),
+        pl.lit(None, dtype=pl.Int64).alias("depth"),
+    ).drop("code", "site", "fid", "thread_actor", "_sw")
+
+
+def _pair(calls: pl.DataFrame, sites: pl.DataFrame) -> pl.DataFrame:
+    if calls.height == 0:
+        return pl.DataFrame()
+    c = calls.with_row_index("_key").with_columns(pl.col("_key").cast(pl.Int64))
+    opening = pl.col("code").is_in([CALL, RESUME])
+    c = c.with_columns(pl.when(opening).then(1).otherwise(-1).alias("_d"))
+    # closes with no open before them (their call was dropped by the bound) are orphans:
+    # each takes the running depth to a new low
+    c = c.with_columns(pl.col("_d").cum_sum().over("actor", order_by="_key").alias("_c"))
+    c = c.with_columns(
+        pl.min_horizontal(pl.col("_c").cum_min().shift(1).over("actor", order_by="_key").fill_null(0), pl.lit(0)).alias("_low")
+    )
+    c = c.filter(~((pl.col("_d") == -1) & (pl.col("_c") < pl.col("_low"))))
+    c = c.with_columns(pl.col("_d").cum_sum().over("actor", order_by="_key").alias("_c"))
+    c = c.with_columns(pl.when(opening).then(pl.col("_c")).otherwise(pl.col("_c") + 1).alias("depth"))
+    c = c.with_columns(pl.int_range(pl.len()).over(["actor", "depth", pl.col("_d")], order_by="_key").alias("_rank"))
+    opens = c.filter(pl.col("_d") == 1)
+    closes = c.filter(pl.col("_d") == -1).select(
+        "actor", "depth", "_rank",
+        pl.col("_key").alias("close_key"), pl.col("ts").alias("close_ts"), pl.col("code").alias("close_code"),
+        pl.col("site").alias("close_site"),
+    )
+    seg = opens.join(closes, on=["actor", "depth", "_rank"], how="left")
+    # parent: the latest open one level up in the same actor
+    parents = opens.select("actor", (pl.col("depth") + 1).alias("depth"), pl.col("_key").alias("parent_open"), pl.col("fid").alias("parent_fid"), pl.col("code").alias("parent_code"))
+    seg = seg.sort("_key").join_asof(parents.sort("parent_open"), left_on="_key", right_on="parent_open", by=["actor", "depth"], strategy="backward", check_sortedness=False)
+    # generator/coroutine segments: join them to the call (CALL row) of the same frame
+    gen_calls = seg.filter(pl.col("fid").is_not_null() & (pl.col("code") == CALL)).select(pl.col("fid"), pl.col("_key").alias("gen_call"))
+    seg = seg.sort("_key").join_asof(gen_calls.sort("gen_call"), left_on="_key", right_on="gen_call", by="fid", strategy="backward", check_sortedness=False)
+    seg = seg.with_columns(pl.when(pl.col("fid").is_not_null()).then(pl.col("gen_call")).otherwise(pl.col("_key")).alias("call_key"))
+    # a segment's parent call: map a RESUME open to its generator's CALL
+    resume_to_call = seg.select(pl.col("_key").alias("parent_open"), pl.col("call_key").alias("parent_key"))
+    seg = seg.join(resume_to_call, on="parent_open", how="left")
+    # the end of each call: its last segment's close when that close is a return/exception
+    ends = (
+        seg.filter(pl.col("close_code").is_in([RETURN, EXCEPTION]))
+        .group_by("call_key")
+        .agg(pl.col("close_key").last(), pl.col("close_ts").last().alias("end_ts"))
+    )
+    call_rows = (
+        seg.filter(pl.col("code") == CALL)
+        .join(ends.select("call_key", "end_ts"), on="call_key", how="left")
+        .with_columns((pl.col("end_ts") - pl.col("ts")).alias("duration_ns"), pl.lit("call").alias("kind"))
+    )
+    end_rows = (
+        c.filter(pl.col("code").is_in([RETURN, EXCEPTION]))
+        .join(ends.select("close_key", "call_key"), left_on="_key", right_on="close_key", how="inner")
+        .join(call_rows.select("call_key", "duration_ns", pl.col("depth").alias("call_depth"), pl.col("parent_key").alias("call_parent")), on="call_key", how="left")
+        .with_columns(
+            pl.when(pl.col("code") == RETURN).then(pl.lit("return")).otherwise(pl.lit("exception")).alias("kind"),
+            pl.col("call_depth").alias("depth"),
+            pl.col("call_parent").alias("parent_key"),
+        )
+    )
+    keep = ["_key", "ts", "buf", "pos", "kind", "actor", "site", "detail", "duration_ns", "depth", "parent_key", "call_key"]
+    out = pl.concat([call_rows.select(keep), end_rows.select(keep)], how="vertical_relaxed")
+    out = out.join(sites, on="site", how="left").with_columns(
+        pl.col("site_module").alias("module"), pl.col("site_function").alias("function"), pl.col("site_location").alias("location"),
+        pl.col("depth").cast(pl.Int64),
+    )
+    return out.drop("site", "site_module", "site_function", "site_location", "is_gen")
+
+
+# -- actors and states -------------------------------------------------------------------
+def actors_frame(rec: Recorder) -> pl.DataFrame:
+    rows = list(rec.actors.rows.values())
+    return pl.DataFrame(rows, schema=polars_schema(ACTORS)) if rows else pl.DataFrame(schema=polars_schema(ACTORS))
+
+
+def _states_len(rec: Recorder) -> int:
+    rows = rec.extras.get("states")
+    return len(rows) if rows is not None else 0
+
+
+def states_frame(rec: Recorder) -> pl.DataFrame:
+    schema = polars_schema(STATES)
+    try:
+        from .record.objects import states_rows
+    except ImportError:
+        return pl.DataFrame(schema=schema)
+    rows = states_rows(rec)
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    return pl.DataFrame(rows, schema=schema)
