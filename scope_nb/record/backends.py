@@ -115,9 +115,10 @@ class MonitoringBackend(_Capture):
         _used_tools[tool] = True
         E = mon.events
         self.E = E
+        on_start, on_return = self._hot_callbacks()
         for ev, cb in (
-            (E.PY_START, self.on_start),
-            (E.PY_RETURN, self.on_return),
+            (E.PY_START, on_start),
+            (E.PY_RETURN, on_return),
             (E.PY_YIELD, self.on_yield),
             (E.PY_RESUME, self.on_resume),
             (E.PY_THROW, self.on_throw),
@@ -130,7 +131,7 @@ class MonitoringBackend(_Capture):
         E = self.E
         for code in codes:
             events = E.PY_START | E.PY_RETURN
-            if self.rec.sites[self.rec.site_of[code]].is_gen:
+            if self.rec.site_by_code[id(code)].is_gen:
                 events |= E.PY_YIELD | E.PY_RESUME
             self.mon.set_local_events(self.tool, code, events)
             self.watched.append(code)
@@ -154,7 +155,7 @@ class MonitoringBackend(_Capture):
     # -- callbacks (the hot path) ----------------------------------------------
     def _site(self, code):
         rec = self.rec
-        site = rec.site_of.get(code)
+        site = rec.site_of.get(id(code))
         if site is None and rec.trace_everything:
             site = rec.site_for_new_code(code, _getframe(2).f_globals)
         return site
@@ -165,55 +166,92 @@ class MonitoringBackend(_Capture):
         except AttributeError:
             return self.rec._new_buffer()
 
-    def on_start(self, code, offset):
-        site = self.rec.site_of.get(code)
-        if site is None:
-            site = self._site(code)
-            if site is None:
-                return self.mon.DISABLE
-        try:
-            b = self._buf()
-            if not b.on:
-                return
-            if b.loopy:
-                self.rec.sync_task(b)
-            if self.sampling and not self.keep(b):
-                return
-            s = self.rec.sites[site]
-            frame = _getframe(1)
-            v = self.args_of(b, s, frame)
-            if s.is_gen:
-                v = (id(frame), v)
-            b.vals.append(v)
-            b.ks.append(CALL | (site << KIND_BITS))
-            b.ts.append(clock.perf_ns())
-            if len(b.ts) >= b.store.chunk_size:
-                b.seal()
-        except Exception as e:
-            self.rec.fault("call", e)
+    def _hot_callbacks(self):
+        """PY_START and PY_RETURN, the two callbacks that run for every traced call, as
+        closures over local names (no attribute chains on the hot path)."""
+        rec = self.rec
+        site_get = rec.site_by_code.get
+        chunk = rec.store.chunk_size
+        local = rec.local
+        new_buffer = rec._new_buffer
+        sync_task = rec.sync_task
+        is_user_code = rec.is_user_code
+        slow_site = self._site
+        cap = self._cap
+        args_of = self.args_of
+        keep, kept = self.keep, self.kept
+        sampling = self.sampling
+        capture_args = self.capture_args
+        fault = rec.fault
+        perf = clock.perf_ns
+        getframe = _getframe
+        atomic = ATOMIC
+        DISABLE = self.mon.DISABLE
 
-    def on_return(self, code, offset, retval):
-        t = clock.perf_ns()
-        site = self.rec.site_of.get(code)
-        if site is None:
-            return None if self.rec.trace_everything and self.rec.is_user_code(code) else self.mon.DISABLE
-        try:
-            b = self._buf()
-            if not b.on:
-                return
-            if self.sampling and not self.kept(b):
-                return
-            b.ts.append(t)
-            b.ks.append(RETURN | (site << KIND_BITS))
-            b.vals.append(retval if type(retval) in ATOMIC else self._cap(b, retval))
-            if len(b.ts) >= b.store.chunk_size:
-                b.seal()
-        except Exception as e:
-            self.rec.fault("return", e)
+        def on_start(code, offset):
+            s = site_get(id(code))
+            if s is None:
+                if slow_site(code) is None:
+                    return DISABLE
+                s = site_get(id(code))
+            try:
+                try:
+                    b = local.b
+                except AttributeError:
+                    b = new_buffer()
+                if not b.on:
+                    return
+                if b.loopy:
+                    sync_task(b)
+                if sampling and not keep(b):
+                    return
+                if not capture_args or s.getter is None:
+                    v = None
+                elif s.plain_single:
+                    v = s.getter(getframe(1).f_locals)
+                    if type(v) not in atomic:
+                        v = cap(b, v)
+                else:
+                    v = args_of(b, s, getframe(1))
+                if s.is_gen:
+                    v = (id(getframe(1)), v)
+                b.vals.append(v)
+                b.ks.append(s.kcall)
+                ts = b.ts
+                ts.append(perf())
+                if len(ts) >= chunk:
+                    b.seal()
+            except Exception as e:
+                fault("call", e)
+
+        def on_return(code, offset, retval):
+            t = perf()
+            s = site_get(id(code))
+            if s is None:
+                return None if rec.trace_everything and is_user_code(code) else DISABLE
+            try:
+                try:
+                    b = local.b
+                except AttributeError:
+                    b = new_buffer()
+                if not b.on:
+                    return
+                if sampling and not kept(b):
+                    return
+                b.vals.append(retval if type(retval) in atomic else cap(b, retval))
+                b.ks.append(s.kret)
+                ts = b.ts
+                ts.append(t)
+                if len(ts) >= chunk:
+                    b.seal()
+            except Exception as e:
+                fault("return", e)
+
+        return on_start, on_return
 
     def on_yield(self, code, offset, value):
         t = clock.perf_ns()
-        site = self.rec.site_of.get(code)
+        site = self.rec.site_of.get(id(code))
         if site is None:
             return None if self.rec.trace_everything and self.rec.is_user_code(code) else self.mon.DISABLE
         try:
@@ -229,13 +267,13 @@ class MonitoringBackend(_Capture):
             self.rec.fault("yield", e)
 
     def on_resume(self, code, offset):
-        site = self.rec.site_of.get(code)
+        site = self.rec.site_of.get(id(code))
         if site is None:
             return None if self.rec.trace_everything and self.rec.is_user_code(code) else self.mon.DISABLE
         self._resumed(site)
 
     def on_throw(self, code, offset, exc):
-        site = self.rec.site_of.get(code)
+        site = self.rec.site_of.get(id(code))
         if site is not None:
             self._resumed(site)
 
@@ -255,7 +293,7 @@ class MonitoringBackend(_Capture):
             self.rec.fault("resume", e)
 
     def on_unwind(self, code, offset, exc):
-        site = self.rec.site_of.get(code)
+        site = self.rec.site_of.get(id(code))
         if site is None:
             return
         t = clock.perf_ns()
@@ -334,7 +372,7 @@ class ProfileBackend(_Capture):
         if event == "call":
             code = frame.f_code
             rec = self.rec
-            site = rec.site_of.get(code)
+            site = rec.site_of.get(id(code))
             if site is None:
                 if not rec.trace_everything or rec.is_user_code(code) is False:
                     return
@@ -378,7 +416,7 @@ class ProfileBackend(_Capture):
         elif event == "return":
             t = clock.perf_ns()
             rec = self.rec
-            site = rec.site_of.get(frame.f_code)
+            site = rec.site_of.get(id(frame.f_code))
             if site is None:
                 return
             try:

@@ -47,7 +47,10 @@ class Recorder:
         self.kinds = LEVEL_KINDS[options.tracing_level]
         self.calls_on = "call" in self.kinds
         self.sites: list[Site] = []
-        self.site_of: dict[types.CodeType, int] = {}
+        self.site_of: dict[int, int] = {}  # id(code) -> site id
+        # the same by id(code), for the hot path: a code object's hash is recomputed on
+        # every call and costs more than the rest of the hook (sites keep codes alive)
+        self.site_by_code: dict[int, Site] = {}
         self.is_user_code = UserCodeFilter()
         self.trace_everything = False
         self.process_filter: set[str] | None = None  # trace_process(): only these actors
@@ -167,9 +170,8 @@ class Recorder:
     def add_codes(self, codes: list[types.CodeType], module: str) -> list[types.CodeType]:
         new = []
         for code in codes:
-            if code not in self.site_of:
-                self.site_of[code] = len(self.sites)
-                self.sites.append(Site(code, module, self.fmt.is_secret))
+            if id(code) not in self.site_of:
+                self._add_site(code, module)
                 new.append(code)
         if new and self.backend is not None and self.calls_on:
             self.backend.watch(new)
@@ -190,9 +192,15 @@ class Recorder:
         module = (frame_globals or {}).get("__name__", "?") if frame_globals is not None else "?"
         if module.startswith("scope_nb"):
             return None
-        self.site_of[code] = len(self.sites)
-        self.sites.append(Site(code, module, self.fmt.is_secret))
-        return self.site_of[code]
+        return self._add_site(code, module)
+
+    def _add_site(self, code: types.CodeType, module: str) -> int:
+        site_id = len(self.sites)
+        site = Site(code, module, self.fmt.is_secret, site_id)
+        self.sites.append(site)
+        self.site_of[id(code)] = site_id
+        self.site_by_code[id(code)] = site
+        return site_id
 
     def trace_all(self) -> None:
         self.trace_everything = True

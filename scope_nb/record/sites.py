@@ -10,13 +10,16 @@ import sys
 import sysconfig
 import types
 
+from .buffer import CALL, KIND_BITS, RETURN
+
 GEN_FLAGS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
 
 
 class Site:
-    __slots__ = ("code", "module", "function", "filename", "line", "argnames", "getter", "secret", "is_gen")
+    __slots__ = ("code", "module", "function", "filename", "line", "argnames", "getter", "secret", "is_gen",
+                 "plain_single", "kcall", "kret")
 
-    def __init__(self, code: types.CodeType, module: str, is_secret):
+    def __init__(self, code: types.CodeType, module: str, is_secret, site_id: int):
         self.code = code
         self.module = module
         self.function = getattr(code, "co_qualname", code.co_name)
@@ -31,6 +34,10 @@ class Site:
         self.getter = operator.itemgetter(*names) if names else None
         self.secret = tuple(i for i, a in enumerate(names) if is_secret(a))
         self.is_gen = bool(code.co_flags & GEN_FLAGS)
+        self.plain_single = len(names) == 1 and not self.secret  # the fast path: one argument, kept as is
+        # the buffer codes of this site's call and return events, ready to append
+        self.kcall = CALL | (site_id << KIND_BITS)
+        self.kret = RETURN | (site_id << KIND_BITS)
 
     @property
     def location(self) -> str:
