@@ -94,64 +94,136 @@ def _args_text(fmt: Formatter, names: tuple[str, ...], v) -> str | None:
 
 
 def raw_events(chunks, critical, sites, fmt: Formatter) -> pl.DataFrame:
-    """One row per buffered event (markers included), values formatted."""
-    cols: dict[str, list] = {k: [] for k in RAW}
-    ts, buf, pos, code, site = cols["ts"], cols["buf"], cols["pos"], cols["code"], cols["site"]
-    actor, thread_actor, fid, detail = cols["actor"], cols["thread_actor"], cols["fid"], cols["detail"]
-    rich_cols = [cols[k] for k in ("target", "msg_id", "obj", "location", "duration_ns", "module", "function", "locks_held", "qsize")]
-    empty_rich = (None,) * len(rich_cols)
+    """One row per buffered event (markers included), values formatted.
+
+    Numeric columns go to polars straight from the buffers' arrays; only the kept
+    values are visited in Python, and rich rows (rare) are collected apart."""
+    n_sites = len(sites)
+    names = [s.argnames for s in sites]
+    gens = [s.is_gen for s in sites]
+    shown: list[dict] = [{} for _ in range(n_sites)]  # per site: atomic argument -> text
+    detail: list[str | None] = []
+    sparse_fid: dict[int, int] = {}
+    sparse_actor: dict[int, str] = {}
+    rich: list[tuple[int, tuple]] = []
+    ts_parts, ks_parts, buf_parts, pos_parts, actor_parts = [], [], [], [], []
     positions: dict[int, int] = {}
+    row = 0
     for ch in chunks:
-        start = positions.get(ch.index, 0)
         n = len(ch.ts)
+        start = positions.get(ch.index, 0)
         positions[ch.index] = start + n
-        ts.extend(ch.ts)
-        buf.extend([ch.index] * n)
-        pos.extend(range(start, start + n))
-        thread_actor.extend([ch.actor] * n)
+        ts_parts.append(pl.Series(ch.ts, dtype=pl.Int64))
+        ks_parts.append(pl.Series(ch.ks, dtype=pl.Int64))
+        buf_parts.append(pl.repeat(ch.index, n, dtype=pl.Int64, eager=True))
+        pos_parts.append(pl.int_range(start, start + n, dtype=pl.Int64, eager=True))
+        actor_parts.append(pl.repeat(ch.actor, n, dtype=pl.String, eager=True))
+        add = detail.append
         for k, v in zip(ch.ks, ch.vals, strict=True):
             c = k & KIND_MASK
-            s = k >> KIND_BITS
-            a = f = d = None
-            rich = empty_rich
             if c == CALL:
-                st = sites[s]
-                if st.is_gen:
-                    f, v = v
-                d = _args_text(fmt, st.argnames, v)
+                s = k >> KIND_BITS
+                if gens[s]:
+                    sparse_fid[row], v = v
+                nm = names[s]
+                if len(nm) == 1 and type(v) in _HASHABLE_ATOMIC:
+                    cache = shown[s]
+                    d = cache.get(v)
+                    if d is None:
+                        d = cache[v] = f"{nm[0]}={_show(fmt, v)}"
+                    add(d)
+                else:
+                    add(_args_text(fmt, nm, v))
             elif c == RETURN:
-                d = "None" if v is None else _show(fmt, v)
+                add("None" if v is None else _show(fmt, v))
             elif c == EXCEPTION:
-                d = v.text if type(v) is Formatted else _show(fmt, v)
+                add(v.text if type(v) is Formatted else _show(fmt, v))
             elif c == SUSPEND or c == RESUME:
-                f = v
+                sparse_fid[row] = v
+                add(None)
             elif c == SWITCH:
-                a = v
-            elif c == RICH:
-                c = s  # the kind code; rich rows have no site, which sets them apart
-                s = None
-                a, _target, d = v[0], v[1], v[2]
-                rich = (v[1], v[3], v[4], v[5], v[6], v[7], v[8], list(v[9]) if v[9] is not None else None, v[10])
-            code.append(c)
-            site.append(s)
-            actor.append(a)
-            fid.append(f)
-            detail.append(d)
-            for col, x in zip(rich_cols, rich, strict=True):
-                col.append(x)
-    for t, c, b, v in critical:
-        ts.append(t)
-        buf.append(b)
-        pos.append(-1)
-        code.append(c)
-        site.append(None)
-        actor.append(v[0])
-        thread_actor.append(v[0])
-        fid.append(None)
-        detail.append(v[2])
-        for col, x in zip(rich_cols, (v[1], v[3], v[4], v[5], v[6], v[7], v[8], list(v[9]) if v[9] is not None else None, v[10]), strict=True):
-            col.append(x)
-    return pl.DataFrame(cols, schema=RAW)
+                sparse_actor[row] = v
+                add(None)
+            else:  # RICH
+                rich.append((row, v))
+                add(v[2])
+            row += 1
+    cols: dict[str, Any] = {
+        "ts": _concat(ts_parts, pl.Int64),
+        "buf": _concat(buf_parts, pl.Int64),
+        "pos": _concat(pos_parts, pl.Int64),
+        "ks": _concat(ks_parts, pl.Int64),
+        "thread_actor": _concat(actor_parts, pl.String),
+        "detail": pl.Series(detail, dtype=pl.String),
+    }
+    frame = pl.DataFrame(cols).with_row_index("_row").with_columns(
+        pl.col("_row").cast(pl.Int64),
+        (pl.col("ks") & KIND_MASK).alias("code"),
+        (pl.col("ks") // (1 << KIND_BITS)).alias("site"),
+    )
+    frame = frame.join(_sparse(sparse_fid, "fid", pl.Int64), on="_row", how="left")
+    frame = frame.join(_sparse(sparse_actor, "actor", pl.String), on="_row", how="left")
+    rich_frame = _rich_rows(rich)
+    frame = frame.join(rich_frame, on="_row", how="left").with_columns(
+        pl.when(pl.col("code") == RICH).then(pl.col("site")).otherwise(pl.col("code")).alias("code"),
+        pl.when(pl.col("code") == RICH).then(None).otherwise(pl.col("site")).alias("site"),
+        pl.coalesce("actor", "_ractor").alias("actor"),
+    )
+    crit = _critical_rows(critical)
+    out = pl.concat([frame.drop("_row", "ks", "_ractor"), crit], how="diagonal_relaxed")
+    return out.select([pl.col(c).cast(t) if c in out.columns else pl.lit(None, dtype=t).alias(c) for c, t in RAW.items()])
+
+
+_HASHABLE_ATOMIC = frozenset({int, float, bool, type(None), str, bytes})
+_RICH_FIELDS = ("target", "msg_id", "obj", "location", "duration_ns", "module", "function", "locks_held", "qsize")
+
+
+def _concat(parts: list[pl.Series], dtype) -> pl.Series:
+    return pl.concat(parts) if parts else pl.Series([], dtype=dtype)
+
+
+def _sparse(values: dict[int, Any], name: str, dtype) -> pl.DataFrame:
+    return pl.DataFrame({"_row": list(values), name: list(values.values())}, schema={"_row": pl.Int64, name: dtype})
+
+
+def _rich_columns(items: list[tuple]) -> dict[str, list]:
+    """The fields of emitted events (see Recorder.emit), column by column."""
+    return {
+        "_ractor": [v[0] for v in items],
+        "target": [v[1] for v in items],
+        "msg_id": [v[3] for v in items],
+        "obj": [v[4] for v in items],
+        "location": [v[5] for v in items],
+        "duration_ns": [v[6] for v in items],
+        "module": [v[7] for v in items],
+        "function": [v[8] for v in items],
+        "locks_held": [list(v[9]) if v[9] is not None else None for v in items],
+        "qsize": [v[10] for v in items],
+    }
+
+
+def _rich_schema() -> dict[str, Any]:
+    return {"_ractor": pl.String, **{k: RAW[k] for k in _RICH_FIELDS}}
+
+
+def _rich_rows(rich: list[tuple[int, tuple]]) -> pl.DataFrame:
+    cols = {"_row": [r for r, _ in rich], **_rich_columns([v for _, v in rich])}
+    return pl.DataFrame(cols, schema={"_row": pl.Int64, **_rich_schema()})
+
+
+def _critical_rows(critical: list[tuple]) -> pl.DataFrame:
+    items = [v for _, _, _, v in critical]
+    cols = {
+        "ts": [t for t, _, _, _ in critical],
+        "buf": [b for _, _, b, _ in critical],
+        "pos": [-1] * len(critical),
+        "code": [c for _, c, _, _ in critical],
+        "detail": [v[2] for v in items],
+        **_rich_columns(items),
+    }
+    schema = {"ts": pl.Int64, "buf": pl.Int64, "pos": pl.Int64, "code": pl.Int64, "detail": pl.String, **_rich_schema()}
+    frame = pl.DataFrame(cols, schema=schema)
+    return frame.with_columns(pl.col("_ractor").alias("actor"), pl.col("_ractor").alias("thread_actor")).drop("_ractor")
 
 
 def sites_frame(sites) -> pl.DataFrame:
@@ -176,13 +248,16 @@ def pair_calls(raw: pl.DataFrame, sites: pl.DataFrame, pid: int, offset: int, li
     is_call_stream = pl.col("site").is_not_null()
     raw = raw.sort(["ts", "buf", "pos"])
     # the actor running each event: explicit for rich rows, else the last task switch
+    # in the same thread (threads with no event loop have none)
+    if (raw["code"] == SWITCH).any():
+        last_switch = (
+            pl.when(pl.col("code") == SWITCH).then(pl.col("actor")).otherwise(None)
+            .forward_fill().over("buf", order_by=["ts", "pos"]).fill_null(pl.col("thread_actor"))
+        )
+    else:
+        last_switch = pl.col("thread_actor")
     raw = raw.with_columns(
-        pl.when(pl.col("code") == SWITCH).then(pl.col("actor")).otherwise(None).alias("_sw"),
-    ).with_columns(
-        pl.when(is_call_stream & (pl.col("code") != SWITCH))
-        .then(pl.col("_sw").forward_fill().over("buf", order_by=["ts", "pos"]).fill_null(pl.col("thread_actor")))
-        .otherwise(pl.col("actor"))
-        .alias("actor")
+        pl.when(is_call_stream & (pl.col("code") != SWITCH)).then(last_switch).otherwise(pl.col("actor")).alias("actor")
     )
     calls = raw.filter(is_call_stream & pl.col("code").is_in([CALL, RETURN, EXCEPTION, SUSPEND, RESUME]))
     others = raw.filter(~is_call_stream)
@@ -221,7 +296,7 @@ def _rich(others: pl.DataFrame, sites: pl.DataFrame) -> pl.DataFrame:
         pl.lit(None, dtype=pl.Int64).alias("parent_key"),
         pl.lit(None, dtype=pl.Int64).alias("call_key"),
         pl.lit(None, dtype=pl.Int64).alias("depth"),
-    ).drop("code", "site", "fid", "thread_actor", "_sw")
+    ).drop("code", "site", "fid", "thread_actor")
 
 
 def _pair(calls: pl.DataFrame, sites: pl.DataFrame) -> pl.DataFrame:
@@ -232,14 +307,16 @@ def _pair(calls: pl.DataFrame, sites: pl.DataFrame) -> pl.DataFrame:
     c = c.with_columns(pl.when(opening).then(1).otherwise(-1).alias("_d"))
     # closes with no open before them (their call was dropped by the bound) are orphans:
     # each takes the running depth to a new low
-    c = c.with_columns(pl.col("_d").cum_sum().over("actor", order_by="_key").alias("_c"))
+    # (rows are in _key order, so the windows below need no order_by)
+    c = c.with_columns(pl.col("_d").cum_sum().over("actor").alias("_c"))
     c = c.with_columns(
-        pl.min_horizontal(pl.col("_c").cum_min().shift(1).over("actor", order_by="_key").fill_null(0), pl.lit(0)).alias("_low")
+        pl.min_horizontal(pl.col("_c").cum_min().shift(1).over("actor").fill_null(0), pl.lit(0)).alias("_low")
     )
-    c = c.filter(~((pl.col("_d") == -1) & (pl.col("_c") < pl.col("_low"))))
-    c = c.with_columns(pl.col("_d").cum_sum().over("actor", order_by="_key").alias("_c"))
+    orphan = (pl.col("_d") == -1) & (pl.col("_c") < pl.col("_low"))
+    if c.select(orphan.any()).item():
+        c = c.filter(~orphan).with_columns(pl.col("_d").cum_sum().over("actor").alias("_c"))
     c = c.with_columns(pl.when(opening).then(pl.col("_c")).otherwise(pl.col("_c") + 1).alias("depth"))
-    c = c.with_columns(pl.int_range(pl.len()).over(["actor", "depth", pl.col("_d")], order_by="_key").alias("_rank"))
+    c = c.with_columns(pl.int_range(pl.len()).over(["actor", "depth", "_d"]).alias("_rank"))
     opens = c.filter(pl.col("_d") == 1)
     closes = c.filter(pl.col("_d") == -1).select(
         "actor", "depth", "_rank",
