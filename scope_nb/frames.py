@@ -275,14 +275,18 @@ def pair_calls(raw: pl.DataFrame, sites: pl.DataFrame, pid: int, offset: int, li
         (pl.col("ts") + offset).alias("ts"),
         pl.lit(pid, dtype=pl.Int64).alias("pid"),
     )
-    # parent_seq / call_seq were computed as row keys; map them to seq
-    key_to_seq = events.select(pl.col("_key"), pl.col("seq").alias("_kseq")).filter(pl.col("_key").is_not_null())
-    events = (
-        events.join(key_to_seq.rename({"_key": "parent_key", "_kseq": "parent_seq"}), on="parent_key", how="left")
-        .join(key_to_seq.rename({"_key": "call_key", "_kseq": "call_seq"}), on="call_key", how="left")
-    )
+    # parent_seq / call_seq were computed as call-stream row keys: map them to seq
+    # through a lookup table indexed by key (a gather, not a join)
+    keyed = events.filter(pl.col("_key").is_not_null()).select("_key", "seq")
+    if keyed.height:
+        size = int(keyed["_key"].max()) + 1
+        lut = pl.Series("lut", [None] * size, dtype=pl.Int64).scatter(keyed["_key"], keyed["seq"])
+        events = events.with_columns(
+            pl.col("parent_key").map_batches(lambda k: lut.gather(k), return_dtype=pl.Int64).alias("parent_seq"),
+            pl.col("call_key").map_batches(lambda k: lut.gather(k), return_dtype=pl.Int64).alias("call_seq"),
+        )
     schema = polars_schema(EVENTS)
-    return events.sort("seq").select([pl.col(c).cast(t) if c in events.columns else pl.lit(None, dtype=t).alias(c) for c, t in schema.items()])
+    return events.select([pl.col(c).cast(t) if c in events.columns else pl.lit(None, dtype=t).alias(c) for c, t in schema.items()])
 
 
 def _kind_name(code_col: str = "code") -> pl.Expr:
