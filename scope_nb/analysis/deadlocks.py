@@ -1,0 +1,212 @@
+"""Deadlocks: lock-order cycles (Linux lockdep's idea), self-deadlocks, locks leaked by
+actors that ended, and the real deadlocks the watchdog recorded.
+
+Lockdep: every time an actor takes B while holding A, the graph gets an edge A -> B.
+A cycle means two actors can each hold one lock of it and wait for the next: a
+deadlock waiting to happen even when this run got lucky. A cycle is not reported
+when one actor alone made it (it cannot wait on itself through two locks), or when
+every step was taken under one common "gate" lock that serialises them.
+"""
+
+from __future__ import annotations
+
+import json
+
+import networkx as nx
+import polars as pl
+
+from .reports import DeadlockReport
+
+MAX_CYCLE = 8  # longest lock cycle searched
+MAX_CYCLES = 100
+
+_EDGE_SCHEMA = {"holding": pl.String, "taking": pl.String, "actor": pl.String, "location": pl.String,
+                "ts": pl.Int64, "seq": pl.Int64}
+
+
+def lock_order_edges(events: pl.DataFrame) -> pl.DataFrame:
+    """One row per (held lock, newly taken lock) step of every lock_acquire."""
+    acq = events.filter((pl.col("kind") == "lock_acquire") & (pl.col("locks_held").list.len() > 0))
+    return (
+        acq.select("seq", "ts", "actor", "location", pl.col("target").alias("taking"),
+                   pl.col("locks_held").alias("held"), pl.col("locks_held").alias("holding"))
+        .explode("holding")
+        .filter(pl.col("holding") != pl.col("taking"))
+    )
+
+
+def lock_graph(events: pl.DataFrame) -> nx.DiGraph:
+    """Lock-order graph: an edge A -> B when some actor took B while holding A, with
+    how often, by whom, where first, and the gate locks held at every such step."""
+    steps = lock_order_edges(events)
+    g = nx.DiGraph()
+    if steps.height == 0:
+        return g
+    first = steps.sort("seq").group_by(["holding", "taking"], maintain_order=True).agg(
+        pl.len().alias("count"),
+        pl.col("actor").unique().sort().alias("actors"),
+        pl.col("actor").first().alias("actor"),
+        pl.col("location").first(),
+        pl.col("ts").first(),
+        pl.col("seq").first(),
+    )
+    gates = (
+        steps.with_row_index("_r")
+        .explode("held")
+        .filter((pl.col("held") != pl.col("holding")) & (pl.col("held") != pl.col("taking")))
+        .group_by(["holding", "taking", "held"]).agg(pl.col("_r").n_unique().alias("n"))
+        .join(first.select("holding", "taking", "count"), on=["holding", "taking"])
+        .filter(pl.col("n") == pl.col("count"))
+        .group_by(["holding", "taking"]).agg(pl.col("held").sort().alias("gates"))
+    )
+    first = first.join(gates, on=["holding", "taking"], how="left")
+    for r in first.iter_rows(named=True):
+        g.add_edge(r["holding"], r["taking"], count=r["count"], actors=list(r["actors"]), actor=r["actor"],
+                   location=r["location"], ts=r["ts"], seq=r["seq"], gates=list(r["gates"] or []))
+    return g
+
+
+def detect_deadlocks(events: pl.DataFrame, actors: pl.DataFrame) -> list[DeadlockReport]:
+    """Potential deadlocks (lock-order cycles), self-deadlocks, leaked locks and real
+    deadlocks recorded by the watchdog, most certain first."""
+    reports = _self_deadlocks(events)
+    reports += _watchdog_deadlocks(events)
+    reports += _leaked_locks(events)
+    reports += _lock_cycles(events)
+    seen: set = set()
+    out = []
+    for r in reports:
+        real = r.kind in ("self", "deadlock")
+        key = (frozenset(r.actors if real else r.cycle), "real" if real else r.kind)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def _lock_cycles(events: pl.DataFrame) -> list[DeadlockReport]:
+    g = lock_graph(events)
+    out: list[DeadlockReport] = []
+    found: set[frozenset] = set()
+    for cycle in _cycles(g):
+        steps = list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
+        data = [g.edges[a, b] for a, b in steps]
+        everyone = sorted({x for d in data for x in d["actors"]})
+        if len(everyone) < 2:
+            continue
+        gates = set(data[0]["gates"]).intersection(*(d["gates"] for d in data[1:])) - set(cycle)
+        if gates:
+            continue
+        found.add(frozenset(cycle))
+        out.append(DeadlockReport(
+            kind="potential", cycle=list(cycle), actors=everyone, ts=min(d["ts"] for d in data),
+            edges=pl.DataFrame([{"holding": a, "taking": b, "actor": d["actor"], "location": d["location"],
+                                 "ts": d["ts"], "seq": d["seq"]} for (a, b), d in zip(steps, data, strict=True)],
+                               schema=_EDGE_SCHEMA),
+        ))
+    # inversions the recorder saw live whose lock_acquire rows were pruned by the bound
+    for r in events.filter(pl.col("kind") == "lock_order").iter_rows(named=True):
+        locks = [x.strip() for x in (r["target"] or "").split("->") if x.strip()]
+        if len(locks) < 2 or frozenset(locks) in found:
+            continue
+        found.add(frozenset(locks))
+        out.append(DeadlockReport(
+            kind="potential", cycle=locks, actors=[r["actor"]], ts=r["ts"],
+            edges=pl.DataFrame([{"holding": locks[0], "taking": locks[1], "actor": r["actor"],
+                                 "location": r["location"], "ts": r["ts"], "seq": r["seq"]}], schema=_EDGE_SCHEMA),
+        ))
+    return out
+
+
+def _cycles(g: nx.DiGraph):
+    n = 0
+    for cycle in nx.simple_cycles(g, length_bound=MAX_CYCLE):
+        if len(cycle) < 2:
+            continue
+        i = cycle.index(min(cycle))
+        yield cycle[i:] + cycle[:i]
+        n += 1
+        if n >= MAX_CYCLES:
+            return
+
+
+def _lock_events(events: pl.DataFrame) -> pl.DataFrame:
+    return events.filter(pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"])).select(
+        "seq", "ts", "kind", "actor", "target", "location", "locks_held")
+
+
+def _self_deadlocks(events: pl.DataFrame) -> list[DeadlockReport]:
+    """A wait for a lock the actor already holds that was never granted: a
+    non-reentrant Lock taken twice (an RLock grants it at once)."""
+    lk = _lock_events(events).sort("seq").with_columns(
+        pl.col("kind").shift(-1).over(["actor", "target"]).alias("next_kind"))
+    bad = lk.filter(
+        pl.col("kind").is_in(["lock_wait", "lock_timeout"])
+        & pl.col("locks_held").list.contains(pl.col("target"))
+        & ((pl.col("kind") == "lock_timeout") | (pl.col("next_kind").is_null()) | (pl.col("next_kind") != "lock_acquire"))
+    ).unique(["actor", "target"], keep="first", maintain_order=True)
+    out = []
+    for r in bad.iter_rows(named=True):
+        taken = lk.filter((pl.col("actor") == r["actor"]) & (pl.col("target") == r["target"])
+                          & (pl.col("kind") == "lock_acquire") & (pl.col("seq") < r["seq"])).tail(1)
+        first = taken.row(0, named=True) if taken.height else {"location": None, "ts": None, "seq": None}
+        out.append(DeadlockReport(
+            kind="self", cycle=[r["target"]], actors=[r["actor"]], ts=r["ts"],
+            edges=pl.DataFrame([
+                {"holding": None, "taking": r["target"], "actor": r["actor"], "location": first["location"],
+                 "ts": first["ts"], "seq": first["seq"]},
+                {"holding": r["target"], "taking": r["target"], "actor": r["actor"], "location": r["location"],
+                 "ts": r["ts"], "seq": r["seq"]},
+            ], schema=_EDGE_SCHEMA),
+        ))
+    return out
+
+
+def _leaked_locks(events: pl.DataFrame) -> list[DeadlockReport]:
+    """A lock whose last event is an acquire by an actor that has since ended."""
+    lk = events.filter(pl.col("kind").is_in(["lock_acquire", "lock_release"])).sort("seq")
+    last = lk.group_by("target").agg(pl.all().last()).filter(pl.col("kind") == "lock_acquire")
+    if last.height == 0:
+        return []
+    ends = events.filter(pl.col("kind").is_in(["exit", "crash", "cancel"])).select(
+        "actor", pl.col("seq").alias("end_seq"), pl.col("kind").alias("end_kind"), pl.col("detail").alias("end_detail"))
+    leaked = last.join(ends, on="actor").filter(pl.col("end_seq") > pl.col("seq")).sort("seq")
+    out = []
+    for r in leaked.iter_rows(named=True):
+        waiters = events.filter(pl.col("kind").is_in(["lock_wait", "lock_timeout"]) & (pl.col("target") == r["target"])
+                                & (pl.col("seq") > r["seq"]) & (pl.col("actor") != r["actor"]))
+        out.append(DeadlockReport(
+            kind="leaked", cycle=[r["target"]], actors=[r["actor"], *waiters["actor"].unique(maintain_order=True).to_list()],
+            ts=r["ts"],
+            edges=pl.DataFrame([{"holding": None, "taking": r["target"], "actor": r["actor"], "location": r["location"],
+                                 "ts": r["ts"], "seq": r["seq"]}], schema=_EDGE_SCHEMA),
+        ))
+    return out
+
+
+def parse_watchdog(detail: str | None) -> dict:
+    """The structured payload of a watchdog deadlock/hang row (see record/watchdog.py)."""
+    if not detail:
+        return {}
+    try:
+        data = json.loads(detail)
+    except ValueError:
+        return {"summary": detail}
+    return data if isinstance(data, dict) else {"summary": detail}
+
+
+def _watchdog_deadlocks(events: pl.DataFrame) -> list[DeadlockReport]:
+    out = []
+    for r in events.filter(pl.col("kind") == "deadlock").sort("seq").iter_rows(named=True):
+        data = parse_watchdog(r["detail"])
+        if data.get("type") == "await":
+            continue  # await cycles are asyncio stalls (detect_stalls)
+        waits = data.get("waits", [])
+        cycle = data.get("cycle") or [r["actor"]]
+        out.append(DeadlockReport(
+            kind="deadlock", cycle=list(cycle), actors=list(cycle), ts=r["ts"], stacks=data.get("stacks", {}),
+            edges=pl.DataFrame([{"holding": ", ".join(w.get("holds", [])), "taking": w.get("on"), "actor": w.get("actor"),
+                                 "location": w.get("location"), "ts": r["ts"], "seq": r["seq"]} for w in waits],
+                               schema=_EDGE_SCHEMA),
+        ))
+    return out

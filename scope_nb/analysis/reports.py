@@ -1,0 +1,391 @@
+"""The report objects the detectors return.
+
+Each names the bug in one line (`headline`), carries the facts a person needs to act
+on it as plain fields, renders itself for a terminal (`repr`) and for a notebook
+(`_repr_html_`), and turns into a polars frame where the facts are tabular."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+
+def _frame_html(frame: pl.DataFrame | None, rows: int = 20) -> str:
+    if frame is None or frame.height == 0:
+        return ""
+    return frame.head(rows)._repr_html_()
+
+
+def _html(title: str, facts: list[tuple[str, Any]], sections: list[tuple[str, str]] = ()) -> str:
+    rows = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>"
+        f"<pre style='margin:0'>{html.escape(str(v))}</pre></td></tr>"
+        for k, v in facts if v not in (None, "", [], ())
+    )
+    body = "".join(f"<h5>{html.escape(name)}</h5>{content}" for name, content in sections if content)
+    return f"<div class='scope-report'><b>{html.escape(title)}</b><table>{rows}</table>{body}</div>"
+
+
+def _text(title: str, facts: list[tuple[str, Any]]) -> str:
+    lines = [title]
+    for k, v in facts:
+        if v in (None, "", [], ()):
+            continue
+        text = str(v)
+        if "\n" in text:
+            lines.append(f"  {k}:")
+            lines.extend("    " + line for line in text.splitlines())
+        else:
+            lines.append(f"  {k}: {text}")
+    return "\n".join(lines)
+
+
+def _ms(ns: int | None) -> str | None:
+    return None if ns is None else f"{ns / 1e6:.1f} ms"
+
+
+@dataclass
+class CrashEvent:
+    """One crash: an actor that ended by an exception, or a traced object's method that raised."""
+
+    ts: int
+    actor: str
+    exception: str  # "ExcType: message"
+    traceback: str
+    location: str | None = None
+    seq: int | None = None
+    obj: str | None = None
+    kind: str = "crash"  # crash | exception (a traced object's method raised)
+
+    @property
+    def exc_type(self) -> str:
+        return self.exception.split(":", 1)[0]
+
+    @property
+    def headline(self) -> str:
+        who = f"{self.obj} (in {self.actor})" if self.obj else self.actor
+        return f"{who} crashed: {self.exception}"
+
+    def _facts(self):
+        return [("ts", self.ts), ("actor", self.actor), ("object", self.obj), ("at", self.location),
+                ("traceback", self.traceback)]
+
+    def __repr__(self) -> str:
+        return _text(f"CrashEvent: {self.headline}", self._facts())
+
+    def _repr_html_(self) -> str:
+        return _html(f"Crash: {self.headline}", self._facts())
+
+
+@dataclass
+class CrashReport:
+    """A crash with its context: what the actor handled before, its state before and
+    after, and who was left waiting on it."""
+
+    crash: CrashEvent
+    actor_name: str | None
+    last_messages: pl.DataFrame
+    last_calls: pl.DataFrame
+    state_before: dict[str, Any] | None = None
+    state_after: dict[str, Any] | None = None
+    last_changes: pl.DataFrame | None = None
+    locks_held: list[str] = field(default_factory=list)
+    queues_consumed: list[str] = field(default_factory=list)
+    waiting: pl.DataFrame | None = None  # actors that waited on what it held / consumed
+
+    @property
+    def headline(self) -> str:
+        return self.crash.headline
+
+    def to_frame(self) -> pl.DataFrame:
+        """The messages and calls leading up to the crash, in order."""
+        parts = [f for f in (self.last_messages, self.last_calls) if f is not None and f.height]
+        if not parts:
+            return self.last_messages
+        return pl.concat(parts, how="diagonal_relaxed").unique("seq").sort("seq")
+
+    def _facts(self):
+        return [
+            ("actor", f"{self.crash.actor} ({self.actor_name})" if self.actor_name else self.crash.actor),
+            ("at", self.crash.location),
+            ("locks held when it died", ", ".join(self.locks_held)),
+            ("queues it consumed", ", ".join(self.queues_consumed)),
+            ("last messages", _rows(self.last_messages, ["kind", "target", "detail"])),
+            ("last calls", _rows(self.last_calls, ["function", "detail"])),
+            ("state before", self.state_before),
+            ("state after", self.state_after),
+            ("left waiting", _rows(self.waiting, ["actor", "kind", "target"])),
+            ("traceback", self.crash.traceback),
+        ]
+
+    def __repr__(self) -> str:
+        return _text(f"CrashReport: {self.headline}", self._facts())
+
+    def _repr_html_(self) -> str:
+        return _html(f"Crash: {self.headline}", self._facts(),
+                     [("Messages and calls before the crash", _frame_html(self.to_frame()))])
+
+
+def _rows(frame: pl.DataFrame | None, cols: list[str], n: int = 5) -> str | None:
+    if frame is None or frame.height == 0:
+        return None
+    cols = [c for c in cols if c in frame.columns]
+    return "\n".join(" ".join(str(v) for v in row if v is not None) for row in frame.tail(n).select(cols).iter_rows())
+
+
+@dataclass
+class Access:
+    """One side of a race: who touched the attribute, where, holding which locks."""
+
+    actor: str
+    op: str  # read | write
+    location: str | None
+    locks: list[str]
+    seq: int
+    ts: int
+    value: str | None = None
+
+
+@dataclass
+class RaceReport:
+    """Two unordered accesses to one attribute of a traced object, at least one a write."""
+
+    obj: str
+    attribute: str
+    kind: str  # data_race | lost_update | atomicity
+    first: Access
+    second: Access
+    lost_update: bool
+    instances: int = 1
+    between: list[Access] = field(default_factory=list)  # the other actor's writes in between (lost updates)
+    attributes: list[str] = field(default_factory=list)  # atomicity: the attributes read as one view
+
+    @property
+    def actors(self) -> tuple[str, str]:
+        return self.first.actor, self.second.actor
+
+    @property
+    def locations(self) -> tuple[str | None, str | None]:
+        return self.first.location, self.second.location
+
+    @property
+    def locks(self) -> tuple[list[str], list[str]]:
+        return self.first.locks, self.second.locks
+
+    @property
+    def headline(self) -> str:
+        where = f"{self.obj}.{self.attribute}"
+        if self.kind == "lost_update":
+            w = self.between[0].actor if self.between else "another actor"
+            return (f"lost update on {where}: {self.second.actor} wrote a value based on a stale read "
+                    f"(read at {self.first.location}) after {w} wrote it")
+        if self.kind == "atomicity":
+            w = self.between[0].actor if self.between else "another actor"
+            return (f"atomicity violation on {self.obj}.{{{', '.join(self.attributes)}}}: {self.second.actor} "
+                    f"read them as one view while {w} changed both in between")
+        return (f"data race on {where}: {self.first.actor} {self.first.op} / {self.second.actor} "
+                f"{self.second.op} with no common lock and no ordering")
+
+    def to_frame(self) -> pl.DataFrame:
+        rows = [("first", self.first), *[("between", a) for a in self.between], ("second", self.second)]
+        return pl.DataFrame(
+            [{"role": r, "actor": a.actor, "op": a.op, "location": a.location, "locks": a.locks,
+              "seq": a.seq, "ts": a.ts, "value": a.value} for r, a in rows],
+            schema={"role": pl.String, "actor": pl.String, "op": pl.String, "location": pl.String,
+                    "locks": pl.List(pl.String), "seq": pl.Int64, "ts": pl.Int64, "value": pl.String},
+        ).sort("seq")
+
+    def _facts(self):
+        def side(a: Access) -> str:
+            locks = ", ".join(a.locks) if a.locks else "no locks"
+            return f"{a.actor} {a.op} at {a.location} holding {locks}" + (f" (value {a.value})" if a.value else "")
+
+        return [
+            ("object", self.obj), ("attribute", self.attribute), ("kind", self.kind),
+            ("first", side(self.first)), ("second", side(self.second)),
+            ("in between", "\n".join(side(a) for a in self.between)),
+            ("update lost", "yes" if self.lost_update else "no"), ("instances", self.instances),
+        ]
+
+    def __repr__(self) -> str:
+        return _text(f"RaceReport: {self.headline}", self._facts())
+
+    def _repr_html_(self) -> str:
+        return _html(f"Race: {self.headline}", self._facts(), [("Accesses", _frame_html(self.to_frame()))])
+
+
+@dataclass
+class DeadlockReport:
+    """A lock-order cycle (potential), a self-deadlock, a lock leaked by an ended actor,
+    or a real deadlock recorded by the watchdog."""
+
+    kind: str  # potential | self | leaked | deadlock
+    cycle: list[str]  # locks (potential/self/leaked) or actors (deadlock)
+    edges: pl.DataFrame  # one row per step of the cycle: holding, taking, actor, location, ts, seq
+    actors: list[str] = field(default_factory=list)
+    stacks: dict[str, str] = field(default_factory=dict)
+    ts: int | None = None
+
+    @property
+    def headline(self) -> str:
+        if self.kind == "potential":
+            return f"lock-order inversion (potential deadlock): {' -> '.join([*self.cycle, self.cycle[0]])} taken by {', '.join(self.actors)}"
+        if self.kind == "self":
+            return f"self-deadlock: {self.actors[0]} acquires non-reentrant {self.cycle[0]} it already holds"
+        if self.kind == "leaked":
+            return f"lock leaked: {self.actors[0]} ended holding {self.cycle[0]}"
+        return f"deadlock: {' -> '.join([*self.cycle, self.cycle[0]])} wait on each other"
+
+    def to_frame(self) -> pl.DataFrame:
+        return self.edges
+
+    def _facts(self):
+        steps = None
+        if self.edges.height and "taking" in self.edges.columns:
+            steps = "\n".join(
+                f"{r['actor']} took {r['taking']} while holding {r['holding']} at {r['location']}"
+                for r in self.edges.iter_rows(named=True)
+            )
+        return [("kind", self.kind), ("cycle", " -> ".join(self.cycle)), ("actors", ", ".join(self.actors)),
+                ("where", steps),
+                ("stacks", "\n".join(f"{a}:\n{s}" for a, s in self.stacks.items()))]
+
+    def __repr__(self) -> str:
+        return _text(f"DeadlockReport: {self.headline}", self._facts())
+
+    def _repr_html_(self) -> str:
+        return _html(f"Deadlock: {self.headline}", self._facts(), [("Steps", _frame_html(self.edges))])
+
+
+@dataclass
+class StallReport:
+    """Something that stopped progress: a blocked event loop, a task exception never
+    retrieved, a task lost while pending, a swallowed cancellation, an await cycle, a
+    hang seen by the watchdog, a queue left without consumer or growing without bound."""
+
+    kind: str  # blocked_loop | exc_unretrieved | task_lost | cancel_swallowed | await_cycle | hang | orphaned_queue | backlog
+    actor: str | None
+    ts: int | None
+    summary: str
+    duration_ns: int | None = None
+    location: str | None = None
+    target: str | None = None
+    detail: str | None = None
+    actors: list[str] = field(default_factory=list)
+    stacks: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def headline(self) -> str:
+        return self.summary
+
+    def to_frame(self) -> pl.DataFrame:
+        return pl.DataFrame([{"kind": self.kind, "actor": self.actor, "ts": self.ts, "duration_ns": self.duration_ns,
+                              "location": self.location, "target": self.target, "summary": self.summary}],
+                            schema={"kind": pl.String, "actor": pl.String, "ts": pl.Int64, "duration_ns": pl.Int64,
+                                    "location": pl.String, "target": pl.String, "summary": pl.String})
+
+    def _facts(self):
+        return [("kind", self.kind), ("actor", self.actor), ("duration", _ms(self.duration_ns)),
+                ("at", self.location), ("target", self.target), ("actors", ", ".join(self.actors)),
+                ("detail", self.detail), ("stacks", "\n".join(f"{a}:\n{s}" for a, s in self.stacks.items()))]
+
+    def __repr__(self) -> str:
+        return _text(f"StallReport: {self.headline}", self._facts())
+
+    def _repr_html_(self) -> str:
+        return _html(f"Stall: {self.headline}", self._facts())
+
+
+@dataclass
+class PerformanceReport:
+    """Hot functions, slow calls and queue bottlenecks of one module (or all)."""
+
+    module: str | None
+    hotspots: pl.DataFrame
+    slowest_calls: pl.DataFrame
+    bottlenecks: pl.DataFrame
+
+    @property
+    def headline(self) -> str:
+        if self.hotspots.height == 0:
+            return f"no calls recorded{' in ' + self.module if self.module else ''}"
+        top = self.hotspots.row(0, named=True)
+        return (f"{self.hotspots.height} functions; most self time in {top['module']}.{top['function']} "
+                f"({_ms(top['self_ns'])} over {top['count']} calls)")
+
+    def to_frame(self) -> pl.DataFrame:
+        return self.hotspots
+
+    def _facts(self):
+        return [("module", self.module or "all"),
+                ("bottlenecks", _rows(self.bottlenecks, ["queue", "consumers", "peak_depth", "summary"]))]
+
+    def __repr__(self) -> str:
+        return _text(f"PerformanceReport: {self.headline}", self._facts())
+
+    def _repr_html_(self) -> str:
+        return _html(f"Performance: {self.headline}", self._facts(),
+                     [("Hotspots", _frame_html(self.hotspots)), ("Slowest calls", _frame_html(self.slowest_calls)),
+                      ("Queue bottlenecks", _frame_html(self.bottlenecks))])
+
+
+@dataclass
+class CallTree:
+    """The call tree: a frame (one row per distinct call path) and a networkx graph."""
+
+    frame: pl.DataFrame
+    graph: Any  # networkx.DiGraph
+
+    @property
+    def headline(self) -> str:
+        return f"call tree: {self.frame.height} call paths"
+
+    def to_frame(self) -> pl.DataFrame:
+        return self.frame
+
+    def __repr__(self) -> str:
+        lines = [self.headline]
+        for r in self.frame.head(40).iter_rows(named=True):
+            lines.append(f"{'  ' * r['depth']}{r['function']}  x{r['count']}  incl {_ms(r['inclusive_ns'])}  self {_ms(r['self_ns'])}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return _html(self.headline, [], [("Paths", _frame_html(self.frame, 50))])
+
+
+@dataclass
+class MemoryReport:
+    """Process memory over time, traced objects' size, top growing allocation sites."""
+
+    samples: pl.DataFrame  # ts, rss, heap
+    objects: pl.DataFrame  # obj, ts, size
+    top_growth: pl.DataFrame  # site, size_diff, count_diff
+    actor: str | None = None
+
+    @property
+    def headline(self) -> str:
+        if self.samples.height == 0:
+            return "no memory samples (start with memory_interval=seconds)"
+        rss = self.samples["rss"].drop_nulls()
+        if rss.len() == 0:
+            return f"{self.samples.height} memory samples"
+        growth = int(rss[-1]) - int(rss[0])
+        return (f"RSS {int(rss[0]) / 2**20:.1f} -> {int(rss[-1]) / 2**20:.1f} MiB "
+                f"({growth / 2**20:+.1f} MiB, peak {int(rss.max()) / 2**20:.1f} MiB) over {self.samples.height} samples")
+
+    def to_frame(self) -> pl.DataFrame:
+        return self.samples
+
+    def __repr__(self) -> str:
+        return _text(f"MemoryReport: {self.headline}",
+                     [("top growing sites", _rows(self.top_growth, ["site", "size_diff"])),
+                      ("objects", _rows(self.objects.group_by("obj").agg(pl.col("size").last()) if self.objects.height else None,
+                                        ["obj", "size"]))])
+
+    def _repr_html_(self) -> str:
+        return _html(f"Memory: {self.headline}", [],
+                     [("Samples", _frame_html(self.samples)), ("Top growing allocation sites", _frame_html(self.top_growth)),
+                      ("Traced objects", _frame_html(self.objects))])
