@@ -1,0 +1,217 @@
+"""The one-screen summary of a Trace: what ran, what went wrong, where time went.
+
+Each section is computed on its own, so a detector that fails (or is missing) costs
+that section only, and the summary says which one and why instead of hiding it.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_ITEMS = 3  # findings listed per section; the rest are counted
+
+
+@dataclass
+class Section:
+    """One line of the summary: a headline, a few findings, or the error that stopped it."""
+
+    name: str
+    headline: str = ""
+    items: list[str] = field(default_factory=list)
+    count: int = 0  # findings (crashes, races, ...): nonzero means "look here"
+    error: str | None = None
+    seconds: float = 0.0
+    first_ts: int | None = None  # where the explorer should jump for this section
+
+
+def _first_line(obj: Any, limit: int = 160) -> str:
+    text = repr(obj).strip().splitlines()
+    line = text[0] if text else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _ts_of(report: Any) -> int | None:
+    for name in ("ts", "first_ts", "t0"):
+        value = getattr(report, name, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def _actors(trace) -> Section:
+    import polars as pl
+
+    actors = trace.actors()
+    sec = Section("actors", count=0)
+    if actors.height == 0:
+        sec.headline = "none recorded"
+        return sec
+    by_kind = actors.group_by("kind").len().sort("kind")
+    sec.headline = ", ".join(f"{n} {k}{'s' if n != 1 else ''}" for k, n in by_kind.iter_rows())
+    outcomes = actors.filter(pl.col("outcome") != "ok").group_by("outcome").len().sort("outcome")
+    if outcomes.height:
+        sec.headline += " (" + ", ".join(f"{n} {o}" for o, n in outcomes.iter_rows()) + ")"
+    return sec
+
+
+def _events(trace) -> Section:
+    ev = trace.events()
+    sec = Section("events")
+    if ev.height == 0:
+        sec.headline = "none recorded"
+        return sec
+    lo, hi = int(ev["ts"].min()), int(ev["ts"].max())
+    kinds = ev.group_by("kind").len().sort("len", descending=True)
+    top = ", ".join(f"{k} {n:,}" for k, n in kinds.head(6).iter_rows())
+    more = f", +{kinds.height - 6} kinds" if kinds.height > 6 else ""
+    sec.headline = f"{ev.height:,} over {(hi - lo) / 1e9:.3f} s: {top}{more}"
+    return sec
+
+
+def _crashes(trace) -> Section:
+    import polars as pl
+
+    sec = Section("crashes")
+    crashed = trace.events(["crash"])
+    sec.count = crashed.height
+    if not sec.count:
+        sec.headline = "none"
+        return sec
+    names = dict(trace.actors().select("actor", "name").iter_rows())
+    sec.headline = f"{sec.count} actor{'s' if sec.count != 1 else ''} crashed"
+    sec.first_ts = int(crashed["ts"].min())
+    for actor, detail in crashed.sort("ts").head(MAX_ITEMS).select("actor", pl.col("detail").fill_null("")).iter_rows():
+        exc = detail.split("\n", 1)[0].replace("|", ": ", 1)
+        sec.items.append(f"{names.get(actor) or actor}: {exc}")
+    return sec
+
+
+def _findings(name: str, method: str, noun: str) -> Callable[[Any], Section]:
+    def compute(trace) -> Section:
+        reports = list(getattr(trace, method)())
+        sec = Section(name, count=len(reports))
+        sec.headline = f"{len(reports)} {noun}{'s' if len(reports) != 1 else ''}" if reports else "none"
+        sec.items = [_first_line(r) for r in reports[:MAX_ITEMS]]
+        stamps = [t for t in map(_ts_of, reports) if t is not None]
+        sec.first_ts = min(stamps) if stamps else None
+        return sec
+
+    return compute
+
+
+def _hotspots(trace) -> Section:
+    sec = Section("hotspots")
+    if trace.events(["call"]).height == 0:
+        sec.headline = "no function calls traced (use --modules or scope_nb.trace_module)"
+        return sec
+    hot = trace.performance_hotspots()
+    sec.headline = f"top {min(MAX_ITEMS, hot.height)} of {hot.height} functions"
+    cols = hot.columns
+    label = [c for c in ("module", "function") if c in cols]
+    timing = next((c for c in ("total_ns", "total_time_ns", "self_ns", "total") if c in cols), None)
+    for row in hot.head(MAX_ITEMS).iter_rows(named=True):
+        name = ".".join(str(row[c]) for c in label if row[c] is not None) or _first_line(row)
+        extra = []
+        if "calls" in cols:
+            extra.append(f"{row['calls']:,} calls")
+        if timing is not None and isinstance(row[timing], int | float):
+            extra.append(f"{row[timing] / 1e6:.2f} ms")
+        sec.items.append(f"{name} ({', '.join(extra)})" if extra else name)
+    return sec
+
+
+def _health(trace) -> Section:
+    sec = Section("dropped/errors")
+    dropped = trace.dropped_by_reason
+    errors = trace.errors
+    parts = []
+    total = sum(dropped.values())
+    if total:
+        parts.append(f"{total:,} dropped (" + ", ".join(f"{k} {v:,}" for k, v in sorted(dropped.items()) if v) + ")")
+    n_err = sum(errors.values())
+    if n_err:
+        parts.append(f"{n_err:,} recorder errors (" + ", ".join(f"{k} {v}" for k, v in sorted(errors.items())) + ")")
+        sec.count = n_err
+    sec.headline = "; ".join(parts) if parts else "nothing dropped, no recorder errors"
+    return sec
+
+
+SECTIONS: tuple[tuple[str, Callable[[Any], Section]], ...] = (
+    ("actors", _actors),
+    ("events", _events),
+    ("crashes", _crashes),
+    ("races", _findings("races", "detect_race_conditions", "race")),
+    ("deadlocks", _findings("deadlocks", "detect_deadlocks", "deadlock")),
+    ("stalls", _findings("stalls", "detect_stalls", "stall")),
+    ("hotspots", _hotspots),
+    ("dropped/errors", _health),
+)
+
+
+def summarize(trace) -> list[Section]:
+    """Every section of the summary; a section that raises carries its error instead."""
+    out = []
+    for name, compute in SECTIONS:
+        t0 = time.perf_counter()
+        try:
+            sec = compute(trace)
+        except Exception as exc:  # one broken detector must not hide the rest
+            sec = Section(name, error=f"{type(exc).__name__}: {exc}".splitlines()[0][:200])
+        sec.seconds = time.perf_counter() - t0
+        out.append(sec)
+    return out
+
+
+def _title(trace) -> str:
+    state = "recording" if trace.live else "trace"
+    return f"scope_nb {state}"
+
+
+def summary_text(trace, sections: list[Section] | None = None) -> str:
+    """The summary as plain text, for a terminal or a log."""
+    sections = summarize(trace) if sections is None else sections
+    lines = [f"<{_title(trace)}>"]
+    for sec in sections:
+        if sec.error:
+            lines.append(f"  {sec.name:<15} section failed: {sec.error}")
+            continue
+        lines.append(f"  {sec.name:<15} {sec.headline}")
+        lines.extend(f"  {'':<15}   - {item}" for item in sec.items)
+        if sec.count > len(sec.items) and sec.items:
+            lines.append(f"  {'':<15}   … {sec.count - len(sec.items)} more")
+    return "\n".join(lines)
+
+
+_STYLE = (
+    "<style>.scope-sum td{vertical-align:top;padding:1px 8px;text-align:left}"
+    ".scope-sum .bad{color:#b00020;font-weight:600}.scope-sum .failed{color:#8a6d00}"
+    ".scope-sum ul{margin:0;padding-left:1.2em}</style>"
+)
+
+
+def summary_html(trace, sections: list[Section] | None = None) -> str:
+    """The summary as an HTML table: findings in red, failed sections in amber."""
+    sections = summarize(trace) if sections is None else sections
+    rows = []
+    for sec in sections:
+        name = html.escape(sec.name)
+        if sec.error:
+            body = f'<span class="failed">section failed: {html.escape(sec.error)}</span>'
+        else:
+            cls = ' class="bad"' if sec.count else ""
+            body = f"<span{cls}>{html.escape(sec.headline)}</span>"
+            if sec.items:
+                more = f"<li>… {sec.count - len(sec.items)} more</li>" if sec.count > len(sec.items) else ""
+                body += "<ul>" + "".join(f"<li><code>{html.escape(i)}</code></li>" for i in sec.items) + more + "</ul>"
+        rows.append(f'<tr data-section="{name}"><th>{name}</th><td>{body}</td></tr>')
+    return (
+        f'{_STYLE}<div class="scope-sum"><b>{html.escape(_title(trace))}</b>'
+        f"<table>{''.join(rows)}</table></div>"
+    )
+
+
+__all__ = ["Section", "summarize", "summary_text", "summary_html"]

@@ -1,0 +1,251 @@
+"""altair charts of a Trace, rendered offline.
+
+altair's default renderer fetches Vega from a CDN and shows nothing without
+internet, so `enable_offline()` switches to a renderer that needs no network: "svg"
+(drawn in the kernel by vl-convert: static, also readable in nbconvert and on
+GitHub) or "html" with Vega inlined. Every chart aggregates in polars first, so no
+chart carries more than a few thousand rows whatever the size of the trace.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import altair as alt
+    import polars as pl
+
+MAX_LANES = 24  # actors drawn as their own lane; the rest share one "other" lane
+TIME_BINS = 120  # columns of the timeline heat-strip
+MAX_ARROWS = 300  # message arrows drawn (evenly sampled beyond that)
+PLOT_WIDTH = 640
+
+# Event kinds grouped into what a person looks for on a timeline.
+CATEGORY = {
+    "call": "calls", "return": "calls", "exception": "errors",
+    "send": "messages", "receive": "messages",
+    "lock_wait": "locks", "lock_acquire": "locks", "lock_release": "locks", "lock_timeout": "locks",
+    "event_set": "locks", "event_wait": "locks", "join": "locks",
+    "state": "state", "read": "state", "write": "state",
+    "spawn": "lifecycle", "exit": "lifecycle", "crash": "errors", "cancel": "errors",
+    "deadlock": "errors", "lock_order": "errors", "hang": "errors", "stall": "errors",
+    "task_lost": "errors", "exc_unretrieved": "errors",
+}
+COLORS = {
+    "calls": "#9ecae1", "messages": "#31a354", "locks": "#fd8d3c", "state": "#756bb1",
+    "lifecycle": "#636363", "errors": "#d62728", "other": "#bdbdbd",
+}
+
+_enabled: str | None = None
+
+
+def enable_offline(mode: str = "svg") -> str:
+    """Make altair charts render with no network. `mode`: "svg" (static, drawn in the
+    kernel) or "html" (interactive, Vega inlined in each output). A renderer the user
+    enabled themselves (other than altair's CDN default) is left alone."""
+    global _enabled
+    import altair as alt
+
+    if mode not in ("svg", "html"):
+        raise ValueError(f"mode: {mode!r} is not a renderer; accepted: 'svg' | 'html'")
+    if alt.renderers.active not in ("default", _enabled):
+        return alt.renderers.active
+    if mode == "html":
+        alt.renderers.enable("html", template="inline")
+    else:
+        alt.renderers.enable("svg")
+    _enabled = mode
+    return mode
+
+
+def to_svg(chart: alt.TopLevelMixin) -> str:
+    """A chart as an SVG string, drawn offline by vl-convert."""
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_svg(chart.to_dict())
+
+
+def lanes(trace, max_lanes: int = MAX_LANES) -> pl.DataFrame:
+    """The actors drawn as lanes (the busiest first), with their display labels."""
+    import polars as pl
+
+    counts = trace.events().group_by("actor").len().rename({"len": "n"})
+    actors = trace.actors().select("actor", "name", "kind", "started")
+    lane = (
+        actors.join(counts, on="actor", how="full", coalesce=True)
+        .with_columns(pl.col("n").fill_null(0))
+        .filter(pl.col("actor").is_not_null())
+        .sort(["n", "started"], descending=[True, False], nulls_last=True)
+        .head(max_lanes)
+        .sort("started", nulls_last=True)
+    )
+    return lane.with_columns(
+        label=pl.concat_str(
+            [pl.col("name").fill_null(pl.col("actor")), pl.lit(" ["), pl.col("actor"), pl.lit("]")]
+        )
+    )
+
+
+def timeline_data(trace, bins: int = TIME_BINS, max_lanes: int = MAX_LANES) -> dict[str, Any]:
+    """The timeline aggregated: per lane and time bin the event count and dominant
+    category; message arrows (sampled); crashes. Bounded by lanes x bins rows."""
+    import polars as pl
+
+    ev = trace.events()
+    t0, t1 = trace.time_range()
+    span = max(t1 - t0, 1)
+    lane = lanes(trace, max_lanes)
+    label_of = lane.select("actor", "label")
+    cat = pl.col("kind").replace_strict(CATEGORY, default="other")
+    width_ns = span / bins
+    binned = (
+        ev.select("actor", "ts", cat.alias("category"))
+        .join(label_of, on="actor", how="left")
+        .with_columns(
+            pl.col("label").fill_null("other actors"),
+            ((pl.col("ts") - t0) / width_ns).floor().cast(pl.Int64).clip(0, bins - 1).alias("bin"),
+        )
+        .group_by("label", "bin", "category")
+        .len()
+        .sort("len", descending=True)
+        .group_by("label", "bin", maintain_order=True)
+        .agg(pl.col("category").first(), pl.col("len").sum().alias("events"))
+        .with_columns(
+            (pl.col("bin") * width_ns / 1e9).alias("start_s"),
+            ((pl.col("bin") + 1) * width_ns / 1e9).alias("end_s"),
+        )
+    )
+    msgs = ev.filter(pl.col("kind").is_in(["send", "receive"]) & pl.col("msg_id").is_not_null())
+    pairs = (
+        msgs.filter(pl.col("kind") == "send").select("msg_id", pl.col("actor").alias("src"), pl.col("ts").alias("ts_s"), "target")
+        .join(msgs.filter(pl.col("kind") == "receive").select("msg_id", pl.col("actor").alias("dst"), pl.col("ts").alias("ts_r")),
+              on="msg_id")
+        .join(label_of.rename({"actor": "src", "label": "src_label"}), on="src")
+        .join(label_of.rename({"actor": "dst", "label": "dst_label"}), on="dst")
+    )
+    if pairs.height > MAX_ARROWS:
+        pairs = pairs.gather_every(pairs.height // MAX_ARROWS + 1)
+    pairs = pairs.with_columns(
+        ((pl.col("ts_s") - t0) / 1e9).alias("sent_s"), ((pl.col("ts_r") - t0) / 1e9).alias("received_s")
+    ).select("src_label", "dst_label", "sent_s", "received_s", "target")
+    crashes = (
+        ev.filter(pl.col("kind").is_in(["crash", "deadlock", "hang", "lock_order"]))
+        .head(200)
+        .join(label_of, on="actor", how="left")
+        .select(pl.col("label").fill_null("other actors"), ((pl.col("ts") - t0) / 1e9).alias("at_s"), "kind",
+                pl.col("detail").fill_null("").str.slice(0, 120))
+    )
+    order = lane["label"].to_list()
+    if binned.filter(pl.col("label") == "other actors").height:
+        order.append("other actors")
+    return {"bins": binned, "messages": pairs, "crashes": crashes, "lanes": order, "t0": t0, "span_s": span / 1e9}
+
+
+def timeline_chart(trace, cursor: int | None = None, *, bins: int = TIME_BINS,
+                   max_lanes: int = MAX_LANES, width: int = PLOT_WIDTH) -> alt.LayerChart:
+    """One lane per actor: activity (color = what dominated), messages as lines from
+    sender to receiver, crashes as red marks, and a rule at `cursor` (epoch ns)."""
+    import altair as alt
+
+    data = timeline_data(trace, bins, max_lanes)
+    span = data["span_s"]
+    x_scale = alt.Scale(domain=[0, span], nice=False, zero=False)
+    y = alt.Y("label:N", sort=data["lanes"], title=None, scale=alt.Scale(domain=data["lanes"]),
+              axis=alt.Axis(labelLimit=220))
+    color = alt.Color("category:N", scale=alt.Scale(domain=list(COLORS), range=list(COLORS.values())),
+                      legend=alt.Legend(orient="bottom", title=None))
+    height = max(60, 18 * len(data["lanes"]))
+    heat = alt.Chart(data["bins"]).mark_rect().encode(
+        x=alt.X("start_s:Q", scale=x_scale, title="seconds since start"), x2="end_s:Q", y=y, color=color,
+        opacity=alt.Opacity("events:Q", scale=alt.Scale(type="log", range=[0.35, 1]), legend=None),
+        tooltip=["label:N", "category:N", "events:Q", alt.Tooltip("start_s:Q", format=".6f")],
+    )
+    layers = [heat]
+    if data["messages"].height:
+        layers.append(alt.Chart(data["messages"]).mark_rule(color=COLORS["messages"], opacity=0.6).encode(
+            x=alt.X("sent_s:Q", scale=x_scale), x2="received_s:Q", y=y,
+            y2=alt.Y2("dst_label:N"), tooltip=["target:N", "src_label:N", "dst_label:N"],
+        ).transform_calculate(label="datum.src_label"))
+    if data["crashes"].height:
+        layers.append(alt.Chart(data["crashes"]).mark_point(shape="cross", color=COLORS["errors"], size=90,
+                                                            filled=True).encode(
+            x=alt.X("at_s:Q", scale=x_scale), y=y, tooltip=["kind:N", "detail:N"]))
+    if cursor is not None:
+        at = (cursor - data["t0"]) / 1e9
+        layers.append(alt.Chart(alt.Data(values=[{"at": at}])).mark_rule(color="black", strokeWidth=2).encode(
+            x=alt.X("at:Q", scale=x_scale)))
+    return alt.layer(*layers).properties(width=width, height=height, title="timeline")
+
+
+def queue_depth_chart(trace, max_points: int = 400, width: int = PLOT_WIDTH) -> alt.Chart:
+    """Depth of each queue over time (the max in each time bucket: peaks survive)."""
+    import altair as alt
+    import polars as pl
+
+    ev = trace.events(["send", "receive"]).filter(pl.col("qsize").is_not_null())
+    t0, t1 = trace.time_range()
+    width_ns = max(t1 - t0, 1) / max_points
+    depth = (
+        ev.with_columns(((pl.col("ts") - t0) / width_ns).floor().cast(pl.Int64).alias("bucket"))
+        .group_by("target", "bucket")
+        .agg(pl.col("qsize").max().alias("depth"))
+        .with_columns((pl.col("bucket") * width_ns / 1e9).alias("at_s"))
+        .sort("target", "bucket")
+    )
+    top = depth.group_by("target").agg(pl.col("depth").max()).sort("depth", descending=True).head(10)["target"]
+    depth = depth.filter(pl.col("target").is_in(top.implode()))
+    return alt.Chart(depth.rename({"target": "queue"})).mark_line(interpolate="step-after", point=False).encode(
+        x=alt.X("at_s:Q", title="seconds since start"), y=alt.Y("depth:Q", title="depth"), color="queue:N",
+        tooltip=["queue:N", "depth:Q", alt.Tooltip("at_s:Q", format=".6f")],
+    ).properties(width=width, height=180, title="queue depth")
+
+
+def hotspot_frame(trace, top: int = 20) -> pl.DataFrame:
+    """Functions by total time in calls: calls, total and mean ms."""
+    import polars as pl
+
+    calls = trace.events(["call"]).filter(pl.col("duration_ns").is_not_null())
+    return (
+        calls.group_by("module", "function")
+        .agg(pl.len().alias("calls"), pl.col("duration_ns").sum().alias("total_ns"))
+        .with_columns(
+            (pl.col("total_ns") / 1e6).alias("total_ms"),
+            (pl.col("total_ns") / pl.col("calls") / 1e6).alias("mean_ms"),
+            pl.concat_str([pl.col("module").fill_null("?"), pl.col("function").fill_null("?")], separator=".").alias("name"),
+        )
+        .sort("total_ns", descending=True)
+        .head(top)
+    )
+
+
+def hotspots_chart(trace, top: int = 20, width: int = 420) -> alt.Chart:
+    """Bar chart of the functions that took the most time (inclusive)."""
+    import altair as alt
+
+    hot = hotspot_frame(trace, top)
+    return alt.Chart(hot).mark_bar(color=COLORS["calls"]).encode(
+        x=alt.X("total_ms:Q", title="total ms (inclusive)"),
+        y=alt.Y("name:N", sort="-x", title=None, axis=alt.Axis(labelLimit=260)),
+        tooltip=["name:N", "calls:Q", alt.Tooltip("total_ms:Q", format=".3f"), alt.Tooltip("mean_ms:Q", format=".4f")],
+    ).properties(width=width, height=max(40, 16 * hot.height), title="hotspots")
+
+
+_TRANSLATE = re.compile(r'transform="translate\(([-\d.]+),([-\d.]+)\)"')
+_SIZE = re.compile(r'<svg[^>]*\bwidth="([\d.]+)"[^>]*\bheight="([\d.]+)"')
+
+
+def plot_geometry(svg: str) -> tuple[float, float, float, float]:
+    """(origin x, origin y, svg width, svg height) of a single-view chart drawn by
+    vl-convert: the first translate is the plot area's origin."""
+    m = _TRANSLATE.search(svg)
+    s = _SIZE.search(svg)
+    if not m or not s:
+        raise ValueError("plot_geometry: not an SVG drawn by vl-convert")
+    return float(m.group(1)), float(m.group(2)), float(s.group(1)), float(s.group(2))
+
+
+__all__ = [
+    "enable_offline", "to_svg", "timeline_chart", "timeline_data", "queue_depth_chart", "hotspots_chart",
+    "hotspot_frame", "lanes", "plot_geometry", "CATEGORY", "COLORS",
+]

@@ -1,0 +1,255 @@
+"""networkx graphs of a Trace drawn as standalone SVG: the supervision tree, the lock
+graph (cycles in red) and the message-flow graph.
+
+Plain SVG needs no JavaScript, no network and no numpy, reads the same in JupyterLab,
+nbconvert and on GitHub, and the layouts are simple enough to compute here: layered
+for trees and flows, a circle for locks. Big graphs are folded before drawing.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+MAX_CHILDREN = 12  # children drawn per node; the rest fold into one "+N more" node
+MAX_NODES = 150
+MAX_CYCLES = 20
+
+OUTCOME_COLORS = {"ok": "#c7e9c0", "crashed": "#fb6a4a", "cancelled": "#fdd0a2", "running": "#c6dbef"}
+
+
+@dataclass
+class SvgGraph:
+    """A drawn graph: shows itself in a notebook, and keeps the networkx graph."""
+
+    svg: str
+    graph: nx.DiGraph
+    title: str = ""
+
+    def _repr_svg_(self) -> str:
+        return self.svg
+
+    def _repr_html_(self) -> str:
+        return f"<div><b>{html.escape(self.title)}</b><br>{self.svg}</div>"
+
+    def save(self, path: str) -> str:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.svg)
+        return path
+
+
+def _label(text: object, limit: int = 28) -> str:
+    s = str(text)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def draw_svg(graph: nx.DiGraph, pos: dict, *, labels: dict | None = None, node_colors: dict | None = None,
+             edge_colors: dict | None = None, edge_labels: dict | None = None, title: str = "",
+             empty: str = "nothing to draw") -> str:
+    """Draw nodes at `pos` (pixel coordinates) with arrows; returns an SVG string."""
+    labels = labels or {}
+    node_colors = node_colors or {}
+    edge_colors = edge_colors or {}
+    edge_labels = edge_labels or {}
+    if not pos:
+        return (f'<svg xmlns="http://www.w3.org/2000/svg" width="360" height="40">'
+                f'<text x="8" y="24" font-family="sans-serif" font-size="13">{html.escape(title)}: '
+                f"{html.escape(empty)}</text></svg>")
+    rx, ry = 82, 13
+    xs = [p[0] for p in pos.values()]
+    ys = [p[1] for p in pos.values()]
+    width, height = max(xs) + rx + 12, max(ys) + ry + 14
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height + 22:.0f}" '
+        f'font-family="sans-serif" font-size="11">',
+        '<defs><marker id="arr" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="context-stroke"/></marker></defs>',
+        f'<text x="6" y="14" font-size="13" font-weight="bold">{html.escape(title)}</text>',
+        '<g transform="translate(0,22)">',
+    ]
+    for u, v in graph.edges():
+        if u not in pos or v not in pos:
+            continue
+        (x1, y1), (x2, y2) = pos[u], pos[v]
+        dx, dy = x2 - x1, y2 - y1
+        dist = math.hypot(dx, dy) or 1.0
+        # start and end on the node boxes' borders
+        k1 = min(rx / abs(dx) if dx else math.inf, ry / abs(dy) if dy else math.inf)
+        sx, sy, ex, ey = x1 + dx * k1, y1 + dy * k1, x2 - dx * k1, y2 - dy * k1
+        color = edge_colors.get((u, v), "#777")
+        wide = 2.5 if color != "#777" else 1.2
+        out.append(f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{ex:.1f}" y2="{ey:.1f}" stroke="{color}" '
+                   f'stroke-width="{wide}" marker-end="url(#arr)"><title>{html.escape(f"{u} -> {v}")}</title></line>')
+        if (u, v) in edge_labels:
+            mx, my = (sx + ex) / 2 - dy / dist * 8, (sy + ey) / 2 + dx / dist * 8
+            out.append(f'<text x="{mx:.1f}" y="{my:.1f}" fill="{color}" text-anchor="middle">'
+                       f"{html.escape(_label(edge_labels[(u, v)], 24))}</text>")
+    for node, (x, y) in pos.items():
+        fill = node_colors.get(node, "#eeeeee")
+        text = labels.get(node, node)
+        out.append(f'<g><title>{html.escape(str(node))}</title>'
+                   f'<rect x="{x - rx:.1f}" y="{y - ry:.1f}" width="{2 * rx}" height="{2 * ry}" rx="6" '
+                   f'fill="{fill}" stroke="#555"/>'
+                   f'<text x="{x:.1f}" y="{y + 4:.1f}" text-anchor="middle">{html.escape(_label(text))}</text></g>')
+    out.append("</g></svg>")
+    return "".join(out)
+
+
+def _fold_tree(tree: nx.DiGraph) -> nx.DiGraph:
+    """At most MAX_CHILDREN children per node and MAX_NODES in all; the rest counted."""
+    import networkx as nx
+
+    folded = nx.DiGraph()
+    roots = [n for n in tree.nodes if tree.in_degree(n) == 0]
+    queue = list(roots)
+    for r in roots:
+        folded.add_node(r, **tree.nodes[r])
+    while queue:
+        node = queue.pop(0)
+        children = list(tree.successors(node))
+        room = MAX_NODES - folded.number_of_nodes()
+        keep = children[: max(0, min(MAX_CHILDREN, room))]
+        for c in keep:
+            folded.add_node(c, **tree.nodes[c])
+            folded.add_edge(node, c)
+            queue.append(c)
+        rest = len(children) - len(keep)
+        if rest:
+            more = f"{node} +{rest}"
+            folded.add_node(more, name=f"+{rest} more", folded=True)
+            folded.add_edge(node, more)
+    return folded
+
+
+def layered_layout(tree: nx.DiGraph, dx: int = 180, dy: int = 42) -> dict:
+    """Tree layout: depth down the page, leaves spread left to right, parents centred."""
+    pos: dict = {}
+    next_x = [0]
+
+    def place(node, depth: int, seen: set) -> float:
+        seen.add(node)
+        kids = [c for c in tree.successors(node) if c not in seen]
+        if not kids:
+            x = next_x[0]
+            next_x[0] += 1
+        else:
+            xs = [place(c, depth + 1, seen) for c in kids]
+            x = (xs[0] + xs[-1]) / 2
+        pos[node] = (x, depth)
+        return x
+
+    seen: set = set()
+    roots = [n for n in tree.nodes if tree.in_degree(n) == 0] or list(tree.nodes)[:1]
+    for r in roots:
+        if r not in seen:
+            place(r, 0, seen)
+    for n in tree.nodes:  # anything in a cycle not reached from a root
+        if n not in seen:
+            place(n, 0, seen)
+    return {n: (90 + x * dx, 16 + d * dy) for n, (x, d) in pos.items()}
+
+
+def supervision_svg(trace) -> SvgGraph:
+    """Who started whom; executors and TaskGroups as supervisors; colour = outcome."""
+    tree = trace.supervision_tree()
+    folded = _fold_tree(tree)
+    labels, colors = {}, {}
+    for n, data in folded.nodes(data=True):
+        name = data.get("name") or n
+        kind = data.get("kind")
+        labels[n] = f"{name} ({kind})" if kind and not data.get("folded") else name
+        colors[n] = OUTCOME_COLORS.get(data.get("outcome"), "#eeeeee")
+    svg = draw_svg(folded, layered_layout(folded), labels=labels, node_colors=colors,
+                   title="supervision tree", empty="no actors recorded")
+    return SvgGraph(svg, tree, "supervision tree")
+
+
+def lock_cycles(graph: nx.DiGraph) -> list[list]:
+    import networkx as nx
+
+    cycles = []
+    for cycle in nx.simple_cycles(graph):
+        cycles.append(cycle)
+        if len(cycles) >= MAX_CYCLES:
+            break
+    return cycles
+
+
+def circle_layout(nodes: list, radius_per_node: int = 34) -> dict:
+    n = len(nodes)
+    r = max(70, radius_per_node * n / math.pi)
+    cx, cy = r + 90, r + 20
+    return {node: (cx + r * math.cos(2 * math.pi * i / n - math.pi / 2),
+                   cy + r * math.sin(2 * math.pi * i / n - math.pi / 2)) for i, node in enumerate(nodes)}
+
+
+def lock_graph_svg(trace) -> SvgGraph:
+    """Locks as nodes, an edge A -> B when B was taken while holding A; the edges of
+    every cycle (a lock-order inversion: a possible deadlock) drawn in red."""
+    graph = trace.lock_graph()
+    nodes = list(graph.nodes)[:MAX_NODES]
+    sub = graph.subgraph(nodes)
+    red = {}
+    for cycle in lock_cycles(sub):
+        for a, b in zip(cycle, cycle[1:] + cycle[:1], strict=True):
+            red[(a, b)] = "#d62728"
+    colors = {n: "#fdd0a2" if any(n in e for e in red) else "#eeeeee" for n in nodes}
+    title = "lock graph" + (f" — {len({frozenset(c) for c in lock_cycles(sub)})} cycle(s)" if red else "")
+    svg = draw_svg(sub, circle_layout(nodes), node_colors=colors, edge_colors=red, title=title,
+                   empty="no lock taken while holding another")
+    return SvgGraph(svg, graph, title)
+
+
+def message_flow_graph(trace) -> nx.DiGraph:
+    """Actors and queues: actor -> queue for sends, queue -> actor for receives,
+    weighted by message count."""
+    import networkx as nx
+    import polars as pl
+
+    ev = trace.events(["send", "receive"]).filter(pl.col("target").is_not_null())
+    counts = ev.group_by("kind", "actor", "target").len()
+    graph = nx.DiGraph()
+    for kind, actor, target, n in counts.iter_rows():
+        graph.add_node(actor, role="actor")
+        graph.add_node(target, role="queue")
+        edge = (actor, target) if kind == "send" else (target, actor)
+        graph.add_edge(*edge, count=graph.edges[edge]["count"] + n if graph.has_edge(*edge) else n)
+    return graph
+
+
+def message_flow_svg(trace) -> SvgGraph:
+    """Producers on the left, queues in the middle, consumers on the right."""
+    graph = message_flow_graph(trace)
+    queues = [n for n, d in graph.nodes(data=True) if d["role"] == "queue"][:MAX_NODES // 3]
+    producers = sorted({u for q in queues for u in graph.predecessors(q)})[:MAX_NODES // 3]
+    consumers = sorted({v for q in queues for v in graph.successors(q)})[:MAX_NODES // 3]
+    pos = {}
+    for col, members in enumerate((producers, queues, consumers)):
+        for row, node in enumerate(members):
+            key = node if col != 2 or node not in pos else (node, "in")
+            pos[key] = (90 + col * 230, 16 + row * 40)
+    drawn = graph.copy()
+    for node in consumers:  # an actor both sending and receiving gets a second box on the right
+        if (node, "in") in pos:
+            for q in list(graph.predecessors(node)):
+                drawn.add_edge(q, (node, "in"), count=graph.edges[q, node]["count"])
+                drawn.remove_edge(q, node)
+    names = dict(trace.actors().select("actor", "name").iter_rows())
+    labels = {n: names.get(n[0] if isinstance(n, tuple) else n, n) for n in pos}
+    labels = {n: (lbl[0] if isinstance(lbl, tuple) else lbl) for n, lbl in labels.items()}
+    colors = {n: "#c7e9c0" if n in queues else "#c6dbef" for n in pos}
+    edge_labels = {(u, v): f"{d['count']}" for u, v, d in drawn.edges(data=True)}
+    svg = draw_svg(drawn, pos, labels=labels, node_colors=colors, edge_labels=edge_labels,
+                   title="message flow", empty="no messages recorded")
+    return SvgGraph(svg, graph, "message flow")
+
+
+__all__ = [
+    "SvgGraph", "draw_svg", "layered_layout", "circle_layout", "supervision_svg", "lock_graph_svg",
+    "lock_cycles", "message_flow_graph", "message_flow_svg",
+]
