@@ -67,7 +67,7 @@ def stop() -> Trace:
     if rec.options.persisting:
         from .store.flusher import stop_flusher
 
-        stop_flusher(rec)
+        stop_flusher(rec, trace)
     trace.freeze()
     _last = trace
     return trace

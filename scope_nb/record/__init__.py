@@ -3,3 +3,5 @@ the patchers (threads, tasks, queues, locks, objects) with the session, in the
 order they are installed."""
 
 from . import session  # noqa: F401
+from . import children  # noqa: F401,E402 - child processes follow the recording
+from . import mp_messages  # noqa: F401,E402 - multiprocessing queues and pipes

@@ -128,3 +128,39 @@ class Store:
             crit = self.critical
             self.critical = []
             return chunks, crit
+
+    def take_unflushed(self, cursor: dict, drain: bool) -> tuple[list[Chunk], list[tuple]]:
+        """What the disk flusher has not written yet: the new part of every sealed chunk
+        and of every thread's unsealed tail, and the new critical events.
+
+        `cursor` is the flusher's own bookkeeping (kept across calls): how far each
+        chunk array was written, keyed by the array's id (the array itself is kept so
+        the id cannot be reused), and how much of the critical lane. With `drain`,
+        sealed chunks leave memory once taken (storage="disk"); the critical lane is
+        never removed. The hot path is untouched: this reads under the seal lock only.
+        """
+        done: dict[int, tuple] = cursor.get("arrays", {})
+        with self._seal_lock:
+            sealed = [(c.ts, c.ks, c.vals, c.actor, c.index, len(c.ts)) for c in self.sealed]
+            if drain:
+                self.sealed.clear()
+                self.sealed_count = 0
+            tails = []
+            for b in list(self.buffers):
+                ts, ks, vals = b.ts, b.ks, b.vals
+                tails.append((ts, ks, vals, b.actor, b.index, min(len(ts), len(ks), len(vals))))
+            crit_from = cursor.get("critical", 0)
+            crit = self.critical[crit_from:]
+            cursor["critical"] = crit_from + len(crit)
+        out: list[Chunk] = []
+        keep: dict[int, tuple] = {}
+        for group, remember in ((sealed, not drain), (tails, True)):
+            for ts, ks, vals, actor, index, n in group:
+                key = id(ts)
+                start = done[key][1] if key in done else 0
+                if n > start:
+                    out.append(Chunk(ts[start:n], ks[start:n], vals[start:n], actor, index))
+                if remember:
+                    keep[key] = (ts, max(n, start))
+        cursor["arrays"] = keep
+        return out, crit

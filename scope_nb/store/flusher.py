@@ -1,0 +1,217 @@
+"""The disk flusher: a recorder-internal thread that persists what the recorder
+buffered, every `flush_interval` seconds, as Parquet under `DIR/<host>-<pid>/`.
+
+Layout of one process directory (the "raw" layout; `load` pairs the calls):
+
+    metadata.json         schema version, host, pid, clock offset, options, dropped...
+    raw-000001.parquet    decoded buffer rows (frames.RAW), perf-ns timestamps
+    sites.parquet         the traced code sites the raw rows refer to
+    actors.parquet        the actors frame, rewritten when it changes
+    states-000001.parquet rows of the states frame
+
+Every file is replaced atomically (temp + rename). The current segment is rewritten
+with the new rows appended until it reaches `segment_bytes`, then a new one starts;
+so a SIGKILL loses at most the rows since the last flush and never an earlier
+segment. `retention_segments` bounds the number of segments kept (oldest deleted,
+their rows counted as dropped).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .. import clock
+from ..frames import actors_frame, raw_events, sites_frame, states_frame
+from ..schema import SCHEMA_VERSION
+from . import files
+
+_KEY = "flusher"
+
+
+class Segments:
+    """One rotating series of Parquet segments (raw-*, states-*)."""
+
+    def __init__(self, directory: Path, prefix: str, max_bytes: int, retention: int | None):
+        self.dir, self.prefix, self.max_bytes, self.retention = directory, prefix, max_bytes, retention
+        self.number = 1
+        self.current: list[pl.DataFrame] = []
+        self.sealed: list[tuple[str, int]] = []  # (file name, rows)
+        self.rows = 0  # rows written, all segments
+        self.deleted_rows = 0
+
+    def name(self, n: int) -> str:
+        return f"{self.prefix}-{n:06d}.parquet"
+
+    def add(self, df: pl.DataFrame) -> None:
+        if df.height == 0:
+            return
+        self.current.append(df)
+        self.rows += df.height
+        frame = pl.concat(self.current, how="vertical_relaxed") if len(self.current) > 1 else df
+        self.current = [frame]
+        size = files.write_parquet(frame, self.dir / self.name(self.number))
+        if size >= self.max_bytes:
+            self.sealed.append((self.name(self.number), frame.height))
+            self.number += 1
+            self.current = []
+            self._retain()
+
+    def _retain(self) -> None:
+        if self.retention is None:
+            return
+        while self.sealed and len(self.sealed) + 1 > self.retention:
+            name, rows = self.sealed.pop(0)
+            try:
+                os.unlink(self.dir / name)
+            except FileNotFoundError:
+                pass
+            self.deleted_rows += rows
+
+    def listing(self) -> list[dict[str, Any]]:
+        out = [{"file": n, "rows": r} for n, r in self.sealed]
+        if self.current:
+            out.append({"file": self.name(self.number), "rows": self.current[0].height})
+        return out
+
+
+class Flusher:
+    def __init__(self, rec):
+        self.rec = rec
+        opts = rec.options
+        self.root = files.private_dir(opts.persist_path)
+        self.dir = files.private_dir(self.root / f"{files.host_name()}-{rec.pid}")
+        self.drain = opts.storage == "disk"
+        self.cursor: dict = {}
+        self.base: dict[int, int] = {}  # buffer index -> rows of it written so far
+        self.raw = Segments(self.dir, "raw", opts.segment_bytes, opts.retention_segments)
+        self.states = Segments(self.dir, "states", opts.segment_bytes, None)
+        self.states_done = 0
+        self.sites_done = -1
+        self.actors_key: tuple | None = None
+        self.lock = threading.Lock()  # one flush at a time (thread vs stop)
+        self.stopping = threading.Event()
+        self.stopped_at: int | None = None
+        self.flushes = 0
+        self.thread = rec.own_thread(self._loop, "flusher")
+
+    # -- the thread -------------------------------------------------------------------
+    def _loop(self) -> None:
+        interval = self.rec.options.flush_interval
+        while not self.stopping.wait(interval):
+            self.flush()
+
+    def flush(self) -> None:
+        """Write everything new; a failure is counted in the trace's errors, never raised."""
+        with self.lock:
+            try:
+                self._flush()
+            except Exception as e:
+                self.rec.fault("flusher", e)
+
+    def _flush(self) -> None:
+        rec = self.rec
+        chunks, critical = rec.store.take_unflushed(self.cursor, self.drain)
+        n_sites = len(rec.sites)
+        if n_sites != self.sites_done:
+            files.write_parquet(sites_frame(rec.sites[:n_sites]), self.dir / "sites.parquet")
+            self.sites_done = n_sites
+        if chunks or critical:
+            raw = raw_events(chunks, critical, rec.sites, rec.fmt)
+            bases = {}
+            for ch in chunks:
+                bases.setdefault(ch.index, self.base.get(ch.index, 0))
+                self.base[ch.index] = self.base.get(ch.index, 0) + len(ch)
+            if bases:
+                raw = raw.with_columns(
+                    pl.when(pl.col("pos") >= 0)
+                    .then(pl.col("pos") + pl.col("buf").replace_strict(bases, default=0, return_dtype=pl.Int64))
+                    .otherwise(pl.col("pos"))
+                    .alias("pos")
+                )
+            self.raw.add(raw)
+        states = states_frame(rec)
+        if states.height > self.states_done:
+            self.states.add(states.slice(self.states_done))
+            self.states_done = states.height
+        rows = rec.actors.rows
+        key = (len(rows), sum(1 for r in list(rows.values()) if r["ended"] is not None))
+        if key != self.actors_key:
+            files.write_parquet(actors_frame(rec), self.dir / "actors.parquet")
+            self.actors_key = key
+        files.write_json(self.metadata(), self.dir / files.METADATA)
+        self.flushes += 1
+
+    def metadata(self) -> dict[str, Any]:
+        rec = self.rec
+        dropped = dict(rec.store.dropped)
+        dropped["retention"] = self.raw.deleted_rows
+        child = rec.extras.get("child", {})
+        return {
+            "format": files.TRACE_FORMAT,
+            "layout": "raw",
+            "schema_version": SCHEMA_VERSION,
+            "host": files.host_name(),
+            "pid": rec.pid,
+            "ppid": os.getppid(),
+            "parent_actor": child.get("parent_actor"),
+            "clock_offset": rec.offset,
+            "options": _options(rec.options),
+            "dropped": dropped,
+            "errors": dict(rec.store.errors),
+            "error_samples": dict(rec.store.error_samples),
+            "started": clock.to_epoch(rec.started_perf),
+            "stopped": self.stopped_at,
+            "updated": clock.now(),
+            "rows_written": self.raw.rows,
+            "segments": self.raw.listing(),
+            "state_segments": self.states.listing(),
+        }
+
+    @property
+    def events_written(self) -> int:
+        return self.raw.rows
+
+
+def _options(options) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(options).items()}
+
+
+def start_flusher(rec) -> Flusher:
+    """Start persisting `rec` (called by `scope_nb.start` when persisting)."""
+    fl = Flusher(rec)
+    rec.extras[_KEY] = fl
+    fl.flush()  # the directory and its metadata exist from the start
+    fl.thread.start()
+    return fl
+
+
+def flusher_of(rec) -> Flusher | None:
+    return rec.extras.get(_KEY)
+
+
+def stop_flusher(rec, trace=None) -> Path | None:
+    """Final flush after the recorder stopped. With storage="disk" the memory only held
+    what waited for the flusher, so the final `trace` is rebuilt from the directory."""
+    fl: Flusher | None = rec.extras.get(_KEY)
+    if fl is None:
+        return None
+    fl.stopping.set()
+    if fl.thread.is_alive() and fl.thread is not threading.current_thread():
+        fl.thread.join()
+    fl.stopped_at = clock.to_epoch(rec.stopped_perf) if rec.stopped_perf else clock.now()
+    fl.flush()
+    if trace is not None and fl.drain:
+        from .load import load_trace
+
+        loaded = load_trace(fl.dir, trusted=True)
+        trace.meta.update(trace._recorder_meta())
+        trace.meta["path"] = str(fl.dir)
+        trace._rec = None
+        trace._frames = loaded._all()
+    return fl.dir

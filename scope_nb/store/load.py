@@ -1,0 +1,328 @@
+"""Loading persisted traces: one process directory, a directory of them (one run,
+many processes), or several such paths (several hosts), merged into one Trace on
+one time axis.
+
+Two layouts are read: "raw" (what the flusher writes while a program runs: decoded
+buffer rows, calls paired here) and "final" (what `save` writes: the events frame
+itself, scanned lazily so a trace larger than memory can be queried). Nothing read
+from disk is executed: pickled state values stay bytes unless `trusted=True`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..config import Options
+from ..frames import RAW, SITES, pair_calls
+from ..schema import ACTORS, CALL_KINDS, EVENTS, SCHEMA_VERSION, STATES, polars_schema
+from ..trace import Trace
+from . import files
+
+
+class TraceLoadWarning(UserWarning):
+    """A part of a trace could not be read; the rest was loaded."""
+
+
+@dataclasses.dataclass
+class Unit:
+    path: Path
+    meta: dict[str, Any]
+    events: pl.LazyFrame
+    actors: pl.DataFrame
+    states: pl.DataFrame
+
+
+# -- finding the trace directories ------------------------------------------------------
+def find_units(path) -> list[Path]:
+    """The process directories under `path` (it may be one itself)."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"scope_nb: no such trace path: {p}")
+    if p.is_file():
+        if p.name == files.METADATA:
+            return [p.parent]
+        raise ValueError(
+            f"scope_nb: {p} is a file; pass a trace directory (one holding {files.METADATA}, "
+            "or a directory of such directories)"
+        )
+    if (p / files.METADATA).exists():
+        return [p]
+    units = sorted({m.parent for m in p.glob(f"*/{files.METADATA}")} | {m.parent for m in p.glob(f"*/*/{files.METADATA}")})
+    if not units:
+        raise ValueError(f"scope_nb: no scope_nb trace in {p} (no {files.METADATA} in it or in its subdirectories)")
+    return units
+
+
+def read_metadata(unit: Path) -> dict[str, Any]:
+    path = unit / files.METADATA
+    meta = files.read_json(path)
+    version = meta.get("schema_version")
+    if not isinstance(version, int):
+        raise ValueError(f"scope_nb: {path} has no schema_version")
+    if version > SCHEMA_VERSION:
+        raise ValueError(
+            f"scope_nb: {path} was written with schema version {version}, newer than this "
+            f"scope_nb reads ({SCHEMA_VERSION}); upgrade scope_nb to load it"
+        )
+    return meta
+
+
+# -- reading one unit -------------------------------------------------------------------
+def _bad(path: Path, e: BaseException) -> None:
+    warnings.warn(f"scope_nb: skipped unreadable trace file {path}: {type(e).__name__}: {e}", TraceLoadWarning, stacklevel=4)
+
+
+def _read(path: Path, schema: dict) -> pl.DataFrame | None:
+    """One Parquet file read whole, cast to `schema`; None (and a warning) if it is damaged."""
+    try:
+        df = pl.read_parquet(path)
+        return _conform(df, schema)
+    except Exception as e:
+        _bad(path, e)
+        return None
+
+
+def _conform(df, schema: dict):
+    return df.select([pl.col(c).cast(t) if c in df.collect_schema().names() else pl.lit(None, dtype=t).alias(c)
+                      for c, t in schema.items()])
+
+
+def _checked(paths: list[Path], required: list[str]) -> list[Path]:
+    """Segments whose footer reads and which hold the required columns."""
+    good = []
+    for path in paths:
+        try:
+            names = pl.read_parquet_schema(path)
+            missing = [c for c in required if c not in names]
+            if missing:
+                raise ValueError(f"missing columns {missing}")
+        except Exception as e:
+            _bad(path, e)
+            continue
+        good.append(path)
+    return good
+
+
+def _concat(frames: list, schema: dict) -> pl.DataFrame:
+    frames = [f for f in frames if f is not None]
+    if not frames:
+        return pl.DataFrame(schema=schema)
+    return pl.concat(frames, how="vertical_relaxed")
+
+
+def read_unit(unit: Path) -> Unit:
+    meta = read_metadata(unit)
+    meta["path"] = str(unit)
+    actors_file = unit / "actors.parquet"
+    actors = _read(actors_file, polars_schema(ACTORS)) if actors_file.exists() else None
+    actors = actors if actors is not None else pl.DataFrame(schema=polars_schema(ACTORS))
+    if meta.get("layout") == "final":
+        ev_files = _checked(sorted(unit.glob("events-*.parquet")), list(EVENTS))
+        events = (_conform(pl.scan_parquet(ev_files), polars_schema(EVENTS)) if ev_files
+                  else pl.DataFrame(schema=polars_schema(EVENTS)).lazy())
+        states = _concat([_read(f, polars_schema(STATES)) for f in sorted(unit.glob("states*.parquet"))], polars_schema(STATES))
+        return Unit(unit, meta, events, actors, states)
+    raw = _concat([_read(f, RAW) for f in sorted(unit.glob("raw-*.parquet"))], RAW)
+    sites_file = unit / "sites.parquet"
+    sites = _read(sites_file, SITES) if sites_file.exists() else None
+    if sites is None:
+        sites = pl.DataFrame(schema=SITES)
+    events = pair_calls(raw, sites, int(meta["pid"]), int(meta.get("clock_offset", 0)), None)
+    states = _concat([_read(f, polars_schema(STATES)) for f in sorted(unit.glob("states-*.parquet"))], polars_schema(STATES))
+    parent = meta.get("parent_actor")
+    if parent:
+        actors = actors.with_columns(
+            pl.when((pl.col("actor") == f"P{meta['pid']}") & pl.col("parent").is_null())
+            .then(pl.lit(parent)).otherwise(pl.col("parent")).alias("parent")
+        )
+    return Unit(unit, meta, events.lazy(), actors, states)
+
+
+# -- merging ------------------------------------------------------------------------------
+def merge_events(units: list[Unit]) -> pl.LazyFrame:
+    """All units' events on one time axis, with a new global seq (and the seq links
+    parent_seq / call_seq remapped)."""
+    if len(units) == 1:
+        return units[0].events
+    ev = pl.concat([u.events.with_columns(pl.lit(i, dtype=pl.Int64).alias("_u")) for i, u in enumerate(units)],
+                   how="vertical_relaxed")
+    ev = ev.sort(["ts", "_u", "seq"]).with_row_index("_new").with_columns(pl.col("_new").cast(pl.Int64))
+    keys = ev.select("_u", "seq", "_new")
+    for col in ("parent_seq", "call_seq"):
+        ev = ev.join(keys.rename({"seq": col, "_new": f"_{col}"}), on=["_u", col], how="left")
+    schema = polars_schema(EVENTS)
+    ev = ev.sort("_new").with_columns(pl.col("_new").alias("seq"), pl.col("_parent_seq").alias("parent_seq"),
+                                      pl.col("_call_seq").alias("call_seq"))
+    return ev.select([pl.col(c).cast(t) for c, t in schema.items()])
+
+
+def merge_actors(units: list[Unit]) -> pl.DataFrame:
+    """One row per actor. A child process's own row wins; what its parent knew (who
+    started it, how it ended when it could not say so itself) fills the gaps."""
+    own: dict[str, dict] = {}
+    seen: dict[str, list[dict]] = {}
+    for u in units:
+        pid = u.meta.get("pid")
+        final = u.meta.get("layout") == "final"
+        for row in u.actors.iter_rows(named=True):
+            if final or row["pid"] == pid:
+                own.setdefault(row["actor"], row)
+            else:
+                seen.setdefault(row["actor"], []).append(row)
+    for actor, rows in seen.items():
+        mine = own.get(actor)
+        if mine is None:
+            own[actor] = dict(rows[0])
+            continue
+        for other in rows:
+            if mine["parent"] is None and other["parent"] is not None:
+                mine["parent"] = other["parent"]
+            if mine["outcome"] == "running" and other["outcome"] != "running":
+                mine.update(ended=other["ended"], outcome=other["outcome"], exception=other["exception"])
+    rows = sorted(own.values(), key=lambda r: (r["started"] is None, r["started"] or 0, r["actor"]))
+    return pl.DataFrame(rows, schema=polars_schema(ACTORS)) if rows else pl.DataFrame(schema=polars_schema(ACTORS))
+
+
+def _options(raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        return raw
+    names = {f.name for f in dataclasses.fields(Options)}
+    try:
+        return Options(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in names})
+    except TypeError:
+        return raw
+
+
+def merge_meta(units: list[Unit], trusted: bool) -> dict[str, Any]:
+    metas = [u.meta for u in units]
+    dropped: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    for m in metas:
+        for k, v in (m.get("dropped") or {}).items():
+            dropped[k] = dropped.get(k, 0) + int(v)
+        for k, v in (m.get("errors") or {}).items():
+            errors[k] = errors.get(k, 0) + int(v)
+    starts = [m["started"] for m in metas if m.get("started") is not None]
+    stops = [m.get("stopped") for m in metas]
+    first = metas[0]
+    return {
+        "pid": first.get("pid") if len(metas) == 1 else [m.get("pid") for m in metas],
+        "options": _options(first.get("options")),
+        "dropped": dropped,
+        "errors": errors,
+        "started": min(starts) if starts else None,
+        "stopped": max(stops) if stops and all(s is not None for s in stops) else None,
+        "trusted": trusted,
+        "paths": [str(u.path) for u in units],
+        "processes": metas,
+    }
+
+
+class LoadedTrace(Trace):
+    """A Trace read from disk. Its events stay a lazy scan until a query needs them
+    whole: time-window and call queries push their filters into the scan."""
+
+    def __init__(self, events: pl.LazyFrame, actors: pl.DataFrame, states: pl.DataFrame, meta: dict):
+        super().__init__(meta=meta)
+        self._lazy = events
+        self._actors_df = actors
+        self._states_df = states
+
+    def events_lazy(self) -> pl.LazyFrame:
+        if self._frames is not None:
+            return self._frames[0].lazy()
+        return self._lazy
+
+    def _all(self):
+        if self._frames is None:
+            self._frames = (self._lazy.collect(), self._actors_df, self._states_df)
+        return self._frames
+
+    def actors(self) -> pl.DataFrame:
+        return self._actors_df
+
+    def states(self) -> pl.DataFrame:
+        return self._states_df
+
+    def _subset(self, predicate: pl.Expr):
+        """A Trace over only the matching events (same actors, states and meta)."""
+        return Trace(events=self.events_lazy().filter(predicate).collect(), actors=self._actors_df,
+                     states=self._states_df, meta=self.meta)
+
+    def events(self, kind=None) -> pl.DataFrame:
+        if kind is None or self._frames is not None:
+            return super().events(kind)
+        kinds = [kind] if isinstance(kind, str) else list(kind)
+        return self._subset(pl.col("kind").is_in(kinds)).events(kind)
+
+    def __len__(self) -> int:
+        if self._frames is not None:
+            return self._frames[0].height
+        return int(self._lazy.select(pl.len()).collect().item())
+
+    def time_range(self) -> tuple[int, int]:
+        if self._frames is not None:
+            return super().time_range()
+        lo, hi = self._lazy.select(pl.col("ts").min(), pl.col("ts").max()).collect().row(0)
+        if lo is None:
+            start = self.meta.get("started") or 0
+            return start, self.meta.get("stopped") or start
+        return int(lo), int(hi)
+
+    def events_between(self, t0, t1) -> pl.DataFrame:
+        if self._frames is not None:
+            return super().events_between(t0, t1)
+        from .. import clock
+
+        a, b = clock.as_ns(t0, "t0"), clock.as_ns(t1, "t1")
+        return self._subset(pl.col("ts").is_between(min(a, b), max(a, b))).events_between(t0, t1)
+
+    def get_events_before(self, ts, seconds: float = 30) -> pl.DataFrame:
+        if self._frames is not None:
+            return super().get_events_before(ts, seconds)
+        from .. import clock
+
+        t1 = clock.as_ns(ts, "ts")
+        t0 = t1 - clock.as_duration_ns(seconds)
+        return self._subset(pl.col("ts").is_between(t0, t1)).get_events_before(ts, seconds)
+
+    def _calls(self, module) -> Trace:
+        pred = pl.col("kind").is_in(sorted(CALL_KINDS))
+        name = module if isinstance(module, str) or module is None else getattr(module, "__name__", None)
+        if name is not None:
+            pred = pred & (pl.col("module") == name)
+        return self._subset(pred)
+
+    def performance_hotspots(self, module=None) -> pl.DataFrame:
+        if self._frames is not None:
+            return super().performance_hotspots(module)
+        return self._calls(module).performance_hotspots(module)
+
+    def timing_analysis(self, module=None) -> pl.DataFrame:
+        if self._frames is not None:
+            return super().timing_analysis(module)
+        return self._calls(module).timing_analysis(module)
+
+    def function_calls(self, module=None) -> pl.DataFrame:
+        if self._frames is not None:
+            return super().function_calls(module)
+        return self._calls(module).function_calls(module)
+
+
+def load_trace(path, *more, trusted: bool = False) -> LoadedTrace:
+    """Load one or several persisted traces into one Trace (see the module doc)."""
+    if not isinstance(trusted, bool):
+        raise TypeError(f"trusted must be True or False, got {trusted!r}")
+    dirs: list[Path] = []
+    for p in (path, *more):
+        for u in find_units(p):
+            if u.resolve() not in {d.resolve() for d in dirs}:
+                dirs.append(u)
+    units = [read_unit(d) for d in dirs]
+    return LoadedTrace(merge_events(units), merge_actors(units), _concat([u.states for u in units], polars_schema(STATES)),
+                       merge_meta(units, trusted))

@@ -1,0 +1,69 @@
+"""`Trace.save(path)`: write a live or loaded trace as one directory in the "final"
+layout (the events frame itself, calls already paired), which `load` scans lazily."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from pathlib import Path
+
+import polars as pl
+
+from .. import clock
+from ..schema import SCHEMA_VERSION
+from . import files
+
+_OURS = {files.METADATA, "actors.parquet", "states.parquet"}
+
+
+def _jsonable(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(value).items()}
+    return value
+
+
+def save_trace(trace, path) -> str:
+    """Write `trace` to the directory `path` (created 0700; files 0600). An existing
+    directory must be empty or a trace saved before (it is replaced)."""
+    target = Path(os.fspath(path)).expanduser()
+    if target.exists():
+        if not target.is_dir():
+            raise FileExistsError(f"scope_nb: cannot save to {target}: it is a file")
+        present = {p.name for p in target.iterdir()}
+        foreign = {n for n in present if n not in _OURS and not (n.startswith("events-") and n.endswith(".parquet"))}
+        if foreign:
+            raise FileExistsError(
+                f"scope_nb: cannot save to {target}: it holds other files ({', '.join(sorted(foreign)[:3])}); "
+                "pass a new or empty directory"
+            )
+        if files.METADATA in present:
+            files.read_json(target / files.METADATA)  # refuse to overwrite what is not a trace
+    files.private_dir(target)
+    lazy = trace.events_lazy() if hasattr(trace, "events_lazy") else trace.events().lazy()
+    for old in target.glob("events-*.parquet"):
+        old.unlink()
+    files.write_atomic(target / "events-000001.parquet",
+                       lambda tmp: lazy.sink_parquet(tmp, compression="zstd", statistics=True))
+    files.write_parquet(trace.actors(), target / "actors.parquet")
+    files.write_parquet(trace.states(), target / "states.parquet")
+    meta = {**trace.meta, **(trace._recorder_meta() if trace._rec is not None else {})}
+    pids = pl.Series(trace.actors()["pid"]).drop_nulls().unique().sort().to_list()
+    files.write_json(
+        {
+            "format": files.TRACE_FORMAT,
+            "layout": "final",
+            "schema_version": SCHEMA_VERSION,
+            "host": socket.gethostname(),
+            "pid": pids[0] if len(pids) == 1 else pids,
+            "options": _jsonable(meta.get("options")),
+            "dropped": dict(meta.get("dropped") or {}),
+            "errors": dict(meta.get("errors") or {}),
+            "started": meta.get("started"),
+            "stopped": meta.get("stopped"),
+            "saved": clock.now(),
+            "sources": meta.get("paths", []),
+        },
+        target / files.METADATA,
+    )
+    return str(target)
