@@ -171,6 +171,7 @@ class ScopeMagics(Magics):
 
     @line_cell_magic
     def scope(self, line: str = "", cell: str | None = None):
+        __tracebackhide__ = True  # noqa: F841 - the user's traceback starts in their cell
         try:
             if cell is None:
                 return self._line(line)
@@ -211,12 +212,15 @@ class ScopeMagics(Magics):
         try:
             for name, value in objects:
                 scope_nb.trace_object(value, name)
-        except (ValueError, TypeError) as exc:
-            scope_nb.stop()
-            raise UsageError(f"%scope --objects: {str(exc).splitlines()[0]}") from None
+        except BaseException as exc:
+            scope_nb.stop()  # nothing half-started is left recording
+            if isinstance(exc, ValueError | TypeError):
+                raise UsageError(f"%scope --objects: {str(exc).splitlines()[0]}") from None
+            raise
         return trace
 
     def _cell(self, line: str, cell: str):
+        __tracebackhide__ = True  # noqa: F841
         import scope_nb
 
         args = _record_parser().parse_args(shlex.split(line))
@@ -350,7 +354,7 @@ class ScopeMagics(Magics):
                 scope_nb.trace_object(value, name)
             else:
                 self.shell.user_ns[name] = scope_nb.trace_lock(value, name)
-        except (ValueError, TypeError, ImportError) as exc:
+        except (ValueError, TypeError, ImportError, RuntimeError) as exc:
             raise UsageError(f"%scope trace {what}: {str(exc).splitlines()[0]}") from None
         print(f"scope_nb: tracing {what} {name}")
         return None
