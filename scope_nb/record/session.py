@@ -73,8 +73,10 @@ class Recorder:
         except AttributeError:
             return self._new_buffer()
 
-    def _new_buffer(self) -> ThreadBuffer:
-        t = threading.current_thread()
+    def _new_buffer(self, thread: threading.Thread | None = None) -> ThreadBuffer:
+        # `thread` is passed by code running in a thread that threading does not list
+        # as active yet / any more, where current_thread() would invent a dummy thread
+        t = thread if thread is not None else threading.current_thread()
         ident = threading.get_ident()
         actor = self.actors.thread_actor(t, ident)
         b = ThreadBuffer(self.store, actor, ident, next(self._buf_index))
@@ -131,8 +133,8 @@ class Recorder:
             return
         try:
             b = self.buffer()
-            if not b.on and b.ident in self.own_idents:
-                return
+            if actor is None and not b.on and b.ident in self.own_idents:
+                return  # a recorder thread reporting on another actor passes it explicitly
             if actor is None:
                 actor = self.current_actor(b)
             if not raw and detail is not None:
