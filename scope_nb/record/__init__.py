@@ -5,3 +5,4 @@ order they are installed."""
 from . import session  # noqa: F401
 from . import children  # noqa: F401,E402 - child processes follow the recording
 from . import mp_messages  # noqa: F401,E402 - multiprocessing queues and pipes
+from . import locks  # noqa: F401,E402 - traced locks, held locks, lock order

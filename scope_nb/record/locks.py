@@ -1,0 +1,671 @@
+"""Traced locks: wait / acquire / release events, the locks each actor holds, and
+live lock-order (lockdep) detection.
+
+Only locks created by user code after `start()` are traced: the factories
+(`threading.Lock`, `threading.RLock`) and the constructors of the Python lock
+classes (`Condition`, `Semaphore`, `BoundedSemaphore`, `Event`, `asyncio.Lock`,
+`asyncio.Event`) look at the creating frame, so the stdlib's own locks (a queue's
+mutex, a Condition's inner lock) stay untouched originals and cost nothing.
+
+`threading.Lock`/`RLock` objects are C types whose methods cannot be patched, so a
+traced one is a wrapper that delegates to a real lock. The Python classes are
+patched at class level (method by method) and trace only registered instances,
+which keeps `isinstance`, `type()` and subclassing exactly as they were.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import asyncio.locks
+import dis
+import itertools
+import sys
+import threading
+import weakref
+from collections import deque
+from typing import Any
+
+from ..clock import perf_ns
+from . import session
+from .patching import original, patch, unpatch
+
+_SKIP_FILES = frozenset({__file__, threading.__file__, asyncio.locks.__file__})
+_STORE_OPS = frozenset({"STORE_NAME", "STORE_FAST", "STORE_GLOBAL", "STORE_DEREF"})
+_LOAD_OPS = frozenset({"LOAD_NAME", "LOAD_FAST", "LOAD_GLOBAL", "LOAD_DEREF", "LOAD_FAST_CHECK"})
+_TIMEOUT_MAX = threading.TIMEOUT_MAX
+
+
+def held_locks(rec, actor: str | None = None) -> tuple[str, ...]:
+    """The names of the locks `actor` (default: the running actor) holds now, in the
+    order it took them. Other recorder modules use this to fill `locks_held`."""
+    st = rec.extras.get("locks")
+    if st is None:
+        return ()
+    if actor is None:
+        actor = rec.current_actor()
+    held = st.held.get(actor)
+    return tuple(held) if held else ()
+
+
+def where() -> str | None:
+    """file:line of the first frame outside the lock machinery (this module, threading,
+    asyncio.locks)."""
+    f = sys._getframe(1)
+    while f is not None and f.f_code.co_filename in _SKIP_FILES:
+        f = f.f_back
+    return f"{f.f_code.co_filename}:{f.f_lineno}" if f is not None else None
+
+
+def var_name(frame, cache: dict) -> str | None:
+    """The name the value being built by the call running in `frame` is stored into
+    (`x = ...`, `self.x = ...` -> "Class.x"), read from the bytecode; None if not a
+    plain store. `cache` maps (code, offset) to the answer."""
+    key = (frame.f_code, frame.f_lasti)
+    if key in cache:
+        name = cache[key]
+    else:
+        name = None
+        ins = list(dis.get_instructions(frame.f_code))
+        for i, x in enumerate(ins):
+            if x.offset == frame.f_lasti:
+                nxt = ins[i + 1 : i + 3]
+                if nxt and nxt[0].opname in _STORE_OPS:
+                    name = nxt[0].argval
+                elif len(nxt) == 2 and nxt[0].opname in _LOAD_OPS and nxt[1].opname == "STORE_ATTR":
+                    name = f"{nxt[0].argval}.{nxt[1].argval}"
+                break
+        cache[key] = name
+    if name and name.startswith("self."):
+        owner = frame.f_locals.get("self")
+        if owner is not None:
+            name = f"{type(owner).__name__}.{name[5:]}"
+    return name
+
+
+def _creator(frame, obj):
+    """The frame that asked for `obj`: up through the `__init__` chain of obj itself
+    (a subclass calling super().__init__), but not further, so that a lock the stdlib
+    makes for its own use (Thread's Event, Barrier's Condition) is not the user's."""
+    while frame is not None and frame.f_code.co_name == "__init__" and frame.f_locals.get("self") is obj:
+        frame = frame.f_back
+    return frame
+
+
+class LockState:
+    """Per-recording bookkeeping: who holds what, names, the lock-order graph."""
+
+    def __init__(self, rec):
+        self.rec = rec
+        self.held: dict[str, list[str]] = {}  # actor -> lock names, in acquisition order
+        self.owners: dict[str, list[str]] = {}  # lock name -> actors holding it
+        self.taken_at: dict[tuple[str, str], str | None] = {}  # (actor, lock) -> where it was taken
+        self.edges: dict[tuple[str, str], tuple[str, str | None, str | None]] = {}  # a->b: actor, a at, b at
+        self.succ: dict[str, set[str]] = {}
+        self.reported: set[frozenset[str]] = set()
+        self.registry: dict[int, tuple[weakref.ref, str]] = {}  # patched-class instances
+        self._names: dict[str, int] = {}
+        self._counters: dict[str, itertools.count] = {}
+        self._name_cache: dict[tuple[Any, int], str | None] = {}
+
+    # -- naming -------------------------------------------------------------------
+    def name_for(self, frame, kind: str, given: str | None = None) -> str:
+        """The variable the new lock is stored into, if the bytecode says so cheaply;
+        else "<Kind>-<n>". Names are made unique within the recording."""
+        base = given
+        if base is None and frame is not None:
+            try:
+                base = self._var_name(frame)
+            except Exception as e:
+                self.rec.fault("locks:name", e)
+        if base is None:
+            counter = self._counters.setdefault(kind, itertools.count(1))
+            return f"{kind}-{next(counter)}"
+        n = self._names.get(base, 0) + 1
+        self._names[base] = n
+        return base if n == 1 else f"{base}-{n}"
+
+    def _var_name(self, frame) -> str | None:
+        return var_name(frame, self._name_cache)
+
+    # -- registry of patched-class instances ----------------------------------------
+    def register(self, obj, name: str) -> None:
+        key = id(obj)
+        reg = self.registry
+
+        def gone(ref, key=key):
+            if reg.get(key, (None,))[0] is ref:
+                reg.pop(key, None)
+
+        reg[key] = (weakref.ref(obj, gone), name)
+
+    def lookup(self, obj) -> str | None:
+        e = self.registry.get(id(obj))
+        if e is not None and e[0]() is obj and self.rec.running:
+            return e[1]
+        return None
+
+    def user_frame(self, frame) -> bool:
+        return frame is not None and self.rec.running and self.rec.is_user_code(frame.f_code)
+
+    # -- events -------------------------------------------------------------------
+    def held_now(self, actor: str) -> tuple[str, ...]:
+        h = self.held.get(actor)
+        return tuple(h) if h else ()
+
+    def waiting(self, name: str, actor: str, loc: str | None, before: tuple[str, ...]) -> None:
+        self.rec.emit("lock_wait", name, actor=actor, location=loc, locks_held=before)
+
+    def timed_out(self, name: str, actor: str, waited: int, loc: str | None, before: tuple[str, ...]) -> None:
+        self.rec.emit("lock_timeout", name, actor=actor, duration_ns=waited, location=loc, locks_held=before)
+
+    def took(self, name: str, actor: str, waited: int, loc: str | None, before: tuple[str, ...]) -> None:
+        self.rec.emit("lock_acquire", name, actor=actor, duration_ns=waited, location=loc, locks_held=before)
+        try:
+            self.owners.setdefault(name, []).append(actor)
+            self.held.setdefault(actor, []).append(name)
+            self.taken_at[(actor, name)] = loc
+            if before:
+                self._order(before, name, actor, loc)
+        except Exception as e:
+            self.rec.fault("locks:took", e)
+
+    def dropping(self, name: str, loc: str | None = None) -> None:
+        """Called just before a lock is really released, so the release event comes
+        before the next owner's acquire."""
+        rec = self.rec
+        try:
+            owners = self.owners.get(name)
+            if not owners:
+                return  # taken before it was traced
+            actor = rec.current_actor()
+            owner = actor if actor in owners else owners[0]
+            rec.emit("lock_release", name, actor=actor, location=loc or where(), locks_held=self.held_now(actor))
+            owners.remove(owner)
+            held = self.held.get(owner)
+            if held and name in held:
+                # the most recent acquisition is the one released
+                del held[len(held) - 1 - held[::-1].index(name)]
+            self.taken_at.pop((owner, name), None)
+        except Exception as e:
+            rec.fault("locks:release", e)
+
+    # -- lockdep ------------------------------------------------------------------
+    def _order(self, before: tuple[str, ...], name: str, actor: str, loc: str | None) -> None:
+        for a in before:
+            if a == name or (a, name) in self.edges:
+                continue
+            self.edges[(a, name)] = (actor, self.taken_at.get((actor, a)), loc)
+            self.succ.setdefault(a, set()).add(name)
+            path = self._path(name, a)
+            if path is not None:
+                cycle = [a, *path]  # a -> name -> ... -> a
+                key = frozenset(cycle)
+                if key in self.reported:
+                    continue
+                self.reported.add(key)
+                self.rec.emit("lock_order", f"{a} -> {name}", self._describe(cycle), actor=actor,
+                              location=loc, locks_held=before, raw=True)
+
+    def _path(self, src: str, dst: str) -> list[str] | None:
+        """Nodes from src to dst in the order graph (breadth first), or None."""
+        prev: dict[str, str | None] = {src: None}
+        todo = deque([src])
+        while todo:
+            n = todo.popleft()
+            if n == dst:
+                out = []
+                while n is not None:
+                    out.append(n)
+                    n = prev[n]
+                return out[::-1]
+            for m in self.succ.get(n, ()):
+                if m not in prev:
+                    prev[m] = n
+                    todo.append(m)
+        return None
+
+    def _describe(self, cycle: list[str]) -> str:
+        lines = [" -> ".join(cycle)]
+        for a, b in zip(cycle, cycle[1:], strict=False):
+            actor, a_at, b_at = self.edges.get((a, b), ("?", None, None))
+            lines.append(f"{actor} took {b} at {b_at} while holding {a} (taken at {a_at})")
+        return "\n".join(lines)
+
+
+class _Traced:
+    """What traced Lock and RLock share: they delegate to a real lock."""
+
+    __slots__ = ("_lock", "name", "_st", "__weakref__")
+
+    def __init__(self, lock, name: str, st: LockState):
+        self._lock = lock
+        self.name = name
+        self._st = st
+
+    def _validated(self, blocking, timeout) -> bool:
+        """Arguments the fast path may handle; anything else goes to the real lock
+        untouched, so it raises exactly what the original raises."""
+        if timeout == -1:
+            return True
+        return bool(blocking) and type(timeout) in (int, float) and 0 <= timeout <= _TIMEOUT_MAX
+
+    def acquire(self, blocking=True, timeout=-1):
+        lock = self._lock
+        st = self._st
+        if not st.rec.running or not self._validated(blocking, timeout):
+            return lock.acquire(blocking, timeout)
+        if lock.acquire(False):
+            self._took(0, None)
+            return True
+        if not blocking:
+            return False
+        rec = st.rec
+        actor = rec.current_actor()
+        loc = where()
+        before = st.held_now(actor)
+        st.waiting(self.name, actor, loc, before)
+        t0 = perf_ns()
+        ok = lock.acquire(True, timeout)
+        waited = perf_ns() - t0
+        if ok:
+            self._took(waited, (actor, loc, before))
+        else:
+            st.timed_out(self.name, actor, waited, loc, before)
+        return ok
+
+    def _took(self, waited: int, ctx) -> None:
+        st = self._st
+        if ctx is None:
+            actor = st.rec.current_actor()
+            ctx = (actor, where(), st.held_now(actor))
+        st.took(self.name, ctx[0], waited, ctx[1], ctx[2])
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def _at_fork_reinit(self):
+        self._lock._at_fork_reinit()
+        self._st.owners.pop(self.name, None)
+
+    def __getattr__(self, attr):
+        if attr == "_lock":
+            raise AttributeError(attr)
+        return getattr(self._lock, attr)
+
+    def __repr__(self):
+        return repr(self._lock)
+
+    def __reduce_ex__(self, protocol):
+        return self._lock.__reduce_ex__(protocol)
+
+
+class TracedLock(_Traced):
+    """A `threading.Lock` that records what happens to it; behaves as the lock it wraps."""
+
+    __slots__ = ()
+
+    def release(self):
+        if self._st.rec.running and self._lock.locked():
+            self._st.dropping(self.name)
+        self._lock.release()
+
+    def locked(self):
+        return self._lock.locked()
+
+    acquire_lock = _Traced.acquire
+    release_lock = release
+    locked_lock = locked
+
+
+class TracedRLock(_Traced):
+    """A reentrant lock: only the outermost acquire / release are events."""
+
+    __slots__ = ("_depth",)
+
+    def __init__(self, lock, name: str, st: LockState):
+        super().__init__(lock, name, st)
+        self._depth = 0  # only ever changed by the thread that owns the lock
+
+    def _took(self, waited: int, ctx) -> None:
+        self._depth += 1
+        if self._depth == 1:
+            super()._took(waited, ctx)
+
+    def release(self):
+        lock = self._lock
+        if self._st.rec.running and self._depth > 0 and lock._is_owned():
+            self._depth -= 1
+            if self._depth == 0:
+                self._st.dropping(self.name)
+        lock.release()
+
+    def _is_owned(self):
+        return self._lock._is_owned()
+
+    def _release_save(self):
+        lock = self._lock
+        if self._st.rec.running and self._depth > 0 and lock._is_owned():
+            self._depth = 0
+            self._st.dropping(self.name)
+        return lock._release_save()
+
+    def _acquire_restore(self, state):
+        st = self._st
+        if not st.rec.running:
+            return self._lock._acquire_restore(state)
+        actor = st.rec.current_actor()
+        loc = where()
+        before = st.held_now(actor)
+        t0 = perf_ns()
+        self._lock._acquire_restore(state)
+        self._depth = state[0]
+        st.took(self.name, actor, perf_ns() - t0, loc, before)
+
+    def _at_fork_reinit(self):
+        super()._at_fork_reinit()
+        self._depth = 0
+
+
+class _Factory:
+    """Stands in for `threading.Lock` / `threading.RLock` while recording: calls make a
+    traced lock when user code calls; everything else is the original's."""
+
+    def __init__(self, original, make, traced_type):
+        self._original = original
+        self._make = make
+        self._traced = traced_type
+
+    def __call__(self, *args, **kwargs):
+        return self._make(sys._getframe(1), args, kwargs)
+
+    def __instancecheck__(self, obj):
+        return isinstance(obj, self._original) or (isinstance(self._original, type) and isinstance(obj, self._traced))
+
+    def __subclasscheck__(self, cls):
+        return issubclass(cls, self._original)
+
+    def __getattr__(self, attr):
+        return getattr(self._original, attr)
+
+    def __repr__(self):
+        return repr(self._original)
+
+
+def _lock_types():
+    orig_lock = original(threading, "Lock")
+    orig_rlock = original(threading, "RLock")
+    return type(orig_lock()), type(orig_rlock()), orig_lock, orig_rlock
+
+
+# -- install / uninstall -------------------------------------------------------------
+
+_PATCHED: list[tuple[Any, str]] = []
+
+
+def install(rec) -> None:
+    st = LockState(rec)
+    rec.extras["locks"] = st
+    lock_type, rlock_type, orig_lock, orig_rlock = _lock_types()
+
+    def make_lock(frame, args, kwargs):
+        lock = orig_lock(*args, **kwargs)
+        if st.user_frame(frame):
+            return TracedLock(lock, st.name_for(frame, "Lock"), st)
+        return lock
+
+    def make_rlock(frame, args, kwargs):
+        lock = orig_rlock(*args, **kwargs)
+        if st.user_frame(frame):
+            return TracedRLock(lock, st.name_for(frame, "RLock"), st)
+        return lock
+
+    todo: list[tuple[Any, str, Any]] = [
+        (threading, "Lock", _Factory(orig_lock, make_lock, TracedLock)),
+        (threading, "RLock", _Factory(orig_rlock, make_rlock, TracedRLock)),
+    ]
+    todo += _condition_patches(st, orig_rlock)
+    todo += _semaphore_patches(st)
+    todo += _event_patches(st)
+    todo += _asyncio_patches(st)
+    for owner, attr, new in todo:
+        patch(owner, attr, new)
+        _PATCHED.append((owner, attr))
+
+
+def uninstall(rec) -> None:
+    while _PATCHED:
+        owner, attr = _PATCHED.pop()
+        unpatch(owner, attr)
+
+
+def _registering_init(st: LockState, cls, kind: str):
+    """A constructor that registers instances created by user code."""
+    orig_init = cls.__init__
+
+    def __init__(self, *args, **kwargs):
+        orig_init(self, *args, **kwargs)
+        if st.rec.running:
+            frame = _creator(sys._getframe(1), self)
+            if st.user_frame(frame):
+                st.register(self, st.name_for(frame, kind))
+
+    __init__.__wrapped__ = orig_init
+    return __init__
+
+
+def _condition_patches(st: LockState, orig_rlock):
+    cls = threading.Condition
+    orig_init = cls.__init__
+
+    def __init__(self, lock=None):
+        if lock is None and st.rec.running:
+            frame = _creator(sys._getframe(1), self)
+            if st.user_frame(frame):
+                lock = TracedRLock(orig_rlock(), st.name_for(frame, "Condition"), st)
+        orig_init(self, lock)
+
+    __init__.__wrapped__ = orig_init
+    return [(cls, "__init__", __init__)]
+
+
+def _semaphore_patches(st: LockState):
+    cls = threading.Semaphore
+    orig_acquire = cls.acquire
+    orig_release = cls.release
+    orig_brelease = threading.BoundedSemaphore.release
+
+    def acquire(self, blocking=True, timeout=None):
+        name = st.lookup(self)
+        if name is None or (not blocking and timeout is not None):
+            return orig_acquire(self, blocking, timeout)
+        if orig_acquire(self, False):
+            actor = st.rec.current_actor()
+            st.took(name, actor, 0, where(), st.held_now(actor))
+            return True
+        if not blocking:
+            return False
+        actor = st.rec.current_actor()
+        loc = where()
+        before = st.held_now(actor)
+        st.waiting(name, actor, loc, before)
+        t0 = perf_ns()
+        ok = orig_acquire(self, True, timeout)
+        if ok:
+            st.took(name, actor, perf_ns() - t0, loc, before)
+        else:
+            st.timed_out(name, actor, perf_ns() - t0, loc, before)
+        return ok
+
+    def _drops(self, n):
+        name = st.lookup(self)
+        if name is not None and type(n) is int and n >= 1:
+            for _ in range(n):
+                st.dropping(name, where())
+
+    def release(self, n=1):
+        _drops(self, n)
+        return orig_release(self, n)
+
+    def brelease(self, n=1):
+        if type(n) is int and self._value + n <= self._initial_value:
+            _drops(self, n)
+        return orig_brelease(self, n)
+
+    acquire.__wrapped__ = orig_acquire
+    release.__wrapped__ = orig_release
+    brelease.__wrapped__ = orig_brelease
+    return [
+        (cls, "__init__", _registering_init(st, cls, "Semaphore")),
+        (cls, "acquire", acquire),
+        (cls, "__enter__", acquire),
+        (cls, "release", release),
+        (threading.BoundedSemaphore, "release", brelease),
+    ]
+
+
+def _event_patches(st: LockState):
+    cls = threading.Event
+    orig_set = cls.set
+    orig_wait = cls.wait
+
+    def set(self):  # noqa: A001 - the method's name
+        name = st.lookup(self)
+        if name is not None:
+            st.rec.emit("event_set", name, location=where())
+        return orig_set(self)
+
+    def wait(self, timeout=None):
+        name = st.lookup(self)
+        if name is None:
+            return orig_wait(self, timeout)
+        t0 = perf_ns()
+        r = orig_wait(self, timeout)
+        st.rec.emit("event_wait", name, r, duration_ns=perf_ns() - t0, location=where())
+        return r
+
+    set.__wrapped__ = orig_set
+    wait.__wrapped__ = orig_wait
+    return [(cls, "__init__", _registering_init(st, cls, "Event")), (cls, "set", set), (cls, "wait", wait)]
+
+
+def _asyncio_patches(st: LockState):
+    lock_cls = asyncio.locks.Lock
+    orig_acquire = lock_cls.acquire
+    orig_release = lock_cls.release
+    ev_cls = asyncio.locks.Event
+    orig_set = ev_cls.set
+    orig_wait = ev_cls.wait
+
+    async def acquire(self):
+        name = st.lookup(self)
+        if name is None:
+            return await orig_acquire(self)
+        rec = st.rec
+        actor = rec.current_actor()
+        loc = where()
+        before = st.held_now(actor)
+        waits = self._locked or bool(self._waiters)
+        if waits:
+            st.waiting(name, actor, loc, before)
+        t0 = perf_ns()
+        r = await orig_acquire(self)
+        st.took(name, actor, perf_ns() - t0 if waits else 0, loc, before)
+        return r
+
+    def release(self):
+        name = st.lookup(self)
+        if name is not None and self._locked:
+            st.dropping(name, where())
+        return orig_release(self)
+
+    def set(self):  # noqa: A001 - the method's name
+        name = st.lookup(self)
+        if name is not None:
+            st.rec.emit("event_set", name, location=where())
+        return orig_set(self)
+
+    async def wait(self):
+        name = st.lookup(self)
+        if name is None:
+            return await orig_wait(self)
+        t0 = perf_ns()
+        r = await orig_wait(self)
+        st.rec.emit("event_wait", name, r, duration_ns=perf_ns() - t0, location=where())
+        return r
+
+    for f, o in ((acquire, orig_acquire), (release, orig_release), (set, orig_set), (wait, orig_wait)):
+        f.__wrapped__ = o
+        f.__qualname__ = o.__qualname__
+    return [
+        (lock_cls, "__init__", _registering_init(st, lock_cls, "AsyncLock")),
+        (lock_cls, "acquire", acquire),
+        (lock_cls, "release", release),
+        (ev_cls, "__init__", _registering_init(st, ev_cls, "AsyncEvent")),
+        (ev_cls, "set", set),
+        (ev_cls, "wait", wait),
+    ]
+
+
+# -- trace_lock ------------------------------------------------------------------------
+
+_ACCEPTED = ("threading.Lock, threading.RLock, threading.Condition, threading.Semaphore, "
+             "threading.BoundedSemaphore, threading.Event, asyncio.Lock, asyncio.Event")
+
+
+def trace_lock(rec, lock: Any, name: str | None = None) -> Any:
+    """Trace a lock created before start(). Returns what to use from now on: a wrapper
+    for Lock / RLock (C objects), the same object for the Python lock classes."""
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"trace_lock: name must be a str or None, got {type(name).__name__}")
+    st = rec.extras.get("locks")
+    if st is None:
+        raise RuntimeError("trace_lock: lock tracing is off in this recording (patch=False or tracing_level='off')")
+    if isinstance(lock, _Traced):
+        return lock
+    lock_type, rlock_type, _, _ = _lock_types()
+    frame = _user_caller()
+    kind = type(lock).__name__
+    if type(lock) is lock_type:
+        return TracedLock(lock, st.name_for(frame, "Lock", name), st)
+    if type(lock) is rlock_type or isinstance(lock, threading._PyRLock):
+        return TracedRLock(lock, st.name_for(frame, "RLock", name), st)
+    if isinstance(lock, threading.Condition):
+        inner = lock._lock
+        if not isinstance(inner, _Traced):
+            wrapper = TracedRLock if type(inner) is rlock_type or isinstance(inner, threading._PyRLock) else TracedLock
+            _rebind_condition(lock, wrapper(inner, st.name_for(frame, "Condition", name), st))
+        return lock
+    for cls, label in ((threading.Semaphore, "Semaphore"), (threading.Event, "Event"),
+                      (asyncio.Lock, "AsyncLock"), (asyncio.Event, "AsyncEvent")):
+        if isinstance(lock, cls):
+            if st.lookup(lock) is None:
+                st.register(lock, st.name_for(frame, label, name))
+            return lock
+    raise TypeError(f"trace_lock: lock must be one of {_ACCEPTED}; got {kind}")
+
+
+def _rebind_condition(cond, lock: _Traced) -> None:
+    """Point a Condition at a traced lock (what Condition.__init__ would have done)."""
+    cond._lock = lock
+    cond.acquire = lock.acquire
+    cond.release = lock.release
+    for attr in ("_release_save", "_acquire_restore", "_is_owned"):
+        try:
+            setattr(cond, attr, getattr(lock, attr))
+        except AttributeError:
+            pass
+
+
+def _user_caller():
+    f = sys._getframe(1)
+    while f is not None and (f.f_code.co_filename in _SKIP_FILES
+                             or f.f_globals.get("__name__", "").startswith("scope_nb")):
+        f = f.f_back
+    return f
+
+
+if sys.modules[__name__] not in session.PATCHERS:
+    session.PATCHERS.append(sys.modules[__name__])
