@@ -1,0 +1,115 @@
+"""A notebook exercising every magic runs top to bottom in a real kernel (nbclient),
+and each output has the MIME types a saved notebook needs to read well."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def cells(tmp) -> list[tuple[str, str]]:
+    """(key, source) of every cell; the key names the cell in the assertions."""
+    return [
+        ("load", "%load_ext scope"),
+        ("setup", "import threading\n"
+                  "class Counter:\n"
+                  "    def __init__(self):\n"
+                  "        self.value = 0\n"
+                  "counter = Counter()\n"
+                  "guard = threading.Lock()"),
+        ("record", "%%scope --objects counter -o race\n"
+                   "gate = threading.Barrier(2)\n"
+                   "def bump():\n"
+                   "    gate.wait()\n"
+                   "    for _ in range(25):\n"
+                   "        v = counter.value\n"
+                   "        counter.value = v + 1\n"
+                   "workers = [threading.Thread(target=bump, name=f'bump-{i}') for i in range(2)]\n"
+                   "for w in workers: w.start()\n"
+                   "for w in workers: w.join()"),
+        ("await", "%%scope --quiet\nimport asyncio\nawait asyncio.sleep(0)\n'awaited'"),
+        ("status", "%scope status"),
+        ("start", "%scope start --max-events 5000"),
+        ("trace_lock", "%scope trace lock guard"),
+        ("use_lock", "with guard:\n    counter.value += 1"),
+        ("stop", "%scope stop"),
+        ("explore", "%scope explore"),
+        ("export", f"%scope export {tmp}/race.json"),
+        ("save", f"race.save({str(tmp / 'saved')!r})"),
+        ("load", f"%scope load {tmp}/saved"),
+        ("fail", "%%scope --quiet\nraise ValueError('cell failed on purpose')"),
+        ("postmortem", "%scope postmortem"),
+        ("chart", "from scope_nb.notebook import charts, graphs\n"
+                  "charts.enable_offline()\n"
+                  "charts.timeline_chart(race)"),
+        ("graph", "graphs.supervision_svg(race)"),
+        ("help", "%scope help"),
+        ("bad", "%scope start --level nope"),
+        ("repr", "race"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("nb")
+    nb = nbformat.v4.new_notebook()
+    keys = []
+    for key, source in cells(tmp):
+        cell = nbformat.v4.new_code_cell(source)
+        nb.cells.append(cell)
+        keys.append(key)
+    NotebookClient(nb, kernel_name="python3", timeout=120, allow_errors=True, resources={"metadata": {"path": str(tmp)}}).execute()
+    return {key: cell.outputs for key, cell in zip(keys, nb.cells, strict=True)}
+
+
+def mimes(outputs) -> set[str]:
+    return {m for o in outputs if "data" in o for m in o["data"]}
+
+
+def text(outputs) -> str:
+    return "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
+
+
+def test_no_cell_failed_unexpectedly(executed):
+    errors = {k: o["ename"] for k, outs in executed.items() for o in outs if o["output_type"] == "error"}
+    assert errors == {"fail": "ValueError"}
+
+
+def test_summary_outputs_are_html_and_live_widgets(executed):
+    for key in ("record", "stop", "load"):
+        assert {"text/html", "text/plain", WIDGET} <= mimes(executed[key]), key
+        html = next(o["data"]["text/html"] for o in executed[key] if "data" in o)
+        assert 'data-section="crashes"' in html and "section failed" not in html
+    assert executed["load"] and executed["await"][0]["data"]["text/plain"] == "'awaited'"
+
+
+def test_explorer_has_a_static_fallback(executed):
+    assert {"text/html", WIDGET} <= mimes(executed["explore"])
+    html = executed["explore"][0]["data"]["text/html"]
+    assert "scope-explorer-static" in html and "<svg" in html
+
+
+def test_line_commands_print(executed):
+    assert "not recording" in text(executed["status"])
+    assert "recording" in text(executed["start"]) and "tracing lock guard" in text(executed["trace_lock"])
+    assert "race.json" in text(executed["export"])
+    assert "--max-events" in text(executed["help"]) and "postmortem" in text(executed["help"])
+
+
+def test_failure_and_postmortem(executed):
+    error = next(o for o in executed["fail"] if o["output_type"] == "error")
+    assert "cell failed on purpose" in error["evalue"]
+    assert "%scope postmortem" in "".join(o.get("text", "") for o in executed["fail"])
+    assert "text/html" in mimes(executed["postmortem"])
+    assert "cell failed on purpose" in executed["postmortem"][0]["data"]["text/html"]
+    bad = text(executed["bad"]).strip()
+    assert bad.startswith("UsageError: %scope start: argument --level") and "\n" not in bad
+
+
+def test_charts_and_graphs_render_offline(executed):
+    assert "image/svg+xml" in mimes(executed["chart"])
+    assert "image/svg+xml" in mimes(executed["graph"])
+    assert "text/html" in mimes(executed["repr"])
