@@ -1,0 +1,128 @@
+"""Crashes: actors that ended by an uncaught exception (threads, tasks, processes with a
+non-zero exit code) and traced objects whose method raised; and the context a person
+needs to understand one: what it handled last, its state, who it left waiting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from .reports import CrashEvent, CrashReport
+
+LAST_N = 10
+
+
+def _split(detail: str | None) -> tuple[str, str]:
+    """'ExcType|repr\\ntraceback' -> ('ExcType: message', traceback)."""
+    if not detail:
+        return "unknown", ""
+    head, _, tb = detail.partition("\n")
+    typ, sep, rep = head.partition("|")
+    if not sep:
+        return head, tb
+    short = typ.rsplit(".", 1)[-1]
+    if rep.startswith(short + "(") and rep.endswith(")"):
+        rep = rep[len(short) + 1:-1]
+        if len(rep) >= 2 and rep[0] == rep[-1] and rep[0] in "'\"":
+            rep = rep[1:-1]
+    return (f"{typ}: {rep}" if rep else typ), tb
+
+
+def crash_rows(events: pl.DataFrame) -> pl.DataFrame:
+    """Actor crashes, plus exceptions that escaped a traced object's method."""
+    return events.filter((pl.col("kind") == "crash") | ((pl.col("kind") == "exception") & pl.col("obj").is_not_null())).sort("seq")
+
+
+def _event(r: dict) -> CrashEvent:
+    exc, tb = _split(r["detail"])
+    return CrashEvent(ts=r["ts"], actor=r["actor"], exception=exc, traceback=tb, location=r["location"], seq=r["seq"],
+                      obj=r["obj"] if r["kind"] == "exception" else None, kind=r["kind"])
+
+
+def _who(trace, obj_or_actor) -> tuple[str, str]:
+    """('obj', name) or ('actor', id) for the argument."""
+    try:
+        return "actor", trace.resolve_actor(obj_or_actor)
+    except (ValueError, TypeError) as actor_err:
+        try:
+            return "obj", trace.resolve_object(obj_or_actor)
+        except (ValueError, TypeError):
+            raise ValueError(f"obj_or_actor: {obj_or_actor!r} is neither an actor nor a traced object ({actor_err})") from None
+
+
+def get_crash_events(trace, obj_or_actor=None) -> CrashEvent | list[CrashEvent] | None:
+    """The last crash of an actor or traced object (None if it never crashed); with no
+    argument, every crash in the trace, in order."""
+    rows = crash_rows(trace.events())
+    if obj_or_actor is None:
+        return [_event(r) for r in rows.iter_rows(named=True)]
+    what, name = _who(trace, obj_or_actor)
+    mine = rows.filter(pl.col(what) == name)
+    return _event(mine.row(-1, named=True)) if mine.height else None
+
+
+def analyze_crash(trace, obj_or_actor=None, ts_ns: int | None = None) -> CrashReport:
+    """A crash (the last one of obj_or_actor, or of the whole trace; the last at or before
+    ts_ns if given) with its context."""
+    rows = crash_rows(trace.events())
+    if obj_or_actor is not None:
+        what, name = _who(trace, obj_or_actor)
+        rows = rows.filter(pl.col(what) == name)
+    if ts_ns is not None:
+        rows = rows.filter(pl.col("ts") <= ts_ns)
+    if rows.height == 0:
+        raise ValueError(f"analyze_crash: no crash recorded for {obj_or_actor!r}"
+                         + (f" at or before ts={ts_ns}" if ts_ns is not None else ""))
+    crash = _event(rows.row(-1, named=True))
+    ev = trace.events()
+    actor = crash.actor
+    before = ev.filter((pl.col("actor") == actor) & (pl.col("seq") < crash.seq))
+    msgs = before.filter(pl.col("kind").is_in(["send", "receive"]))
+    calls = before.filter(pl.col("kind") == "call")
+    if crash.obj is not None:
+        msgs = ev.filter((pl.col("seq") < crash.seq) & (pl.col("obj") == crash.obj) & (pl.col("kind") == "call"))
+    actors = trace.actors()
+    name_row = actors.filter(pl.col("actor") == actor)
+    held = _locks_held(ev, actor, crash.seq)
+    consumed = before.filter(pl.col("kind") == "receive")["target"].drop_nulls().unique(maintain_order=True).to_list()
+    waiting = ev.filter((pl.col("seq") > crash.seq) & (pl.col("actor") != actor) & (
+        (pl.col("kind").is_in(["lock_wait", "lock_timeout"]) & pl.col("target").is_in(held))
+        | ((pl.col("kind") == "send") & pl.col("target").is_in(consumed))
+        | ((pl.col("kind") == "join") & (pl.col("target") == actor))
+    )).select("seq", "ts", "actor", "kind", "target")
+    objects = [crash.obj] if crash.obj else before.filter(pl.col("kind").is_in(["state", "write"]))["obj"].drop_nulls().unique(maintain_order=True).to_list()
+    state_before, state_after = _states(trace, objects, crash.ts)
+    states = trace.states()
+    changes = states.filter(pl.col("obj").is_in(objects) & (pl.col("seq") < crash.seq)).tail(LAST_N) if states.height else None
+    return CrashReport(
+        crash=crash, actor_name=name_row["name"][0] if name_row.height else None,
+        last_messages=msgs.tail(LAST_N).select("seq", "ts", "actor", "kind", "target", "detail", "msg_id"),
+        last_calls=calls.tail(LAST_N).select("seq", "ts", "actor", "kind", "module", "function", "detail", "duration_ns"),
+        state_before=state_before, state_after=state_after, last_changes=changes,
+        locks_held=held, queues_consumed=consumed, waiting=waiting,
+    )
+
+
+def _locks_held(ev: pl.DataFrame, actor: str, seq: int) -> list[str]:
+    lk = ev.filter((pl.col("actor") == actor) & (pl.col("seq") < seq) & pl.col("kind").is_in(["lock_acquire", "lock_release"]))
+    bal = lk.group_by("target").agg((pl.when(pl.col("kind") == "lock_acquire").then(1).otherwise(-1)).sum().alias("n"),
+                                    pl.col("seq").min().alias("first"))
+    return bal.filter(pl.col("n") > 0).sort("first")["target"].to_list()
+
+
+def _states(trace, objects: list[str], ts: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Each object's state just before the crash and at the end of the trace."""
+    if not objects or trace.states().height == 0:
+        return None, None
+    end = trace.time_range()[1]
+    before, after = {}, {}
+    for obj in objects:
+        try:
+            before[obj] = trace.get_state_at(obj, ts - 1)
+            after[obj] = trace.get_state_at(obj, max(end, ts))
+        except (ValueError, ImportError):
+            continue
+    if len(objects) == 1 and objects[0] in before:
+        return before[objects[0]], after[objects[0]]
+    return before or None, after or None

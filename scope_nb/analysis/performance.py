@@ -1,0 +1,153 @@
+"""Where the time goes: hot functions (count, total, self time, percentiles), the call
+tree with inclusive and self time, timing over the run, and queue bottlenecks (the
+slow consumer behind a growing queue). All from call rows and send/receive rows."""
+
+from __future__ import annotations
+
+import networkx as nx
+import polars as pl
+
+from .reports import CallTree, PerformanceReport
+
+BACKLOG_DEPTH = 32  # a queue whose depth reaches this is a bottleneck worth naming
+TIME_BUCKETS = 20
+
+
+def _calls(events: pl.DataFrame, module: str | None) -> pl.DataFrame:
+    calls = events.filter(pl.col("kind") == "call")
+    if module is not None:
+        calls = calls.filter((pl.col("module") == module) | pl.col("module").str.starts_with(module + "."))
+    return calls
+
+
+def _with_self_time(events: pl.DataFrame, calls: pl.DataFrame) -> pl.DataFrame:
+    """Self time: a call's duration minus the durations of the calls made directly from it."""
+    children = (events.filter(pl.col("kind") == "call").filter(pl.col("parent_seq").is_not_null())
+                .group_by("parent_seq").agg(pl.col("duration_ns").sum().alias("_child_ns")))
+    return calls.join(children, left_on="seq", right_on="parent_seq", how="left").with_columns(
+        (pl.col("duration_ns") - pl.col("_child_ns").fill_null(0)).clip(lower_bound=0).alias("self_ns")
+    ).drop("_child_ns")
+
+
+def performance_hotspots(events: pl.DataFrame, module: str | None = None) -> pl.DataFrame:
+    """Per function: count, total/self/mean time, p50/p95/max, exceptions; most self time first."""
+    calls = _with_self_time(events, _calls(events, module))
+    raised = (events.filter(pl.col("kind") == "exception").select("call_seq")
+              .join(calls.select(pl.col("seq").alias("call_seq"), "module", "function"), on="call_seq")
+              .group_by(["module", "function"]).agg(pl.len().alias("exceptions")))
+    d = pl.col("duration_ns")
+    out = calls.group_by(["module", "function"]).agg(
+        pl.len().alias("count"),
+        d.sum().alias("total_ns"),
+        pl.col("self_ns").sum().alias("self_ns"),
+        d.mean().cast(pl.Int64).alias("mean_ns"),
+        d.quantile(0.5, "nearest").cast(pl.Int64).alias("p50_ns"),
+        d.quantile(0.95, "nearest").cast(pl.Int64).alias("p95_ns"),
+        d.max().alias("max_ns"),
+        pl.col("actor").n_unique().alias("actors"),
+        pl.col("location").first(),
+    )
+    out = out.join(raised, on=["module", "function"], how="left").with_columns(pl.col("exceptions").fill_null(0).cast(pl.Int64))
+    return out.sort(["self_ns", "count"], descending=True, nulls_last=True)
+
+
+def performance_analysis(events: pl.DataFrame, module: str | None = None) -> PerformanceReport:
+    """Hotspots, the slowest single calls and the queue bottlenecks, in one report."""
+    slowest = (_calls(events, module).sort("duration_ns", descending=True, nulls_last=True).head(20)
+               .select("seq", "ts", "actor", "module", "function", "detail", "duration_ns", "location"))
+    return PerformanceReport(module=module, hotspots=performance_hotspots(events, module), slowest_calls=slowest,
+                             bottlenecks=queue_bottlenecks(events))
+
+
+def call_tree_analysis(events: pl.DataFrame, module: str | None = None) -> CallTree:
+    """Calls merged by call path, with count, inclusive and self time, as a frame and a DiGraph
+    (node = path, edge = caller path -> callee path)."""
+    calls = _with_self_time(events, _calls(events, module)).select(
+        "seq", "parent_seq", pl.concat_str([pl.col("module").fill_null("?"), pl.col("function").fill_null("?")], separator=".").alias("name"),
+        "function", "module", "duration_ns", "self_ns")
+    known = calls.select("seq")
+    roots = calls.join(known.rename({"seq": "parent_seq"}), on="parent_seq", how="anti")
+    level = roots.with_columns(pl.col("name").alias("path"), pl.lit(None, dtype=pl.String).alias("parent_path"), pl.lit(0).alias("depth"))
+    done = [level]
+    rest = calls.join(roots.select("seq"), on="seq", how="anti")
+    depth = 0
+    while rest.height and level.height:
+        depth += 1
+        level = rest.join(level.select(pl.col("seq").alias("parent_seq"), pl.col("path").alias("parent_path")), on="parent_seq").with_columns(
+            pl.concat_str([pl.col("parent_path"), pl.col("name")], separator=" > ").alias("path"), pl.lit(depth).alias("depth"))
+        rest = rest.join(level.select("seq"), on="seq", how="anti")
+        done.append(level)
+    paths = pl.concat(done, how="vertical_relaxed")
+    frame = paths.group_by(["path", "parent_path", "depth", "module", "function"]).agg(
+        pl.len().alias("count"), pl.col("duration_ns").sum().alias("inclusive_ns"), pl.col("self_ns").sum().alias("self_ns"),
+        pl.col("seq").min().alias("first_seq"),
+    ).sort("first_seq").drop("first_seq")
+    graph = nx.DiGraph()
+    for r in frame.iter_rows(named=True):
+        graph.add_node(r["path"], module=r["module"], function=r["function"], depth=r["depth"], count=r["count"],
+                       inclusive_ns=r["inclusive_ns"], self_ns=r["self_ns"])
+        if r["parent_path"] is not None:
+            graph.add_edge(r["parent_path"], r["path"], count=r["count"])
+    return CallTree(frame=_depth_first(frame), graph=graph)
+
+
+def _depth_first(frame: pl.DataFrame) -> pl.DataFrame:
+    """Order paths as a tree reads: each path right after its parent."""
+    return frame.with_columns(pl.col("path").str.replace_all(" > ", "\x00").alias("_k")).sort("_k").drop("_k")
+
+
+def timing_analysis(events: pl.DataFrame, module: str | None = None, buckets: int = TIME_BUCKETS) -> pl.DataFrame:
+    """Call durations over the run: per time bucket and function, count and percentiles."""
+    calls = _calls(events, module).filter(pl.col("duration_ns").is_not_null())
+    if calls.height == 0:
+        return pl.DataFrame(schema={"bucket_start": pl.Int64, "module": pl.String, "function": pl.String, "count": pl.UInt32,
+                                    "total_ns": pl.Int64, "p50_ns": pl.Int64, "p95_ns": pl.Int64, "max_ns": pl.Int64})
+    t0, t1 = int(calls["ts"].min()), int(calls["ts"].max())
+    width = max((t1 - t0) // buckets + 1, 1)
+    d = pl.col("duration_ns")
+    return (calls.with_columns((pl.lit(t0) + (pl.col("ts") - t0) // width * width).alias("bucket_start"))
+            .group_by(["bucket_start", "module", "function"]).agg(
+                pl.len().alias("count"), d.sum().alias("total_ns"),
+                d.quantile(0.5, "nearest").cast(pl.Int64).alias("p50_ns"),
+                d.quantile(0.95, "nearest").cast(pl.Int64).alias("p95_ns"), d.max().alias("max_ns"))
+            .sort(["bucket_start", "total_ns"], descending=[False, True]))
+
+
+def queue_depths(events: pl.DataFrame) -> pl.DataFrame:
+    """send/receive rows of every queue with its depth after each (recorded qsize, else counted)."""
+    msgs = events.filter(pl.col("kind").is_in(["send", "receive"]) & pl.col("target").is_not_null()).sort("seq")
+    return msgs.with_columns(
+        pl.coalesce(pl.col("qsize"), pl.when(pl.col("kind") == "send").then(1).otherwise(-1).cum_sum().over("target")).alias("depth"))
+
+
+def queue_bottlenecks(events: pl.DataFrame, min_depth: int = BACKLOG_DEPTH) -> pl.DataFrame:
+    """Queues whose depth reached `min_depth`: who fills them, who drains them, and how fast."""
+    q = queue_depths(events)
+    is_send = pl.col("kind") == "send"
+    is_recv = pl.col("kind") == "receive"
+    def span(cond: pl.Expr) -> pl.Expr:
+        ts = pl.col("ts").filter(cond)
+        return (ts.max() - ts.min()).cast(pl.Float64) / 1e9
+
+    per = q.group_by("target").agg(
+        pl.col("depth").max().alias("peak_depth"),
+        pl.col("depth").last().alias("final_depth"),
+        is_send.sum().alias("sent"),
+        is_recv.sum().alias("received"),
+        pl.col("actor").filter(is_send).unique().sort().alias("producers"),
+        pl.col("actor").filter(is_recv).unique().sort().alias("consumers"),
+        span(is_send).alias("_put_s"),
+        span(is_recv).alias("_get_s"),
+        pl.col("duration_ns").filter(is_recv).quantile(0.95, "nearest").cast(pl.Int64).alias("wait_p95_ns"),
+        pl.col("ts").filter(pl.col("depth") == pl.col("depth").max()).first().alias("peak_ts"),
+    ).rename({"target": "queue"}).filter(pl.col("peak_depth") >= min_depth)
+    per = per.with_columns(
+        (pl.col("sent") / pl.max_horizontal(pl.col("_put_s").fill_null(0.0), pl.lit(1e-3))).alias("put_per_s"),
+        (pl.col("received") / pl.max_horizontal(pl.col("_get_s").fill_null(0.0), pl.lit(1e-3))).alias("get_per_s"),
+    ).drop("_put_s", "_get_s")
+    return per.with_columns(
+        pl.format("queue {} backed up to {} items (left {}): {} took {}/s while {} put {}/s",
+                  "queue", "peak_depth", "final_depth",
+                  pl.when(pl.col("consumers").list.len() > 0).then(pl.col("consumers").list.join(", ")).otherwise(pl.lit("no consumer")),
+                  pl.col("get_per_s").round(1), pl.col("producers").list.join(", "), pl.col("put_per_s").round(1)).alias("summary")
+    ).sort("peak_depth", descending=True)

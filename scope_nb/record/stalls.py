@@ -1,0 +1,224 @@
+"""asyncio stalls, seen while they happen.
+
+* Every loop step (`asyncio.events.Handle._run`: a task step or a callback) is timed;
+  one longer than `slow_callback` is a `stall` (target "slow_step") naming the task's
+  coroutine and the line that blocked, caught by a monitor thread that grabs the loop
+  thread's stack while the step is still running.
+* A task that finished normally with a cancel request pending swallowed its
+  cancellation: a `stall` with target "cancel_swallowed".
+* A task whose step leaves it awaiting a chain of tasks that leads back to itself is in
+  an await cycle: a `deadlock` whose JSON detail has type "await".
+* `BaseEventLoop.call_exception_handler` sees "Task exception was never retrieved"
+  (-> `exc_unretrieved`) and "Task was destroyed but it is pending!" (-> `task_lost`);
+  the original handler still runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import asyncio.base_events
+import asyncio.events
+import json
+import sys
+import threading
+import traceback
+
+from ..clock import perf_ns
+from . import session
+from .patching import original, patch, unpatch
+
+MAX_CHAIN = 16
+STACK_LINES = 12
+
+
+def _user_location(frame, is_user) -> str | None:
+    f = frame
+    while f is not None:
+        if is_user(f.f_code):
+            return f"{f.f_code.co_filename}:{f.f_lineno}"
+        f = f.f_back
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else None
+
+
+def _coro_location(task) -> str | None:
+    coro = task.get_coro()
+    frame = getattr(coro, "cr_frame", None)
+    if frame is not None:
+        return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+    code = getattr(coro, "cr_code", None)
+    return f"{code.co_filename}:{code.co_firstlineno}" if code is not None else None
+
+
+def _coro_name(task) -> str:
+    coro = task.get_coro()
+    return getattr(coro, "__qualname__", None) or type(coro).__name__
+
+
+class StallState:
+    def __init__(self, rec):
+        self.rec = rec
+        self.threshold = int(rec.options.slow_callback * 1e9)
+        self.running: dict[int, list] = {}  # loop thread ident -> [t0, handle, (location, stack) | None]
+        self.cycles: set[frozenset[int]] = set()
+        self.stop = threading.Event()
+        self.monitor: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    # -- the monitor thread: catches the stack of a step while it is slow ----------------
+    def ensure_monitor(self) -> None:
+        with self._start_lock:
+            if self.monitor is None:
+                self.monitor = self.rec.own_thread(self._watch, "stalls")
+                self.monitor.start()
+
+    def _watch(self) -> None:
+        period = max(self.threshold / 2e9, 0.005)
+        while not self.stop.wait(period):
+            now = perf_ns()
+            for ident, slot in list(self.running.items()):
+                if slot is None or slot[2] is not None or now - slot[0] <= self.threshold:
+                    continue
+                frame = sys._current_frames().get(ident)
+                if frame is None:
+                    continue
+                seen = (_user_location(frame, self.rec.is_user_code), "".join(traceback.format_stack(frame)[-STACK_LINES:]))
+                del frame
+                if self.running.get(ident) is slot:
+                    slot[2] = seen
+
+    # -- after each step ------------------------------------------------------------
+    def after(self, handle, slot, duration: int) -> None:
+        rec = self.rec
+        task = getattr(handle._callback, "__self__", None)
+        if not isinstance(task, asyncio.Task):
+            task = None
+        actor = rec.actors.task_actor(task, rec) if task is not None else None
+        if task is not None:
+            if task.done():
+                if not task.cancelled() and task.cancelling() > 0:
+                    rec.emit("stall", "cancel_swallowed", f"{_coro_name(task)} was cancelled but finished normally",
+                             actor=actor, location=_coro_location(task), function=_coro_name(task), raw=True)
+            else:
+                self._await_cycle(task)
+        if duration > self.threshold:
+            seen = slot[2]
+            if task is not None:
+                name, loc = _coro_name(task), _coro_location(task)
+            else:
+                cb = handle._callback
+                name = getattr(cb, "__qualname__", None) or repr(cb)
+                code = getattr(cb, "__code__", None)
+                loc = f"{code.co_filename}:{code.co_firstlineno}" if code is not None else None
+            rec.emit("stall", "slow_step", seen[1] if seen else None, actor=actor, duration_ns=duration,
+                     location=seen[0] if seen else loc, function=name, raw=True)
+
+    def _await_cycle(self, task) -> None:
+        chain = [task]
+        nxt = getattr(task, "_fut_waiter", None)
+        while isinstance(nxt, asyncio.Task) and len(chain) < MAX_CHAIN:
+            if nxt is task:
+                key = frozenset(id(t) for t in chain)
+                if key not in self.cycles:
+                    self.cycles.add(key)
+                    self._report_cycle(chain)
+                return
+            if nxt in chain:
+                return  # a cycle that does not pass through this task: its own step reports it
+            chain.append(nxt)
+            nxt = getattr(nxt, "_fut_waiter", None)
+
+    def _report_cycle(self, chain) -> None:
+        rec = self.rec
+        actors = [rec.actors.task_actor(t, rec) for t in chain]
+        waits = [{"actor": a, "on": f"task {b} ({_coro_name(t2)})", "holders": [b], "location": _coro_location(t)}
+                 for a, b, t, t2 in zip(actors, actors[1:] + actors[:1], chain, chain[1:] + chain[:1], strict=True)]
+        detail = {"type": "await", "cycle": actors, "waits": waits,
+                  "stacks": {a: f"{_coro_name(t)} at {_coro_location(t)}" for a, t in zip(actors, chain, strict=True)}}
+        rec.emit("deadlock", " -> ".join(actors), json.dumps(detail), actor=actors[0], location=waits[0]["location"], raw=True)
+
+    # -- the loop's exception handler -----------------------------------------------------
+    def exception_context(self, context: dict) -> None:
+        message = str(context.get("message", ""))
+        if message.startswith("Task exception was never retrieved"):
+            task = context.get("future")
+            exc = context.get("exception")
+            if exc is None:
+                return
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            frames = traceback.extract_tb(exc.__traceback__)
+            loc = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else None
+            text = f"{type(exc).__qualname__}|{self.rec.fmt.repr(exc)}\n{tb}"
+            self.rec.emit("exc_unretrieved", _coro_name(task) if task is not None else None, text,
+                          actor=self._actor_of(task), location=loc, raw=True)
+        elif message.startswith("Task was destroyed but it is pending"):
+            task = context.get("task")
+            if task is None:
+                return
+            self.rec.emit("task_lost", _coro_name(task), f"{task.get_name()} destroyed while pending at {_coro_location(task)}",
+                          actor=self._actor_of(task), location=_coro_location(task), raw=True)
+
+    def _actor_of(self, task) -> str | None:
+        """The actor id of a task that may be done (and so forgotten by the registry)."""
+        if task is None:
+            return None
+        reg = self.rec.actors
+        actor = reg._tasks.get(id(task))
+        if actor is not None:
+            return actor
+        name = task.get_name()
+        found = [a for a, row in list(reg.rows.items()) if row["kind"] == "task" and row["name"] == name]
+        return found[-1] if found else None
+
+
+def install(rec) -> None:
+    st = StallState(rec)
+    rec.extras["stalls"] = st
+    orig_run = original(asyncio.events.Handle, "_run")
+    running = st.running
+
+    def _run(self):
+        if not rec.running:
+            return orig_run(self)
+        if st.monitor is None:
+            st.ensure_monitor()
+        ident = threading.get_ident()
+        outer = running.get(ident)
+        slot = [perf_ns(), self, None]
+        running[ident] = slot
+        try:
+            return orig_run(self)
+        finally:
+            running[ident] = outer
+            try:
+                st.after(self, slot, perf_ns() - slot[0])
+            except Exception as e:
+                rec.fault("stalls:step", e)
+
+    orig_handler = original(asyncio.base_events.BaseEventLoop, "call_exception_handler")
+
+    def call_exception_handler(self, context):
+        if rec.running:
+            try:
+                st.exception_context(context)
+            except Exception as e:
+                rec.fault("stalls:exception_handler", e)
+        return orig_handler(self, context)
+
+    _run.__wrapped__ = orig_run
+    call_exception_handler.__wrapped__ = orig_handler
+    patch(asyncio.events.Handle, "_run", _run)
+    patch(asyncio.base_events.BaseEventLoop, "call_exception_handler", call_exception_handler)
+
+
+def uninstall(rec) -> None:
+    unpatch(asyncio.base_events.BaseEventLoop, "call_exception_handler")
+    unpatch(asyncio.events.Handle, "_run")
+    st = rec.extras.get("stalls")
+    if st is not None:
+        st.stop.set()
+        if st.monitor is not None:
+            st.monitor.join(5)
+
+
+if sys.modules[__name__] not in session.PATCHERS:
+    session.PATCHERS.append(sys.modules[__name__])
