@@ -138,6 +138,13 @@ def trace_object(obj: Any, name: str | None = None) -> Any:
     return _trace_object(_recorder(), obj, name)
 
 
+def traced(cls: type | None = None):
+    """Class decorator: instances created while recording are traced like trace_object."""
+    from .record.objects import traced as _traced
+
+    return _traced(cls)
+
+
 def trace_lock(lock: Any, name: str | None = None) -> Any:
     """Trace a lock created before start(); returns the traced lock to use instead."""
     from .record.locks import trace_lock as _trace_lock
@@ -195,5 +202,5 @@ def unload_ipython_extension(ipython) -> None:
 
 __all__ = [
     "Options", "Trace", "start", "stop", "record", "current", "is_recording", "trace_module",
-    "trace_all_processes", "trace_process", "trace_object", "trace_lock", "load", *_QUERIES,
+    "trace_all_processes", "trace_process", "trace_object", "traced", "trace_lock", "load", *_QUERIES,
 ]

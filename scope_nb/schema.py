@@ -117,8 +117,13 @@ STATES: dict[str, str] = {
     "changed": "List(String)",  # attribute names that changed
     "state": "String",  # bounded repr of the whole state after the change
     "location": "String",
-    "blobs": "List(Binary)",  # pickles of the changed attributes' new values (None where unpicklable)
-    "values": "List(String)",  # bounded reprs of the changed attributes' new values
+    "blobs": "List(Binary)",  # per name in `attrs`: the payload of its op (a pickle)
+    "values": "List(String)",  # per name in `attrs`: bounded repr of its new value
+    "attrs": "List(String)",  # the attributes this row stores (all of them on a keyframe)
+    "ops": "List(String)",  # per name in `attrs`: "set" (blob = the value), "splice" (blob =
+    # (start, end, items): value[start:end] = items), "dict" (blob = (updated items, removed keys))
+    "removed": "List(String)",  # attributes deleted by this change
+    "keyframe": "Boolean",  # this row holds the whole state (rebuild from here plus later diffs)
 }
 
 ACTORS: dict[str, str] = {

@@ -6,5 +6,7 @@ from . import session  # noqa: F401
 from . import children  # noqa: F401,E402 - child processes follow the recording
 from . import mp_messages  # noqa: F401,E402 - multiprocessing queues and pipes
 from . import locks  # noqa: F401,E402 - traced locks, held locks, lock order
+from . import objects  # noqa: F401,E402 - traced objects (state history)
 from . import stalls  # noqa: F401,E402 - asyncio slow steps, lost tasks, unretrieved exceptions
 from . import memory  # noqa: F401,E402 - memory sampler (memory_interval)
+from . import watchdog  # noqa: F401,E402 - hang/deadlock watchdog (watchdog=seconds)
