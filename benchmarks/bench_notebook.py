@@ -65,6 +65,10 @@ def synthetic_trace(n_events: int, n_threads: int = 16, n_objects: int = 4):
         location=pl.lit("app.py:2"),
         blobs=pl.concat_list(pl.col("seq").map_elements(lambda s: pickle.dumps(s), return_dtype=pl.Binary)),
         values=pl.concat_list(pl.col("seq").cast(pl.String)),
+        attrs=pl.concat_list(pl.lit("value")),
+        ops=pl.concat_list(pl.lit("set")),
+        removed=pl.lit([], pl.List(pl.String)),
+        keyframe=pl.lit(True),  # every row holds the whole (one-attribute) state
     ).select(list(STATES)).cast(polars_schema(STATES))
     ac = pl.DataFrame({
         "actor": actors, "kind": ["thread"] * n_threads, "name": [f"worker-{i}" for i in range(n_threads)],

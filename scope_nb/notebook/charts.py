@@ -59,11 +59,11 @@ def enable_offline(mode: str = "svg") -> str:
     return mode
 
 
-def to_svg(chart: alt.TopLevelMixin) -> str:
-    """A chart as an SVG string, drawn offline by vl-convert."""
+def to_svg(chart: alt.TopLevelMixin | dict) -> str:
+    """A chart (or a Vega-Lite dict) as an SVG string, drawn offline by vl-convert."""
     import vl_convert as vlc
 
-    return vlc.vegalite_to_svg(chart.to_dict())
+    return vlc.vegalite_to_svg(chart if isinstance(chart, dict) else chart.to_dict())
 
 
 def lanes(trace, max_lanes: int = MAX_LANES) -> pl.DataFrame:
@@ -142,40 +142,68 @@ def timeline_data(trace, bins: int = TIME_BINS, max_lanes: int = MAX_LANES) -> d
     return {"bins": binned, "messages": pairs, "crashes": crashes, "lanes": order, "t0": t0, "span_s": span / 1e9}
 
 
+def timeline_spec(trace, cursor: int | None = None, *, bins: int = TIME_BINS,
+                  max_lanes: int = MAX_LANES, width: int = PLOT_WIDTH) -> dict[str, Any]:
+    """The timeline as a Vega-Lite dict, built without altair (whose import alone
+    costs about a second) so the explorer can draw it straight with vl-convert."""
+    data = timeline_data(trace, bins, max_lanes)
+    lanes_ = data["lanes"]
+    x_scale = {"domain": [0, data["span_s"]], "nice": False, "zero": False}
+
+    def x(field: str, title: str | None = None) -> dict:
+        return {"field": field, "type": "quantitative", "scale": x_scale, "title": title}
+
+    def y(field: str) -> dict:
+        return {"field": field, "type": "nominal", "sort": lanes_, "scale": {"domain": lanes_}, "title": None,
+                "axis": {"labelLimit": 220}}
+
+    layers: list[dict] = [{
+        "data": {"values": data["bins"].to_dicts()},
+        "mark": "rect",
+        "encoding": {
+            "x": x("start_s", "seconds since start"), "x2": {"field": "end_s"}, "y": y("label"),
+            "color": {"field": "category", "type": "nominal", "legend": {"orient": "bottom", "title": None},
+                      "scale": {"domain": list(COLORS), "range": list(COLORS.values())}},
+            "opacity": {"field": "events", "type": "quantitative", "legend": None,
+                        "scale": {"type": "log", "range": [0.35, 1]}},
+            "tooltip": [{"field": "label", "type": "nominal"}, {"field": "category", "type": "nominal"},
+                        {"field": "events", "type": "quantitative"},
+                        {"field": "start_s", "type": "quantitative", "format": ".6f"}],
+        },
+    }]
+    if data["messages"].height:
+        layers.append({
+            "data": {"values": data["messages"].to_dicts()},
+            "mark": {"type": "rule", "color": COLORS["messages"], "opacity": 0.6},
+            "encoding": {"x": x("sent_s"), "x2": {"field": "received_s"}, "y": y("src_label"),
+                         "y2": {"field": "dst_label"},
+                         "tooltip": [{"field": f, "type": "nominal"} for f in ("target", "src_label", "dst_label")]},
+        })
+    if data["crashes"].height:
+        layers.append({
+            "data": {"values": data["crashes"].to_dicts()},
+            "mark": {"type": "point", "shape": "cross", "color": COLORS["errors"], "size": 90, "filled": True},
+            "encoding": {"x": x("at_s"), "y": y("label"),
+                         "tooltip": [{"field": "kind", "type": "nominal"}, {"field": "detail", "type": "nominal"}]},
+        })
+    if cursor is not None:
+        layers.append({
+            "data": {"values": [{"at": (cursor - data["t0"]) / 1e9}]},
+            "mark": {"type": "rule", "color": "black", "strokeWidth": 2},
+            "encoding": {"x": x("at")},
+        })
+    return {"$schema": "https://vega.github.io/schema/vega-lite/v6.json", "title": "timeline",
+            "width": width, "height": max(60, 18 * len(lanes_)), "layer": layers}
+
+
 def timeline_chart(trace, cursor: int | None = None, *, bins: int = TIME_BINS,
                    max_lanes: int = MAX_LANES, width: int = PLOT_WIDTH) -> alt.LayerChart:
     """One lane per actor: activity (color = what dominated), messages as lines from
     sender to receiver, crashes as red marks, and a rule at `cursor` (epoch ns)."""
     import altair as alt
 
-    data = timeline_data(trace, bins, max_lanes)
-    span = data["span_s"]
-    x_scale = alt.Scale(domain=[0, span], nice=False, zero=False)
-    y = alt.Y("label:N", sort=data["lanes"], title=None, scale=alt.Scale(domain=data["lanes"]),
-              axis=alt.Axis(labelLimit=220))
-    color = alt.Color("category:N", scale=alt.Scale(domain=list(COLORS), range=list(COLORS.values())),
-                      legend=alt.Legend(orient="bottom", title=None))
-    height = max(60, 18 * len(data["lanes"]))
-    heat = alt.Chart(data["bins"]).mark_rect().encode(
-        x=alt.X("start_s:Q", scale=x_scale, title="seconds since start"), x2="end_s:Q", y=y, color=color,
-        opacity=alt.Opacity("events:Q", scale=alt.Scale(type="log", range=[0.35, 1]), legend=None),
-        tooltip=["label:N", "category:N", "events:Q", alt.Tooltip("start_s:Q", format=".6f")],
-    )
-    layers = [heat]
-    if data["messages"].height:
-        layers.append(alt.Chart(data["messages"]).mark_rule(color=COLORS["messages"], opacity=0.6).encode(
-            x=alt.X("sent_s:Q", scale=x_scale), x2="received_s:Q", y=y,
-            y2=alt.Y2("dst_label:N"), tooltip=["target:N", "src_label:N", "dst_label:N"],
-        ).transform_calculate(label="datum.src_label"))
-    if data["crashes"].height:
-        layers.append(alt.Chart(data["crashes"]).mark_point(shape="cross", color=COLORS["errors"], size=90,
-                                                            filled=True).encode(
-            x=alt.X("at_s:Q", scale=x_scale), y=y, tooltip=["kind:N", "detail:N"]))
-    if cursor is not None:
-        at = (cursor - data["t0"]) / 1e9
-        layers.append(alt.Chart(alt.Data(values=[{"at": at}])).mark_rule(color="black", strokeWidth=2).encode(
-            x=alt.X("at:Q", scale=x_scale)))
-    return alt.layer(*layers).properties(width=width, height=height, title="timeline")
+    return alt.LayerChart.from_dict(timeline_spec(trace, cursor, bins=bins, max_lanes=max_lanes, width=width),
+                                    validate=False)
 
 
 def queue_depth_chart(trace, max_points: int = 400, width: int = PLOT_WIDTH) -> alt.Chart:
@@ -246,6 +274,6 @@ def plot_geometry(svg: str) -> tuple[float, float, float, float]:
 
 
 __all__ = [
-    "enable_offline", "to_svg", "timeline_chart", "timeline_data", "queue_depth_chart", "hotspots_chart",
+    "enable_offline", "to_svg", "timeline_chart", "timeline_spec", "timeline_data", "queue_depth_chart", "hotspots_chart",
     "hotspot_frame", "lanes", "plot_geometry", "CATEGORY", "COLORS",
 ]

@@ -365,10 +365,9 @@ class Explorer:
         if not self.n:
             self.timeline_base.value = "<i>no events recorded</i>"
             return
-        chart = charts.timeline_chart(self.trace)
-        svg = charts.to_svg(chart)
+        spec = charts.timeline_spec(self.trace)
+        svg = charts.to_svg(spec)
         ox, oy, w, h = charts.plot_geometry(svg)
-        spec = chart.to_dict()
         self._timeline_geometry = (ox, oy, w, h, float(spec["width"]), float(spec["height"]))
         self.timeline_base.value = svg
 
