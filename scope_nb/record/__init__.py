@@ -5,6 +5,7 @@ order they are installed."""
 from . import session  # noqa: F401
 from . import children  # noqa: F401,E402 - child processes follow the recording
 from . import mp_messages  # noqa: F401,E402 - multiprocessing queues and pipes
+from . import actors, messages  # noqa: F401,E402 - thread/task/process lifecycle; queue and future messages
 from . import locks  # noqa: F401,E402 - traced locks, held locks, lock order
 from . import objects  # noqa: F401,E402 - traced objects (state history)
 from . import stalls  # noqa: F401,E402 - asyncio slow steps, lost tasks, unretrieved exceptions

@@ -60,6 +60,22 @@ class ActorRegistry:
             self._threads[id(thread)] = actor
             return actor
 
+    def register_process(self, pid: int, name: str, parent: str | None, supervisor: str | None = None) -> str:
+        """A child OS process started from this one, seen from the parent side ("P<pid>").
+        A row already made for it (by another patch of the same start) is kept."""
+        actor = f"P{pid}"
+        with self.lock:
+            row = self.rows.get(actor)
+            if row is None:
+                self.rows[actor] = {
+                    "actor": actor, "kind": "process", "name": name, "parent": parent,
+                    "supervisor": supervisor, "pid": pid, "started": clock.now(), "ended": None,
+                    "outcome": "running", "exception": None,
+                }
+            elif supervisor is not None and row["supervisor"] is None:
+                row["supervisor"] = supervisor
+        return actor
+
     def thread_actor(self, thread: threading.Thread, ident: int) -> str:
         actor = self._threads.get(id(thread))
         if actor is None or self.rows[actor]["ended"] is not None:

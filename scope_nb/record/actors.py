@@ -1,0 +1,536 @@
+"""Actor lifecycle: threads, asyncio tasks and child processes are spawned, exit,
+crash or are cancelled; executors and TaskGroups supervise their workers.
+
+Patches (all at class level, removed at stop):
+
+* `Thread.start` registers the thread (parent = the starting actor) and records a
+  spawn; `Thread._bootstrap_inner` runs in the new thread and records its exit;
+  `threading.excepthook` (chained to the hook found at start) records a crash;
+  `Thread.join` records a join (a happens-before edge).
+* `BaseEventLoop.create_task` (so a task factory already set still runs) records
+  the spawn of a task and, by a done callback, its exit / crash / cancel.
+  `BaseEventLoop.run_forever` marks the thread as an event-loop thread so events
+  are attributed to the running task.
+* `BaseProcess.start` records a child process; one recorder thread waits on the
+  children's sentinels and records each exit code.
+* ThreadPoolExecutor / ProcessPoolExecutor / TaskGroup become supervisor actors
+  of the threads, processes and tasks they start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import asyncio.base_events
+import concurrent.futures as cf
+import functools
+import itertools
+import os
+import signal
+import sys
+import threading
+import traceback
+import weakref
+from typing import Any
+
+from .. import clock
+from . import session
+from .patching import original, patch, unpatch
+
+_ctx = threading.local()  # .supervisor: the executor / TaskGroup starting a worker right now
+_TB_FRAMES = 50
+
+
+def exc_text(rec, exc: BaseException) -> tuple[str, str, str | None]:
+    """(short "ExcType|repr", detail with the traceback lines, file:line that raised)."""
+    short = f"{type(exc).__qualname__}|{rec.fmt.repr(exc)}"
+    tb = exc.__traceback__
+    location = None
+    if tb is not None:
+        last = tb
+        while last.tb_next is not None:
+            last = last.tb_next
+        location = f"{last.tb_frame.f_code.co_filename}:{last.tb_lineno}"
+        lines = "".join(traceback.format_tb(tb, limit=-_TB_FRAMES))
+        return short, f"{short}\n{lines}", location
+    return short, short, location
+
+
+class _State:
+    """What one recording's lifecycle patches keep between install and uninstall."""
+
+    def __init__(self, rec):
+        self.rec = rec
+        self.crashed: set[str] = set()  # thread actors whose crash was recorded
+        self.supervisors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.numbers = itertools.count(1)
+        self.prev_hook: Any = None
+        self.hook: Any = None
+        self.hook_active = True
+        self.waiter = _ProcessWaiter(rec)
+
+
+def _state(rec) -> _State:
+    return rec.extras["actors"]
+
+
+# -- supervisors --------------------------------------------------------------------------
+def _supervisor(rec, owner, kind: str, name: str | None) -> str:
+    """The actor of an executor / TaskGroup, registered (with a spawn) at first sight."""
+    st = _state(rec)
+    actor = st.supervisors.get(owner)
+    if actor is None:
+        parent = rec.current_actor()
+        label = name or f"{type(owner).__name__}-{next(st.numbers)}"
+        with rec.actors.lock:
+            actor = rec.actors.new(kind, label, parent)
+        st.supervisors[owner] = actor
+        rec.emit("spawn", actor, label, actor=parent, raw=True)
+    return actor
+
+
+def _end_supervisor(rec, owner, failure: BaseException | None) -> None:
+    actor = _state(rec).supervisors.get(owner)
+    if actor is None or rec.actors.rows[actor]["ended"] is not None:
+        return
+    if failure is None:
+        rec.actors.end(actor, "ok")
+        rec.emit("exit", None, None, actor=actor)
+    elif isinstance(failure, asyncio.CancelledError):
+        rec.actors.end(actor, "cancelled")
+        rec.emit("cancel", None, None, actor=actor)
+    else:
+        short, detail, location = exc_text(rec, failure)
+        rec.actors.end(actor, "crashed", short)
+        rec.emit("crash", None, detail, actor=actor, location=location, raw=True)
+
+
+class _supervising:
+    """Within this block, workers started in this thread belong to `actor`."""
+
+    def __init__(self, actor: str | None):
+        self.actor = actor
+
+    def __enter__(self):
+        self.prev = getattr(_ctx, "supervisor", None)
+        _ctx.supervisor = self.actor
+
+    def __exit__(self, *exc):
+        _ctx.supervisor = self.prev
+
+
+# -- threads ------------------------------------------------------------------------------
+def _thread_patches(rec) -> None:
+    Thread = threading.Thread
+    orig_start, orig_inner, orig_join = Thread.start, Thread._bootstrap_inner, Thread.join
+
+    def start(self):
+        actor = parent = None
+        try:
+            if not getattr(self, "_scope_internal", False) and self._initialized and not self._started.is_set():
+                t0 = clock.perf_ns()
+                parent = rec.current_actor()
+                actor = rec.actors.register_thread(self, parent, getattr(_ctx, "supervisor", None))
+        except Exception as e:
+            rec.fault("thread.start", e)
+            actor = None
+        if actor is None:
+            return orig_start(self)
+        try:
+            orig_start(self)
+        except BaseException:
+            rec.actors.rows.pop(actor, None)
+            rec.actors.forget_thread(self)
+            raise
+        rec.emit("spawn", actor, self.name, actor=parent, ts=t0, raw=True)
+
+    def _bootstrap_inner(self):
+        actor = None
+        if not getattr(self, "_scope_internal", False):
+            try:
+                try:
+                    actor = rec.local.b.actor
+                except AttributeError:
+                    actor = rec._new_buffer(self).actor
+            except Exception as e:
+                rec.fault("thread.bootstrap", e)
+        try:
+            orig_inner(self)
+        finally:
+            if actor is not None and actor not in _state(rec).crashed:
+                rec.actors.end(actor, "ok")
+                rec.emit("exit", None, None, actor=actor)
+
+    def join(self, timeout=None):
+        orig_join(self, timeout)
+        try:
+            if not self.is_alive():
+                target = rec.actors._threads.get(id(self))
+                if target is not None:
+                    rec.emit("join", target, None)
+        except Exception as e:
+            rec.fault("thread.join", e)
+
+    patch(Thread, "start", start)
+    patch(Thread, "_bootstrap_inner", _bootstrap_inner)
+    patch(Thread, "join", join)
+
+    st = _state(rec)
+    st.prev_hook = threading.excepthook
+
+    def excepthook(args):
+        if st.hook_active:
+            _thread_crashed(rec, args)
+        st.prev_hook(args)
+
+    st.hook = excepthook
+    threading.excepthook = excepthook
+
+
+def _thread_crashed(rec, args) -> None:
+    try:
+        t = args.thread
+        if t is None or t.ident != threading.get_ident() or args.exc_type is SystemExit:
+            return
+        actor = rec.buffer().actor
+        exc = args.exc_value if args.exc_value is not None else args.exc_type()
+        short, detail, location = exc_text(rec, exc)
+        _state(rec).crashed.add(actor)
+        rec.actors.end(actor, "crashed", short)
+        rec.emit("crash", None, detail, actor=actor, location=location, raw=True)
+    except Exception as e:
+        rec.fault("thread.excepthook", e)
+
+
+def _unpatch_threads(rec) -> None:
+    for name in ("start", "_bootstrap_inner", "join"):
+        unpatch(threading.Thread, name)
+    st = _state(rec)
+    if threading.excepthook is st.hook:
+        threading.excepthook = st.prev_hook
+    else:  # replaced by someone else since: ours stays in their chain, inert
+        st.hook_active = False
+
+
+# -- asyncio tasks --------------------------------------------------------------------------
+def _task_patches(rec) -> None:
+    Loop = asyncio.base_events.BaseEventLoop
+    orig_create, orig_run = Loop.create_task, Loop.run_forever
+
+    def create_task(self, coro, *args, **kwargs):
+        sup = getattr(_ctx, "supervisor", None)
+        _ctx.supervisor = None  # an eager first step must not inherit it
+        parent = None
+        try:
+            t0 = clock.perf_ns()
+            b = rec.buffer()
+            if not b.loopy and asyncio._get_running_loop() is self:
+                b.loopy = True
+            parent = rec.current_actor(b)
+        except Exception as e:
+            rec.fault("task.create", e)
+        try:
+            task = orig_create(self, coro, *args, **kwargs)
+        finally:
+            _ctx.supervisor = sup
+        if parent is not None and hasattr(task, "add_done_callback"):
+            try:
+                _task_spawned(rec, task, parent, sup, t0)
+            except Exception as e:
+                rec.fault("task.create", e)
+        return task
+
+    def run_forever(self):
+        b = rec.buffer()
+        was, b.loopy = b.loopy, True
+        try:
+            return orig_run(self)
+        finally:
+            b.loopy = was
+
+    patch(Loop, "create_task", create_task)
+    patch(Loop, "run_forever", run_forever)
+    if asyncio._get_running_loop() is not None:  # installed from inside a loop (a notebook cell)
+        rec.buffer().loopy = True
+
+
+def _task_spawned(rec, task, parent: str, sup: str | None, t0: int) -> None:
+    actor = rec.actors.task_actor(task, rec, parent=parent, supervisor=sup)
+    row = rec.actors.rows[actor]
+    if row["parent"] is None:  # first seen while its eager first step ran
+        row["parent"], row["supervisor"] = parent, sup
+    rec.emit("spawn", actor, task.get_name(), actor=parent, ts=t0, raw=True)
+    task.add_done_callback(functools.partial(_task_done, rec, actor))
+
+
+def _task_done(rec, actor: str, task) -> None:
+    try:
+        if task.cancelled():
+            rec.actors.end(actor, "cancelled")
+            rec.emit("cancel", None, None, actor=actor)
+            return
+        exc = task._exception  # read without marking it retrieved
+        if exc is None:
+            rec.actors.end(actor, "ok")
+            rec.emit("exit", None, task.result(), actor=actor)
+        else:
+            short, detail, location = exc_text(rec, exc)
+            rec.actors.end(actor, "crashed", short)
+            rec.emit("crash", None, detail, actor=actor, location=location, raw=True)
+    except Exception as e:
+        rec.fault("task.done", e)
+
+
+def _taskgroup_patches(rec) -> None:
+    TG = asyncio.TaskGroup
+    orig_create, orig_exit = TG.create_task, TG.__aexit__
+
+    def create_task(self, coro, *args, **kwargs):
+        group = None
+        try:
+            if getattr(self, "_entered", False) and not getattr(self, "_exiting", False):
+                group = _supervisor(rec, self, "taskgroup", None)
+        except Exception as e:
+            rec.fault("taskgroup", e)
+        with _supervising(group):
+            task = orig_create(self, coro, *args, **kwargs)
+        actor = rec.actors._tasks.get(id(task))
+        if actor is not None:  # 3.11 names the task after creating it
+            rec.actors.rows[actor]["name"] = task.get_name()
+        return task
+
+    async def __aexit__(self, et, exc, tb):
+        failure = None
+        try:
+            return await orig_exit(self, et, exc, tb)
+        except BaseException as e:
+            failure = e
+            raise
+        finally:
+            et = exc = tb = None
+            try:
+                _end_supervisor(rec, self, failure)
+            except Exception as e:
+                rec.fault("taskgroup", e)
+            failure = None
+
+    patch(TG, "create_task", create_task)
+    patch(TG, "__aexit__", __aexit__)
+
+
+# -- executors ------------------------------------------------------------------------------
+def _executor_patches(rec) -> None:
+    TPE, PPE = cf.ThreadPoolExecutor, cf.ProcessPoolExecutor
+
+    def supervised(cls, name, label):
+        orig = getattr(cls, name)
+
+        @functools.wraps(orig)
+        def method(self, *args, **kwargs):
+            try:
+                actor = _supervisor(rec, self, "executor", label(self))
+            except Exception as e:
+                rec.fault("executor", e)
+                actor = None
+            with _supervising(actor):
+                return orig(self, *args, **kwargs)
+
+        patch(cls, name, method)
+
+    def ended(cls):
+        orig = cls.shutdown
+
+        @functools.wraps(orig)
+        def shutdown(self, *args, **kwargs):
+            result = orig(self, *args, **kwargs)
+            try:
+                _end_supervisor(rec, self, None)
+            except Exception as e:
+                rec.fault("executor", e)
+            return result
+
+        patch(cls, "shutdown", shutdown)
+
+    supervised(TPE, "_adjust_thread_count", lambda ex: getattr(ex, "_thread_name_prefix", None))
+    supervised(PPE, "_spawn_process", lambda ex: None)
+    supervised(PPE, "_start_executor_manager_thread", lambda ex: None)
+    ended(TPE)
+    ended(PPE)
+
+
+_EXECUTOR_PATCHES = (
+    (cf.ThreadPoolExecutor, ("_adjust_thread_count", "shutdown")),
+    (cf.ProcessPoolExecutor, ("_spawn_process", "_start_executor_manager_thread", "shutdown")),
+)
+
+
+# -- processes --------------------------------------------------------------------------------
+def _process_patches(rec) -> None:
+    import multiprocessing.process as mpp
+
+    orig_start = mpp.BaseProcess.start  # chains a wrapper already installed (children.py)
+    waiter = _state(rec).waiter
+
+    def start(self):
+        parent = sup = None
+        try:
+            parent, sup = rec.current_actor(), getattr(_ctx, "supervisor", None)
+        except Exception as e:
+            rec.fault("process.start", e)
+        with waiter.paused():  # no recorder thread alive while the program forks
+            orig_start(self)
+        if parent is None or self._popen is None:
+            return
+        try:
+            known = f"P{self.pid}" in rec.actors.rows  # recorded by an inner wrapper already
+            actor = rec.actors.register_process(self.pid, self.name, parent, sup)
+            if not known:
+                rec.emit("spawn", actor, self.name, actor=parent, raw=True)
+            waiter.add(self, actor)
+        except Exception as e:
+            rec.fault("process.start", e)
+
+    patch(mpp.BaseProcess, "start", start)
+
+
+class _ProcessWaiter:
+    """One recorder thread waiting on the sentinels of the children this process
+    started, recording each exit code. It is stopped while a child is being started,
+    so that a fork never happens with a recorder thread running."""
+
+    def __init__(self, rec):
+        self.rec = rec
+        self.procs: dict[int, tuple[Any, str, int]] = {}  # sentinel -> (process, actor, pid)
+        self.lock = original(threading, "Lock")()
+        self.pausers = 0
+        self.thread: threading.Thread | None = None
+        self.wake_r = self.wake_w = None
+        self.closed = False
+
+    def add(self, proc, actor: str) -> None:
+        with self.lock:
+            if not self.closed:
+                self.procs[proc.sentinel] = (proc, actor, proc.pid)
+                self._ensure()
+
+    def paused(self):
+        waiter = self
+
+        class _Paused:
+            def __enter__(self):
+                with waiter.lock:
+                    waiter.pausers += 1
+                    thread = waiter._stop_thread()
+                if thread is not None:
+                    thread.join()
+
+            def __exit__(self, *exc):
+                with waiter.lock:
+                    waiter.pausers -= 1
+                    waiter._ensure()
+
+        return _Paused()
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            self.procs.clear()
+            thread = self._stop_thread()
+        if thread is not None:
+            thread.join()
+
+    def _ensure(self) -> None:  # under self.lock
+        if self.thread is None and self.procs and not self.pausers and not self.closed:
+            self.wake_r, self.wake_w = os.pipe()
+            self.thread = self.rec.own_thread(functools.partial(self._run, self.wake_r), "process-waiter")
+            self.thread.start()
+
+    def _stop_thread(self):  # under self.lock
+        thread, self.thread = self.thread, None
+        if thread is not None:
+            os.write(self.wake_w, b"x")
+            os.close(self.wake_w)
+        return thread
+
+    def _run(self, wake_r: int) -> None:
+        from multiprocessing.connection import wait
+
+        try:
+            while True:
+                with self.lock:
+                    sentinels = list(self.procs)
+                ready = wait([wake_r, *sentinels])
+                if wake_r in ready:
+                    return
+                for s in ready:
+                    with self.lock:
+                        item = self.procs.pop(s, None)
+                    if item is not None:
+                        _process_ended(self.rec, item[1], _exit_code(*item))
+                with self.lock:
+                    if not self.procs:
+                        self.thread = None
+                        os.close(self.wake_w)
+                        return
+        except Exception as e:
+            self.rec.fault("process.waiter", e)
+        finally:
+            os.close(wake_r)
+
+
+def _exit_code(proc, actor: str, pid: int) -> int | None:
+    """The child's exit code, read without reaping it (the program's join does that)."""
+    try:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+    except (ChildProcessError, AttributeError, OSError):
+        popen = getattr(proc, "_popen", None)
+        return getattr(popen, "returncode", None)
+
+
+def _process_ended(rec, actor: str, code: int | None) -> None:
+    row = rec.actors.rows.get(actor)
+    if row is None or row["ended"] is not None:
+        return
+    if code is None or code == 0:
+        rec.actors.end(actor, "ok")
+        rec.emit("exit", None, "exit code 0" if code == 0 else "exit code unknown", actor=actor, raw=True)
+        return
+    why = f"exit code {code}"
+    if code < 0:
+        try:
+            why = f"killed by {signal.Signals(-code).name} (exit code {code})"
+        except ValueError:
+            pass
+    rec.actors.end(actor, "crashed", why)
+    rec.emit("crash", None, f"ChildProcessError|{why}", actor=actor, raw=True)
+
+
+# -- install ------------------------------------------------------------------------------------
+def install(rec) -> None:
+    rec.extras["actors"] = _State(rec)
+    _thread_patches(rec)
+    _task_patches(rec)
+    _taskgroup_patches(rec)
+    _executor_patches(rec)
+    _process_patches(rec)
+
+
+def uninstall(rec) -> None:
+    import multiprocessing.process as mpp
+
+    st = rec.extras.get("actors")
+    if st is None:
+        return
+    _unpatch_threads(rec)
+    for name in ("create_task", "run_forever"):
+        unpatch(asyncio.base_events.BaseEventLoop, name)
+    for name in ("create_task", "__aexit__"):
+        unpatch(asyncio.TaskGroup, name)
+    for cls, names in _EXECUTOR_PATCHES:
+        for name in names:
+            unpatch(cls, name)
+    unpatch(mpp.BaseProcess, "start")
+    st.waiter.close()
+
+
+session.PATCHERS.append(sys.modules[__name__])

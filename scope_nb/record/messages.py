@@ -1,0 +1,246 @@
+"""Messages: `put` / `get` on `queue.Queue`, `LifoQueue`, `PriorityQueue` and the
+asyncio queues, and `concurrent.futures.Future` set / result, as send / receive
+events paired by a message id.
+
+The queues' internal `_put` / `_get` are patched at class level, so queues created
+before `start()` are covered. Items are never wrapped or changed: each queue has a
+parallel map from the identity of an item waiting in it to its message id and send
+time, consulted when that item comes out. `_put` / `_get` run under the queue's own
+mutex (thread queues) or in the loop's thread (asyncio queues), so that map needs
+no lock of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import itertools
+import queue
+import sys
+import threading
+import weakref
+
+from .. import clock
+from . import session
+from .patching import original, patch, unpatch
+
+_THREAD_QUEUES = (queue.Queue, queue.LifoQueue, queue.PriorityQueue)
+_ASYNC_QUEUES = (asyncio.Queue, asyncio.LifoQueue, asyncio.PriorityQueue)
+_LIFO = (queue.LifoQueue, asyncio.LifoQueue)
+_FUTURE_METHODS = ("set_result", "set_exception", "result", "exception")
+_QUEUE_MODULES = frozenset({"queue", "asyncio.queues", __name__})
+
+
+class _Box:
+    """One queue's bookkeeping: its name and the messages waiting in it."""
+
+    __slots__ = ("name", "pending", "lifo", "ref")
+
+    def __init__(self, name: str, lifo: bool, ref: weakref.ref):
+        self.name = name
+        self.lifo = lifo
+        self.ref = ref
+        self.pending: dict[int, list[tuple[int, int]]] = {}  # id(item) -> [(msg_id, put perf ns)]
+
+
+class _Letter:
+    """A future's message: its id, when it was set, who has taken it already."""
+
+    __slots__ = ("msg_id", "sent", "name", "takers")
+
+    def __init__(self, msg_id: int | None, sent: int | None, name: str):
+        self.msg_id, self.sent, self.name = msg_id, sent, name
+        self.takers: set[str] = set()
+
+
+class _Mail:
+    """All queues and futures seen by one recording, keyed by identity; an entry
+    leaves when its queue or future is garbage-collected."""
+
+    def __init__(self, rec):
+        self.rec = rec
+        self.boxes: dict[int, _Box] = {}
+        self.letters: dict[int, tuple[weakref.ref, _Letter]] = {}
+        self.names: set[str] = set()
+        self.numbers = itertools.count(1)
+        self.lock = original(threading, "Lock")()  # new queues / futures only, never per message
+
+    def box(self, q) -> _Box:
+        box = self.boxes.get(id(q))
+        if box is None:
+            key = id(q)
+            with self.lock:
+                name = self._unique(_variable_name(q), type(q).__name__)
+                ref = weakref.ref(q, lambda _r: self.boxes.pop(key, None))
+                box = self.boxes[key] = _Box(name, isinstance(q, _LIFO), ref)
+            self.rec.queues[name] = ref
+        return box
+
+    def letter(self, fut, msg_id: int | None, sent: int | None) -> _Letter:
+        key = id(fut)
+        with self.lock:
+            name = self._unique(None, "Future")
+            letter = _Letter(msg_id, sent, name)
+            self.letters[key] = (weakref.ref(fut, lambda _r: self.letters.pop(key, None)), letter)
+        return letter
+
+    def _unique(self, name: str | None, kind: str) -> str:
+        n = next(self.numbers)
+        if name is None or name in self.names:
+            name = f"{kind}-{n}"
+        self.names.add(name)
+        return name
+
+
+def _variable_name(q) -> str | None:
+    """The name the program knows the queue by, found once at its first message: a
+    local or global of the first frame outside the queue modules, or an attribute of
+    that frame's `self`."""
+    try:
+        f = sys._getframe(3)
+        for _ in range(8):
+            if f is None or f.f_globals.get("__name__") not in _QUEUE_MODULES:
+                break
+            f = f.f_back
+        if f is None:
+            return None
+        local = f.f_locals
+        for k, v in local.items():
+            if v is q and k != "self":
+                return k
+        owner = local.get("self")
+        for k, v in getattr(owner, "__dict__", {}).items():
+            if v is q:
+                return f"{type(owner).__name__}.{k}"
+        for k, v in f.f_globals.items():
+            if v is q:
+                return k
+    except Exception:
+        return None
+    return None
+
+
+# -- queues ----------------------------------------------------------------------------------
+def _queue_patches(rec, mail: _Mail, cls, size) -> None:
+    orig_put, orig_get = cls.__dict__["_put"], cls.__dict__["_get"]
+    emit, new_id, perf, box_of = rec.emit, rec.new_msg_id, clock.perf_ns, mail.box
+
+    def _put(self, item):
+        orig_put(self, item)
+        try:
+            box = box_of(self)
+            mid, t = new_id(), perf()
+            waiting = box.pending.get(id(item))
+            if waiting is None:
+                box.pending[id(item)] = [(mid, t)]
+            else:
+                waiting.append((mid, t))
+            emit("send", box.name, item, msg_id=mid, qsize=size(self), ts=t)
+        except Exception as e:
+            rec.fault("queue.put", e)
+
+    def _get(self):
+        item = orig_get(self)
+        try:
+            t = perf()
+            box = box_of(self)
+            mid = waited = None
+            waiting = box.pending.get(id(item))
+            if waiting:
+                mid, sent = waiting.pop() if box.lifo else waiting.pop(0)
+                if not waiting:
+                    del box.pending[id(item)]
+                waited = t - sent
+            if sys._getframe(1).f_code.co_name != "shutdown":  # shutdown(immediate=True) discards
+                emit("receive", box.name, item, msg_id=mid, duration_ns=waited, qsize=size(self), ts=t)
+        except Exception as e:
+            rec.fault("queue.get", e)
+        return item
+
+    patch(cls, "_put", _put)
+    patch(cls, "_get", _get)
+
+
+# -- futures ---------------------------------------------------------------------------------
+def _future_patches(rec, mail: _Mail) -> None:
+    F = cf.Future
+    orig = {name: F.__dict__[name] for name in _FUTURE_METHODS}
+
+    def sent(fut, value) -> None:
+        try:
+            t = clock.perf_ns()
+            letter = mail.letter(fut, rec.new_msg_id(), t)
+            rec.emit("send", letter.name, value, msg_id=letter.msg_id, ts=t)
+        except Exception as e:
+            rec.fault("future.set", e)
+
+    def taken(fut, value) -> None:
+        try:
+            t = clock.perf_ns()
+            entry = mail.letters.get(id(fut))
+            letter = entry[1] if entry is not None else mail.letter(fut, None, None)
+            actor = rec.current_actor()
+            if actor in letter.takers:
+                return  # the same message read again
+            letter.takers.add(actor)
+            waited = t - letter.sent if letter.sent is not None else None
+            rec.emit("receive", letter.name, value, msg_id=letter.msg_id, duration_ns=waited, actor=actor, ts=t)
+        except Exception as e:
+            rec.fault("future.result", e)
+
+    def set_result(self, result):
+        orig["set_result"](self, result)
+        sent(self, result)
+
+    def set_exception(self, exception):
+        orig["set_exception"](self, exception)
+        sent(self, exception)
+
+    def result(self, timeout=None):
+        try:
+            value = orig["result"](self, timeout)
+        except BaseException as e:
+            if e is getattr(self, "_exception", None):
+                taken(self, e)
+            raise
+        else:
+            taken(self, value)
+            return value
+        finally:
+            self = None  # no cycle through a raised exception's traceback
+
+    def exception(self, timeout=None):
+        exc = orig["exception"](self, timeout)
+        if exc is not None:
+            taken(self, exc)
+        return exc
+
+    for name, fn in (("set_result", set_result), ("set_exception", set_exception), ("result", result), ("exception", exception)):
+        fn.__doc__ = orig[name].__doc__
+        fn.__qualname__ = orig[name].__qualname__
+        patch(F, name, fn)
+
+
+# -- install ---------------------------------------------------------------------------------
+def install(rec) -> None:
+    if "send" not in rec.kinds and "receive" not in rec.kinds:
+        return
+    mail = rec.extras["messages"] = _Mail(rec)
+    for cls in _THREAD_QUEUES:
+        _queue_patches(rec, mail, cls, lambda q: q._qsize())
+    for cls in _ASYNC_QUEUES:
+        _queue_patches(rec, mail, cls, lambda q: len(q._queue))
+    _future_patches(rec, mail)
+
+
+def uninstall(rec) -> None:
+    if rec.extras.pop("messages", None) is None:
+        return
+    for cls in (*_THREAD_QUEUES, *_ASYNC_QUEUES):
+        unpatch(cls, "_put")
+        unpatch(cls, "_get")
+    for name in _FUTURE_METHODS:
+        unpatch(cf.Future, name)
+
+
+session.PATCHERS.append(sys.modules[__name__])
