@@ -62,6 +62,7 @@ class Trace:
             "error_samples": dict(rec.store.error_samples),
             "started": clock.to_epoch(rec.started_perf),
             "stopped": clock.to_epoch(rec.stopped_perf) if rec.stopped_perf else None,
+            "objects": dict(rec.objects),  # name -> traced object, so queries accept the object itself
         }
 
     def events(self, kind: str | list[str] | None = None) -> pl.DataFrame:

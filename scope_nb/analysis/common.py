@@ -92,6 +92,9 @@ def resolve_object(trace, obj: Any) -> str:
         for name, live in rec.objects.items():
             if live is obj:
                 return name
+    for name, live in trace.meta.get("objects", {}).items():
+        if live is obj:
+            return name
     name = getattr(obj, "_scope_name", None)
     if isinstance(name, str) and name in names:
         return name
