@@ -25,8 +25,9 @@ _EDGE_SCHEMA = {"holding": pl.String, "taking": pl.String, "actor": pl.String, "
 
 
 def lock_order_edges(events: pl.DataFrame) -> pl.DataFrame:
-    """One row per (held lock, newly taken lock) step of every lock_acquire."""
-    acq = events.filter((pl.col("kind") == "lock_acquire") & (pl.col("locks_held").list.len() > 0))
+    """One row per (held lock, wanted lock) step of every lock_wait / lock_acquire /
+    lock_timeout: as in lockdep, the attempt is what counts, granted or not."""
+    acq = events.filter(pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_timeout"]) & (pl.col("locks_held").list.len() > 0))
     return (
         acq.select("seq", "ts", "actor", "location", pl.col("target").alias("taking"),
                    pl.col("locks_held").alias("held"), pl.col("locks_held").alias("holding"))

@@ -1,0 +1,228 @@
+"""The hang watchdog (option `watchdog=N` seconds; off by default).
+
+A recorder thread looks at every thread's stack a few times per threshold. A thread
+whose stack is parked in a blocking primitive (a traced lock's acquire, a queue's
+get/put/join, an Event or Condition wait, a Thread.join, a Semaphore) for longer than
+N seconds is waiting. The waits form a wait-for graph between actors: a traced lock
+waits for its holders, a thread join for that thread, a queue get for the actors that
+put on that queue before. A cycle is a `deadlock`; otherwise the waiting actors are a
+`hang`. Either is recorded once per episode as a critical event whose detail is JSON:
+{"type", "cycle", "waits": [{"actor", "on", "holders", "holds", "blocked_ns",
+"location"}], "stacks": {actor: text}}, so a hung program can be diagnosed from its trace.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import threading
+import traceback
+
+from ..clock import perf_ns
+from . import locks, session
+from .own_events import emit_own
+from .sites import UserCodeFilter
+
+STACK_LINES = 15
+
+
+def _blockers() -> dict:
+    """code object -> what kind of wait a frame running it is."""
+    out = {}
+    for fn, kind in (
+        (queue.Queue.get, "queue get"), (queue.Queue.put, "queue put"), (queue.Queue.join, "queue join"),
+        (threading.Event.wait, "event"), (threading.Condition.wait, "condition"), (threading.Condition.wait_for, "condition"),
+        (threading.Thread.join, "join"), (threading.Semaphore.acquire, "semaphore"),
+        (locks._Traced.acquire, "lock"), (locks.TracedRLock._acquire_restore, "lock"),
+    ):
+        fn = getattr(fn, "__wrapped__", fn)
+        out[fn.__code__] = kind
+    return out
+
+
+class Watchdog:
+    def __init__(self, rec):
+        self.rec = rec
+        self.threshold = int(rec.options.watchdog * 1e9)
+        self.blockers = _blockers()
+        self.is_user = UserCodeFilter()
+        self.since: dict[int, tuple[tuple, int]] = {}  # thread ident -> (what it waits on, since perf ns)
+        self.reported: set[tuple] = set()
+        self.stop = threading.Event()
+        self.thread = rec.own_thread(self._loop, "watchdog")
+
+    def _loop(self) -> None:
+        period = min(max(self.threshold / 4e9, 0.01), 1.0)
+        while not self.stop.wait(period):
+            try:
+                self.tick()
+            except Exception as e:
+                self.rec.fault("watchdog", e)
+
+    # -- one look at every thread --------------------------------------------------------
+    def tick(self) -> None:
+        now = perf_ns()
+        frames = sys._current_frames()
+        me = threading.get_ident()
+        waits = {}
+        for ident, frame in frames.items():
+            if ident == me or ident in self.rec.own_idents:
+                continue
+            found = self._blocked_on(frame)
+            if found is None:
+                self.since.pop(ident, None)
+                continue
+            key = found[:2]
+            prev = self.since.get(ident)
+            if prev is None or prev[0] != key:
+                self.since[ident] = (key, now)
+                continue
+            if now - prev[1] >= self.threshold:
+                waits[ident] = (found, now - prev[1], frame)
+        for ident in list(self.since):
+            if ident not in frames:
+                del self.since[ident]
+        fresh = {i for i, w in waits.items() if (i, w[0][:2], self.since[i][1]) not in self.reported}
+        if fresh:
+            for i in waits:
+                self.reported.add((i, waits[i][0][:2], self.since[i][1]))
+            self._report(waits)
+
+    def _blocked_on(self, frame):
+        """(kind, resource name, resource object) of the outermost blocking call this
+        stack is parked in, looking outward until the first user frame."""
+        found = None
+        f = frame
+        while f is not None:
+            kind = self.blockers.get(f.f_code)
+            if kind is not None:
+                found = (kind, *self._resource(kind, f))
+            elif self.is_user(f.f_code):
+                break
+            f = f.f_back
+        return found
+
+    def _resource(self, kind: str, frame):
+        obj = frame.f_locals.get("self")
+        name = getattr(obj, "name", None) if kind in ("lock", "join") else None
+        st = self.rec.extras.get("locks")
+        if name is None and st is not None:
+            target = obj._lock if kind == "condition" and hasattr(obj, "_lock") else obj
+            name = getattr(target, "name", None) if isinstance(target, locks._Traced) else st.lookup(target)
+        if name is None and kind.startswith("queue"):
+            name = next((n for n, q in list(self.rec.queues.items()) if q is obj), None)
+        return (name or f"{type(obj).__name__}@{id(obj):x}"), obj
+
+    # -- the wait-for graph ----------------------------------------------------------------
+    def _actor(self, ident: int) -> str:
+        for b in reversed(list(self.rec.store.buffers)):
+            if b.ident == ident:
+                return b.actor
+        t = threading._active.get(ident)
+        actor = self.rec.actors._threads.get(id(t)) if t is not None else None
+        return actor or f"thread:{t.name if t is not None else ident}"
+
+    def _holders(self, kind: str, name: str, obj) -> list[str]:
+        st = self.rec.extras.get("locks")
+        if kind in ("lock", "condition") and st is not None:
+            return list(st.owners.get(name, ()))
+        if kind == "join" and obj is not None:
+            actor = self.rec.actors._threads.get(id(obj))
+            return [actor] if actor else []
+        if kind == "queue get":
+            return self._senders(name)
+        return []
+
+    def _senders(self, qname: str) -> list[str]:
+        """Actors that put on this queue before (read from the recording: only done when
+        something already hangs)."""
+        from ..schema import KIND_CODE
+        from .buffer import KIND_BITS, KIND_MASK, RICH
+
+        send = KIND_CODE["send"]
+        out: list[str] = []
+        chunks, _ = self.rec.snapshot()
+        for ch in chunks:
+            for k, v in zip(ch.ks, ch.vals, strict=True):
+                if k & KIND_MASK == RICH and k >> KIND_BITS == send and v[1] == qname and v[0] not in out:
+                    out.append(v[0])
+        return out
+
+    def _report(self, waits: dict) -> None:
+        st = self.rec.extras.get("locks")
+        rows = []
+        graph: dict[str, list[str]] = {}
+        stacks = {}
+        for ident, ((kind, name, obj), blocked, frame) in waits.items():
+            actor = self._actor(ident)
+            holders = [h for h in self._holders(kind, name, obj) if h != actor or kind == "lock"]
+            graph[actor] = holders
+            stacks[actor] = "".join(traceback.format_stack(frame)[-STACK_LINES:])
+            rows.append({"actor": actor, "on": f"{kind} {name}", "holders": holders,
+                         "holds": list(st.held.get(actor, ())) if st is not None else [],
+                         "blocked_ns": blocked, "location": self._where(frame)})
+        cycle = _find_cycle(graph)
+        if cycle:
+            involved = [r for r in rows if r["actor"] in cycle]
+            detail = {"type": "deadlock", "cycle": cycle, "waits": involved, "stacks": {a: stacks[a] for a in cycle}}
+            emit_own(self.rec, "deadlock", cycle[0], " -> ".join(cycle), json.dumps(detail),
+                     location=involved[0]["location"], duration_ns=max(r["blocked_ns"] for r in involved))
+        else:
+            detail = {"type": "hang", "cycle": [], "waits": rows, "stacks": stacks}
+            emit_own(self.rec, "hang", rows[0]["actor"], rows[0]["on"], json.dumps(detail),
+                     location=rows[0]["location"], duration_ns=max(r["blocked_ns"] for r in rows))
+
+    def _where(self, frame) -> str | None:
+        f = frame
+        while f is not None:
+            if self.is_user(f.f_code):
+                return f"{f.f_code.co_filename}:{f.f_lineno}"
+            f = f.f_back
+        return None
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """A cycle in a small wait-for graph (actors -> actors they wait for), or None."""
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(n: str) -> list[str] | None:
+        state[n] = 1
+        path.append(n)
+        for m in graph.get(n, ()):
+            if state.get(m) == 1:
+                return path[path.index(m):]
+            if m in graph and m not in state:
+                found = visit(m)
+                if found:
+                    return found
+        path.pop()
+        state[n] = 2
+        return None
+
+    for n in graph:
+        if n not in state:
+            found = visit(n)
+            if found:
+                return found
+    return None
+
+
+def install(rec) -> None:
+    if rec.options.watchdog is None:
+        return
+    w = Watchdog(rec)
+    rec.extras["watchdog"] = w
+    w.thread.start()
+
+
+def uninstall(rec) -> None:
+    w = rec.extras.pop("watchdog", None)
+    if w is not None:
+        w.stop.set()
+        w.thread.join(5)
+
+
+if sys.modules[__name__] not in session.PATCHERS:
+    session.PATCHERS.append(sys.modules[__name__])
