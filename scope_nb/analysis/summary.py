@@ -85,7 +85,7 @@ def _crashes(trace) -> Section:
     sec.headline = f"{sec.count} actor{'s' if sec.count != 1 else ''} crashed"
     sec.first_ts = int(crashed["ts"].min())
     for actor, detail in crashed.sort("ts").head(MAX_ITEMS).select("actor", pl.col("detail").fill_null("")).iter_rows():
-        exc = detail.split("\n", 1)[0].replace("|", ": ", 1)
+        exc = detail.split("\n", 1)[0].split("|", 1)[-1]  # "ExcType|repr": the repr names the type
         sec.items.append(f"{names.get(actor) or actor}: {exc}")
     return sec
 
