@@ -93,7 +93,7 @@ def time_summary(cell_events: int) -> tuple[float, int]:
 
     ip = start_ipython()
     ip.run_line_magic("load_ext", "scope")
-    n_items = cell_events // 4
+    n_items = cell_events // 2  # one send and one receive per item
     ip.run_cell(
         "import threading, queue\n"
         f"def _bench(n={n_items}):\n"
