@@ -244,10 +244,13 @@ class Traced:
         big = blob is not None and type(v) in (list, dict) and len(v) >= PATCH_MIN
         if op is not None:
             _apply(old, op[0], pickle.loads(op[1]))
-        elif big:
-            self.shadow[n] = pickle.loads(blob)
-        else:
-            self.shadow.pop(n, None)
+            if pickle.dumps(old, protocol=pickle.HIGHEST_PROTOCOL) != blob:
+                op = None  # == saw equal what pickle does not (1 == 1.0, shared references)
+        if op is None:
+            if big:
+                self.shadow[n] = pickle.loads(blob)
+            else:
+                self.shadow.pop(n, None)
         return op if op is not None else ("set", self.payloads[n])
 
 
