@@ -296,7 +296,8 @@ class Explorer:
             if self._state_cache is None or self._state_cache[:2] != (obj, k):
                 self._state_cache = (obj, k, self.trace.get_state_at(obj, ts))
             state = self._state_cache[2]
-            changed = set(tl["changed"][k] or [])
+            names = tl["changed"][k]
+            changed = set(names.to_list()) if names is not None else set()
             cause, actor, at = tl["cause"][k], tl["actor"][k], int(tl["ts"][k])
         except Exception as exc:  # a state that cannot be rebuilt is shown, not raised into the widget
             return f'<span style="color:#b00020">state of {_esc(obj)}: {_esc(type(exc).__name__)}: {_esc(exc, 200)}</span>'
