@@ -77,7 +77,8 @@ def call_tree_analysis(events: pl.DataFrame, module: str | None = None) -> CallT
             pl.concat_str([pl.col("parent_path"), pl.col("name")], separator=" > ").alias("path"), pl.lit(depth).alias("depth"))
         rest = rest.join(level.select("seq"), on="seq", how="anti")
         done.append(level)
-    paths = pl.concat(done, how="vertical_relaxed")
+    cols = ["seq", "name", "function", "module", "duration_ns", "self_ns", "path", "parent_path", "depth"]
+    paths = pl.concat([d.select(cols) for d in done], how="vertical_relaxed")
     frame = paths.group_by(["path", "parent_path", "depth", "module", "function"]).agg(
         pl.len().alias("count"), pl.col("duration_ns").sum().alias("inclusive_ns"), pl.col("self_ns").sum().alias("self_ns"),
         pl.col("seq").min().alias("first_seq"),
