@@ -36,6 +36,7 @@ from .. import clock
 from . import session
 from .patching import original, patch, unpatch
 
+_NAMED_LATE = sys.version_info < (3, 13)
 _ctx = threading.local()  # .supervisor: the executor / TaskGroup starting a worker right now
 _TB_FRAMES = 50
 
@@ -67,6 +68,7 @@ class _State:
         self.hook: Any = None
         self.hook_active = True
         self.waiter = _ProcessWaiter(rec)
+        self.live_tasks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # before 3.13 only
 
 
 def _state(rec) -> _State:
@@ -260,10 +262,19 @@ def _task_spawned(rec, task, parent: str, sup: str | None, t0: int) -> None:
         row["parent"], row["supervisor"] = parent, sup
     rec.emit("spawn", actor, task.get_name(), actor=parent, ts=t0, raw=True)
     task.add_done_callback(functools.partial(_task_done, rec, actor))
+    if _NAMED_LATE:
+        _state(rec).live_tasks[actor] = task
+
+
+def _rename(rec, actor: str, task) -> None:
+    """Before 3.13, asyncio.create_task names a task after the loop created it."""
+    if _NAMED_LATE:
+        rec.actors.rows[actor]["name"] = task.get_name()
 
 
 def _task_done(rec, actor: str, task) -> None:
     try:
+        _rename(rec, actor, task)
         if task.cancelled():
             rec.actors.end(actor, "cancelled")
             rec.emit("cancel", None, None, actor=actor)
@@ -294,7 +305,7 @@ def _taskgroup_patches(rec) -> None:
         with _supervising(group):
             task = orig_create(self, coro, *args, **kwargs)
         actor = rec.actors._tasks.get(id(task))
-        if actor is not None:  # 3.11 names the task after creating it
+        if actor is not None:  # before 3.13 the task is named after it was created
             rec.actors.rows[actor]["name"] = task.get_name()
         return task
 
@@ -431,12 +442,18 @@ class _ProcessWaiter:
         return _Paused()
 
     def close(self) -> None:
+        """Stop waiting; children that have already ended get their exit recorded."""
+        from multiprocessing.connection import wait
+
         with self.lock:
             self.closed = True
-            self.procs.clear()
             thread = self._stop_thread()
         if thread is not None:
             thread.join()
+        with self.lock:
+            procs, self.procs = self.procs, {}
+        for s in wait(list(procs), 0) if procs else ():
+            _process_ended(self.rec, procs[s][1], _exit_code(*procs[s]))
 
     def _ensure(self) -> None:  # under self.lock
         if self.thread is None and self.procs and not self.pausers and not self.closed:
@@ -531,6 +548,8 @@ def uninstall(rec) -> None:
             unpatch(cls, name)
     unpatch(mpp.BaseProcess, "start")
     st.waiter.close()
+    for actor, task in list(st.live_tasks.items()):
+        _rename(rec, actor, task)
 
 
 session.PATCHERS.append(sys.modules[__name__])
