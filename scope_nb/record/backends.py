@@ -21,7 +21,7 @@ import threading
 
 from .. import clock
 from ..values import ATOMIC, REDACTED, Formatted
-from .buffer import CALL, EXCEPTION, KIND_BITS, RESUME, RETURN, SUSPEND
+from .buffer import CALL, EXCEPTION, KIND_BITS, RESUME, RETURN, SUSPEND, ThreadBuffer
 
 _getframe = sys._getframe
 
@@ -40,6 +40,7 @@ class _Capture:
         self.rec = rec
         self.capture_args = rec.options.capture_args
         self.sampling = rec.store.sample_rate < 1.0
+        self.fast = None  # the C callbacks in use, if any (see _fast_hooks)
 
     def _cap(self, b, value):
         """Format a non-atomic value with recording switched off for this thread, so a
@@ -75,6 +76,20 @@ class _Capture:
         except Exception:
             text = type(exc).__name__
         return Formatted(f"{type(exc).__qualname__}|{text}")
+
+    def _fast_hooks(self, **callbacks):
+        """The C versions of the hot callbacks (record/_fasthooks.c), falling back on the
+        given Python ones for anything unusual; None when the module is not built,
+        SCOPE_NB_PURE is set, or sampling is on (sampling decisions stay in Python)."""
+        rec = self.rec
+        fast = rec.store.fast
+        if fast is None or self.sampling:
+            return None
+        return fast.Hooks(
+            rec=rec, local=rec.local, new_buffer=rec._new_buffer, sync_task=rec.sync_task, fault=rec.fault,
+            cap=self._cap, args_of=self.args_of, sites=rec.site_by_code, chunk=rec.store.chunk_size,
+            capture_args=self.capture_args, buffer_type=ThreadBuffer, redacted=REDACTED, **callbacks,
+        )
 
     def keep(self, b) -> bool:
         """Sampling decision for a call that starts now (sampled mode only)."""
@@ -116,6 +131,9 @@ class MonitoringBackend(_Capture):
         E = mon.events
         self.E = E
         on_start, on_return = self._hot_callbacks()
+        self.fast = self._fast_hooks(py_start=on_start, py_return=on_return, disable=mon.DISABLE)
+        if self.fast is not None:
+            on_start, on_return = self.fast.on_start, self.fast.on_return
         for ev, cb in (
             (E.PY_START, on_start),
             (E.PY_RETURN, on_return),
@@ -347,8 +365,19 @@ class ProfileBackend(_Capture):
             threading.settrace(getattr)
         else:
             self.rec.fault("exception values unavailable: another trace function is installed", RuntimeError("sys.gettrace() is set"))
-        sys.setprofile(hook)
-        threading.setprofile(hook)
+        # the C profile function when nothing is chained (it calls self.hook for
+        # generators, exceptions and code seen for the first time in trace-everything mode)
+        self.fast = None if prev is not None else self._fast_hooks(
+            py_hook=self.hook, exc_tracer=self._exc_tracer if self.trace_exceptions else None,
+            return_ops=tuple(sorted(_RETURN_OPS)), exc_pending=self.exc_pending,
+        )
+        if self.fast is not None:
+            self.installed_hook = self.fast
+            self.fast.install_profile()
+            threading.setprofile(self.fast)  # a new thread switches to the C function at its first event
+        else:
+            sys.setprofile(hook)
+            threading.setprofile(hook)
 
     def watch(self, codes) -> None:
         """Nothing to do: the profile hook sees every call and filters by code."""

@@ -12,6 +12,7 @@ their own lane, which is never pruned.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 from array import array
@@ -36,6 +37,18 @@ assert len(KIND_CODE) <= SUSPEND
 MASK_BITS = 12  # a sampling mask of 4096 decisions, replayed cyclically per thread
 
 
+def fast_module():
+    """scope_nb.record._fasthooks (C versions of the hot call callbacks), or None when it
+    is not built or SCOPE_NB_PURE is set in the environment."""
+    if os.environ.get("SCOPE_NB_PURE", "") not in ("", "0"):
+        return None
+    try:
+        from . import _fasthooks
+    except ImportError:
+        return None
+    return _fasthooks
+
+
 class ThreadBuffer:
     """The events of one thread, oldest first, in the current (unsealed) chunk."""
 
@@ -54,14 +67,18 @@ class ThreadBuffer:
         self._fresh()
 
     def _fresh(self) -> None:
-        self.ts = array("q")
-        self.ks = array("I")
+        col = self.store.col
+        self.ts = array("q") if col is None else col("q")
+        self.ks = array("I") if col is None else col("I")
         self.vals: list = []
 
     def seal(self) -> None:
         """Hand the current chunk to the store and start a new one."""
         if len(self.ts):
-            chunk = Chunk(self.ts, self.ks, self.vals, self.actor, self.index)
+            ts, ks = self.ts, self.ks
+            if type(ts) is not array:  # C columns: sealed chunks hold array.array
+                ts, ks = ts[:], ks[:]
+            chunk = Chunk(ts, ks, self.vals, self.actor, self.index)
             self._fresh()
             self.store.add_chunk(chunk)
 
@@ -93,6 +110,10 @@ class Store:
         self.sample_rate = sample_rate
         rng = random.Random(seed)
         self.mask = bytes(rng.random() < sample_rate for _ in range(1 << MASK_BITS))
+        # the C callbacks and columns of record/_fasthooks.c, when built and allowed;
+        # live thread buffers then use its Col (slices of which are array.array)
+        self.fast = fast_module()
+        self.col = None if self.fast is None else self.fast.Col
 
     def add_chunk(self, chunk: Chunk) -> None:
         with self._seal_lock:

@@ -1,0 +1,1228 @@
+/* The hot call callbacks of scope_nb.record.backends, in C.
+ *
+ * Optional: when this module does not import (or SCOPE_NB_PURE is set), the Python
+ * closures of backends.py run instead and record exactly the same events.
+ *
+ * - Col: a growable column of int64 ('q') or uint32 ('I') with append(), len(),
+ *   indexing, slicing to array.array and the buffer protocol; ThreadBuffer.ts / .ks
+ *   use it so that C appends are plain stores.
+ * - Hooks: one per recording. `on_start` / `on_return` are the sys.monitoring
+ *   PY_START / PY_RETURN callbacks (3.12+); `install_profile()` installs a C profile
+ *   function (3.11). Sites are looked up by code pointer in a table of our own (filled
+ *   from Recorder.site_by_code on first sight); the thread's buffer is cached per OS
+ *   thread and recording. Anything unusual goes to the Python callbacks, which are
+ *   the reference behaviour.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <frameobject.h>
+#include <stdint.h>
+#include <string.h>
+
+#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030E0000
+#error "scope_nb._fasthooks supports CPython 3.11 to 3.13"
+#endif
+
+#if defined(_MSC_VER)
+#define SN_TLS __declspec(thread)
+#else
+#define SN_TLS _Thread_local
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Interpreter frames: only the fields read here (code object, fast locals).  */
+
+#if PY_VERSION_HEX >= 0x030D0000
+typedef struct sn_iframe {
+    PyObject *f_executable;
+    struct sn_iframe *previous;
+    PyObject *f_funcobj;
+    PyObject *f_globals;
+    PyObject *f_builtins;
+    PyObject *f_locals;
+    PyFrameObject *frame_obj;
+    void *instr_ptr;
+    int stacktop;
+    uint16_t return_offset;
+    char owner;
+    PyObject *localsplus[1];
+} sn_iframe;
+#define SN_FRAME_CODE(f) ((f)->f_executable)
+static inline sn_iframe *sn_current_frame(void) {
+    return (sn_iframe *)PyThreadState_GET()->current_frame;
+}
+#elif PY_VERSION_HEX >= 0x030C0000
+typedef struct sn_iframe {
+    PyCodeObject *f_code;
+    struct sn_iframe *previous;
+    PyObject *f_funcobj;
+    PyObject *f_globals;
+    PyObject *f_builtins;
+    PyObject *f_locals;
+    PyFrameObject *frame_obj;
+    void *prev_instr;
+    int stacktop;
+    uint16_t return_offset;
+    char owner;
+    PyObject *localsplus[1];
+} sn_iframe;
+#define SN_FRAME_CODE(f) ((PyObject *)(f)->f_code)
+static inline sn_iframe *sn_current_frame(void) {
+    return (sn_iframe *)PyThreadState_GET()->cframe->current_frame;
+}
+#else /* 3.11 */
+typedef struct sn_iframe {
+    PyObject *f_func;
+    PyObject *f_globals;
+    PyObject *f_builtins;
+    PyObject *f_locals;
+    PyCodeObject *f_code;
+    PyFrameObject *frame_obj;
+    struct sn_iframe *previous;
+    void *prev_instr;
+    int stacktop;
+    char is_entry;
+    char owner;
+    PyObject *localsplus[1];
+} sn_iframe;
+#define SN_FRAME_CODE(f) ((PyObject *)(f)->f_code)
+/* PyFrameObject of 3.11 (Include/internal/pycore_frame.h, struct _frame) */
+typedef struct {
+    PyObject_HEAD
+    PyFrameObject *f_back;
+    sn_iframe *f_frame;
+    PyObject *f_trace;
+    int f_lineno;
+    char f_trace_lines;
+    char f_trace_opcodes;
+    char f_fast_as_locals;
+} sn_frameobject;
+#endif
+
+static inline int64_t sn_perf_ns(void) {
+#if PY_VERSION_HEX >= 0x030D0000
+    PyTime_t t;
+    (void)PyTime_PerfCounterRaw(&t);
+    return (int64_t)t;
+#else
+    return (int64_t)_PyTime_GetPerfCounter();
+#endif
+}
+
+/* ------------------------------------------------------------------------ */
+/* Col                                                                        */
+
+typedef struct {
+    PyObject_HEAD
+    char *data;
+    Py_ssize_t len;
+    Py_ssize_t cap;
+    Py_ssize_t exports;
+    int wide; /* 1: int64 'q'; 0: uint32 'I' */
+} ColObject;
+
+static PyTypeObject ColType;
+static PyObject *array_type; /* array.array */
+
+#define COL_ITEMSIZE(c) ((c)->wide ? 8 : 4)
+
+static int col_grow(ColObject *c) {
+    if (c->exports > 0) {
+        PyErr_SetString(PyExc_BufferError, "cannot resize a column that is exporting buffers");
+        return -1;
+    }
+    Py_ssize_t cap = c->cap ? c->cap * 2 : 256;
+    char *d = PyMem_Realloc(c->data, (size_t)cap * COL_ITEMSIZE(c));
+    if (d == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    c->data = d;
+    c->cap = cap;
+    return 0;
+}
+
+static inline int col_push_q(ColObject *c, int64_t v) {
+    if (c->len == c->cap && col_grow(c) < 0)
+        return -1;
+    ((int64_t *)c->data)[c->len++] = v;
+    return 0;
+}
+
+static inline int col_push_I(ColObject *c, uint32_t v) {
+    if (c->len == c->cap && col_grow(c) < 0)
+        return -1;
+    ((uint32_t *)c->data)[c->len++] = v;
+    return 0;
+}
+
+static int col_push_obj(ColObject *c, PyObject *x) {
+    if (c->wide) {
+        long long v = PyLong_AsLongLong(x);
+        if (v == -1 && PyErr_Occurred())
+            return -1;
+        return col_push_q(c, (int64_t)v);
+    }
+    if (!PyLong_Check(x)) {
+        PyErr_Format(PyExc_TypeError, "'%.200s' object cannot be interpreted as an integer", Py_TYPE(x)->tp_name);
+        return -1;
+    }
+    unsigned long v = PyLong_AsUnsignedLong(x);
+    if (v == (unsigned long)-1 && PyErr_Occurred())
+        return -1;
+    if (v > 0xFFFFFFFFUL) {
+        PyErr_SetString(PyExc_OverflowError, "unsigned int is greater than maximum");
+        return -1;
+    }
+    return col_push_I(c, (uint32_t)v);
+}
+
+static PyObject *col_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    const char *tc;
+    if (!PyArg_ParseTuple(args, "s:Col", &tc))
+        return NULL;
+    if (strcmp(tc, "q") != 0 && strcmp(tc, "I") != 0) {
+        PyErr_SetString(PyExc_ValueError, "Col typecode must be 'q' or 'I'");
+        return NULL;
+    }
+    ColObject *c = (ColObject *)type->tp_alloc(type, 0);
+    if (c == NULL)
+        return NULL;
+    c->wide = tc[0] == 'q';
+    return (PyObject *)c;
+}
+
+static void col_dealloc(ColObject *c) {
+    PyMem_Free(c->data);
+    Py_TYPE(c)->tp_free((PyObject *)c);
+}
+
+static PyObject *col_append(ColObject *c, PyObject *x) {
+    if (col_push_obj(c, x) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static Py_ssize_t col_length(ColObject *c) { return c->len; }
+
+static PyObject *col_item(ColObject *c, Py_ssize_t i) {
+    if (i < 0 || i >= c->len) {
+        PyErr_SetString(PyExc_IndexError, "column index out of range");
+        return NULL;
+    }
+    if (c->wide)
+        return PyLong_FromLongLong(((int64_t *)c->data)[i]);
+    return PyLong_FromUnsignedLong(((uint32_t *)c->data)[i]);
+}
+
+/* a slice as array.array of the same typecode */
+static PyObject *col_to_array(ColObject *c, Py_ssize_t start, Py_ssize_t n) {
+    PyObject *raw = PyBytes_FromStringAndSize(n ? c->data + start * COL_ITEMSIZE(c) : NULL, n * COL_ITEMSIZE(c));
+    if (raw == NULL)
+        return NULL;
+    PyObject *out = PyObject_CallFunction(array_type, "sO", c->wide ? "q" : "I", raw);
+    Py_DECREF(raw);
+    return out;
+}
+
+static PyObject *col_subscript(ColObject *c, PyObject *key) {
+    if (PySlice_Check(key)) {
+        Py_ssize_t start, stop, step;
+        if (PySlice_Unpack(key, &start, &stop, &step) < 0)
+            return NULL;
+        Py_ssize_t n = PySlice_AdjustIndices(c->len, &start, &stop, step);
+        if (step == 1)
+            return col_to_array(c, start, n);
+        PyObject *all = col_to_array(c, 0, c->len);
+        if (all == NULL)
+            return NULL;
+        PyObject *out = PyObject_GetItem(all, key);
+        Py_DECREF(all);
+        return out;
+    }
+    Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+    if (i == -1 && PyErr_Occurred())
+        return NULL;
+    if (i < 0)
+        i += c->len;
+    return col_item(c, i);
+}
+
+static int col_getbuffer(ColObject *c, Py_buffer *view, int flags) {
+    if (PyBuffer_FillInfo(view, (PyObject *)c, c->data ? c->data : (void *)"", c->len * COL_ITEMSIZE(c), 1, flags) < 0)
+        return -1;
+    view->itemsize = COL_ITEMSIZE(c);
+    if (flags & PyBUF_FORMAT)
+        view->format = c->wide ? "q" : "I";
+    if (flags & PyBUF_ND) {
+        view->ndim = 1;
+        view->shape = &c->len;
+    }
+    if ((flags & PyBUF_STRIDES) == PyBUF_STRIDES)
+        view->strides = &view->itemsize;
+    c->exports++;
+    return 0;
+}
+
+static void col_releasebuffer(ColObject *c, Py_buffer *view) { c->exports--; }
+
+static PyObject *col_typecode(ColObject *c, void *closure) { return PyUnicode_FromString(c->wide ? "q" : "I"); }
+
+static PyObject *col_repr(ColObject *c) {
+    PyObject *a = col_to_array(c, 0, c->len);
+    if (a == NULL)
+        return NULL;
+    PyObject *r = PyObject_Repr(a);
+    Py_DECREF(a);
+    return r;
+}
+
+static PyMethodDef col_methods[] = {
+    {"append", (PyCFunction)col_append, METH_O, "Append one integer."},
+    {NULL},
+};
+static PyGetSetDef col_getset[] = {
+    {"typecode", (getter)col_typecode, NULL, "'q' or 'I'", NULL},
+    {NULL},
+};
+static PySequenceMethods col_as_sequence = {
+    .sq_length = (lenfunc)col_length,
+    .sq_item = (ssizeargfunc)col_item,
+};
+static PyMappingMethods col_as_mapping = {
+    .mp_length = (lenfunc)col_length,
+    .mp_subscript = (binaryfunc)col_subscript,
+};
+static PyBufferProcs col_as_buffer = {
+    .bf_getbuffer = (getbufferproc)col_getbuffer,
+    .bf_releasebuffer = (releasebufferproc)col_releasebuffer,
+};
+
+static PyTypeObject ColType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "scope_nb.record._fasthooks.Col",
+    .tp_doc = "A growable int64 ('q') or uint32 ('I') column: append, len, index, slice (to array.array), buffer protocol.",
+    .tp_basicsize = sizeof(ColObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = col_new,
+    .tp_dealloc = (destructor)col_dealloc,
+    .tp_repr = (reprfunc)col_repr,
+    .tp_methods = col_methods,
+    .tp_getset = col_getset,
+    .tp_as_sequence = &col_as_sequence,
+    .tp_as_mapping = &col_as_mapping,
+    .tp_as_buffer = &col_as_buffer,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Sites                                                                      */
+
+enum { ARGS_NONE = 0, ARGS_FAST = 1, ARGS_PY = 2 };
+
+typedef struct {
+    PyObject *site; /* strong; keeps the code object alive */
+    uint32_t kcall, kret;
+    int args;       /* ARGS_* */
+    int is_gen;
+    int plain_single;
+    Py_ssize_t nargs;
+    Py_ssize_t *idx; /* fast-local index of each argument */
+    char *secret;    /* per argument */
+} SiteInfo;
+
+typedef struct {
+    void *key;
+    SiteInfo *info;     /* NULL: a negative entry */
+    Py_ssize_t stamp;   /* negative entries: len(site_by_code) when it was made */
+} Slot;
+
+/* ------------------------------------------------------------------------ */
+/* Hooks                                                                      */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *rec, *local, *new_buffer, *sync_task, *fault, *cap, *args_of, *sites;
+    PyObject *py_start, *py_return, *py_hook, *exc_tracer, *disable, *redacted;
+    PyObject *buffer_type, *bufs, *return_ops, *exc_pending;
+    Py_ssize_t chunk;
+    Py_ssize_t off_ts, off_ks, off_vals, off_on, off_loopy;
+    int capture_args;
+    int yield_op;
+    uint64_t gen;
+    Slot *table;
+    Py_ssize_t size, used; /* size: a power of two */
+} HooksObject;
+
+static PyTypeObject HooksType;
+static uint64_t next_gen = 1;
+static PyObject *s_b, *s_seal, *s_call, *s_return, *s_trace_everything, *s_co_varnames, *s_co_cellvars;
+static PyObject *s_site_kcall, *s_site_kret, *s_site_is_gen, *s_site_plain_single, *s_site_getter, *s_site_argnames, *s_site_secret;
+
+static SN_TLS struct {
+    uint64_t gen;
+    PyThreadState *tstate;
+    PyObject *b; /* borrowed: HooksObject.bufs keeps it */
+} tls_buf;
+
+#define SLOT_OF(o, off) (*(PyObject **)((char *)(o) + (off)))
+
+static inline Py_ssize_t hash_ptr(void *p, Py_ssize_t mask) {
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x = (x >> 4) * 0x9E3779B97F4A7C15ULL;
+    return (Py_ssize_t)(x >> 32) & mask;
+}
+
+static Slot *table_find(HooksObject *h, void *key) {
+    Py_ssize_t mask = h->size - 1, i = hash_ptr(key, mask);
+    for (;;) {
+        Slot *s = &h->table[i];
+        if (s->key == key || s->key == NULL)
+            return s;
+        i = (i + 1) & mask;
+    }
+}
+
+static int table_grow(HooksObject *h) {
+    Py_ssize_t old = h->size, size = old ? old * 2 : 64;
+    Slot *t = PyMem_Calloc((size_t)size, sizeof(Slot));
+    if (t == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Slot *prev = h->table;
+    h->table = t;
+    h->size = size;
+    for (Py_ssize_t i = 0; i < old; i++)
+        if (prev[i].key != NULL)
+            *table_find(h, prev[i].key) = prev[i];
+    PyMem_Free(prev);
+    return 0;
+}
+
+static void siteinfo_free(SiteInfo *si) {
+    if (si == NULL)
+        return;
+    Py_XDECREF(si->site);
+    PyMem_Free(si->idx);
+    PyMem_Free(si->secret);
+    PyMem_Free(si);
+}
+
+static int attr_u32(PyObject *o, PyObject *name, uint32_t *out) {
+    PyObject *v = PyObject_GetAttr(o, name);
+    if (v == NULL)
+        return -1;
+    unsigned long x = PyLong_AsUnsignedLong(v);
+    Py_DECREF(v);
+    if (x == (unsigned long)-1 && PyErr_Occurred())
+        return -1;
+    *out = (uint32_t)x;
+    return 0;
+}
+
+static int attr_truth(PyObject *o, PyObject *name) {
+    PyObject *v = PyObject_GetAttr(o, name);
+    if (v == NULL)
+        return -1;
+    int t = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return t;
+}
+
+/* What the hot path needs of a Site, computed once. */
+static SiteInfo *siteinfo_make(HooksObject *h, PyObject *code, PyObject *site) {
+    SiteInfo *si = PyMem_Calloc(1, sizeof(SiteInfo));
+    PyObject *getter = NULL, *names = NULL, *secret = NULL, *varnames = NULL, *cellvars = NULL;
+    if (si == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    si->site = Py_NewRef(site);
+    if (attr_u32(site, s_site_kcall, &si->kcall) < 0 || attr_u32(site, s_site_kret, &si->kret) < 0)
+        goto fail;
+    if ((si->is_gen = attr_truth(site, s_site_is_gen)) < 0)
+        goto fail;
+    if ((si->plain_single = attr_truth(site, s_site_plain_single)) < 0)
+        goto fail;
+    if ((getter = PyObject_GetAttr(site, s_site_getter)) == NULL)
+        goto fail;
+    si->args = ARGS_NONE;
+    if (h->capture_args && getter != Py_None) {
+        si->args = ARGS_FAST;
+        if ((names = PyObject_GetAttr(site, s_site_argnames)) == NULL || (secret = PyObject_GetAttr(site, s_site_secret)) == NULL)
+            goto fail;
+        if ((varnames = PyObject_GetAttr(code, s_co_varnames)) == NULL || (cellvars = PyObject_GetAttr(code, s_co_cellvars)) == NULL)
+            goto fail;
+        if (!PyTuple_Check(names) || !PyTuple_Check(secret) || !PyTuple_Check(varnames) || !PyTuple_Check(cellvars)) {
+            si->args = ARGS_PY;
+        } else {
+            Py_ssize_t n = PyTuple_GET_SIZE(names);
+            si->nargs = n;
+            si->idx = PyMem_Calloc((size_t)n + 1, sizeof(Py_ssize_t));
+            si->secret = PyMem_Calloc((size_t)n + 1, 1);
+            if (si->idx == NULL || si->secret == NULL) {
+                PyErr_NoMemory();
+                goto fail;
+            }
+            for (Py_ssize_t i = 0; i < n && si->args == ARGS_FAST; i++) {
+                PyObject *name = PyTuple_GET_ITEM(names, i);
+                int cell = PySequence_Contains(cellvars, name);
+                if (cell < 0)
+                    goto fail;
+                Py_ssize_t j = -1;
+                for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(varnames); k++) {
+                    int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(varnames, k), name, Py_EQ);
+                    if (eq < 0)
+                        goto fail;
+                    if (eq) {
+                        j = k;
+                        break;
+                    }
+                }
+                if (cell || j < 0)
+                    si->args = ARGS_PY; /* a cell (or something odd): let f_locals sort it out */
+                si->idx[i] = j;
+            }
+            for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(secret); i++) {
+                Py_ssize_t k = PyLong_AsSsize_t(PyTuple_GET_ITEM(secret, i));
+                if (k == -1 && PyErr_Occurred())
+                    goto fail;
+                if (k >= 0 && k < n)
+                    si->secret[k] = 1;
+            }
+        }
+    }
+    Py_XDECREF(getter);
+    Py_XDECREF(names);
+    Py_XDECREF(secret);
+    Py_XDECREF(varnames);
+    Py_XDECREF(cellvars);
+    return si;
+fail:
+    Py_XDECREF(getter);
+    Py_XDECREF(names);
+    Py_XDECREF(secret);
+    Py_XDECREF(varnames);
+    Py_XDECREF(cellvars);
+    siteinfo_free(si);
+    return NULL;
+}
+
+/* The site of a code object, or NULL (no error set) when it has none: the table
+ * first, then Recorder.site_by_code (whose entries are copied into the table). */
+static SiteInfo *site_lookup(HooksObject *h, PyObject *code, int *error) {
+    Slot *s = table_find(h, code);
+    if (s->key != NULL) {
+        if (s->info != NULL)
+            return s->info;
+        if (s->stamp == PyDict_GET_SIZE(h->sites))
+            return NULL; /* still no site: nothing was added since */
+    }
+    PyObject *key = PyLong_FromVoidPtr(code);
+    if (key == NULL)
+        goto err;
+    PyObject *site = PyDict_GetItemWithError(h->sites, key);
+    Py_DECREF(key);
+    if (site == NULL) {
+        if (PyErr_Occurred())
+            goto err;
+        if (s->key == NULL && (h->used + 1) * 2 > h->size) {
+            if (table_grow(h) < 0)
+                goto err;
+            s = table_find(h, code);
+        }
+        if (s->key == NULL)
+            h->used++;
+        s->key = code;
+        s->info = NULL;
+        s->stamp = PyDict_GET_SIZE(h->sites);
+        return NULL;
+    }
+    SiteInfo *si = siteinfo_make(h, code, site);
+    if (si == NULL)
+        goto err;
+    if (s->key == NULL && (h->used + 1) * 2 > h->size) {
+        if (table_grow(h) < 0) {
+            siteinfo_free(si);
+            goto err;
+        }
+        s = table_find(h, code);
+    }
+    if (s->key == NULL)
+        h->used++;
+    s->key = code;
+    s->info = si;
+    return si;
+err:
+    *error = 1;
+    return NULL;
+}
+
+/* This thread's buffer (borrowed), creating it through the recorder on first use. */
+static PyObject *get_buffer(HooksObject *h) {
+    PyThreadState *ts = PyThreadState_GET();
+    if (tls_buf.gen == h->gen && tls_buf.tstate == ts)
+        return tls_buf.b;
+    PyObject *b = PyObject_GetAttr(h->local, s_b);
+    if (b == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return NULL;
+        PyErr_Clear();
+        b = PyObject_CallNoArgs(h->new_buffer);
+        if (b == NULL)
+            return NULL;
+    }
+    if (Py_TYPE(b) != (PyTypeObject *)h->buffer_type) {
+        PyErr_Format(PyExc_TypeError, "thread buffer of unexpected type %.200s", Py_TYPE(b)->tp_name);
+        Py_DECREF(b);
+        return NULL;
+    }
+    if (PyList_Append(h->bufs, b) < 0) {
+        Py_DECREF(b);
+        return NULL;
+    }
+    Py_DECREF(b);
+    tls_buf.gen = h->gen;
+    tls_buf.tstate = ts;
+    tls_buf.b = b;
+    return b;
+}
+
+static inline PyObject *buf_slot(PyObject *b, Py_ssize_t off) {
+    PyObject *v = SLOT_OF(b, off);
+    if (v == NULL)
+        PyErr_SetString(PyExc_AttributeError, "thread buffer slot is unset");
+    return v;
+}
+
+/* 1: recording on; 0: off; -1: error */
+static inline int flag(PyObject *b, Py_ssize_t off) {
+    PyObject *v = buf_slot(b, off);
+    if (v == Py_True)
+        return 1;
+    if (v == Py_False)
+        return 0;
+    if (v == NULL)
+        return -1;
+    return PyObject_IsTrue(v);
+}
+
+static inline int is_atomic(PyObject *v) {
+    PyTypeObject *t = Py_TYPE(v);
+    return t == &PyLong_Type || t == &PyUnicode_Type || v == Py_None || t == &PyFloat_Type || t == &PyBool_Type ||
+           t == &PyBytes_Type || t == &PyComplex_Type;
+}
+
+/* new reference: the value itself when atomic, else cap(b, value) */
+static inline PyObject *keep_value(HooksObject *h, PyObject *b, PyObject *v) {
+    if (is_atomic(v))
+        return Py_NewRef(v);
+    PyObject *args[2] = {b, v};
+    return PyObject_Vectorcall(h->cap, args, 2, NULL);
+}
+
+static inline int col_append_q(PyObject *col, int64_t v) {
+    if (Py_IS_TYPE(col, &ColType))
+        return col_push_q((ColObject *)col, v);
+    PyObject *x = PyLong_FromLongLong(v), *r = NULL;
+    if (x != NULL) {
+        r = PyObject_CallMethod(col, "append", "O", x);
+        Py_DECREF(x);
+    }
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+static inline int col_append_I(PyObject *col, uint32_t v) {
+    if (Py_IS_TYPE(col, &ColType))
+        return col_push_I((ColObject *)col, v);
+    PyObject *x = PyLong_FromUnsignedLong(v), *r = NULL;
+    if (x != NULL) {
+        r = PyObject_CallMethod(col, "append", "O", x);
+        Py_DECREF(x);
+    }
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+/* Append one event (steals v) and seal at chunk size. ts is read after vals and ks,
+ * as in the Python callbacks. */
+static int append_event(HooksObject *h, PyObject *b, PyObject *v, uint32_t k, int64_t t, int now) {
+    PyObject *vals = buf_slot(b, h->off_vals);
+    if (vals == NULL || (PyList_CheckExact(vals) ? PyList_Append(vals, v) : -1) < 0) {
+        if (vals != NULL && !PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "thread buffer vals is not a list");
+        Py_DECREF(v);
+        return -1;
+    }
+    Py_DECREF(v);
+    PyObject *ks = buf_slot(b, h->off_ks);
+    if (ks == NULL || col_append_I(ks, k) < 0)
+        return -1;
+    PyObject *ts = buf_slot(b, h->off_ts);
+    if (ts == NULL || col_append_q(ts, now ? sn_perf_ns() : t) < 0)
+        return -1;
+    Py_ssize_t n = Py_IS_TYPE(ts, &ColType) ? ((ColObject *)ts)->len : PyObject_Length(ts);
+    if (n < 0)
+        return -1;
+    if (n >= h->chunk) {
+        PyObject *r = PyObject_CallMethodNoArgs(b, s_seal);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+    }
+    return 0;
+}
+
+/* A failure inside a hook: counted through rec.fault(where, exc); never raised into
+ * the program (BaseException that is not an Exception propagates, as in Python). */
+static PyObject *fault(HooksObject *h, PyObject *where) {
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc = PyErr_GetRaisedException();
+#else
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    PyErr_NormalizeException(&et, &ev, &tb);
+    if (tb != NULL && ev != NULL)
+        PyException_SetTraceback(ev, tb);
+    Py_XDECREF(et);
+    Py_XDECREF(tb);
+    PyObject *exc = ev;
+#endif
+    if (exc == NULL)
+        Py_RETURN_NONE;
+    if (!PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_Exception)) {
+#if PY_VERSION_HEX >= 0x030C0000
+        PyErr_SetRaisedException(exc);
+#else
+        PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, NULL);
+#endif
+        return NULL;
+    }
+    PyObject *args[2] = {where, exc};
+    PyObject *r = PyObject_Vectorcall(h->fault, args, 2, NULL);
+    if (r == NULL)
+        PyErr_Clear();
+    Py_XDECREF(r);
+    Py_DECREF(exc);
+    Py_RETURN_NONE;
+}
+
+/* The arguments of a call starting now in `frame` (the traced function's own frame,
+ * or NULL when unknown), as backends.py records them. New reference. */
+static PyObject *call_value(HooksObject *h, PyObject *b, SiteInfo *si, PyObject *code, sn_iframe *frame,
+                            PyObject *frame_obj) {
+    if (!h->capture_args || si->args == ARGS_NONE)
+        Py_RETURN_NONE;
+    if (si->args == ARGS_FAST && frame != NULL && SN_FRAME_CODE(frame) == code) {
+        PyObject **loc = frame->localsplus;
+        if (si->plain_single) {
+            PyObject *x = loc[si->idx[0]];
+            if (x != NULL)
+                return keep_value(h, b, x);
+        } else if (si->nargs == 1) {
+            return Py_NewRef(h->redacted); /* a single secret argument */
+        } else {
+            Py_ssize_t n = si->nargs, i;
+            for (i = 0; i < n; i++)
+                if (loc[si->idx[i]] == NULL)
+                    break;
+            if (i == n) {
+                PyObject *out = PyTuple_New(n);
+                if (out == NULL)
+                    return NULL;
+                for (i = 0; i < n; i++) {
+                    PyObject *x = si->secret[i] ? Py_NewRef(h->redacted) : keep_value(h, b, loc[si->idx[i]]);
+                    if (x == NULL) {
+                        Py_DECREF(out);
+                        return NULL;
+                    }
+                    PyTuple_SET_ITEM(out, i, x);
+                }
+                return out;
+            }
+        }
+    }
+    if (frame_obj == NULL) {
+        frame_obj = (PyObject *)PyEval_GetFrame();
+        if (frame_obj == NULL)
+            Py_RETURN_NONE;
+    }
+    PyObject *args[3] = {b, si->site, frame_obj};
+    return PyObject_Vectorcall(h->args_of, args, 3, NULL);
+}
+
+#if PY_VERSION_HEX >= 0x030C0000
+/* sys.monitoring PY_START(code, offset) */
+static PyObject *hooks_on_start(HooksObject *h, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError, "on_start(code, offset)");
+        return NULL;
+    }
+    PyObject *code = args[0];
+    int error = 0;
+    SiteInfo *si = site_lookup(h, code, &error);
+    if (si == NULL) {
+        if (error)
+            PyErr_Clear();
+        return PyObject_Vectorcall(h->py_start, args, nargs, NULL);
+    }
+    PyObject *b = get_buffer(h);
+    if (b == NULL)
+        return fault(h, s_call);
+    Py_INCREF(b);
+    int on = flag(b, h->off_on);
+    if (on <= 0)
+        goto out;
+    int loopy = flag(b, h->off_loopy);
+    if (loopy < 0)
+        goto out;
+    if (loopy) {
+        PyObject *r = PyObject_CallOneArg(h->sync_task, b);
+        if (r == NULL)
+            goto out;
+        Py_DECREF(r);
+    }
+    PyObject *v = call_value(h, b, si, code, sn_current_frame(), NULL);
+    if (v == NULL)
+        goto out;
+    if (si->is_gen) {
+        PyObject *f = (PyObject *)PyEval_GetFrame();
+        PyObject *fid = f ? PyLong_FromVoidPtr(f) : Py_NewRef(Py_None);
+        PyObject *pair = fid ? PyTuple_Pack(2, fid, v) : NULL;
+        Py_XDECREF(fid);
+        Py_DECREF(v);
+        if (pair == NULL)
+            goto out;
+        v = pair;
+    }
+    append_event(h, b, v, si->kcall, 0, 1);
+out:
+    Py_DECREF(b);
+    if (PyErr_Occurred())
+        return fault(h, s_call);
+    Py_RETURN_NONE;
+}
+
+/* sys.monitoring PY_RETURN(code, offset, retval) */
+static PyObject *hooks_on_return(HooksObject *h, PyObject *const *args, Py_ssize_t nargs) {
+    int64_t t = sn_perf_ns();
+    if (nargs < 3) {
+        PyErr_SetString(PyExc_TypeError, "on_return(code, offset, retval)");
+        return NULL;
+    }
+    int error = 0;
+    SiteInfo *si = site_lookup(h, args[0], &error);
+    if (si == NULL) {
+        if (error)
+            PyErr_Clear();
+        return PyObject_Vectorcall(h->py_return, args, nargs, NULL);
+    }
+    PyObject *b = get_buffer(h);
+    if (b == NULL)
+        return fault(h, s_return);
+    Py_INCREF(b);
+    int on = flag(b, h->off_on);
+    if (on <= 0)
+        goto out;
+    PyObject *v = keep_value(h, b, args[2]);
+    if (v == NULL)
+        goto out;
+    append_event(h, b, v, si->kret, t, 0);
+out:
+    Py_DECREF(b);
+    if (PyErr_Occurred())
+        return fault(h, s_return);
+    Py_RETURN_NONE;
+}
+#endif
+
+#if PY_VERSION_HEX < 0x030C0000
+/* ---- 3.11: a C profile function (PyEval_SetProfile) ----------------------- */
+
+/* fault() for a profile function: 0, or -1 when an exception must propagate */
+static int fault_rc(HooksObject *h, PyObject *where) {
+    PyObject *r = fault(h, where);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* backends.ProfileBackend forgets a frame's pending exception when it ends */
+static int forget_exception(HooksObject *h, PyFrameObject *frame) {
+    if (!PyDict_Check(h->exc_pending) || PyDict_GET_SIZE(h->exc_pending) == 0)
+        return 0;
+    PyObject *key = PyLong_FromVoidPtr(frame);
+    if (key == NULL)
+        return -1;
+    int rc = PyDict_DelItem(h->exc_pending, key);
+    Py_DECREF(key);
+    if (rc < 0 && PyErr_ExceptionMatches(PyExc_KeyError)) {
+        PyErr_Clear();
+        rc = 0;
+    }
+    return rc;
+}
+
+static PyObject *py_hook_call(HooksObject *h, PyFrameObject *frame, PyObject *event, PyObject *arg) {
+    PyObject *args[3] = {(PyObject *)frame, event, arg ? arg : Py_None};
+    return PyObject_Vectorcall(h->py_hook, args, 3, NULL);
+}
+
+static int profile_call(HooksObject *h, PyFrameObject *frame) {
+    sn_frameobject *fo = (sn_frameobject *)frame;
+    PyObject *code = SN_FRAME_CODE(fo->f_frame);
+    int error = 0;
+    SiteInfo *si = site_lookup(h, code, &error);
+    if (error)
+        PyErr_Clear();
+    if (si == NULL || si->is_gen) {
+        if (si == NULL && !error) {
+            int te = attr_truth(h->rec, s_trace_everything);
+            if (te <= 0) {
+                if (te < 0)
+                    PyErr_Clear();
+                return 0;
+            }
+        }
+        PyObject *r = py_hook_call(h, frame, s_call, NULL);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+        return 0;
+    }
+    PyObject *b = get_buffer(h);
+    if (b == NULL)
+        return fault_rc(h, s_call);
+    Py_INCREF(b);
+    int on = flag(b, h->off_on);
+    if (on <= 0)
+        goto out;
+    int loopy = flag(b, h->off_loopy);
+    if (loopy < 0)
+        goto out;
+    if (loopy) {
+        PyObject *r = PyObject_CallOneArg(h->sync_task, b);
+        if (r == NULL)
+            goto out;
+        Py_DECREF(r);
+    }
+    if (h->exc_tracer != Py_None) {
+        fo->f_trace_lines = 0;
+        Py_XSETREF(fo->f_trace, Py_NewRef(h->exc_tracer));
+    }
+    PyObject *v = call_value(h, b, si, code, fo->f_frame, (PyObject *)frame);
+    if (v == NULL)
+        goto out;
+    append_event(h, b, v, si->kcall, 0, 1);
+out:
+    Py_DECREF(b);
+    if (PyErr_Occurred())
+        return fault_rc(h, s_call);
+    return 0;
+}
+
+static int profile_return(HooksObject *h, PyFrameObject *frame, PyObject *arg) {
+    int64_t t = sn_perf_ns();
+    sn_frameobject *fo = (sn_frameobject *)frame;
+    PyObject *code = SN_FRAME_CODE(fo->f_frame);
+    int error = 0;
+    SiteInfo *si = site_lookup(h, code, &error);
+    if (error)
+        PyErr_Clear();
+    if (si == NULL && !error)
+        return 0;
+    int ret = 0;
+    if (si != NULL && !si->is_gen) {
+        /* a return (not an exception): the last instruction is a return opcode */
+        int lasti = PyFrame_GetLasti(frame);
+        PyObject *co = lasti >= 0 ? PyCode_GetCode((PyCodeObject *)code) : NULL;
+        if (co != NULL) {
+            if (lasti < PyBytes_GET_SIZE(co)) {
+                int op = (unsigned char)PyBytes_AS_STRING(co)[lasti];
+                PyObject *opo = PyLong_FromLong(op);
+                ret = opo ? PySequence_Contains(h->return_ops, opo) : -1;
+                Py_XDECREF(opo);
+            }
+            Py_DECREF(co);
+        }
+        if (ret < 0) {
+            PyErr_Clear();
+            ret = 0;
+        }
+    }
+    if (!ret) {
+        PyObject *r = py_hook_call(h, frame, s_return, arg);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+        return 0;
+    }
+    PyObject *b = get_buffer(h);
+    if (b == NULL)
+        return fault_rc(h, s_return);
+    Py_INCREF(b);
+    int on = flag(b, h->off_on);
+    if (on <= 0)
+        goto out;
+    PyObject *v = keep_value(h, b, arg ? arg : Py_None);
+    if (v == NULL)
+        goto out;
+    if (forget_exception(h, frame) < 0) {
+        Py_DECREF(v);
+        goto out;
+    }
+    append_event(h, b, v, si->kret, t, 0);
+out:
+    Py_DECREF(b);
+    if (PyErr_Occurred())
+        return fault_rc(h, s_return);
+    return 0;
+}
+
+static int profile_func(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg) {
+    HooksObject *h = (HooksObject *)obj;
+    if (what == PyTrace_CALL)
+        return profile_call(h, frame);
+    if (what == PyTrace_RETURN)
+        return profile_return(h, frame, arg);
+    return 0;
+}
+
+/* Called through sys.setprofile's trampoline (threading.setprofile in a new thread):
+ * handle the event, then replace the trampoline with the C profile function. */
+static PyObject *hooks_call(HooksObject *h, PyObject *args, PyObject *kwds) {
+    PyObject *frame, *event, *arg;
+    if (!PyArg_ParseTuple(args, "OOO", &frame, &event, &arg))
+        return NULL;
+    if (!PyFrame_Check(frame)) {
+        PyErr_SetString(PyExc_TypeError, "a profile function takes (frame, event, arg)");
+        return NULL;
+    }
+    int rc = 0;
+    if (PyUnicode_Check(event)) {
+        if (PyUnicode_Compare(event, s_call) == 0)
+            rc = profile_call(h, (PyFrameObject *)frame);
+        else if (PyUnicode_Compare(event, s_return) == 0)
+            rc = profile_return(h, (PyFrameObject *)frame, arg);
+    }
+    if (rc < 0)
+        return NULL;
+    PyEval_SetProfile(profile_func, (PyObject *)h);
+    Py_RETURN_NONE;
+}
+
+static PyObject *hooks_install_profile(HooksObject *h, PyObject *unused) {
+    PyEval_SetProfile(profile_func, (PyObject *)h);
+    Py_RETURN_NONE;
+}
+#endif
+
+/* ---- construction ---------------------------------------------------------- */
+
+static int member_offset(PyObject *type, const char *name, Py_ssize_t *off) {
+    PyObject *d = PyObject_GetAttrString(type, name);
+    if (d == NULL)
+        return -1;
+    int ok = Py_IS_TYPE(d, &PyMemberDescr_Type) && ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX;
+    if (ok)
+        *off = ((PyMemberDescrObject *)d)->d_member->offset;
+    Py_DECREF(d);
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "buffer type: %s is not a slot", name);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *hooks_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"rec", "local", "new_buffer", "sync_task", "fault", "cap", "args_of", "sites",
+                             "chunk", "capture_args", "buffer_type", "redacted", "py_start", "py_return",
+                             "disable", "py_hook", "exc_tracer", "return_ops", "exc_pending", NULL};
+    PyObject *rec, *local, *new_buffer, *sync_task, *faultf, *cap, *args_of, *sites, *buffer_type, *redacted;
+    PyObject *py_start = Py_None, *py_return = Py_None, *disable = Py_None, *py_hook = Py_None,
+             *exc_tracer = Py_None, *return_ops = NULL, *exc_pending = Py_None;
+    Py_ssize_t chunk;
+    int capture_args;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOO!npOO|OOOOOOO:Hooks", kwlist, &rec, &local, &new_buffer,
+                                     &sync_task, &faultf, &cap, &args_of, &PyDict_Type, &sites, &chunk,
+                                     &capture_args, &buffer_type, &redacted, &py_start, &py_return, &disable,
+                                     &py_hook, &exc_tracer, &return_ops, &exc_pending))
+        return NULL;
+    if (!PyType_Check(buffer_type)) {
+        PyErr_SetString(PyExc_TypeError, "buffer_type must be a type");
+        return NULL;
+    }
+    HooksObject *h = (HooksObject *)type->tp_alloc(type, 0);
+    if (h == NULL)
+        return NULL;
+    h->rec = Py_NewRef(rec);
+    h->local = Py_NewRef(local);
+    h->new_buffer = Py_NewRef(new_buffer);
+    h->sync_task = Py_NewRef(sync_task);
+    h->fault = Py_NewRef(faultf);
+    h->cap = Py_NewRef(cap);
+    h->args_of = Py_NewRef(args_of);
+    h->sites = Py_NewRef(sites);
+    h->buffer_type = Py_NewRef(buffer_type);
+    h->redacted = Py_NewRef(redacted);
+    h->py_start = Py_NewRef(py_start);
+    h->py_return = Py_NewRef(py_return);
+    h->disable = Py_NewRef(disable);
+    h->py_hook = Py_NewRef(py_hook);
+    h->exc_tracer = Py_NewRef(exc_tracer);
+    h->return_ops = return_ops ? Py_NewRef(return_ops) : PyTuple_New(0);
+    h->exc_pending = Py_NewRef(exc_pending);
+    h->bufs = PyList_New(0);
+    h->chunk = chunk;
+    h->capture_args = capture_args;
+    h->gen = next_gen++;
+    if (h->return_ops == NULL || h->bufs == NULL || table_grow(h) < 0 ||
+        member_offset(buffer_type, "ts", &h->off_ts) < 0 || member_offset(buffer_type, "ks", &h->off_ks) < 0 ||
+        member_offset(buffer_type, "vals", &h->off_vals) < 0 || member_offset(buffer_type, "on", &h->off_on) < 0 ||
+        member_offset(buffer_type, "loopy", &h->off_loopy) < 0) {
+        Py_DECREF(h);
+        return NULL;
+    }
+    return (PyObject *)h;
+}
+
+static int hooks_traverse(HooksObject *h, visitproc visit, void *arg) {
+    Py_VISIT(h->rec);
+    Py_VISIT(h->local);
+    Py_VISIT(h->new_buffer);
+    Py_VISIT(h->sync_task);
+    Py_VISIT(h->fault);
+    Py_VISIT(h->cap);
+    Py_VISIT(h->args_of);
+    Py_VISIT(h->sites);
+    Py_VISIT(h->buffer_type);
+    Py_VISIT(h->redacted);
+    Py_VISIT(h->py_start);
+    Py_VISIT(h->py_return);
+    Py_VISIT(h->disable);
+    Py_VISIT(h->py_hook);
+    Py_VISIT(h->exc_tracer);
+    Py_VISIT(h->return_ops);
+    Py_VISIT(h->bufs);
+    Py_VISIT(h->exc_pending);
+    for (Py_ssize_t i = 0; i < h->size; i++)
+        if (h->table[i].info != NULL)
+            Py_VISIT(h->table[i].info->site);
+    return 0;
+}
+
+static int hooks_clear(HooksObject *h) {
+    h->gen = 0; /* no thread cache matches any more */
+    Py_CLEAR(h->rec);
+    Py_CLEAR(h->local);
+    Py_CLEAR(h->new_buffer);
+    Py_CLEAR(h->sync_task);
+    Py_CLEAR(h->fault);
+    Py_CLEAR(h->cap);
+    Py_CLEAR(h->args_of);
+    Py_CLEAR(h->sites);
+    Py_CLEAR(h->buffer_type);
+    Py_CLEAR(h->redacted);
+    Py_CLEAR(h->py_start);
+    Py_CLEAR(h->py_return);
+    Py_CLEAR(h->disable);
+    Py_CLEAR(h->py_hook);
+    Py_CLEAR(h->exc_tracer);
+    Py_CLEAR(h->return_ops);
+    Py_CLEAR(h->bufs);
+    Py_CLEAR(h->exc_pending);
+    Slot *t = h->table;
+    Py_ssize_t n = h->size;
+    h->table = NULL;
+    h->size = h->used = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        siteinfo_free(t[i].info);
+    PyMem_Free(t);
+    return 0;
+}
+
+static void hooks_dealloc(HooksObject *h) {
+    PyObject_GC_UnTrack(h);
+    hooks_clear(h);
+    Py_TYPE(h)->tp_free((PyObject *)h);
+}
+
+static PyMethodDef hooks_methods[] = {
+#if PY_VERSION_HEX >= 0x030C0000
+    {"on_start", (PyCFunction)(void (*)(void))hooks_on_start, METH_FASTCALL, "sys.monitoring PY_START callback."},
+    {"on_return", (PyCFunction)(void (*)(void))hooks_on_return, METH_FASTCALL, "sys.monitoring PY_RETURN callback."},
+#else
+    {"install_profile", (PyCFunction)hooks_install_profile, METH_NOARGS,
+     "Install the C profile function in the calling thread (sys.getprofile() then returns this object)."},
+#endif
+    {NULL},
+};
+
+static PyTypeObject HooksType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "scope_nb.record._fasthooks.Hooks",
+    .tp_doc = "The hot call callbacks of one recording.",
+    .tp_basicsize = sizeof(HooksObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = hooks_new,
+    .tp_dealloc = (destructor)hooks_dealloc,
+    .tp_traverse = (traverseproc)hooks_traverse,
+    .tp_clear = (inquiry)hooks_clear,
+    .tp_methods = hooks_methods,
+#if PY_VERSION_HEX < 0x030C0000
+    .tp_call = (ternaryfunc)hooks_call,
+#endif
+};
+
+/* ------------------------------------------------------------------------ */
+
+static struct PyModuleDef fasthooks_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "scope_nb.record._fasthooks",
+    .m_doc = "C versions of the hot call callbacks (optional; see backends.py).",
+    .m_size = -1,
+};
+
+#define INTERN(var, text)                                   \
+    do {                                                    \
+        if ((var = PyUnicode_InternFromString(text)) == NULL) \
+            return NULL;                                    \
+    } while (0)
+
+PyMODINIT_FUNC PyInit__fasthooks(void) {
+    INTERN(s_b, "b");
+    INTERN(s_seal, "seal");
+    INTERN(s_call, "call");
+    INTERN(s_return, "return");
+    INTERN(s_trace_everything, "trace_everything");
+    INTERN(s_co_varnames, "co_varnames");
+    INTERN(s_co_cellvars, "co_cellvars");
+    INTERN(s_site_kcall, "kcall");
+    INTERN(s_site_kret, "kret");
+    INTERN(s_site_is_gen, "is_gen");
+    INTERN(s_site_plain_single, "plain_single");
+    INTERN(s_site_getter, "getter");
+    INTERN(s_site_argnames, "argnames");
+    INTERN(s_site_secret, "secret");
+    PyObject *arr = PyImport_ImportModule("array");
+    if (arr == NULL)
+        return NULL;
+    array_type = PyObject_GetAttrString(arr, "array");
+    Py_DECREF(arr);
+    if (array_type == NULL)
+        return NULL;
+    if (PyType_Ready(&ColType) < 0 || PyType_Ready(&HooksType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&fasthooks_module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "Col", (PyObject *)&ColType) < 0 ||
+        PyModule_AddObjectRef(m, "Hooks", (PyObject *)&HooksType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,19 @@
+"""Build of the optional C callbacks (scope_nb.record._fasthooks). Everything else is
+declared in pyproject.toml. A failed compile is not an error: the pure-Python
+callbacks record the same events, only slower."""
+
+import platform
+
+from setuptools import Extension, setup
+
+ext_modules = []
+if platform.python_implementation() == "CPython":
+    ext_modules.append(
+        Extension(
+            "scope_nb.record._fasthooks",
+            ["scope_nb/record/_fasthooks.c"],
+            optional=True,
+        )
+    )
+
+setup(ext_modules=ext_modules)
