@@ -301,34 +301,31 @@ def _patch(old, new, full_size: int):
 
 
 def _prefix(old: list, new: list) -> int:
-    """Length of the common prefix (equality of slices is monotone: binary search at C speed)."""
-    n = min(len(old), len(new))
-    if old[:n] == new[:n]:
-        return n
-    lo, hi = 0, n  # old[:lo] == new[:lo], old[:hi] != new[:hi]
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if old[:mid] == new[:mid]:
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    """Length of the common prefix: slices compared at C speed in growing blocks, then
+    a binary search inside the first block that differs (O(prefix) work)."""
+    return _common(old, new, min(len(old), len(new)), lambda x, i, j: x[i:j])
 
 
 def _suffix(old: list, new: list, limit: int) -> int:
-    if limit <= 0:
-        return 0
-    lo_o, lo_n = len(old), len(new)
-    if old[lo_o - limit :] == new[lo_n - limit :]:
-        return limit
-    lo, hi = 0, limit
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if old[lo_o - mid :] == new[lo_n - mid :]:
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    """Length of the common suffix, at most `limit`."""
+    return _common(old, new, limit, lambda x, i, j: x[len(x) - j : len(x) - i])
+
+
+def _common(old: list, new: list, n: int, part) -> int:
+    lo, step = 0, 16
+    while lo < n:
+        hi = min(n, lo + step)
+        if part(old, lo, hi) != part(new, lo, hi):
+            while hi - lo > 1:  # invariant: the parts [lo, hi) differ
+                mid = (lo + hi) // 2
+                if part(old, lo, mid) == part(new, lo, mid):
+                    lo = mid
+                else:
+                    hi = mid
+            return lo
+        lo = hi
+        step *= 2
+    return n
 
 
 def _apply(value, op: str, arg) -> None:
