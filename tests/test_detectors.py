@@ -12,7 +12,12 @@ import pytest
 
 import scope_nb as scope
 from scope_nb.analysis.deadlocks import detect_deadlocks, lock_graph
-from scope_nb.analysis.performance import call_tree_analysis, performance_hotspots, queue_bottlenecks, timing_analysis
+from scope_nb.analysis.performance import (
+    call_tree_analysis,
+    performance_hotspots,
+    queue_bottlenecks,
+    timing_analysis,
+)
 from scope_nb.analysis.races import detect_race_conditions
 from scope_nb.analysis.stalls import detect_stalls
 from scope_nb.schema import ACTORS, EVENTS, polars_schema
@@ -162,7 +167,8 @@ def test_hotspots_self_time_and_call_tree():
 
 # -- recorder side --------------------------------------------------------------------------------
 def test_stall_recorder_restores_the_loop_exactly():
-    from asyncio import base_events, events as aevents
+    from asyncio import base_events
+    from asyncio import events as aevents
 
     run, handler = aevents.Handle._run, base_events.BaseEventLoop.call_exception_handler
     with scope.record(slow_callback=0.05) as trace:

@@ -11,8 +11,9 @@ import gc
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import scope_nb as scope
 
@@ -308,11 +309,10 @@ def _philosophers(ordered: bool):
     turns[0].set()
 
     def philosopher(i):
-        left, right = forks[i], forks[(i + 1) % 3]
-        if ordered and id(left) > id(right):
-            left, right = right, left
-        if ordered:
-            left, right = (forks[min(i, (i + 1) % 3)], forks[max(i, (i + 1) % 3)])
+        a, b = i, (i + 1) % 3
+        if ordered:  # the fix: every philosopher takes the lower-numbered fork first
+            a, b = min(a, b), max(a, b)
+        left, right = forks[a], forks[b]
         turns[i].wait()
         with left, right:
             pass
@@ -365,8 +365,7 @@ def lock_leak_bug():
 
     def work():
         lock.acquire()
-        raise ValueError("bad input")  # the release below is never reached
-        lock.release()  # noqa: unreachable - the bug
+        raise ValueError("bad input")  # leaves before releasing: the lock stays taken
 
     _join(_start(work))
     if lock.acquire(timeout=0.05):
