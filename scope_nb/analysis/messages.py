@@ -132,7 +132,12 @@ def message_queue_analysis(events: pl.DataFrame) -> pl.DataFrame:
     msgs = events.filter(pl.col("kind").is_in(["send", "receive"]) & pl.col("target").is_not_null()).sort("seq")
     if msgs.height == 0:
         return pl.DataFrame(schema=QUEUES)
-    msgs = msgs.with_columns(
+    got = (
+        msgs.filter((pl.col("kind") == "receive") & pl.col("msg_id").is_not_null())
+        .select("target", "msg_id", pl.lit(True).alias("_got"))
+        .unique()
+    )
+    msgs = msgs.join(got, on=["target", "msg_id"], how="left").sort("seq").with_columns(
         (pl.col("ts").shift(-1).over("target") - pl.col("ts")).alias("_dt"),
     )
     is_send, is_recv = pl.col("kind") == "send", pl.col("kind") == "receive"
@@ -140,7 +145,7 @@ def message_queue_analysis(events: pl.DataFrame) -> pl.DataFrame:
     out = msgs.group_by("target").agg(
         is_send.sum().alias("sends"),
         is_recv.sum().alias("receives"),
-        (is_send.sum().cast(pl.Int64) - is_recv.sum().cast(pl.Int64)).alias("in_flight"),
+        (is_send & pl.col("_got").is_null()).sum().cast(pl.Int64).alias("in_flight"),
         pl.col("qsize").max().alias("max_depth"),
         pl.when(pl.col("_dt").filter(pl.col("qsize").is_not_null()).sum() > 0)
         .then(weighted)
