@@ -111,6 +111,7 @@ def test_failing_cell_raises_as_usual_keeps_trace_and_postmortem(ip):
     assert "KeyError" in report._repr_html_() and "boom" in repr(report)
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the crash is the point
 def test_postmortem_of_a_crashed_thread(ip):
     result, _ = run(ip, (
         "%%scope --quiet\n"
