@@ -8,8 +8,9 @@ under the same persist path; `load` merges them.
 * fork (multiprocessing "fork", ProcessPoolExecutor workers, os.fork): the child
   inherits the parent's recorder; an at-fork handler drops it (none of its data is
   the child's to write) and starts a fresh one.
-* The parent records a `spawn` event and an actors row for each child process
-  (parent = the actor that started it), and the exit code when it is joined/waited.
+* The parent side of multiprocessing children (spawn event, exit code) is recorded
+  by `actors`; here the same is done for `subprocess.Popen` children (exit code
+  when the program waits for them).
 * A child's recording is stopped (final flush) at interpreter exit and by
   multiprocessing's exit finalizers (fork children leave through `os._exit`).
 """
@@ -26,7 +27,6 @@ import sys
 import threading
 from typing import Any
 
-from .. import clock
 from . import session
 from .patching import original, patch, unpatch
 
@@ -64,10 +64,6 @@ def install(rec) -> None:
     if not _fork_hook_installed:
         os.register_at_fork(after_in_child=_after_fork_in_child)
         _fork_hook_installed = True
-    import multiprocessing.process as mpp
-
-    _wrap(mpp.BaseProcess, "start", _process_start)
-    _wrap(mpp.BaseProcess, "join", _process_join)
     _wrap(subprocess.Popen, "__init__", _popen_init)
     _wrap(subprocess.Popen, "wait", _popen_wait)
 
@@ -75,11 +71,8 @@ def install(rec) -> None:
 def uninstall(rec) -> None:
     if not _saved_env:
         return
-    import multiprocessing.process as mpp
-
-    for owner, name in ((mpp.BaseProcess, "start"), (mpp.BaseProcess, "join"),
-                        (subprocess.Popen, "__init__"), (subprocess.Popen, "wait")):
-        unpatch(owner, name)
+    for name in ("__init__", "wait"):
+        unpatch(subprocess.Popen, name)
     for key, value in _saved_env.items():
         if value is None:
             os.environ.pop(key, None)
@@ -103,13 +96,7 @@ def _recording():
 
 
 def _child_started(rec, pid: int, name: str) -> None:
-    actor = f"P{pid}"
-    parent = rec.current_actor()
-    with rec.actors.lock:
-        rec.actors.rows[actor] = {
-            "actor": actor, "kind": "process", "name": name, "parent": parent, "supervisor": None,
-            "pid": pid, "started": clock.now(), "ended": None, "outcome": "running", "exception": None,
-        }
+    actor = rec.actors.register_process(pid, name, rec.current_actor())
     rec.emit("spawn", target=actor, detail=name, raw=True)
 
 
@@ -132,32 +119,6 @@ def _child_ended(rec, pid: int, code: int | None) -> None:
                 pass
         rec.actors.end(actor, "crashed", why)
         rec.emit("crash", detail=f"ChildProcessError|{why}", actor=actor, raw=True)
-
-
-def _process_start(orig):
-    def start(self):
-        orig(self)
-        rec = _recording()
-        if rec is not None and self.pid is not None:
-            try:
-                _child_started(rec, self.pid, self.name)
-            except Exception as e:
-                rec.fault("children:start", e)
-
-    return start
-
-
-def _process_join(orig):
-    def join(self, timeout=None):
-        orig(self, timeout)
-        rec = _recording()
-        if rec is not None and self.pid is not None:
-            try:
-                _child_ended(rec, self.pid, self.exitcode)
-            except Exception as e:
-                rec.fault("children:join", e)
-
-    return join
 
 
 def _popen_init(orig):

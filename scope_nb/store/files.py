@@ -87,3 +87,9 @@ def read_json(path: Path) -> dict:
     if not isinstance(data, dict) or data.get("format") != TRACE_FORMAT:
         raise ValueError(f"scope_nb: {path} is not scope_nb trace metadata")
     return data
+
+
+def write_arrow(table, path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))

@@ -4,7 +4,7 @@ buffered, every `flush_interval` seconds, as Parquet under `DIR/<host>-<pid>/`.
 Layout of one process directory (the "raw" layout; `load` pairs the calls):
 
     metadata.json         schema version, host, pid, clock offset, options, dropped...
-    raw-000001.parquet    decoded buffer rows (frames.RAW), perf-ns timestamps
+    raw-000001.parquet    decoded buffer rows (spill.SPILL), perf-ns timestamps
     sites.parquet         the traced code sites the raw rows refer to
     actors.parquet        the actors frame, rewritten when it changes
     states-000001.parquet rows of the states frame
@@ -13,7 +13,7 @@ Every file is replaced atomically (temp + rename). The current segment is rewrit
 with the new rows appended until it reaches `segment_bytes`, then a new one starts;
 so a SIGKILL loses at most the rows since the last flush and never an earlier
 segment. `retention_segments` bounds the number of segments kept (oldest deleted,
-their rows counted as dropped).
+their rows counted as dropped). Only pyarrow is used here, never polars (see spill).
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import polars as pl
+import pyarrow as pa
 
 from .. import clock
-from ..frames import actors_frame, raw_events, sites_frame, states_frame
-from ..schema import SCHEMA_VERSION
+from ..schema import ACTORS, SCHEMA_VERSION, STATES
 from . import files
+from .spill import rows_table, sites_table, spill_table
 
 _KEY = "flusher"
 
@@ -40,7 +40,7 @@ class Segments:
     def __init__(self, directory: Path, prefix: str, max_bytes: int, retention: int | None):
         self.dir, self.prefix, self.max_bytes, self.retention = directory, prefix, max_bytes, retention
         self.number = 1
-        self.current: list[pl.DataFrame] = []
+        self.current: list[pa.Table] = []
         self.sealed: list[tuple[str, int]] = []  # (file name, rows)
         self.rows = 0  # rows written, all segments
         self.deleted_rows = 0
@@ -48,16 +48,16 @@ class Segments:
     def name(self, n: int) -> str:
         return f"{self.prefix}-{n:06d}.parquet"
 
-    def add(self, df: pl.DataFrame) -> None:
-        if df.height == 0:
+    def add(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
             return
-        self.current.append(df)
-        self.rows += df.height
-        frame = pl.concat(self.current, how="vertical_relaxed") if len(self.current) > 1 else df
+        self.current.append(table)
+        self.rows += table.num_rows
+        frame = pa.concat_tables(self.current) if len(self.current) > 1 else table
         self.current = [frame]
-        size = files.write_parquet(frame, self.dir / self.name(self.number))
+        size = files.write_arrow(frame, self.dir / self.name(self.number))
         if size >= self.max_bytes:
-            self.sealed.append((self.name(self.number), frame.height))
+            self.sealed.append((self.name(self.number), frame.num_rows))
             self.number += 1
             self.current = []
             self._retain()
@@ -76,7 +76,7 @@ class Segments:
     def listing(self) -> list[dict[str, Any]]:
         out = [{"file": n, "rows": r} for n, r in self.sealed]
         if self.current:
-            out.append({"file": self.name(self.number), "rows": self.current[0].height})
+            out.append({"file": self.name(self.number), "rows": self.current[0].num_rows})
         return out
 
 
@@ -119,30 +119,21 @@ class Flusher:
         chunks, critical = rec.store.take_unflushed(self.cursor, self.drain)
         n_sites = len(rec.sites)
         if n_sites != self.sites_done:
-            files.write_parquet(sites_frame(rec.sites[:n_sites]), self.dir / "sites.parquet")
+            files.write_arrow(sites_table(rec.sites[:n_sites]), self.dir / "sites.parquet")
             self.sites_done = n_sites
         if chunks or critical:
-            raw = raw_events(chunks, critical, rec.sites, rec.fmt)
-            bases = {}
-            for ch in chunks:
-                bases.setdefault(ch.index, self.base.get(ch.index, 0))
-                self.base[ch.index] = self.base.get(ch.index, 0) + len(ch)
-            if bases:
-                raw = raw.with_columns(
-                    pl.when(pl.col("pos") >= 0)
-                    .then(pl.col("pos") + pl.col("buf").replace_strict(bases, default=0, return_dtype=pl.Int64))
-                    .otherwise(pl.col("pos"))
-                    .alias("pos")
-                )
-            self.raw.add(raw)
-        states = states_frame(rec)
-        if states.height > self.states_done:
-            self.states.add(states.slice(self.states_done))
-            self.states_done = states.height
-        rows = rec.actors.rows
-        key = (len(rows), sum(1 for r in list(rows.values()) if r["ended"] is not None))
+            self.raw.add(spill_table(chunks, critical, rec.sites, rec.fmt, self.base))
+        recorded = rec.extras.get("states")
+        if recorded is not None and len(recorded) > self.states_done:
+            from ..record.objects import states_rows
+
+            rows = states_rows(rec)
+            self.states.add(rows_table(rows[self.states_done:], STATES))
+            self.states_done = len(rows)
+        actors = list(rec.actors.rows.values())
+        key = (len(actors), sum(1 for r in actors if r["ended"] is not None))
         if key != self.actors_key:
-            files.write_parquet(actors_frame(rec), self.dir / "actors.parquet")
+            files.write_arrow(rows_table(actors, ACTORS), self.dir / "actors.parquet")
             self.actors_key = key
         files.write_json(self.metadata(), self.dir / files.METADATA)
         self.flushes += 1

@@ -19,9 +19,11 @@ import polars as pl
 
 from ..config import Options
 from ..frames import RAW, SITES, pair_calls
+from ..record.buffer import KIND_BITS, RICH
 from ..schema import ACTORS, CALL_KINDS, EVENTS, SCHEMA_VERSION, STATES, polars_schema
 from ..trace import Trace
 from . import files
+from .spill import SPILL
 
 
 class TraceLoadWarning(UserWarning):
@@ -115,6 +117,17 @@ def _concat(frames: list, schema: dict) -> pl.DataFrame:
     return pl.concat(frames, how="vertical_relaxed")
 
 
+def spill_to_raw(spill: pl.DataFrame) -> pl.DataFrame:
+    """The flusher's spill columns as frames.RAW rows (kind code and site split out)."""
+    low = pl.col("ks") & ((1 << KIND_BITS) - 1)
+    high = pl.col("ks") // (1 << KIND_BITS)
+    out = spill.with_columns(
+        pl.when(low == RICH).then(high).otherwise(low).alias("code"),
+        pl.when(low == RICH).then(None).otherwise(high).alias("site"),
+    )
+    return out.select([pl.col(c).cast(t) for c, t in RAW.items()])
+
+
 def read_unit(unit: Path) -> Unit:
     meta = read_metadata(unit)
     meta["path"] = str(unit)
@@ -127,7 +140,8 @@ def read_unit(unit: Path) -> Unit:
                   else pl.DataFrame(schema=polars_schema(EVENTS)).lazy())
         states = _concat([_read(f, polars_schema(STATES)) for f in sorted(unit.glob("states*.parquet"))], polars_schema(STATES))
         return Unit(unit, meta, events, actors, states)
-    raw = _concat([_read(f, RAW) for f in sorted(unit.glob("raw-*.parquet"))], RAW)
+    spill = [_read(f, polars_schema(SPILL)) for f in sorted(unit.glob("raw-*.parquet"))]
+    raw = spill_to_raw(_concat(spill, polars_schema(SPILL)))
     sites_file = unit / "sites.parquet"
     sites = _read(sites_file, SITES) if sites_file.exists() else None
     if sites is None:
@@ -180,6 +194,8 @@ def merge_actors(units: list[Unit]) -> pl.DataFrame:
             own[actor] = dict(rows[0])
             continue
         for other in rows:
+            if mine["kind"] == "process" and other["name"]:
+                mine["name"] = other["name"]  # the parent named the child process
             if mine["parent"] is None and other["parent"] is not None:
                 mine["parent"] = other["parent"]
             if mine["outcome"] == "running" and other["outcome"] != "running":
