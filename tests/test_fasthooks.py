@@ -1,0 +1,278 @@
+"""The C callbacks (scope_nb.record._fasthooks) record exactly what the Python ones do:
+the same recordings, made once each way, give identical frames (timestamps and
+durations aside)."""
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import threading
+from array import array
+from pathlib import Path
+
+import calls_sample as cs
+import fasthooks_sample as fs
+import polars as pl
+import pytest
+
+import scope_nb as scope
+from scope_nb.record import session
+
+fast = pytest.importorskip("scope_nb.record._fasthooks", reason="the C extension is not built")
+
+TIMING = ["ts", "duration_ns"]
+_ADDR = re.compile(r"0x[0-9a-f]+")
+_TASK = re.compile(r"Task-\d+")
+
+
+@pytest.fixture(autouse=True)
+def _no_recording_left():
+    yield
+    if scope.is_recording():
+        scope.stop()
+
+
+class Hostile:
+    def __repr__(self):
+        raise RuntimeError("no repr for you")
+
+
+def _normalise(frame: pl.DataFrame, order_free: bool = False) -> list:
+    """Rows without timing; actors renamed by first appearance (thread idents and task
+    numbers differ between two runs), object addresses and task numbers in texts masked."""
+    frame = frame.drop([c for c in TIMING if c in frame.columns])
+    names: dict = {}
+    rows = []
+    for row in frame.iter_rows(named=True):
+        for k, v in row.items():
+            if isinstance(v, str):
+                row[k] = _TASK.sub("Task-?", _ADDR.sub("0x?", v))
+        if row.get("actor") is not None:
+            row["actor"] = names.setdefault(row["actor"], f"A{len(names)}")
+        rows.append(row)
+    if order_free:  # threads interleave differently: compare what each actor did
+        for row in rows:
+            row.pop("seq", None)
+            row.pop("parent_seq", None)
+            row.pop("call_seq", None)
+            row["actor"] = None
+        rows.sort(key=repr)
+    return rows
+
+
+def _both(monkeypatch, workload, **options):
+    """Run `workload` under a recording with the C callbacks, then with SCOPE_NB_PURE=1."""
+    out = []
+    for pure in (False, True):
+        if pure:
+            monkeypatch.setenv("SCOPE_NB_PURE", "1")
+        else:
+            monkeypatch.delenv("SCOPE_NB_PURE", raising=False)
+        with scope.record(**options) as trace:
+            backend = session.ACTIVE.backend
+            uses_c = backend.fast is not None
+            workload()
+        out.append((trace, uses_c))
+    monkeypatch.delenv("SCOPE_NB_PURE", raising=False)
+    (c_trace, c_used), (py_trace, py_used) = out
+    assert not py_used
+    return c_trace, py_trace, c_used
+
+
+def _single_thread_workload():
+    loop = []
+    loop.append(loop)
+    assert cs.fib(12) == 144
+    with pytest.raises(ValueError):
+        cs.fail(3)
+    with pytest.raises(ValueError):
+        cs.fail("x", password="pw")
+    for v in (Hostile(), loop, list(range(100_000)), {"token": "abc", "user": "bob"}, "y" * 10_000, b"z" * 10,
+              1.5, 2j, True, None, (1, "a"), fs.Shown("s")):
+        cs.echo(v)
+    c = cs.Counter()
+    c.bump()
+    c.bump(by=3)
+    assert cs.Counter.Inner.twice(4) == 8
+    assert list(cs.countdown(3)) == [3, 2, 1]
+    assert asyncio.run(cs.main(4)) == [0, 2, 4, 6]
+    fs.pair([1], {"k": Hostile()})
+    fs.login("ann", "tok", 1, 2, mode="x")
+    assert fs.captured([5]) == [5]
+    fs.nothing()
+    assert fs.raises_caught(7) == 7
+    with pytest.raises(ZeroDivisionError):
+        fs.boom(3)
+    fs.Shown("a").rename("b")
+
+
+@pytest.mark.parametrize("capture_args", [True, False])
+def test_same_calls_single_thread(monkeypatch, capture_args):
+    c_trace, py_trace, c_used = _both(
+        monkeypatch, _single_thread_workload, modules=[cs, fs], capture_args=capture_args
+    )
+    assert c_used
+    c_calls, py_calls = c_trace.function_calls(), py_trace.function_calls()
+    assert c_calls.height > 100
+    assert _normalise(c_calls) == _normalise(py_calls)
+    assert _normalise(c_trace.events()) == _normalise(py_trace.events())
+    assert c_trace.errors == py_trace.errors == {}
+    assert c_trace.dropped == py_trace.dropped == 0
+    if capture_args:
+        fail = c_calls.filter(pl.col("function") == "fail")["args"].to_list()
+        assert fail == ["x=3, password='<redacted>'", "x='x', password='<redacted>'"]
+        login = c_calls.filter(pl.col("function") == "login").row(0, named=True)
+        assert "api_token='<redacted>'" in login["args"] and "user='ann'" in login["args"]
+        assert c_calls.filter(pl.col("function") == "captured")["args"].to_list() == ["x=[5]"]
+
+
+def test_same_calls_many_chunks_and_a_bound(monkeypatch):
+    """A small max_events: chunks of 64 are sealed from C and the oldest dropped."""
+
+    def work():
+        for _ in range(30):
+            cs.fib(7)
+
+    c_trace, py_trace, c_used = _both(monkeypatch, work, modules=[cs], max_events=2_000)
+    assert c_used
+    assert c_trace.dropped == py_trace.dropped > 0
+    assert _normalise(c_trace.function_calls()) == _normalise(py_trace.function_calls())
+
+
+def test_same_calls_in_threads(monkeypatch):
+    def work():
+        barrier = threading.Barrier(4)
+
+        def run(n):
+            barrier.wait()
+            for _ in range(5):
+                cs.fib(n)
+                cs.echo([n])
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in (6, 7, 8, 9)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    c_trace, py_trace, c_used = _both(monkeypatch, work, modules=[cs])
+    assert c_used
+    c_calls, py_calls = c_trace.function_calls(), py_trace.function_calls()
+    assert c_calls["actor"].n_unique() == py_calls["actor"].n_unique() == 4
+    assert _normalise(c_calls, order_free=True) == _normalise(py_calls, order_free=True)
+
+
+def test_same_calls_tracing_all_user_code(monkeypatch):
+    def work():
+        import json
+
+        scope.trace_all_processes()
+        cs.fib(5)
+        fs.pair(1, 2)
+        json.dumps({"a": [1, 2]})
+
+    c_trace, py_trace, c_used = _both(monkeypatch, work)
+    assert c_used
+    c_calls = c_trace.function_calls()
+    assert {"fib", "pair"} <= set(c_calls["function"].to_list())
+    assert not any(m.startswith("json") for m in c_calls["module"].to_list())
+    strip = ["work"]  # the workload itself is user code, seen from its first call on
+    a = [r for r in _normalise(c_calls) if r["function"] not in strip]
+    b = [r for r in _normalise(py_trace.function_calls()) if r["function"] not in strip]
+    assert a == b
+
+
+def test_sampling_falls_back_and_stays_deterministic(monkeypatch):
+    def work():
+        for i in range(300):
+            cs.echo(i)
+
+    c_trace, py_trace, c_used = _both(monkeypatch, work, modules=[cs], sample_rate=0.3, seed=11)
+    assert not c_used  # sampling decisions stay in Python
+    assert c_trace.dropped == py_trace.dropped > 0
+    assert _normalise(c_trace.function_calls()) == _normalise(py_trace.function_calls())
+
+
+def test_a_fault_in_c_is_counted_not_raised(monkeypatch):
+    with scope.record(modules=[cs]) as trace:
+        rec = session.ACTIVE
+        assert rec.backend.fast is not None
+
+        def broken(value):
+            raise RuntimeError("formatter broke")
+
+        monkeypatch.setattr(rec.fmt, "capture", broken)
+        assert cs.echo([1]) == [1]
+        assert cs.echo(2) == 2  # atomic values need no formatter
+        monkeypatch.undo()
+    assert trace.errors.get("capture") == 2
+    assert trace.function_calls().filter(pl.col("function") == "echo")["result"].to_list() == ["<list>", "2"]
+
+
+def test_buffers_use_c_columns_and_chunks_stay_arrays():
+    with scope.record(modules=[cs], max_events=2_000) as trace:
+        b = session.ACTIVE.buffer()
+        assert type(b.ts) is fast.Col and type(b.ks) is fast.Col
+        cs.fib(10)
+        sealed = list(session.ACTIVE.store.sealed)
+    assert sealed and all(type(c.ts) is array and c.ts.typecode == "q" and c.ks.typecode == "I" for c in sealed)
+    assert trace.function_calls().height == 177
+
+
+def test_col_behaves_like_the_array_it_replaces():
+    ts, ks = fast.Col("q"), fast.Col("I")
+    for i in range(1000):
+        ts.append(-(i << 40))
+        ks.append(i * 7)
+    assert len(ts) == len(ks) == 1000
+    assert ts[:] == array("q", [-(i << 40) for i in range(1000)])
+    assert ks[10:20] == array("I", [i * 7 for i in range(10, 20)])
+    assert ks[::100] == array("I", [i * 7 for i in range(0, 1000, 100)])
+    assert ts[-1] == -(999 << 40) and ks[3] == 21
+    assert list(ks)[:3] == [0, 7, 14]
+    m = memoryview(ks)
+    assert m.format == "I" and m.itemsize == 4 and m.tolist()[:3] == [0, 7, 14]
+    assert pl.Series(ts[:]).dtype == pl.Int64
+    grow = fast.Col("q")
+    view = memoryview(grow)
+    with pytest.raises(BufferError):
+        for i in range(1000):
+            grow.append(i)
+    view.release()
+    grow.append(1)
+    with pytest.raises(OverflowError):
+        ks.append(-1)
+    with pytest.raises(OverflowError):
+        ks.append(1 << 32)
+    with pytest.raises(TypeError):
+        ts.append("1")
+    with pytest.raises(IndexError):
+        ts[5000]
+    with pytest.raises(ValueError):
+        fast.Col("d")
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="the profile function is the 3.11 back-end")
+def test_profile_function_is_c_and_restored():
+    with scope.record(modules=[cs]) as trace:
+        hooks = session.ACTIVE.backend.fast
+        assert sys.getprofile() is hooks
+        box = []
+        t = threading.Thread(target=lambda: box.append(cs.fib(4)))
+        t.start()
+        t.join()
+    assert sys.getprofile() is None
+    assert box == [3] and trace.function_calls().height == 9
+
+
+def test_recorder_suite_passes_with_the_python_callbacks():
+    """tests/test_recorder.py runs with the C callbacks in this process; here it runs
+    again with SCOPE_NB_PURE=1."""
+    here = Path(__file__).parent
+    env = dict(os.environ, SCOPE_NB_PURE="1")
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", str(here / "test_recorder.py")],
+        env=env, capture_output=True, text=True, timeout=240, cwd=here.parent,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
