@@ -5,9 +5,22 @@ from __future__ import annotations
 import polars as pl
 
 
+def call_rows(events: pl.DataFrame) -> pl.DataFrame:
+    """The call rows, each call once: a traced object's method call is also recorded as
+    a message (obj set, no call_seq); where function tracing saw the same function,
+    that row is the call and the message row is left out."""
+    calls = events.filter(pl.col("kind") == "call")
+    traced = calls.filter(pl.col("call_seq").is_not_null()).select("module", "function").unique()
+    messages = calls.filter(pl.col("call_seq").is_null() & pl.col("obj").is_not_null())
+    if traced.height == 0 or messages.height == 0:
+        return calls
+    doubled = messages.join(traced, on=["module", "function"], how="semi")["seq"]
+    return calls.filter(~pl.col("seq").is_in(doubled.implode()))
+
+
 def function_calls(events: pl.DataFrame, module: str | None = None) -> pl.DataFrame:
     """One row per traced call: function, args, result, exception, duration, depth, parent."""
-    calls = events.filter(pl.col("kind") == "call")
+    calls = call_rows(events)
     if module is not None:
         known = set(calls["module"].drop_nulls().unique().to_list())
         if module not in known and not any(m.startswith(module + ".") for m in known):

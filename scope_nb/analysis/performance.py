@@ -7,6 +7,7 @@ from __future__ import annotations
 import networkx as nx
 import polars as pl
 
+from .calls import call_rows
 from .reports import CallTree, PerformanceReport
 
 BACKLOG_DEPTH = 32  # a queue whose depth reaches this is a bottleneck worth naming
@@ -14,7 +15,7 @@ TIME_BUCKETS = 20
 
 
 def _calls(events: pl.DataFrame, module: str | None) -> pl.DataFrame:
-    calls = events.filter(pl.col("kind") == "call")
+    calls = call_rows(events)
     if module is not None:
         calls = calls.filter((pl.col("module") == module) | pl.col("module").str.starts_with(module + "."))
     return calls

@@ -28,6 +28,7 @@ from typing import Any
 from ..clock import perf_ns
 from . import session
 from .patching import original, patch, unpatch
+from .sites import is_recorder_module
 
 _SKIP_FILES = frozenset({__file__, threading.__file__, asyncio.locks.__file__})
 _STORE_OPS = frozenset({"STORE_NAME", "STORE_FAST", "STORE_GLOBAL", "STORE_DEREF"})
@@ -662,7 +663,7 @@ def _rebind_condition(cond, lock: _Traced) -> None:
 def _user_caller():
     f = sys._getframe(1)
     while f is not None and (f.f_code.co_filename in _SKIP_FILES
-                             or f.f_globals.get("__name__", "").startswith("scope_nb")):
+                             or is_recorder_module(f.f_globals.get("__name__", ""))):
         f = f.f_back
     return f
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import _thread
 import functools
 import inspect
-import os
 import pickle
 import sys
 import types
@@ -36,6 +35,7 @@ from .. import clock
 from ..values import ATOMIC, REDACTED, snapshot_value
 from . import session
 from .locks import held_locks, var_name
+from .sites import is_recorder_file, is_recorder_module
 
 KEYFRAME_EVERY = 64
 PATCH_MIN = 16  # lists/dicts shorter than this are stored whole on every change
@@ -355,13 +355,10 @@ def _args(rec, fn, args: tuple, kwargs: dict):
     return pos, {k: REDACTED if is_secret(k) else v for k, v in kwargs.items()}
 
 
-_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-
-
 def _where() -> str | None:
     """file:line of the first frame outside scope_nb: the user's code."""
     f = sys._getframe(1)
-    while f is not None and f.f_code.co_filename.startswith(_PKG):
+    while f is not None and is_recorder_file(f.f_code.co_filename):
         f = f.f_back
     return f"{f.f_code.co_filename}:{f.f_lineno}" if f is not None else None
 
@@ -546,7 +543,7 @@ def trace_object(rec, obj: Any, name: str | None = None) -> Any:
 
 def _default_name(objs: Objects, cls: type) -> str:
     f = sys._getframe(2)
-    while f is not None and f.f_globals.get("__name__", "").startswith("scope_nb"):
+    while f is not None and is_recorder_module(f.f_globals.get("__name__", "")):
         f = f.f_back
     base = None
     if f is not None:

@@ -23,7 +23,7 @@ from ..schema import KIND_CODE, LEVEL_KINDS
 from ..values import Formatter
 from .actors_registry import ActorRegistry
 from .buffer import KIND_BITS, RICH, SWITCH, Store, ThreadBuffer
-from .sites import Site, UserCodeFilter, module_codes
+from .sites import Site, UserCodeFilter, is_recorder_module, module_codes
 
 ACTIVE: Recorder | None = None  # the recording in progress
 LAST: Recorder | None = None  # the last one stopped
@@ -180,7 +180,7 @@ class Recorder:
         return new
 
     def trace_module(self, module: types.ModuleType) -> int:
-        if module.__name__.startswith("scope_nb"):
+        if is_recorder_module(module.__name__):
             raise ValueError("scope_nb: the recorder does not trace itself (module %r)" % module.__name__)
         codes = module_codes(module)
         self.add_codes(codes, module.__name__)
@@ -192,7 +192,7 @@ class Recorder:
         if not self.is_user_code(code):
             return None
         module = (frame_globals or {}).get("__name__", "?") if frame_globals is not None else "?"
-        if module.startswith("scope_nb"):
+        if is_recorder_module(module):
             return None
         return self._add_site(code, module)
 

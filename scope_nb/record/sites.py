@@ -53,8 +53,23 @@ def _excluded_roots() -> tuple[str, ...]:
     for p in sys.path:
         if p.endswith(("site-packages", "dist-packages")):
             roots.add(os.path.realpath(p))
-    roots.add(os.path.realpath(os.path.dirname(os.path.dirname(__file__))))  # scope_nb itself
+    roots.add(_PACKAGE)  # scope_nb itself
     return tuple(sorted(roots))
+
+
+_PACKAGE = os.path.realpath(os.path.dirname(os.path.dirname(__file__)))
+# the example programs shipped with scope_nb are programs under study, not the recorder
+_EXAMPLES = os.path.join(_PACKAGE, "examples")
+
+
+def is_recorder_file(filename: str) -> bool:
+    """Source files of scope_nb itself (its shipped example programs are not)."""
+    return filename.startswith(_PACKAGE + os.sep) and not filename.startswith(_EXAMPLES + os.sep)
+
+
+def is_recorder_module(name: str) -> bool:
+    """Modules of scope_nb itself (its shipped example programs are not)."""
+    return (name == "scope_nb" or name.startswith("scope_nb.")) and not name.startswith("scope_nb.examples")
 
 
 class UserCodeFilter:
@@ -74,8 +89,9 @@ class UserCodeFilter:
                 hit = True  # notebook cells (<ipython-input-...>) and exec'd code
             else:
                 real = os.path.realpath(fn)
-                hit = not any(real.startswith(r + os.sep) or real == r for r in self.roots)
-                # IPython kernels compile cells to files under a temp dir; those are user code
+                hit = real.startswith(_EXAMPLES + os.sep) or not any(
+                    real.startswith(r + os.sep) or real == r for r in self.roots
+                )
             self._cache[fn] = hit
         return hit
 
