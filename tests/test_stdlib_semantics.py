@@ -1,0 +1,67 @@
+"""The patched standard library behaves exactly like the original: CPython's own
+tests of queue, threading, asyncio queues and TaskGroups give the same results with
+a recording running as without.
+
+Each module runs twice, in two subprocesses at once (recorded and not), and the
+outcomes are compared test by test. The whole modules run (each takes seconds, not
+minutes: together about 30 s per interpreter); test_threading's tests that start
+fresh interpreters exercise the recorder only in the parent, which is the point.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+RUNNER = r"""
+import json, sys, unittest
+record = sys.argv[1] == "record"
+if record:
+    import scope_nb
+    scope_nb.start(max_events=20_000)
+suite = unittest.defaultTestLoader.loadTestsFromNames(sys.argv[2:])
+result = unittest.TextTestRunner(stream=sys.stderr, verbosity=0).run(suite)
+errors = scope_nb.stop().errors if record else {}
+bad = sorted(t.id() for t, _ in result.failures + result.errors)
+bad += sorted(t.id() for t in result.unexpectedSuccesses)
+for t, tb in result.failures + result.errors:
+    print(t.id(), tb[-2000:], file=sys.stderr)
+print(json.dumps({"run": result.testsRun, "skipped": len(result.skipped), "bad": bad, "recorder_errors": errors}))
+"""
+
+MODULES = [
+    "test.test_queue",
+    "test.test_threading",
+    "test.test_asyncio.test_queues",
+    "test.test_asyncio.test_taskgroups",
+]
+
+
+def _start(mode: str, module: str, cwd) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", RUNNER, mode, module],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+    )
+
+
+def _outcome(proc: subprocess.Popen) -> tuple[dict, str]:
+    out, err = proc.communicate(timeout=240)
+    lines = out.strip().splitlines()
+    assert lines, f"the test runner printed nothing (exit code {proc.returncode}):\n{err[-3000:]}"
+    return json.loads(lines[-1]), err
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("module", MODULES)
+def test_cpython_tests_same_results_under_recording(module, tmp_path):
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "recorded").mkdir()
+    plain_proc = _start("plain", module, tmp_path / "plain")
+    recorded_proc = _start("record", module, tmp_path / "recorded")
+    plain, _ = _outcome(plain_proc)
+    recorded, log = _outcome(recorded_proc)
+    assert plain["run"] > 0
+    assert recorded["bad"] == plain["bad"], f"differs under recording:\n{log[-4000:]}"
+    assert (recorded["run"], recorded["skipped"]) == (plain["run"], plain["skipped"])
+    assert recorded["recorder_errors"] == {}
