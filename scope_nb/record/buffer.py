@@ -155,8 +155,8 @@ class Store:
         and of every thread's unsealed tail, and the new critical events.
 
         `cursor` is the flusher's own bookkeeping (kept across calls): how far each
-        chunk array was written, keyed by the array's id (the array itself is kept so
-        the id cannot be reused), and how much of the critical lane. With `drain`,
+        chunk was written, keyed by the id of its `vals` list (the list itself is kept
+        so the id cannot be reused), and how much of the critical lane. With `drain`,
         sealed chunks leave memory once taken (storage="disk"); the critical lane is
         never removed. The hot path is untouched: this reads under the seal lock only.
         """
@@ -177,11 +177,11 @@ class Store:
         keep: dict[int, tuple] = {}
         for group, remember in ((sealed, not drain), (tails, True)):
             for ts, ks, vals, actor, index, n in group:
-                key = id(ts)
+                key = id(vals)  # the one column a sealed chunk shares with its buffer
                 start = done[key][1] if key in done else 0
                 if n > start:
                     out.append(Chunk(ts[start:n], ks[start:n], vals[start:n], actor, index))
                 if remember:
-                    keep[key] = (ts, max(n, start))
+                    keep[key] = (vals, max(n, start))
         cursor["arrays"] = keep
         return out, crit

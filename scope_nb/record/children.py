@@ -9,8 +9,8 @@ under the same persist path; `load` merges them.
   inherits the parent's recorder; an at-fork handler drops it (none of its data is
   the child's to write) and starts a fresh one.
 * The parent side of multiprocessing children (spawn event, exit code) is recorded
-  by `actors`; here the same is done for `subprocess.Popen` children (exit code
-  when the program waits for them).
+  by `actors`; here the same is done for `subprocess.Popen` children, and the exit
+  code of a joined multiprocessing child is recorded at the join itself.
 * A child's recording is stopped (final flush) at interpreter exit and by
   multiprocessing's exit finalizers (fork children leave through `os._exit`).
 """
@@ -27,6 +27,7 @@ import sys
 import threading
 from typing import Any
 
+from .. import clock
 from . import session
 from .patching import original, patch, unpatch
 
@@ -66,6 +67,9 @@ def install(rec) -> None:
         _fork_hook_installed = True
     _wrap(subprocess.Popen, "__init__", _popen_init)
     _wrap(subprocess.Popen, "wait", _popen_wait)
+    import multiprocessing.process as mpp
+
+    _wrap(mpp.BaseProcess, "join", _process_join)
 
 
 def uninstall(rec) -> None:
@@ -73,6 +77,9 @@ def uninstall(rec) -> None:
         return
     for name in ("__init__", "wait"):
         unpatch(subprocess.Popen, name)
+    import multiprocessing.process as mpp
+
+    unpatch(mpp.BaseProcess, "join")
     for key, value in _saved_env.items():
         if value is None:
             os.environ.pop(key, None)
@@ -104,21 +111,37 @@ def _child_ended(rec, pid: int, code: int | None) -> None:
     if code is None:
         return
     actor = f"P{pid}"
-    row = rec.actors.rows.get(actor)
-    if row is None or row["ended"] is not None:
-        return
+    why = f"exit code {code}"
+    if code < 0:
+        try:
+            why = f"killed by {signal.Signals(-code).name} (exit code {code})"
+        except ValueError:
+            pass
+    with rec.actors.lock:  # recorded once, whoever (join, wait, the waiter thread) sees it first
+        row = rec.actors.rows.get(actor)
+        if row is None or row["ended"] is not None:
+            return
+        row.update(ended=clock.now(), outcome="ok" if code == 0 else "crashed", exception=None if code == 0 else why)
     if code == 0:
-        rec.actors.end(actor, "ok")
         rec.emit("exit", detail="exit code 0", actor=actor, raw=True)
     else:
-        why = f"exit code {code}"
-        if code < 0:
-            try:
-                why = f"killed by {signal.Signals(-code).name} (exit code {code})"
-            except ValueError:
-                pass
-        rec.actors.end(actor, "crashed", why)
         rec.emit("crash", detail=f"ChildProcessError|{why}", actor=actor, raw=True)
+
+
+def _process_join(orig):
+    """The exit code as soon as the program knows it (the waiter thread of `actors`
+    may see it later than the program's next step)."""
+
+    def join(self, timeout=None):
+        orig(self, timeout)
+        rec = _recording()
+        if rec is not None and self.exitcode is not None and self.pid is not None:
+            try:
+                _child_ended(rec, self.pid, self.exitcode)
+            except Exception as e:
+                rec.fault("children:join", e)
+
+    return join
 
 
 def _popen_init(orig):
@@ -215,12 +238,11 @@ def _abandon(rec) -> None:
 def _start_child(options: dict[str, Any], parent_actor: str | None) -> None:
     import scope_nb
 
-    try:
-        scope_nb.start(**options)
-    except ValueError:
-        if not options.get("modules"):
-            raise
-        scope_nb.start(**{**options, "modules": []})  # a module of the parent's not importable here
+    wanted = list(options.get("modules") or ())
+    later = [m for m in wanted if not _importable(m)]
+    scope_nb.start(**{**options, "modules": [m for m in wanted if m not in later]})
+    if later:  # e.g. the parent's modules, importable once multiprocessing set sys.path
+        sys.meta_path.insert(0, _TraceOnImport(later))
     rec = scope_nb._active[0]
     rec.extras["child"] = {"parent_actor": parent_actor, "parent_pid": os.getppid()}
     if parent_actor is not None:
@@ -237,6 +259,44 @@ def _start_child(options: dict[str, Any], parent_actor: str | None) -> None:
     # registered after its own after-fork step; register ours there
     mpu.register_after_fork(_ANCHOR, _register_finalizer)
     _register_finalizer(_ANCHOR)
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return name in sys.modules or importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+class _TraceOnImport:
+    """A meta path entry that traces the named modules once they are imported."""
+
+    def __init__(self, names: list[str]):
+        self.names = set(names)
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in self.names:
+            return None
+        import importlib.machinery
+
+        self.names.discard(name)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        loader = spec.loader
+        run = loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            import scope_nb
+
+            if scope_nb.is_recording():
+                scope_nb.trace_module(module)
+
+        loader.exec_module = exec_module
+        return spec
 
 
 def _register_finalizer(_anchor) -> None:

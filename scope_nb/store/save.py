@@ -41,10 +41,13 @@ def save_trace(trace, path) -> str:
             files.read_json(target / files.METADATA)  # refuse to overwrite what is not a trace
     files.private_dir(target)
     lazy = trace.events_lazy() if hasattr(trace, "events_lazy") else trace.events().lazy()
+    first = target / "events-000001.parquet"
+    # the scan may read the very files being replaced (a loaded trace saved in place):
+    # the new file is complete before it is renamed over the old one
+    files.write_atomic(first, lambda tmp: lazy.sink_parquet(tmp, compression="zstd", statistics=True))
     for old in target.glob("events-*.parquet"):
-        old.unlink()
-    files.write_atomic(target / "events-000001.parquet",
-                       lambda tmp: lazy.sink_parquet(tmp, compression="zstd", statistics=True))
+        if old != first:
+            old.unlink()
     files.write_parquet(trace.actors(), target / "actors.parquet")
     files.write_parquet(trace.states(), target / "states.parquet")
     meta = {**trace.meta, **(trace._recorder_meta() if trace._rec is not None else {})}
