@@ -378,6 +378,9 @@ class _Factory:
         self._original = original
         self._make = make
         self._traced = traced_type
+        for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+            if hasattr(original, attr):
+                setattr(self, attr, getattr(original, attr))
 
     def __call__(self, *args, **kwargs):
         return self._make(sys._getframe(1), args, kwargs)
@@ -390,6 +393,15 @@ class _Factory:
 
     def __getattr__(self, attr):
         return getattr(self._original, attr)
+
+    def __mro_entries__(self, bases):
+        return (self._original,)  # subclassing fails (or not) as it does for the original
+
+    def __or__(self, other):
+        return self._original | other
+
+    def __ror__(self, other):
+        return other | self._original
 
     def __repr__(self):
         return repr(self._original)
