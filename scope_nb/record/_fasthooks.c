@@ -991,8 +991,44 @@ static int profile_func(PyObject *obj, PyFrameObject *frame, int what, PyObject 
     return 0;
 }
 
-/* Called through sys.setprofile's trampoline (threading.setprofile in a new thread):
- * handle the event, then replace the trampoline with the C profile function. */
+/* Is this f_trace the mark profile_call (or ProfileBackend.hook) left on a recorded
+ * frame? The Python hook stores a fresh bound method each time: compare its parts. */
+static int is_exc_mark(HooksObject *h, PyObject *f) {
+    if (f == NULL || f == Py_None)
+        return 0;
+    if (f == h->exc_tracer)
+        return 1;
+    return PyMethod_Check(f) && PyMethod_Check(h->exc_tracer) &&
+           PyMethod_GET_FUNCTION(f) == PyMethod_GET_FUNCTION(h->exc_tracer) &&
+           PyMethod_GET_SELF(f) == PyMethod_GET_SELF(h->exc_tracer);
+}
+
+/* The global trace function (3.11): what ProfileBackend._exc_tracer does for marked
+ * frames -- note the exception raised through them -- without the Python trampoline,
+ * which would copy every frame's locals to a dict on every call. */
+static int trace_func(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg) {
+    HooksObject *h = (HooksObject *)obj;
+    if (what != PyTrace_EXCEPTION || !is_exc_mark(h, ((sn_frameobject *)frame)->f_trace))
+        return 0;
+    if (!PyDict_Check(h->exc_pending) || arg == NULL || !PyTuple_Check(arg) || PyTuple_GET_SIZE(arg) < 2)
+        return 0;
+    PyObject *key = PyLong_FromVoidPtr(frame);
+    int rc = key ? PyDict_SetItem(h->exc_pending, key, PyTuple_GET_ITEM(arg, 1)) : -1;
+    Py_XDECREF(key);
+    if (rc < 0) {
+        PyObject *where = PyUnicode_FromString("exception");
+        if (where == NULL)
+            return -1;
+        rc = fault_rc(h, where);
+        Py_DECREF(where);
+    }
+    return rc;
+}
+
+/* Called through sys.settrace's / sys.setprofile's trampoline, in a new thread
+ * (threading.settrace / threading.setprofile): switch this thread to the C functions.
+ * The trace trampoline runs first for a call; the profile event of the same call then
+ * reaches the C profile function. Called by the profile trampoline, handle the event. */
 static PyObject *hooks_call(HooksObject *h, PyObject *args, PyObject *kwds) {
     PyObject *frame, *event, *arg;
     if (!PyArg_ParseTuple(args, "OOO", &frame, &event, &arg))
@@ -1000,6 +1036,13 @@ static PyObject *hooks_call(HooksObject *h, PyObject *args, PyObject *kwds) {
     if (!PyFrame_Check(frame)) {
         PyErr_SetString(PyExc_TypeError, "a profile function takes (frame, event, arg)");
         return NULL;
+    }
+    PyThreadState *ts = PyThreadState_GET();
+    if (ts->c_traceobj == (PyObject *)h && ts->c_tracefunc != trace_func) {
+        PyEval_SetTrace(trace_func, (PyObject *)h);
+        if (ts->c_profileobj == (PyObject *)h)
+            PyEval_SetProfile(profile_func, (PyObject *)h);
+        Py_RETURN_NONE;
     }
     int rc = 0;
     if (PyUnicode_Check(event)) {
@@ -1016,6 +1059,11 @@ static PyObject *hooks_call(HooksObject *h, PyObject *args, PyObject *kwds) {
 
 static PyObject *hooks_install_profile(HooksObject *h, PyObject *unused) {
     PyEval_SetProfile(profile_func, (PyObject *)h);
+    Py_RETURN_NONE;
+}
+
+static PyObject *hooks_install_trace(HooksObject *h, PyObject *unused) {
+    PyEval_SetTrace(trace_func, (PyObject *)h);
     Py_RETURN_NONE;
 }
 #endif
@@ -1157,6 +1205,8 @@ static PyMethodDef hooks_methods[] = {
 #else
     {"install_profile", (PyCFunction)hooks_install_profile, METH_NOARGS,
      "Install the C profile function in the calling thread (sys.getprofile() then returns this object)."},
+    {"install_trace", (PyCFunction)hooks_install_trace, METH_NOARGS,
+     "Install the C trace function (exceptions of recorded frames) in the calling thread."},
 #endif
     {NULL},
 };

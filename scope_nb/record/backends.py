@@ -358,11 +358,7 @@ class ProfileBackend(_Capture):
 
         self.installed_hook = hook
         if self.prev_trace is None and self.prev_thread_trace is None:
-            # f_trace of our frames is only called while some global trace function is
-            # set; the C builtin getattr(frame, 'call', None) returns None at no cost.
             self.trace_exceptions = True
-            sys.settrace(getattr)
-            threading.settrace(getattr)
         else:
             self.rec.fault("exception values unavailable: another trace function is installed", RuntimeError("sys.gettrace() is set"))
         # the C profile function when nothing is chained (it calls self.hook for
@@ -371,10 +367,21 @@ class ProfileBackend(_Capture):
             py_hook=self.hook, exc_tracer=self._exc_tracer if self.trace_exceptions else None,
             return_ops=tuple(sorted(_RETURN_OPS)), exc_pending=self.exc_pending,
         )
+        if self.trace_exceptions:
+            if self.fast is not None:
+                # a C trace function does what _exc_tracer does, for the frames it marks
+                self.fast.install_trace()
+                threading.settrace(self.fast)
+            else:
+                # f_trace of our frames is only called while some global trace function is
+                # set; the C builtin getattr(frame, 'call', None) returns None at no cost.
+                sys.settrace(getattr)
+                threading.settrace(getattr)
         if self.fast is not None:
             self.installed_hook = self.fast
             self.fast.install_profile()
-            threading.setprofile(self.fast)  # a new thread switches to the C function at its first event
+            # a new thread switches to the C functions at its first event
+            threading.setprofile(self.fast)
         else:
             sys.setprofile(hook)
             threading.setprofile(hook)
