@@ -143,9 +143,10 @@ def test_save_and_reload_lazy(tmp_path):
     out = trace.save(tmp_path / "saved")
     again = scope.load(out)
     assert again.events().equals(trace.events())
-    lo, hi = again.time_range()
-    mid = (lo + hi) // 2
     fresh = scope.load(out)
+    lo, hi = fresh.time_range()
+    assert (lo, hi) == again.time_range() and fresh._frames is None
+    mid = (lo + hi) // 2
     window = fresh.events_between(lo, mid)
     assert fresh._frames is None  # answered from the scan, nothing collected whole
     assert window.height == trace.events_between(lo, mid).height

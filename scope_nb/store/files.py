@@ -42,6 +42,7 @@ def private_dir(path: str | os.PathLike) -> Path:
 
 
 def _temp(path: Path) -> Path:
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     os.close(fd)
@@ -51,6 +52,7 @@ def _temp(path: Path) -> Path:
 
 def write_atomic(path: Path, write) -> int:
     """Call `write(temp_path)`, then rename the temp file onto `path`. Returns its size."""
+    path = Path(path)
     tmp = _temp(path)
     try:
         write(tmp)

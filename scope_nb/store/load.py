@@ -265,10 +265,15 @@ class LoadedTrace(Trace):
     def states(self) -> pl.DataFrame:
         return self._states_df
 
-    def _subset(self, predicate: pl.Expr):
-        """A Trace over only the matching events (same actors, states and meta)."""
-        return Trace(events=self.events_lazy().filter(predicate).collect(), actors=self._actors_df,
-                     states=self._states_df, meta=self.meta)
+    def _subset(self, predicate: pl.Expr, drop: tuple[str, ...] = ()):
+        """A Trace over only the matching events (same actors, states and meta); the
+        `drop` columns are left null, never read from disk."""
+        lazy = self.events_lazy()
+        if drop:
+            schema = polars_schema(EVENTS)
+            lazy = lazy.select([pl.lit(None, dtype=t).alias(c) if c in drop else pl.col(c) for c, t in schema.items()])
+        lazy = lazy.filter(predicate)
+        return Trace(events=lazy.collect(), actors=self._actors_df, states=self._states_df, meta=self.meta)
 
     def events(self, kind=None) -> pl.DataFrame:
         if kind is None or self._frames is not None:
@@ -284,7 +289,7 @@ class LoadedTrace(Trace):
     def time_range(self) -> tuple[int, int]:
         if self._frames is not None:
             return super().time_range()
-        lo, hi = self._lazy.select(pl.col("ts").min(), pl.col("ts").max()).collect().row(0)
+        lo, hi = self._lazy.select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi")).collect().row(0)
         if lo is None:
             start = self.meta.get("started") or 0
             return start, self.meta.get("stopped") or start
@@ -307,22 +312,27 @@ class LoadedTrace(Trace):
         t0 = t1 - clock.as_duration_ns(seconds)
         return self._subset(pl.col("ts").is_between(t0, t1)).get_events_before(ts, seconds)
 
-    def _calls(self, module) -> Trace:
+    def _calls(self, module=None, light: bool = False) -> Trace:
+        """Only what call analyses read: call-stream rows (of `module`, when given);
+        `light` keeps call and exception rows of every module (self time needs the
+        callees) without the argument texts."""
+        if light:
+            return self._subset(pl.col("kind").is_in(["call", "exception"]), drop=("detail", "locks_held"))
         pred = pl.col("kind").is_in(sorted(CALL_KINDS))
         name = module if isinstance(module, str) or module is None else getattr(module, "__name__", None)
         if name is not None:
-            pred = pred & (pl.col("module") == name)
+            pred = pred & ((pl.col("module") == name) | pl.col("module").str.starts_with(name + "."))
         return self._subset(pred)
 
     def performance_hotspots(self, module=None) -> pl.DataFrame:
         if self._frames is not None:
             return super().performance_hotspots(module)
-        return self._calls(module).performance_hotspots(module)
+        return self._calls(light=True).performance_hotspots(module)
 
     def timing_analysis(self, module=None) -> pl.DataFrame:
         if self._frames is not None:
             return super().timing_analysis(module)
-        return self._calls(module).timing_analysis(module)
+        return self._calls(light=True).timing_analysis(module)
 
     def function_calls(self, module=None) -> pl.DataFrame:
         if self._frames is not None:

@@ -48,10 +48,16 @@ SITES: dict[str, str] = {"site": "Int64", "site_module": "String", "site_functio
 _RICH = ("target", "msg_id", "obj", "location", "duration_ns", "module", "function", "locks_held", "qsize")
 
 
+_PLAIN = frozenset({int, float, bool})
+
+
 def _show(fmt, v) -> str | None:
     if v is None:
         return None
-    if type(v) is Formatted:
+    t = type(v)
+    if t in _PLAIN and (t is not int or -(10**15) < v < 10**15):
+        return repr(v)  # short by nature: the bounded formatter would print the same
+    if t is Formatted:
         return v.text
     return fmt.repr(v)
 
@@ -107,7 +113,7 @@ def spill_table(chunks, critical, sites, fmt, bases: dict[int, int]) -> pa.Table
                 else:
                     d = _args_text(fmt, nm, v)
             elif c == RETURN:
-                d = "None" if v is None else _show(fmt, v)
+                d = "None" if v is None else (repr(v) if type(v) is int and -(10**15) < v < 10**15 else _show(fmt, v))
             elif c == EXCEPTION:
                 d = v.text if type(v) is Formatted else _show(fmt, v)
             elif c == SUSPEND or c == RESUME:
