@@ -26,6 +26,7 @@ from .buffer import KIND_BITS, RICH, SWITCH, Store, ThreadBuffer
 from .sites import Site, UserCodeFilter, is_recorder_module, module_codes
 
 ACTIVE: Recorder | None = None  # the recording in progress
+RECORDER_ACTOR = "recorder"  # the actor of events made by the recorder's own threads
 LAST: Recorder | None = None  # the last one stopped
 _start_lock = threading.Lock()
 
@@ -78,9 +79,11 @@ class Recorder:
         # as active yet / any more, where current_thread() would invent a dummy thread
         t = thread if thread is not None else threading.current_thread()
         ident = threading.get_ident()
-        actor = self.actors.thread_actor(t, ident)
+        internal = ident in self.own_idents or getattr(t, "_scope_internal", False)
+        # the recorder's own threads are not actors of the program
+        actor = RECORDER_ACTOR if internal else self.actors.thread_actor(t, ident)
         b = ThreadBuffer(self.store, actor, ident, next(self._buf_index))
-        if ident in self.own_idents or getattr(t, "_scope_internal", False):
+        if internal:
             b.on = False
         elif self.process_filter is not None:
             b.on = actor in self.process_filter
