@@ -10,10 +10,10 @@ def call_rows(events: pl.DataFrame) -> pl.DataFrame:
     a message (obj set, no call_seq); where function tracing saw the same function,
     that row is the call and the message row is left out."""
     calls = events.filter(pl.col("kind") == "call")
-    traced = calls.filter(pl.col("call_seq").is_not_null()).select("module", "function").unique()
     messages = calls.filter(pl.col("call_seq").is_null() & pl.col("obj").is_not_null())
-    if traced.height == 0 or messages.height == 0:
+    if messages.height == 0:
         return calls
+    traced = calls.filter(pl.col("call_seq").is_not_null()).select("module", "function").unique()
     doubled = messages.join(traced, on=["module", "function"], how="semi")["seq"]
     return calls.filter(~pl.col("seq").is_in(doubled.implode()))
 
