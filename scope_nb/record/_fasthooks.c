@@ -23,6 +23,9 @@
 #if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030E0000
 #error "scope_nb._fasthooks supports CPython 3.11 to 3.13"
 #endif
+#ifdef Py_GIL_DISABLED
+#error "scope_nb._fasthooks needs the GIL (free-threaded builds use the Python callbacks)"
+#endif
 
 #if defined(_MSC_VER)
 #define SN_TLS __declspec(thread)
@@ -542,6 +545,7 @@ static SiteInfo *site_lookup(HooksObject *h, PyObject *code, int *error) {
     SiteInfo *si = siteinfo_make(h, code, site);
     if (si == NULL)
         goto err;
+    s = table_find(h, code); /* the table is ours alone, but look again after Python calls */
     if (s->key == NULL && (h->used + 1) * 2 > h->size) {
         if (table_grow(h) < 0) {
             siteinfo_free(si);
