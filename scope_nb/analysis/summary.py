@@ -51,7 +51,7 @@ def _actors(trace) -> Section:
         sec.headline = "none recorded"
         return sec
     by_kind = actors.group_by("kind").len().sort("kind")
-    sec.headline = ", ".join(f"{n} {k}{'s' if n != 1 else ''}" for k, n in by_kind.iter_rows())
+    sec.headline = ", ".join(f"{n} {_plural(k, n)}" for k, n in by_kind.iter_rows())
     outcomes = actors.filter(pl.col("outcome") != "ok").group_by("outcome").len().sort("outcome")
     if outcomes.height:
         sec.headline += " (" + ", ".join(f"{n} {o}" for o, n in outcomes.iter_rows()) + ")"
@@ -215,3 +215,9 @@ def summary_html(trace, sections: list[Section] | None = None) -> str:
 
 
 __all__ = ["Section", "summarize", "summary_text", "summary_html"]
+
+
+def _plural(word: str, n: int) -> str:
+    if n == 1:
+        return word
+    return word + ("es" if word.endswith("s") else "s")

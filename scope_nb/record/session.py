@@ -98,7 +98,8 @@ class Recorder:
         if b.loopy:
             task = _current_task()
             if task is not None:
-                return self.actors.task_actor(task, self)
+                # a task first seen here was created before start(): its thread is its parent
+                return self.actors.task_actor(task, self, parent=b.actor)
         return b.actor
 
     def sync_task(self, b: ThreadBuffer) -> None:
@@ -106,7 +107,7 @@ class Recorder:
         task = _current_task()
         if task is not b.task:
             b.task = task
-            actor = self.actors.task_actor(task, self) if task is not None else b.actor
+            actor = self.actors.task_actor(task, self, parent=b.actor) if task is not None else b.actor
             b.ts.append(clock.perf_ns())
             b.ks.append(SWITCH)
             b.vals.append(actor)
