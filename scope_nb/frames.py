@@ -16,7 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from .record.buffer import CALL, EXCEPTION, KIND_BITS, KIND_MASK, RESUME, RETURN, RICH, SUSPEND, SWITCH
+from .record.buffer import (
+    CALL,
+    EXCEPTION,
+    KIND_BITS,
+    KIND_MASK,
+    RESUME,
+    RETURN,
+    RICH,
+    SUSPEND,
+    SWITCH,
+)
 from .schema import ACTORS, EVENT_KINDS, EVENTS, STATES, polars_schema
 from .values import Formatted, Formatter
 
@@ -71,7 +81,23 @@ def build_frames(rec: Recorder) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFram
     chunks, critical = rec.snapshot()
     raw = raw_events(chunks, critical, rec.sites, rec.fmt)
     events = pair_calls(raw, sites_frame(rec.sites), rec.pid, rec.offset, rec.options.max_events)
-    return events, actors_frame(rec), states_frame(rec)
+    return events, actors_frame(rec), link_states(states_frame(rec), events)
+
+
+def link_states(states: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
+    """Give each states row the seq of its `state` event (same object, same instant)."""
+    if states.height == 0:
+        return states
+    marks = (
+        events.filter(pl.col("kind") == "state")
+        .select("obj", "ts", pl.col("seq").alias("_seq"))
+        .unique(["obj", "ts"], keep="first")
+    )
+    return (
+        states.join(marks, on=["obj", "ts"], how="left", maintain_order="left")
+        .with_columns(pl.coalesce("seq", "_seq").alias("seq"))
+        .select(states.columns)
+    )
 
 
 # -- step 1: decode --------------------------------------------------------------------
@@ -161,10 +187,10 @@ def raw_events(chunks, critical, sites, fmt: Formatter) -> pl.DataFrame:
         (pl.col("ks") & KIND_MASK).alias("code"),
         (pl.col("ks") // (1 << KIND_BITS)).alias("site"),
     )
-    frame = frame.join(_sparse(sparse_fid, "fid", pl.Int64), on="_row", how="left")
-    frame = frame.join(_sparse(sparse_actor, "actor", pl.String), on="_row", how="left")
+    frame = frame.join(_sparse(sparse_fid, "fid", pl.Int64), on="_row", how="left", maintain_order="left")
+    frame = frame.join(_sparse(sparse_actor, "actor", pl.String), on="_row", how="left", maintain_order="left")
     rich_frame = _rich_rows(rich)
-    frame = frame.join(rich_frame, on="_row", how="left").with_columns(
+    frame = frame.join(rich_frame, on="_row", how="left", maintain_order="left").with_columns(
         pl.when(pl.col("code") == RICH).then(pl.col("site")).otherwise(pl.col("code")).alias("code"),
         pl.when(pl.col("code") == RICH).then(None).otherwise(pl.col("site")).alias("site"),
         pl.coalesce("actor", "_ractor").alias("actor"),
@@ -327,7 +353,7 @@ def _pair(calls: pl.DataFrame, sites: pl.DataFrame) -> pl.DataFrame:
         pl.col("_key").alias("close_key"), pl.col("ts").alias("close_ts"), pl.col("code").alias("close_code"),
         pl.col("site").alias("close_site"),
     )
-    seg = opens.join(closes, on=["actor", "depth", "_rank"], how="left")
+    seg = opens.join(closes, on=["actor", "depth", "_rank"], how="left", maintain_order="left")
     # parent: the latest open one level up in the same actor
     parents = opens.select("actor", (pl.col("depth") + 1).alias("depth"), pl.col("_key").alias("parent_open"), pl.col("fid").alias("parent_fid"), pl.col("code").alias("parent_code"))
     seg = seg.sort("_key").join_asof(parents.sort("parent_open"), left_on="_key", right_on="parent_open", by=["actor", "depth"], strategy="backward", check_sortedness=False)
@@ -337,7 +363,7 @@ def _pair(calls: pl.DataFrame, sites: pl.DataFrame) -> pl.DataFrame:
     seg = seg.with_columns(pl.when(pl.col("fid").is_not_null()).then(pl.col("gen_call")).otherwise(pl.col("_key")).alias("call_key"))
     # a segment's parent call: map a RESUME open to its generator's CALL
     resume_to_call = seg.select(pl.col("_key").alias("parent_open"), pl.col("call_key").alias("parent_key"))
-    seg = seg.join(resume_to_call, on="parent_open", how="left")
+    seg = seg.join(resume_to_call, on="parent_open", how="left", maintain_order="left")
     # the end of each call: its last segment's close when that close is a return/exception
     ends = (
         seg.filter(pl.col("close_code").is_in([RETURN, EXCEPTION]))
@@ -346,13 +372,13 @@ def _pair(calls: pl.DataFrame, sites: pl.DataFrame) -> pl.DataFrame:
     )
     call_rows = (
         seg.filter(pl.col("code") == CALL)
-        .join(ends.select("call_key", "end_ts"), on="call_key", how="left")
+        .join(ends.select("call_key", "end_ts"), on="call_key", how="left", maintain_order="left")
         .with_columns((pl.col("end_ts") - pl.col("ts")).alias("duration_ns"), pl.lit("call").alias("kind"))
     )
     end_rows = (
         c.filter(pl.col("code").is_in([RETURN, EXCEPTION]))
-        .join(ends.select("close_key", "call_key"), left_on="_key", right_on="close_key", how="inner")
-        .join(call_rows.select("call_key", "duration_ns", pl.col("depth").alias("call_depth"), pl.col("parent_key").alias("call_parent")), on="call_key", how="left")
+        .join(ends.select("close_key", "call_key"), left_on="_key", right_on="close_key", how="inner", maintain_order="left")
+        .join(call_rows.select("call_key", "duration_ns", pl.col("depth").alias("call_depth"), pl.col("parent_key").alias("call_parent")), on="call_key", how="left", maintain_order="left")
         .with_columns(
             pl.when(pl.col("code") == RETURN).then(pl.lit("return")).otherwise(pl.lit("exception")).alias("kind"),
             pl.col("call_depth").alias("depth"),
@@ -361,7 +387,7 @@ def _pair(calls: pl.DataFrame, sites: pl.DataFrame) -> pl.DataFrame:
     )
     keep = ["_key", "ts", "buf", "pos", "kind", "actor", "site", "detail", "duration_ns", "depth", "parent_key", "call_key"]
     out = pl.concat([call_rows.select(keep), end_rows.select(keep)], how="vertical_relaxed")
-    out = out.join(sites, on="site", how="left").with_columns(
+    out = out.join(sites, on="site", how="left", maintain_order="left").with_columns(
         pl.col("site_module").alias("module"), pl.col("site_function").alias("function"), pl.col("site_location").alias("location"),
         pl.col("depth").cast(pl.Int64),
     )

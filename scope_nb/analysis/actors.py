@@ -37,7 +37,7 @@ def supervision_tree(actors: pl.DataFrame, events: pl.DataFrame) -> nx.DiGraph:
     parents = (
         rows.filter(pl.col("parent").is_not_null() & pl.col("parent").is_in(rows["actor"].implode()))
         .select("parent", "actor")
-        .join(spawned, left_on="actor", right_on="target", how="left")
+        .join(spawned, left_on="actor", right_on="target", how="left", maintain_order="left")
     )
     for parent, child, ts in parents.iter_rows():
         g.add_edge(parent, child, relation="spawned", ts=ts)

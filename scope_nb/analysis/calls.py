@@ -14,7 +14,7 @@ def call_rows(events: pl.DataFrame) -> pl.DataFrame:
     if messages.height == 0:
         return calls
     traced = calls.filter(pl.col("call_seq").is_not_null()).select("module", "function").unique()
-    doubled = messages.join(traced, on=["module", "function"], how="semi")["seq"]
+    doubled = messages.join(traced, on=["module", "function"], how="semi", maintain_order="left")["seq"]
     return calls.filter(~pl.col("seq").is_in(doubled.implode()))
 
 
@@ -32,7 +32,7 @@ def function_calls(events: pl.DataFrame, module: str | None = None) -> pl.DataFr
         pl.when(pl.col("kind") == "exception").then(pl.col("detail")).alias("exception"),
     )
     return (
-        calls.join(ends, left_on="seq", right_on="call_seq", how="left")
+        calls.join(ends, left_on="seq", right_on="call_seq", how="left", maintain_order="left")
         .select(
             "seq", "ts", "actor", "pid", "module", "function", pl.col("detail").alias("args"), "result",
             "exception", "duration_ns", "depth", "parent_seq", "obj", "location",

@@ -92,7 +92,7 @@ def analyze_crash(trace, obj_or_actor=None, ts_ns: int | None = None) -> CrashRe
         | ((pl.col("kind") == "join") & (pl.col("target") == actor))
     )).select("seq", "ts", "actor", "kind", "target")
     objects = [crash.obj] if crash.obj else before.filter(pl.col("kind").is_in(["state", "write"]))["obj"].drop_nulls().unique(maintain_order=True).to_list()
-    state_before, state_after = _states(trace, objects, crash.ts)
+    state_before, state_after = _states(trace, objects, _handling_since(before, msgs, crash))
     states = trace.states()
     changes = states.filter(pl.col("obj").is_in(objects) & (pl.col("seq") < crash.seq)).tail(LAST_N) if states.height else None
     return CrashReport(
@@ -111,8 +111,18 @@ def _locks_held(ev: pl.DataFrame, actor: str, seq: int) -> list[str]:
     return bal.filter(pl.col("n") > 0).sort("first")["target"].to_list()
 
 
+def _handling_since(before: pl.DataFrame, msgs: pl.DataFrame, crash) -> int:
+    """When the actor began handling what killed it: the last message it received (or,
+    for a traced object, the method call that failed); else just before the crash."""
+    started = msgs.filter(pl.col("kind").is_in(["receive", "call"])) if msgs.height else msgs
+    if started.height == 0:
+        started = before.filter(pl.col("kind") == "receive")
+    return int(started["ts"][-1]) if started.height else crash.ts
+
+
 def _states(trace, objects: list[str], ts: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """Each object's state just before the crash and at the end of the trace."""
+    """Each object's state just before the actor began handling what crashed it, and
+    at the end of the trace."""
     if not objects or trace.states().height == 0:
         return None, None
     end = trace.time_range()[1]

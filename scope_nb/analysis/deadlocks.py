@@ -56,11 +56,11 @@ def lock_graph(events: pl.DataFrame) -> nx.DiGraph:
         .explode("held")
         .filter((pl.col("held") != pl.col("holding")) & (pl.col("held") != pl.col("taking")))
         .group_by(["holding", "taking", "held"]).agg(pl.col("_r").n_unique().alias("n"))
-        .join(first.select("holding", "taking", "count"), on=["holding", "taking"])
+        .join(first.select("holding", "taking", "count"), on=["holding", "taking"], maintain_order="left")
         .filter(pl.col("n") == pl.col("count"))
         .group_by(["holding", "taking"]).agg(pl.col("held").sort().alias("gates"))
     )
-    first = first.join(gates, on=["holding", "taking"], how="left")
+    first = first.join(gates, on=["holding", "taking"], how="left", maintain_order="left")
     for r in first.iter_rows(named=True):
         g.add_edge(r["holding"], r["taking"], count=r["count"], actors=list(r["actors"]), actor=r["actor"],
                    location=r["location"], ts=r["ts"], seq=r["seq"], gates=list(r["gates"] or []))
@@ -108,7 +108,9 @@ def _lock_cycles(events: pl.DataFrame) -> list[DeadlockReport]:
     # inversions the recorder saw live whose lock_acquire rows were pruned by the bound
     for r in events.filter(pl.col("kind") == "lock_order").iter_rows(named=True):
         locks = [x.strip() for x in (r["target"] or "").split("->") if x.strip()]
-        if len(locks) < 2 or frozenset(locks) in found:
+        # the target names the edge that closed the cycle: already reported when it is
+        # part of a cycle found above
+        if len(locks) < 2 or any(frozenset(locks) <= cycle for cycle in found):
             continue
         found.add(frozenset(locks))
         out.append(DeadlockReport(
@@ -171,7 +173,7 @@ def _leaked_locks(events: pl.DataFrame) -> list[DeadlockReport]:
         return []
     ends = events.filter(pl.col("kind").is_in(["exit", "crash", "cancel"])).select(
         "actor", pl.col("seq").alias("end_seq"), pl.col("kind").alias("end_kind"), pl.col("detail").alias("end_detail"))
-    leaked = last.join(ends, on="actor").filter(pl.col("end_seq") > pl.col("seq")).sort("seq")
+    leaked = last.join(ends, on="actor", maintain_order="left").filter(pl.col("end_seq") > pl.col("seq")).sort("seq")
     out = []
     for r in leaked.iter_rows(named=True):
         waiters = events.filter(pl.col("kind").is_in(["lock_wait", "lock_timeout"]) & (pl.col("target") == r["target"])

@@ -36,7 +36,7 @@ def message_pairs(events: pl.DataFrame) -> pl.DataFrame:
         "msg_id", pl.col("target").alias("queue"), pl.col("actor").alias("receiver"), pl.col("pid").alias("_rpid"),
         pl.col("ts").alias("received_ts"), pl.col("duration_ns").alias("latency_ns"), pl.col("seq").alias("receive_seq"),
     )
-    pairs = sends.join(receives, on=["msg_id", "queue"], how="inner").filter(
+    pairs = sends.join(receives, on=["msg_id", "queue"], how="inner", maintain_order="left").filter(
         (pl.col("msg_id") >= _GLOBAL_IDS) | (pl.col("_spid") == pl.col("_rpid"))
     )
     pairs = pairs.with_columns(
@@ -100,7 +100,7 @@ def get_messages_to(trace, obj_or_actor, before_ns: int | None) -> pl.DataFrame:
     out = (
         received.select("seq", "ts", "kind", pl.col("actor").alias("receiver"), pl.col("target").alias("via"),
                         "function", "msg_id", "detail", "duration_ns", "pid")
-        .join(senders, on=["msg_id", "via"], how="left")
+        .join(senders, on=["msg_id", "via"], how="left", maintain_order="left")
         .filter(pl.col("_spid").is_null() | (pl.col("msg_id") >= _GLOBAL_IDS) | (pl.col("_spid") == pl.col("pid")))
     )
     return out.select([pl.col(c).cast(t) for c, t in TO.items()]).sort("seq")
@@ -137,7 +137,7 @@ def message_queue_analysis(events: pl.DataFrame) -> pl.DataFrame:
         .select("target", "msg_id", pl.lit(True).alias("_got"))
         .unique()
     )
-    msgs = msgs.join(got, on=["target", "msg_id"], how="left").sort("seq").with_columns(
+    msgs = msgs.join(got, on=["target", "msg_id"], how="left", maintain_order="left").sort("seq").with_columns(
         (pl.col("ts").shift(-1).over("target") - pl.col("ts")).alias("_dt"),
     )
     is_send, is_recv = pl.col("kind") == "send", pl.col("kind") == "receive"

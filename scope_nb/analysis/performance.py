@@ -25,7 +25,7 @@ def _with_self_time(events: pl.DataFrame, calls: pl.DataFrame) -> pl.DataFrame:
     """Self time: a call's duration minus the durations of the calls made directly from it."""
     children = (events.filter(pl.col("kind") == "call").filter(pl.col("parent_seq").is_not_null())
                 .group_by("parent_seq").agg(pl.col("duration_ns").sum().alias("_child_ns")))
-    return calls.join(children, left_on="seq", right_on="parent_seq", how="left").with_columns(
+    return calls.join(children, left_on="seq", right_on="parent_seq", how="left", maintain_order="left").with_columns(
         (pl.col("duration_ns") - pl.col("_child_ns").fill_null(0)).clip(lower_bound=0).alias("self_ns")
     ).drop("_child_ns")
 
@@ -34,7 +34,7 @@ def performance_hotspots(events: pl.DataFrame, module: str | None = None) -> pl.
     """Per function: count, total/self/mean time, p50/p95/max, exceptions; most self time first."""
     calls = _with_self_time(events, _calls(events, module))
     raised = (events.filter(pl.col("kind") == "exception").select("call_seq")
-              .join(calls.select(pl.col("seq").alias("call_seq"), "module", "function"), on="call_seq")
+              .join(calls.select(pl.col("seq").alias("call_seq"), "module", "function"), on="call_seq", maintain_order="left")
               .group_by(["module", "function"]).agg(pl.len().alias("exceptions")))
     d = pl.col("duration_ns")
     out = calls.group_by(["module", "function"]).agg(
@@ -48,7 +48,7 @@ def performance_hotspots(events: pl.DataFrame, module: str | None = None) -> pl.
         pl.col("actor").n_unique().alias("actors"),
         pl.col("location").first(),
     )
-    out = out.join(raised, on=["module", "function"], how="left").with_columns(pl.col("exceptions").fill_null(0).cast(pl.Int64))
+    out = out.join(raised, on=["module", "function"], how="left", maintain_order="left").with_columns(pl.col("exceptions").fill_null(0).cast(pl.Int64))
     return out.sort(["self_ns", "count"], descending=True, nulls_last=True)
 
 
@@ -67,16 +67,16 @@ def call_tree_analysis(events: pl.DataFrame, module: str | None = None) -> CallT
         "seq", "parent_seq", pl.concat_str([pl.col("module").fill_null("?"), pl.col("function").fill_null("?")], separator=".").alias("name"),
         "function", "module", "duration_ns", "self_ns")
     known = calls.select("seq")
-    roots = calls.join(known.rename({"seq": "parent_seq"}), on="parent_seq", how="anti")
+    roots = calls.join(known.rename({"seq": "parent_seq"}), on="parent_seq", how="anti", maintain_order="left")
     level = roots.with_columns(pl.col("name").alias("path"), pl.lit(None, dtype=pl.String).alias("parent_path"), pl.lit(0).alias("depth"))
     done = [level]
-    rest = calls.join(roots.select("seq"), on="seq", how="anti")
+    rest = calls.join(roots.select("seq"), on="seq", how="anti", maintain_order="left")
     depth = 0
     while rest.height and level.height:
         depth += 1
-        level = rest.join(level.select(pl.col("seq").alias("parent_seq"), pl.col("path").alias("parent_path")), on="parent_seq").with_columns(
+        level = rest.join(level.select(pl.col("seq").alias("parent_seq"), pl.col("path").alias("parent_path")), on="parent_seq", maintain_order="left").with_columns(
             pl.concat_str([pl.col("parent_path"), pl.col("name")], separator=" > ").alias("path"), pl.lit(depth).alias("depth"))
-        rest = rest.join(level.select("seq"), on="seq", how="anti")
+        rest = rest.join(level.select("seq"), on="seq", how="anti", maintain_order="left")
         done.append(level)
     cols = ["seq", "name", "function", "module", "duration_ns", "self_ns", "path", "parent_path", "depth"]
     paths = pl.concat([d.select(cols) for d in done], how="vertical_relaxed")

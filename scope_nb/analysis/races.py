@@ -48,12 +48,12 @@ def sync_edges(events: pl.DataFrame) -> pl.DataFrame:
     sends = ev.filter((pl.col("kind") == "send") & pl.col("msg_id").is_not_null())
     recvs = ev.filter((pl.col("kind") == "receive") & pl.col("msg_id").is_not_null())
     parts.append(sends.select(pl.col("msg_id"), pl.col("actor").alias("src_actor"), pl.col("seq").alias("src_seq"))
-                 .join(recvs.select("msg_id", pl.col("actor").alias("dst_actor"), pl.col("seq").alias("dst_seq")), on="msg_id")
+                 .join(recvs.select("msg_id", pl.col("actor").alias("dst_actor"), pl.col("seq").alias("dst_seq")), on="msg_id", maintain_order="left")
                  .drop("msg_id"))
     first = ev.group_by("actor").agg(pl.col("seq").min().alias("dst_seq"))
     parts.append(ev.filter(pl.col("kind") == "spawn").select(pl.col("actor").alias("src_actor"), pl.col("seq").alias("src_seq"),
                                                              pl.col("target").alias("dst_actor"))
-                 .join(first.rename({"actor": "dst_actor"}), on="dst_actor"))
+                 .join(first.rename({"actor": "dst_actor"}), on="dst_actor", maintain_order="left"))
     # exit -> join: the joined actor's last event before the join returned
     joins = ev.filter(pl.col("kind") == "join").select(pl.col("actor").alias("dst_actor"), pl.col("seq").alias("dst_seq"),
                                                       pl.col("target").alias("src_actor")).sort("dst_seq")
@@ -120,10 +120,10 @@ def _lost_reports(lost: pl.DataFrame, acc: pl.DataFrame) -> list[RaceReport]:
     if lost.height == 0:
         return []
     reads = acc.select(pl.col("seq").alias("read_seq"), pl.col("seq").alias("r_seq"), *[pl.col(c).alias(f"r_{c}") for c in ("actor", "op", "location", "locks", "ts", "value")])
-    lost = lost.join(reads, on="read_seq", how="left").sort("seq")
+    lost = lost.join(reads, on="read_seq", how="left", maintain_order="left").sort("seq")
     counts = lost.group_by(["obj", "attr"]).agg(pl.len().alias("n"))
     out = []
-    for r in lost.unique(["obj", "attr"], keep="first", maintain_order=True).join(counts, on=["obj", "attr"]).iter_rows(named=True):
+    for r in lost.unique(["obj", "attr"], keep="first", maintain_order=True).join(counts, on=["obj", "attr"], maintain_order="left").iter_rows(named=True):
         between = Access(actor=r["w_actor"], op="write", location=r["w_location"], locks=list(r["w_locks"] or []),
                          seq=r["w_seq"], ts=r["w_ts"], value=r["w_value"])
         out.append(RaceReport(obj=r["obj"], attribute=r["attr"], kind="lost_update", first=_access(r, "r_"),
@@ -152,11 +152,11 @@ def _atomicity(acc: pl.DataFrame) -> list[RaceReport]:
         return []
     first_read = acc.select(pl.col("seq").alias("p_seq"), pl.col("location").alias("pl"), pl.col("locks").alias("pk"),
                             pl.col("ts").alias("pt"), pl.col("value").alias("pv"))
-    bad = bad.join(first_read, on="p_seq", how="left").sort("seq")
+    bad = bad.join(first_read, on="p_seq", how="left", maintain_order="left").sort("seq")
     bad = bad.with_columns(pl.concat_list(pl.min_horizontal("p_attr", "attr"), pl.max_horizontal("p_attr", "attr")).alias("pair"))
     counts = bad.group_by(["obj", "pair"]).agg(pl.len().alias("n"))
     out = []
-    for r in bad.unique(["obj", "pair"], keep="first", maintain_order=True).join(counts, on=["obj", "pair"]).iter_rows(named=True):
+    for r in bad.unique(["obj", "pair"], keep="first", maintain_order=True).join(counts, on=["obj", "pair"], maintain_order="left").iter_rows(named=True):
         writer = [Access(actor=r["wa1"], op="write", location=r["wl1"], locks=list(r["wk1"] or []), seq=r["ws1"], ts=r["wt1"], value=r["wv1"]),
                   Access(actor=r["wa"], op="write", location=r["wl"], locks=list(r["wk"] or []), seq=r["ws"], ts=r["wt"], value=r["wv"])]
         out.append(RaceReport(
@@ -174,7 +174,7 @@ def _last_other(acc: pl.DataFrame, op: str) -> pl.DataFrame:
     side = acc.filter(pl.col("op") == op).with_columns(
         (pl.col("actor") != pl.col("actor").shift(1)).fill_null(True).cast(pl.Int64).cum_sum().over(["obj", "attr"]).alias("run"))
     run_last = side.group_by(["obj", "attr", "run"]).agg(pl.col("seq").max().alias("run_last"))
-    side = side.join(run_last.with_columns(pl.col("run") + 1), on=["obj", "attr", "run"], how="left").rename({"run_last": "prev_run_last"})
+    side = side.join(run_last.with_columns(pl.col("run") + 1), on=["obj", "attr", "run"], how="left", maintain_order="left").rename({"run_last": "prev_run_last"})
     p1 = side.select("obj", "attr", pl.col("seq").alias("p1"), pl.col("actor").alias("a1"), "prev_run_last").sort("p1")
     joined = acc.sort("seq").join_asof(p1, left_on="seq", right_on="p1", by=["obj", "attr"], strategy="backward", check_sortedness=False,
                                        allow_exact_matches=False)
@@ -188,10 +188,10 @@ def _data_races(acc: pl.DataFrame, events: pl.DataFrame, actors: pl.DataFrame, s
     if pairs.height == 0:
         return []
     part = acc.select(*[pl.col(c).alias(f"p_{c}") for c in _ACCESS_COLS])
-    pairs = pairs.join(part, left_on="partner", right_on="p_seq", how="inner").with_columns(pl.col("partner").alias("p_seq"))
+    pairs = pairs.join(part, left_on="partner", right_on="p_seq", how="inner", maintain_order="left").with_columns(pl.col("partner").alias("p_seq"))
     kinds = actors.select("actor", "kind", "pid")
-    pairs = (pairs.join(kinds.rename({"kind": "k2", "pid": "pid2"}), on="actor", how="left")
-             .join(kinds.rename({"actor": "p_actor", "kind": "k1", "pid": "pid1"}), on="p_actor", how="left"))
+    pairs = (pairs.join(kinds.rename({"kind": "k2", "pid": "pid2"}), on="actor", how="left", maintain_order="left")
+             .join(kinds.rename({"actor": "p_actor", "kind": "k1", "pid": "pid1"}), on="p_actor", how="left", maintain_order="left"))
     same_loop_tasks = (pl.col("k1") == "task") & (pl.col("k2") == "task") & (pl.col("pid1") == pl.col("pid2"))
     pairs = pairs.filter(
         (pl.col("p_actor") != pl.col("actor"))
@@ -207,7 +207,7 @@ def _data_races(acc: pl.DataFrame, events: pl.DataFrame, actors: pl.DataFrame, s
         return []
     counts = pairs.group_by(["obj", "attr"]).agg(pl.len().alias("n"))
     out = []
-    for r in pairs.unique(["obj", "attr"], keep="first", maintain_order=True).join(counts, on=["obj", "attr"]).iter_rows(named=True):
+    for r in pairs.unique(["obj", "attr"], keep="first", maintain_order=True).join(counts, on=["obj", "attr"], maintain_order="left").iter_rows(named=True):
         out.append(RaceReport(obj=r["obj"], attribute=r["attr"], kind="data_race", first=_access(r, "p_"), second=_access(r),
                               lost_update=False, instances=r["n"]))
     return out

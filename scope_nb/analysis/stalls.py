@@ -66,16 +66,16 @@ def _orphaned_queues(events: pl.DataFrame, who) -> list[StallReport]:
     crashed = events.filter(pl.col("kind") == "crash").select("actor", pl.col("seq").alias("crash_seq"), pl.col("ts").alias("crash_ts"),
                                                             pl.col("detail").alias("exc"))
     ended = events.filter(pl.col("kind").is_in(["exit", "crash", "cancel"])).select("actor").unique()
-    consumers = recv.join(ended.with_columns(pl.lit(True).alias("gone")), on="actor", how="left").group_by("target").agg(
+    consumers = recv.join(ended.with_columns(pl.lit(True).alias("gone")), on="actor", how="left", maintain_order="left").group_by("target").agg(
         pl.col("gone").fill_null(False).all().alias("all_gone"), pl.col("actor").alias("consumers"))
-    dead = consumers.filter(pl.col("all_gone")).explode("consumers").rename({"consumers": "actor"}).join(crashed, on="actor")
+    dead = consumers.filter(pl.col("all_gone")).explode("consumers").rename({"consumers": "actor"}).join(crashed, on="actor", maintain_order="left")
     if dead.height == 0:
         return []
     received = events.filter(pl.col("kind") == "receive").select("msg_id").drop_nulls()
-    left = (events.filter((pl.col("kind") == "send") & pl.col("msg_id").is_not_null()).join(received, on="msg_id", how="anti")
+    left = (events.filter((pl.col("kind") == "send") & pl.col("msg_id").is_not_null()).join(received, on="msg_id", how="anti", maintain_order="left")
             .group_by("target").agg(pl.len().alias("unread"), pl.col("actor").unique().sort().alias("producers")))
     out = []
-    for r in dead.join(left, on="target").unique("target", keep="first").sort("crash_seq").iter_rows(named=True):
+    for r in dead.join(left, on="target", maintain_order="left").unique("target", keep="first").sort("crash_seq").iter_rows(named=True):
         out.append(StallReport("orphaned_queue", r["actor"], r["crash_ts"],
                                f"queue {r['target']} lost its consumer: {who(r['actor'])} crashed ({_exc(r['exc'])}); "
                                f"{r['unread']} message(s) from {', '.join(r['producers'])} never consumed",

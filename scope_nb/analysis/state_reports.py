@@ -139,7 +139,7 @@ class Snapshot:
             pl.col("lock").filter(pl.col("status") == "held").alias("holding"),
             pl.col("lock").filter(pl.col("status") == "waiting").alias("waiting_for"),
         )
-        return self.actors.select("actor", "kind", "name", "parent").join(per, on="actor", how="left").with_columns(
+        return self.actors.select("actor", "kind", "name", "parent").join(per, on="actor", how="left", maintain_order="left").with_columns(
             pl.col("holding").fill_null(pl.lit([], dtype=pl.List(pl.String))),
             pl.col("waiting_for").fill_null(pl.lit([], dtype=pl.List(pl.String))),
         )

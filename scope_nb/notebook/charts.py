@@ -73,7 +73,7 @@ def lanes(trace, max_lanes: int = MAX_LANES) -> pl.DataFrame:
     counts = trace.events().group_by("actor").len().rename({"len": "n"})
     actors = trace.actors().select("actor", "name", "kind", "started")
     lane = (
-        actors.join(counts, on="actor", how="full", coalesce=True)
+        actors.join(counts, on="actor", how="full", coalesce=True, maintain_order="left")
         .with_columns(pl.col("n").fill_null(0))
         .filter(pl.col("actor").is_not_null())
         .sort(["n", "started"], descending=[True, False], nulls_last=True)
@@ -101,7 +101,7 @@ def timeline_data(trace, bins: int = TIME_BINS, max_lanes: int = MAX_LANES) -> d
     width_ns = span / bins
     binned = (
         ev.select("actor", "ts", cat.alias("category"))
-        .join(label_of, on="actor", how="left")
+        .join(label_of, on="actor", how="left", maintain_order="left")
         .with_columns(
             pl.col("label").fill_null("other actors"),
             ((pl.col("ts") - t0) / width_ns).floor().cast(pl.Int64).clip(0, bins - 1).alias("bin"),
@@ -120,9 +120,9 @@ def timeline_data(trace, bins: int = TIME_BINS, max_lanes: int = MAX_LANES) -> d
     pairs = (
         msgs.filter(pl.col("kind") == "send").select("msg_id", pl.col("actor").alias("src"), pl.col("ts").alias("ts_s"), "target")
         .join(msgs.filter(pl.col("kind") == "receive").select("msg_id", pl.col("actor").alias("dst"), pl.col("ts").alias("ts_r")),
-              on="msg_id")
-        .join(label_of.rename({"actor": "src", "label": "src_label"}), on="src")
-        .join(label_of.rename({"actor": "dst", "label": "dst_label"}), on="dst")
+              on="msg_id", maintain_order="left")
+        .join(label_of.rename({"actor": "src", "label": "src_label"}), on="src", maintain_order="left")
+        .join(label_of.rename({"actor": "dst", "label": "dst_label"}), on="dst", maintain_order="left")
     )
     if pairs.height > MAX_ARROWS:
         pairs = pairs.gather_every(pairs.height // MAX_ARROWS + 1)
@@ -132,7 +132,7 @@ def timeline_data(trace, bins: int = TIME_BINS, max_lanes: int = MAX_LANES) -> d
     crashes = (
         ev.filter(pl.col("kind").is_in(["crash", "deadlock", "hang", "lock_order"]))
         .head(200)
-        .join(label_of, on="actor", how="left")
+        .join(label_of, on="actor", how="left", maintain_order="left")
         .select(pl.col("label").fill_null("other actors"), ((pl.col("ts") - t0) / 1e9).alias("at_s"), "kind",
                 pl.col("detail").fill_null("").str.slice(0, 120))
     )

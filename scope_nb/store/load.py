@@ -168,7 +168,7 @@ def merge_events(units: list[Unit]) -> pl.LazyFrame:
     ev = ev.sort(["ts", "_u", "seq"]).with_row_index("_new").with_columns(pl.col("_new").cast(pl.Int64))
     keys = ev.select("_u", "seq", "_new")
     for col in ("parent_seq", "call_seq"):
-        ev = ev.join(keys.rename({"seq": col, "_new": f"_{col}"}), on=["_u", col], how="left")
+        ev = ev.join(keys.rename({"seq": col, "_new": f"_{col}"}), on=["_u", col], how="left", maintain_order="left")
     schema = polars_schema(EVENTS)
     ev = ev.sort("_new").with_columns(pl.col("_new").alias("seq"), pl.col("_parent_seq").alias("parent_seq"),
                                       pl.col("_call_seq").alias("call_seq"))
