@@ -76,6 +76,9 @@ def analyze_crash(trace, obj_or_actor=None, ts_ns: int | None = None) -> CrashRe
                          + (f" at or before ts={ts_ns}" if ts_ns is not None else ""))
     crash = _event(rows.row(-1, named=True))
     ev = trace.events()
+    inner = _crash_inside_process(trace, ev, crash)
+    if inner is not None:
+        return analyze_crash(trace, inner, ts_ns)
     actor = crash.actor
     before = ev.filter((pl.col("actor") == actor) & (pl.col("seq") < crash.seq))
     msgs = before.filter(pl.col("kind").is_in(["send", "receive"]))
@@ -102,6 +105,17 @@ def analyze_crash(trace, obj_or_actor=None, ts_ns: int | None = None) -> CrashRe
         state_before=state_before, state_after=state_after, last_changes=changes,
         locks_held=held, queues_consumed=consumed, waiting=waiting,
     )
+
+
+def _crash_inside_process(trace, ev: pl.DataFrame, crash) -> str | None:
+    """A process that died of a crash in one of its own threads (recorded by the child
+    itself): that thread is where the exception, messages and calls are."""
+    process = trace.actors().filter((pl.col("actor") == crash.actor) & (pl.col("kind") == "process"))
+    if process.height == 0:
+        return None
+    pid = process["pid"][0]
+    inner = crash_rows(ev).filter((pl.col("pid") == pid) & (pl.col("actor") != crash.actor) & (pl.col("kind") == "crash"))
+    return inner["actor"][-1] if inner.height else None
 
 
 def _locks_held(ev: pl.DataFrame, actor: str, seq: int) -> list[str]:

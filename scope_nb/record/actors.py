@@ -402,6 +402,46 @@ def _process_patches(rec) -> None:
 
     patch(mpp.BaseProcess, "start", start)
 
+    orig_bootstrap = original(mpp.BaseProcess, "_bootstrap")
+
+    def _bootstrap(self, *args, **kwargs):
+        # in a child process: multiprocessing catches what escapes run() and exits
+        # with code 1, so the crash is recorded here, in the thread that ran it
+        self.run = _recording_run(self.run)
+        return orig_bootstrap(self, *args, **kwargs)
+
+    patch(mpp.BaseProcess, "_bootstrap", _bootstrap)
+
+
+def _recording_run(run):
+    @functools.wraps(run)
+    def recorded():
+        try:
+            return run()
+        except SystemExit as e:
+            if e.code not in (None, 0):
+                _main_crashed(e)
+            raise
+        except BaseException as e:
+            _main_crashed(e)
+            raise
+
+    return recorded
+
+
+def _main_crashed(exc: BaseException) -> None:
+    rec = session.ACTIVE
+    if rec is None or "actors" not in rec.extras:
+        return
+    try:
+        actor = rec.buffer().actor
+        short, detail, location = exc_text(rec, exc)
+        _state(rec).crashed.add(actor)
+        rec.actors.end(actor, "crashed", short)
+        rec.emit("crash", None, detail, actor=actor, location=location, raw=True)
+    except Exception as e:
+        rec.fault("process.run", e)
+
 
 class _ProcessWaiter:
     """One recorder thread waiting on the sentinels of the children this process
@@ -547,6 +587,7 @@ def uninstall(rec) -> None:
         for name in names:
             unpatch(cls, name)
     unpatch(mpp.BaseProcess, "start")
+    unpatch(mpp.BaseProcess, "_bootstrap")
     st.waiter.close()
     for actor, task in list(st.live_tasks.items()):
         _rename(rec, actor, task)
