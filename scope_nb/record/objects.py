@@ -11,14 +11,22 @@ becomes a states row plus a `state` event. `stop()` puts the original class back
 States rows are kept raw in `rec.extras["states"]` and turned into the STATES
 columns by `states_rows(rec)`. Each row stores, per attribute in `attrs`, one op:
 
-* "set": the payload is the new value (pickle bytes; the value itself when atomic;
-  an `Unpicklable` stand-in when it could not be copied; "<redacted>" for secrets);
+* "set": the payload is the new value (pickle bytes; an atomic value other than
+  bytes is kept by reference and pickled when the frame is built; an `Unpicklable`
+  stand-in when it could not be copied; "<redacted>" for secrets);
 * "splice": a list changed in one contiguous run: payload = pickle((start, end, items)),
   apply as `value[start:end] = items`;
 * "dict": payload = pickle((updated_items, removed_keys)).
 
 Every KEYFRAME_EVERY changes a row is a keyframe: it carries every attribute with
 "set", so a state is rebuilt from the nearest keyframe plus at most that many diffs.
+
+The hot path: a write of an atomic value (the common `obj.n = 1`, `obj.n += 1`)
+touches only that attribute, formats the value once, takes file:line from one
+`sys._getframe` and appends the write and state events to the thread's buffer
+directly; a read appends its event the same way. A big list is fingerprinted by the
+pickles of its CHUNK-element slices, which find and locate a change at the cost of
+one pickling (see _splice).
 """
 
 from __future__ import annotations
@@ -32,18 +40,29 @@ import types
 from typing import Any
 
 from .. import clock
+from ..schema import KIND_CODE
 from ..values import ATOMIC, REDACTED, snapshot_value
 from . import session
-from .locks import held_locks, var_name
+from .buffer import KIND_BITS, MASK_BITS, RICH
+from .locks import var_name
 from .sites import is_recorder_file, is_recorder_module
 
 KEYFRAME_EVERY = 64
 PATCH_MIN = 16  # lists/dicts shorter than this are stored whole on every change
+CHUNK = 512  # a big list is fingerprinted by the pickles of its slices of this many elements
 _HEAPTYPE = 1 << 9
 _CLASS_SET = object.__dict__["__class__"].__set__
 _get_ident = _thread.get_ident
+_getframe = sys._getframe
+_perf_ns = clock.perf_ns
 _MISSING = object()
+_FROM_SHADOW = object()  # payload placeholder: a keyframe pickles the private copy
 _busy: set[int] = set()  # threads inside the recorder's own work on an object
+# buffer codes of the events emitted here without Recorder.emit (see _push)
+_K_READ = RICH | (KIND_CODE["read"] << KIND_BITS)
+_K_WRITE = RICH | (KIND_CODE["write"] << KIND_BITS)
+_K_STATE = RICH | (KIND_CODE["state"] << KIND_BITS)
+_SAMPLE_MASK = (1 << MASK_BITS) - 1
 
 
 class Objects:
@@ -59,7 +78,26 @@ class Objects:
         self.reads = "read" in rec.kinds
         self.writes = "write" in rec.kinds
         self.states = "state" in rec.kinds
+        self.secret: dict[str, bool] = {}  # attribute name -> redacted?
+        self.max_len = rec.fmt.max_len
+        self.lock_state = None  # record/locks.py's LockState, found on first use
         rec.extras["states"] = self.rows
+
+    def is_secret(self, attr: str) -> bool:
+        hit = self.secret.get(attr)
+        if hit is None:
+            hit = self.secret[attr] = self.rec.fmt.is_secret(attr)
+        return hit
+
+    def held(self, actor: str) -> tuple[str, ...]:
+        """The locks `actor` holds (what `locks.held_locks` answers, without the lookups)."""
+        st = self.lock_state
+        if st is None:
+            st = self.lock_state = self.rec.extras.get("locks")
+            if st is None:
+                return ()
+        h = st.held.get(actor)
+        return tuple(h) if h else ()
 
 
 class Traced:
@@ -75,8 +113,9 @@ class Traced:
         self.lock = _thread.allocate_lock()
         self.slots = _slots(cls)
         self.has_dict = hasattr(obj, "__dict__") and isinstance(getattr(obj, "__dict__", None), dict)
-        self.current: dict[str, Any] = {}  # attr -> fingerprint (pickle bytes / atomic / Unpicklable)
-        self.payloads: dict[str, Any] = {}  # attr -> what a keyframe stores
+        self.vars = functools.partial(object.__getattribute__, obj, "__dict__")  # its __dict__, unrecorded
+        self.current: dict[str, Any] = {}  # attr -> fingerprint (atomic value / pickle bytes / chunk pickles / Unpicklable)
+        self.payloads: dict[str, Any] = {}  # attr -> what a keyframe stores (_FROM_SHADOW: pickle shadow[attr] then)
         self.reprs: dict[str, str] = {}  # attr -> bounded repr (also: the names in the state)
         self.shadow: dict[str, Any] = {}  # attr -> a private copy of a big list/dict, for diffs
         self.since_kf = 0
@@ -86,7 +125,7 @@ class Traced:
     # -- reading the object without being recorded ----------------------------------------
     def read_state(self) -> dict[str, Any]:
         obj = self.obj
-        out = dict(object.__getattribute__(obj, "__dict__")) if self.has_dict else {}
+        out = dict(self.vars()) if self.has_dict else {}
         for n, desc in self.slots.items():
             try:
                 out[n] = desc.__get__(obj, self.sub)
@@ -94,44 +133,117 @@ class Traced:
                 pass
         return out
 
+    def stored(self, attr: str) -> Any:
+        """The value the object holds in attribute `attr` (its __dict__ or a slot), or
+        _MISSING when `attr` is not part of its state (a property, say)."""
+        if self.has_dict:
+            v = self.vars().get(attr, _MISSING)
+            if v is not _MISSING:
+                return v
+        desc = self.slots.get(attr)
+        if desc is not None:
+            try:
+                return desc.__get__(self.obj, self.sub)
+            except AttributeError:
+                return _MISSING
+        return _MISSING
+
     def is_state_attr(self, attr: str) -> bool:
         if attr in self.slots:
             return True
-        return self.has_dict and attr in object.__getattribute__(self.obj, "__dict__")
+        return self.has_dict and attr in self.vars()
 
     # -- events -------------------------------------------------------------------
     def read(self, attr: str, value: Any) -> None:
         rec = self.rec
         try:
-            actor = rec.current_actor()
-            atomic = type(value) in ATOMIC
-            if rec.fmt.is_secret(attr):
-                detail, atomic = REDACTED, False
+            try:
+                b = rec.local.b
+            except AttributeError:
+                b = rec.buffer()
+            actor = rec.current_actor(b) if b.loopy else b.actor
+            objs = self.objs
+            t = type(value)
+            secret = objs.secret.get(attr)
+            if secret is None:
+                secret = objs.is_secret(attr)
+            if secret:
+                detail = REDACTED
+            elif t is str or t is bytes:
+                detail = rec.fmt.show(rec.fmt.capture(value))  # as Recorder.emit shows a captured value
+            elif t in ATOMIC:
+                detail = repr(value)
+                if len(detail) > objs.max_len:
+                    detail = _text(rec.fmt, objs.max_len, value, t)
             else:
-                detail = value if atomic else f"<{type(value).__name__}>"
-            rec.emit("read", attr, detail, obj=self.name, actor=actor, location=_where(),
-                     locks_held=held_locks(rec, actor), raw=not atomic)
+                detail = f"<{t.__name__}>"
+            f = _getframe(2)  # 0: here, 1: __getattribute__, 2: the reader
+            fn = f.f_code.co_filename
+            hit = _recorder_files.get(fn)
+            loc = f"{fn}:{f.f_lineno}" if hit is False else _where_from(f)
+            st = objs.lock_state
+            h = st.held.get(actor) if st is not None else objs.held(actor)
+            ev = (actor, attr, detail, None, self.name, loc, None, None, None, tuple(h) if h else (), None)
+            store = rec.store
+            if store.sample_rate < 1.0:
+                return _push(rec, b, _K_READ, ev)
+            b.ts.append(_perf_ns())
+            b.ks.append(_K_READ)
+            b.vals.append(ev)
+            if len(b.ts) >= store.chunk_size:
+                b.seal()
         except Exception as e:
             rec.fault("objects:read", e)
 
-    def wrote(self, attr: str, value: Any, deleted: bool = False) -> None:
+    def wrote(self, attr: str, value: Any) -> None:
+        """After `obj.attr = value` (called from the traced class's __setattr__)."""
+        rec = self.rec
+        try:
+            v = self.stored(attr)
+            if v is _MISSING:
+                return  # a property or other descriptor: its own writes are recorded
+            t = type(v)
+            if t not in ATOMIC or (type(value) is not t and type(value) not in ATOMIC):
+                return self._wrote_slow(attr, value)
+            # an atomic value: no user code runs below, so no re-entrancy guard is needed
+            objs = self.objs
+            try:
+                b = rec.local.b
+            except AttributeError:
+                b = rec.buffer()
+            actor = rec.current_actor(b) if b.loopy else b.actor
+            f = _getframe(2)  # 0: here, 1: __setattr__, 2: the writer
+            fn = f.f_code.co_filename
+            loc = f"{fn}:{f.f_lineno}" if not _recorder_file(fn) else _where_from(f)
+            secret = objs.is_secret(attr)
+            if secret:
+                text = shown = REDACTED
+            else:
+                text = _text(rec.fmt, objs.max_len, v, t)
+                shown = text if value is v else rec.fmt.repr(value)
+            if objs.writes:
+                _push(rec, b, _K_WRITE, (actor, attr, shown, None, self.name, loc, None, None, None, objs.held(actor), None))
+            if objs.states:
+                self.commit_atomic(attr, v, t, text, secret, f"{attr} = {shown}", actor, loc, b)
+        except Exception as e:
+            rec.fault("objects:write", e)
+
+    def _wrote_slow(self, attr: str, value: Any, deleted: bool = False) -> None:
         rec = self.rec
         ident = _get_ident()
         _busy.add(ident)
         try:
-            if not deleted and not self.is_state_attr(attr):
-                return  # a property or other descriptor: its own writes are recorded
             actor = rec.current_actor()
             loc = _where()
             if self.objs.writes:
                 if deleted:
                     detail = "<deleted>"
-                elif rec.fmt.is_secret(attr):
+                elif self.objs.is_secret(attr):
                     detail = REDACTED
                 else:
                     detail = rec.fmt.repr(value)
                 rec.emit("write", attr, detail, obj=self.name, actor=actor, location=loc,
-                         locks_held=held_locks(rec, actor), raw=True)
+                         locks_held=self.objs.held(actor), raw=True)
             if self.objs.states:
                 cause = f"del {attr}" if deleted else f"{attr} = {_short(rec, attr, value)}"
                 self.commit(cause, actor, loc, names=(attr,))
@@ -139,6 +251,10 @@ class Traced:
             rec.fault("objects:write", e)
         finally:
             _busy.discard(ident)
+
+    def deleted(self, attr: str) -> None:
+        """After `del obj.attr`."""
+        self._wrote_slow(attr, None, deleted=True)
 
     def enter(self, method: str, fn, args, kwargs) -> tuple:
         rec = self.rec
@@ -178,12 +294,39 @@ class Traced:
             _busy.discard(ident)
 
     # -- snapshots ------------------------------------------------------------------
+    def commit_atomic(self, n: str, v: Any, t: type, text: str, secret: bool, cause: str, actor: str,
+                      loc: str | None, b) -> None:
+        """commit() for a write of an atomic value `v` (of type t, shown as `text`) to
+        attribute n: the same row, without a snapshot of the whole object."""
+        with self.lock:
+            prev = self.current.get(n, _MISSING)
+            if prev is v or (type(prev) is t and prev == v):
+                return
+            self.current[n] = v
+            if self.shadow:
+                self.shadow.pop(n, None)
+            if secret:
+                payload = REDACTED
+            else:
+                payload = v if t is not bytes else pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)
+            self.reprs[n] = text
+            self.payloads[n] = payload
+            self.since_kf += 1
+            if self.since_kf >= KEYFRAME_EVERY:
+                self._row(cause, actor, loc, [n], [], [n], ["set"], [payload], [text], True, b)
+            else:
+                now = clock.perf_ns()
+                self.objs.rows.append((self.name, now, actor, cause, (n,), (), (n,), ("set",), (payload,), (text,),
+                                       False, loc))
+                _push(self.rec, b, _K_STATE, (actor, None, cause, None, self.name, loc, None, None, None, None, None),
+                      now)
+
     def commit(self, cause: str, actor: str, loc: str | None, names: tuple[str, ...] | None = None,
                keyframe: bool = False) -> None:
         """Compare the object with its last snapshot; record a row if anything changed.
         `names`: only these attributes were touched (a write); None: look at all."""
         state = self.read_state()
-        is_secret = self.rec.fmt.is_secret
+        is_secret = self.objs.is_secret
         with self.lock:
             changed, attrs, ops, payloads, reprs = [], [], [], [], []
             removed: list[str] = []
@@ -210,21 +353,52 @@ class Traced:
             if not changed and not removed and not keyframe:
                 return
             self.since_kf += 1
-            if keyframe or self.since_kf >= KEYFRAME_EVERY:
-                keyframe = True
-                self.since_kf = 0
-                attrs = list(self.payloads)
-                ops = ["set"] * len(attrs)
-                payloads = list(self.payloads.values())
-                reprs = [self.reprs[n] for n in attrs]
-            now = clock.perf_ns()
-            self.objs.rows.append((self.name, now, actor, cause, tuple(changed + removed), tuple(removed),
-                                   tuple(attrs), tuple(ops), tuple(payloads), tuple(reprs), keyframe, loc))
+            self._row(cause, actor, loc, changed, removed, attrs, ops, payloads, reprs, keyframe, None)
+
+    def _row(self, cause: str, actor: str, loc: str | None, changed: list, removed: list, attrs: list, ops: list,
+             payloads: list, reprs: list, keyframe: bool, b) -> None:
+        """Append one states row and its `state` event (the lock is held)."""
+        if keyframe or self.since_kf >= KEYFRAME_EVERY:
+            keyframe = True
+            self.since_kf = 0
+            attrs = list(self.payloads)
+            ops = ["set"] * len(attrs)
+            payloads = [self._keyframe_payload(n) for n in attrs]
+            reprs = [self.reprs[n] for n in attrs]
+        now = clock.perf_ns()
+        self.objs.rows.append((self.name, now, actor, cause, tuple(changed + removed), tuple(removed),
+                               tuple(attrs), tuple(ops), tuple(payloads), tuple(reprs), keyframe, loc))
+        if b is None:
             self.rec.emit("state", None, cause, obj=self.name, actor=actor, ts=now, location=loc, raw=True)
+        else:
+            _push(self.rec, b, _K_STATE, (actor, None, cause, None, self.name, loc, None, None, None, None, None), now)
+
+    def _keyframe_payload(self, n: str) -> Any:
+        p = self.payloads[n]
+        if p is _FROM_SHADOW:
+            p = self.payloads[n] = pickle.dumps(self.shadow[n], protocol=pickle.HIGHEST_PROTOCOL)
+        return p
 
     def _diff(self, n: str, v: Any, secret: bool):
         """(op, payload) when attribute n changed to v since the last snapshot, else None.
         Updates the snapshot."""
+        t = type(v)
+        if t in ATOMIC:
+            prev = self.current.get(n, _MISSING)
+            if prev is v or (type(prev) is t and prev == v):
+                return None
+            self.current[n] = v
+            self.shadow.pop(n, None)
+            if secret:
+                self.reprs[n] = self.payloads[n] = REDACTED
+                return "set", REDACTED
+            self.reprs[n] = self.rec.fmt.repr(v)
+            p = self.payloads[n] = v if t is not bytes else pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)
+            return "set", p
+        if t is list and not secret and len(v) >= PATCH_MIN:
+            d = self._diff_list(n, v)
+            if d is not _MISSING:
+                return d
         blob, plain = snapshot_value(v)
         fp = blob if blob is not None else plain
         prev = self.current.get(n, _MISSING)
@@ -236,12 +410,12 @@ class Traced:
             self.payloads[n] = REDACTED
             self.shadow.pop(n, None)
             return "set", REDACTED
-        self.payloads[n] = blob if blob is not None else _pickled(plain)
+        self.payloads[n] = blob if blob is not None else plain
         op = None
         old = self.shadow.get(n)
         if blob is not None and old is not None and type(old) is type(v):
             op = _patch(old, v, len(blob))
-        big = blob is not None and type(v) in (list, dict) and len(v) >= PATCH_MIN
+        big = blob is not None and type(v) is dict and len(v) >= PATCH_MIN
         if op is not None:
             _apply(old, op[0], pickle.loads(op[1]))
             if pickle.dumps(old, protocol=pickle.HIGHEST_PROTOCOL) != blob:
@@ -253,13 +427,40 @@ class Traced:
                 self.shadow.pop(n, None)
         return op if op is not None else ("set", self.payloads[n])
 
-
-def _pickled(plain: Any) -> Any:
-    """Atomic values are pickled now (cheap), so that a bytes payload always means a
-    pickle; an Unpicklable stand-in is pickled when the frame is built."""
-    if type(plain) in ATOMIC:
-        return pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL)
-    return plain
+    def _diff_list(self, n: str, v: list):
+        """_diff for a big list: its fingerprint is the pickles of its CHUNK-element
+        slices, so a change is found, and located, at the cost of one pickling of the
+        list (no second pickling to check a patch, no unpickling to refresh the private
+        copy). _MISSING when the list cannot be pickled (the general path decides)."""
+        try:
+            dumps = pickle.dumps
+            blobs = tuple([dumps(v[i : i + CHUNK], protocol=pickle.HIGHEST_PROTOCOL) for i in range(0, len(v), CHUNK)])
+        except BaseException:
+            return _MISSING
+        prev = self.current.get(n)
+        if type(prev) is tuple and prev == blobs:
+            return None
+        self.current[n] = blobs
+        self.reprs[n] = self.rec.fmt.repr(v)
+        old = self.shadow.get(n)
+        blob = None
+        if type(prev) is tuple and type(old) is list:
+            try:
+                start, end, items = _splice(old, v, prev, blobs)
+                blob = pickle.dumps((start, end, items), protocol=pickle.HIGHEST_PROTOCOL)
+                fresh = pickle.loads(blob)[2]
+            except Exception:  # an element's == raised: store the whole list
+                blob = None
+        if blob is not None:
+            old[start:end] = fresh  # the private copy follows, with copies of the new items
+            if len(blob) * 2 < sum(map(len, blobs)):
+                self.payloads[n] = _FROM_SHADOW
+                return "splice", blob
+            full = self.payloads[n] = pickle.dumps(old, protocol=pickle.HIGHEST_PROTOCOL)
+            return "set", full
+        full = self.payloads[n] = pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)
+        self.shadow[n] = pickle.loads(full)
+        return "set", full
 
 
 def _same(a, b) -> bool:
@@ -279,53 +480,104 @@ def _eq(a, b) -> bool:
 
 
 def _patch(old, new, full_size: int):
-    """A small op turning `old` (a private copy) into `new`, or None when storing the
-    whole value is as good."""
+    """A small op turning `old` (a private copy of a dict) into `new`, or None when
+    storing the whole value is as good. (Big lists go through _splice.)"""
     try:
-        if type(new) is list:
-            p = _prefix(old, new)
-            m = min(len(old), len(new)) - p
-            s = _suffix(old, new, m)
-            blob = pickle.dumps((p, len(old) - s, new[p : len(new) - s]), protocol=pickle.HIGHEST_PROTOCOL)
-            op = "splice"
-        elif type(new) is dict:
-            upd = {k: v for k, v in new.items() if k not in old or not _eq(old[k], v)}
-            rem = [k for k in old if k not in new]
-            blob = pickle.dumps((upd, rem), protocol=pickle.HIGHEST_PROTOCOL)
-            op = "dict"
-        else:
+        if type(new) is not dict:
             return None
+        upd = {k: v for k, v in new.items() if k not in old or not _eq(old[k], v)}
+        rem = [k for k in old if k not in new]
+        blob = pickle.dumps((upd, rem), protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:
         return None
-    return (op, blob) if len(blob) * 2 < full_size else None
+    return ("dict", blob) if len(blob) * 2 < full_size else None
 
 
 def _prefix(old: list, new: list) -> int:
-    """Length of the common prefix: slices compared at C speed in growing blocks, then
-    a binary search inside the first block that differs (O(prefix) work)."""
-    return _common(old, new, min(len(old), len(new)), lambda x, i, j: x[i:j])
-
-
-def _suffix(old: list, new: list, limit: int) -> int:
-    """Length of the common suffix, at most `limit`."""
-    return _common(old, new, limit, lambda x, i, j: x[len(x) - j : len(x) - i])
-
-
-def _common(old: list, new: list, n: int, part) -> int:
+    """Length of the common prefix (==): slices compared at C speed in blocks of at most
+    256, then a binary search inside the first block that differs (O(prefix) work)."""
+    n = min(len(old), len(new))
     lo, step = 0, 16
     while lo < n:
         hi = min(n, lo + step)
-        if part(old, lo, hi) != part(new, lo, hi):
-            while hi - lo > 1:  # invariant: the parts [lo, hi) differ
+        if old[lo:hi] != new[lo:hi]:
+            while hi - lo > 1:  # invariant: old[lo:hi] and new[lo:hi] differ
                 mid = (lo + hi) // 2
-                if part(old, lo, mid) == part(new, lo, mid):
+                if old[lo:mid] == new[lo:mid]:
                     lo = mid
                 else:
                     hi = mid
             return lo
         lo = hi
-        step *= 2
+        if step < 256:
+            step *= 2
     return n
+
+
+def _suffix(old: list, new: list, limit: int) -> int:
+    """Length of the common suffix (==), at most `limit`."""
+    if limit <= 0:
+        return 0
+    return _prefix(old[len(old) - limit :][::-1], new[len(new) - limit :][::-1])
+
+
+def _splice(old: list, new: list, prev: tuple, blobs: tuple) -> tuple[int, int, list]:
+    """(start, end, items) such that `old[start:end] = items` turns `old` (the private
+    copy of the recorded list) into `new`. prev / blobs are the chunk pickles of old and
+    new: chunks with equal pickles hold equal values; inside a chunk that differs,
+    elements are compared with ==, and the run == found equal is checked by pickling it
+    (1 == 1.0 == True, 0.0 == -0.0), so the result is as exact as pickling the list."""
+    dumps, hp = pickle.dumps, pickle.HIGHEST_PROTOCOL
+    n_old, n_new = len(old), len(new)
+    limit = min(n_old, n_new)
+    m = min(len(prev), len(blobs))
+    k = 0
+    while k < m and prev[k] == blobs[k]:
+        k += 1
+    lo = min(k * CHUNK, limit)
+    hi = min(limit, lo + CHUNK)
+    p = lo + _prefix(old[lo:hi], new[lo:hi])
+    if p > lo and dumps(old[lo:p], protocol=hp) != dumps(new[lo:p], protocol=hp):
+        p = lo
+    if n_old == n_new:
+        j = len(blobs) - 1
+        while j > k and prev[j] == blobs[j]:
+            j -= 1
+        top = min(n_new, (j + 1) * CHUNK)  # from here on, equal chunk by chunk
+        base = max(p, j * CHUNK)
+        s = _suffix(old[base:top], new[base:top], top - base)
+        if s and dumps(old[top - s : top], protocol=hp) != dumps(new[top - s : top], protocol=hp):
+            s = 0
+        s += n_new - top
+    else:
+        s = _suffix(old, new, limit - p)
+        if s and dumps(old[n_old - s :], protocol=hp) != dumps(new[n_new - s :], protocol=hp):
+            s = 0
+    return p, n_old - s, new[p : n_new - s]
+
+
+def _push(rec, b, code: int, ev: tuple, now: int | None = None) -> None:
+    """What Recorder.emit does for a non-critical event whose fields are ready (kind
+    enabled, detail formatted): sample, append to the thread's buffer, seal when full."""
+    store = rec.store
+    if store.sample_rate < 1.0:
+        b.pos += 1
+        if not store.mask[b.pos & _SAMPLE_MASK]:
+            store.dropped["sampled"] += 1
+            return
+    b.ts.append(clock.perf_ns() if now is None else now)
+    b.ks.append(code)
+    b.vals.append(ev)
+    if len(b.ts) >= store.chunk_size:
+        b.seal()
+
+
+def _text(fmt, max_len: int, v: Any, t: type) -> str:
+    """fmt.repr(v) for an atomic v of type t (numbers without the general machinery)."""
+    if t is str or t is bytes:
+        return fmt.repr(v)
+    r = repr(v)
+    return r if len(r) <= max_len else r[: max_len - 3] + "..."
 
 
 def _apply(value, op: str, arg) -> None:
@@ -355,12 +607,26 @@ def _args(rec, fn, args: tuple, kwargs: dict):
     return pos, {k: REDACTED if is_secret(k) else v for k, v in kwargs.items()}
 
 
-def _where() -> str | None:
-    """file:line of the first frame outside scope_nb: the user's code."""
-    f = sys._getframe(1)
-    while f is not None and is_recorder_file(f.f_code.co_filename):
+_recorder_files: dict[str, bool] = {}
+
+
+def _recorder_file(filename: str) -> bool:
+    hit = _recorder_files.get(filename)
+    if hit is None:
+        hit = _recorder_files[filename] = is_recorder_file(filename)
+    return hit
+
+
+def _where_from(f) -> str | None:
+    """file:line of the first frame from f outward that is outside scope_nb."""
+    while f is not None and _recorder_file(f.f_code.co_filename):
         f = f.f_back
     return f"{f.f_code.co_filename}:{f.f_lineno}" if f is not None else None
+
+
+def _where() -> str | None:
+    """file:line of the first frame outside scope_nb: the user's code."""
+    return _where_from(_getframe(2))
 
 
 def _slots(cls: type) -> dict[str, Any]:
@@ -389,12 +655,14 @@ def _make_subclass(objs: Objects, cls: type) -> type:
     orig_del = cls.__delattr__
     orig_reduce = cls.__reduce_ex__
 
-    def __getattribute__(self, attr):
-        value = orig_get(self, attr)
-        t = table.get(id(self))
-        if t is not None and attr in t.reprs and t.live and objs.reads and _get_ident() not in _busy:
-            t.read(attr, value)
-        return value
+    if objs.reads:
+
+        def __getattribute__(self, attr):
+            value = orig_get(self, attr)
+            t = table.get(id(self))
+            if t is not None and attr in t.reprs and t.live and _get_ident() not in _busy:
+                t.read(attr, value)
+            return value
 
     def __setattr__(self, attr, value):
         orig_set(self, attr, value)
@@ -406,7 +674,7 @@ def _make_subclass(objs: Objects, cls: type) -> type:
         orig_del(self, attr)
         t = table.get(id(self))
         if t is not None and t.live and _get_ident() not in _busy:
-            t.wrote(attr, None, deleted=True)
+            t.deleted(attr)
 
     def __reduce_ex__(self, protocol):
         r = orig_reduce(self, protocol)
@@ -430,12 +698,13 @@ def _make_subclass(objs: Objects, cls: type) -> type:
         "__module__": cls.__module__,
         "__qualname__": cls.__qualname__,
         "__doc__": cls.__doc__,
-        "__getattribute__": __getattribute__,
         "__setattr__": __setattr__,
         "__delattr__": __delattr__,
         "__reduce_ex__": __reduce_ex__,
         "__class__": property(_get_class, _set_class),
     }
+    if objs.reads:
+        ns["__getattribute__"] = __getattribute__
     for name, fn in _public_methods(cls).items():
         ns[name] = _wrap_method(table, name, fn)
     try:
