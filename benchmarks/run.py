@@ -72,17 +72,23 @@ WORKLOADS = {
         {
             "full": {"tasks": 2_000, "messages": 60_000},
             "quick": {"tasks": 2_000, "messages": 12_000},
-            "small": {"tasks": 2_000, "messages": 6_000},
+            # VizTracer with args: ~45 s at 2,000 tasks even with one message per pair
+            # (its cost grows with the number of tasks, not of messages)
+            "small": {"tasks": 2_000, "messages": 2_000},
         },
         "workloads",
     ),
 }
 
 
+# the untimed memory pass (per-event bytes do not depend on the size; tracemalloc is slow)
+MEMORY_SIZES = {"call-heavy": {"scale": 1}, "threads+queue": {"messages": 20_000}, "asyncio": {"tasks": 2_000, "messages": 6_000}}
+
+
 def sizes(wl: str, quick: bool, small: bool) -> dict:
     s = WORKLOADS[wl][1]
     if small and "small" in s:
-        return s["small"] if not quick else {k: (v // 2 if k == "messages" else v) for k, v in s["small"].items()}
+        return s["small"]
     return s["quick" if quick else "full"]
 
 
@@ -138,15 +144,17 @@ class Scope:
             os.environ.pop("SCOPE_NB_PURE", None)
 
     def stop(self):
-        rec = _session.ACTIVE
+        t0 = time.perf_counter()
+        trace = scope_nb.stop()
+        stop_s = time.perf_counter() - t0
+        # counted after stop(): in trace-everything mode the harness is user code too,
+        # and must not be recorded while it counts
+        rec = _session.LAST
         store = rec.store
         n = store.sealed_count + sum(len(b.ts) for b in store.buffers) + len(store.critical)
         calls = 0
         for ch in list(store.sealed) + list(store.buffers):
             calls += sum(1 for k in ch.ks if k & KIND_MASK == CALL)
-        t0 = time.perf_counter()
-        trace = scope_nb.stop()
-        stop_s = time.perf_counter() - t0
         info = {
             "events": n,
             "calls": calls,
@@ -155,12 +163,9 @@ class Scope:
             "dropped": sum(trace.meta.get("dropped", {}).values()),
             "errors": sum(trace.meta.get("errors", {}).values()),
         }
-        del trace
+        del trace, rec, store
         _forget_scope()
         return info
-
-    def counted_in_stop(self):
-        return False
 
 
 class Viz:
@@ -316,6 +321,8 @@ def scope_memory(wl: str, variant: Scope, kwargs) -> dict:
     m1 = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     rec = _session.ACTIVE
+    rec.stop()  # stop the hooks (not scope_nb.stop(): no frames needed) before counting,
+    # so that the counting below is not recorded in trace-everything mode
     store = rec.store
     chunks = list(store.sealed) + list(store.buffers)
     n = sum(len(c.ts) for c in chunks)
@@ -342,7 +349,9 @@ def scope_memory(wl: str, variant: Scope, kwargs) -> dict:
     for c in chunks:
         for v in c.vals:
             add(v)
-    variant.stop()
+    del chunks, store, rec
+    scope_nb.stop()
+    _forget_scope()
     gc.collect()
     n1 = max(n, 1)
     out = {"events": n, "retained_B": (m1 - m0) / n1, "cols_B": cols / n1}
@@ -550,7 +559,7 @@ def main(argv=None) -> int:
             for v in plan[w]:
                 key = (w, v.name)
                 if (isinstance(v, Scope) and "outside" not in v.name and not v.pure) or (isinstance(v, Viz) and w == "call-heavy"):
-                    mem[key] = memory_in_child(w, v.name, sizes(w, True, v.small))
+                    mem[key] = memory_in_child(w, v.name, MEMORY_SIZES.get(w, sizes(w, True, v.small)))
         print(f"memory pass done ({time.perf_counter() - t_start:.0f} s)", file=sys.stderr, flush=True)
 
     mat = materialise(3, 4 if not args.quick else 1)
