@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from .decode import RICH_FIELDS, decode
 from .record.buffer import (
     CALL,
     EXCEPTION,
@@ -28,7 +29,7 @@ from .record.buffer import (
     SWITCH,
 )
 from .schema import ACTORS, EVENT_KINDS, EVENTS, STATES, polars_schema
-from .values import Formatted, Formatter
+from .values import Formatter
 
 if TYPE_CHECKING:
     from .record.session import Recorder
@@ -101,155 +102,53 @@ def link_states(states: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
 
 
 # -- step 1: decode --------------------------------------------------------------------
-def _show(fmt: Formatter, v) -> str | None:
-    if v is None:
-        return None
-    if type(v) is Formatted:
-        return v.text
-    return fmt.repr(v)
-
-
-def _args_text(fmt: Formatter, names: tuple[str, ...], v) -> str | None:
-    if not names:
-        return ""
-    if len(names) == 1:
-        return f"{names[0]}={_show(fmt, v)}"
-    if v is None:
-        return None
-    return ", ".join(f"{n}={_show(fmt, x)}" for n, x in zip(names, v, strict=False))
-
-
 def raw_events(chunks, critical, sites, fmt: Formatter) -> pl.DataFrame:
     """One row per buffered event (markers included), values formatted.
 
-    Numeric columns go to polars straight from the buffers' arrays; only the kept
-    values are visited in Python, and rich rows (rare) are collected apart."""
-    n_sites = len(sites)
-    names = [s.argnames for s in sites]
-    gens = [s.is_gen for s in sites]
-    shown: list[dict] = [{} for _ in range(n_sites)]  # per site: atomic argument -> text
-    detail: list[str | None] = []
-    sparse_fid: dict[int, int] = {}
-    sparse_actor: dict[int, str] = {}
-    rich: list[tuple[int, tuple]] = []
-    ts_parts, ks_parts, buf_parts, pos_parts, actor_parts = [], [], [], [], []
-    positions: dict[int, int] = {}
-    row = 0
-    for ch in chunks:
-        n = len(ch.ts)
-        start = positions.get(ch.index, 0)
-        positions[ch.index] = start + n
-        ts_parts.append(pl.Series(ch.ts, dtype=pl.Int64))
-        ks_parts.append(pl.Series(ch.ks, dtype=pl.Int64))
-        buf_parts.append(pl.repeat(ch.index, n, dtype=pl.Int64, eager=True))
-        pos_parts.append(pl.int_range(start, start + n, dtype=pl.Int64, eager=True))
-        actor_parts.append(pl.repeat(ch.actor, n, dtype=pl.String, eager=True))
-        add = detail.append
-        for k, v in zip(ch.ks, ch.vals, strict=True):
-            c = k & KIND_MASK
-            if c == CALL:
-                s = k >> KIND_BITS
-                if gens[s]:
-                    sparse_fid[row], v = v
-                nm = names[s]
-                if len(nm) == 1 and type(v) in _HASHABLE_ATOMIC:
-                    cache = shown[s]
-                    d = cache.get(v)
-                    if d is None:
-                        d = cache[v] = f"{nm[0]}={_show(fmt, v)}"
-                    add(d)
-                else:
-                    add(_args_text(fmt, nm, v))
-            elif c == RETURN:
-                add("None" if v is None else _show(fmt, v))
-            elif c == EXCEPTION:
-                add(v.text if type(v) is Formatted else _show(fmt, v))
-            elif c == SUSPEND or c == RESUME:
-                sparse_fid[row] = v
-                add(None)
-            elif c == SWITCH:
-                sparse_actor[row] = v
-                add(None)
-            else:  # RICH
-                rich.append((row, v))
-                add(v[2])
-            row += 1
-    cols: dict[str, Any] = {
-        "ts": _concat(ts_parts, pl.Int64),
-        "buf": _concat(buf_parts, pl.Int64),
-        "pos": _concat(pos_parts, pl.Int64),
-        "ks": _concat(ks_parts, pl.Int64),
-        "thread_actor": _concat(actor_parts, pl.String),
-        "detail": pl.Series(detail, dtype=pl.String),
-    }
-    frame = pl.DataFrame(cols).with_row_index("_row").with_columns(
-        pl.col("_row").cast(pl.Int64),
-        (pl.col("ks") & KIND_MASK).alias("code"),
-        (pl.col("ks") // (1 << KIND_BITS)).alias("site"),
+    The numeric columns go to polars straight from the buffers' arrays; emitted
+    events' kind codes sit in the site bits of `ks`, so they are moved to `code`."""
+    d = decode(chunks, critical, sites, fmt)
+    frame = pl.DataFrame(
+        {
+            "ts": _concat(d.ts_parts),
+            "ks": _concat(d.ks_parts),
+            "buf": d.buf,
+            "pos": d.pos,
+            "thread_actor": d.thread_actor,
+            "detail": d.detail,
+        },
+        schema={"ts": pl.Int64, "ks": pl.Int64, "buf": pl.Int64, "pos": pl.Int64, "thread_actor": pl.String,
+                "detail": pl.String},
+    ).with_row_index("_row")
+    row = pl.Int64
+    sparse = [
+        pl.DataFrame({"_row": list(d.fid), "fid": list(d.fid.values())}, schema={"_row": row, "fid": pl.Int64}),
+        pl.DataFrame({"_row": list(d.actor), "actor": list(d.actor.values())}, schema={"_row": row, "actor": pl.String}),
+        pl.DataFrame(
+            {"_row": list(d.rich), **{k: [v[i] for v in d.rich.values()] for i, k in enumerate(RICH_FIELDS)}},
+            schema={"_row": row, **{k: RAW[k] for k in RICH_FIELDS}},
+        ),
+    ]
+    frame = frame.with_columns(pl.col("_row").cast(row))
+    for part in sparse:
+        if part.height:
+            frame = frame.join(part, on="_row", how="left", maintain_order="left")
+    code = pl.col("ks") & KIND_MASK
+    site = pl.col("ks") // (1 << KIND_BITS)
+    return frame.select(
+        [
+            pl.when(code == RICH).then(site).otherwise(code).alias("code") if c == "code"
+            else pl.when(code == RICH).then(None).otherwise(site).alias("site") if c == "site"
+            else pl.col(c) if c in frame.columns
+            else pl.lit(None, dtype=t).alias(c)
+            for c, t in RAW.items()
+        ]
     )
-    frame = frame.join(_sparse(sparse_fid, "fid", pl.Int64), on="_row", how="left", maintain_order="left")
-    frame = frame.join(_sparse(sparse_actor, "actor", pl.String), on="_row", how="left", maintain_order="left")
-    rich_frame = _rich_rows(rich)
-    frame = frame.join(rich_frame, on="_row", how="left", maintain_order="left").with_columns(
-        pl.when(pl.col("code") == RICH).then(pl.col("site")).otherwise(pl.col("code")).alias("code"),
-        pl.when(pl.col("code") == RICH).then(None).otherwise(pl.col("site")).alias("site"),
-        pl.coalesce("actor", "_ractor").alias("actor"),
-    )
-    crit = _critical_rows(critical)
-    out = pl.concat([frame.drop("_row", "ks", "_ractor"), crit], how="diagonal_relaxed")
-    return out.select([pl.col(c).cast(t) if c in out.columns else pl.lit(None, dtype=t).alias(c) for c, t in RAW.items()])
 
 
-_HASHABLE_ATOMIC = frozenset({int, float, bool, type(None), str, bytes})
-_RICH_FIELDS = ("target", "msg_id", "obj", "location", "duration_ns", "module", "function", "locks_held", "qsize")
-
-
-def _concat(parts: list[pl.Series], dtype) -> pl.Series:
-    return pl.concat(parts) if parts else pl.Series([], dtype=dtype)
-
-
-def _sparse(values: dict[int, Any], name: str, dtype) -> pl.DataFrame:
-    return pl.DataFrame({"_row": list(values), name: list(values.values())}, schema={"_row": pl.Int64, name: dtype})
-
-
-def _rich_columns(items: list[tuple]) -> dict[str, list]:
-    """The fields of emitted events (see Recorder.emit), column by column."""
-    return {
-        "_ractor": [v[0] for v in items],
-        "target": [v[1] for v in items],
-        "msg_id": [v[3] for v in items],
-        "obj": [v[4] for v in items],
-        "location": [v[5] for v in items],
-        "duration_ns": [v[6] for v in items],
-        "module": [v[7] for v in items],
-        "function": [v[8] for v in items],
-        "locks_held": [list(v[9]) if v[9] is not None else None for v in items],
-        "qsize": [v[10] for v in items],
-    }
-
-
-def _rich_schema() -> dict[str, Any]:
-    return {"_ractor": pl.String, **{k: RAW[k] for k in _RICH_FIELDS}}
-
-
-def _rich_rows(rich: list[tuple[int, tuple]]) -> pl.DataFrame:
-    cols = {"_row": [r for r, _ in rich], **_rich_columns([v for _, v in rich])}
-    return pl.DataFrame(cols, schema={"_row": pl.Int64, **_rich_schema()})
-
-
-def _critical_rows(critical: list[tuple]) -> pl.DataFrame:
-    items = [v for _, _, _, v in critical]
-    cols = {
-        "ts": [t for t, _, _, _ in critical],
-        "buf": [b for _, _, b, _ in critical],
-        "pos": [-1] * len(critical),
-        "code": [c for _, c, _, _ in critical],
-        "detail": [v[2] for v in items],
-        **_rich_columns(items),
-    }
-    schema = {"ts": pl.Int64, "buf": pl.Int64, "pos": pl.Int64, "code": pl.Int64, "detail": pl.String, **_rich_schema()}
-    frame = pl.DataFrame(cols, schema=schema)
-    return frame.with_columns(pl.col("_ractor").alias("actor"), pl.col("_ractor").alias("thread_actor")).drop("_ractor")
+def _concat(parts: list) -> pl.Series:
+    series = [pl.Series(p, dtype=pl.Int64) for p in parts if len(p)]
+    return pl.concat(series) if series else pl.Series([], dtype=pl.Int64)
 
 
 def sites_frame(sites) -> pl.DataFrame:

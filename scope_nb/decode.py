@@ -1,0 +1,147 @@
+"""Buffered events to plain columns, with the standard library only.
+
+Both the frames (polars, in the notebook) and the disk flusher (pyarrow, possibly in a
+forked child where polars must not run) start from this: one row per buffered event,
+the kept values formatted with the bounded repr, the emitted events' fields apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .record.buffer import (
+    CALL,
+    EXCEPTION,
+    KIND_BITS,
+    KIND_MASK,
+    RESUME,
+    RETURN,
+    RICH,
+    SUSPEND,
+    SWITCH,
+)
+from .values import Formatted, Formatter
+
+# the fields of an emitted event tuple (see Recorder.emit) after actor and detail
+RICH_FIELDS = ("target", "msg_id", "obj", "location", "duration_ns", "module", "function", "locks_held", "qsize")
+_HASHABLE_ATOMIC = frozenset({int, float, bool, type(None), str, bytes})
+_PLAIN = frozenset({int, float, bool})
+
+
+def show(fmt: Formatter, v) -> str | None:
+    """A kept value as text (None stays None)."""
+    if v is None:
+        return None
+    t = type(v)
+    if t in _PLAIN and (t is not int or -(10**15) < v < 10**15):
+        return repr(v)  # short by nature: the bounded formatter would print the same
+    if t is Formatted:
+        return v.text
+    return fmt.repr(v)
+
+
+def args_text(fmt: Formatter, names: tuple[str, ...], v) -> str | None:
+    if not names:
+        return ""
+    if len(names) == 1:
+        return f"{names[0]}={show(fmt, v)}"
+    if v is None:
+        return None
+    return ", ".join(f"{n}={show(fmt, x)}" for n, x in zip(names, v, strict=False))
+
+
+def rich_values(v: tuple) -> tuple:
+    """The RICH_FIELDS of an emitted event tuple."""
+    return (v[1], v[3], v[4], v[5], v[6], v[7], v[8], list(v[9]) if v[9] is not None else None, v[10])
+
+
+@dataclass
+class Decoded:
+    """Columns of the buffered events: ts and ks stay as the buffers' arrays (one part
+    per chunk, the critical events last, as RICH rows); buf, pos, thread_actor and
+    detail have one item per row; actor, fid and the emitted events' fields are
+    sparse (row -> value), since most rows are calls."""
+
+    ts_parts: list = field(default_factory=list)
+    ks_parts: list = field(default_factory=list)
+    buf: list[int] = field(default_factory=list)
+    pos: list[int] = field(default_factory=list)
+    thread_actor: list[str] = field(default_factory=list)
+    detail: list[str | None] = field(default_factory=list)
+    actor: dict[int, str] = field(default_factory=dict)
+    fid: dict[int, int] = field(default_factory=dict)
+    rich: dict[int, tuple] = field(default_factory=dict)  # row -> rich_values(...)
+
+    def dense(self, name: str) -> list:
+        """A sparse column (actor, fid, or one of RICH_FIELDS) with one item per row."""
+        n = len(self.detail)
+        if name in ("actor", "fid"):
+            values = getattr(self, name)
+            return [values.get(i) for i in range(n)] if values else [None] * n
+        j = RICH_FIELDS.index(name)
+        rich = self.rich
+        return [rich[i][j] if i in rich else None for i in range(n)] if rich else [None] * n
+
+
+def decode(chunks, critical, sites, fmt: Formatter, bases: dict[int, int] | None = None) -> Decoded:
+    """One row per buffered event (markers included). `bases` (buffer index -> rows of
+    that buffer already decoded earlier) makes `pos` continue across calls; it is
+    advanced here."""
+    out = Decoded()
+    bases = {} if bases is None else bases
+    names = [s.argnames for s in sites]
+    gens = [s.is_gen for s in sites]
+    shown: dict[tuple, str] = {}  # (site, type, atomic argument) -> text
+    actor, fid, rich = out.actor, out.fid, out.rich
+    row = 0
+    for ch in chunks:
+        n = len(ch.ts)
+        start = bases.get(ch.index, 0)
+        bases[ch.index] = start + n
+        out.ts_parts.append(ch.ts)
+        out.ks_parts.append(ch.ks)
+        out.buf.extend([ch.index] * n)
+        out.pos.extend(range(start, start + n))
+        out.thread_actor.extend([ch.actor] * n)
+        add = out.detail.append
+        for k, v in zip(ch.ks, ch.vals, strict=True):
+            c = k & KIND_MASK
+            if c == CALL:
+                s = k >> KIND_BITS
+                if gens[s]:
+                    fid[row], v = v
+                nm = names[s]
+                if len(nm) == 1 and type(v) in _HASHABLE_ATOMIC:
+                    key = (s, type(v), v)
+                    d = shown.get(key)
+                    if d is None:
+                        d = shown[key] = f"{nm[0]}={show(fmt, v)}"
+                    add(d)
+                else:
+                    add(args_text(fmt, nm, v))
+            elif c == RETURN:
+                add("None" if v is None else show(fmt, v))
+            elif c == EXCEPTION:
+                add(v.text if type(v) is Formatted else show(fmt, v))
+            elif c == SUSPEND or c == RESUME:
+                fid[row] = v
+                add(None)
+            elif c == SWITCH:
+                actor[row] = v
+                add(None)
+            else:  # RICH
+                actor[row] = v[0]
+                rich[row] = rich_values(v)
+                add(v[2])
+            row += 1
+    out.ts_parts.append([t for t, _, _, _ in critical])
+    out.ks_parts.append([RICH | (code << KIND_BITS) for _, code, _, _ in critical])
+    for _, _, b, v in critical:
+        out.buf.append(b)
+        out.pos.append(-1)
+        out.thread_actor.append(v[0])
+        actor[row] = v[0]
+        rich[row] = rich_values(v)
+        out.detail.append(v[2])
+        row += 1
+    return out
