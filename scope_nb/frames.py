@@ -124,10 +124,7 @@ def raw_events(chunks, critical, sites, fmt: Formatter) -> pl.DataFrame:
     sparse = [
         pl.DataFrame({"_row": list(d.fid), "fid": list(d.fid.values())}, schema={"_row": row, "fid": pl.Int64}),
         pl.DataFrame({"_row": list(d.actor), "actor": list(d.actor.values())}, schema={"_row": row, "actor": pl.String}),
-        pl.DataFrame(
-            {"_row": list(d.rich), **{k: [v[i] for v in d.rich.values()] for i, k in enumerate(RICH_FIELDS)}},
-            schema={"_row": row, **{k: RAW[k] for k in RICH_FIELDS}},
-        ),
+        _rich_frame(d.rich),
     ]
     frame = frame.with_columns(pl.col("_row").cast(row))
     for part in sparse:
@@ -144,6 +141,20 @@ def raw_events(chunks, critical, sites, fmt: Formatter) -> pl.DataFrame:
             for c, t in RAW.items()
         ]
     )
+
+
+def _rich_frame(rich: dict[int, tuple]) -> pl.DataFrame:
+    """The emitted events' fields by row. The list column goes through Arrow: polars
+    would build one Series per cell from Python lists."""
+    import pyarrow as pa
+
+    columns = {k: [v[i] for v in rich.values()] for i, k in enumerate(RICH_FIELDS)}
+    held = pl.from_arrow(pa.array(columns.pop("locks_held"), type=pa.list_(pa.string())))
+    frame = pl.DataFrame(
+        {"_row": list(rich), **columns},
+        schema={"_row": pl.Int64, **{k: RAW[k] for k in RICH_FIELDS if k != "locks_held"}},
+    )
+    return frame.with_columns(held.alias("locks_held"))
 
 
 def _concat(parts: list) -> pl.Series:
@@ -313,4 +324,8 @@ def states_frame(rec: Recorder) -> pl.DataFrame:
     rows = states_rows(rec)
     if not rows:
         return pl.DataFrame(schema=schema)
-    return pl.DataFrame(rows, schema=schema)
+    # column by column through Arrow: polars builds list columns from Python lists one
+    # Series per cell, Arrow in one pass
+    from .store.spill import rows_table
+
+    return pl.from_arrow(rows_table(rows, STATES)).cast(schema)
