@@ -4,8 +4,8 @@ The flusher must not use polars: polars' thread pool does not survive `fork`, an
 forked child that records (multiprocessing's default start method on Linux) writes
 its segments from a copy of a process that may have used polars already. pyarrow
 re-creates its threads after a fork, so the flusher decodes buffers in plain Python
-into the "spill" columns below and writes them with pyarrow; `load` turns them into
-frames.RAW rows with polars.
+(`scope_nb.decode`) into the "spill" columns below and writes them with pyarrow;
+`load` turns them into frames.RAW rows with polars.
 
 Spill columns: ts (perf ns), ks (the hot-path code word: kind | site << KIND_BITS;
 critical rows are stored as RICH rows), buf, pos, thread_actor, actor (task switch
@@ -19,11 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..record.buffer import CALL, EXCEPTION, KIND_BITS, RESUME, RETURN, RICH, SUSPEND, SWITCH
-from ..values import Formatted
-
-KIND_MASK = (1 << KIND_BITS) - 1
-_HASHABLE_ATOMIC = frozenset({int, float, bool, type(None), str, bytes})
+from ..decode import decode
 
 
 def arrow_type(name: str) -> pa.DataType:
@@ -45,108 +41,25 @@ SPILL: dict[str, str] = {
 SPILL_SCHEMA = arrow_schema(SPILL)
 SITES: dict[str, str] = {"site": "Int64", "site_module": "String", "site_function": "String",
                          "site_location": "String", "is_gen": "Boolean"}
-_RICH = ("target", "msg_id", "obj", "location", "duration_ns", "module", "function", "locks_held", "qsize")
-
-
-_PLAIN = frozenset({int, float, bool})
-
-
-def _show(fmt, v) -> str | None:
-    if v is None:
-        return None
-    t = type(v)
-    if t in _PLAIN and (t is not int or -(10**15) < v < 10**15):
-        return repr(v)  # short by nature: the bounded formatter would print the same
-    if t is Formatted:
-        return v.text
-    return fmt.repr(v)
-
-
-def _args_text(fmt, names: tuple[str, ...], v) -> str | None:
-    if not names:
-        return ""
-    if len(names) == 1:
-        return f"{names[0]}={_show(fmt, v)}"
-    if v is None:
-        return None
-    return ", ".join(f"{n}={_show(fmt, x)}" for n, x in zip(names, v, strict=False))
-
-
-def _rich_into(cols: dict[str, list], v: tuple) -> None:
-    for name, x in zip(_RICH, (v[1], v[3], v[4], v[5], v[6], v[7], v[8],
-                               list(v[9]) if v[9] is not None else None, v[10]), strict=True):
-        cols[name].append(x)
 
 
 def spill_table(chunks, critical, sites, fmt, bases: dict[int, int]) -> pa.Table:
     """One row per buffered event; `bases` (buffer index -> rows already written) makes
     `pos` continue across flushes, and is advanced here."""
-    cols: dict[str, list] = {k: [] for k in SPILL if k not in ("ts", "ks")}
-    ts_parts, ks_parts = [], []
-    names = [s.argnames for s in sites]
-    gens = [s.is_gen for s in sites]
-    shown: dict[tuple, str] = {}
-    buf, pos, thread_actor, actor, fid, detail = (cols[k] for k in ("buf", "pos", "thread_actor", "actor", "fid", "detail"))
-    none_rich = [cols[k] for k in _RICH]
-    for ch in chunks:
-        n = len(ch.ts)
-        start = bases.get(ch.index, 0)
-        bases[ch.index] = start + n
-        ts_parts.append(pa.array(ch.ts, type=pa.int64()))
-        ks_parts.append(pa.array(ch.ks, type=pa.int64()))
-        buf.extend([ch.index] * n)
-        pos.extend(range(start, start + n))
-        thread_actor.extend([ch.actor] * n)
-        for k, v in zip(ch.ks, ch.vals, strict=True):
-            c = k & KIND_MASK
-            a = f = d = None
-            if c == CALL:
-                s = k >> KIND_BITS
-                if gens[s]:
-                    f, v = v
-                nm = names[s]
-                if len(nm) == 1 and type(v) in _HASHABLE_ATOMIC:
-                    key = (s, type(v), v)
-                    d = shown.get(key)
-                    if d is None:
-                        d = shown[key] = f"{nm[0]}={_show(fmt, v)}"
-                else:
-                    d = _args_text(fmt, nm, v)
-            elif c == RETURN:
-                d = "None" if v is None else (repr(v) if type(v) is int and -(10**15) < v < 10**15 else _show(fmt, v))
-            elif c == EXCEPTION:
-                d = v.text if type(v) is Formatted else _show(fmt, v)
-            elif c == SUSPEND or c == RESUME:
-                f = v
-            elif c == SWITCH:
-                a = v
-            elif c == RICH:
-                a, d = v[0], v[2]
-                _rich_into(cols, v)
-            actor.append(a)
-            fid.append(f)
-            detail.append(d)
-            if c != RICH:
-                for col in none_rich:
-                    col.append(None)
-    for t, code, b, v in critical:
-        ts_parts.append(pa.array([t], type=pa.int64()))
-        ks_parts.append(pa.array([RICH | (code << KIND_BITS)], type=pa.int64()))
-        buf.append(b)
-        pos.append(-1)
-        thread_actor.append(v[0])
-        actor.append(v[0])
-        fid.append(None)
-        detail.append(v[2])
-        _rich_into(cols, v)
+    d = decode(chunks, critical, sites, fmt, bases)
+    int64 = pa.int64()
     arrays: dict[str, Any] = {
-        "ts": pa.concat_arrays(ts_parts) if ts_parts else pa.array([], type=pa.int64()),
-        "ks": pa.concat_arrays(ks_parts) if ks_parts else pa.array([], type=pa.int64()),
+        "ts": pa.concat_arrays([pa.array(p, type=int64) for p in d.ts_parts]),
+        "ks": pa.concat_arrays([pa.array(p, type=int64) for p in d.ks_parts]),
+        "buf": d.buf, "pos": d.pos, "thread_actor": d.thread_actor, "detail": d.detail,
     }
     for name in SPILL:
         if name not in arrays:
-            arrays[name] = pa.array(cols[name], type=SPILL_SCHEMA.field(name).type)
-    return pa.Table.from_pydict(arrays, schema=SPILL_SCHEMA)
+            arrays[name] = d.dense(name)
+    return pa.Table.from_pydict(
+        {name: a if isinstance(a, pa.Array) else pa.array(a, type=SPILL_SCHEMA.field(name).type) for name, a in arrays.items()},
+        schema=SPILL_SCHEMA,
+    )
 
 
 def sites_table(sites) -> pa.Table:
