@@ -493,7 +493,7 @@ class _ProcessWaiter:
         with self.lock:
             procs, self.procs = self.procs, {}
         for s in wait(list(procs), 0) if procs else ():
-            _process_ended(self.rec, procs[s][1], _exit_code(*procs[s]))
+            process_ended(self.rec, procs[s][1], _exit_code(*procs[s]))
 
     def _ensure(self) -> None:  # under self.lock
         if self.thread is None and self.procs and not self.pausers and not self.closed:
@@ -522,7 +522,7 @@ class _ProcessWaiter:
                     with self.lock:
                         item = self.procs.pop(s, None)
                     if item is not None:
-                        _process_ended(self.rec, item[1], _exit_code(*item))
+                        process_ended(self.rec, item[1], _exit_code(*item))
                 with self.lock:
                     if not self.procs:
                         self.thread = None
@@ -544,22 +544,25 @@ def _exit_code(proc, actor: str, pid: int) -> int | None:
         return getattr(popen, "returncode", None)
 
 
-def _process_ended(rec, actor: str, code: int | None) -> None:
-    row = rec.actors.rows.get(actor)
-    if row is None or row["ended"] is not None:
-        return
-    if code is None or code == 0:
-        rec.actors.end(actor, "ok")
-        rec.emit("exit", None, "exit code 0" if code == 0 else "exit code unknown", actor=actor, raw=True)
-        return
+def process_ended(rec, actor: str, code: int | None) -> None:
+    """A child process's end from its exit code, recorded once, whoever (the waiter
+    thread, the program's join or wait) sees it first."""
     why = f"exit code {code}"
-    if code < 0:
+    if code is not None and code < 0:
         try:
             why = f"killed by {signal.Signals(-code).name} (exit code {code})"
         except ValueError:
             pass
-    rec.actors.end(actor, "crashed", why)
-    rec.emit("crash", None, f"ChildProcessError|{why}", actor=actor, raw=True)
+    with rec.actors.lock:
+        row = rec.actors.rows.get(actor)
+        if row is None or row["ended"] is not None:
+            return
+        ok = code is None or code == 0
+        row.update(ended=clock.now(), outcome="ok" if ok else "crashed", exception=None if ok else why)
+    if code is None or code == 0:
+        rec.emit("exit", None, "exit code 0" if code == 0 else "exit code unknown", actor=actor, raw=True)
+    else:
+        rec.emit("crash", None, f"ChildProcessError|{why}", actor=actor, raw=True)
 
 
 # -- install ------------------------------------------------------------------------------------

@@ -21,13 +21,11 @@ import atexit
 import dataclasses
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
 from typing import Any
 
-from .. import clock
 from . import session
 from .patching import original, patch, unpatch
 
@@ -108,24 +106,10 @@ def _child_started(rec, pid: int, name: str) -> None:
 
 
 def _child_ended(rec, pid: int, code: int | None) -> None:
-    if code is None:
-        return
-    actor = f"P{pid}"
-    why = f"exit code {code}"
-    if code < 0:
-        try:
-            why = f"killed by {signal.Signals(-code).name} (exit code {code})"
-        except ValueError:
-            pass
-    with rec.actors.lock:  # recorded once, whoever (join, wait, the waiter thread) sees it first
-        row = rec.actors.rows.get(actor)
-        if row is None or row["ended"] is not None:
-            return
-        row.update(ended=clock.now(), outcome="ok" if code == 0 else "crashed", exception=None if code == 0 else why)
-    if code == 0:
-        rec.emit("exit", detail="exit code 0", actor=actor, raw=True)
-    else:
-        rec.emit("crash", detail=f"ChildProcessError|{why}", actor=actor, raw=True)
+    if code is not None:
+        from .actors import process_ended
+
+        process_ended(rec, f"P{pid}", code)
 
 
 def _process_join(orig):
