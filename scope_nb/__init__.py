@@ -14,11 +14,12 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
-# The recorder package is imported first, so that the `record()` function defined
-# below, not the subpackage, is what `scope_nb.record` names (write `from .record.x
-# import y`, never `from . import record`). Importing it registers the patchers.
-from .record import session as _session  # noqa: I001
 from .config import Options, make_options
+
+# The recorder package is imported before `record()` is defined below, so that the
+# function, not the subpackage, is what `scope_nb.record` names (write `from .record.x
+# import y`, never `from . import record`). Importing it registers the patchers.
+from .record import session as _session
 from .trace import Trace
 
 __version__ = "0.1.0"

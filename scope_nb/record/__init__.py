@@ -1,6 +1,7 @@
 """Everything that runs inside the traced program. Importing this package registers
 the patchers (threads, tasks, queues, locks, objects) with the session, in the
-order they are installed."""
+order they are installed (so the import order matters)."""
+# ruff: noqa: I001
 
 from . import session  # noqa: F401
 from . import children  # noqa: F401,E402 - child processes follow the recording

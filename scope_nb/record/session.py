@@ -185,7 +185,7 @@ class Recorder:
 
     def trace_module(self, module: types.ModuleType) -> int:
         if is_recorder_module(module.__name__):
-            raise ValueError("scope_nb: the recorder does not trace itself (module %r)" % module.__name__)
+            raise ValueError(f"scope_nb: the recorder does not trace itself (module {module.__name__!r})")
         codes = module_codes(module)
         self.add_codes(codes, module.__name__)
         return len(codes)
