@@ -628,7 +628,7 @@ def main(argv=None) -> int:
         if "retained_B" in m:
             lines.append(
                 f"- memory, {key[0]} / {key[1]}: {m['events']:,} events; retained {m['retained_B']:.1f} B/event = "
-                f"columns {m['cols_B']:.1f} + tuples (args, event records) {m["tuples_B"]:.1f} + values kept by reference {m['values_B']:.1f} "
+                f"columns {m['cols_B']:.1f} + tuples (args, event records) {m['tuples_B']:.1f} + values kept by reference {m['values_B']:.1f} "
                 f"+ Formatted wrappers {m['formatted_B']:.1f} + repr text {m['text_B']:.1f} (+ rest {m['retained_B'] - m['cols_B'] - m['tuples_B'] - m['values_B'] - m['formatted_B'] - m['text_B']:.1f}); "
                 f"without repr text: {m['target_B']:.1f} B/event"
             )
