@@ -52,6 +52,7 @@ class Formatter:
         self.max_depth = max_depth
         self.is_secret = Redactor(redact)
         self.max_items = 10
+        self._how: dict[type, int] = {}  # type -> how capture shows its values
 
     # -- public ------------------------------------------------------------
     def repr(self, value: Any) -> str:
@@ -67,6 +68,13 @@ class Formatter:
             if (t is str or t is bytes) and len(value) > MAX_ATOMIC_STR:
                 return value[:MAX_ATOMIC_STR]
             return value
+        how = self._how.get(t)
+        if how is None:
+            how = self._how[t] = _how_to_show(t)
+        if how == _DEFAULT_REPR:  # object.__repr__ needs no call: it only names the object
+            return Formatted(f"<{t.__module__}.{t.__qualname__} object at {id(value):#x}>")
+        if how == _OWN_REPR:
+            return Formatted(self._object(value))
         if t is tuple and len(value) <= 4 and all(type(v) in ATOMIC for v in value):
             return value
         return Formatted(self.repr(value))
@@ -147,6 +155,15 @@ class Formatter:
         if not isinstance(text, str):
             return f"<{t.__name__} object>"
         return self._cut(text)
+
+
+_DEFAULT_REPR, _OWN_REPR, _WALK = 0, 1, 2
+
+
+def _how_to_show(t: type) -> int:
+    if issubclass(t, list | tuple | set | frozenset | dict):
+        return _WALK  # bounded walk: a huge or recursive container must not be repr()'d
+    return _DEFAULT_REPR if t.__repr__ is object.__repr__ else _OWN_REPR
 
 
 class Formatted:
