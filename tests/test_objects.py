@@ -238,3 +238,25 @@ def test_tracing_levels():
         assert (trace.events("call").height > 0) is has_calls, level
         assert (trace.states().height > 0) is has_states, level
         assert (trace.events("write").height > 0) is has_states, level
+
+
+def test_no_recorded_state_mixes_old_in_place_changes_with_a_later_write():
+    class Ledger:
+        def __init__(self):
+            self.balances = {"alice": 100, "bob": 50}
+            self.applied = 0
+
+        def apply(self, src, dst, amount):
+            self.balances[src] -= amount
+            self.balances[dst] += amount
+            self.applied += 1
+
+    ledger = Ledger()
+    with scope.record() as trace:
+        scope.trace_object(ledger, "ledger")
+        ledger.apply("alice", "bob", 30)
+    states = [trace.get_state_at("ledger", t) for t in trace.state_timeline("ledger")["ts"]]
+    assert states == [
+        {"balances": {"alice": 100, "bob": 50}, "applied": 0},
+        {"balances": {"alice": 70, "bob": 80}, "applied": 1},
+    ]

@@ -120,6 +120,9 @@ class Traced:
         self.shadow: dict[str, Any] = {}  # attr -> a private copy of a big list/dict, for diffs
         self.since_kf = 0
         self.depth: dict[str, int] = {}  # actor -> nested method calls in progress
+        # attributes last seen holding a non-atomic value: a method may change them in
+        # place, unseen until a snapshot compares them
+        self.mutable: set[str] = set()
         self.live = True
 
     # -- reading the object without being recorded ----------------------------------------
@@ -203,15 +206,18 @@ class Traced:
             if v is _MISSING:
                 return  # a property or other descriptor: its own writes are recorded
             t = type(v)
-            if t not in ATOMIC or (type(value) is not t and type(value) not in ATOMIC):
-                return self._wrote_slow(attr, value)
-            # an atomic value: no user code runs below, so no re-entrancy guard is needed
-            objs = self.objs
             try:
                 b = rec.local.b
             except AttributeError:
                 b = rec.buffer()
             actor = rec.current_actor(b) if b.loopy else b.actor
+            # inside a method of this object, other attributes may have been changed in
+            # place: the state recorded now must include those changes
+            whole = bool(self.mutable) and self.depth.get(actor, 0) > 0
+            if whole or t not in ATOMIC or (type(value) is not t and type(value) not in ATOMIC):
+                return self._wrote_slow(attr, value, whole=whole)
+            # an atomic value: no user code runs below, so no re-entrancy guard is needed
+            objs = self.objs
             f = _getframe(2)  # 0: here, 1: __setattr__, 2: the writer
             fn = f.f_code.co_filename
             loc = f"{fn}:{f.f_lineno}" if not _recorder_file(fn) else _where_from(f)
@@ -228,7 +234,7 @@ class Traced:
         except Exception as e:
             rec.fault("objects:write", e)
 
-    def _wrote_slow(self, attr: str, value: Any, deleted: bool = False) -> None:
+    def _wrote_slow(self, attr: str, value: Any, deleted: bool = False, whole: bool = False) -> None:
         rec = self.rec
         ident = _get_ident()
         _busy.add(ident)
@@ -246,7 +252,7 @@ class Traced:
                          locks_held=self.objs.held(actor), raw=True)
             if self.objs.states:
                 cause = f"del {attr}" if deleted else f"{attr} = {_short(rec, attr, value)}"
-                self.commit(cause, actor, loc, names=(attr,))
+                self.commit(cause, actor, loc, names=None if whole else (attr,))
         except Exception as e:
             rec.fault("objects:write", e)
         finally:
@@ -299,6 +305,7 @@ class Traced:
         """commit() for a write of an atomic value `v` (of type t, shown as `text`) to
         attribute n: the same row, without a snapshot of the whole object."""
         with self.lock:
+            self.mutable.discard(n)
             prev = self.current.get(n, _MISSING)
             if prev is v or (type(prev) is t and prev == v):
                 return
@@ -346,6 +353,7 @@ class Traced:
             if names is None:
                 removed += [n for n in self.current if n not in state]
             for n in removed:
+                self.mutable.discard(n)
                 self.current.pop(n, None)
                 self.payloads.pop(n, None)
                 self.reprs.pop(n, None)
@@ -384,6 +392,7 @@ class Traced:
         Updates the snapshot."""
         t = type(v)
         if t in ATOMIC:
+            self.mutable.discard(n)
             prev = self.current.get(n, _MISSING)
             if prev is v or (type(prev) is t and prev == v):
                 return None
@@ -395,6 +404,7 @@ class Traced:
             self.reprs[n] = self.rec.fmt.repr(v)
             p = self.payloads[n] = v if t is not bytes else pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)
             return "set", p
+        self.mutable.add(n)
         if t is list and not secret and len(v) >= PATCH_MIN:
             d = self._diff_list(n, v)
             if d is not _MISSING:
