@@ -20,12 +20,14 @@ from .record.buffer import (
     SUSPEND,
     SWITCH,
 )
+from .record.sites import location_text
 from .values import Formatted, Formatter
 
 # the fields of an emitted event tuple (see Recorder.emit) after actor and detail
 RICH_FIELDS = ("target", "msg_id", "obj", "location", "duration_ns", "module", "function", "locks_held", "qsize")
 _HASHABLE_ATOMIC = frozenset({int, float, bool, type(None), str, bytes})
 _PLAIN = frozenset({int, float, bool})
+_TEXT = (str, bytes)
 
 
 def show(fmt: Formatter, v) -> str | None:
@@ -50,9 +52,40 @@ def args_text(fmt: Formatter, names: tuple[str, ...], v) -> str | None:
     return ", ".join(f"{n}={show(fmt, x)}" for n, x in zip(names, v, strict=False))
 
 
-def rich_values(v: tuple) -> tuple:
-    """The RICH_FIELDS of an emitted event tuple."""
-    return (v[1], v[3], v[4], v[5], v[6], v[7], v[8], list(v[9]) if v[9] is not None else None, v[10])
+def rich_values(v: tuple, locations: dict | None = None) -> tuple:
+    """The RICH_FIELDS of an emitted event tuple. A location kept raw by a hot path, a
+    (code, lasti) pair, becomes "file:line" here; `locations` caches those texts by
+    (id(code), lasti) for as long as the events that hold the codes are alive."""
+    loc = v[5]
+    if type(loc) is tuple:
+        key = (id(loc[0]), loc[1])
+        text = locations.get(key) if locations is not None else None
+        if text is None:
+            text = location_text(loc)
+            if locations is not None:
+                locations[key] = text
+        loc = text
+    return (v[1], v[3], v[4], loc, v[6], v[7], v[8], list(v[9]) if v[9] is not None else None, v[10])
+
+
+def rich_detail(fmt: Formatter, d) -> str | None:
+    """An emitted event's detail as text. Hot paths keep an atomic message (a number,
+    a tuple of at most 4 atomics: what `Formatter.capture` keeps by reference) as it
+    is, and it is formatted here to the text `Recorder.emit` would have made at once
+    (`fmt.repr`); text stays as it is."""
+    t = type(d)
+    if d is None or t is str:
+        return d
+    if t is Formatted:
+        return d.text
+    if t is tuple or t in _PLAIN:
+        # the plain repr is what fmt.repr makes when nothing is cut
+        if t is not tuple or (len(d) <= fmt.max_items
+                              and all(type(x) not in _TEXT or len(x) <= fmt.max_len for x in d)):
+            r = repr(d)
+            if len(r) <= fmt.max_len:
+                return r
+    return fmt.repr(d)
 
 
 @dataclass
@@ -92,6 +125,7 @@ def decode(chunks, critical, sites, fmt: Formatter, bases: dict[int, int] | None
     names = [s.argnames for s in sites]
     gens = [s.is_gen for s in sites]
     shown: dict[tuple, str] = {}  # (site, type, atomic argument) -> text
+    locations: dict[tuple, str] = {}  # (id(code), lasti) -> "file:line" (see rich_values)
     actor, fid, rich = out.actor, out.fid, out.rich
     row = 0
     for ch in chunks:
@@ -131,8 +165,8 @@ def decode(chunks, critical, sites, fmt: Formatter, bases: dict[int, int] | None
                 add(None)
             else:  # RICH
                 actor[row] = v[0]
-                rich[row] = rich_values(v)
-                add(v[2])
+                rich[row] = rich_values(v, locations)
+                add(rich_detail(fmt, v[2]))
             row += 1
     out.ts_parts.append([t for t, _, _, _ in critical])
     out.ks_parts.append([RICH | (code << KIND_BITS) for _, code, _, _ in critical])
@@ -141,7 +175,7 @@ def decode(chunks, critical, sites, fmt: Formatter, bases: dict[int, int] | None
         out.pos.append(-1)
         out.thread_actor.append(v[0])
         actor[row] = v[0]
-        rich[row] = rich_values(v)
-        out.detail.append(v[2])
+        rich[row] = rich_values(v, locations)
+        out.detail.append(rich_detail(fmt, v[2]))
         row += 1
     return out

@@ -26,14 +26,18 @@ from collections import deque
 from typing import Any
 
 from ..clock import perf_ns
+from ..schema import KIND_CODE
 from . import session
+from .buffer import KIND_BITS, RICH
 from .patching import original, patch, unpatch
-from .sites import is_recorder_module
+from .sites import is_recorder_module, location_text
 
 _SKIP_FILES = frozenset({__file__, threading.__file__, asyncio.locks.__file__})
 _STORE_OPS = frozenset({"STORE_NAME", "STORE_FAST", "STORE_GLOBAL", "STORE_DEREF"})
 _LOAD_OPS = frozenset({"LOAD_NAME", "LOAD_FAST", "LOAD_GLOBAL", "LOAD_DEREF", "LOAD_FAST_CHECK"})
 _TIMEOUT_MAX = threading.TIMEOUT_MAX
+_getframe = sys._getframe
+_push = session.push
 
 
 def held_locks(rec, actor: str | None = None) -> tuple[str, ...]:
@@ -48,13 +52,24 @@ def held_locks(rec, actor: str | None = None) -> tuple[str, ...]:
     return tuple(held) if held else ()
 
 
-def where() -> str | None:
-    """file:line of the first frame outside the lock machinery (this module, threading,
-    asyncio.locks)."""
-    f = sys._getframe(1)
+def where(f=None):
+    """Where the lock is used: the first frame outside the lock machinery (this module,
+    threading, asyncio.locks), from `f` (default: the caller) outwards, as a raw
+    (code, lasti) pair that becomes "file:line" when frames are built
+    (`sites.location_text`)."""
+    if f is None:
+        f = _getframe(1)
     while f is not None and f.f_code.co_filename in _SKIP_FILES:
         f = f.f_back
-    return f"{f.f_code.co_filename}:{f.f_lineno}" if f is not None else None
+    return (f.f_code, f.f_lasti) if f is not None else None
+
+
+def _code(kind: str, kinds) -> int:
+    """The buffer code of a lock event kind, 0 when the tracing level leaves it out."""
+    return RICH | (KIND_CODE[kind] << KIND_BITS) if kind in kinds else 0
+
+
+_KIND_OF = {RICH | (KIND_CODE[k] << KIND_BITS): k for k in ("lock_wait", "lock_acquire", "lock_release", "lock_timeout")}
 
 
 def var_name(frame, cache: dict) -> str | None:
@@ -99,14 +114,22 @@ class LockState:
         self.rec = rec
         self.held: dict[str, list[str]] = {}  # actor -> lock names, in acquisition order
         self.owners: dict[str, list[str]] = {}  # lock name -> actors holding it
-        self.taken_at: dict[tuple[str, str], str | None] = {}  # (actor, lock) -> where it was taken
-        self.edges: dict[tuple[str, str], tuple[str, str | None, str | None]] = {}  # a->b: actor, a at, b at
+        # locations are raw (code, lasti) pairs (see where())
+        self.taken_at: dict[tuple[str, str], tuple | None] = {}  # (actor, lock) -> where it was taken
+        self.edges: dict[tuple[str, str], tuple[str, tuple | None, tuple | None]] = {}  # a->b: actor, a at, b at
         self.succ: dict[str, set[str]] = {}
         self.reported: set[frozenset[str]] = set()
         self.registry: dict[int, tuple[weakref.ref, str]] = {}  # patched-class instances
         self._names: dict[str, int] = {}
         self._counters: dict[str, itertools.count] = {}
         self._name_cache: dict[tuple[Any, int], str | None] = {}
+        self.local = rec.local
+        self.store = rec.store
+        kinds = rec.kinds
+        self.k_wait = _code("lock_wait", kinds)
+        self.k_acquire = _code("lock_acquire", kinds)
+        self.k_release = _code("lock_release", kinds)
+        self.k_timeout = _code("lock_timeout", kinds)
 
     # -- naming -------------------------------------------------------------------
     def name_for(self, frame, kind: str, given: str | None = None) -> str:
@@ -149,49 +172,146 @@ class LockState:
         return frame is not None and self.rec.running and self.rec.is_user_code(frame.f_code)
 
     # -- events -------------------------------------------------------------------
+    # Lock events go straight into the thread's buffer (session.push) with their
+    # fields final: the actor is the buffer's own unless an event loop runs in the
+    # thread, the location a raw (code, lasti) pair.
+    def actor(self):
+        """(this thread's buffer, the running actor)."""
+        try:
+            b = self.local.b
+        except AttributeError:
+            b = self.rec.buffer()
+        return b, (self.rec.current_actor(b) if b.loopy else b.actor)
+
     def held_now(self, actor: str) -> tuple[str, ...]:
         h = self.held.get(actor)
         return tuple(h) if h else ()
 
-    def waiting(self, name: str, actor: str, loc: str | None, before: tuple[str, ...]) -> None:
-        self.rec.emit("lock_wait", name, actor=actor, location=loc, locks_held=before)
+    def context(self, f):
+        """(buffer, actor, location, locks held) for an acquire called from frame `f`."""
+        b, actor = self.actor()
+        h = self.held.get(actor)
+        return b, actor, where(f), tuple(h) if h else ()
 
-    def timed_out(self, name: str, actor: str, waited: int, loc: str | None, before: tuple[str, ...]) -> None:
-        self.rec.emit("lock_timeout", name, actor=actor, duration_ns=waited, location=loc, locks_held=before)
-
-    def took(self, name: str, actor: str, waited: int, loc: str | None, before: tuple[str, ...]) -> None:
-        self.rec.emit("lock_acquire", name, actor=actor, duration_ns=waited, location=loc, locks_held=before)
+    def _event(self, b, code: int, name: str, actor: str, waited, loc, held) -> None:
         try:
-            self.owners.setdefault(name, []).append(actor)
-            self.held.setdefault(actor, []).append(name)
+            _push(self.store, b, code, (actor, name, None, None, None, loc, waited, None, None, held, None), perf_ns())
+        except Exception as e:
+            self.rec.fault(f"emit:{_KIND_OF[code]}", e)
+
+    def waiting(self, b, name: str, actor: str, loc, before: tuple[str, ...]) -> None:
+        if self.k_wait:
+            self._event(b, self.k_wait, name, actor, None, loc, before)
+
+    def timed_out(self, b, name: str, actor: str, waited: int, loc, before: tuple[str, ...]) -> None:
+        if self.k_timeout:
+            self._event(b, self.k_timeout, name, actor, waited, loc, before)
+
+    def took_at(self, name: str, f) -> None:
+        """A lock taken at once by the code running in frame `f` (or its callers). The
+        hottest path of all: `took` and `session.push` written out."""
+        try:
+            try:
+                b = self.local.b
+            except AttributeError:
+                b = self.rec.buffer()
+            actor = self.rec.current_actor(b) if b.loopy else b.actor
+            while f is not None and f.f_code.co_filename in _SKIP_FILES:
+                f = f.f_back
+            loc = (f.f_code, f.f_lasti) if f is not None else None
+            held = self.held.get(actor)
+            if held is None:
+                held = self.held[actor] = []
+            before = tuple(held)
+            if self.k_acquire:
+                ev = (actor, name, None, None, None, loc, 0, None, None, before, None)
+                store = self.store
+                if store.sample_rate < 1.0:
+                    _push(store, b, self.k_acquire, ev, perf_ns())
+                else:
+                    b.ts.append(perf_ns())
+                    b.ks.append(self.k_acquire)
+                    b.vals.append(ev)
+                    if len(b.ts) >= store.chunk_size:
+                        b.seal()
+            owners = self.owners.get(name)
+            if owners is None:
+                self.owners[name] = [actor]
+            else:
+                owners.append(actor)
+            held.append(name)
             self.taken_at[(actor, name)] = loc
             if before:
                 self._order(before, name, actor, loc)
         except Exception as e:
             self.rec.fault("locks:took", e)
 
-    def dropping(self, name: str, loc: str | None = None) -> None:
-        """Called just before a lock is really released, so the release event comes
-        before the next owner's acquire."""
-        rec = self.rec
+    def took(self, b, name: str, actor: str, waited: int, loc, before: tuple[str, ...]) -> None:
+        if self.k_acquire:
+            self._event(b, self.k_acquire, name, actor, waited, loc, before)
+        try:
+            owners = self.owners.get(name)
+            if owners is None:
+                self.owners[name] = [actor]
+            else:
+                owners.append(actor)
+            held = self.held.get(actor)
+            if held is None:
+                self.held[actor] = [name]
+            else:
+                held.append(name)
+            self.taken_at[(actor, name)] = loc
+            if before:
+                self._order(before, name, actor, loc)
+        except Exception as e:
+            self.rec.fault("locks:took", e)
+
+    def dropping(self, name: str, f) -> None:
+        """Called just before a lock is really released, from frame `f` (the location is
+        the first frame outside the lock machinery from there), so the release event
+        comes before the next owner's acquire."""
         try:
             owners = self.owners.get(name)
             if not owners:
                 return  # taken before it was traced
-            actor = rec.current_actor()
-            owner = actor if actor in owners else owners[0]
-            rec.emit("lock_release", name, actor=actor, location=loc or where(), locks_held=self.held_now(actor))
+            try:
+                b = self.local.b
+            except AttributeError:
+                b = self.rec.buffer()
+            actor = self.rec.current_actor(b) if b.loopy else b.actor
+            held = self.held.get(actor)
+            if self.k_release:
+                while f is not None and f.f_code.co_filename in _SKIP_FILES:
+                    f = f.f_back
+                ev = (actor, name, None, None, None, (f.f_code, f.f_lasti) if f is not None else None, None, None,
+                      None, tuple(held) if held else (), None)
+                store = self.store
+                if store.sample_rate < 1.0:
+                    _push(store, b, self.k_release, ev, perf_ns())
+                else:
+                    b.ts.append(perf_ns())
+                    b.ks.append(self.k_release)
+                    b.vals.append(ev)
+                    if len(b.ts) >= store.chunk_size:
+                        b.seal()
+            if actor in owners:
+                owner = actor
+            else:
+                owner = owners[0]
+                held = self.held.get(owner)
             owners.remove(owner)
-            held = self.held.get(owner)
-            if held and name in held:
-                # the most recent acquisition is the one released
-                del held[len(held) - 1 - held[::-1].index(name)]
+            if held:
+                if held[-1] == name:
+                    held.pop()
+                elif name in held:
+                    # the most recent acquisition is the one released
+                    del held[len(held) - 1 - held[::-1].index(name)]
             self.taken_at.pop((owner, name), None)
         except Exception as e:
-            rec.fault("locks:release", e)
+            self.rec.fault("locks:release", e)
 
     # -- lockdep ------------------------------------------------------------------
-    def _order(self, before: tuple[str, ...], name: str, actor: str, loc: str | None) -> None:
+    def _order(self, before: tuple[str, ...], name: str, actor: str, loc) -> None:
         for a in before:
             if a == name or (a, name) in self.edges:
                 continue
@@ -229,8 +349,15 @@ class LockState:
         lines = [" -> ".join(cycle)]
         for a, b in zip(cycle, cycle[1:], strict=False):
             actor, a_at, b_at = self.edges.get((a, b), ("?", None, None))
-            lines.append(f"{actor} took {b} at {b_at} while holding {a} (taken at {a_at})")
+            lines.append(f"{actor} took {b} at {location_text(b_at)} while holding {a} (taken at {location_text(a_at)})")
         return "\n".join(lines)
+
+
+def _valid(blocking, timeout) -> bool:
+    """Arguments the fast path may handle (timeout == -1 is checked first by the
+    callers); anything else goes to the real lock untouched, so it raises exactly what
+    the original raises."""
+    return bool(blocking) and type(timeout) in (int, float) and 0 <= timeout <= _TIMEOUT_MAX
 
 
 class _Traced:
@@ -243,49 +370,27 @@ class _Traced:
         self.name = name
         self._st = st
 
-    def _validated(self, blocking, timeout) -> bool:
-        """Arguments the fast path may handle; anything else goes to the real lock
-        untouched, so it raises exactly what the original raises."""
-        if timeout == -1:
-            return True
-        return bool(blocking) and type(timeout) in (int, float) and 0 <= timeout <= _TIMEOUT_MAX
-
-    def acquire(self, blocking=True, timeout=-1):
+    def _wait(self, timeout, f) -> bool:
+        """The lock is taken by someone else: wait for it, recorded."""
         lock = self._lock
         st = self._st
-        if not st.rec.running or not self._validated(blocking, timeout):
-            return lock.acquire(blocking, timeout)
-        if lock.acquire(False):
-            self._took(0, None)
-            return True
-        if not blocking:
-            return False
-        rec = st.rec
-        actor = rec.current_actor()
-        loc = where()
-        before = st.held_now(actor)
-        st.waiting(self.name, actor, loc, before)
+        try:
+            b, actor, loc, before = st.context(f)
+        except Exception as e:
+            st.rec.fault("locks:wait", e)
+            ok = lock.acquire(True, timeout)
+            if ok:
+                self._got(None, None, 0, None, ())
+            return ok
+        st.waiting(b, self.name, actor, loc, before)
         t0 = perf_ns()
         ok = lock.acquire(True, timeout)
         waited = perf_ns() - t0
         if ok:
-            self._took(waited, (actor, loc, before))
+            self._got(b, actor, waited, loc, before)
         else:
-            st.timed_out(self.name, actor, waited, loc, before)
+            st.timed_out(b, self.name, actor, waited, loc, before)
         return ok
-
-    def _took(self, waited: int, ctx) -> None:
-        st = self._st
-        if ctx is None:
-            actor = st.rec.current_actor()
-            ctx = (actor, where(), st.held_now(actor))
-        st.took(self.name, ctx[0], waited, ctx[1], ctx[2])
-
-    def __enter__(self):
-        return self.acquire()
-
-    def __exit__(self, *exc):
-        self.release()
 
     def _at_fork_reinit(self):
         self._lock._at_fork_reinit()
@@ -308,15 +413,37 @@ class TracedLock(_Traced):
 
     __slots__ = ()
 
+    def acquire(self, blocking=True, timeout=-1):
+        lock = self._lock
+        st = self._st
+        if not st.rec.running or (timeout != -1 and not _valid(blocking, timeout)):
+            return lock.acquire(blocking, timeout)
+        if lock.acquire(False):
+            st.took_at(self.name, _getframe(1))
+            return True
+        if not blocking:
+            return False
+        return self._wait(timeout, _getframe(1))
+
+    def _got(self, b, actor, waited, loc, before) -> None:
+        if b is not None:
+            self._st.took(b, self.name, actor, waited, loc, before)
+
     def release(self):
         if self._st.rec.running and self._lock.locked():
-            self._st.dropping(self.name)
+            self._st.dropping(self.name, _getframe(1))
+        self._lock.release()
+
+    def __exit__(self, *exc):
+        if self._st.rec.running and self._lock.locked():
+            self._st.dropping(self.name, _getframe(1))
         self._lock.release()
 
     def locked(self):
         return self._lock.locked()
 
-    acquire_lock = _Traced.acquire
+    __enter__ = acquire  # `with lock:` returns what acquire() returns (True)
+    acquire_lock = acquire
     release_lock = release
     locked_lock = locked
 
@@ -330,18 +457,42 @@ class TracedRLock(_Traced):
         super().__init__(lock, name, st)
         self._depth = 0  # only ever changed by the thread that owns the lock
 
-    def _took(self, waited: int, ctx) -> None:
+    def acquire(self, blocking=True, timeout=-1):
+        lock = self._lock
+        st = self._st
+        if not st.rec.running or (timeout != -1 and not _valid(blocking, timeout)):
+            return lock.acquire(blocking, timeout)
+        if lock.acquire(False):
+            self._depth += 1
+            if self._depth == 1:
+                st.took_at(self.name, _getframe(1))
+            return True
+        if not blocking:
+            return False
+        return self._wait(timeout, _getframe(1))
+
+    def _got(self, b, actor, waited, loc, before) -> None:
         self._depth += 1
-        if self._depth == 1:
-            super()._took(waited, ctx)
+        if self._depth == 1 and b is not None:
+            self._st.took(b, self.name, actor, waited, loc, before)
 
     def release(self):
         lock = self._lock
         if self._st.rec.running and self._depth > 0 and lock._is_owned():
             self._depth -= 1
             if self._depth == 0:
-                self._st.dropping(self.name)
+                self._st.dropping(self.name, _getframe(1))
         lock.release()
+
+    def __exit__(self, *exc):
+        lock = self._lock
+        if self._st.rec.running and self._depth > 0 and lock._is_owned():
+            self._depth -= 1
+            if self._depth == 0:
+                self._st.dropping(self.name, _getframe(1))
+        lock.release()
+
+    __enter__ = acquire
 
     def _is_owned(self):
         return self._lock._is_owned()
@@ -350,20 +501,24 @@ class TracedRLock(_Traced):
         lock = self._lock
         if self._st.rec.running and self._depth > 0 and lock._is_owned():
             self._depth = 0
-            self._st.dropping(self.name)
+            self._st.dropping(self.name, _getframe(1))
         return lock._release_save()
 
     def _acquire_restore(self, state):
         st = self._st
         if not st.rec.running:
             return self._lock._acquire_restore(state)
-        actor = st.rec.current_actor()
-        loc = where()
-        before = st.held_now(actor)
+        try:
+            b, actor, loc, before = st.context(_getframe(1))
+        except Exception as e:
+            st.rec.fault("locks:wait", e)
+            self._lock._acquire_restore(state)
+            self._depth = state[0]
+            return
         t0 = perf_ns()
         self._lock._acquire_restore(state)
         self._depth = state[0]
-        st.took(self.name, actor, perf_ns() - t0, loc, before)
+        st.took(b, self.name, actor, perf_ns() - t0, loc, before)
 
     def _at_fork_reinit(self):
         super()._at_fork_reinit()
@@ -495,28 +650,26 @@ def _semaphore_patches(st: LockState):
         if name is None or (not blocking and timeout is not None):
             return orig_acquire(self, blocking, timeout)
         if orig_acquire(self, False):
-            actor = st.rec.current_actor()
-            st.took(name, actor, 0, where(), st.held_now(actor))
+            st.took_at(name, _getframe(1))
             return True
         if not blocking:
             return False
-        actor = st.rec.current_actor()
-        loc = where()
-        before = st.held_now(actor)
-        st.waiting(name, actor, loc, before)
+        b, actor, loc, before = st.context(_getframe(1))
+        st.waiting(b, name, actor, loc, before)
         t0 = perf_ns()
         ok = orig_acquire(self, True, timeout)
         if ok:
-            st.took(name, actor, perf_ns() - t0, loc, before)
+            st.took(b, name, actor, perf_ns() - t0, loc, before)
         else:
-            st.timed_out(name, actor, perf_ns() - t0, loc, before)
+            st.timed_out(b, name, actor, perf_ns() - t0, loc, before)
         return ok
 
     def _drops(self, n):
         name = st.lookup(self)
         if name is not None and type(n) is int and n >= 1:
+            f = _getframe(1)
             for _ in range(n):
-                st.dropping(name, where())
+                st.dropping(name, f)
 
     def release(self, n=1):
         _drops(self, n)
@@ -576,22 +729,19 @@ def _asyncio_patches(st: LockState):
         name = st.lookup(self)
         if name is None:
             return await orig_acquire(self)
-        rec = st.rec
-        actor = rec.current_actor()
-        loc = where()
-        before = st.held_now(actor)
+        b, actor, loc, before = st.context(_getframe())
         waits = self._locked or bool(self._waiters)
         if waits:
-            st.waiting(name, actor, loc, before)
+            st.waiting(b, name, actor, loc, before)
         t0 = perf_ns()
         r = await orig_acquire(self)
-        st.took(name, actor, perf_ns() - t0 if waits else 0, loc, before)
+        st.took(b, name, actor, perf_ns() - t0 if waits else 0, loc, before)
         return r
 
     def release(self):
         name = st.lookup(self)
         if name is not None and self._locked:
-            st.dropping(name, where())
+            st.dropping(name, _getframe(1))
         return orig_release(self)
 
     def set(self):  # noqa: A001 - the method's name

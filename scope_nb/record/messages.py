@@ -21,7 +21,10 @@ import threading
 import weakref
 
 from .. import clock
+from ..schema import KIND_CODE
+from ..values import ATOMIC
 from . import session
+from .buffer import KIND_BITS, RICH
 from .patching import original, patch, unpatch
 
 _THREAD_QUEUES = (queue.Queue, queue.LifoQueue, queue.PriorityQueue)
@@ -29,6 +32,15 @@ _ASYNC_QUEUES = (asyncio.Queue, asyncio.LifoQueue, asyncio.PriorityQueue)
 _LIFO = (queue.LifoQueue, asyncio.LifoQueue)
 _FUTURE_METHODS = ("set_result", "set_exception", "result", "exception")
 _QUEUE_MODULES = frozenset({"queue", "asyncio.queues", __name__})
+# messages kept by reference in their events (str and bytes are not: emit shows them now)
+_BY_REFERENCE = frozenset({int, float, bool, complex, type(None)})
+_getframe = sys._getframe
+_push = session.push
+
+
+def _code(kind: str, kinds) -> int:
+    """The buffer code of a message event kind, 0 when the tracing level leaves it out."""
+    return RICH | (KIND_CODE[kind] << KIND_BITS) if kind in kinds else 0
 
 
 class _Box:
@@ -121,21 +133,46 @@ def _variable_name(q) -> str | None:
 
 
 # -- queues ----------------------------------------------------------------------------------
-def _queue_patches(rec, mail: _Mail, cls, size) -> None:
+def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
+    """Send and receive events go straight into the thread's buffer (as in
+    session.push), their message kept by reference when atomic. The depth is
+    `q._qsize()` for the thread queues, `len(q._queue)` for the asyncio ones."""
     orig_put, orig_get = cls.__dict__["_put"], cls.__dict__["_get"]
-    emit, new_id, perf, box_of = rec.emit, rec.new_msg_id, clock.perf_ns, mail.box
+    boxes, box_of, ids, perf = mail.boxes, mail.box, rec.msg_ids, clock.perf_ns
+    local, store, current_actor, own = rec.local, rec.store, rec.current_actor, rec.own_idents
+    k_send = _code("send", rec.kinds)
+    k_receive = _code("receive", rec.kinds)
 
     def _put(self, item):
         orig_put(self, item)
         try:
-            box = box_of(self)
-            mid, t = new_id(), perf()
+            box = boxes.get(id(self))
+            if box is None:
+                box = box_of(self)
+            mid, t = next(ids), perf()
             waiting = box.pending.get(id(item))
             if waiting is None:
                 box.pending[id(item)] = [(mid, t)]
             else:
                 waiting.append((mid, t))
-            emit("send", box.name, item, msg_id=mid, qsize=size(self), ts=t)
+            if k_send:
+                try:
+                    b = local.b
+                except AttributeError:
+                    b = rec.buffer()
+                if not b.on and b.ident in own:
+                    return  # the recorder's own threads are not recorded
+                ev = (current_actor(b) if b.loopy else b.actor, box.name,
+                      item if type(item) in _BY_REFERENCE else _detail(rec, b, item), mid, None, None, None, None, None,
+                      None, self._qsize() if threaded else len(self._queue))
+                if store.sample_rate < 1.0:
+                    _push(store, b, k_send, ev, t)
+                else:
+                    b.ts.append(t)
+                    b.ks.append(k_send)
+                    b.vals.append(ev)
+                    if len(b.ts) >= store.chunk_size:
+                        b.seal()
         except Exception as e:
             rec.fault("queue.put", e)
 
@@ -143,7 +180,9 @@ def _queue_patches(rec, mail: _Mail, cls, size) -> None:
         item = orig_get(self)
         try:
             t = perf()
-            box = box_of(self)
+            box = boxes.get(id(self))
+            if box is None:
+                box = box_of(self)
             mid = waited = None
             waiting = box.pending.get(id(item))
             if waiting:
@@ -151,14 +190,50 @@ def _queue_patches(rec, mail: _Mail, cls, size) -> None:
                 if not waiting:
                     del box.pending[id(item)]
                 waited = t - sent
-            if sys._getframe(1).f_code.co_name != "shutdown":  # shutdown(immediate=True) discards
-                emit("receive", box.name, item, msg_id=mid, duration_ns=waited, qsize=size(self), ts=t)
+            if k_receive and _getframe(1).f_code.co_name != "shutdown":  # shutdown(immediate=True) discards
+                try:
+                    b = local.b
+                except AttributeError:
+                    b = rec.buffer()
+                if not b.on and b.ident in own:
+                    return item  # the recorder's own threads are not recorded
+                ev = (current_actor(b) if b.loopy else b.actor, box.name,
+                      item if type(item) in _BY_REFERENCE else _detail(rec, b, item), mid, None, None, waited, None,
+                      None, None, self._qsize() if threaded else len(self._queue))
+                if store.sample_rate < 1.0:
+                    _push(store, b, k_receive, ev, t)
+                else:
+                    b.ts.append(t)
+                    b.ks.append(k_receive)
+                    b.vals.append(ev)
+                    if len(b.ts) >= store.chunk_size:
+                        b.seal()
         except Exception as e:
             rec.fault("queue.get", e)
         return item
 
     patch(cls, "_put", _put)
     patch(cls, "_get", _get)
+
+
+def _detail(rec, b, item):
+    """A message as its event keeps it: an atomic value (a number, None, a tuple of at
+    most 4 atomics) by reference, formatted when frames are built (decode.rich_detail);
+    anything else, text included, formatted now, as `Recorder.emit` does."""
+    t = type(item)
+    if t in _BY_REFERENCE:
+        return item
+    if t is tuple and len(item) <= 4:
+        for v in item:
+            if type(v) not in ATOMIC:
+                break
+        else:
+            return item
+    b_on, b.on = b.on, False  # a user __repr__ must not be recorded as a call
+    try:
+        return rec.fmt.show(rec.fmt.capture(item))
+    finally:
+        b.on = b_on
 
 
 # -- futures ---------------------------------------------------------------------------------
@@ -227,9 +302,9 @@ def install(rec) -> None:
         return
     mail = rec.extras["messages"] = _Mail(rec)
     for cls in _THREAD_QUEUES:
-        _queue_patches(rec, mail, cls, lambda q: q._qsize())
+        _queue_patches(rec, mail, cls, True)
     for cls in _ASYNC_QUEUES:
-        _queue_patches(rec, mail, cls, lambda q: len(q._queue))
+        _queue_patches(rec, mail, cls, False)
     _future_patches(rec, mail)
 
 

@@ -43,7 +43,7 @@ from .. import clock
 from ..schema import KIND_CODE
 from ..values import ATOMIC, REDACTED, snapshot_value
 from . import session
-from .buffer import KIND_BITS, MASK_BITS, RICH
+from .buffer import KIND_BITS, RICH
 from .locks import var_name
 from .sites import is_recorder_file, is_recorder_module
 
@@ -62,7 +62,6 @@ _busy: set[int] = set()  # threads inside the recorder's own work on an object
 _K_READ = RICH | (KIND_CODE["read"] << KIND_BITS)
 _K_WRITE = RICH | (KIND_CODE["write"] << KIND_BITS)
 _K_STATE = RICH | (KIND_CODE["state"] << KIND_BITS)
-_SAMPLE_MASK = (1 << MASK_BITS) - 1
 
 
 class Objects:
@@ -569,17 +568,7 @@ def _splice(old: list, new: list, prev: tuple, blobs: tuple) -> tuple[int, int, 
 def _push(rec, b, code: int, ev: tuple, now: int | None = None) -> None:
     """What Recorder.emit does for a non-critical event whose fields are ready (kind
     enabled, detail formatted): sample, append to the thread's buffer, seal when full."""
-    store = rec.store
-    if store.sample_rate < 1.0:
-        b.pos += 1
-        if not store.mask[b.pos & _SAMPLE_MASK]:
-            store.dropped["sampled"] += 1
-            return
-    b.ts.append(clock.perf_ns() if now is None else now)
-    b.ks.append(code)
-    b.vals.append(ev)
-    if len(b.ts) >= store.chunk_size:
-        b.seal()
+    session.push(rec.store, b, code, ev, clock.perf_ns() if now is None else now)
 
 
 def _text(fmt, max_len: int, v: Any, t: type) -> str:

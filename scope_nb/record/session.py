@@ -22,13 +22,14 @@ from ..schema import CRITICAL_KINDS as _CRITICAL
 from ..schema import KIND_CODE, LEVEL_KINDS
 from ..values import Formatter
 from .actors_registry import ActorRegistry
-from .buffer import KIND_BITS, RICH, SWITCH, Store, ThreadBuffer
+from .buffer import KIND_BITS, MASK_BITS, RICH, SWITCH, Store, ThreadBuffer
 from .sites import Site, UserCodeFilter, is_recorder_module, module_codes
 
 ACTIVE: Recorder | None = None  # the recording in progress
 RECORDER_ACTOR = "recorder"  # the actor of events made by the recorder's own threads
 LAST: Recorder | None = None  # the last one stopped
 _start_lock = threading.Lock()
+_SAMPLE_MASK = (1 << MASK_BITS) - 1
 
 # Patches of the threading/queue/asyncio world, installed in this order and removed
 # in reverse. Each is a module with install(rec) and uninstall(rec); they register
@@ -153,16 +154,7 @@ class Recorder:
             if kind in _CRITICAL:
                 self.store.critical.append((now, code, b.index, ev))
                 return
-            if self.store.sample_rate < 1.0:
-                b.pos += 1
-                if not self.store.mask[b.pos & 4095]:
-                    self.store.dropped["sampled"] += 1
-                    return
-            b.ts.append(now)
-            b.ks.append(RICH | (code << KIND_BITS))
-            b.vals.append(ev)
-            if len(b.ts) >= self.store.chunk_size:
-                b.seal()
+            push(self.store, b, RICH | (code << KIND_BITS), ev, now)
         except Exception as e:  # never into the program
             self.store.fault(f"emit:{kind}", e)
 
@@ -286,6 +278,23 @@ class Recorder:
     @property
     def dropped(self) -> int:
         return sum(self.store.dropped.values())
+
+
+def push(store: Store, b: ThreadBuffer, code: int, ev: tuple, now: int) -> None:
+    """Append one ready non-critical event (`code`: RICH | kind << KIND_BITS; `ev`: the
+    emitted-event tuple) to the thread's buffer: what `Recorder.emit` does once the
+    kind is known to be enabled and the fields are final. Samples, seals when full.
+    The recorder's hot paths (locks, queues, traced objects) call this directly."""
+    if store.sample_rate < 1.0:
+        b.pos += 1
+        if not store.mask[b.pos & _SAMPLE_MASK]:
+            store.dropped["sampled"] += 1
+            return
+    b.ts.append(now)
+    b.ks.append(code)
+    b.vals.append(ev)
+    if len(b.ts) >= store.chunk_size:
+        b.seal()
 
 
 def _current_task():

@@ -44,6 +44,24 @@ class Site:
         return f"{self.filename}:{self.line}"
 
 
+def line_of(code: types.CodeType, lasti: int) -> int | None:
+    """The line of the instruction at byte offset `lasti` of `code`: what a frame's
+    f_lineno says while that instruction runs (None where the compiler set no line)."""
+    for start, end, line in code.co_lines():
+        if start <= lasti < end:
+            return line
+    return None
+
+
+def location_text(loc) -> str | None:
+    """An event's location as "file:line". The hot paths store a raw (code, lasti) pair
+    (cheap to take) and the line is looked up here, when frames are built."""
+    if type(loc) is tuple:
+        code, lasti = loc
+        return f"{code.co_filename}:{line_of(code, lasti)}"
+    return loc
+
+
 def _excluded_roots() -> tuple[str, ...]:
     roots = set()
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):

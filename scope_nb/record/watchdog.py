@@ -34,7 +34,7 @@ def _blockers() -> dict:
         (queue.Queue.get, "queue get"), (queue.Queue.put, "queue put"), (queue.Queue.join, "queue join"),
         (threading.Event.wait, "event"), (threading.Condition.wait, "condition"), (threading.Condition.wait_for, "condition"),
         (threading.Thread.join, "join"), (threading.Semaphore.acquire, "semaphore"),
-        (locks._Traced.acquire, "lock"), (locks.TracedRLock._acquire_restore, "lock"),
+        (locks._Traced._wait, "lock"), (locks.TracedRLock._acquire_restore, "lock"),
     ):
         fn = getattr(fn, "__wrapped__", fn)
         out[fn.__code__] = kind
