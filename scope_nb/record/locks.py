@@ -266,10 +266,12 @@ class LockState:
         except Exception as e:
             self.rec.fault("locks:took", e)
 
-    def dropping(self, name: str, f) -> None:
+    def dropping(self, name: str, f):
         """Called just before a lock is really released, from frame `f` (the location is
         the first frame outside the lock machinery from there), so the release event
-        comes before the next owner's acquire."""
+        comes before the next owner's acquire. Returns what `dropped` must do once the
+        lock is released (or None): the bookkeeping waits until then, so that the
+        traced lock is not held longer than needed."""
         try:
             owners = self.owners.get(name)
             if not owners:
@@ -295,10 +297,18 @@ class LockState:
                     if len(b.ts) >= store.chunk_size:
                         b.seal()
             if actor in owners:
-                owner = actor
-            else:
-                owner = owners[0]
-                held = self.held.get(owner)
+                return name, owners, actor, held
+            return name, owners, owners[0], self.held.get(owners[0])
+        except Exception as e:
+            self.rec.fault("locks:release", e)
+        return None
+
+    def dropped(self, left) -> None:
+        """The bookkeeping of a release (`left`: what `dropping` returned)."""
+        if left is None:
+            return
+        try:
+            name, owners, owner, held = left
             owners.remove(owner)
             if held:
                 if held[-1] == name:
@@ -431,13 +441,23 @@ class TracedLock(_Traced):
 
     def release(self):
         if self._st.rec.running and self._lock.locked():
-            self._st.dropping(self.name, _getframe(1))
-        self._lock.release()
+            left = self._st.dropping(self.name, _getframe(1))
+            try:
+                self._lock.release()
+            finally:
+                self._st.dropped(left)
+        else:
+            self._lock.release()
 
     def __exit__(self, *exc):
         if self._st.rec.running and self._lock.locked():
-            self._st.dropping(self.name, _getframe(1))
-        self._lock.release()
+            left = self._st.dropping(self.name, _getframe(1))
+            try:
+                self._lock.release()
+            finally:
+                self._st.dropped(left)
+        else:
+            self._lock.release()
 
     def locked(self):
         return self._lock.locked()
@@ -481,7 +501,12 @@ class TracedRLock(_Traced):
         if self._st.rec.running and self._depth > 0 and lock._is_owned():
             self._depth -= 1
             if self._depth == 0:
-                self._st.dropping(self.name, _getframe(1))
+                left = self._st.dropping(self.name, _getframe(1))
+                try:
+                    lock.release()
+                finally:
+                    self._st.dropped(left)
+                return
         lock.release()
 
     def __exit__(self, *exc):
@@ -489,7 +514,12 @@ class TracedRLock(_Traced):
         if self._st.rec.running and self._depth > 0 and lock._is_owned():
             self._depth -= 1
             if self._depth == 0:
-                self._st.dropping(self.name, _getframe(1))
+                left = self._st.dropping(self.name, _getframe(1))
+                try:
+                    lock.release()
+                finally:
+                    self._st.dropped(left)
+                return
         lock.release()
 
     __enter__ = acquire
@@ -501,7 +531,7 @@ class TracedRLock(_Traced):
         lock = self._lock
         if self._st.rec.running and self._depth > 0 and lock._is_owned():
             self._depth = 0
-            self._st.dropping(self.name, _getframe(1))
+            self._st.dropped(self._st.dropping(self.name, _getframe(1)))
         return lock._release_save()
 
     def _acquire_restore(self, state):
@@ -669,7 +699,7 @@ def _semaphore_patches(st: LockState):
         if name is not None and type(n) is int and n >= 1:
             f = _getframe(1)
             for _ in range(n):
-                st.dropping(name, f)
+                st.dropped(st.dropping(name, f))
 
     def release(self, n=1):
         _drops(self, n)
@@ -741,7 +771,7 @@ def _asyncio_patches(st: LockState):
     def release(self):
         name = st.lookup(self)
         if name is not None and self._locked:
-            st.dropping(name, _getframe(1))
+            st.dropped(st.dropping(name, _getframe(1)))
         return orig_release(self)
 
     def set(self):  # noqa: A001 - the method's name
