@@ -431,8 +431,8 @@ def _recording_run(run):
 
 def _main_crashed(exc: BaseException) -> None:
     rec = session.ACTIVE
-    if rec is None or "actors" not in rec.extras:
-        return
+    if rec is None or "actors" not in rec.extras or rec.pid != os.getpid():
+        return  # a fork child without a recording of its own: nobody would read it
     try:
         actor = rec.buffer().actor
         short, detail, location = exc_text(rec, exc)
