@@ -30,12 +30,15 @@ _PLAIN = frozenset({int, float, bool})
 _TEXT = (str, bytes)
 
 
+_BIG = 10**15  # ints inside (-_BIG, _BIG) have short reprs: no bounding needed
+
+
 def show(fmt: Formatter, v) -> str | None:
     """A kept value as text (None stays None)."""
     if v is None:
         return None
     t = type(v)
-    if t in _PLAIN and (t is not int or -(10**15) < v < 10**15):
+    if t in _PLAIN and (t is not int or -_BIG < v < _BIG):
         return repr(v)  # short by nature: the bounded formatter would print the same
     if t is Formatted:
         return v.text
@@ -49,7 +52,16 @@ def args_text(fmt: Formatter, names: tuple[str, ...], v) -> str | None:
         return f"{names[0]}={show(fmt, v)}"
     if v is None:
         return None
-    return ", ".join(f"{n}={show(fmt, x)}" for n, x in zip(names, v, strict=False))
+    parts = []
+    for n, x in zip(names, v, strict=False):
+        t = type(x)
+        if t is Formatted:
+            parts.append(f"{n}={x.text}")
+        elif t is int and -_BIG < x < _BIG or t is float or t is bool:
+            parts.append(f"{n}={x!r}")
+        else:
+            parts.append(f"{n}={show(fmt, x)}")
+    return ", ".join(parts)
 
 
 def rich_values(v: tuple, locations: dict | None = None) -> tuple:
@@ -154,7 +166,11 @@ def decode(chunks, critical, sites, fmt: Formatter, bases: dict[int, int] | None
                 else:
                     add(args_text(fmt, nm, v))
             elif c == RETURN:
-                add("None" if v is None else show(fmt, v))
+                t = type(v)
+                if t is int and -_BIG < v < _BIG or t is float or t is bool:
+                    add(repr(v))  # the common case, without a call of show()
+                else:
+                    add("None" if v is None else show(fmt, v))
             elif c == EXCEPTION:
                 add(v.text if type(v) is Formatted else show(fmt, v))
             elif c == SUSPEND or c == RESUME:
