@@ -256,39 +256,45 @@ def _pair(calls: pl.DataFrame, sites: pl.DataFrame) -> pl.DataFrame:
     if c.select(orphan.any()).item():
         c = c.filter(~orphan).with_columns(pl.col("_d").cum_sum().over("actor").alias("_c"))
     c = c.with_columns(pl.when(opening).then(pl.col("_c")).otherwise(pl.col("_c") + 1).alias("depth"))
-    c = c.with_columns(pl.int_range(pl.len()).over(["actor", "depth", "_d"]).alias("_rank"))
-    opens = c.filter(pl.col("_d") == 1)
-    closes = c.filter(pl.col("_d") == -1).select(
-        "actor", "depth", "_rank",
-        pl.col("_key").alias("close_key"), pl.col("ts").alias("close_ts"), pl.col("code").alias("close_code"),
-        pl.col("site").alias("close_site"),
-    )
-    seg = opens.join(closes, on=["actor", "depth", "_rank"], how="left", maintain_order="left")
+    # within (actor, depth) opens and closes alternate: an open's close is the next
+    # close of its group (a backward fill, not a join)
+    is_close = pl.col("_d") == -1
+
+    def next_close(col: str) -> pl.Expr:
+        return pl.when(is_close).then(pl.col(col)).otherwise(None).backward_fill().over(["actor", "depth"])
+
+    seg = c.with_columns(
+        next_close("_key").alias("close_key"), next_close("ts").alias("close_ts"),
+        next_close("code").alias("close_code"), next_close("site").alias("close_site"),
+    ).filter(pl.col("_d") == 1)
     # parent: the latest open one level up in the same actor
-    parents = opens.select("actor", (pl.col("depth") + 1).alias("depth"), pl.col("_key").alias("parent_open"), pl.col("fid").alias("parent_fid"), pl.col("code").alias("parent_code"))
+    parents = seg.select("actor", (pl.col("depth") + 1).alias("depth"), pl.col("_key").alias("parent_open"), pl.col("fid").alias("parent_fid"), pl.col("code").alias("parent_code"))
     seg = seg.sort("_key").join_asof(parents.sort("parent_open"), left_on="_key", right_on="parent_open", by=["actor", "depth"], strategy="backward", check_sortedness=False)
-    # generator/coroutine segments: join them to the call (CALL row) of the same frame
-    gen_calls = seg.filter(pl.col("fid").is_not_null() & (pl.col("code") == CALL)).select(pl.col("fid"), pl.col("_key").alias("gen_call"))
-    seg = seg.sort("_key").join_asof(gen_calls.sort("gen_call"), left_on="_key", right_on="gen_call", by="fid", strategy="backward", check_sortedness=False)
-    seg = seg.with_columns(pl.when(pl.col("fid").is_not_null()).then(pl.col("gen_call")).otherwise(pl.col("_key")).alias("call_key"))
-    # a segment's parent call: map a RESUME open to its generator's CALL
-    resume_to_call = seg.select(pl.col("_key").alias("parent_open"), pl.col("call_key").alias("parent_key"))
-    seg = seg.join(resume_to_call, on="parent_open", how="left", maintain_order="left")
+    if seg["fid"].null_count() == seg.height:  # no generator or coroutine: one segment per call
+        seg = seg.with_columns(pl.col("_key").alias("call_key"), pl.col("parent_open").alias("parent_key"))
+    else:
+        # generator/coroutine segments: join them to the call (CALL row) of the same frame
+        gen_calls = seg.filter(pl.col("fid").is_not_null() & (pl.col("code") == CALL)).select(pl.col("fid"), pl.col("_key").alias("gen_call"))
+        seg = seg.join_asof(gen_calls.sort("gen_call"), left_on="_key", right_on="gen_call", by="fid", strategy="backward", check_sortedness=False)
+        seg = seg.with_columns(pl.when(pl.col("fid").is_not_null()).then(pl.col("gen_call")).otherwise(pl.col("_key")).alias("call_key"))
+        # a segment's parent call: map a RESUME open to its generator's CALL
+        resume_to_call = seg.select(pl.col("_key").alias("parent_open"), pl.col("call_key").alias("parent_key"))
+        seg = seg.join(resume_to_call, on="parent_open", how="left")
     # the end of each call: its last segment's close when that close is a return/exception
     ends = (
         seg.filter(pl.col("close_code").is_in([RETURN, EXCEPTION]))
         .group_by("call_key")
-        .agg(pl.col("close_key").last(), pl.col("close_ts").last().alias("end_ts"))
+        .agg(pl.col("close_key").max(), pl.col("close_ts").max().alias("end_ts"))
     )
     call_rows = (
         seg.filter(pl.col("code") == CALL)
-        .join(ends.select("call_key", "end_ts"), on="call_key", how="left", maintain_order="left")
+        .join(ends.select("call_key", "end_ts"), on="call_key", how="left")
         .with_columns((pl.col("end_ts") - pl.col("ts")).alias("duration_ns"), pl.lit("call").alias("kind"))
     )
     end_rows = (
         c.filter(pl.col("code").is_in([RETURN, EXCEPTION]))
-        .join(ends.select("close_key", "call_key"), left_on="_key", right_on="close_key", how="inner", maintain_order="left")
-        .join(call_rows.select("call_key", "duration_ns", pl.col("depth").alias("call_depth"), pl.col("parent_key").alias("call_parent")), on="call_key", how="left", maintain_order="left")
+        .join(ends.select("close_key", "call_key"), left_on="_key", right_on="close_key", how="inner")
+        .join(call_rows.select("call_key", "duration_ns", pl.col("depth").alias("call_depth"), pl.col("parent_key").alias("call_parent")), on="call_key", how="left")
         .with_columns(
             pl.when(pl.col("code") == RETURN).then(pl.lit("return")).otherwise(pl.lit("exception")).alias("kind"),
             pl.col("call_depth").alias("depth"),
@@ -297,7 +303,7 @@ def _pair(calls: pl.DataFrame, sites: pl.DataFrame) -> pl.DataFrame:
     )
     keep = ["_key", "ts", "buf", "pos", "kind", "actor", "site", "detail", "duration_ns", "depth", "parent_key", "call_key"]
     out = pl.concat([call_rows.select(keep), end_rows.select(keep)], how="vertical_relaxed")
-    out = out.join(sites, on="site", how="left", maintain_order="left").with_columns(
+    out = out.join(sites, on="site", how="left").with_columns(
         pl.col("site_module").alias("module"), pl.col("site_function").alias("function"), pl.col("site_location").alias("location"),
         pl.col("depth").cast(pl.Int64),
     )
