@@ -19,6 +19,7 @@ from .record.buffer import (
     RICH,
     SUSPEND,
     SWITCH,
+    fast_module,
 )
 from .record.sites import location_text
 from .values import Formatted, Formatter
@@ -140,6 +141,12 @@ def decode(chunks, critical, sites, fmt: Formatter, bases: dict[int, int] | None
     locations: dict[tuple, str] = {}  # (id(code), lasti) -> "file:line" (see rich_values)
     actor, fid, rich = out.actor, out.fid, out.rich
     row = 0
+    # the loop below in C (record/_fasthooks.c), same output, when the extension is built
+    Decoder = getattr(fast_module(), "Decoder", None)
+    dec = None if Decoder is None else Decoder(
+        names=names, gens=gens, shown=shown, locations=locations, fmt=fmt, formatted=Formatted, show=show,
+        args_text=args_text, rich_values=rich_values, rich_detail=rich_detail, detail=out.detail, fid=fid,
+        actor=actor, rich=rich, codes=(CALL, RETURN, EXCEPTION, SUSPEND, RESUME, SWITCH, KIND_BITS))
     for ch in chunks:
         n = len(ch.ts)
         start = bases.get(ch.index, 0)
@@ -149,6 +156,9 @@ def decode(chunks, critical, sites, fmt: Formatter, bases: dict[int, int] | None
         out.buf.extend([ch.index] * n)
         out.pos.extend(range(start, start + n))
         out.thread_actor.extend([ch.actor] * n)
+        if dec is not None:
+            row = dec.chunk(ch.ks, ch.vals, row)
+            continue
         add = out.detail.append
         for k, v in zip(ch.ks, ch.vals, strict=True):
             c = k & KIND_MASK
