@@ -26,7 +26,8 @@ from .values import Formatted, Formatter
 
 # the fields of an emitted event tuple (see Recorder.emit) after actor and detail
 RICH_FIELDS = ("target", "msg_id", "obj", "location", "duration_ns", "module", "function", "locks_held", "qsize")
-_HASHABLE_ATOMIC = frozenset({int, float, bool, type(None), str, bytes})
+# values whose text is cached per site (not floats: 0.0 == -0.0 would share a key)
+_HASHABLE_ATOMIC = frozenset({int, bool, type(None), str, bytes})
 _PLAIN = frozenset({int, float, bool})
 _TEXT = (str, bytes)
 

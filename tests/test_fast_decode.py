@@ -197,8 +197,9 @@ def _site(*names, is_gen=False):
 
 def test_hand_made_chunks(monkeypatch):
     """Values the recorder may keep, straight into chunks: the cache by (site, type,
-    value) (0.0 and -0.0 are equal keys, 1 and True are not), Formatted texts, odd
-    shapes that go to the Python functions, every marker, a ks that is a plain list."""
+    value) (1 and True are different keys; floats are not cached, so -0.0 keeps its
+    sign), Formatted texts, odd shapes that go to the Python functions, every marker,
+    a ks that is a plain list."""
     sites = [_site("x"), _site("a", "b", "c"), _site(), _site("g", is_gen=True), _site("p", "q", is_gen=True)]
     fmt = Formatter()
     call = [CALL | (s << KIND_BITS) for s in range(len(sites))]
@@ -229,7 +230,7 @@ def test_hand_made_chunks(monkeypatch):
     c, py = _decode_both(monkeypatch, chunks[:1] + chunks[2:], critical, sites, fmt)
     assert c == py
     details = _details(c)
-    assert details[:6] == ["x=0.0", "x=0.0", "x=1", "x=True", "x=1.0", "x=None"]
+    assert details[:6] == ["x=0.0", "x=-0.0", "x=1", "x=True", "x=1.0", "x=None"]
     assert "a=1, b=True, c=1.0" in details and "a=<f>, b=None, c=1000000000000000" in details
     assert details.count("") >= 2
     col = fast.Col("I")
@@ -248,3 +249,10 @@ def test_errors_match(monkeypatch):
         monkeypatch.setenv("SCOPE_NB_PURE", pure)
         with pytest.raises(ValueError):
             dec.decode([chunk], [], sites, Formatter())
+
+
+def test_negative_zero_keeps_its_sign():
+    with scope.record(modules=[cs]) as trace:
+        cs.echo(0.0)
+        cs.echo(-0.0)
+    assert trace.function_calls()["args"].to_list() == ["value=0.0", "value=-0.0"]

@@ -1409,10 +1409,10 @@ static PyObject *args_detail(DecoderObject *d, Py_ssize_t s, PyObject *nm, PyObj
     return r;
 }
 
+/* Values whose text is cached per site. Not floats: 0.0 == -0.0 would share a key. */
 static inline int hashable_atomic(PyObject *v) {
     PyTypeObject *t = Py_TYPE(v);
-    return t == &PyLong_Type || t == &PyFloat_Type || t == &PyBool_Type || v == Py_None || t == &PyUnicode_Type ||
-           t == &PyBytes_Type;
+    return t == &PyLong_Type || t == &PyBool_Type || v == Py_None || t == &PyUnicode_Type || t == &PyBytes_Type;
 }
 
 /* dict[row] = value */
