@@ -13,9 +13,19 @@ def call_rows(events: pl.DataFrame) -> pl.DataFrame:
     messages = calls.filter(pl.col("call_seq").is_null() & pl.col("obj").is_not_null())
     if messages.height == 0:
         return calls
+    return calls.filter(~pl.col("seq").is_in(_doubled(calls.lazy(), messages.lazy()).collect()["seq"].implode()))
+
+
+def call_rows_lazy(events: pl.LazyFrame) -> pl.LazyFrame:
+    """`call_rows` as a query, for scans larger than memory."""
+    calls = events.filter(pl.col("kind") == "call")
+    messages = calls.filter(pl.col("call_seq").is_null() & pl.col("obj").is_not_null())
+    return calls.join(_doubled(calls, messages), on="seq", how="anti")
+
+
+def _doubled(calls: pl.LazyFrame, messages: pl.LazyFrame) -> pl.LazyFrame:
     traced = calls.filter(pl.col("call_seq").is_not_null()).select("module", "function").unique()
-    doubled = messages.join(traced, on=["module", "function"], how="semi", maintain_order="left")["seq"]
-    return calls.filter(~pl.col("seq").is_in(doubled.implode()))
+    return messages.join(traced, on=["module", "function"], how="semi").select("seq")
 
 
 def function_calls(events: pl.DataFrame, module: str | None = None) -> pl.DataFrame:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import networkx as nx
 import polars as pl
 
-from .calls import call_rows
+from .calls import call_rows, call_rows_lazy
 from .reports import CallTree, PerformanceReport
 
 BACKLOG_DEPTH = 32  # a queue whose depth reaches this is a bottleneck worth naming
@@ -30,11 +30,24 @@ def _with_self_time(events: pl.DataFrame, calls: pl.DataFrame) -> pl.DataFrame:
     ).drop("_child_ns")
 
 
-def performance_hotspots(events: pl.DataFrame, module: str | None = None) -> pl.DataFrame:
-    """Per function: count, total/self/mean time, p50/p95/max, exceptions; most self time first."""
-    calls = _with_self_time(events, _calls(events, module))
-    raised = (events.filter(pl.col("kind") == "exception").select("call_seq")
-              .join(calls.select(pl.col("seq").alias("call_seq"), "module", "function"), on="call_seq", maintain_order="left")
+def performance_hotspots(events: pl.DataFrame | pl.LazyFrame, module: str | None = None) -> pl.DataFrame:
+    """Per function: count, total/self/mean time, p50/p95/max, exceptions; most self time first.
+
+    One query, run by polars' streaming engine, so a scan of a trace larger than memory
+    (a LazyFrame) is aggregated without being collected."""
+    lf = events.lazy()
+    calls = call_rows_lazy(lf)
+    if module is not None:
+        calls = calls.filter((pl.col("module") == module) | pl.col("module").str.starts_with(module + "."))
+    # only what the aggregation reads, the repeated names as categoricals: millions of
+    # call rows then take a few bytes each
+    calls = calls.select("seq", "duration_ns", *[pl.col(c).cast(pl.Categorical) for c in ("module", "function", "actor", "location")])
+    children = (lf.filter((pl.col("kind") == "call") & pl.col("parent_seq").is_not_null())
+                .group_by("parent_seq").agg(pl.col("duration_ns").sum().alias("_child_ns")))
+    calls = calls.join(children, left_on="seq", right_on="parent_seq", how="left").with_columns(
+        (pl.col("duration_ns") - pl.col("_child_ns").fill_null(0)).clip(lower_bound=0).alias("self_ns"))
+    raised = (lf.filter(pl.col("kind") == "exception").select("call_seq")
+              .join(calls.select(pl.col("seq").alias("call_seq"), "module", "function"), on="call_seq")
               .group_by(["module", "function"]).agg(pl.len().alias("exceptions")))
     d = pl.col("duration_ns")
     out = calls.group_by(["module", "function"]).agg(
@@ -48,8 +61,9 @@ def performance_hotspots(events: pl.DataFrame, module: str | None = None) -> pl.
         pl.col("actor").n_unique().alias("actors"),
         pl.col("location").first(),
     )
-    out = out.join(raised, on=["module", "function"], how="left", maintain_order="left").with_columns(pl.col("exceptions").fill_null(0).cast(pl.Int64))
-    return out.sort(["self_ns", "count"], descending=True, nulls_last=True)
+    out = out.join(raised, on=["module", "function"], how="left").with_columns(
+        pl.col("exceptions").fill_null(0).cast(pl.Int64), *[pl.col(c).cast(pl.String) for c in ("module", "function", "location")])
+    return out.sort(["self_ns", "count"], descending=True, nulls_last=True).collect(engine="streaming")
 
 
 def performance_analysis(events: pl.DataFrame, module: str | None = None) -> PerformanceReport:

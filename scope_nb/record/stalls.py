@@ -142,17 +142,18 @@ class StallState:
         if message.startswith("Task exception was never retrieved"):
             task = context.get("future")
             exc = context.get("exception")
-            if exc is None:
-                return
+            actor = self._actor_of(task)
+            if exc is None or (task is not None and actor is None):
+                return  # a task of no concern to this recording, collected while it runs
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             frames = traceback.extract_tb(exc.__traceback__)
             loc = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else None
             text = f"{type(exc).__qualname__}|{self.rec.fmt.repr(exc)}\n{tb}"
             self.rec.emit("exc_unretrieved", _coro_name(task) if task is not None else None, text,
-                          actor=self._actor_of(task), location=loc, raw=True)
+                          actor=actor, location=loc, raw=True)
         elif message.startswith("Task was destroyed but it is pending"):
             task = context.get("task")
-            if task is None:
+            if task is None or self._actor_of(task) is None:
                 return
             self.rec.emit("task_lost", _coro_name(task), f"{task.get_name()} destroyed while pending at {_coro_location(task)}",
                           actor=self._actor_of(task), location=_coro_location(task), raw=True)

@@ -327,7 +327,10 @@ class LoadedTrace(Trace):
     def performance_hotspots(self, module=None) -> pl.DataFrame:
         if self._frames is not None:
             return super().performance_hotspots(module)
-        return self._calls(light=True).performance_hotspots(module)
+        from ..analysis.performance import performance_hotspots
+        from ..trace import _module_name
+
+        return performance_hotspots(self._lazy, _module_name(module))
 
     def timing_analysis(self, module=None) -> pl.DataFrame:
         if self._frames is not None:
