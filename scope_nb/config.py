@@ -150,9 +150,4 @@ def make_options(**options: Any) -> Options:
     return opts
 
 
-def option_help() -> dict[str, Any]:
-    """Each option with its default, for help texts."""
-    return {name: f.default if f.default is not dataclasses.MISSING else None for name, f in _FIELDS.items()}
-
-
-__all__ = ["Options", "make_options", "option_help", "TRACING_LEVELS", "STORAGES"]
+__all__ = ["Options", "make_options", "TRACING_LEVELS", "STORAGES"]

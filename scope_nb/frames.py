@@ -322,11 +322,9 @@ def _states_len(rec: Recorder) -> int:
 
 
 def states_frame(rec: Recorder) -> pl.DataFrame:
+    from .record.objects import states_rows
+
     schema = polars_schema(STATES)
-    try:
-        from .record.objects import states_rows
-    except ImportError:
-        return pl.DataFrame(schema=schema)
     rows = states_rows(rec)
     if not rows:
         return pl.DataFrame(schema=schema)

@@ -139,8 +139,6 @@ ACTORS: dict[str, str] = {
     "exception": "String",
 }
 
-OUTCOMES: tuple[str, ...] = ("ok", "crashed", "cancelled", "running")
-ACTOR_KINDS: tuple[str, ...] = ("process", "thread", "task", "executor", "taskgroup")
 
 
 def polars_schema(columns: dict[str, str]):

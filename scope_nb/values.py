@@ -58,9 +58,6 @@ class Formatter:
     def repr(self, value: Any) -> str:
         return self._cut(self._repr(value, self.max_depth, set()))
 
-    def named(self, name: str, value: Any) -> str:
-        return REDACTED if self.is_secret(name) else self.repr(value)
-
     def capture(self, value: Any) -> Any:
         """What a buffer keeps for a value: the value itself when atomic, else its repr now."""
         t = type(value)
@@ -208,6 +205,3 @@ class Unpicklable:
     def __hash__(self) -> int:
         return hash((self.type_name, self.text))
 
-
-def restore_value(blob: bytes | None, plain: Any) -> Any:
-    return pickle.loads(blob) if blob is not None else plain

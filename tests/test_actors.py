@@ -17,13 +17,6 @@ import scope_nb as scope
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 
 
-@pytest.fixture(autouse=True)
-def _no_recording_left():
-    yield
-    if scope.is_recording():
-        scope.stop()
-
-
 def _actor(trace, name):
     rows = trace.actors().filter(pl.col("name") == name)
     assert rows.height == 1, rows

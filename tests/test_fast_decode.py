@@ -32,13 +32,6 @@ from scope_nb.values import Formatted, Formatter
 fast = pytest.importorskip("scope_nb.record._fasthooks", reason="the C extension is not built")
 
 
-@pytest.fixture(autouse=True)
-def _no_recording_left():
-    yield
-    if scope.is_recording():
-        scope.stop()
-
-
 class Hostile:
     def __repr__(self):
         raise RuntimeError("no repr for you")

@@ -27,13 +27,6 @@ _ADDR = re.compile(r"0x[0-9a-f]+")
 _TASK = re.compile(r"Task-\d+")
 
 
-@pytest.fixture(autouse=True)
-def _no_recording_left():
-    yield
-    if scope.is_recording():
-        scope.stop()
-
-
 class Hostile:
     def __repr__(self):
         raise RuntimeError("no repr for you")

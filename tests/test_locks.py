@@ -15,13 +15,6 @@ import scope_nb as scope
 from scope_nb.record.locks import TracedLock, TracedRLock
 
 
-@pytest.fixture(autouse=True)
-def _no_recording_left():
-    yield
-    if scope.is_recording():
-        scope.stop()
-
-
 def _lock_events(trace, name):
     ev = trace.events().filter(pl.col("target") == name)
     return ev.filter(pl.col("kind").str.starts_with("lock_") | pl.col("kind").str.starts_with("event_"))

@@ -12,13 +12,6 @@ import pytest
 import scope_nb as scope
 
 
-@pytest.fixture(autouse=True)
-def _no_recording_left():
-    yield
-    if scope.is_recording():
-        scope.stop()
-
-
 def _names(trace, *names):
     return [trace.resolve_actor(n) for n in names]
 

@@ -14,13 +14,6 @@ import scope_nb as scope
 from scope_nb.values import Unpicklable
 
 
-@pytest.fixture(autouse=True)
-def _no_recording_left():
-    yield
-    if scope.is_recording():
-        scope.stop()
-
-
 class Account:
     def __init__(self, balance=0):
         self.balance = balance

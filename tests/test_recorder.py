@@ -12,13 +12,6 @@ import pytest
 import scope_nb as scope
 
 
-@pytest.fixture(autouse=True)
-def _no_recording_left():
-    yield
-    if scope.is_recording():
-        scope.stop()
-
-
 def test_unknown_option_names_it_and_lists_accepted():
     with pytest.raises(ValueError, match=r"unknown option\(s\) max_event.*accepted: .*max_events"):
         scope.start(max_event=10)

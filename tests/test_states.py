@@ -14,13 +14,6 @@ from scope_nb.schema import ACTORS, EVENTS, STATES, polars_schema
 from scope_nb.trace import Trace
 
 
-@pytest.fixture(autouse=True)
-def _no_recording_left():
-    yield
-    if scope.is_recording():
-        scope.stop()
-
-
 class Inventory:
     def __init__(self):
         self.items = {}

@@ -140,16 +140,6 @@ class Store:
                     chunks.append(Chunk(b.ts[:n], b.ks[:n], b.vals[:n], b.actor, b.index))
             return chunks, list(self.critical)
 
-    def drain(self) -> tuple[list[Chunk], list[tuple]]:
-        """Take the sealed chunks and the critical lane away (for the disk flusher)."""
-        with self._seal_lock:
-            chunks = list(self.sealed)
-            self.sealed.clear()
-            self.sealed_count = 0
-            crit = self.critical
-            self.critical = []
-            return chunks, crit
-
     def take_unflushed(self, cursor: dict, drain: bool) -> tuple[list[Chunk], list[tuple]]:
         """What the disk flusher has not written yet: the new part of every sealed chunk
         and of every thread's unsealed tail, and the new critical events.

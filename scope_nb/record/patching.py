@@ -35,6 +35,3 @@ def unpatch(owner: Any, name: str) -> None:
     else:
         setattr(owner, name, value)
 
-
-def is_patched(owner: Any, name: str) -> bool:
-    return (id(owner), name) in _originals
