@@ -451,6 +451,9 @@ class _ProcessWaiter:
     def __init__(self, rec):
         self.rec = rec
         self.procs: dict[int, tuple[Any, str, int]] = {}  # sentinel -> (process, actor, pid)
+        # ended children whose exit code could not be read yet: the program reaped them
+        # a moment before and multiprocessing has not stored the code; read again at close
+        self.unsure: list[tuple[Any, str, int]] = []
         self.lock = original(threading, "Lock")()
         self.pausers = 0
         self.thread: threading.Thread | None = None
@@ -492,8 +495,11 @@ class _ProcessWaiter:
             thread.join()
         with self.lock:
             procs, self.procs = self.procs, {}
+            unsure, self.unsure = self.unsure, []
         for s in wait(list(procs), 0) if procs else ():
             process_ended(self.rec, procs[s][1], _exit_code(*procs[s]))
+        for item in unsure:
+            process_ended(self.rec, item[1], _exit_code(*item))
 
     def _ensure(self) -> None:  # under self.lock
         if self.thread is None and self.procs and not self.pausers and not self.closed:
@@ -522,7 +528,12 @@ class _ProcessWaiter:
                     with self.lock:
                         item = self.procs.pop(s, None)
                     if item is not None:
-                        process_ended(self.rec, item[1], _exit_code(*item))
+                        code = _exit_code(*item)
+                        if code is None:
+                            with self.lock:
+                                self.unsure.append(item)
+                        else:
+                            process_ended(self.rec, item[1], code)
                 with self.lock:
                     if not self.procs:
                         self.thread = None
