@@ -225,15 +225,7 @@ class LockState:
             before = tuple(held)
             if self.k_acquire:
                 ev = (actor, name, None, None, None, loc, 0, None, None, before, None)
-                store = self.store
-                if store.sample_rate < 1.0:
-                    _push(store, b, self.k_acquire, ev, perf_ns())
-                else:
-                    b.ts.append(perf_ns())
-                    b.ks.append(self.k_acquire)
-                    b.vals.append(ev)
-                    if len(b.ts) >= store.chunk_size:
-                        b.seal()
+                _push(self.store, b, self.k_acquire, ev, perf_ns())
             owners = self.owners.get(name)
             if owners is None:
                 self.owners[name] = [actor]
@@ -287,15 +279,7 @@ class LockState:
                     f = f.f_back
                 ev = (actor, name, None, None, None, (f.f_code, f.f_lasti) if f is not None else None, None, None,
                       None, tuple(held) if held else (), None)
-                store = self.store
-                if store.sample_rate < 1.0:
-                    _push(store, b, self.k_release, ev, perf_ns())
-                else:
-                    b.ts.append(perf_ns())
-                    b.ks.append(self.k_release)
-                    b.vals.append(ev)
-                    if len(b.ts) >= store.chunk_size:
-                        b.seal()
+                _push(self.store, b, self.k_release, ev, perf_ns())
             if actor in owners:
                 return name, owners, actor, held
             return name, owners, owners[0], self.held.get(owners[0])

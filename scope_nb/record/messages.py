@@ -165,14 +165,7 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
                 ev = (current_actor(b) if b.loopy else b.actor, box.name,
                       item if type(item) in _BY_REFERENCE else _detail(rec, b, item), mid, None, None, None, None, None,
                       None, self._qsize() if threaded else len(self._queue))
-                if store.sample_rate < 1.0:
-                    _push(store, b, k_send, ev, t)
-                else:
-                    b.ts.append(t)
-                    b.ks.append(k_send)
-                    b.vals.append(ev)
-                    if len(b.ts) >= store.chunk_size:
-                        b.seal()
+                _push(store, b, k_send, ev, t)
         except Exception as e:
             rec.fault("queue.put", e)
 
@@ -200,14 +193,7 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
                 ev = (current_actor(b) if b.loopy else b.actor, box.name,
                       item if type(item) in _BY_REFERENCE else _detail(rec, b, item), mid, None, None, waited, None,
                       None, None, self._qsize() if threaded else len(self._queue))
-                if store.sample_rate < 1.0:
-                    _push(store, b, k_receive, ev, t)
-                else:
-                    b.ts.append(t)
-                    b.ks.append(k_receive)
-                    b.vals.append(ev)
-                    if len(b.ts) >= store.chunk_size:
-                        b.seal()
+                _push(store, b, k_receive, ev, t)
         except Exception as e:
             rec.fault("queue.get", e)
         return item

@@ -186,14 +186,7 @@ class Traced:
             st = objs.lock_state
             h = st.held.get(actor) if st is not None else objs.held(actor)
             ev = (actor, attr, detail, None, self.name, loc, None, None, None, tuple(h) if h else (), None)
-            store = rec.store
-            if store.sample_rate < 1.0:
-                return _push(rec, b, _K_READ, ev)
-            b.ts.append(_perf_ns())
-            b.ks.append(_K_READ)
-            b.vals.append(ev)
-            if len(b.ts) >= store.chunk_size:
-                b.seal()
+            _push(rec, b, _K_READ, ev)
         except Exception as e:
             rec.fault("objects:read", e)
 
