@@ -11,7 +11,8 @@ if platform.python_implementation() == "CPython":
     ext_modules.append(
         Extension(
             "scope_nb.record._fasthooks",
-            ["scope_nb/record/_fasthooks.c"],
+            ["scope_nb/record/_fasthooks.c", "scope_nb/record/_fastlocks.c"],
+            depends=["scope_nb/record/_fasthooks.h"],
             optional=True,
         )
     )

@@ -179,6 +179,88 @@ def test_same_calls_tracing_all_user_code(monkeypatch):
     assert a == b
 
 
+def _lock_workload():
+    """Every path of a traced Lock / RLock: a loop (repeated events), nesting both ways
+    (an order inversion), reentrancy, non-blocking and timed acquires that fail, a wait
+    for a lock another thread holds, a release by another thread, Condition, errors."""
+    a, b, r = threading.Lock(), threading.Lock(), threading.RLock()
+    for _ in range(50):
+        with a:
+            pass
+    with a:
+        with b:
+            assert not a.acquire(False)
+            assert not a.acquire(timeout=0.001)
+    with b:
+        with a:
+            pass
+    with r:
+        with r:
+            assert r.acquire(blocking=True, timeout=1)
+            r.release()
+    with pytest.raises(RuntimeError):
+        a.release()
+    with pytest.raises(ValueError):
+        a.acquire(False, 1)
+    held, go = threading.Event(), threading.Event()
+
+    def holder():
+        a.acquire()
+        held.set()
+        go.wait()
+        a.release()
+
+    t = threading.Thread(target=holder)
+    t.start()
+    held.wait()
+    assert not a.acquire(timeout=0.01)  # waits for the holder: a wait, then a timeout
+    go.set()
+    t.join()
+    c = threading.Lock()
+    c.acquire()
+    t = threading.Thread(target=c.release)  # released by another thread
+    t.start()
+    t.join()
+    cond = threading.Condition()
+    box = []
+
+    def waiter():
+        with cond:
+            cond.wait_for(lambda: box)
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    with cond:
+        box.append(1)
+        cond.notify_all()
+    t.join()
+    return a, r
+
+
+def test_same_lock_events(monkeypatch):
+    """The C lock core (record/_fastlocks.c) records what the Python methods do."""
+    kinds = ["lock_wait", "lock_acquire", "lock_release", "lock_timeout", "lock_order"]
+    out = []
+    for pure in (False, True):
+        if pure:
+            monkeypatch.setenv("SCOPE_NB_PURE", "1")
+        else:
+            monkeypatch.delenv("SCOPE_NB_PURE", raising=False)
+        with scope.record(tracing_level="messages_only") as trace:
+            a, r = _lock_workload()
+        assert (type(a).__name__, type(r).__name__) == (("PyTracedLock", "PyTracedRLock") if pure else
+                                                        ("TracedLock", "TracedRLock"))
+        out.append(trace)
+    monkeypatch.delenv("SCOPE_NB_PURE", raising=False)
+    c_trace, py_trace = out
+    c_ev, py_ev = c_trace.events(kinds), py_trace.events(kinds)
+    assert c_ev.height > 100
+    assert _normalise(c_ev, order_free=True) == _normalise(py_ev, order_free=True)
+    assert c_trace.errors == py_trace.errors == {}
+    assert c_trace.events("lock_order").height == 1
+    assert c_trace.events("lock_timeout").height == c_trace.events("lock_wait").height == 2
+
+
 def test_sampling_falls_back_and_stays_deterministic(monkeypatch):
     def work():
         for i in range(300):
@@ -262,13 +344,14 @@ def test_profile_function_is_c_and_restored():
     assert box == [3] and trace.function_calls().height == 9
 
 
-def test_recorder_suite_passes_with_the_python_callbacks():
-    """tests/test_recorder.py runs with the C callbacks in this process; here it runs
-    again with SCOPE_NB_PURE=1."""
+@pytest.mark.parametrize("suite", ["test_recorder.py", "test_locks.py"])
+def test_suite_passes_with_the_python_callbacks(suite):
+    """These suites run with the C callbacks and C lock core in this process; here they
+    run again with SCOPE_NB_PURE=1."""
     here = Path(__file__).parent
     env = dict(os.environ, SCOPE_NB_PURE="1")
     r = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", str(here / "test_recorder.py")],
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", str(here / suite)],
         env=env, capture_output=True, text=True, timeout=240, cwd=here.parent,
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]

@@ -8,6 +8,7 @@
  *   use it so that C appends are plain stores.
  * - Decoder: the per-event loop of decode.decode() (buffered events to detail text and
  *   sparse columns), with the same output; decode.py keeps the Python loop as reference.
+ * - LockCore / LockHub (_fastlocks.c): the traced Lock / RLock's hot paths.
  * - Hooks: one per recording. `on_start` / `on_return` are the sys.monitoring
  *   PY_START / PY_RETURN callbacks (3.12+); `install_profile()` installs a C profile
  *   function (3.11). Sites are looked up by code pointer in a table of our own (filled
@@ -15,25 +16,7 @@
  *   thread and recording. Anything unusual goes to the Python callbacks, which are
  *   the reference behaviour.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <structmember.h>
-#include <frameobject.h>
-#include <stdint.h>
-#include <string.h>
-
-#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030E0000
-#error "scope_nb._fasthooks supports CPython 3.11 to 3.13"
-#endif
-#ifdef Py_GIL_DISABLED
-#error "scope_nb._fasthooks needs the GIL (free-threaded builds use the Python callbacks)"
-#endif
-
-#if defined(_MSC_VER)
-#define SN_TLS __declspec(thread)
-#else
-#define SN_TLS _Thread_local
-#endif
+#include "_fasthooks.h"
 
 /* ------------------------------------------------------------------------ */
 /* Interpreter frames: only the fields read here (code object, fast locals).  */
@@ -105,34 +88,13 @@ typedef struct {
 } sn_frameobject;
 #endif
 
-static inline int64_t sn_perf_ns(void) {
-#if PY_VERSION_HEX >= 0x030D0000
-    PyTime_t t;
-    (void)PyTime_PerfCounterRaw(&t);
-    return (int64_t)t;
-#else
-    return (int64_t)_PyTime_GetPerfCounter();
-#endif
-}
 
 /* ------------------------------------------------------------------------ */
 /* Col                                                                        */
 
-typedef struct {
-    PyObject_HEAD
-    char *data;
-    Py_ssize_t len;
-    Py_ssize_t cap;
-    Py_ssize_t exports;
-    int wide; /* 1: int64 'q'; 0: uint32 'I' */
-} ColObject;
-
-static PyTypeObject ColType;
 static PyObject *array_type; /* array.array */
 
-#define COL_ITEMSIZE(c) ((c)->wide ? 8 : 4)
-
-static int col_grow(ColObject *c) {
+int col_grow(ColObject *c) {
     if (c->exports > 0) {
         PyErr_SetString(PyExc_BufferError, "cannot resize a column that is exporting buffers");
         return -1;
@@ -145,20 +107,6 @@ static int col_grow(ColObject *c) {
     }
     c->data = d;
     c->cap = cap;
-    return 0;
-}
-
-static inline int col_push_q(ColObject *c, int64_t v) {
-    if (c->len == c->cap && col_grow(c) < 0)
-        return -1;
-    ((int64_t *)c->data)[c->len++] = v;
-    return 0;
-}
-
-static inline int col_push_I(ColObject *c, uint32_t v) {
-    if (c->len == c->cap && col_grow(c) < 0)
-        return -1;
-    ((uint32_t *)c->data)[c->len++] = v;
     return 0;
 }
 
@@ -304,7 +252,7 @@ static PyBufferProcs col_as_buffer = {
     .bf_releasebuffer = (releasebufferproc)col_releasebuffer,
 };
 
-static PyTypeObject ColType = {
+PyTypeObject ColType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "scope_nb.record._fasthooks.Col",
     .tp_doc = "A growable int64 ('q') or uint32 ('I') column: append, len, index, slice (to array.array), buffer protocol.",
@@ -681,39 +629,26 @@ static int append_event(HooksObject *h, PyObject *b, PyObject *v, uint32_t k, in
     return 0;
 }
 
-/* A failure inside a hook: counted through rec.fault(where, exc); never raised into
+/* A failure inside a hook: counted through fault_fn(where, exc), i.e. rec.fault; never raised into
  * the program (BaseException that is not an Exception propagates, as in Python). */
-static PyObject *fault(HooksObject *h, PyObject *where) {
-#if PY_VERSION_HEX >= 0x030C0000
-    PyObject *exc = PyErr_GetRaisedException();
-#else
-    PyObject *et, *ev, *tb;
-    PyErr_Fetch(&et, &ev, &tb);
-    PyErr_NormalizeException(&et, &ev, &tb);
-    if (tb != NULL && ev != NULL)
-        PyException_SetTraceback(ev, tb);
-    Py_XDECREF(et);
-    Py_XDECREF(tb);
-    PyObject *exc = ev;
-#endif
+PyObject *sn_report_fault(PyObject *fault_fn, PyObject *where) {
+    PyObject *exc = sn_err_take();
     if (exc == NULL)
         Py_RETURN_NONE;
     if (!PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_Exception)) {
-#if PY_VERSION_HEX >= 0x030C0000
-        PyErr_SetRaisedException(exc);
-#else
-        PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, NULL);
-#endif
+        sn_err_give(exc);
         return NULL;
     }
     PyObject *args[2] = {where, exc};
-    PyObject *r = PyObject_Vectorcall(h->fault, args, 2, NULL);
+    PyObject *r = PyObject_Vectorcall(fault_fn, args, 2, NULL);
     if (r == NULL)
         PyErr_Clear();
     Py_XDECREF(r);
     Py_DECREF(exc);
     Py_RETURN_NONE;
 }
+
+static PyObject *fault(HooksObject *h, PyObject *where) { return sn_report_fault(h->fault, where); }
 
 /* The arguments of a call starting now in `frame` (the traced function's own frame,
  * or NULL when unknown), as backends.py records them. New reference. */
@@ -1076,7 +1011,7 @@ static PyObject *hooks_install_trace(HooksObject *h, PyObject *unused) {
 
 /* ---- construction ---------------------------------------------------------- */
 
-static int member_offset(PyObject *type, const char *name, Py_ssize_t *off) {
+int sn_member_offset(PyObject *type, const char *name, Py_ssize_t *off) {
     PyObject *d = PyObject_GetAttrString(type, name);
     if (d == NULL)
         return -1;
@@ -1134,9 +1069,9 @@ static PyObject *hooks_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     h->capture_args = capture_args;
     h->gen = next_gen++;
     if (h->return_ops == NULL || h->bufs == NULL || table_grow(h) < 0 ||
-        member_offset(buffer_type, "ts", &h->off_ts) < 0 || member_offset(buffer_type, "ks", &h->off_ks) < 0 ||
-        member_offset(buffer_type, "vals", &h->off_vals) < 0 || member_offset(buffer_type, "on", &h->off_on) < 0 ||
-        member_offset(buffer_type, "loopy", &h->off_loopy) < 0) {
+        sn_member_offset(buffer_type, "ts", &h->off_ts) < 0 || sn_member_offset(buffer_type, "ks", &h->off_ks) < 0 ||
+        sn_member_offset(buffer_type, "vals", &h->off_vals) < 0 || sn_member_offset(buffer_type, "on", &h->off_on) < 0 ||
+        sn_member_offset(buffer_type, "loopy", &h->off_loopy) < 0) {
         Py_DECREF(h);
         return NULL;
     }
@@ -1620,7 +1555,7 @@ static PyObject *decoder_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     Py_ssize_t off;
-    if (member_offset(o[5], "text", &off) < 0)
+    if (sn_member_offset(o[5], "text", &off) < 0)
         return NULL;
     DecoderObject *d = (DecoderObject *)type->tp_alloc(type, 0);
     if (d == NULL)
@@ -1763,7 +1698,7 @@ PyMODINIT_FUNC PyInit__fasthooks(void) {
         return NULL;
     if (PyModule_AddObjectRef(m, "Col", (PyObject *)&ColType) < 0 ||
         PyModule_AddObjectRef(m, "Hooks", (PyObject *)&HooksType) < 0 ||
-        PyModule_AddObjectRef(m, "Decoder", (PyObject *)&DecoderType) < 0) {
+        PyModule_AddObjectRef(m, "Decoder", (PyObject *)&DecoderType) < 0 || sn_add_lock_types(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

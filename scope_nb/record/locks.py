@@ -28,7 +28,7 @@ from typing import Any
 from ..clock import perf_ns
 from ..schema import KIND_CODE
 from . import session
-from .buffer import KIND_BITS, RICH
+from .buffer import KIND_BITS, RICH, ThreadBuffer, fast_module
 from .patching import original, patch, unpatch
 from .sites import is_recorder_module, location_text
 
@@ -130,6 +130,26 @@ class LockState:
         self.k_acquire = _code("lock_acquire", kinds)
         self.k_release = _code("lock_release", kinds)
         self.k_timeout = _code("lock_timeout", kinds)
+        self.hub = self._hub(rec)
+
+    def _hub(self, rec):
+        """The C side of this bookkeeping (record/_fastlocks.c), or None: not built,
+        SCOPE_NB_PURE, or sampling (which the Python push does)."""
+        fast = rec.store.fast
+        if fast is None or rec.store.sample_rate < 1.0:
+            return None
+        return fast.LockHub(
+            rec=rec, local=self.local, new_buffer=rec.buffer, buffer_type=ThreadBuffer,
+            current_actor=rec.current_actor, fault=rec.fault, skip_files=_SKIP_FILES, held=self.held,
+            owners=self.owners, taken_at=self.taken_at, order=self._order, k_acquire=self.k_acquire,
+            k_release=self.k_release, chunk=rec.store.chunk_size, timeout_max=_TIMEOUT_MAX,
+        )
+
+    def wrap(self, lock, name: str, reentrant: bool):
+        """A traced Lock (or RLock, `reentrant`) delegating to the real `lock`."""
+        if self.hub is None:
+            return (PyTracedRLock if reentrant else PyTracedLock)(lock, name, self, None, reentrant)
+        return (TracedRLock if reentrant else TracedLock)(lock, name, self, self.hub, reentrant)
 
     # -- naming -------------------------------------------------------------------
     def name_for(self, frame, kind: str, given: str | None = None) -> str:
@@ -354,15 +374,31 @@ def _valid(blocking, timeout) -> bool:
     return bool(blocking) and type(timeout) in (int, float) and 0 <= timeout <= _TIMEOUT_MAX
 
 
-class _Traced:
-    """What traced Lock and RLock share: they delegate to a real lock."""
+class _PyCore:
+    """The layout of a traced lock when the C core (`_fasthooks.LockCore`) is not built;
+    its methods are then the Python ones of `_PyLockMethods` / `_PyRLockMethods`."""
 
-    __slots__ = ("_lock", "name", "_st", "__weakref__")
+    __slots__ = ("_lock", "name", "_st", "_hub", "_depth", "_reentrant", "__weakref__")
 
-    def __init__(self, lock, name: str, st: LockState):
+    def __init__(self, lock, name: str, st: LockState, hub=None, reentrant: bool = False):
         self._lock = lock
         self.name = name
         self._st = st
+        self._hub = hub
+        self._depth = 0  # reentrant: acquisitions by the owner; only the owner changes it
+        self._reentrant = reentrant
+
+
+_fast = fast_module()
+_Core: Any = _PyCore if _fast is None else _fast.LockCore
+
+
+class _Traced(_Core):
+    """What traced Lock and RLock share: they delegate to a real lock. The hot methods
+    (acquire, release, `with`) come from the C core when the recording has a LockHub,
+    else from the Python mixins below: same events, same behaviour."""
+
+    __slots__ = ()
 
     def _wait(self, timeout, f) -> bool:
         """The lock is taken by someone else: wait for it, recorded."""
@@ -389,6 +425,7 @@ class _Traced:
     def _at_fork_reinit(self):
         self._lock._at_fork_reinit()
         self._st.owners.pop(self.name, None)
+        self._depth = 0
 
     def __getattr__(self, attr):
         if attr == "_lock":
@@ -407,6 +444,64 @@ class TracedLock(_Traced):
 
     __slots__ = ()
 
+    def _got(self, b, actor, waited, loc, before) -> None:
+        if b is not None:
+            self._st.took(b, self.name, actor, waited, loc, before)
+
+    def locked(self):
+        return self._lock.locked()
+
+    def acquire_lock(self, blocking=True, timeout=-1):
+        return self.acquire(blocking, timeout)
+
+    def release_lock(self):
+        return self.release()
+
+    locked_lock = locked
+
+
+class TracedRLock(_Traced):
+    """A reentrant lock: only the outermost acquire / release are events."""
+
+    __slots__ = ()
+
+    def _got(self, b, actor, waited, loc, before) -> None:
+        self._depth += 1
+        if self._depth == 1 and b is not None:
+            self._st.took(b, self.name, actor, waited, loc, before)
+
+    def _is_owned(self):
+        return self._lock._is_owned()
+
+    def _release_save(self):
+        lock = self._lock
+        if self._st.rec.running and self._depth > 0 and lock._is_owned():
+            self._depth = 0
+            self._st.dropped(self._st.dropping(self.name, _getframe(1)))
+        return lock._release_save()
+
+    def _acquire_restore(self, state):
+        st = self._st
+        if not st.rec.running:
+            return self._lock._acquire_restore(state)
+        try:
+            b, actor, loc, before = st.context(_getframe(1))
+        except Exception as e:
+            st.rec.fault("locks:wait", e)
+            self._lock._acquire_restore(state)
+            self._depth = state[0]
+            return
+        t0 = perf_ns()
+        self._lock._acquire_restore(state)
+        self._depth = state[0]
+        st.took(b, self.name, actor, perf_ns() - t0, loc, before)
+
+
+class _PyLockMethods:
+    """TracedLock's hot methods in Python (no C core, sampling, SCOPE_NB_PURE)."""
+
+    __slots__ = ()
+
     def acquire(self, blocking=True, timeout=-1):
         lock = self._lock
         st = self._st
@@ -418,10 +513,6 @@ class TracedLock(_Traced):
         if not blocking:
             return False
         return self._wait(timeout, _getframe(1))
-
-    def _got(self, b, actor, waited, loc, before) -> None:
-        if b is not None:
-            self._st.took(b, self.name, actor, waited, loc, before)
 
     def release(self):
         if self._st.rec.running and self._lock.locked():
@@ -443,23 +534,13 @@ class TracedLock(_Traced):
         else:
             self._lock.release()
 
-    def locked(self):
-        return self._lock.locked()
-
     __enter__ = acquire  # `with lock:` returns what acquire() returns (True)
-    acquire_lock = acquire
-    release_lock = release
-    locked_lock = locked
 
 
-class TracedRLock(_Traced):
-    """A reentrant lock: only the outermost acquire / release are events."""
+class _PyRLockMethods:
+    """TracedRLock's hot methods in Python (no C core, sampling, SCOPE_NB_PURE)."""
 
-    __slots__ = ("_depth",)
-
-    def __init__(self, lock, name: str, st: LockState):
-        super().__init__(lock, name, st)
-        self._depth = 0  # only ever changed by the thread that owns the lock
+    __slots__ = ()
 
     def acquire(self, blocking=True, timeout=-1):
         lock = self._lock
@@ -474,11 +555,6 @@ class TracedRLock(_Traced):
         if not blocking:
             return False
         return self._wait(timeout, _getframe(1))
-
-    def _got(self, b, actor, waited, loc, before) -> None:
-        self._depth += 1
-        if self._depth == 1 and b is not None:
-            self._st.took(b, self.name, actor, waited, loc, before)
 
     def release(self):
         lock = self._lock
@@ -508,35 +584,13 @@ class TracedRLock(_Traced):
 
     __enter__ = acquire
 
-    def _is_owned(self):
-        return self._lock._is_owned()
 
-    def _release_save(self):
-        lock = self._lock
-        if self._st.rec.running and self._depth > 0 and lock._is_owned():
-            self._depth = 0
-            self._st.dropped(self._st.dropping(self.name, _getframe(1)))
-        return lock._release_save()
+class PyTracedLock(_PyLockMethods, TracedLock):
+    __slots__ = ()
 
-    def _acquire_restore(self, state):
-        st = self._st
-        if not st.rec.running:
-            return self._lock._acquire_restore(state)
-        try:
-            b, actor, loc, before = st.context(_getframe(1))
-        except Exception as e:
-            st.rec.fault("locks:wait", e)
-            self._lock._acquire_restore(state)
-            self._depth = state[0]
-            return
-        t0 = perf_ns()
-        self._lock._acquire_restore(state)
-        self._depth = state[0]
-        st.took(b, self.name, actor, perf_ns() - t0, loc, before)
 
-    def _at_fork_reinit(self):
-        super()._at_fork_reinit()
-        self._depth = 0
+class PyTracedRLock(_PyRLockMethods, TracedRLock):
+    __slots__ = ()
 
 
 class _Factory:
@@ -595,13 +649,13 @@ def install(rec) -> None:
     def make_lock(frame, args, kwargs):
         lock = orig_lock(*args, **kwargs)
         if st.user_frame(frame):
-            return TracedLock(lock, st.name_for(frame, "Lock"), st)
+            return st.wrap(lock, st.name_for(frame, "Lock"), False)
         return lock
 
     def make_rlock(frame, args, kwargs):
         lock = orig_rlock(*args, **kwargs)
         if st.user_frame(frame):
-            return TracedRLock(lock, st.name_for(frame, "RLock"), st)
+            return st.wrap(lock, st.name_for(frame, "RLock"), True)
         return lock
 
     todo: list[tuple[Any, str, Any]] = [
@@ -646,7 +700,7 @@ def _condition_patches(st: LockState, orig_rlock):
         if lock is None and st.rec.running:
             frame = _creator(sys._getframe(1), self)
             if st.user_frame(frame):
-                lock = TracedRLock(orig_rlock(), st.name_for(frame, "Condition"), st)
+                lock = st.wrap(orig_rlock(), st.name_for(frame, "Condition"), True)
         orig_init(self, lock)
 
     __init__.__wrapped__ = orig_init
@@ -806,14 +860,14 @@ def trace_lock(rec, lock: Any, name: str | None = None) -> Any:
     frame = _user_caller()
     kind = type(lock).__name__
     if type(lock) is lock_type:
-        return TracedLock(lock, st.name_for(frame, "Lock", name), st)
+        return st.wrap(lock, st.name_for(frame, "Lock", name), False)
     if type(lock) is rlock_type or isinstance(lock, threading._PyRLock):
-        return TracedRLock(lock, st.name_for(frame, "RLock", name), st)
+        return st.wrap(lock, st.name_for(frame, "RLock", name), True)
     if isinstance(lock, threading.Condition):
         inner = lock._lock
         if not isinstance(inner, _Traced):
-            wrapper = TracedRLock if type(inner) is rlock_type or isinstance(inner, threading._PyRLock) else TracedLock
-            _rebind_condition(lock, wrapper(inner, st.name_for(frame, "Condition", name), st))
+            reentrant = type(inner) is rlock_type or isinstance(inner, threading._PyRLock)
+            _rebind_condition(lock, st.wrap(inner, st.name_for(frame, "Condition", name), reentrant))
         return lock
     for cls, label in ((threading.Semaphore, "Semaphore"), (threading.Event, "Event"),
                       (asyncio.Lock, "AsyncLock"), (asyncio.Event, "AsyncEvent")):

@@ -1,0 +1,101 @@
+/* What the C parts of scope_nb.record share: the Col column type, the clock, the
+ * fault report. Compiled into one extension module, scope_nb.record._fasthooks. */
+#ifndef SCOPE_NB_FASTHOOKS_H
+#define SCOPE_NB_FASTHOOKS_H
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <frameobject.h>
+#include <stdint.h>
+#include <string.h>
+
+#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030E0000
+#error "scope_nb._fasthooks supports CPython 3.11 to 3.13"
+#endif
+#ifdef Py_GIL_DISABLED
+#error "scope_nb._fasthooks needs the GIL (free-threaded builds use the Python callbacks)"
+#endif
+
+#if defined(_MSC_VER)
+#define SN_TLS __declspec(thread)
+#else
+#define SN_TLS _Thread_local
+#endif
+
+static inline int64_t sn_perf_ns(void) {
+#if PY_VERSION_HEX >= 0x030D0000
+    PyTime_t t;
+    (void)PyTime_PerfCounterRaw(&t);
+    return (int64_t)t;
+#else
+    return (int64_t)_PyTime_GetPerfCounter();
+#endif
+}
+
+/* The exception being raised, taken out of the error indicator (new reference or
+ * NULL), and put back (stolen). */
+static inline PyObject *sn_err_take(void) {
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    PyErr_NormalizeException(&et, &ev, &tb);
+    if (tb != NULL && ev != NULL)
+        PyException_SetTraceback(ev, tb);
+    Py_XDECREF(et);
+    Py_XDECREF(tb);
+    return ev;
+#endif
+}
+
+static inline void sn_err_give(PyObject *exc) {
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+#endif
+}
+
+typedef struct {
+    PyObject_HEAD
+    char *data;
+    Py_ssize_t len;
+    Py_ssize_t cap;
+    Py_ssize_t exports;
+    int wide; /* 1: int64 'q'; 0: uint32 'I' */
+} ColObject;
+
+extern PyTypeObject ColType;
+
+#define COL_ITEMSIZE(c) ((c)->wide ? 8 : 4)
+
+int col_grow(ColObject *c);
+
+static inline int col_push_q(ColObject *c, int64_t v) {
+    if (c->len == c->cap && col_grow(c) < 0)
+        return -1;
+    ((int64_t *)c->data)[c->len++] = v;
+    return 0;
+}
+
+static inline int col_push_I(ColObject *c, uint32_t v) {
+    if (c->len == c->cap && col_grow(c) < 0)
+        return -1;
+    ((uint32_t *)c->data)[c->len++] = v;
+    return 0;
+}
+
+
+/* A failure inside the recorder, reported through fault_fn(where, exc); returns None,
+ * or NULL when the exception is not an Exception (it propagates). */
+PyObject *sn_report_fault(PyObject *fault_fn, PyObject *where);
+
+/* The offset of slot `name` (an object slot) in instances of `type`; -1 and TypeError
+ * when it is not one. */
+int sn_member_offset(PyObject *type, const char *name, Py_ssize_t *off);
+
+/* _fastlocks.c: add LockCore and LockHub to the module. */
+int sn_add_lock_types(PyObject *module);
+
+#endif

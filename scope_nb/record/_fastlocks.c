@@ -1,0 +1,740 @@
+/* Traced Lock / RLock in C (see locks.py, whose Python methods are the reference).
+ *
+ * Time spent inside a lock is time the other threads wait for it: with the
+ * bookkeeping of a traced acquire and release in Python (~1 us each), a lock that
+ * was never contended becomes a convoy. Here the uncontended acquire and every
+ * release record their event and update who holds what in C; the contended wait,
+ * the lock-order check of a nested acquire and everything rare stay in Python.
+ *
+ * - LockHub: one per recording (LockState.hub): the thread's buffer, the event codes
+ *   and LockState's own dicts `held`, `owners`, `taken_at`, shared with Python.
+ * - LockCore: the base type of locks.TracedLock / TracedRLock: slots `_lock` (the
+ *   real lock), `name`, `_st`, `_hub`, `_depth`, and acquire / release / __enter__ /
+ *   __exit__. A reentrant core records only the outermost acquire and release.
+ */
+#include "_fasthooks.h"
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *rec, *local, *new_buffer, *buffer_type, *current_actor, *fault, *skip;
+    PyObject *held, *owners, *taken_at, *order, *bufs, *zero, *empty;
+    uint32_t k_acquire, k_release;
+    double timeout_max;
+    Py_ssize_t chunk, off_ts, off_ks, off_vals, off_loopy, off_actor;
+    uint64_t gen;
+} HubObject;
+
+/* Recent events of one lock, reused while actor, location and locks held repeat (a
+ * lock taken in a loop): no allocation, so nothing for the allocator, the page
+ * faults and the garbage collector to do. `key` is (actor, name) for taken_at. */
+#define NCACHE 4
+typedef struct {
+    PyObject *ev, *key;
+} Cached;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *lock, *name, *st, *hub;
+    Py_ssize_t depth;
+    char reentrant;
+    unsigned char next_acq, next_rel;
+    Cached acq[NCACHE], rel[NCACHE];
+    PyObject *weakreflist;
+} LockCoreObject;
+
+static PyTypeObject HubType, LockCoreType;
+static uint64_t next_hub_gen = 1;
+static PyObject *s_acquire, *s_release, *s_locked, *s_is_owned, *s_wait, *s_running, *s_b, *s_seal, *s_blocking,
+    *s_timeout, *s_took, *s_dropped, *minus_one;
+
+#define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
+
+/* ---- the thread's buffer and actor ----------------------------------------- */
+
+static SN_TLS struct {
+    uint64_t gen;
+    PyThreadState *tstate;
+    PyObject *b; /* borrowed: HubObject.bufs keeps it */
+} tls;
+
+static PyObject *hub_buffer(HubObject *h) {
+    PyThreadState *ts = PyThreadState_GET();
+    if (tls.gen == h->gen && tls.tstate == ts)
+        return tls.b;
+    PyObject *b = PyObject_GetAttr(h->local, s_b);
+    if (b == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return NULL;
+        PyErr_Clear();
+        b = PyObject_CallNoArgs(h->new_buffer);
+        if (b == NULL)
+            return NULL;
+    }
+    if (Py_TYPE(b) != (PyTypeObject *)h->buffer_type) {
+        PyErr_Format(PyExc_TypeError, "thread buffer of unexpected type %.200s", Py_TYPE(b)->tp_name);
+        Py_DECREF(b);
+        return NULL;
+    }
+    int err = PyList_Append(h->bufs, b);
+    Py_DECREF(b);
+    if (err < 0)
+        return NULL;
+    tls.gen = h->gen;
+    tls.tstate = ts;
+    tls.b = b;
+    return b;
+}
+
+/* The running actor (new reference): the buffer's own, or the task when an event
+ * loop runs in this thread. */
+static PyObject *hub_actor(HubObject *h, PyObject *b) {
+    PyObject *loopy = SLOT(b, h->off_loopy);
+    if (loopy == NULL || loopy == Py_False) {
+        PyObject *actor = SLOT(b, h->off_actor);
+        if (actor == NULL)
+            PyErr_SetString(PyExc_AttributeError, "thread buffer has no actor");
+        return Py_XNewRef(actor);
+    }
+    return PyObject_CallOneArg(h->current_actor, b);
+}
+
+/* Where the lock is used: the first frame outside the lock machinery (h->skip holds
+ * those files), as locks.where() finds it. 0: *code (new reference) and *lasti set;
+ * 1: no such frame; -1: error. */
+static int hub_site(HubObject *h, PyCodeObject **code, int *lasti) {
+    PyFrameObject *f = (PyFrameObject *)Py_XNewRef(PyEval_GetFrame());
+    while (f != NULL) {
+        PyCodeObject *c = PyFrame_GetCode(f);
+        int skip = PySet_Contains(h->skip, c->co_filename);
+        if (skip == 0) {
+            *code = c;
+            *lasti = PyFrame_GetLasti(f);
+            Py_DECREF(f);
+            return 0;
+        }
+        Py_DECREF(c);
+        if (skip < 0) {
+            Py_DECREF(f);
+            return -1;
+        }
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    return 1;
+}
+
+static int loc_is(PyObject *loc, PyCodeObject *code, int lasti) {
+    if (loc == Py_None)
+        return code == NULL;
+    return code != NULL && PyTuple_GET_ITEM(loc, 0) == (PyObject *)code &&
+           PyLong_AsLong(PyTuple_GET_ITEM(loc, 1)) == lasti;
+}
+
+/* The names in `before` (a tuple) are those in `held` (a list or NULL). */
+static int same_held(PyObject *before, PyObject *held) {
+    Py_ssize_t n = PyTuple_GET_SIZE(before);
+    if (n != (held == NULL ? 0 : PyList_GET_SIZE(held)))
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (PyTuple_GET_ITEM(before, i) != PyList_GET_ITEM(held, i))
+            return 0;
+    return 1;
+}
+
+/* The event tuple of a lock event (borrowed from the lock's cache): (actor, name,
+ * None, None, None, location, waited, None, None, locks held before, None) as
+ * LockState builds it. Its `key` is (actor, name). */
+static Cached *lock_event(HubObject *h, LockCoreObject *self, Cached *cache, unsigned char *next, PyObject *actor,
+                          PyObject *held, PyObject *waited) {
+    PyCodeObject *code = NULL;
+    int lasti = 0, found = hub_site(h, &code, &lasti);
+    if (found < 0)
+        return NULL;
+    Cached *hit = NULL;
+    for (int i = 0; i < NCACHE && hit == NULL; i++) {
+        PyObject *ev = cache[i].ev;
+        if (ev != NULL && PyTuple_GET_ITEM(ev, 0) == actor && loc_is(PyTuple_GET_ITEM(ev, 5), code, lasti) &&
+            same_held(PyTuple_GET_ITEM(ev, 9), held))
+            hit = &cache[i];
+    }
+    if (hit != NULL) {
+        Py_XDECREF(code);
+        return hit;
+    }
+    PyObject *loc = NULL, *before = NULL, *ev = NULL, *key = NULL;
+    if (code == NULL) {
+        loc = Py_NewRef(Py_None);
+    } else {
+        PyObject *li = PyLong_FromLong(lasti);
+        loc = li == NULL ? NULL : PyTuple_Pack(2, (PyObject *)code, li);
+        Py_XDECREF(li);
+        Py_DECREF(code);
+    }
+    if (loc != NULL && (before = held != NULL && PyList_GET_SIZE(held) ? PyList_AsTuple(held) : Py_NewRef(h->empty)))
+        ev = PyTuple_Pack(11, actor, self->name, Py_None, Py_None, Py_None, loc, waited, Py_None, Py_None, before,
+                          Py_None);
+    if (ev != NULL)
+        key = PyTuple_Pack(2, actor, self->name);
+    Py_XDECREF(before);
+    if (key == NULL) {
+        Py_XDECREF(loc);
+        Py_XDECREF(ev);
+        return NULL;
+    }
+    /* only strings, ints, None, code objects and tuples of those: no cycle possible */
+    if (loc != Py_None)
+        PyObject_GC_UnTrack(loc);
+    Py_DECREF(loc);
+    PyObject_GC_UnTrack(ev);
+    PyObject_GC_UnTrack(key);
+    hit = &cache[*next % NCACHE];
+    *next = (unsigned char)((*next + 1) % NCACHE);
+    Py_XSETREF(hit->ev, ev);
+    Py_XSETREF(hit->key, key);
+    return hit;
+}
+
+/* Append one event stamped now, as session.push does; seal at chunk size. */
+static int hub_push(HubObject *h, PyObject *b, uint32_t k, PyObject *ev) {
+    PyObject *vals = SLOT(b, h->off_vals), *ks = SLOT(b, h->off_ks), *ts = SLOT(b, h->off_ts);
+    if (vals == NULL || !PyList_CheckExact(vals) || ks == NULL || !Py_IS_TYPE(ks, &ColType) || ts == NULL ||
+        !Py_IS_TYPE(ts, &ColType)) {
+        PyErr_SetString(PyExc_TypeError, "thread buffer columns are not (Col, Col, list)");
+        return -1;
+    }
+    if (PyList_Append(vals, ev) < 0 || col_push_I((ColObject *)ks, k) < 0 || col_push_q((ColObject *)ts, sn_perf_ns()) < 0)
+        return -1;
+    if (((ColObject *)ts)->len >= h->chunk) {
+        PyObject *r = PyObject_CallMethodNoArgs(b, s_seal);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+    }
+    return 0;
+}
+
+/* 0 after a failure counted by rec.fault (the program never sees it); -1 when the
+ * exception is not an Exception and must propagate. */
+static int hub_fault(HubObject *h, PyObject *where) {
+    PyObject *r = sn_report_fault(h->fault, where);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static PyObject *held_of(HubObject *h, PyObject *actor, int create) {
+    PyObject *held = PyDict_GetItemWithError(h->held, actor);
+    if (held != NULL || PyErr_Occurred() || !create)
+        return Py_XNewRef(held);
+    held = PyList_New(0);
+    if (held != NULL && PyDict_SetItem(h->held, actor, held) < 0)
+        Py_CLEAR(held);
+    return held;
+}
+
+/* LockState.took_at: the lock was taken at once by the running actor. */
+static int hub_took(HubObject *h, LockCoreObject *self) {
+    PyObject *actor = NULL, *held = NULL, *name = self->name;
+    int rc = -1;
+    PyObject *b = hub_buffer(h);
+    if (b == NULL || (actor = hub_actor(h, b)) == NULL || (held = held_of(h, actor, 1)) == NULL)
+        goto done;
+    Cached *c = lock_event(h, self, self->acq, &self->next_acq, actor, held, h->zero);
+    if (c == NULL || (h->k_acquire && hub_push(h, b, h->k_acquire, c->ev) < 0))
+        goto done;
+    PyObject *loc = PyTuple_GET_ITEM(c->ev, 5), *before = PyTuple_GET_ITEM(c->ev, 9);
+    Py_INCREF(loc);
+    Py_INCREF(before);
+    PyObject *owners = PyDict_GetItemWithError(h->owners, name);
+    if (owners == NULL) {
+        if (!PyErr_Occurred() && (owners = PyList_New(0)) != NULL) {
+            int err = PyDict_SetItem(h->owners, name, owners);
+            Py_DECREF(owners);
+            if (err < 0)
+                owners = NULL;
+        }
+    }
+    if (owners != NULL && PyList_Append(owners, actor) == 0 && PyList_Append(held, name) == 0 &&
+        PyDict_SetItem(h->taken_at, c->key, loc) == 0) {
+        rc = 0;
+        if (PyTuple_GET_SIZE(before)) {
+            PyObject *r = PyObject_CallFunctionObjArgs(h->order, before, name, actor, loc, NULL);
+            if (r == NULL)
+                rc = -1;
+            Py_XDECREF(r);
+        }
+    }
+    Py_DECREF(loc);
+    Py_DECREF(before);
+done:
+    Py_XDECREF(actor);
+    Py_XDECREF(held);
+    return rc == 0 ? 0 : hub_fault(h, s_took);
+}
+
+/* What a release leaves to do once the lock is really released (LockState.dropping /
+ * dropped): remove `owner` from `owners` and the lock from `held`. */
+typedef struct {
+    PyObject *owners, *owner, *held; /* strong; owners NULL: nothing to do */
+} Left;
+
+static void left_clear(Left *left) {
+    Py_CLEAR(left->owners);
+    Py_CLEAR(left->owner);
+    Py_CLEAR(left->held);
+}
+
+/* The release event, recorded just before the lock is released (so it comes before
+ * the next owner's acquire). */
+static int hub_dropping(HubObject *h, LockCoreObject *self, Left *left) {
+    PyObject *actor = NULL, *held = NULL;
+    int rc = -1;
+    PyObject *owners = PyDict_GetItemWithError(h->owners, self->name);
+    if (owners == NULL || !PyList_Check(owners) || PyList_GET_SIZE(owners) == 0)
+        return PyErr_Occurred() ? hub_fault(h, s_dropped) : 0; /* taken before it was traced */
+    left->owners = Py_NewRef(owners);
+    PyObject *b = hub_buffer(h);
+    if (b == NULL || (actor = hub_actor(h, b)) == NULL)
+        goto done;
+    held = held_of(h, actor, 0);
+    if (held == NULL && PyErr_Occurred())
+        goto done;
+    if (h->k_release) {
+        Cached *c = lock_event(h, self, self->rel, &self->next_rel, actor, held, Py_None);
+        if (c == NULL || hub_push(h, b, h->k_release, c->ev) < 0)
+            goto done;
+    }
+    int mine = PySequence_Contains(owners, actor);
+    if (mine < 0)
+        goto done;
+    if (mine) {
+        left->owner = Py_NewRef(actor);
+        left->held = Py_XNewRef(held);
+    } else {
+        left->owner = Py_NewRef(PyList_GET_ITEM(owners, 0));
+        left->held = held_of(h, left->owner, 0);
+        if (left->held == NULL && PyErr_Occurred())
+            goto done;
+    }
+    rc = 0;
+done:
+    Py_XDECREF(actor);
+    Py_XDECREF(held);
+    if (rc == 0)
+        return 0;
+    left_clear(left);
+    return hub_fault(h, s_dropped);
+}
+
+static int hub_dropped(HubObject *h, PyObject *name, Left *left) {
+    if (left->owners == NULL)
+        return 0;
+    PyObject *key = NULL;
+    int rc = -1;
+    Py_ssize_t i = PySequence_Index(left->owners, left->owner);
+    if (i < 0 || PySequence_DelItem(left->owners, i) < 0)
+        goto done;
+    if (left->held != NULL) {
+        for (i = PyList_GET_SIZE(left->held) - 1; i >= 0; i--) { /* the most recent acquisition */
+            int eq = PyObject_RichCompareBool(PyList_GET_ITEM(left->held, i), name, Py_EQ);
+            if (eq < 0)
+                goto done;
+            if (eq) {
+                if (PyList_SetSlice(left->held, i, i + 1, NULL) < 0)
+                    goto done;
+                break;
+            }
+        }
+    }
+    if ((key = PyTuple_Pack(2, left->owner, name)) == NULL)
+        goto done;
+    if (PyDict_DelItem(h->taken_at, key) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_KeyError))
+            goto done;
+        PyErr_Clear();
+    }
+    rc = 0;
+done:
+    Py_XDECREF(key);
+    left_clear(left);
+    return rc == 0 ? 0 : hub_fault(h, s_dropped);
+}
+
+static int hub_running(HubObject *h) {
+    PyObject *v = PyObject_GetAttr(h->rec, s_running);
+    if (v == NULL)
+        return -1;
+    int r = v == Py_True ? 1 : v == Py_False ? 0 : PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return r;
+}
+
+/* ---- LockHub --------------------------------------------------------------- */
+
+static PyObject *hub_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"rec", "local", "new_buffer", "buffer_type", "current_actor", "fault", "skip_files",
+                             "held", "owners", "taken_at", "order", "k_acquire", "k_release", "chunk",
+                             "timeout_max", NULL};
+    PyObject *rec, *local, *new_buffer, *buffer_type, *current_actor, *faultf, *skip, *held, *owners, *taken_at,
+        *order;
+    unsigned int k_acquire, k_release;
+    Py_ssize_t chunk;
+    double timeout_max;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$OOOOOOO!O!O!O!OIInd:LockHub", kwlist, &rec, &local, &new_buffer,
+                                     &buffer_type, &current_actor, &faultf, &PyFrozenSet_Type, &skip, &PyDict_Type,
+                                     &held, &PyDict_Type, &owners, &PyDict_Type, &taken_at, &order, &k_acquire,
+                                     &k_release, &chunk, &timeout_max))
+        return NULL;
+    if (!PyType_Check(buffer_type)) {
+        PyErr_SetString(PyExc_TypeError, "buffer_type must be a type");
+        return NULL;
+    }
+    HubObject *h = (HubObject *)type->tp_alloc(type, 0);
+    if (h == NULL)
+        return NULL;
+    h->rec = Py_NewRef(rec);
+    h->local = Py_NewRef(local);
+    h->new_buffer = Py_NewRef(new_buffer);
+    h->buffer_type = Py_NewRef(buffer_type);
+    h->current_actor = Py_NewRef(current_actor);
+    h->fault = Py_NewRef(faultf);
+    h->skip = Py_NewRef(skip);
+    h->held = Py_NewRef(held);
+    h->owners = Py_NewRef(owners);
+    h->taken_at = Py_NewRef(taken_at);
+    h->order = Py_NewRef(order);
+    h->bufs = PyList_New(0);
+    h->zero = PyLong_FromLong(0);
+    h->empty = PyTuple_New(0);
+    h->k_acquire = k_acquire;
+    h->k_release = k_release;
+    h->chunk = chunk;
+    h->timeout_max = timeout_max;
+    h->gen = next_hub_gen++;
+    if (h->bufs == NULL || h->zero == NULL || h->empty == NULL ||
+        sn_member_offset(buffer_type, "ts", &h->off_ts) < 0 || sn_member_offset(buffer_type, "ks", &h->off_ks) < 0 ||
+        sn_member_offset(buffer_type, "vals", &h->off_vals) < 0 ||
+        sn_member_offset(buffer_type, "loopy", &h->off_loopy) < 0 ||
+        sn_member_offset(buffer_type, "actor", &h->off_actor) < 0) {
+        Py_DECREF(h);
+        return NULL;
+    }
+    return (PyObject *)h;
+}
+
+static int hub_traverse(HubObject *h, visitproc visit, void *arg) {
+    Py_VISIT(h->rec);
+    Py_VISIT(h->local);
+    Py_VISIT(h->new_buffer);
+    Py_VISIT(h->buffer_type);
+    Py_VISIT(h->current_actor);
+    Py_VISIT(h->fault);
+    Py_VISIT(h->skip);
+    Py_VISIT(h->held);
+    Py_VISIT(h->owners);
+    Py_VISIT(h->taken_at);
+    Py_VISIT(h->order);
+    Py_VISIT(h->bufs);
+    return 0;
+}
+
+static int hub_clear(HubObject *h) {
+    Py_CLEAR(h->rec);
+    Py_CLEAR(h->local);
+    Py_CLEAR(h->new_buffer);
+    Py_CLEAR(h->buffer_type);
+    Py_CLEAR(h->current_actor);
+    Py_CLEAR(h->fault);
+    Py_CLEAR(h->skip);
+    Py_CLEAR(h->held);
+    Py_CLEAR(h->owners);
+    Py_CLEAR(h->taken_at);
+    Py_CLEAR(h->order);
+    Py_CLEAR(h->bufs);
+    Py_CLEAR(h->zero);
+    Py_CLEAR(h->empty);
+    return 0;
+}
+
+static void hub_dealloc(HubObject *h) {
+    PyObject_GC_UnTrack(h);
+    hub_clear(h);
+    Py_TYPE(h)->tp_free((PyObject *)h);
+}
+
+static PyTypeObject HubType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "scope_nb.record._fasthooks.LockHub",
+    .tp_doc = "One recording's lock bookkeeping for LockCore (see locks.LockState).",
+    .tp_basicsize = sizeof(HubObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = hub_new,
+    .tp_traverse = (traverseproc)hub_traverse,
+    .tp_clear = (inquiry)hub_clear,
+    .tp_dealloc = (destructor)hub_dealloc,
+};
+
+/* ---- LockCore -------------------------------------------------------------- */
+
+static inline HubObject *hub_of(LockCoreObject *self) {
+    return self->hub != NULL && Py_IS_TYPE(self->hub, &HubType) ? (HubObject *)self->hub : NULL;
+}
+
+static inline PyObject *call0(PyObject *obj, PyObject *name) {
+    return PyObject_VectorcallMethod(name, &obj, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+}
+
+/* The real lock's own method with the caller's arguments: what an untraced lock does,
+ * errors included. */
+static PyObject *delegate(LockCoreObject *self, PyObject *name, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames) {
+    Py_ssize_t n = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
+    PyObject *small[8], **all = n + 1 <= 8 ? small : PyMem_Malloc((size_t)(n + 1) * sizeof(PyObject *));
+    if (all == NULL)
+        return PyErr_NoMemory();
+    all[0] = self->lock;
+    for (Py_ssize_t i = 0; i < n; i++)
+        all[i + 1] = args[i];
+    PyObject *r = PyObject_VectorcallMethod(name, all, (size_t)(nargs + 1), kwnames);
+    if (all != small)
+        PyMem_Free(all);
+    return r;
+}
+
+/* timeout == -1, or a finite number the fast path may take (locks._valid). */
+static int plain_timeout(HubObject *h, PyObject *timeout, int blocking, int *is_default) {
+    double t;
+    if (PyLong_CheckExact(timeout)) {
+        int overflow;
+        long v = PyLong_AsLongAndOverflow(timeout, &overflow);
+        if (v == -1 && !overflow && PyErr_Occurred())
+            return -1;
+        if (overflow) {
+            *is_default = 0;
+            return 0;
+        }
+        t = (double)v;
+    } else if (PyFloat_CheckExact(timeout)) {
+        t = PyFloat_AS_DOUBLE(timeout);
+    } else {
+        *is_default = 0;
+        return 0;
+    }
+    *is_default = t == -1.0;
+    return *is_default || (blocking && t >= 0 && t <= h->timeout_max);
+}
+
+static PyObject *lc_acquire(LockCoreObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    HubObject *h = hub_of(self);
+    if (h == NULL || nargs > 2)
+        return delegate(self, s_acquire, args, nargs, kwnames);
+    PyObject *blocking = nargs > 0 ? args[0] : Py_True, *timeout = nargs > 1 ? args[1] : NULL;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *k = PyTuple_GET_ITEM(kwnames, i);
+        if (nargs < 1 && PyUnicode_Compare(k, s_blocking) == 0)
+            blocking = args[nargs + i];
+        else if (nargs < 2 && PyUnicode_Compare(k, s_timeout) == 0)
+            timeout = args[nargs + i];
+        else
+            return delegate(self, s_acquire, args, nargs, kwnames);
+    }
+    int running = hub_running(h);
+    if (running <= 0) {
+        if (running < 0 && hub_fault(h, s_took) < 0)
+            return NULL;
+        return delegate(self, s_acquire, args, nargs, kwnames);
+    }
+    int block = PyObject_IsTrue(blocking);
+    if (block < 0)
+        return NULL;
+    if (timeout != NULL) {
+        int is_default, ok = plain_timeout(h, timeout, block, &is_default);
+        if (ok < 0)
+            return NULL;
+        if (!ok)
+            return delegate(self, s_acquire, args, nargs, kwnames);
+    }
+    PyObject *pair[2] = {self->lock, Py_False};
+    PyObject *got = PyObject_VectorcallMethod(s_acquire, pair, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    if (got == NULL)
+        return NULL;
+    int ok = got == Py_True;
+    Py_DECREF(got);
+    if (ok) {
+        if (self->reentrant && ++self->depth != 1)
+            Py_RETURN_TRUE;
+        if (hub_took(h, self) < 0)
+            return NULL;
+        Py_RETURN_TRUE;
+    }
+    if (!block)
+        Py_RETURN_FALSE;
+    PyObject *frame = (PyObject *)PyEval_GetFrame();
+    return PyObject_CallMethodObjArgs((PyObject *)self, s_wait, timeout ? timeout : minus_one,
+                                      frame ? frame : Py_None, NULL);
+}
+
+static PyObject *lc_enter(LockCoreObject *self, PyObject *unused) { return lc_acquire(self, NULL, 0, NULL); }
+
+static PyObject *release_traced(LockCoreObject *self, HubObject *h) {
+    Left left = {NULL, NULL, NULL};
+    if (hub_dropping(h, self, &left) < 0)
+        return NULL;
+    PyObject *r = call0(self->lock, s_release);
+    /* the bookkeeping runs whatever the release did; its exception is kept */
+    PyObject *exc = sn_err_take();
+    int err = hub_dropped(h, self->name, &left);
+    if (exc != NULL) {
+        if (err < 0)
+            Py_DECREF(exc);
+        else
+            sn_err_give(exc);
+    }
+    if (err < 0) {
+        Py_XDECREF(r);
+        return NULL;
+    }
+    return r;
+}
+
+static PyObject *lc_release(LockCoreObject *self, PyObject *unused) {
+    HubObject *h = hub_of(self);
+    if (h != NULL) {
+        int running = hub_running(h);
+        if (running < 0 && hub_fault(h, s_dropped) < 0)
+            return NULL;
+        if (running > 0 && (!self->reentrant || self->depth > 0)) {
+            PyObject *v = call0(self->lock, self->reentrant ? s_is_owned : s_locked);
+            if (v == NULL)
+                return NULL;
+            int yes = v == Py_True;
+            Py_DECREF(v);
+            if (yes && self->reentrant && --self->depth != 0)
+                yes = 0; /* an inner release: only the real lock's count changes */
+            if (yes)
+                return release_traced(self, h);
+        }
+    }
+    return call0(self->lock, s_release);
+}
+
+static PyObject *lc_exit(LockCoreObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *r = lc_release(self, NULL);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
+
+static int lc_init(LockCoreObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"lock", "name", "st", "hub", "reentrant", NULL};
+    PyObject *lock, *name, *st, *hub = Py_None;
+    int reentrant = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OUO|Op:LockCore", kwlist, &lock, &name, &st, &hub, &reentrant))
+        return -1;
+    Py_XSETREF(self->lock, Py_NewRef(lock));
+    Py_XSETREF(self->name, Py_NewRef(name));
+    Py_XSETREF(self->st, Py_NewRef(st));
+    Py_XSETREF(self->hub, Py_NewRef(hub));
+    self->reentrant = reentrant;
+    self->depth = 0;
+    return 0;
+}
+
+static int lc_traverse(LockCoreObject *self, visitproc visit, void *arg) {
+    Py_VISIT(self->lock);
+    Py_VISIT(self->name);
+    Py_VISIT(self->st);
+    Py_VISIT(self->hub);
+    return 0;
+}
+
+static int lc_clear(LockCoreObject *self) {
+    for (int i = 0; i < NCACHE; i++) {
+        Py_CLEAR(self->acq[i].ev);
+        Py_CLEAR(self->acq[i].key);
+        Py_CLEAR(self->rel[i].ev);
+        Py_CLEAR(self->rel[i].key);
+    }
+    Py_CLEAR(self->lock);
+    Py_CLEAR(self->name);
+    Py_CLEAR(self->st);
+    Py_CLEAR(self->hub);
+    return 0;
+}
+
+/* Instances are of the Python subclasses, whose dealloc releases the type. */
+static void lc_dealloc(LockCoreObject *self) {
+    PyObject_GC_UnTrack(self);
+    if (self->weakreflist != NULL)
+        PyObject_ClearWeakRefs((PyObject *)self);
+    lc_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef lc_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))lc_acquire, METH_FASTCALL | METH_KEYWORDS,
+     "acquire(blocking=True, timeout=-1): the real lock's acquire, recorded."},
+    {"release", (PyCFunction)lc_release, METH_NOARGS, "release(): the real lock's release, recorded."},
+    {"__enter__", (PyCFunction)lc_enter, METH_NOARGS, "acquire()"},
+    {"__exit__", (PyCFunction)(void (*)(void))lc_exit, METH_FASTCALL, "release()"},
+    {NULL},
+};
+
+static PyMemberDef lc_members[] = {
+    {"_lock", T_OBJECT_EX, offsetof(LockCoreObject, lock), READONLY, "the real lock"},
+    {"name", T_OBJECT_EX, offsetof(LockCoreObject, name), READONLY, "the lock's name in the recording"},
+    {"_st", T_OBJECT_EX, offsetof(LockCoreObject, st), READONLY, "the recording's LockState"},
+    {"_hub", T_OBJECT_EX, offsetof(LockCoreObject, hub), READONLY, "its LockHub, or None"},
+    {"_depth", T_PYSSIZET, offsetof(LockCoreObject, depth), 0, "reentrant: acquisitions by the owner"},
+    {"_reentrant", T_BOOL, offsetof(LockCoreObject, reentrant), READONLY, "an RLock"},
+    {NULL},
+};
+
+static PyTypeObject LockCoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "scope_nb.record._fasthooks.LockCore",
+    .tp_doc = "LockCore(lock, name, st, hub=None, reentrant=False): base of the traced Lock / RLock.",
+    .tp_basicsize = sizeof(LockCoreObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)lc_init,
+    .tp_traverse = (traverseproc)lc_traverse,
+    .tp_clear = (inquiry)lc_clear,
+    .tp_dealloc = (destructor)lc_dealloc,
+    .tp_methods = lc_methods,
+    .tp_members = lc_members,
+    .tp_weaklistoffset = offsetof(LockCoreObject, weakreflist),
+};
+
+#define INTERN(var, text)                                     \
+    do {                                                      \
+        if ((var = PyUnicode_InternFromString(text)) == NULL) \
+            return -1;                                        \
+    } while (0)
+
+int sn_add_lock_types(PyObject *module) {
+    INTERN(s_acquire, "acquire");
+    INTERN(s_release, "release");
+    INTERN(s_locked, "locked");
+    INTERN(s_is_owned, "_is_owned");
+    INTERN(s_wait, "_wait");
+    INTERN(s_running, "running");
+    INTERN(s_b, "b");
+    INTERN(s_seal, "seal");
+    INTERN(s_blocking, "blocking");
+    INTERN(s_timeout, "timeout");
+    INTERN(s_took, "locks:took");
+    INTERN(s_dropped, "locks:release");
+    if ((minus_one = PyLong_FromLong(-1)) == NULL)
+        return -1;
+    if (PyType_Ready(&HubType) < 0 || PyType_Ready(&LockCoreType) < 0)
+        return -1;
+    if (PyModule_AddObjectRef(module, "LockHub", (PyObject *)&HubType) < 0 ||
+        PyModule_AddObjectRef(module, "LockCore", (PyObject *)&LockCoreType) < 0)
+        return -1;
+    return 0;
+}
