@@ -11,7 +11,7 @@ if platform.python_implementation() == "CPython":
     ext_modules.append(
         Extension(
             "scope_nb.record._fasthooks",
-            ["scope_nb/record/_fasthooks.c", "scope_nb/record/_fastlocks.c"],
+            [f"scope_nb/record/{name}.c" for name in ("_fasthooks", "_fastevents", "_fastlocks", "_fastqueues")],
             depends=["scope_nb/record/_fasthooks.h"],
             optional=True,
         )

@@ -5,6 +5,7 @@ durations aside)."""
 import asyncio
 import contextlib
 import os
+import queue
 import re
 import subprocess
 import sys
@@ -259,6 +260,78 @@ def test_same_lock_events(monkeypatch):
     assert c_trace.errors == py_trace.errors == {}
     assert c_trace.events("lock_order").height == 1
     assert c_trace.events("lock_timeout").height == c_trace.events("lock_wait").height == 2
+
+
+class _SizedQueue(queue.Queue):
+    def _qsize(self):  # the C hook calls an overridden _qsize, as Python does
+        return len(self.queue) * 10
+
+
+def _message_workload(early):
+    jobs, sized = queue.Queue(maxsize=3), _SizedQueue()
+    lifo, prio = queue.LifoQueue(), queue.PriorityQueue()
+    go = threading.Barrier(2)
+
+    def producer():
+        go.wait()
+        for i in range(40):
+            jobs.put((i, "job", None))
+        jobs.put(None)
+
+    t = threading.Thread(target=producer)
+    t.start()
+    go.wait()
+    got = []
+    while (item := jobs.get()) is not None:
+        got.append(item)
+    t.join()
+    early.put({"a": [1, 2]})  # formatted now, not kept by reference
+    assert early.get() == "waiting" and early.get() == {"a": [1, 2]}
+    sized.put(1.5)
+    queue.Queue._put(sized, item=2)  # an unusual call: the Python closure takes it
+    assert sized.get() == 1.5 and sized.get() == 2
+    for v in (3, 1, 2):
+        lifo.put(v)
+        prio.put(v)
+    assert [lifo.get() for _ in range(3)] == [2, 1, 3] and [prio.get() for _ in range(3)] == [1, 2, 3]
+
+    async def pipe():
+        aq = asyncio.Queue()
+        for i in range(5):
+            await aq.put(i)
+        return [await aq.get() for _ in range(5)]
+
+    assert asyncio.run(pipe()) == list(range(5))
+    return len(got)
+
+
+def test_same_message_events(monkeypatch):
+    """The C queue hooks (record/_fastqueues.c) record what the Python closures do."""
+    out = []
+    for pure in (False, True):
+        if pure:
+            monkeypatch.setenv("SCOPE_NB_PURE", "1")
+        else:
+            monkeypatch.delenv("SCOPE_NB_PURE", raising=False)
+        early = queue.Queue()
+        early.put("waiting")  # before start: received without a send
+        with scope.record(tracing_level="messages_only") as trace:
+            hooks = {type(c.__dict__["_put"]).__name__ for c in (queue.Queue, asyncio.Queue)}
+            assert _message_workload(early) == 40
+        assert hooks == ({"function"} if pure else {"QueueHook"})
+        out.append(trace)
+    monkeypatch.delenv("SCOPE_NB_PURE", raising=False)
+    c_trace, py_trace = out
+    kinds = ["send", "receive"]
+    c_ev, py_ev = c_trace.events(kinds), py_trace.events(kinds)
+    assert c_ev.height == py_ev.height == 2 * 41 + 3 + 4 + 2 * 6 + 10
+    assert _normalise(c_ev.drop("msg_id"), order_free=True) == _normalise(py_ev.drop("msg_id"), order_free=True)
+    for ev in (c_ev, py_ev):  # every receive but the item waiting before start pairs with its send
+        sends, receives = ev.filter(kind="send"), ev.filter(kind="receive")
+        assert receives["msg_id"].null_count() == 1
+        pairs = sends.join(receives, on="msg_id", suffix="_r")
+        assert pairs.height == sends.height and (pairs["detail"] == pairs["detail_r"]).all()
+    assert c_trace.errors == py_trace.errors == {}
 
 
 def test_sampling_falls_back_and_stays_deterministic(monkeypatch):

@@ -105,8 +105,9 @@ def test_lifo_and_priority_pair_each_item_with_its_own_send(kind):
         assert receives["msg_id"].to_list() == sends["msg_id"].to_list()[::-1]
 
 
-def test_items_put_before_start_are_received_without_a_send():
-    q = queue.Queue()
+@pytest.mark.parametrize("cls", [queue.Queue, queue.LifoQueue])
+def test_items_put_before_start_are_received_without_a_send(cls):
+    q = cls()
     q.put("early")
     with scope.record() as trace:
         assert q.get() == "early"
@@ -117,6 +118,20 @@ def test_items_put_before_start_are_received_without_a_send():
     assert rec["msg_id"].null_count() == 1
     stats = trace.message_queue_analysis().row(0, named=True)
     assert (stats["sends"], stats["receives"], stats["in_flight"]) == (1, 2, 0)
+
+
+def test_items_waiting_when_a_queue_is_first_seen_at_a_put():
+    """The FIFO pairing skips the items already waiting: they come out first, unsent."""
+    q = queue.Queue()
+    q.put("early-1")
+    q.put("early-2")
+    with scope.record() as trace:
+        q.put("late-1")
+        q.put("late-2")
+        assert [q.get() for _ in range(4)] == ["early-1", "early-2", "late-1", "late-2"]
+    sends, rec = trace.events("send"), trace.events("receive")
+    assert rec["msg_id"].to_list()[:2] == [None, None]
+    assert rec["msg_id"].to_list()[2:] == sends["msg_id"].to_list()
 
 
 def test_asyncio_queues_between_tasks():

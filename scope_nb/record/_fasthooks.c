@@ -9,6 +9,8 @@
  * - Decoder: the per-event loop of decode.decode() (buffered events to detail text and
  *   sparse columns), with the same output; decode.py keeps the Python loop as reference.
  * - LockCore / LockHub (_fastlocks.c): the traced Lock / RLock's hot paths.
+ * - QueueHook (_fastqueues.c): a FIFO queue's _put / _get while recording.
+ * - _fastevents.c: a thread's buffer as those two append to it.
  * - Hooks: one per recording. `on_start` / `on_return` are the sys.monitoring
  *   PY_START / PY_RETURN callbacks (3.12+); `install_profile()` installs a C profile
  *   function (3.11). Sites are looked up by code pointer in a table of our own (filled
@@ -1649,11 +1651,32 @@ static PyTypeObject DecoderType = {
 
 /* ------------------------------------------------------------------------ */
 
+/* A sealed chunk's event list is never changed again and nothing outside the recorder
+ * refers to it, so it cannot be part of a reference cycle: left tracked, every full
+ * collection of the garbage collector would walk every event recorded so far. */
+static PyObject *seal_list(PyObject *module, PyObject *list) {
+    if (!PyList_CheckExact(list)) {
+        PyErr_Format(PyExc_TypeError, "seal_list needs a list, got %.200s", Py_TYPE(list)->tp_name);
+        return NULL;
+    }
+    if (PyObject_GC_IsTracked(list))
+        PyObject_GC_UnTrack(list);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"seal_list", (PyCFunction)seal_list, METH_O,
+     "seal_list(vals): stop the garbage collector from walking a sealed chunk's event list."},
+    {NULL},
+};
+
 static struct PyModuleDef fasthooks_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "scope_nb.record._fasthooks",
-    .m_doc = "C versions of the hot call callbacks and of the decode loop (optional; see backends.py, decode.py).",
+    .m_doc = "C versions of the recorder's hot paths and of the decode loop (optional; see backends.py, locks.py, "
+             "messages.py, decode.py).",
     .m_size = -1,
+    .m_methods = module_methods,
 };
 
 #define INTERN(var, text)                                   \
@@ -1698,7 +1721,8 @@ PyMODINIT_FUNC PyInit__fasthooks(void) {
         return NULL;
     if (PyModule_AddObjectRef(m, "Col", (PyObject *)&ColType) < 0 ||
         PyModule_AddObjectRef(m, "Hooks", (PyObject *)&HooksType) < 0 ||
-        PyModule_AddObjectRef(m, "Decoder", (PyObject *)&DecoderType) < 0 || sn_add_lock_types(m) < 0) {
+        PyModule_AddObjectRef(m, "Decoder", (PyObject *)&DecoderType) < 0 || sn_add_lock_types(m) < 0 ||
+        sn_add_queue_types(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

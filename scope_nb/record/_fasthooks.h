@@ -95,7 +95,31 @@ PyObject *sn_report_fault(PyObject *fault_fn, PyObject *where);
  * when it is not one. */
 int sn_member_offset(PyObject *type, const char *name, Py_ssize_t *off);
 
-/* _fastlocks.c: add LockCore and LockHub to the module. */
+/* _fastevents.c: a thread's buffer (record/buffer.py ThreadBuffer) as the C hot paths
+ * of locks and queues use it: found per thread (cached), its running actor, and an
+ * event appended as session.push does. */
+typedef struct {
+    PyObject *local, *new_buffer, *buffer_type, *current_actor, *bufs;
+    Py_ssize_t chunk, off_ts, off_ks, off_vals, off_loopy, off_actor, off_on, off_ident;
+    uint64_t gen;
+} SnBuffers;
+
+int sn_buffers_init(SnBuffers *s, PyObject *local, PyObject *new_buffer, PyObject *buffer_type,
+                    PyObject *current_actor, Py_ssize_t chunk);
+int sn_buffers_traverse(SnBuffers *s, visitproc visit, void *arg);
+void sn_buffers_clear(SnBuffers *s);
+/* This thread's buffer (borrowed), made through new_buffer() on first use. */
+PyObject *sn_buffer(SnBuffers *s);
+/* The running actor (new reference): the buffer's own, or current_actor(b) when an
+ * event loop runs in the thread. */
+PyObject *sn_actor(SnBuffers *s, PyObject *b);
+/* Append one event (ev is not stolen) stamped t; seal the chunk when full. */
+int sn_push(SnBuffers *s, PyObject *b, uint32_t k, PyObject *ev, int64_t t);
+/* 1 when calls of the buffer's thread are recorded (its `on` slot), 0 if not. */
+int sn_buffer_on(SnBuffers *s, PyObject *b);
+
+/* _fastlocks.c, _fastqueues.c: add their types to the module. */
 int sn_add_lock_types(PyObject *module);
+int sn_add_queue_types(PyObject *module);
 
 #endif

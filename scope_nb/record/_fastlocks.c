@@ -16,12 +16,10 @@
 
 typedef struct {
     PyObject_HEAD
-    PyObject *rec, *local, *new_buffer, *buffer_type, *current_actor, *fault, *skip;
-    PyObject *held, *owners, *taken_at, *order, *bufs, *zero, *empty;
+    SnBuffers bufs;
+    PyObject *rec, *fault, *skip, *held, *owners, *taken_at, *order, *zero, *empty;
     uint32_t k_acquire, k_release;
     double timeout_max;
-    Py_ssize_t chunk, off_ts, off_ks, off_vals, off_loopy, off_actor;
-    uint64_t gen;
 } HubObject;
 
 /* Recent events of one lock, reused while actor, location and locks held repeat (a
@@ -43,60 +41,8 @@ typedef struct {
 } LockCoreObject;
 
 static PyTypeObject HubType, LockCoreType;
-static uint64_t next_hub_gen = 1;
-static PyObject *s_acquire, *s_release, *s_locked, *s_is_owned, *s_wait, *s_running, *s_b, *s_seal, *s_blocking,
+static PyObject *s_acquire, *s_release, *s_locked, *s_is_owned, *s_wait, *s_running, *s_blocking,
     *s_timeout, *s_took, *s_dropped, *minus_one;
-
-#define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
-
-/* ---- the thread's buffer and actor ----------------------------------------- */
-
-static SN_TLS struct {
-    uint64_t gen;
-    PyThreadState *tstate;
-    PyObject *b; /* borrowed: HubObject.bufs keeps it */
-} tls;
-
-static PyObject *hub_buffer(HubObject *h) {
-    PyThreadState *ts = PyThreadState_GET();
-    if (tls.gen == h->gen && tls.tstate == ts)
-        return tls.b;
-    PyObject *b = PyObject_GetAttr(h->local, s_b);
-    if (b == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
-            return NULL;
-        PyErr_Clear();
-        b = PyObject_CallNoArgs(h->new_buffer);
-        if (b == NULL)
-            return NULL;
-    }
-    if (Py_TYPE(b) != (PyTypeObject *)h->buffer_type) {
-        PyErr_Format(PyExc_TypeError, "thread buffer of unexpected type %.200s", Py_TYPE(b)->tp_name);
-        Py_DECREF(b);
-        return NULL;
-    }
-    int err = PyList_Append(h->bufs, b);
-    Py_DECREF(b);
-    if (err < 0)
-        return NULL;
-    tls.gen = h->gen;
-    tls.tstate = ts;
-    tls.b = b;
-    return b;
-}
-
-/* The running actor (new reference): the buffer's own, or the task when an event
- * loop runs in this thread. */
-static PyObject *hub_actor(HubObject *h, PyObject *b) {
-    PyObject *loopy = SLOT(b, h->off_loopy);
-    if (loopy == NULL || loopy == Py_False) {
-        PyObject *actor = SLOT(b, h->off_actor);
-        if (actor == NULL)
-            PyErr_SetString(PyExc_AttributeError, "thread buffer has no actor");
-        return Py_XNewRef(actor);
-    }
-    return PyObject_CallOneArg(h->current_actor, b);
-}
 
 /* Where the lock is used: the first frame outside the lock machinery (h->skip holds
  * those files), as locks.where() finds it. 0: *code (new reference) and *lasti set;
@@ -195,25 +141,6 @@ static Cached *lock_event(HubObject *h, LockCoreObject *self, Cached *cache, uns
     return hit;
 }
 
-/* Append one event stamped now, as session.push does; seal at chunk size. */
-static int hub_push(HubObject *h, PyObject *b, uint32_t k, PyObject *ev) {
-    PyObject *vals = SLOT(b, h->off_vals), *ks = SLOT(b, h->off_ks), *ts = SLOT(b, h->off_ts);
-    if (vals == NULL || !PyList_CheckExact(vals) || ks == NULL || !Py_IS_TYPE(ks, &ColType) || ts == NULL ||
-        !Py_IS_TYPE(ts, &ColType)) {
-        PyErr_SetString(PyExc_TypeError, "thread buffer columns are not (Col, Col, list)");
-        return -1;
-    }
-    if (PyList_Append(vals, ev) < 0 || col_push_I((ColObject *)ks, k) < 0 || col_push_q((ColObject *)ts, sn_perf_ns()) < 0)
-        return -1;
-    if (((ColObject *)ts)->len >= h->chunk) {
-        PyObject *r = PyObject_CallMethodNoArgs(b, s_seal);
-        if (r == NULL)
-            return -1;
-        Py_DECREF(r);
-    }
-    return 0;
-}
-
 /* 0 after a failure counted by rec.fault (the program never sees it); -1 when the
  * exception is not an Exception and must propagate. */
 static int hub_fault(HubObject *h, PyObject *where) {
@@ -238,11 +165,11 @@ static PyObject *held_of(HubObject *h, PyObject *actor, int create) {
 static int hub_took(HubObject *h, LockCoreObject *self) {
     PyObject *actor = NULL, *held = NULL, *name = self->name;
     int rc = -1;
-    PyObject *b = hub_buffer(h);
-    if (b == NULL || (actor = hub_actor(h, b)) == NULL || (held = held_of(h, actor, 1)) == NULL)
+    PyObject *b = sn_buffer(&h->bufs);
+    if (b == NULL || (actor = sn_actor(&h->bufs, b)) == NULL || (held = held_of(h, actor, 1)) == NULL)
         goto done;
     Cached *c = lock_event(h, self, self->acq, &self->next_acq, actor, held, h->zero);
-    if (c == NULL || (h->k_acquire && hub_push(h, b, h->k_acquire, c->ev) < 0))
+    if (c == NULL || (h->k_acquire && sn_push(&h->bufs, b, h->k_acquire, c->ev, sn_perf_ns()) < 0))
         goto done;
     PyObject *loc = PyTuple_GET_ITEM(c->ev, 5), *before = PyTuple_GET_ITEM(c->ev, 9);
     Py_INCREF(loc);
@@ -295,15 +222,15 @@ static int hub_dropping(HubObject *h, LockCoreObject *self, Left *left) {
     if (owners == NULL || !PyList_Check(owners) || PyList_GET_SIZE(owners) == 0)
         return PyErr_Occurred() ? hub_fault(h, s_dropped) : 0; /* taken before it was traced */
     left->owners = Py_NewRef(owners);
-    PyObject *b = hub_buffer(h);
-    if (b == NULL || (actor = hub_actor(h, b)) == NULL)
+    PyObject *b = sn_buffer(&h->bufs);
+    if (b == NULL || (actor = sn_actor(&h->bufs, b)) == NULL)
         goto done;
     held = held_of(h, actor, 0);
     if (held == NULL && PyErr_Occurred())
         goto done;
     if (h->k_release) {
         Cached *c = lock_event(h, self, self->rel, &self->next_rel, actor, held, Py_None);
-        if (c == NULL || hub_push(h, b, h->k_release, c->ev) < 0)
+        if (c == NULL || sn_push(&h->bufs, b, h->k_release, c->ev, sn_perf_ns()) < 0)
             goto done;
     }
     int mine = PySequence_Contains(owners, actor);
@@ -387,37 +314,26 @@ static PyObject *hub_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
                                      &held, &PyDict_Type, &owners, &PyDict_Type, &taken_at, &order, &k_acquire,
                                      &k_release, &chunk, &timeout_max))
         return NULL;
-    if (!PyType_Check(buffer_type)) {
-        PyErr_SetString(PyExc_TypeError, "buffer_type must be a type");
-        return NULL;
-    }
     HubObject *h = (HubObject *)type->tp_alloc(type, 0);
     if (h == NULL)
         return NULL;
+    if (sn_buffers_init(&h->bufs, local, new_buffer, buffer_type, current_actor, chunk) < 0) {
+        Py_DECREF(h);
+        return NULL;
+    }
     h->rec = Py_NewRef(rec);
-    h->local = Py_NewRef(local);
-    h->new_buffer = Py_NewRef(new_buffer);
-    h->buffer_type = Py_NewRef(buffer_type);
-    h->current_actor = Py_NewRef(current_actor);
     h->fault = Py_NewRef(faultf);
     h->skip = Py_NewRef(skip);
     h->held = Py_NewRef(held);
     h->owners = Py_NewRef(owners);
     h->taken_at = Py_NewRef(taken_at);
     h->order = Py_NewRef(order);
-    h->bufs = PyList_New(0);
     h->zero = PyLong_FromLong(0);
     h->empty = PyTuple_New(0);
     h->k_acquire = k_acquire;
     h->k_release = k_release;
-    h->chunk = chunk;
     h->timeout_max = timeout_max;
-    h->gen = next_hub_gen++;
-    if (h->bufs == NULL || h->zero == NULL || h->empty == NULL ||
-        sn_member_offset(buffer_type, "ts", &h->off_ts) < 0 || sn_member_offset(buffer_type, "ks", &h->off_ks) < 0 ||
-        sn_member_offset(buffer_type, "vals", &h->off_vals) < 0 ||
-        sn_member_offset(buffer_type, "loopy", &h->off_loopy) < 0 ||
-        sn_member_offset(buffer_type, "actor", &h->off_actor) < 0) {
+    if (h->zero == NULL || h->empty == NULL) {
         Py_DECREF(h);
         return NULL;
     }
@@ -425,34 +341,27 @@ static PyObject *hub_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
 }
 
 static int hub_traverse(HubObject *h, visitproc visit, void *arg) {
+    if (sn_buffers_traverse(&h->bufs, visit, arg) < 0)
+        return -1;
     Py_VISIT(h->rec);
-    Py_VISIT(h->local);
-    Py_VISIT(h->new_buffer);
-    Py_VISIT(h->buffer_type);
-    Py_VISIT(h->current_actor);
     Py_VISIT(h->fault);
     Py_VISIT(h->skip);
     Py_VISIT(h->held);
     Py_VISIT(h->owners);
     Py_VISIT(h->taken_at);
     Py_VISIT(h->order);
-    Py_VISIT(h->bufs);
     return 0;
 }
 
 static int hub_clear(HubObject *h) {
+    sn_buffers_clear(&h->bufs);
     Py_CLEAR(h->rec);
-    Py_CLEAR(h->local);
-    Py_CLEAR(h->new_buffer);
-    Py_CLEAR(h->buffer_type);
-    Py_CLEAR(h->current_actor);
     Py_CLEAR(h->fault);
     Py_CLEAR(h->skip);
     Py_CLEAR(h->held);
     Py_CLEAR(h->owners);
     Py_CLEAR(h->taken_at);
     Py_CLEAR(h->order);
-    Py_CLEAR(h->bufs);
     Py_CLEAR(h->zero);
     Py_CLEAR(h->empty);
     return 0;
@@ -723,8 +632,6 @@ int sn_add_lock_types(PyObject *module) {
     INTERN(s_is_owned, "_is_owned");
     INTERN(s_wait, "_wait");
     INTERN(s_running, "running");
-    INTERN(s_b, "b");
-    INTERN(s_seal, "seal");
     INTERN(s_blocking, "blocking");
     INTERN(s_timeout, "timeout");
     INTERN(s_took, "locks:took");

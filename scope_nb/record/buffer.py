@@ -78,6 +78,7 @@ class ThreadBuffer:
             ts, ks = self.ts, self.ks
             if type(ts) is not array:  # C columns: sealed chunks hold array.array
                 ts, ks = ts[:], ks[:]
+                self.store.fast.seal_list(self.vals)
             chunk = Chunk(ts, ks, self.vals, self.actor, self.index)
             self._fresh()
             self.store.add_chunk(chunk)

@@ -4,10 +4,13 @@ events paired by a message id.
 
 The queues' internal `_put` / `_get` are patched at class level, so queues created
 before `start()` are covered. Items are never wrapped or changed: each queue has a
-parallel map from the identity of an item waiting in it to its message id and send
-time, consulted when that item comes out. `_put` / `_get` run under the queue's own
-mutex (thread queues) or in the loop's thread (asyncio queues), so that map needs
-no lock of its own.
+parallel record of the messages waiting in it (message id, send time), consulted when
+an item comes out: a deque for the FIFO queues (the n-th item out is the n-th in), a
+map from the item's identity for the LIFO and priority ones. `_put` / `_get` run under
+the queue's own mutex (thread queues) or in the loop's thread (asyncio queues), so
+that record needs no lock of its own. For the FIFO queues the patched methods are C
+method descriptors (record/_fastqueues.c) when the extension is built: the time spent
+under a queue's mutex is time every other producer and consumer waits.
 """
 
 from __future__ import annotations
@@ -19,17 +22,19 @@ import queue
 import sys
 import threading
 import weakref
+from collections import deque
 
 from .. import clock
 from ..schema import KIND_CODE
 from ..values import ATOMIC
 from . import session
-from .buffer import KIND_BITS, RICH
+from .buffer import KIND_BITS, RICH, ThreadBuffer
 from .patching import original, patch, unpatch
 
 _THREAD_QUEUES = (queue.Queue, queue.LifoQueue, queue.PriorityQueue)
 _ASYNC_QUEUES = (asyncio.Queue, asyncio.LifoQueue, asyncio.PriorityQueue)
 _LIFO = (queue.LifoQueue, asyncio.LifoQueue)
+_FIFO = (queue.Queue, asyncio.Queue)  # exactly these classes: their _put / _get are FIFO
 _FUTURE_METHODS = ("set_result", "set_exception", "result", "exception")
 _QUEUE_MODULES = frozenset({"queue", "asyncio.queues", __name__})
 # messages kept by reference in their events (str and bytes are not: emit shows them now)
@@ -46,13 +51,17 @@ def _code(kind: str, kinds) -> int:
 class _Box:
     """One queue's bookkeeping: its name and the messages waiting in it."""
 
-    __slots__ = ("name", "pending", "lifo", "ref")
+    __slots__ = ("name", "pending", "fifo", "untracked", "lifo", "ref")
 
-    def __init__(self, name: str, lifo: bool, ref: weakref.ref):
+    def __init__(self, name: str, fifo: bool, lifo: bool, untracked: int, ref: weakref.ref):
         self.name = name
         self.lifo = lifo
         self.ref = ref
-        self.pending: dict[int, list[tuple[int, int]]] = {}  # id(item) -> [(msg_id, put perf ns)]
+        # FIFO queues: (msg_id, put perf ns) in queue order; the items already waiting
+        # when the queue was first seen come out first, without a message id
+        self.fifo: deque[tuple[int, int]] | None = deque() if fifo else None
+        self.untracked = untracked
+        self.pending: dict[int, list[tuple[int, int]]] = {}  # others: id(item) -> [(msg_id, put perf ns)]
 
 
 class _Letter:
@@ -77,14 +86,16 @@ class _Mail:
         self.numbers = itertools.count(1)
         self.lock = original(threading, "Lock")()  # new queues / futures only, never per message
 
-    def box(self, q) -> _Box:
+    def box(self, q, fifo: bool, waiting: int) -> _Box:
+        """The box of queue `q`, made on first sight, when `waiting` items are in it that
+        no recorded put sent."""
         box = self.boxes.get(id(q))
         if box is None:
             key = id(q)
             with self.lock:
                 name = self._unique(_variable_name(q), type(q).__name__)
                 ref = weakref.ref(q, lambda _r: self.boxes.pop(key, None))
-                box = self.boxes[key] = _Box(name, isinstance(q, _LIFO), ref)
+                box = self.boxes[key] = _Box(name, fifo, isinstance(q, _LIFO), waiting, ref)
             self.rec.queues[name] = ref
         return box
 
@@ -106,11 +117,11 @@ class _Mail:
 
 def _variable_name(q) -> str | None:
     """The name the program knows the queue by, found once at its first message: a
-    local or global of the first frame outside the queue modules, or an attribute of
-    that frame's `self`."""
+    local or global of the first frame outside the queue modules (and this one), or an
+    attribute of that frame's `self`."""
     try:
-        f = sys._getframe(3)
-        for _ in range(8):
+        f = sys._getframe(1)
+        for _ in range(12):
             if f is None or f.f_globals.get("__name__") not in _QUEUE_MODULES:
                 break
             f = f.f_back
@@ -138,23 +149,34 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
     session.push), their message kept by reference when atomic. The depth is
     `q._qsize()` for the thread queues, `len(q._queue)` for the asyncio ones."""
     orig_put, orig_get = cls.__dict__["_put"], cls.__dict__["_get"]
+    fifo = cls in _FIFO
     boxes, box_of, ids, perf = mail.boxes, mail.box, rec.msg_ids, clock.perf_ns
     local, store, current_actor, own = rec.local, rec.store, rec.current_actor, rec.own_idents
     k_send = _code("send", rec.kinds)
     k_receive = _code("receive", rec.kinds)
+
+    def depth(q) -> int:
+        return q._qsize() if threaded else len(q._queue)
+
+    def new_box(q, after_put: bool) -> _Box:
+        waiting = len(q.queue if threaded else q._queue)  # the items, whatever _qsize says
+        return box_of(q, fifo, waiting - 1 if after_put else waiting)
 
     def _put(self, item):
         orig_put(self, item)
         try:
             box = boxes.get(id(self))
             if box is None:
-                box = box_of(self)
+                box = new_box(self, True)
             mid, t = next(ids), perf()
-            waiting = box.pending.get(id(item))
-            if waiting is None:
-                box.pending[id(item)] = [(mid, t)]
+            if fifo:
+                box.fifo.append((mid, t))
             else:
-                waiting.append((mid, t))
+                waiting = box.pending.get(id(item))
+                if waiting is None:
+                    box.pending[id(item)] = [(mid, t)]
+                else:
+                    waiting.append((mid, t))
             if k_send:
                 try:
                     b = local.b
@@ -164,7 +186,7 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
                     return  # the recorder's own threads are not recorded
                 ev = (current_actor(b) if b.loopy else b.actor, box.name,
                       item if type(item) in _BY_REFERENCE else _detail(rec, b, item), mid, None, None, None, None, None,
-                      None, self._qsize() if threaded else len(self._queue))
+                      None, depth(self))
                 _push(store, b, k_send, ev, t)
         except Exception as e:
             rec.fault("queue.put", e)
@@ -175,14 +197,21 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
             t = perf()
             box = boxes.get(id(self))
             if box is None:
-                box = box_of(self)
+                box = new_box(self, False)
             mid = waited = None
-            waiting = box.pending.get(id(item))
-            if waiting:
-                mid, sent = waiting.pop() if box.lifo else waiting.pop(0)
-                if not waiting:
-                    del box.pending[id(item)]
-                waited = t - sent
+            if fifo:
+                if box.untracked > 0:
+                    box.untracked -= 1
+                elif box.fifo:
+                    mid, sent = box.fifo.popleft()
+                    waited = t - sent
+            else:
+                waiting = box.pending.get(id(item))
+                if waiting:
+                    mid, sent = waiting.pop() if box.lifo else waiting.pop(0)
+                    if not waiting:
+                        del box.pending[id(item)]
+                    waited = t - sent
             if k_receive and _getframe(1).f_code.co_name != "shutdown":  # shutdown(immediate=True) discards
                 try:
                     b = local.b
@@ -192,14 +221,24 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
                     return item  # the recorder's own threads are not recorded
                 ev = (current_actor(b) if b.loopy else b.actor, box.name,
                       item if type(item) in _BY_REFERENCE else _detail(rec, b, item), mid, None, None, waited, None,
-                      None, None, self._qsize() if threaded else len(self._queue))
+                      None, None, depth(self))
                 _push(store, b, k_receive, ev, t)
         except Exception as e:
             rec.fault("queue.get", e)
         return item
 
-    patch(cls, "_put", _put)
-    patch(cls, "_get", _get)
+    put, get = _put, _get
+    fast = store.fast
+    if fifo and fast is not None and store.sample_rate == 1.0:
+        common = dict(
+            threaded=threaded, boxes=boxes, box_type=_Box, ids=ids, own=own, detail=lambda b, item: _detail(rec, b, item),
+            fault=rec.fault, local=local, new_buffer=rec.buffer, buffer_type=ThreadBuffer, current_actor=current_actor,
+            chunk=store.chunk_size, plain_qsize=queue.Queue.__dict__["_qsize"],
+        )
+        put = fast.QueueHook(orig=orig_put, py=_put, get=False, k=k_send, box_of=lambda q: new_box(q, True), **common)
+        get = fast.QueueHook(orig=orig_get, py=_get, get=True, k=k_receive, box_of=lambda q: new_box(q, False), **common)
+    patch(cls, "_put", put)
+    patch(cls, "_get", get)
 
 
 def _detail(rec, b, item):

@@ -1,0 +1,343 @@
+/* The `_put` / `_get` of the FIFO queues (queue.Queue, asyncio.Queue) while recording,
+ * in C (see messages.py, whose Python closures are the reference and handle every
+ * unusual call).
+ *
+ * These run under the queue's mutex: every microsecond spent here is one the other
+ * producers and consumers wait. A QueueHook is a method descriptor (it binds like a
+ * function) that calls the original method, then pairs the message FIFO-wise (the
+ * box's deque of (msg id, put time)) and appends the send / receive event.
+ */
+#include "_fasthooks.h"
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    SnBuffers bufs;
+    PyObject *orig, *py, *boxes, *box_of, *ids, *own, *detail, *fault, *where, *plain_qsize;
+    uint32_t k; /* the event code; 0: the tracing level leaves the event out */
+    char get, threaded;
+    Py_ssize_t off_name, off_fifo, off_untracked;
+} QueueHookObject;
+
+static PyTypeObject QueueHookType;
+static PyObject *s_append, *s_popleft, *s_qsize, *s_queue, *s_deque, *s_shutdown;
+
+#define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
+
+static inline int atomic(PyObject *v) {
+    PyTypeObject *t = Py_TYPE(v);
+    return t == &PyLong_Type || t == &PyFloat_Type || v == Py_None || t == &PyBool_Type || t == &PyComplex_Type ||
+           t == &PyUnicode_Type || t == &PyBytes_Type;
+}
+
+/* The message as its event keeps it (messages._detail): numbers, None and small tuples
+ * of atomics by reference, anything else formatted now by Python. New reference. */
+static PyObject *keep(QueueHookObject *q, PyObject *b, PyObject *item) {
+    PyTypeObject *t = Py_TYPE(item);
+    if (t == &PyLong_Type || t == &PyFloat_Type || item == Py_None || t == &PyBool_Type || t == &PyComplex_Type)
+        return Py_NewRef(item);
+    if (t == &PyTuple_Type && PyTuple_GET_SIZE(item) <= 4) {
+        Py_ssize_t i, n = PyTuple_GET_SIZE(item);
+        for (i = 0; i < n && atomic(PyTuple_GET_ITEM(item, i)); i++)
+            ;
+        if (i == n)
+            return Py_NewRef(item);
+    }
+    PyObject *args[2] = {b, item};
+    return PyObject_Vectorcall(q->detail, args, 2, NULL);
+}
+
+/* The queue's depth: q._qsize() (thread queues), len(q._queue) (asyncio); a thread
+ * queue whose _qsize is queue.Queue's own is len(q.queue) without the call. */
+static PyObject *depth(QueueHookObject *q, PyObject *queue) {
+    if (q->threaded) {
+        PyObject *f = PyObject_GetAttr((PyObject *)Py_TYPE(queue), s_qsize);
+        if (f == NULL)
+            return NULL;
+        int plain = f == q->plain_qsize;
+        Py_DECREF(f);
+        if (!plain)
+            return PyObject_VectorcallMethod(s_qsize, &queue, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    }
+    PyObject *d = PyObject_GetAttr(queue, q->threaded ? s_deque : s_queue);
+    if (d == NULL)
+        return NULL;
+    Py_ssize_t n = PyObject_Size(d);
+    Py_DECREF(d);
+    return n < 0 ? NULL : PyLong_FromSsize_t(n);
+}
+
+/* The box of this queue (new reference), made by Python on first sight. */
+static PyObject *box_for(QueueHookObject *q, PyObject *queue) {
+    PyObject *key = PyLong_FromVoidPtr(queue);
+    if (key == NULL)
+        return NULL;
+    PyObject *box = PyDict_GetItemWithError(q->boxes, key);
+    Py_DECREF(key);
+    if (box != NULL)
+        return Py_NewRef(box);
+    if (PyErr_Occurred())
+        return NULL;
+    return PyObject_CallOneArg(q->box_of, queue);
+}
+
+/* The event of one message: (actor, queue name, message, msg id, None, None, waited,
+ * None, None, None, depth), stamped t, in this thread's buffer unless the thread is
+ * one of the recorder's own. */
+static int record(QueueHookObject *q, PyObject *queue, PyObject *box, PyObject *item, PyObject *mid,
+                  PyObject *waited, int64_t t) {
+    PyObject *b = sn_buffer(&q->bufs);
+    if (b == NULL)
+        return -1;
+    int on = sn_buffer_on(&q->bufs, b);
+    if (on < 0)
+        return -1;
+    if (!on) {
+        PyObject *ident = SLOT(b, q->bufs.off_ident);
+        int own = ident == NULL ? 0 : PySet_Contains(q->own, ident);
+        if (own != 0)
+            return own < 0 ? -1 : 0;
+    }
+    PyObject *actor = sn_actor(&q->bufs, b), *detail = NULL, *qsize = NULL, *ev = NULL;
+    int rc = -1;
+    if (actor != NULL && (detail = keep(q, b, item)) != NULL && (qsize = depth(q, queue)) != NULL)
+        ev = PyTuple_Pack(11, actor, SLOT(box, q->off_name), detail, mid, Py_None, Py_None, waited, Py_None, Py_None,
+                          Py_None, qsize);
+    if (ev != NULL) {
+        PyObject_GC_UnTrack(ev); /* strings, numbers and tuples of those: no cycle possible */
+        rc = sn_push(&q->bufs, b, q->k, ev, t);
+    }
+    Py_XDECREF(actor);
+    Py_XDECREF(detail);
+    Py_XDECREF(qsize);
+    Py_XDECREF(ev);
+    return rc;
+}
+
+static int after_put(QueueHookObject *q, PyObject *queue, PyObject *item) {
+    PyObject *box = box_for(q, queue), *mid = NULL, *entry = NULL;
+    int rc = -1;
+    if (box == NULL || (mid = PyIter_Next(q->ids)) == NULL)
+        goto done;
+    int64_t t = sn_perf_ns();
+    PyObject *tt = PyLong_FromLongLong(t);
+    entry = tt == NULL ? NULL : PyTuple_Pack(2, mid, tt);
+    Py_XDECREF(tt);
+    if (entry == NULL)
+        goto done;
+    PyObject_GC_UnTrack(entry);
+    PyObject *args[2] = {SLOT(box, q->off_fifo), entry};
+    PyObject *r = PyObject_VectorcallMethod(s_append, args, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    if (r == NULL)
+        goto done;
+    Py_DECREF(r);
+    rc = q->k ? record(q, queue, box, item, mid, Py_None, t) : 0;
+done:
+    if (rc < 0 && !PyErr_Occurred())
+        PyErr_SetString(PyExc_StopIteration, "message ids exhausted");
+    Py_XDECREF(box);
+    Py_XDECREF(mid);
+    Py_XDECREF(entry);
+    return rc;
+}
+
+static int after_get(QueueHookObject *q, PyObject *queue, PyObject *item) {
+    int64_t t = sn_perf_ns();
+    PyObject *box = box_for(q, queue), *mid = Py_NewRef(Py_None), *waited = Py_NewRef(Py_None);
+    int rc = -1;
+    if (box == NULL)
+        goto done;
+    PyObject *untracked = SLOT(box, q->off_untracked), *fifo = SLOT(box, q->off_fifo);
+    if (untracked == NULL || fifo == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "queue box slots unset");
+        goto done;
+    }
+    Py_ssize_t before = PyLong_AsSsize_t(untracked);
+    if (before == -1 && PyErr_Occurred())
+        goto done;
+    if (before > 0) { /* an item put before the queue was first seen: no message id */
+        PyObject *n = PyLong_FromSsize_t(before - 1);
+        if (n == NULL)
+            goto done;
+        Py_SETREF(SLOT(box, q->off_untracked), n);
+    } else {
+        Py_ssize_t n = PyObject_Size(fifo);
+        if (n < 0)
+            goto done;
+        if (n > 0) {
+            PyObject *entry = PyObject_VectorcallMethod(s_popleft, &fifo, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+            if (entry == NULL)
+                goto done;
+            if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2) {
+                Py_DECREF(entry);
+                PyErr_SetString(PyExc_TypeError, "queue box entry is not (msg id, time)");
+                goto done;
+            }
+            Py_SETREF(mid, Py_NewRef(PyTuple_GET_ITEM(entry, 0)));
+            long long sent = PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 1));
+            Py_DECREF(entry);
+            if (sent == -1 && PyErr_Occurred())
+                goto done;
+            Py_SETREF(waited, PyLong_FromLongLong(t - sent));
+            if (waited == NULL)
+                goto done;
+        }
+    }
+    rc = 0;
+    if (q->k) {
+        /* shutdown(immediate=True) drains the queue through _get: items discarded */
+        PyFrameObject *f = PyEval_GetFrame();
+        PyCodeObject *code = f == NULL ? NULL : PyFrame_GetCode(f);
+        int drained = code != NULL && PyUnicode_Compare(code->co_name, s_shutdown) == 0;
+        Py_XDECREF(code);
+        if (!drained)
+            rc = record(q, queue, box, item, mid, waited, t);
+    }
+done:
+    Py_XDECREF(box);
+    Py_XDECREF(mid);
+    Py_XDECREF(waited);
+    return rc;
+}
+
+static PyObject *qh_vectorcall(QueueHookObject *q, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (kwnames != NULL || nargs != (q->get ? 1 : 2)) /* unusual: the Python closure */
+        return PyObject_Vectorcall(q->py, args, nargsf, kwnames);
+    PyObject *r = PyObject_Vectorcall(q->orig, args, nargs, NULL);
+    if (r == NULL)
+        return NULL;
+    int rc = q->get ? after_get(q, args[0], r) : after_put(q, args[0], args[1]);
+    if (rc < 0) {
+        PyObject *ok = sn_report_fault(q->fault, q->where);
+        if (ok == NULL) {
+            Py_DECREF(r);
+            return NULL;
+        }
+        Py_DECREF(ok);
+    }
+    return r;
+}
+
+static PyObject *qh_descr_get(PyObject *self, PyObject *obj, PyObject *type) {
+    if (obj == NULL || obj == Py_None)
+        return Py_NewRef(self);
+    return PyMethod_New(self, obj);
+}
+
+static PyObject *qh_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"orig", "py", "get", "threaded", "k", "boxes", "box_of", "box_type", "ids", "own",
+                             "detail", "fault", "local", "new_buffer", "buffer_type", "current_actor", "chunk",
+                             "plain_qsize", NULL};
+    PyObject *orig, *py, *boxes, *box_of, *box_type, *ids, *own, *detail, *faultf, *local, *new_buffer,
+        *buffer_type, *current_actor, *plain_qsize;
+    int get, threaded;
+    unsigned int k;
+    Py_ssize_t chunk;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$OOppIO!OOOO!OOOOOOnO:QueueHook", kwlist, &orig, &py, &get,
+                                     &threaded, &k, &PyDict_Type, &boxes, &box_of, &box_type, &ids, &PySet_Type,
+                                     &own, &detail, &faultf, &local, &new_buffer, &buffer_type, &current_actor,
+                                     &chunk, &plain_qsize))
+        return NULL;
+    QueueHookObject *q = (QueueHookObject *)type->tp_alloc(type, 0);
+    if (q == NULL)
+        return NULL;
+    q->vectorcall = (vectorcallfunc)qh_vectorcall;
+    q->orig = Py_NewRef(orig);
+    q->py = Py_NewRef(py);
+    q->boxes = Py_NewRef(boxes);
+    q->box_of = Py_NewRef(box_of);
+    q->ids = Py_NewRef(ids);
+    q->own = Py_NewRef(own);
+    q->detail = Py_NewRef(detail);
+    q->fault = Py_NewRef(faultf);
+    q->plain_qsize = Py_NewRef(plain_qsize);
+    q->where = PyUnicode_FromString(get ? "queue.get" : "queue.put");
+    q->k = k;
+    q->get = (char)get;
+    q->threaded = (char)threaded;
+    if (q->where == NULL || sn_buffers_init(&q->bufs, local, new_buffer, buffer_type, current_actor, chunk) < 0 ||
+        sn_member_offset(box_type, "name", &q->off_name) < 0 || sn_member_offset(box_type, "fifo", &q->off_fifo) < 0 ||
+        sn_member_offset(box_type, "untracked", &q->off_untracked) < 0) {
+        Py_DECREF(q);
+        return NULL;
+    }
+    return (PyObject *)q;
+}
+
+static int qh_traverse(QueueHookObject *q, visitproc visit, void *arg) {
+    if (sn_buffers_traverse(&q->bufs, visit, arg) < 0)
+        return -1;
+    Py_VISIT(q->orig);
+    Py_VISIT(q->py);
+    Py_VISIT(q->boxes);
+    Py_VISIT(q->box_of);
+    Py_VISIT(q->ids);
+    Py_VISIT(q->own);
+    Py_VISIT(q->detail);
+    Py_VISIT(q->fault);
+    Py_VISIT(q->plain_qsize);
+    return 0;
+}
+
+static int qh_clear(QueueHookObject *q) {
+    sn_buffers_clear(&q->bufs);
+    Py_CLEAR(q->orig);
+    Py_CLEAR(q->py);
+    Py_CLEAR(q->boxes);
+    Py_CLEAR(q->box_of);
+    Py_CLEAR(q->ids);
+    Py_CLEAR(q->own);
+    Py_CLEAR(q->detail);
+    Py_CLEAR(q->fault);
+    Py_CLEAR(q->where);
+    Py_CLEAR(q->plain_qsize);
+    return 0;
+}
+
+static void qh_dealloc(QueueHookObject *q) {
+    PyObject_GC_UnTrack(q);
+    qh_clear(q);
+    Py_TYPE(q)->tp_free((PyObject *)q);
+}
+
+static PyObject *qh_wrapped(QueueHookObject *q, void *closure) { return Py_NewRef(q->orig); }
+
+static PyGetSetDef qh_getset[] = {
+    {"__wrapped__", (getter)qh_wrapped, NULL, "the original method", NULL},
+    {NULL},
+};
+
+static PyTypeObject QueueHookType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "scope_nb.record._fasthooks.QueueHook",
+    .tp_doc = "A FIFO queue's _put or _get while recording: the original, then the message's event.",
+    .tp_basicsize = sizeof(QueueHookObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_vectorcall_offset = offsetof(QueueHookObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_descr_get = qh_descr_get,
+    .tp_new = qh_new,
+    .tp_traverse = (traverseproc)qh_traverse,
+    .tp_clear = (inquiry)qh_clear,
+    .tp_dealloc = (destructor)qh_dealloc,
+    .tp_getset = qh_getset,
+};
+
+#define INTERN(var, text)                                     \
+    do {                                                      \
+        if ((var = PyUnicode_InternFromString(text)) == NULL) \
+            return -1;                                        \
+    } while (0)
+
+int sn_add_queue_types(PyObject *module) {
+    INTERN(s_append, "append");
+    INTERN(s_popleft, "popleft");
+    INTERN(s_qsize, "_qsize");
+    INTERN(s_queue, "_queue");
+    INTERN(s_deque, "queue");
+    INTERN(s_shutdown, "shutdown");
+    if (PyType_Ready(&QueueHookType) < 0)
+        return -1;
+    return PyModule_AddObjectRef(module, "QueueHook", (PyObject *)&QueueHookType);
+}
