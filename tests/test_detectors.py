@@ -165,6 +165,26 @@ def test_hotspots_self_time_and_call_tree():
     assert performance_hotspots(ev, "other").height == 0
 
 
+def test_hotspot_percentiles_are_exact():
+    """The two-pass percentiles give what polars' own "nearest" quantile gives: spread
+    durations, equal ones (one histogram bucket), a single call, an unfinished call,
+    zero and huge durations, even and odd counts."""
+    rows = [dict(kind="call", actor="T1", module="m", function="spread", duration_ns=(k * 7919) % 100_003)
+            for k in range(1, 2_001)]
+    rows += [dict(kind="call", actor="T1", module="m", function="same", duration_ns=500) for _ in range(37)]
+    rows += [dict(kind="call", actor="T1", module="m", function="once", duration_ns=3)]
+    rows += [dict(kind="call", actor="T1", module="m", function="open", duration_ns=None),
+             dict(kind="call", actor="T1", module="m", function="open", duration_ns=8)]
+    rows += [dict(kind="call", actor="T2", module="m", function="wide", duration_ns=v) for v in (0, 1, 2, 10**12, 10**15, 7, 7, 9)]
+    ev = events(*rows)
+    hot = performance_hotspots(ev).sort("function")
+    want = (ev.filter(pl.col("kind") == "call").group_by("module", "function").agg(
+        pl.col("duration_ns").quantile(0.5, "nearest").cast(pl.Int64).alias("p50_ns"),
+        pl.col("duration_ns").quantile(0.95, "nearest").cast(pl.Int64).alias("p95_ns")).sort("function"))
+    assert hot.select("function", "p50_ns", "p95_ns").rows() == want.select("function", "p50_ns", "p95_ns").rows()
+    assert hot.filter(pl.col("function") == "open")["count"].item() == 2
+
+
 # -- recorder side --------------------------------------------------------------------------------
 def test_stall_recorder_restores_the_loop_exactly():
     from asyncio import base_events

@@ -17,10 +17,13 @@ def call_rows(events: pl.DataFrame) -> pl.DataFrame:
 
 
 def call_rows_lazy(events: pl.LazyFrame) -> pl.LazyFrame:
-    """`call_rows` as a query, for scans larger than memory."""
+    """`call_rows` as a query, for scans larger than memory, in no particular order. The
+    message rows (few) are matched by function; the other call rows stream through."""
     calls = events.filter(pl.col("kind") == "call")
-    messages = calls.filter(pl.col("call_seq").is_null() & pl.col("obj").is_not_null())
-    return calls.join(_doubled(calls, messages), on="seq", how="anti")
+    is_message = pl.col("call_seq").is_null() & pl.col("obj").is_not_null()
+    traced = calls.filter(pl.col("call_seq").is_not_null()).select("module", "function").unique()
+    messages = calls.filter(is_message).join(traced, on=["module", "function"], how="anti")
+    return pl.concat([calls.filter(~is_message), messages])
 
 
 def _doubled(calls: pl.LazyFrame, messages: pl.LazyFrame) -> pl.LazyFrame:

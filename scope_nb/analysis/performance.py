@@ -30,40 +30,79 @@ def _with_self_time(events: pl.DataFrame, calls: pl.DataFrame) -> pl.DataFrame:
     ).drop("_child_ns")
 
 
+# hotspots read a scan as a stream; a plan shared by two branches would be cached whole
+_STREAM = pl.QueryOptFlags(comm_subplan_elim=False)
+_KEYS = ["module", "function"]
+
+
 def performance_hotspots(events: pl.DataFrame | pl.LazyFrame, module: str | None = None) -> pl.DataFrame:
     """Per function: count, total/self/mean time, p50/p95/max, exceptions; most self time first.
 
-    One query, run by polars' streaming engine, so a scan of a trace larger than memory
-    (a LazyFrame) is aggregated without being collected."""
+    Streaming queries, so a scan of a trace larger than memory (a LazyFrame) is
+    aggregated without being collected: the percentiles come from `_percentiles`."""
     lf = events.lazy()
-    calls = call_rows_lazy(lf)
-    if module is not None:
-        calls = calls.filter((pl.col("module") == module) | pl.col("module").str.starts_with(module + "."))
+    in_module = (pl.col("module") == module) | pl.col("module").str.starts_with(module + ".") if module is not None else pl.lit(True)
     # only what the aggregation reads, the repeated names as categoricals: millions of
     # call rows then take a few bytes each
-    calls = calls.select("seq", "duration_ns", *[pl.col(c).cast(pl.Categorical) for c in ("module", "function", "actor", "location")])
+    calls = call_rows_lazy(lf).filter(in_module).select(
+        "seq", "duration_ns", *[pl.col(c).cast(pl.Categorical) for c in ("module", "function", "actor", "location")])
     children = (lf.filter((pl.col("kind") == "call") & pl.col("parent_seq").is_not_null())
                 .group_by("parent_seq").agg(pl.col("duration_ns").sum().alias("_child_ns")))
     calls = calls.join(children, left_on="seq", right_on="parent_seq", how="left").with_columns(
         (pl.col("duration_ns") - pl.col("_child_ns").fill_null(0)).clip(lower_bound=0).alias("self_ns"))
-    raised = (lf.filter(pl.col("kind") == "exception").select("call_seq")
-              .join(calls.select(pl.col("seq").alias("call_seq"), "module", "function"), on="call_seq")
-              .group_by(["module", "function"]).agg(pl.len().alias("exceptions")))
+    # an exception row names its call's function (a call counted above: call_seq set)
+    raised = (lf.filter((pl.col("kind") == "exception") & pl.col("call_seq").is_not_null() & in_module)
+              .group_by(_KEYS).agg(pl.len().alias("exceptions")))
     d = pl.col("duration_ns")
-    out = calls.group_by(["module", "function"]).agg(
+    out = calls.group_by(_KEYS).agg(
         pl.len().alias("count"),
         d.sum().alias("total_ns"),
         pl.col("self_ns").sum().alias("self_ns"),
         d.mean().cast(pl.Int64).alias("mean_ns"),
-        d.quantile(0.5, "nearest").cast(pl.Int64).alias("p50_ns"),
-        d.quantile(0.95, "nearest").cast(pl.Int64).alias("p95_ns"),
         d.max().alias("max_ns"),
         pl.col("actor").n_unique().alias("actors"),
         pl.col("location").first(),
-    )
-    out = out.join(raised, on=["module", "function"], how="left").with_columns(
-        pl.col("exceptions").fill_null(0).cast(pl.Int64), *[pl.col(c).cast(pl.String) for c in ("module", "function", "location")])
-    return out.sort(["self_ns", "count"], descending=True, nulls_last=True).collect(engine="streaming")
+    ).with_columns(*[pl.col(c).cast(pl.String) for c in ("module", "function", "location")]).collect(
+        engine="streaming", optimizations=_STREAM)
+    pct = _percentiles(call_rows_lazy(lf).filter(in_module), {"p50_ns": 0.5, "p95_ns": 0.95})
+    out = (out.join(pct, on=_KEYS, how="left", nulls_equal=True)
+           .join(raised.collect(engine="streaming"), on=_KEYS, how="left", nulls_equal=True)
+           .with_columns(pl.col("exceptions").fill_null(0).cast(pl.Int64)))
+    return out.select("module", "function", "count", "total_ns", "self_ns", "mean_ns", "p50_ns", "p95_ns", "max_ns",
+                      "actors", "location", "exceptions").sort(["self_ns", "count"], descending=True, nulls_last=True)
+
+
+_SUB = 16  # histogram buckets per doubling of the duration
+
+
+def _percentiles(calls: pl.LazyFrame, wanted: dict[str, float]) -> pl.DataFrame:
+    """Exact "nearest" percentiles of duration_ns per function, in two streaming passes
+    instead of holding every duration: a histogram over log-spaced buckets says which
+    bucket holds each wanted rank, then only those buckets' durations are read and sorted."""
+    d = pl.col("duration_ns")
+    keyed = calls.filter(d.is_not_null()).select(
+        *[pl.col(c).cast(pl.Categorical) for c in _KEYS], d,
+        ((d.clip(lower_bound=0) + 1).log(2) * _SUB).floor().cast(pl.Int32).alias("_bucket"))
+    hist = (keyed.group_by(*_KEYS, "_bucket").agg(pl.len().cast(pl.Int64).alias("_n"))
+            .collect(engine="streaming", optimizations=_STREAM).sort(*_KEYS, "_bucket", nulls_last=True)
+            .with_columns(pl.col("_n").sum().over(_KEYS).alias("_total"),
+                          (pl.col("_n").cum_sum().over(_KEYS) - pl.col("_n")).alias("_below")))
+    targets = []
+    for name, q in wanted.items():
+        rank = ((pl.col("_total") - 1) * q + 0.5).floor().cast(pl.Int64)  # round half up, as polars' "nearest"
+        targets.append(hist.filter((pl.col("_below") <= rank) & (rank < pl.col("_below") + pl.col("_n")))
+                       .select(*_KEYS, "_bucket", (rank - pl.col("_below")).alias("_k"), pl.lit(name).alias("_name")))
+    target = pl.concat(targets)
+    values = (keyed.join(target.lazy().select(*_KEYS, "_bucket").unique(), on=[*_KEYS, "_bucket"], how="semi",
+                         nulls_equal=True)
+              .collect(engine="streaming", optimizations=_STREAM).sort(*_KEYS, "_bucket", "duration_ns", nulls_last=True)
+              .with_columns(pl.int_range(pl.len()).over([*_KEYS, "_bucket"]).alias("_k")))
+    picked = target.join(values, on=[*_KEYS, "_bucket", "_k"], how="left", nulls_equal=True)
+    keys = hist.select(_KEYS).unique()
+    for name in wanted:
+        keys = keys.join(picked.filter(pl.col("_name") == name).select(*_KEYS, pl.col("duration_ns").alias(name)),
+                         on=_KEYS, how="left", nulls_equal=True)
+    return keys.with_columns(*[pl.col(c).cast(pl.String) for c in _KEYS])
 
 
 def performance_analysis(events: pl.DataFrame, module: str | None = None) -> PerformanceReport:
