@@ -105,29 +105,28 @@ def rich_detail(fmt: Formatter, d) -> str | None:
 @dataclass
 class Decoded:
     """Columns of the buffered events: ts and ks stay as the buffers' arrays (one part
-    per chunk, the critical events last, as RICH rows); buf, pos, thread_actor and
-    detail have one item per row; actor, fid and the emitted events' fields are
-    sparse (row -> value), since most rows are calls."""
+    per chunk, the critical events last, as RICH rows); buf, pos and thread_actor are
+    one segment per chunk (its buffer index, thread actor, first pos and row count:
+    the column values repeat or count up), then one item per critical row (pos -1);
+    detail has one item per row; actor, fid and the emitted events' fields are sparse
+    (row -> value), since most rows are calls."""
 
     ts_parts: list = field(default_factory=list)
     ks_parts: list = field(default_factory=list)
-    buf: list[int] = field(default_factory=list)
-    pos: list[int] = field(default_factory=list)
-    thread_actor: list[str] = field(default_factory=list)
+    segments: list[tuple[int, str, int, int]] = field(default_factory=list)
+    critical_buf: list[int] = field(default_factory=list)
+    critical_actor: list[str] = field(default_factory=list)
     detail: list[str | None] = field(default_factory=list)
     actor: dict[int, str] = field(default_factory=dict)
     fid: dict[int, int] = field(default_factory=dict)
     rich: dict[int, tuple] = field(default_factory=dict)  # row -> rich_values(...)
 
-    def dense(self, name: str) -> list:
-        """A sparse column (actor, fid, or one of RICH_FIELDS) with one item per row."""
-        n = len(self.detail)
+    def sparse(self, name: str) -> dict[int, object]:
+        """A sparse column (actor, fid, or one of RICH_FIELDS): row -> value."""
         if name in ("actor", "fid"):
-            values = getattr(self, name)
-            return [values.get(i) for i in range(n)] if values else [None] * n
+            return getattr(self, name)
         j = RICH_FIELDS.index(name)
-        rich = self.rich
-        return [rich[i][j] if i in rich else None for i in range(n)] if rich else [None] * n
+        return {row: v[j] for row, v in self.rich.items()}
 
 
 def decode(chunks, critical, sites, fmt: Formatter, bases: dict[int, int] | None = None) -> Decoded:
@@ -154,9 +153,7 @@ def decode(chunks, critical, sites, fmt: Formatter, bases: dict[int, int] | None
         bases[ch.index] = start + n
         out.ts_parts.append(ch.ts)
         out.ks_parts.append(ch.ks)
-        out.buf.extend([ch.index] * n)
-        out.pos.extend(range(start, start + n))
-        out.thread_actor.extend([ch.actor] * n)
+        out.segments.append((ch.index, ch.actor, start, n))
         if dec is not None:
             row = dec.chunk(ch.ks, ch.vals, row)
             continue
@@ -198,9 +195,8 @@ def decode(chunks, critical, sites, fmt: Formatter, bases: dict[int, int] | None
     out.ts_parts.append([t for t, _, _, _ in critical])
     out.ks_parts.append([RICH | (code << KIND_BITS) for _, code, _, _ in critical])
     for _, _, b, v in critical:
-        out.buf.append(b)
-        out.pos.append(-1)
-        out.thread_actor.append(v[0])
+        out.critical_buf.append(b)
+        out.critical_actor.append(v[0])
         actor[row] = v[0]
         rich[row] = rich_values(v, locations)
         out.detail.append(rich_detail(fmt, v[2]))

@@ -101,6 +101,11 @@ def link_states(states: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _segments(d, part, critical: list, dtype) -> pl.Series:
+    """A buf / pos / thread_actor column: one part per chunk segment, then the critical rows."""
+    return pl.concat([*(part(*seg) for seg in d.segments), pl.Series(critical, dtype=dtype)])
+
+
 # -- step 1: decode --------------------------------------------------------------------
 def raw_events(chunks, critical, sites, fmt: Formatter) -> pl.DataFrame:
     """One row per buffered event (markers included), values formatted.
@@ -112,9 +117,11 @@ def raw_events(chunks, critical, sites, fmt: Formatter) -> pl.DataFrame:
         {
             "ts": _concat(d.ts_parts),
             "ks": _concat(d.ks_parts),
-            "buf": d.buf,
-            "pos": d.pos,
-            "thread_actor": d.thread_actor,
+            "buf": _segments(d, lambda b, _a, _p, k: pl.repeat(b, k, dtype=pl.Int64, eager=True), d.critical_buf, pl.Int64),
+            "pos": _segments(d, lambda _b, _a, p, k: pl.int_range(p, p + k, dtype=pl.Int64, eager=True),
+                             [-1] * len(d.critical_buf), pl.Int64),
+            "thread_actor": _segments(d, lambda _b, a, _p, k: pl.repeat(a, k, dtype=pl.String, eager=True),
+                                      d.critical_actor, pl.String),
             "detail": d.detail,
         },
         schema={"ts": pl.Int64, "ks": pl.Int64, "buf": pl.Int64, "pos": pl.Int64, "thread_actor": pl.String,

@@ -43,9 +43,8 @@ def _columns(d: dec.Decoded) -> dict:
     return {
         "ts": [list(p) for p in d.ts_parts],
         "ks": [list(p) for p in d.ks_parts],
-        "buf": d.buf,
-        "pos": d.pos,
-        "thread_actor": d.thread_actor,
+        "segments": d.segments,
+        "critical": (d.critical_buf, d.critical_actor),
         "detail": [(type(x).__name__, x) for x in d.detail],
         "actor": sorted(d.actor.items()),
         "fid": sorted(d.fid.items()),
@@ -171,7 +170,7 @@ def test_threads_tasks_queues_and_locks(monkeypatch):
         snap = _snapshot(trace)
     cols = _check(monkeypatch, snap)
     assert cols["rich"] and cols["actor"] and cols["fid"]
-    assert len(set(cols["thread_actor"])) >= 5
+    assert len({actor for _, actor, _, _ in cols["segments"]}) >= 5
 
 
 def test_many_chunks_and_a_bound(monkeypatch):

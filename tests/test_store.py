@@ -56,6 +56,37 @@ def test_roundtrip_matches_memory(tmp_path, storage):
     assert meta["options"]["flush_interval"] == 0.05 and "clock_offset" in meta and "dropped" in meta
 
 
+@pytest.mark.parametrize("storage", ["memory", "disk"])
+def test_roundtrip_keeps_every_field_of_lock_and_message_events(tmp_path, storage):
+    """Sparse columns (targets, message ids, depths, locks held, locations) come back
+    from the segments exactly, for few and for many such rows."""
+    import queue
+
+    scope.start(persist_to_disk=True, persist_path=str(tmp_path), storage=storage, flush_interval=0.05,
+                modules=[__name__])
+    q, lock, outer = queue.Queue(), threading.Lock(), threading.RLock()
+
+    def producer():
+        for i in range(200):
+            with outer, lock:
+                q.put((i, "m"))
+            work(3)
+        q.put(None)
+
+    t = threading.Thread(target=producer, name="producer")
+    t.start()
+    while q.get() is not None:
+        pass
+    t.join()
+    trace = scope.stop()
+    loaded = scope.load(tmp_path)
+    cols = ["kind", "actor", "target", "msg_id", "detail", "location", "locks_held", "qsize", "function"]
+    mine, back = trace.events().select(cols), loaded.events().select(cols)
+    assert back.height == mine.height and mine.filter(pl.col("kind") == "lock_acquire").height == 400
+    key = [c for c in cols if c != "locks_held"]
+    assert back.sort(key).equals(mine.sort(key))
+
+
 def test_files_are_owner_only(tmp_path):
     root = tmp_path / "trace"
     record_some(root)

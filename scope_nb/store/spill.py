@@ -15,6 +15,7 @@ fields (target ... qsize).
 
 from __future__ import annotations
 
+from array import array
 from typing import Any
 
 import pyarrow as pa
@@ -45,21 +46,62 @@ SITES: dict[str, str] = {"site": "Int64", "site_module": "String", "site_functio
 
 def spill_table(chunks, critical, sites, fmt, bases: dict[int, int]) -> pa.Table:
     """One row per buffered event; `bases` (buffer index -> rows already written) makes
-    `pos` continue across flushes, and is advanced here."""
+    `pos` continue across flushes, and is advanced here. Every column but `detail` is
+    built by pyarrow from the buffers' arrays, repeats and sparse values, never from a
+    Python list per row: the flusher holds the GIL the program needs for as short a time
+    as it can."""
     d = decode(chunks, critical, sites, fmt, bases)
-    int64 = pa.int64()
+    n = len(d.detail)
+    seg = d.segments
+    crit = len(d.critical_buf)
     arrays: dict[str, Any] = {
-        "ts": pa.concat_arrays([pa.array(p, type=int64) for p in d.ts_parts]),
-        "ks": pa.concat_arrays([pa.array(p, type=int64) for p in d.ks_parts]),
-        "buf": d.buf, "pos": d.pos, "thread_actor": d.thread_actor, "detail": d.detail,
+        "ts": _concat([_int64(p) for p in d.ts_parts]),
+        "ks": _concat([_int64(p) for p in d.ks_parts]),
+        "buf": _concat([pa.repeat(pa.scalar(b, pa.int64()), k) for b, _, _, k in seg] + [pa.array(d.critical_buf, pa.int64())]),
+        "pos": _concat([_int64(array("q", range(p, p + k))) for _, _, p, k in seg] + [pa.repeat(pa.scalar(-1, pa.int64()), crit)]),
+        "thread_actor": _concat([pa.repeat(pa.scalar(a, pa.string()), k) for _, a, _, k in seg]
+                                + [pa.array(d.critical_actor, pa.string())]),
+        "detail": pa.array(d.detail, type=pa.string()),
     }
     for name in SPILL:
         if name not in arrays:
-            arrays[name] = d.dense(name)
-    return pa.Table.from_pydict(
-        {name: a if isinstance(a, pa.Array) else pa.array(a, type=SPILL_SCHEMA.field(name).type) for name, a in arrays.items()},
-        schema=SPILL_SCHEMA,
-    )
+            arrays[name] = _dense(d.sparse(name), n, SPILL_SCHEMA.field(name).type)
+    return pa.Table.from_pydict(arrays, schema=SPILL_SCHEMA)
+
+
+def _int64(a) -> pa.Array:
+    """An int64 array from an array.array ('q' as is, 'I' widened) or a list."""
+    if isinstance(a, array) and a.typecode in ("q", "I"):
+        narrow = a.typecode == "I"
+        raw = pa.Array.from_buffers(pa.uint32() if narrow else pa.int64(), len(a), [None, pa.py_buffer(a)])
+        return raw.cast(pa.int64()) if narrow else raw
+    return pa.array(a, type=pa.int64())
+
+
+def _concat(parts: list[pa.Array]) -> pa.ChunkedArray:
+    return pa.chunked_array(parts)  # no copy: a table's columns may be chunked
+
+
+def _dense(values: dict[int, Any], n: int, typ: pa.DataType) -> pa.Array | pa.ChunkedArray:
+    """A sparse column (row -> value) as n rows, null elsewhere: runs of nulls between
+    the values when they are few, else one `take`."""
+    if not values:
+        return pa.nulls(n, typ)
+    given = pa.array(list(values.values()), type=typ)
+    if len(values) * 64 < n:
+        parts, at = [], 0
+        for j, row in enumerate(values):
+            if row > at:
+                parts.append(pa.nulls(row - at, typ))
+            parts.append(given.slice(j, 1))
+            at = row + 1
+        if at < n:
+            parts.append(pa.nulls(n - at, typ))
+        return pa.chunked_array(parts, type=typ)
+    index = array("q", [len(values)]) * n  # row -> position in `values`; the last is null
+    for j, row in enumerate(values):
+        index[row] = j
+    return pa.concat_arrays([given, pa.nulls(1, typ)]).take(_int64(index))
 
 
 def sites_table(sites) -> pa.Table:
