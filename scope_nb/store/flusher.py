@@ -44,23 +44,36 @@ class Segments:
         self.sealed: list[tuple[str, int]] = []  # (file name, rows)
         self.rows = 0  # rows written, all segments
         self.deleted_rows = 0
+        self.size = 0  # bytes of the current segment on disk
+        self.row_bytes = 0.0  # of the last write
 
     def name(self, n: int) -> str:
         return f"{self.prefix}-{n:06d}.parquet"
 
     def add(self, table: pa.Table) -> None:
+        """Rewrite the current segment with `table` appended; when that would take it
+        past `max_bytes` (judged by the bytes per row written so far), the current one
+        is complete as it is and `table` starts the next: rows are rewritten only
+        while their segment is small."""
         if table.num_rows == 0:
             return
+        if self.current and self.size + table.num_rows * self.row_bytes >= self.max_bytes:
+            self._seal()
         self.current.append(table)
         self.rows += table.num_rows
         frame = pa.concat_tables(self.current) if len(self.current) > 1 else table
         self.current = [frame]
-        size = files.write_arrow(frame, self.dir / self.name(self.number))
-        if size >= self.max_bytes:
-            self.sealed.append((self.name(self.number), frame.num_rows))
-            self.number += 1
-            self.current = []
-            self._retain()
+        self.size = files.write_arrow(frame, self.dir / self.name(self.number))
+        self.row_bytes = self.size / frame.num_rows
+        if self.size >= self.max_bytes:
+            self._seal()
+
+    def _seal(self) -> None:
+        self.sealed.append((self.name(self.number), self.current[0].num_rows))
+        self.number += 1
+        self.current = []
+        self.size = 0
+        self._retain()
 
     def _retain(self) -> None:
         if self.retention is None:

@@ -19,6 +19,7 @@ from array import array
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..decode import decode
 
@@ -54,11 +55,13 @@ def spill_table(chunks, critical, sites, fmt, bases: dict[int, int]) -> pa.Table
     n = len(d.detail)
     seg = d.segments
     crit = len(d.critical_buf)
+    one = pa.scalar(1, pa.int64())
     arrays: dict[str, Any] = {
         "ts": _concat([_int64(p) for p in d.ts_parts]),
         "ks": _concat([_int64(p) for p in d.ks_parts]),
         "buf": _concat([pa.repeat(pa.scalar(b, pa.int64()), k) for b, _, _, k in seg] + [pa.array(d.critical_buf, pa.int64())]),
-        "pos": _concat([_int64(array("q", range(p, p + k))) for _, _, p, k in seg] + [pa.repeat(pa.scalar(-1, pa.int64()), crit)]),
+        "pos": _concat([pc.cumulative_sum(pa.repeat(one, k), start=p - 1) for _, _, p, k in seg]
+                       + [pa.repeat(pa.scalar(-1, pa.int64()), crit)]),
         "thread_actor": _concat([pa.repeat(pa.scalar(a, pa.string()), k) for _, a, _, k in seg]
                                 + [pa.array(d.critical_actor, pa.string())]),
         "detail": pa.array(d.detail, type=pa.string()),
