@@ -56,21 +56,29 @@ def _normalise(frame: pl.DataFrame, order_free: bool = False) -> list:
     return rows
 
 
-def _both(monkeypatch, workload, **options):
-    """Run `workload` under a recording with the C callbacks, then with SCOPE_NB_PURE=1."""
+def _c_then_pure(monkeypatch, run) -> tuple:
+    """run(pure) with the C extension, then with SCOPE_NB_PURE=1: both results."""
     out = []
     for pure in (False, True):
         if pure:
             monkeypatch.setenv("SCOPE_NB_PURE", "1")
         else:
             monkeypatch.delenv("SCOPE_NB_PURE", raising=False)
-        with scope.record(**options) as trace:
-            backend = session.ACTIVE.backend
-            uses_c = backend.fast is not None
-            workload()
-        out.append((trace, uses_c))
+        out.append(run(pure))
     monkeypatch.delenv("SCOPE_NB_PURE", raising=False)
-    (c_trace, c_used), (py_trace, py_used) = out
+    return tuple(out)
+
+
+def _both(monkeypatch, workload, **options):
+    """Run `workload` under a recording with the C callbacks, then with SCOPE_NB_PURE=1."""
+
+    def run(pure):
+        with scope.record(**options) as trace:
+            uses_c = session.ACTIVE.backend.fast is not None
+            workload()
+        return trace, uses_c
+
+    (c_trace, c_used), (py_trace, py_used) = _c_then_pure(monkeypatch, run)
     assert not py_used
     return c_trace, py_trace, c_used
 
@@ -241,19 +249,15 @@ def _lock_workload():
 def test_same_lock_events(monkeypatch):
     """The C lock core (record/_fastlocks.c) records what the Python methods do."""
     kinds = ["lock_wait", "lock_acquire", "lock_release", "lock_timeout", "lock_order"]
-    out = []
-    for pure in (False, True):
-        if pure:
-            monkeypatch.setenv("SCOPE_NB_PURE", "1")
-        else:
-            monkeypatch.delenv("SCOPE_NB_PURE", raising=False)
+
+    def run(pure):
         with scope.record(tracing_level="messages_only") as trace:
             a, r = _lock_workload()
         assert (type(a).__name__, type(r).__name__) == (("PyTracedLock", "PyTracedRLock") if pure else
                                                         ("TracedLock", "TracedRLock"))
-        out.append(trace)
-    monkeypatch.delenv("SCOPE_NB_PURE", raising=False)
-    c_trace, py_trace = out
+        return trace
+
+    c_trace, py_trace = _c_then_pure(monkeypatch, run)
     c_ev, py_ev = c_trace.events(kinds), py_trace.events(kinds)
     assert c_ev.height > 100
     assert _normalise(c_ev, order_free=True) == _normalise(py_ev, order_free=True)
@@ -307,21 +311,17 @@ def _message_workload(early):
 
 def test_same_message_events(monkeypatch):
     """The C queue hooks (record/_fastqueues.c) record what the Python closures do."""
-    out = []
-    for pure in (False, True):
-        if pure:
-            monkeypatch.setenv("SCOPE_NB_PURE", "1")
-        else:
-            monkeypatch.delenv("SCOPE_NB_PURE", raising=False)
+
+    def run(pure):
         early = queue.Queue()
         early.put("waiting")  # before start: received without a send
         with scope.record(tracing_level="messages_only") as trace:
             hooks = {type(c.__dict__["_put"]).__name__ for c in (queue.Queue, asyncio.Queue)}
             assert _message_workload(early) == 40
         assert hooks == ({"function"} if pure else {"QueueHook"})
-        out.append(trace)
-    monkeypatch.delenv("SCOPE_NB_PURE", raising=False)
-    c_trace, py_trace = out
+        return trace
+
+    c_trace, py_trace = _c_then_pure(monkeypatch, run)
     kinds = ["send", "receive"]
     c_ev, py_ev = c_trace.events(kinds), py_trace.events(kinds)
     assert c_ev.height == py_ev.height == 2 * 41 + 3 + 4 + 2 * 6 + 10
