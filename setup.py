@@ -1,6 +1,6 @@
-"""Build of the optional C callbacks (scope_nb.record._fasthooks). Everything else is
-declared in pyproject.toml. A failed compile is not an error: the pure-Python
-callbacks record the same events, only slower."""
+"""Build of the optional C extension (scope_nb.record._fasthooks: call callbacks, lock
+core, queue hooks, decoder). Everything else is declared in pyproject.toml. A failed
+compile is not an error: the pure-Python code records the same events, only slower."""
 
 import platform
 

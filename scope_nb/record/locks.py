@@ -8,7 +8,11 @@ classes (`Condition`, `Semaphore`, `BoundedSemaphore`, `Event`, `asyncio.Lock`,
 mutex, a Condition's inner lock) stay untouched originals and cost nothing.
 
 `threading.Lock`/`RLock` objects are C types whose methods cannot be patched, so a
-traced one is a wrapper that delegates to a real lock. The Python classes are
+traced one is a wrapper that delegates to a real lock. Its hot methods (acquire,
+release, `with`) are C (`_fasthooks.LockCore`, record/_fastlocks.c) when the
+extension is built: whatever runs while a lock is held delays every thread waiting
+for it. The Python methods below (`_PyLockMethods`) are the reference, used without
+the extension, when sampling, and with SCOPE_NB_PURE. The Python classes are
 patched at class level (method by method) and trace only registered instances,
 which keeps `isinstance`, `type()` and subclassing exactly as they were.
 """
