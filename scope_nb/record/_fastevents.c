@@ -54,6 +54,7 @@ int sn_buffers_traverse(SnBuffers *s, visitproc visit, void *arg) {
 }
 
 void sn_buffers_clear(SnBuffers *s) {
+    s->gen = 0; /* no thread's cache matches any more */
     Py_CLEAR(s->local);
     Py_CLEAR(s->new_buffer);
     Py_CLEAR(s->buffer_type);

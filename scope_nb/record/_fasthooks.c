@@ -297,28 +297,19 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
-    PyObject *rec, *local, *new_buffer, *sync_task, *fault, *cap, *args_of, *sites;
+    SnBuffers bufs;
+    PyObject *rec, *sync_task, *fault, *cap, *args_of, *sites;
     PyObject *py_start, *py_return, *py_hook, *exc_tracer, *disable, *redacted;
-    PyObject *buffer_type, *bufs, *return_ops, *exc_pending;
-    Py_ssize_t chunk;
-    Py_ssize_t off_ts, off_ks, off_vals, off_on, off_loopy;
+    PyObject *return_ops, *exc_pending;
     int capture_args;
     int yield_op;
-    uint64_t gen;
     Slot *table;
     Py_ssize_t size, used; /* size: a power of two */
 } HooksObject;
 
 static PyTypeObject HooksType;
-static uint64_t next_gen = 1;
-static PyObject *s_b, *s_seal, *s_call, *s_return, *s_trace_everything, *s_co_varnames, *s_co_cellvars;
+static PyObject *s_seal, *s_call, *s_return, *s_trace_everything, *s_co_varnames, *s_co_cellvars;
 static PyObject *s_site_kcall, *s_site_kret, *s_site_is_gen, *s_site_plain_single, *s_site_getter, *s_site_argnames, *s_site_secret;
-
-static SN_TLS struct {
-    uint64_t gen;
-    PyThreadState *tstate;
-    PyObject *b; /* borrowed: HooksObject.bufs keeps it */
-} tls_buf;
 
 #define SLOT_OF(o, off) (*(PyObject **)((char *)(o) + (off)))
 
@@ -515,36 +506,6 @@ err:
     return NULL;
 }
 
-/* This thread's buffer (borrowed), creating it through the recorder on first use. */
-static PyObject *get_buffer(HooksObject *h) {
-    PyThreadState *ts = PyThreadState_GET();
-    if (tls_buf.gen == h->gen && tls_buf.tstate == ts)
-        return tls_buf.b;
-    PyObject *b = PyObject_GetAttr(h->local, s_b);
-    if (b == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
-            return NULL;
-        PyErr_Clear();
-        b = PyObject_CallNoArgs(h->new_buffer);
-        if (b == NULL)
-            return NULL;
-    }
-    if (Py_TYPE(b) != (PyTypeObject *)h->buffer_type) {
-        PyErr_Format(PyExc_TypeError, "thread buffer of unexpected type %.200s", Py_TYPE(b)->tp_name);
-        Py_DECREF(b);
-        return NULL;
-    }
-    if (PyList_Append(h->bufs, b) < 0) {
-        Py_DECREF(b);
-        return NULL;
-    }
-    Py_DECREF(b);
-    tls_buf.gen = h->gen;
-    tls_buf.tstate = ts;
-    tls_buf.b = b;
-    return b;
-}
-
 static inline PyObject *buf_slot(PyObject *b, Py_ssize_t off) {
     PyObject *v = SLOT_OF(b, off);
     if (v == NULL)
@@ -605,7 +566,7 @@ static inline int col_append_I(PyObject *col, uint32_t v) {
 /* Append one event (steals v) and seal at chunk size. ts is read after vals and ks,
  * as in the Python callbacks. */
 static int append_event(HooksObject *h, PyObject *b, PyObject *v, uint32_t k, int64_t t, int now) {
-    PyObject *vals = buf_slot(b, h->off_vals);
+    PyObject *vals = buf_slot(b, h->bufs.off_vals);
     if (vals == NULL || (PyList_CheckExact(vals) ? PyList_Append(vals, v) : -1) < 0) {
         if (vals != NULL && !PyErr_Occurred())
             PyErr_SetString(PyExc_TypeError, "thread buffer vals is not a list");
@@ -613,16 +574,16 @@ static int append_event(HooksObject *h, PyObject *b, PyObject *v, uint32_t k, in
         return -1;
     }
     Py_DECREF(v);
-    PyObject *ks = buf_slot(b, h->off_ks);
+    PyObject *ks = buf_slot(b, h->bufs.off_ks);
     if (ks == NULL || col_append_I(ks, k) < 0)
         return -1;
-    PyObject *ts = buf_slot(b, h->off_ts);
+    PyObject *ts = buf_slot(b, h->bufs.off_ts);
     if (ts == NULL || col_append_q(ts, now ? sn_perf_ns() : t) < 0)
         return -1;
     Py_ssize_t n = Py_IS_TYPE(ts, &ColType) ? ((ColObject *)ts)->len : PyObject_Length(ts);
     if (n < 0)
         return -1;
-    if (n >= h->chunk) {
+    if (n >= h->bufs.chunk) {
         PyObject *r = PyObject_CallMethodNoArgs(b, s_seal);
         if (r == NULL)
             return -1;
@@ -711,14 +672,14 @@ static PyObject *hooks_on_start(HooksObject *h, PyObject *const *args, Py_ssize_
             PyErr_Clear();
         return PyObject_Vectorcall(h->py_start, args, nargs, NULL);
     }
-    PyObject *b = get_buffer(h);
+    PyObject *b = sn_buffer(&h->bufs);
     if (b == NULL)
         return fault(h, s_call);
     Py_INCREF(b);
-    int on = flag(b, h->off_on);
+    int on = flag(b, h->bufs.off_on);
     if (on <= 0)
         goto out;
-    int loopy = flag(b, h->off_loopy);
+    int loopy = flag(b, h->bufs.off_loopy);
     if (loopy < 0)
         goto out;
     if (loopy) {
@@ -762,11 +723,11 @@ static PyObject *hooks_on_return(HooksObject *h, PyObject *const *args, Py_ssize
             PyErr_Clear();
         return PyObject_Vectorcall(h->py_return, args, nargs, NULL);
     }
-    PyObject *b = get_buffer(h);
+    PyObject *b = sn_buffer(&h->bufs);
     if (b == NULL)
         return fault(h, s_return);
     Py_INCREF(b);
-    int on = flag(b, h->off_on);
+    int on = flag(b, h->bufs.off_on);
     if (on <= 0)
         goto out;
     PyObject *v = keep_value(h, b, args[2]);
@@ -836,14 +797,14 @@ static int profile_call(HooksObject *h, PyFrameObject *frame) {
         Py_DECREF(r);
         return 0;
     }
-    PyObject *b = get_buffer(h);
+    PyObject *b = sn_buffer(&h->bufs);
     if (b == NULL)
         return fault_rc(h, s_call);
     Py_INCREF(b);
-    int on = flag(b, h->off_on);
+    int on = flag(b, h->bufs.off_on);
     if (on <= 0)
         goto out;
-    int loopy = flag(b, h->off_loopy);
+    int loopy = flag(b, h->bufs.off_loopy);
     if (loopy < 0)
         goto out;
     if (loopy) {
@@ -903,11 +864,11 @@ static int profile_return(HooksObject *h, PyFrameObject *frame, PyObject *arg) {
         Py_DECREF(r);
         return 0;
     }
-    PyObject *b = get_buffer(h);
+    PyObject *b = sn_buffer(&h->bufs);
     if (b == NULL)
         return fault_rc(h, s_return);
     Py_INCREF(b);
-    int on = flag(b, h->off_on);
+    int on = flag(b, h->bufs.off_on);
     if (on <= 0)
         goto out;
     PyObject *v = keep_value(h, b, arg ? arg : Py_None);
@@ -1042,22 +1003,19 @@ static PyObject *hooks_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
                                      &capture_args, &buffer_type, &redacted, &py_start, &py_return, &disable,
                                      &py_hook, &exc_tracer, &return_ops, &exc_pending))
         return NULL;
-    if (!PyType_Check(buffer_type)) {
-        PyErr_SetString(PyExc_TypeError, "buffer_type must be a type");
-        return NULL;
-    }
     HooksObject *h = (HooksObject *)type->tp_alloc(type, 0);
     if (h == NULL)
         return NULL;
+    if (sn_buffers_init(&h->bufs, local, new_buffer, buffer_type, Py_None, chunk) < 0) {
+        Py_DECREF(h);
+        return NULL;
+    }
     h->rec = Py_NewRef(rec);
-    h->local = Py_NewRef(local);
-    h->new_buffer = Py_NewRef(new_buffer);
     h->sync_task = Py_NewRef(sync_task);
     h->fault = Py_NewRef(faultf);
     h->cap = Py_NewRef(cap);
     h->args_of = Py_NewRef(args_of);
     h->sites = Py_NewRef(sites);
-    h->buffer_type = Py_NewRef(buffer_type);
     h->redacted = Py_NewRef(redacted);
     h->py_start = Py_NewRef(py_start);
     h->py_return = Py_NewRef(py_return);
@@ -1066,14 +1024,8 @@ static PyObject *hooks_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     h->exc_tracer = Py_NewRef(exc_tracer);
     h->return_ops = return_ops ? Py_NewRef(return_ops) : PyTuple_New(0);
     h->exc_pending = Py_NewRef(exc_pending);
-    h->bufs = PyList_New(0);
-    h->chunk = chunk;
     h->capture_args = capture_args;
-    h->gen = next_gen++;
-    if (h->return_ops == NULL || h->bufs == NULL || table_grow(h) < 0 ||
-        sn_member_offset(buffer_type, "ts", &h->off_ts) < 0 || sn_member_offset(buffer_type, "ks", &h->off_ks) < 0 ||
-        sn_member_offset(buffer_type, "vals", &h->off_vals) < 0 || sn_member_offset(buffer_type, "on", &h->off_on) < 0 ||
-        sn_member_offset(buffer_type, "loopy", &h->off_loopy) < 0) {
+    if (h->return_ops == NULL || table_grow(h) < 0) {
         Py_DECREF(h);
         return NULL;
     }
@@ -1081,15 +1033,14 @@ static PyObject *hooks_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
 }
 
 static int hooks_traverse(HooksObject *h, visitproc visit, void *arg) {
+    if (sn_buffers_traverse(&h->bufs, visit, arg) < 0)
+        return -1;
     Py_VISIT(h->rec);
-    Py_VISIT(h->local);
-    Py_VISIT(h->new_buffer);
     Py_VISIT(h->sync_task);
     Py_VISIT(h->fault);
     Py_VISIT(h->cap);
     Py_VISIT(h->args_of);
     Py_VISIT(h->sites);
-    Py_VISIT(h->buffer_type);
     Py_VISIT(h->redacted);
     Py_VISIT(h->py_start);
     Py_VISIT(h->py_return);
@@ -1097,7 +1048,6 @@ static int hooks_traverse(HooksObject *h, visitproc visit, void *arg) {
     Py_VISIT(h->py_hook);
     Py_VISIT(h->exc_tracer);
     Py_VISIT(h->return_ops);
-    Py_VISIT(h->bufs);
     Py_VISIT(h->exc_pending);
     for (Py_ssize_t i = 0; i < h->size; i++)
         if (h->table[i].info != NULL)
@@ -1106,16 +1056,13 @@ static int hooks_traverse(HooksObject *h, visitproc visit, void *arg) {
 }
 
 static int hooks_clear(HooksObject *h) {
-    h->gen = 0; /* no thread cache matches any more */
+    sn_buffers_clear(&h->bufs);
     Py_CLEAR(h->rec);
-    Py_CLEAR(h->local);
-    Py_CLEAR(h->new_buffer);
     Py_CLEAR(h->sync_task);
     Py_CLEAR(h->fault);
     Py_CLEAR(h->cap);
     Py_CLEAR(h->args_of);
     Py_CLEAR(h->sites);
-    Py_CLEAR(h->buffer_type);
     Py_CLEAR(h->redacted);
     Py_CLEAR(h->py_start);
     Py_CLEAR(h->py_return);
@@ -1123,7 +1070,6 @@ static int hooks_clear(HooksObject *h) {
     Py_CLEAR(h->py_hook);
     Py_CLEAR(h->exc_tracer);
     Py_CLEAR(h->return_ops);
-    Py_CLEAR(h->bufs);
     Py_CLEAR(h->exc_pending);
     Slot *t = h->table;
     Py_ssize_t n = h->size;
@@ -1686,7 +1632,6 @@ static struct PyModuleDef fasthooks_module = {
     } while (0)
 
 PyMODINIT_FUNC PyInit__fasthooks(void) {
-    INTERN(s_b, "b");
     INTERN(s_seal, "seal");
     INTERN(s_call, "call");
     INTERN(s_return, "return");
