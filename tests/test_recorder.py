@@ -129,6 +129,49 @@ def test_hooks_restored_after_stop_and_other_profilers_keep_working():
         assert seen == ["call", "call"]
 
 
+def test_threads_running_before_start_are_traced():
+    """3.12+: sys.monitoring covers every thread; 3.11: the C extension gives the
+    running threads the C profile function (the Python hook cannot reach them)."""
+    from scope_nb.record.buffer import fast_module
+
+    if sys.version_info < (3, 12) and fast_module() is None:
+        pytest.skip("on 3.11 only the C extension reaches threads started before start()")
+    go, ready = threading.Event(), threading.Event()
+
+    def early():
+        ready.set()
+        go.wait()
+        cs.fib(5)
+
+    t = threading.Thread(target=early, name="early")
+    t.start()
+    ready.wait()
+    with scope.record(modules=[cs]) as trace:
+        go.set()
+        t.join()
+    calls = trace.function_calls()
+    assert calls.height == 15 and calls["actor"].n_unique() == 1
+
+
+def test_threads_started_while_recording_keep_no_hook_after_stop():
+    go, done = threading.Event(), threading.Event()
+    seen = {}
+
+    def worker():
+        go.wait()
+        seen["profile"], seen["trace"] = sys.getprofile(), sys.gettrace()
+        cs.fib(6)
+        done.set()
+
+    with scope.record(modules=[cs]) as trace:
+        t = threading.Thread(target=worker, name="late")
+        t.start()
+    go.set()
+    t.join()
+    assert seen == {"profile": None, "trace": None}
+    assert trace.function_calls().height == 0
+
+
 def test_a_second_recording_sees_calls_again():
     for _ in range(2):
         with scope.record(modules=[cs]) as trace:

@@ -970,6 +970,43 @@ static PyObject *hooks_install_trace(HooksObject *h, PyObject *unused) {
     PyEval_SetTrace(trace_func, (PyObject *)h);
     Py_RETURN_NONE;
 }
+
+/* The threads already running when recording starts: the C profile function (and,
+ * with `trace`, the C trace function) in every other thread that has none, as 3.12's
+ * PyEval_SetProfileAllThreads does (a thread's own profiler is left alone). With the
+ * GIL held no thread state is created or deleted meanwhile. Returns how many. */
+static PyObject *hooks_install_others(HooksObject *h, PyObject *trace) {
+    PyThreadState *me = PyThreadState_GET();
+    int with_trace = PyObject_IsTrue(trace);
+    if (with_trace < 0)
+        return NULL;
+    Py_ssize_t n = 0;
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(me->interp); ts != NULL; ts = PyThreadState_Next(ts)) {
+        if (ts == me || ts->c_profilefunc != NULL)
+            continue;
+        if (_PyEval_SetProfile(ts, profile_func, (PyObject *)h) < 0)
+            return NULL;
+        if (with_trace && ts->c_tracefunc == NULL && _PyEval_SetTrace(ts, trace_func, (PyObject *)h) < 0)
+            return NULL;
+        n++;
+    }
+    return PyLong_FromSsize_t(n);
+}
+
+/* At stop: every other thread whose profile or trace function is still this
+ * recording's (installed above, or at its start by threading.setprofile) gets none. */
+static PyObject *hooks_uninstall_others(HooksObject *h, PyObject *unused) {
+    PyThreadState *me = PyThreadState_GET();
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(me->interp); ts != NULL; ts = PyThreadState_Next(ts)) {
+        if (ts == me)
+            continue;
+        if (ts->c_profileobj == (PyObject *)h && _PyEval_SetProfile(ts, NULL, NULL) < 0)
+            return NULL;
+        if (ts->c_traceobj == (PyObject *)h && _PyEval_SetTrace(ts, NULL, NULL) < 0)
+            return NULL;
+    }
+    Py_RETURN_NONE;
+}
 #endif
 
 /* ---- construction ---------------------------------------------------------- */
@@ -1096,6 +1133,10 @@ static PyMethodDef hooks_methods[] = {
      "Install the C profile function in the calling thread (sys.getprofile() then returns this object)."},
     {"install_trace", (PyCFunction)hooks_install_trace, METH_NOARGS,
      "Install the C trace function (exceptions of recorded frames) in the calling thread."},
+    {"install_others", (PyCFunction)hooks_install_others, METH_O,
+     "install_others(trace) -> n: the C profile (and trace) function in the other running threads that have none."},
+    {"uninstall_others", (PyCFunction)hooks_uninstall_others, METH_NOARGS,
+     "Remove this object as profile / trace function from every other thread."},
 #endif
     {NULL},
 };

@@ -342,6 +342,7 @@ class ProfileBackend(_Capture):
         self.prev_trace = None
         self.exc_pending: dict[int, object] = {}  # id(frame) -> exception being raised through it
         self.trace_exceptions = False
+        self.stopped = False
 
     def install(self) -> None:
         self.prev_profile = sys.getprofile()
@@ -380,8 +381,10 @@ class ProfileBackend(_Capture):
         if self.fast is not None:
             self.installed_hook = self.fast
             self.fast.install_profile()
-            # a new thread switches to the C functions at its first event
+            # a new thread switches to the C functions at its first event; the threads
+            # running already get them now (the Python hook cannot reach them)
             threading.setprofile(self.fast)
+            self.fast.install_others(self.trace_exceptions)
         else:
             sys.setprofile(hook)
             threading.setprofile(hook)
@@ -398,6 +401,9 @@ class ProfileBackend(_Capture):
         if self.trace_exceptions:
             sys.settrace(self.prev_trace)
             threading.settrace(self.prev_thread_trace)
+        if self.fast is not None:
+            self.fast.uninstall_others()
+        self.stopped = True  # other threads still calling self.hook take it out themselves
 
     def _exc_tracer(self, frame, event, arg):
         if event == "exception":
@@ -405,6 +411,13 @@ class ProfileBackend(_Capture):
         return self._exc_tracer
 
     def hook(self, frame, event, arg):
+        if self.stopped:
+            # a thread started while recording, running on after stop(): what it would
+            # have had without the recording
+            sys.setprofile(self.prev_thread_profile)
+            if self.trace_exceptions:
+                sys.settrace(self.prev_thread_trace)
+            return
         if event == "call":
             code = frame.f_code
             rec = self.rec
