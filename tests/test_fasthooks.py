@@ -361,6 +361,34 @@ def test_a_fault_in_c_is_counted_not_raised(monkeypatch):
     assert trace.function_calls().filter(pl.col("function") == "echo")["result"].to_list() == ["<list>", "2"]
 
 
+def test_a_fault_in_lock_or_queue_bookkeeping_is_counted_not_raised(monkeypatch):
+    """The lock-order check and a message's formatting fail inside the recorder: the
+    program sees nothing, the locks and the queue work, the faults are counted (C
+    core and Python methods alike)."""
+    from scope_nb.record import locks, messages
+
+    def broken(*args):
+        raise RuntimeError("recorder broke")
+
+    monkeypatch.setattr(locks.LockState, "_order", broken)
+    monkeypatch.setattr(messages, "_detail", broken)
+
+    def run(pure):
+        q = queue.Queue()
+        with scope.record(tracing_level="messages_only") as trace:
+            a, b = threading.Lock(), threading.Lock()
+            with a, b:  # b taken while holding a: the order check runs
+                assert a.locked() and b.locked()
+            assert not a.locked() and not b.locked()
+            q.put({"k": 1})  # not atomic: formatted, which fails
+            assert q.get() == {"k": 1}
+        return trace
+
+    for trace in _c_then_pure(monkeypatch, run):
+        assert trace.errors == {"locks:took": 1, "queue.put": 1, "queue.get": 1}
+        assert trace.events("lock_acquire").height == 2 and trace.events("lock_release").height == 2
+
+
 def test_buffers_use_c_columns_and_chunks_stay_arrays():
     with scope.record(modules=[cs], max_events=2_000) as trace:
         b = session.ACTIVE.buffer()
