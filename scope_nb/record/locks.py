@@ -139,10 +139,10 @@ class LockState:
     def _hub(self, rec):
         """The C side of this bookkeeping (record/_fastlocks.c), or None: not built,
         SCOPE_NB_PURE, or sampling (which the Python push does)."""
-        fast = rec.store.fast
-        if fast is None or rec.store.sample_rate < 1.0:
+        hub = getattr(rec.store.fast, "LockHub", None)
+        if hub is None or _Core is _PyCore or rec.store.sample_rate < 1.0:
             return None
-        return fast.LockHub(
+        return hub(
             rec=rec, local=self.local, new_buffer=rec.buffer, buffer_type=ThreadBuffer,
             current_actor=rec.current_actor, fault=rec.fault, skip_files=_SKIP_FILES, held=self.held,
             owners=self.owners, taken_at=self.taken_at, order=self._order, k_acquire=self.k_acquire,
@@ -393,8 +393,8 @@ class _PyCore:
         self._reentrant = reentrant
 
 
-_fast = fast_module()
-_Core: Any = _PyCore if _fast is None else _fast.LockCore
+# an extension built from older sources has no LockCore: the Python methods then serve
+_Core: Any = getattr(fast_module(), "LockCore", None) or _PyCore
 
 
 class _Traced(_Core):

@@ -228,15 +228,15 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
         return item
 
     put, get = _put, _get
-    fast = store.fast
-    if fifo and fast is not None and store.sample_rate == 1.0:
+    hook = getattr(store.fast, "QueueHook", None)
+    if fifo and hook is not None and store.sample_rate == 1.0:
         common = dict(
             threaded=threaded, boxes=boxes, box_type=_Box, ids=ids, own=own, detail=lambda b, item: _detail(rec, b, item),
             fault=rec.fault, local=local, new_buffer=rec.buffer, buffer_type=ThreadBuffer, current_actor=current_actor,
             chunk=store.chunk_size, plain_qsize=queue.Queue.__dict__["_qsize"],
         )
-        put = fast.QueueHook(orig=orig_put, py=_put, get=False, k=k_send, box_of=lambda q: new_box(q, True), **common)
-        get = fast.QueueHook(orig=orig_get, py=_get, get=True, k=k_receive, box_of=lambda q: new_box(q, False), **common)
+        put = hook(orig=orig_put, py=_put, get=False, k=k_send, box_of=lambda q: new_box(q, True), **common)
+        get = hook(orig=orig_get, py=_get, get=True, k=k_receive, box_of=lambda q: new_box(q, False), **common)
     patch(cls, "_put", put)
     patch(cls, "_get", get)
 
