@@ -33,6 +33,25 @@ def test_factories_and_classes_restored_after_stop():
     assert all(a is b for a, b in zip(before, after, strict=True))
 
 
+def test_a_traced_lock_kept_after_stop_works_and_records_nothing():
+    with scope.record() as trace:
+        lock = threading.Lock()
+        rlock = threading.RLock()
+        with lock, rlock:
+            pass
+    with lock, rlock, rlock:  # after stop: the real locks' behaviour, no events
+        assert lock.locked()
+    assert not lock.locked() and lock.acquire(False)
+    lock.release()
+    with pytest.raises(RuntimeError):
+        rlock.release()
+    assert _lock_events(trace, "lock").height == _lock_events(trace, "rlock").height == 2
+    with scope.record() as again:  # a new recording does not see the old one's locks
+        with lock:
+            pass
+    assert _lock_events(again, "lock").height == 0
+
+
 def test_user_locks_traced_stdlib_locks_not():
     with scope.record() as trace:
         mine = threading.Lock()

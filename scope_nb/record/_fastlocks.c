@@ -17,9 +17,10 @@
 typedef struct {
     PyObject_HEAD
     SnBuffers bufs;
-    PyObject *rec, *fault, *skip, *held, *owners, *taken_at, *order, *zero, *empty;
+    PyObject *fault, *skip, *held, *owners, *taken_at, *order, *zero, *empty;
     uint32_t k_acquire, k_release;
     double timeout_max;
+    char running; /* mirrors Recorder.running (Recorder.switches) */
 } HubObject;
 
 /* Recent events of one lock, reused while actor, location and locks held repeat (a
@@ -41,7 +42,7 @@ typedef struct {
 } LockCoreObject;
 
 static PyTypeObject HubType, LockCoreType;
-static PyObject *s_acquire, *s_release, *s_locked, *s_is_owned, *s_wait, *s_running, *s_blocking,
+static PyObject *s_acquire, *s_release, *s_locked, *s_is_owned, *s_wait, *s_blocking,
     *s_timeout, *s_took, *s_dropped, *minus_one;
 
 /* Where the lock is used: the first frame outside the lock machinery (h->skip holds
@@ -289,27 +290,17 @@ done:
     return rc == 0 ? 0 : hub_fault(h, s_dropped);
 }
 
-static int hub_running(HubObject *h) {
-    PyObject *v = PyObject_GetAttr(h->rec, s_running);
-    if (v == NULL)
-        return -1;
-    int r = v == Py_True ? 1 : v == Py_False ? 0 : PyObject_IsTrue(v);
-    Py_DECREF(v);
-    return r;
-}
-
 /* ---- LockHub --------------------------------------------------------------- */
 
 static PyObject *hub_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"rec", "local", "new_buffer", "buffer_type", "current_actor", "fault", "skip_files",
+    static char *kwlist[] = {"local", "new_buffer", "buffer_type", "current_actor", "fault", "skip_files",
                              "held", "owners", "taken_at", "order", "k_acquire", "k_release", "chunk",
                              "timeout_max", NULL};
-    PyObject *rec, *local, *new_buffer, *buffer_type, *current_actor, *faultf, *skip, *held, *owners, *taken_at,
-        *order;
+    PyObject *local, *new_buffer, *buffer_type, *current_actor, *faultf, *skip, *held, *owners, *taken_at, *order;
     unsigned int k_acquire, k_release;
     Py_ssize_t chunk;
     double timeout_max;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$OOOOOOO!O!O!O!OIInd:LockHub", kwlist, &rec, &local, &new_buffer,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$OOOOOO!O!O!O!OIInd:LockHub", kwlist, &local, &new_buffer,
                                      &buffer_type, &current_actor, &faultf, &PyFrozenSet_Type, &skip, &PyDict_Type,
                                      &held, &PyDict_Type, &owners, &PyDict_Type, &taken_at, &order, &k_acquire,
                                      &k_release, &chunk, &timeout_max))
@@ -321,7 +312,6 @@ static PyObject *hub_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
         Py_DECREF(h);
         return NULL;
     }
-    h->rec = Py_NewRef(rec);
     h->fault = Py_NewRef(faultf);
     h->skip = Py_NewRef(skip);
     h->held = Py_NewRef(held);
@@ -343,7 +333,6 @@ static PyObject *hub_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
 static int hub_traverse(HubObject *h, visitproc visit, void *arg) {
     if (sn_buffers_traverse(&h->bufs, visit, arg) < 0)
         return -1;
-    Py_VISIT(h->rec);
     Py_VISIT(h->fault);
     Py_VISIT(h->skip);
     Py_VISIT(h->held);
@@ -355,7 +344,6 @@ static int hub_traverse(HubObject *h, visitproc visit, void *arg) {
 
 static int hub_clear(HubObject *h) {
     sn_buffers_clear(&h->bufs);
-    Py_CLEAR(h->rec);
     Py_CLEAR(h->fault);
     Py_CLEAR(h->skip);
     Py_CLEAR(h->held);
@@ -373,6 +361,11 @@ static void hub_dealloc(HubObject *h) {
     Py_TYPE(h)->tp_free((PyObject *)h);
 }
 
+static PyMemberDef hub_members[] = {
+    {"running", T_BOOL, offsetof(HubObject, running), 0, "the recording is on (set by Recorder.start / stop)"},
+    {NULL},
+};
+
 static PyTypeObject HubType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "scope_nb.record._fasthooks.LockHub",
@@ -383,6 +376,7 @@ static PyTypeObject HubType = {
     .tp_traverse = (traverseproc)hub_traverse,
     .tp_clear = (inquiry)hub_clear,
     .tp_dealloc = (destructor)hub_dealloc,
+    .tp_members = hub_members,
 };
 
 /* ---- LockCore -------------------------------------------------------------- */
@@ -450,12 +444,8 @@ static PyObject *lc_acquire(LockCoreObject *self, PyObject *const *args, Py_ssiz
         else
             return delegate(self, s_acquire, args, nargs, kwnames);
     }
-    int running = hub_running(h);
-    if (running <= 0) {
-        if (running < 0 && hub_fault(h, s_took) < 0)
-            return NULL;
+    if (!h->running)
         return delegate(self, s_acquire, args, nargs, kwnames);
-    }
     int block = PyObject_IsTrue(blocking);
     if (block < 0)
         return NULL;
@@ -512,10 +502,7 @@ static PyObject *release_traced(LockCoreObject *self, HubObject *h) {
 static PyObject *lc_release(LockCoreObject *self, PyObject *unused) {
     HubObject *h = hub_of(self);
     if (h != NULL) {
-        int running = hub_running(h);
-        if (running < 0 && hub_fault(h, s_dropped) < 0)
-            return NULL;
-        if (running > 0 && (!self->reentrant || self->depth > 0)) {
+        if (h->running && (!self->reentrant || self->depth > 0)) {
             PyObject *v = call0(self->lock, self->reentrant ? s_is_owned : s_locked);
             if (v == NULL)
                 return NULL;
@@ -631,7 +618,6 @@ int sn_add_lock_types(PyObject *module) {
     INTERN(s_locked, "locked");
     INTERN(s_is_owned, "_is_owned");
     INTERN(s_wait, "_wait");
-    INTERN(s_running, "running");
     INTERN(s_blocking, "blocking");
     INTERN(s_timeout, "timeout");
     INTERN(s_took, "locks:took");

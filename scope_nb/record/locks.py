@@ -142,12 +142,14 @@ class LockState:
         hub = getattr(rec.store.fast, "LockHub", None)
         if hub is None or _Core is _PyCore or rec.store.sample_rate < 1.0:
             return None
-        return hub(
-            rec=rec, local=self.local, new_buffer=rec.buffer, buffer_type=ThreadBuffer,
+        hub = hub(
+            local=self.local, new_buffer=rec.buffer, buffer_type=ThreadBuffer,
             current_actor=rec.current_actor, fault=rec.fault, skip_files=_SKIP_FILES, held=self.held,
             owners=self.owners, taken_at=self.taken_at, order=self._order, k_acquire=self.k_acquire,
             k_release=self.k_release, chunk=rec.store.chunk_size, timeout_max=_TIMEOUT_MAX,
         )
+        rec.switches.append(hub)  # its `running` follows the recorder's
+        return hub
 
     def wrap(self, lock, name: str, reentrant: bool):
         """A traced Lock (or RLock, `reentrant`) delegating to the real `lock`."""

@@ -65,6 +65,7 @@ class Recorder:
         self.extras: dict[str, Any] = {}  # per-patcher state, keyed by patcher name
         self.backend = None
         self.running = False
+        self.switches: list = []  # C objects whose `running` mirrors this one (record/_fastlocks.c)
         self._buf_index = itertools.count()
 
     # -- the per-thread buffer ------------------------------------------------
@@ -244,11 +245,15 @@ class Recorder:
         if self.options.trace_all:
             self.trace_all()
         self.running = True
+        for switch in self.switches:
+            switch.running = True
 
     def stop(self) -> None:
         if not self.running:
             return
         self.running = False
+        for switch in self.switches:
+            switch.running = False
         for p in reversed(self._installed):
             try:
                 p.uninstall(self)
