@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import calls_sample as cs
 import fasthooks_sample as fs
 import pytest
+from both_ways import c_then_pure
 
 import scope_nb as scope
 from scope_nb import decode as dec
@@ -54,19 +55,16 @@ def _columns(d: dec.Decoded) -> dict:
 
 def _decode_both(monkeypatch, chunks, critical, sites, fmt, bases=None) -> tuple[dict, dict]:
     """decode() with the C loop, then with SCOPE_NB_PURE=1 (the Python loop)."""
-    out = []
-    for pure in (False, True):
-        if pure:
-            monkeypatch.setenv("SCOPE_NB_PURE", "1")
-        else:
-            monkeypatch.delenv("SCOPE_NB_PURE", raising=False)
+
+    def run(pure):
         assert (getattr(dec.fast_module(), "Decoder", None) is None) == pure
         b = None if bases is None else dict(bases)
-        out.append(_columns(dec.decode(chunks, critical, sites, fmt, b)))
+        out = _columns(dec.decode(chunks, critical, sites, fmt, b))
         if b is not None:
-            out[-1]["bases"] = b
-    monkeypatch.delenv("SCOPE_NB_PURE", raising=False)
-    return out[0], out[1]
+            out["bases"] = b
+        return out
+
+    return c_then_pure(monkeypatch, run)
 
 
 def _snapshot(trace) -> tuple:

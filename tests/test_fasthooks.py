@@ -17,6 +17,7 @@ import calls_sample as cs
 import fasthooks_sample as fs
 import polars as pl
 import pytest
+from both_ways import c_then_pure
 
 import scope_nb as scope
 from scope_nb.record import session
@@ -56,19 +57,6 @@ def _normalise(frame: pl.DataFrame, order_free: bool = False) -> list:
     return rows
 
 
-def _c_then_pure(monkeypatch, run) -> tuple:
-    """run(pure) with the C extension, then with SCOPE_NB_PURE=1: both results."""
-    out = []
-    for pure in (False, True):
-        if pure:
-            monkeypatch.setenv("SCOPE_NB_PURE", "1")
-        else:
-            monkeypatch.delenv("SCOPE_NB_PURE", raising=False)
-        out.append(run(pure))
-    monkeypatch.delenv("SCOPE_NB_PURE", raising=False)
-    return tuple(out)
-
-
 def _both(monkeypatch, workload, **options):
     """Run `workload` under a recording with the C callbacks, then with SCOPE_NB_PURE=1."""
 
@@ -78,7 +66,7 @@ def _both(monkeypatch, workload, **options):
             workload()
         return trace, uses_c
 
-    (c_trace, c_used), (py_trace, py_used) = _c_then_pure(monkeypatch, run)
+    (c_trace, c_used), (py_trace, py_used) = c_then_pure(monkeypatch, run)
     assert not py_used
     return c_trace, py_trace, c_used
 
@@ -257,7 +245,7 @@ def test_same_lock_events(monkeypatch):
                                                         ("TracedLock", "TracedRLock"))
         return trace
 
-    c_trace, py_trace = _c_then_pure(monkeypatch, run)
+    c_trace, py_trace = c_then_pure(monkeypatch, run)
     c_ev, py_ev = c_trace.events(kinds), py_trace.events(kinds)
     assert c_ev.height > 100
     assert _normalise(c_ev, order_free=True) == _normalise(py_ev, order_free=True)
@@ -321,7 +309,7 @@ def test_same_message_events(monkeypatch):
         assert hooks == ({"function"} if pure else {"QueueHook"})
         return trace
 
-    c_trace, py_trace = _c_then_pure(monkeypatch, run)
+    c_trace, py_trace = c_then_pure(monkeypatch, run)
     kinds = ["send", "receive"]
     c_ev, py_ev = c_trace.events(kinds), py_trace.events(kinds)
     assert c_ev.height == py_ev.height == 2 * 41 + 3 + 4 + 2 * 6 + 10
@@ -384,7 +372,7 @@ def test_a_fault_in_lock_or_queue_bookkeeping_is_counted_not_raised(monkeypatch)
             assert q.get() == {"k": 1}
         return trace
 
-    for trace in _c_then_pure(monkeypatch, run):
+    for trace in c_then_pure(monkeypatch, run):
         assert trace.errors == {"locks:took": 1, "queue.put": 1, "queue.get": 1}
         assert trace.events("lock_acquire").height == 2 and trace.events("lock_release").height == 2
 
