@@ -21,14 +21,22 @@ def call_rows_lazy(events: pl.LazyFrame) -> pl.LazyFrame:
     message rows (few) are matched by function; the other call rows stream through."""
     calls = events.filter(pl.col("kind") == "call")
     is_message = pl.col("call_seq").is_null() & pl.col("obj").is_not_null()
-    traced = calls.filter(pl.col("call_seq").is_not_null()).select("module", "function").unique()
-    messages = calls.filter(is_message).join(traced, on=["module", "function"], how="anti")
+    messages = calls.filter(is_message).join(_traced(calls), on=["module", "function"], how="anti")
     return pl.concat([calls.filter(~is_message), messages])
 
 
 def _doubled(calls: pl.LazyFrame, messages: pl.LazyFrame) -> pl.LazyFrame:
-    traced = calls.filter(pl.col("call_seq").is_not_null()).select("module", "function").unique()
-    return messages.join(traced, on=["module", "function"], how="semi").select("seq")
+    return messages.join(_traced(calls), on=["module", "function"], how="semi").select("seq")
+
+
+def _traced(calls: pl.LazyFrame) -> pl.LazyFrame:
+    """The functions function tracing saw (call rows with a call_seq)."""
+    return calls.filter(pl.col("call_seq").is_not_null()).select("module", "function").unique()
+
+
+def in_module(module: str) -> pl.Expr:
+    """Rows of `module` or of a module inside it (a package's submodules)."""
+    return (pl.col("module") == module) | pl.col("module").str.starts_with(module + ".")
 
 
 def function_calls(events: pl.DataFrame, module: str | None = None) -> pl.DataFrame:
@@ -38,7 +46,7 @@ def function_calls(events: pl.DataFrame, module: str | None = None) -> pl.DataFr
         known = set(calls["module"].drop_nulls().unique().to_list())
         if module not in known and not any(m.startswith(module + ".") for m in known):
             raise ValueError(f"module: no calls of {module!r} were recorded; recorded modules: {', '.join(sorted(known)) or 'none'}")
-        calls = calls.filter((pl.col("module") == module) | pl.col("module").str.starts_with(module + "."))
+        calls = calls.filter(in_module(module))
     ends = events.filter(pl.col("kind").is_in(["return", "exception"])).select(
         "call_seq",
         pl.when(pl.col("kind") == "return").then(pl.col("detail")).alias("result"),

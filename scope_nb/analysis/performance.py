@@ -7,7 +7,7 @@ from __future__ import annotations
 import networkx as nx
 import polars as pl
 
-from .calls import call_rows, call_rows_lazy
+from .calls import call_rows, call_rows_lazy, in_module
 from .reports import CallTree, PerformanceReport
 
 BACKLOG_DEPTH = 32  # a queue whose depth reaches this is a bottleneck worth naming
@@ -17,7 +17,7 @@ TIME_BUCKETS = 20
 def _calls(events: pl.DataFrame, module: str | None) -> pl.DataFrame:
     calls = call_rows(events)
     if module is not None:
-        calls = calls.filter((pl.col("module") == module) | pl.col("module").str.starts_with(module + "."))
+        calls = calls.filter(in_module(module))
     return calls
 
 
@@ -41,17 +41,18 @@ def performance_hotspots(events: pl.DataFrame | pl.LazyFrame, module: str | None
     Streaming queries, so a scan of a trace larger than memory (a LazyFrame) is
     aggregated without being collected: the percentiles come from `_percentiles`."""
     lf = events.lazy()
-    in_module = (pl.col("module") == module) | pl.col("module").str.starts_with(module + ".") if module is not None else pl.lit(True)
+    wanted = in_module(module) if module is not None else pl.lit(True)
+    module_calls = call_rows_lazy(lf).filter(wanted)  # read twice: here and by _percentiles
     # only what the aggregation reads, the repeated names as categoricals: millions of
     # call rows then take a few bytes each
-    calls = call_rows_lazy(lf).filter(in_module).select(
+    calls = module_calls.select(
         "seq", "duration_ns", *[pl.col(c).cast(pl.Categorical) for c in ("module", "function", "actor", "location")])
     children = (lf.filter((pl.col("kind") == "call") & pl.col("parent_seq").is_not_null())
                 .group_by("parent_seq").agg(pl.col("duration_ns").sum().alias("_child_ns")))
     calls = calls.join(children, left_on="seq", right_on="parent_seq", how="left").with_columns(
         (pl.col("duration_ns") - pl.col("_child_ns").fill_null(0)).clip(lower_bound=0).alias("self_ns"))
     # an exception row names its call's function (a call counted above: call_seq set)
-    raised = (lf.filter((pl.col("kind") == "exception") & pl.col("call_seq").is_not_null() & in_module)
+    raised = (lf.filter((pl.col("kind") == "exception") & pl.col("call_seq").is_not_null() & wanted)
               .group_by(_KEYS).agg(pl.len().alias("exceptions")))
     d = pl.col("duration_ns")
     out = calls.group_by(_KEYS).agg(
@@ -64,7 +65,7 @@ def performance_hotspots(events: pl.DataFrame | pl.LazyFrame, module: str | None
         pl.col("location").first(),
     ).with_columns(*[pl.col(c).cast(pl.String) for c in ("module", "function", "location")]).collect(
         engine="streaming", optimizations=_STREAM)
-    pct = _percentiles(call_rows_lazy(lf).filter(in_module), {"p50_ns": 0.5, "p95_ns": 0.95})
+    pct = _percentiles(module_calls, {"p50_ns": 0.5, "p95_ns": 0.95})
     out = (out.join(pct, on=_KEYS, how="left", nulls_equal=True)
            .join(raised.collect(engine="streaming"), on=_KEYS, how="left", nulls_equal=True)
            .with_columns(pl.col("exceptions").fill_null(0).cast(pl.Int64)))
