@@ -531,14 +531,7 @@ class _PyLockMethods:
             self._lock.release()
 
     def __exit__(self, *exc):
-        if self._st.rec.running and self._lock.locked():
-            left = self._st.dropping(self.name, _getframe(1))
-            try:
-                self._lock.release()
-            finally:
-                self._st.dropped(left)
-        else:
-            self._lock.release()
+        self.release()  # its location skips this file: the `with` statement's line
 
     __enter__ = acquire  # `with lock:` returns what acquire() returns (True)
 
@@ -576,17 +569,7 @@ class _PyRLockMethods:
         lock.release()
 
     def __exit__(self, *exc):
-        lock = self._lock
-        if self._st.rec.running and self._depth > 0 and lock._is_owned():
-            self._depth -= 1
-            if self._depth == 0:
-                left = self._st.dropping(self.name, _getframe(1))
-                try:
-                    lock.release()
-                finally:
-                    self._st.dropped(left)
-                return
-        lock.release()
+        self.release()  # its location skips this file: the `with` statement's line
 
     __enter__ = acquire
 
