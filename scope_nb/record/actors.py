@@ -189,18 +189,23 @@ def _thread_patches(rec) -> None:
 
 
 def _thread_crashed(rec, args) -> None:
+    t = args.thread
+    if t is None or t.ident != threading.get_ident() or args.exc_type is SystemExit:
+        return
+    _crashed(rec, lambda: args.exc_value if args.exc_value is not None else args.exc_type(), "thread.excepthook")
+
+
+def _crashed(rec, exception, where: str) -> None:
+    """The running thread's actor ends, crashed by `exception()` (a critical event);
+    a failure is counted under `where`."""
     try:
-        t = args.thread
-        if t is None or t.ident != threading.get_ident() or args.exc_type is SystemExit:
-            return
         actor = rec.buffer().actor
-        exc = args.exc_value if args.exc_value is not None else args.exc_type()
-        short, detail, location = exc_text(rec, exc)
+        short, detail, location = exc_text(rec, exception())
         _state(rec).crashed.add(actor)
         rec.actors.end(actor, "crashed", short)
         rec.emit("crash", None, detail, actor=actor, location=location, raw=True)
     except Exception as e:
-        rec.fault("thread.excepthook", e)
+        rec.fault(where, e)
 
 
 def _unpatch_threads(rec) -> None:
@@ -433,14 +438,7 @@ def _main_crashed(exc: BaseException) -> None:
     rec = session.ACTIVE
     if rec is None or "actors" not in rec.extras or rec.pid != os.getpid():
         return  # a fork child without a recording of its own: nobody would read it
-    try:
-        actor = rec.buffer().actor
-        short, detail, location = exc_text(rec, exc)
-        _state(rec).crashed.add(actor)
-        rec.actors.end(actor, "crashed", short)
-        rec.emit("crash", None, detail, actor=actor, location=location, raw=True)
-    except Exception as e:
-        rec.fault("process.run", e)
+    _crashed(rec, lambda: exc, "process.run")
 
 
 class _ProcessWaiter:
