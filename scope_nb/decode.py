@@ -69,7 +69,11 @@ def args_text(fmt: Formatter, names: tuple[str, ...], v) -> str | None:
 def rich_values(v: tuple, locations: dict | None = None) -> tuple:
     """The RICH_FIELDS of an emitted event tuple. A location kept raw by a hot path, a
     (code, lasti) pair, becomes "file:line" here; `locations` caches those texts by
-    (id(code), lasti) for as long as the events that hold the codes are alive."""
+    (id(code), lasti) for as long as the events that hold the codes are alive. A queue
+    message's event is a short tuple (actor, queue, message, msg id, waited, depth):
+    six fields, not eleven, for the hottest of the emitted events."""
+    if len(v) == 6:
+        return (v[1], v[3], None, None, v[4], None, None, None, v[5])
     loc = v[5]
     if type(loc) is tuple:
         key = (id(loc[0]), loc[1])

@@ -1026,6 +1026,14 @@ int sn_member_offset(PyObject *type, const char *name, Py_ssize_t *off) {
     return 0;
 }
 
+PyCFunction sn_c_method(PyTypeObject *type, PyObject *name, int flags) {
+    PyObject *d = _PyType_Lookup(type, name); /* borrowed: the type owns it */
+    if (d == NULL || !Py_IS_TYPE(d, &PyMethodDescr_Type))
+        return NULL;
+    PyMethodDef *def = ((PyMethodDescrObject *)d)->d_method;
+    return def->ml_flags == flags && PyType_IsSubtype(type, PyDescr_TYPE(d)) ? def->ml_meth : NULL;
+}
+
 static PyObject *hooks_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"rec", "local", "new_buffer", "sync_task", "fault", "cap", "args_of", "sites",
                              "chunk", "capture_args", "buffer_type", "redacted", "py_start", "py_return",

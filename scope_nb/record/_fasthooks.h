@@ -95,6 +95,10 @@ PyObject *sn_report_fault(PyObject *fault_fn, PyObject *where);
  * when it is not one. */
 int sn_member_offset(PyObject *type, const char *name, Py_ssize_t *off);
 
+/* The C function of method `name` of `type` when it is a plain method descriptor with
+ * these flags, called then without a lookup or an argument tuple; else NULL. */
+PyCFunction sn_c_method(PyTypeObject *type, PyObject *name, int flags);
+
 /* _fastevents.c: a thread's buffer (record/buffer.py ThreadBuffer) as the C hot paths
  * of locks and queues use it: found per thread (cached), its running actor, and an
  * event appended as session.push does. */

@@ -10,7 +10,10 @@
  *   and LockState's own dicts `held`, `owners`, `taken_at`, shared with Python.
  * - LockCore: the base type of locks.TracedLock / TracedRLock: slots `_lock` (the
  *   real lock), `name`, `_st`, `_hub`, `_depth`, and acquire / release / __enter__ /
- *   __exit__. A reentrant core records only the outermost acquire and release.
+ *   __exit__. A reentrant core records only the outermost acquire and release. The
+ *   real lock's own methods are called as C functions (no lookup, no argument tuple).
+ *   A release is stamped, then done, then recorded: nothing runs while the lock is
+ *   still held, and a release that raises (the lock was not held) records nothing.
  */
 #include "_fasthooks.h"
 
@@ -34,6 +37,10 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     PyObject *lock, *name, *st, *hub;
+    /* the real lock's acquire, release and locked / _is_owned as C functions, called
+     * without a method lookup or an argument tuple (NULL: looked up per call) */
+    PyCFunctionWithKeywords acquire_fn;
+    PyCFunction release_fn, owned_fn;
     Py_ssize_t depth;
     char reentrant;
     unsigned char next_acq, next_rel;
@@ -43,7 +50,7 @@ typedef struct {
 
 static PyTypeObject HubType, LockCoreType;
 static PyObject *s_acquire, *s_release, *s_locked, *s_is_owned, *s_wait, *s_blocking,
-    *s_timeout, *s_took, *s_dropped, *minus_one;
+    *s_timeout, *s_took, *s_dropped, *minus_one, *false_args;
 
 /* Where the lock is used: the first frame outside the lock machinery (h->skip holds
  * those files), as locks.where() finds it. 0: *code (new reference) and *lasti set;
@@ -202,27 +209,52 @@ done:
     return rc == 0 ? 0 : hub_fault(h, s_took);
 }
 
-/* What a release leaves to do once the lock is really released (LockState.dropping /
- * dropped): remove `owner` from `owners` and the lock from `held`. */
-typedef struct {
-    PyObject *owners, *owner, *held; /* strong; owners NULL: nothing to do */
-} Left;
-
-static void left_clear(Left *left) {
-    Py_CLEAR(left->owners);
-    Py_CLEAR(left->owner);
-    Py_CLEAR(left->held);
+/* Where `item` is in `list`: by identity, else by equality; -1 if absent, -2 on error. */
+static Py_ssize_t index_of(PyObject *list, PyObject *item) {
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    for (Py_ssize_t i = n - 1; i >= 0; i--)
+        if (PyList_GET_ITEM(list, i) == item)
+            return i;
+    for (Py_ssize_t i = n - 1; i >= 0 && i < PyList_GET_SIZE(list); i--) {
+        int eq = PyObject_RichCompareBool(PyList_GET_ITEM(list, i), item, Py_EQ);
+        if (eq != 0)
+            return eq < 0 ? -2 : i;
+    }
+    return -1;
 }
 
-/* The release event, recorded just before the lock is released (so it comes before
- * the next owner's acquire). */
-static int hub_dropping(HubObject *h, LockCoreObject *self, Left *left) {
-    PyObject *actor = NULL, *held = NULL;
-    int rc = -1;
-    PyObject *owners = PyDict_GetItemWithError(h->owners, self->name);
+/* del list[i]. The last item goes as list.pop() does, but the list keeps its storage:
+ * a lock taken and released in a loop then never frees and reallocates it. */
+static int remove_at(PyObject *list, Py_ssize_t i) {
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    if (i != n - 1)
+        return PyList_SetSlice(list, i, i + 1, NULL);
+    PyObject *item = PyList_GET_ITEM(list, i);
+    Py_SET_SIZE(list, n - 1);
+    Py_DECREF(item);
+    return 0;
+}
+
+/* The key (owner, name) of taken_at: the one an acquire by `owner` cached, if any. */
+static PyObject *taken_key(LockCoreObject *self, PyObject *owner) {
+    for (int i = 0; i < NCACHE; i++) {
+        PyObject *key = self->acq[i].key;
+        if (key != NULL && PyTuple_GET_ITEM(key, 0) == owner)
+            return Py_NewRef(key);
+    }
+    return PyTuple_Pack(2, owner, self->name);
+}
+
+/* LockState.dropping + dropped: the lock was released at `t` by the running actor.
+ * Its release event (stamped before the real release, so it sorts before the next
+ * owner's acquire), then its owner and the owner's held locks lose it. */
+static int hub_released(HubObject *h, LockCoreObject *self, int64_t t) {
+    PyObject *name = self->name, *actor = NULL, *held = NULL, *owner = NULL, *owner_held = NULL, *key = NULL;
+    PyObject *owners = PyDict_GetItemWithError(h->owners, name);
     if (owners == NULL || !PyList_Check(owners) || PyList_GET_SIZE(owners) == 0)
         return PyErr_Occurred() ? hub_fault(h, s_dropped) : 0; /* taken before it was traced */
-    left->owners = Py_NewRef(owners);
+    Py_INCREF(owners);
+    int rc = -1;
     PyObject *b = sn_buffer(&h->bufs);
     if (b == NULL || (actor = sn_actor(&h->bufs, b)) == NULL)
         goto done;
@@ -231,62 +263,42 @@ static int hub_dropping(HubObject *h, LockCoreObject *self, Left *left) {
         goto done;
     if (h->k_release) {
         Cached *c = lock_event(h, self, self->rel, &self->next_rel, actor, held, Py_None);
-        if (c == NULL || sn_push(&h->bufs, b, h->k_release, c->ev, sn_perf_ns()) < 0)
+        if (c == NULL || sn_push(&h->bufs, b, h->k_release, c->ev, t) < 0)
             goto done;
     }
-    int mine = PySequence_Contains(owners, actor);
-    if (mine < 0)
+    Py_ssize_t i = index_of(owners, actor);
+    if (i == -2)
         goto done;
-    if (mine) {
-        left->owner = Py_NewRef(actor);
-        left->held = Py_XNewRef(held);
+    if (i >= 0) {
+        owner = Py_NewRef(actor);
+        owner_held = Py_XNewRef(held);
+    } else if (PyList_GET_SIZE(owners) > 0) { /* released by another thread than its owner */
+        i = 0;
+        owner = Py_NewRef(PyList_GET_ITEM(owners, 0));
+        if ((owner_held = held_of(h, owner, 0)) == NULL && PyErr_Occurred())
+            goto done;
     } else {
-        left->owner = Py_NewRef(PyList_GET_ITEM(owners, 0));
-        left->held = held_of(h, left->owner, 0);
-        if (left->held == NULL && PyErr_Occurred())
+        rc = 0;
+        goto done;
+    }
+    if (remove_at(owners, i) < 0)
+        goto done;
+    if (owner_held != NULL && PyList_Check(owner_held)) {
+        Py_ssize_t j = index_of(owner_held, name); /* the most recent acquisition */
+        if (j == -2 || (j >= 0 && remove_at(owner_held, j) < 0))
             goto done;
     }
+    /* None rather than deleted: a key that comes back reuses its slot (no dict churn) */
+    if ((key = taken_key(self, owner)) == NULL || PyDict_SetItem(h->taken_at, key, Py_None) < 0)
+        goto done;
     rc = 0;
 done:
+    Py_DECREF(owners);
     Py_XDECREF(actor);
     Py_XDECREF(held);
-    if (rc == 0)
-        return 0;
-    left_clear(left);
-    return hub_fault(h, s_dropped);
-}
-
-static int hub_dropped(HubObject *h, PyObject *name, Left *left) {
-    if (left->owners == NULL)
-        return 0;
-    PyObject *key = NULL;
-    int rc = -1;
-    Py_ssize_t i = PySequence_Index(left->owners, left->owner);
-    if (i < 0 || PySequence_DelItem(left->owners, i) < 0)
-        goto done;
-    if (left->held != NULL) {
-        for (i = PyList_GET_SIZE(left->held) - 1; i >= 0; i--) { /* the most recent acquisition */
-            int eq = PyObject_RichCompareBool(PyList_GET_ITEM(left->held, i), name, Py_EQ);
-            if (eq < 0)
-                goto done;
-            if (eq) {
-                if (PyList_SetSlice(left->held, i, i + 1, NULL) < 0)
-                    goto done;
-                break;
-            }
-        }
-    }
-    if ((key = PyTuple_Pack(2, left->owner, name)) == NULL)
-        goto done;
-    if (PyDict_DelItem(h->taken_at, key) < 0) {
-        if (!PyErr_ExceptionMatches(PyExc_KeyError))
-            goto done;
-        PyErr_Clear();
-    }
-    rc = 0;
-done:
+    Py_XDECREF(owner);
+    Py_XDECREF(owner_held);
     Py_XDECREF(key);
-    left_clear(left);
     return rc == 0 ? 0 : hub_fault(h, s_dropped);
 }
 
@@ -456,8 +468,13 @@ static PyObject *lc_acquire(LockCoreObject *self, PyObject *const *args, Py_ssiz
         if (!ok)
             return delegate(self, s_acquire, args, nargs, kwnames);
     }
-    PyObject *pair[2] = {self->lock, Py_False};
-    PyObject *got = PyObject_VectorcallMethod(s_acquire, pair, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    PyObject *got;
+    if (self->acquire_fn != NULL) {
+        got = self->acquire_fn(self->lock, false_args, NULL);
+    } else {
+        PyObject *pair[2] = {self->lock, Py_False};
+        got = PyObject_VectorcallMethod(s_acquire, pair, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    }
     if (got == NULL)
         return NULL;
     int ok = got == Py_True;
@@ -478,43 +495,32 @@ static PyObject *lc_acquire(LockCoreObject *self, PyObject *const *args, Py_ssiz
 
 static PyObject *lc_enter(LockCoreObject *self, PyObject *unused) { return lc_acquire(self, NULL, 0, NULL); }
 
-static PyObject *release_traced(LockCoreObject *self, HubObject *h) {
-    Left left = {NULL, NULL, NULL};
-    if (hub_dropping(h, self, &left) < 0)
-        return NULL;
-    PyObject *r = call0(self->lock, s_release);
-    /* the bookkeeping runs whatever the release did; its exception is kept */
-    PyObject *exc = sn_err_take();
-    int err = hub_dropped(h, self->name, &left);
-    if (exc != NULL) {
-        if (err < 0)
-            Py_DECREF(exc);
-        else
-            sn_err_give(exc);
-    }
-    if (err < 0) {
-        Py_XDECREF(r);
-        return NULL;
-    }
-    return r;
+static PyObject *real_release(LockCoreObject *self) {
+    return self->release_fn ? self->release_fn(self->lock, NULL) : call0(self->lock, s_release);
 }
 
 static PyObject *lc_release(LockCoreObject *self, PyObject *unused) {
     HubObject *h = hub_of(self);
-    if (h != NULL) {
-        if (h->running && (!self->reentrant || self->depth > 0)) {
-            PyObject *v = call0(self->lock, self->reentrant ? s_is_owned : s_locked);
-            if (v == NULL)
-                return NULL;
-            int yes = v == Py_True;
-            Py_DECREF(v);
-            if (yes && self->reentrant && --self->depth != 0)
-                yes = 0; /* an inner release: only the real lock's count changes */
-            if (yes)
-                return release_traced(self, h);
-        }
+    if (h == NULL || !h->running || (self->reentrant && self->depth <= 0))
+        return real_release(self);
+    if (self->reentrant) {
+        PyObject *v = self->owned_fn ? self->owned_fn(self->lock, NULL) : call0(self->lock, s_is_owned);
+        if (v == NULL)
+            return NULL;
+        int yes = v == Py_True;
+        Py_DECREF(v);
+        if (!yes || --self->depth != 0) /* not the owner (the real release raises), or an inner release */
+            return real_release(self);
     }
-    return call0(self->lock, s_release);
+    int64_t t = sn_perf_ns();
+    PyObject *r = real_release(self); /* a lock that is not held raises here: no event */
+    if (r == NULL)
+        return NULL;
+    if (hub_released(h, self, t) < 0) {
+        Py_DECREF(r);
+        return NULL;
+    }
+    return r;
 }
 
 static PyObject *lc_exit(LockCoreObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -536,6 +542,9 @@ static int lc_init(LockCoreObject *self, PyObject *args, PyObject *kwds) {
     Py_XSETREF(self->st, Py_NewRef(st));
     Py_XSETREF(self->hub, Py_NewRef(hub));
     self->reentrant = reentrant;
+    self->acquire_fn = (PyCFunctionWithKeywords)(void (*)(void))sn_c_method(Py_TYPE(lock), s_acquire, METH_VARARGS | METH_KEYWORDS);
+    self->release_fn = sn_c_method(Py_TYPE(lock), s_release, METH_NOARGS);
+    self->owned_fn = sn_c_method(Py_TYPE(lock), reentrant ? s_is_owned : s_locked, METH_NOARGS);
     self->depth = 0;
     return 0;
 }
@@ -622,7 +631,7 @@ int sn_add_lock_types(PyObject *module) {
     INTERN(s_timeout, "timeout");
     INTERN(s_took, "locks:took");
     INTERN(s_dropped, "locks:release");
-    if ((minus_one = PyLong_FromLong(-1)) == NULL)
+    if ((minus_one = PyLong_FromLong(-1)) == NULL || (false_args = PyTuple_Pack(1, Py_False)) == NULL)
         return -1;
     if (PyType_Ready(&HubType) < 0 || PyType_Ready(&LockCoreType) < 0)
         return -1;

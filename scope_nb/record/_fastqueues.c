@@ -14,13 +14,18 @@ typedef struct {
     vectorcallfunc vectorcall;
     SnBuffers bufs;
     PyObject *orig, *py, *boxes, *box_of, *ids, *own, *detail, *fault, *where, *plain_qsize;
+    PyObject *last_box; /* the box last used: a queue used again needs no lookup */
     uint32_t k; /* the event code; 0: the tracing level leaves the event out */
-    char get, threaded;
-    Py_ssize_t off_name, off_fifo, off_untracked;
+    char get, threaded, plain;
+    Py_ssize_t off_name, off_fifo, off_untracked, off_ref;
 } QueueHookObject;
 
 static PyTypeObject QueueHookType;
-static PyObject *s_append, *s_popleft, *s_qsize, *s_queue, *s_deque, *s_shutdown;
+static PyObject *s_append, *s_popleft, *s_qsize, *s_queue, *s_deque, *s_shutdown, *s_is_shutdown,
+    *s_async_is_shutdown;
+/* collections.deque and its append / popleft, called without a lookup */
+static PyTypeObject *deque_type;
+static PyCFunction deque_append, deque_popleft;
 
 #define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
 
@@ -47,19 +52,13 @@ static PyObject *keep(QueueHookObject *q, PyObject *b, PyObject *item) {
     return PyObject_Vectorcall(q->detail, args, 2, NULL);
 }
 
-/* The queue's depth: q._qsize() (thread queues), len(q._queue) (asyncio); a thread
- * queue whose _qsize is queue.Queue's own is len(q.queue) without the call. */
-static PyObject *depth(QueueHookObject *q, PyObject *queue) {
-    if (q->threaded) {
-        PyObject *f = PyObject_GetAttr((PyObject *)Py_TYPE(queue), s_qsize);
-        if (f == NULL)
-            return NULL;
-        int plain = f == q->plain_qsize;
-        Py_DECREF(f);
-        if (!plain)
-            return PyObject_VectorcallMethod(s_qsize, &queue, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-    }
-    PyObject *d = PyObject_GetAttr(queue, q->threaded ? s_deque : s_queue);
+/* The queue's depth after the operation: q._qsize() (thread queues), len(q._queue)
+ * (asyncio); `items` is the container the operation used (or NULL): a thread queue
+ * whose _qsize is queue.Queue's own has len(q.queue) items. */
+static PyObject *depth(QueueHookObject *q, PyObject *queue, PyObject *items) {
+    if (q->threaded && _PyType_Lookup(Py_TYPE(queue), s_qsize) != q->plain_qsize)
+        return PyObject_VectorcallMethod(s_qsize, &queue, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    PyObject *d = items != NULL ? Py_NewRef(items) : PyObject_GetAttr(queue, q->threaded ? s_deque : s_queue);
     if (d == NULL)
         return NULL;
     Py_ssize_t n = PyObject_Size(d);
@@ -67,24 +66,44 @@ static PyObject *depth(QueueHookObject *q, PyObject *queue) {
     return n < 0 ? NULL : PyLong_FromSsize_t(n);
 }
 
+/* The referent of weak reference `ref` (borrowed), or NULL. */
+static PyObject *referent(PyObject *ref) {
+    if (ref == NULL || !PyWeakref_Check(ref))
+        return NULL;
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *obj = NULL;
+    if (PyWeakref_GetRef(ref, &obj) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    Py_XDECREF(obj); /* the box's queue is the caller's argument: alive */
+    return obj;
+#else
+    return PyWeakref_GET_OBJECT(ref);
+#endif
+}
+
 /* The box of this queue (new reference), made by Python on first sight. */
 static PyObject *box_for(QueueHookObject *q, PyObject *queue) {
+    if (q->last_box != NULL && referent(SLOT(q->last_box, q->off_ref)) == queue)
+        return Py_NewRef(q->last_box);
     PyObject *key = PyLong_FromVoidPtr(queue);
     if (key == NULL)
         return NULL;
     PyObject *box = PyDict_GetItemWithError(q->boxes, key);
     Py_DECREF(key);
     if (box != NULL)
-        return Py_NewRef(box);
-    if (PyErr_Occurred())
+        Py_INCREF(box);
+    else if (PyErr_Occurred() || (box = PyObject_CallOneArg(q->box_of, queue)) == NULL)
         return NULL;
-    return PyObject_CallOneArg(q->box_of, queue);
+    Py_XSETREF(q->last_box, Py_NewRef(box));
+    return box;
 }
 
-/* The event of one message: (actor, queue name, message, msg id, None, None, waited,
- * None, None, None, depth), stamped t, in this thread's buffer unless the thread is
+/* The event of one message: (actor, queue name, message, msg id, waited, depth) (the
+ * short form of decode.rich_values), stamped t, in this thread's buffer unless the thread is
  * one of the recorder's own. */
-static int record(QueueHookObject *q, PyObject *queue, PyObject *box, PyObject *item, PyObject *mid,
+static int record(QueueHookObject *q, PyObject *queue, PyObject *items, PyObject *box, PyObject *item, PyObject *mid,
                   PyObject *waited, int64_t t) {
     PyObject *b = sn_buffer(&q->bufs);
     if (b == NULL)
@@ -100,10 +119,11 @@ static int record(QueueHookObject *q, PyObject *queue, PyObject *box, PyObject *
     }
     PyObject *actor = sn_actor(&q->bufs, b), *detail = NULL, *qsize = NULL, *ev = NULL;
     int rc = -1;
-    if (actor != NULL && (detail = keep(q, b, item)) != NULL && (qsize = depth(q, queue)) != NULL)
-        ev = PyTuple_Pack(11, actor, SLOT(box, q->off_name), detail, mid, Py_None, Py_None, waited, Py_None, Py_None,
-                          Py_None, qsize);
-    if (ev != NULL) {
+    if (actor != NULL && (detail = keep(q, b, item)) != NULL && (qsize = depth(q, queue, items)) != NULL &&
+        (ev = PyTuple_New(6)) != NULL) {
+        PyObject *fields[6] = {actor, SLOT(box, q->off_name), detail, mid, waited, qsize};
+        for (int i = 0; i < 6; i++)
+            PyTuple_SET_ITEM(ev, i, Py_NewRef(fields[i]));
         PyObject_GC_UnTrack(ev); /* strings, numbers and tuples of those: no cycle possible */
         rc = sn_push(&q->bufs, b, q->k, ev, t);
     }
@@ -114,7 +134,14 @@ static int record(QueueHookObject *q, PyObject *queue, PyObject *box, PyObject *
     return rc;
 }
 
-static int after_put(QueueHookObject *q, PyObject *queue, PyObject *item) {
+/* deque.append(x) / deque.popleft() on a box's own deque. */
+static PyObject *fifo_call(PyObject *fifo, PyObject *x) {
+    if (Py_IS_TYPE(fifo, deque_type))
+        return x != NULL ? deque_append(fifo, x) : deque_popleft(fifo, NULL);
+    return x != NULL ? PyObject_CallMethodOneArg(fifo, s_append, x) : PyObject_CallMethodNoArgs(fifo, s_popleft);
+}
+
+static int after_put(QueueHookObject *q, PyObject *queue, PyObject *items, PyObject *item) {
     PyObject *box = box_for(q, queue), *mid = NULL, *entry = NULL;
     int rc = -1;
     if (box == NULL || (mid = PyIter_Next(q->ids)) == NULL)
@@ -126,12 +153,16 @@ static int after_put(QueueHookObject *q, PyObject *queue, PyObject *item) {
     if (entry == NULL)
         goto done;
     PyObject_GC_UnTrack(entry);
-    PyObject *args[2] = {SLOT(box, q->off_fifo), entry};
-    PyObject *r = PyObject_VectorcallMethod(s_append, args, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    PyObject *fifo = SLOT(box, q->off_fifo);
+    if (fifo == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "queue box slots unset");
+        goto done;
+    }
+    PyObject *r = fifo_call(fifo, entry);
     if (r == NULL)
         goto done;
     Py_DECREF(r);
-    rc = q->k ? record(q, queue, box, item, mid, Py_None, t) : 0;
+    rc = q->k ? record(q, queue, items, box, item, mid, Py_None, t) : 0;
 done:
     if (rc < 0 && !PyErr_Occurred())
         PyErr_SetString(PyExc_StopIteration, "message ids exhausted");
@@ -141,7 +172,30 @@ done:
     return rc;
 }
 
-static int after_get(QueueHookObject *q, PyObject *queue, PyObject *item) {
+/* shutdown(immediate=True) (3.13) drains the queue through _get: items discarded,
+ * not received. 1: this _get is that drain. */
+static int draining(QueueHookObject *q, PyObject *queue) {
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *flag = PyObject_GetAttr(queue, q->threaded ? s_is_shutdown : s_async_is_shutdown);
+    if (flag == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int down = flag == Py_True;
+    Py_DECREF(flag);
+    if (!down)
+        return 0;
+    PyFrameObject *f = PyEval_GetFrame();
+    PyCodeObject *code = f == NULL ? NULL : PyFrame_GetCode(f);
+    int drained = code != NULL && PyUnicode_Compare(code->co_name, s_shutdown) == 0;
+    Py_XDECREF(code);
+    return drained;
+#else
+    return 0;
+#endif
+}
+
+static int after_get(QueueHookObject *q, PyObject *queue, PyObject *items, PyObject *item) {
     int64_t t = sn_perf_ns();
     PyObject *box = box_for(q, queue), *mid = Py_NewRef(Py_None), *waited = Py_NewRef(Py_None);
     int rc = -1;
@@ -165,7 +219,7 @@ static int after_get(QueueHookObject *q, PyObject *queue, PyObject *item) {
         if (n < 0)
             goto done;
         if (n > 0) {
-            PyObject *entry = PyObject_VectorcallMethod(s_popleft, &fifo, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+            PyObject *entry = fifo_call(fifo, NULL);
             if (entry == NULL)
                 goto done;
             if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2) {
@@ -174,7 +228,11 @@ static int after_get(QueueHookObject *q, PyObject *queue, PyObject *item) {
                 goto done;
             }
             Py_SETREF(mid, Py_NewRef(PyTuple_GET_ITEM(entry, 0)));
-            long long sent = PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 1));
+#if LONG_MAX >= INT64_MAX
+            int64_t sent = PyLong_AsLong(PyTuple_GET_ITEM(entry, 1)); /* PyLong_AsLongLong is slower */
+#else
+            int64_t sent = PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 1));
+#endif
             Py_DECREF(entry);
             if (sent == -1 && PyErr_Occurred())
                 goto done;
@@ -184,15 +242,8 @@ static int after_get(QueueHookObject *q, PyObject *queue, PyObject *item) {
         }
     }
     rc = 0;
-    if (q->k) {
-        /* shutdown(immediate=True) drains the queue through _get: items discarded */
-        PyFrameObject *f = PyEval_GetFrame();
-        PyCodeObject *code = f == NULL ? NULL : PyFrame_GetCode(f);
-        int drained = code != NULL && PyUnicode_Compare(code->co_name, s_shutdown) == 0;
-        Py_XDECREF(code);
-        if (!drained)
-            rc = record(q, queue, box, item, mid, waited, t);
-    }
+    if (q->k && !draining(q, queue))
+        rc = record(q, queue, items, box, item, mid, waited, t);
 done:
     Py_XDECREF(box);
     Py_XDECREF(mid);
@@ -200,14 +251,40 @@ done:
     return rc;
 }
 
+/* What the original _put / _get does: `self.queue.append(item)` / `self.queue.popleft()`
+ * (`self._queue` for asyncio), done here when the hook was told the original is the
+ * stock method (`plain`); *items is set to the container. Else the original is called. */
+static PyObject *body(QueueHookObject *q, PyObject *const *args, Py_ssize_t nargs, PyObject **items) {
+    if (!q->plain)
+        return PyObject_Vectorcall(q->orig, args, nargs, NULL);
+    PyObject *d = PyObject_GetAttr(args[0], q->threaded ? s_deque : s_queue);
+    if (d == NULL)
+        return NULL;
+    PyObject *r;
+    if (Py_IS_TYPE(d, deque_type))
+        r = q->get ? deque_popleft(d, NULL) : deque_append(d, args[1]);
+    else
+        r = q->get ? PyObject_CallMethodNoArgs(d, s_popleft) : PyObject_CallMethodOneArg(d, s_append, args[1]);
+    if (r == NULL) {
+        Py_DECREF(d);
+        return NULL;
+    }
+    *items = d;
+    if (q->get)
+        return r;
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
+
 static PyObject *qh_vectorcall(QueueHookObject *q, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (kwnames != NULL || nargs != (q->get ? 1 : 2)) /* unusual: the Python closure */
         return PyObject_Vectorcall(q->py, args, nargsf, kwnames);
-    PyObject *r = PyObject_Vectorcall(q->orig, args, nargs, NULL);
+    PyObject *items = NULL, *r = body(q, args, nargs, &items);
     if (r == NULL)
         return NULL;
-    int rc = q->get ? after_get(q, args[0], r) : after_put(q, args[0], args[1]);
+    int rc = q->get ? after_get(q, args[0], items, r) : after_put(q, args[0], items, args[1]);
+    Py_XDECREF(items);
     if (rc < 0) {
         PyObject *ok = sn_report_fault(q->fault, q->where);
         if (ok == NULL) {
@@ -228,16 +305,16 @@ static PyObject *qh_descr_get(PyObject *self, PyObject *obj, PyObject *type) {
 static PyObject *qh_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"orig", "py", "get", "threaded", "k", "boxes", "box_of", "box_type", "ids", "own",
                              "detail", "fault", "local", "new_buffer", "buffer_type", "current_actor", "chunk",
-                             "plain_qsize", NULL};
+                             "plain_qsize", "plain", NULL};
     PyObject *orig, *py, *boxes, *box_of, *box_type, *ids, *own, *detail, *faultf, *local, *new_buffer,
         *buffer_type, *current_actor, *plain_qsize;
-    int get, threaded;
+    int get, threaded, plain;
     unsigned int k;
     Py_ssize_t chunk;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$OOppIO!OOOO!OOOOOOnO:QueueHook", kwlist, &orig, &py, &get,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$OOppIO!OOOO!OOOOOOnOp:QueueHook", kwlist, &orig, &py, &get,
                                      &threaded, &k, &PyDict_Type, &boxes, &box_of, &box_type, &ids, &PySet_Type,
                                      &own, &detail, &faultf, &local, &new_buffer, &buffer_type, &current_actor,
-                                     &chunk, &plain_qsize))
+                                     &chunk, &plain_qsize, &plain))
         return NULL;
     QueueHookObject *q = (QueueHookObject *)type->tp_alloc(type, 0);
     if (q == NULL)
@@ -256,9 +333,11 @@ static PyObject *qh_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     q->k = k;
     q->get = (char)get;
     q->threaded = (char)threaded;
+    q->plain = (char)plain;
     if (q->where == NULL || sn_buffers_init(&q->bufs, local, new_buffer, buffer_type, current_actor, chunk) < 0 ||
         sn_member_offset(box_type, "name", &q->off_name) < 0 || sn_member_offset(box_type, "fifo", &q->off_fifo) < 0 ||
-        sn_member_offset(box_type, "untracked", &q->off_untracked) < 0) {
+        sn_member_offset(box_type, "untracked", &q->off_untracked) < 0 ||
+        sn_member_offset(box_type, "ref", &q->off_ref) < 0) {
         Py_DECREF(q);
         return NULL;
     }
@@ -277,6 +356,7 @@ static int qh_traverse(QueueHookObject *q, visitproc visit, void *arg) {
     Py_VISIT(q->detail);
     Py_VISIT(q->fault);
     Py_VISIT(q->plain_qsize);
+    Py_VISIT(q->last_box);
     return 0;
 }
 
@@ -292,6 +372,7 @@ static int qh_clear(QueueHookObject *q) {
     Py_CLEAR(q->fault);
     Py_CLEAR(q->where);
     Py_CLEAR(q->plain_qsize);
+    Py_CLEAR(q->last_box);
     return 0;
 }
 
@@ -337,6 +418,23 @@ int sn_add_queue_types(PyObject *module) {
     INTERN(s_queue, "_queue");
     INTERN(s_deque, "queue");
     INTERN(s_shutdown, "shutdown");
+    INTERN(s_is_shutdown, "is_shutdown");
+    INTERN(s_async_is_shutdown, "_is_shutdown");
+    PyObject *collections = PyImport_ImportModule("collections");
+    if (collections == NULL)
+        return -1;
+    deque_type = (PyTypeObject *)PyObject_GetAttrString(collections, "deque");
+    Py_DECREF(collections);
+    if (deque_type == NULL || !PyType_Check(deque_type)) {
+        PyErr_SetString(PyExc_ImportError, "collections.deque is not a type");
+        return -1;
+    }
+    deque_append = sn_c_method(deque_type, s_append, METH_O);
+    deque_popleft = sn_c_method(deque_type, s_popleft, METH_NOARGS);
+    if (deque_append == NULL || deque_popleft == NULL) {
+        PyErr_SetString(PyExc_ImportError, "collections.deque.append / popleft are not plain C methods");
+        return -1;
+    }
     if (PyType_Ready(&QueueHookType) < 0)
         return -1;
     return PyModule_AddObjectRef(module, "QueueHook", (PyObject *)&QueueHookType);

@@ -119,7 +119,8 @@ class LockState:
         self.held: dict[str, list[str]] = {}  # actor -> lock names, in acquisition order
         self.owners: dict[str, list[str]] = {}  # lock name -> actors holding it
         # locations are raw (code, lasti) pairs (see where())
-        self.taken_at: dict[tuple[str, str], tuple | None] = {}  # (actor, lock) -> where it was taken
+        # (actor, lock) -> where it was taken; None (or absent) once released
+        self.taken_at: dict[tuple[str, str], tuple | None] = {}
         self.edges: dict[tuple[str, str], tuple[str, tuple | None, tuple | None]] = {}  # a->b: actor, a at, b at
         self.succ: dict[str, set[str]] = {}
         self.reported: set[frozenset[str]] = set()

@@ -35,6 +35,10 @@ _THREAD_QUEUES = (queue.Queue, queue.LifoQueue, queue.PriorityQueue)
 _ASYNC_QUEUES = (asyncio.Queue, asyncio.LifoQueue, asyncio.PriorityQueue)
 _LIFO = (queue.LifoQueue, asyncio.LifoQueue)
 _FIFO = (queue.Queue, asyncio.Queue)  # exactly these classes: their _put / _get are FIFO
+# their stock _put / _get: a C hook wrapping one of these does its body itself
+_STOCK = frozenset(cls.__dict__[name] for cls in _FIFO for name in ("_put", "_get"))
+# shutdown(immediate=True) drains a queue through _get (3.13): those items are discarded
+_DRAINS = sys.version_info >= (3, 13)
 _FUTURE_METHODS = ("set_result", "set_exception", "result", "exception")
 _QUEUE_MODULES = frozenset({"queue", "asyncio.queues", __name__})
 # messages kept by reference in their events (str and bytes are not: emit shows them now)
@@ -146,7 +150,8 @@ def _variable_name(q) -> str | None:
 # -- queues ----------------------------------------------------------------------------------
 def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
     """Send and receive events go straight into the thread's buffer (as in
-    session.push), their message kept by reference when atomic. The depth is
+    session.push), their message kept by reference when atomic, as a short tuple
+    (actor, queue, message, msg id, waited, depth): see decode.rich_values. The depth is
     `q._qsize()` for the thread queues, `len(q._queue)` for the asyncio ones."""
     orig_put, orig_get = cls.__dict__["_put"], cls.__dict__["_get"]
     fifo = cls in _FIFO
@@ -185,8 +190,7 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
                 if not b.on and b.ident in own:
                     return  # the recorder's own threads are not recorded
                 ev = (current_actor(b) if b.loopy else b.actor, box.name,
-                      item if type(item) in _BY_REFERENCE else _detail(rec, b, item), mid, None, None, None, None, None,
-                      None, depth(self))
+                      item if type(item) in _BY_REFERENCE else _detail(rec, b, item), mid, None, depth(self))
                 _push(store, b, k_send, ev, t)
         except Exception as e:
             rec.fault("queue.put", e)
@@ -212,7 +216,7 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
                     if not waiting:
                         del box.pending[id(item)]
                     waited = t - sent
-            if k_receive and _getframe(1).f_code.co_name != "shutdown":  # shutdown(immediate=True) discards
+            if k_receive and not (_DRAINS and _draining(self, threaded)):
                 try:
                     b = local.b
                 except AttributeError:
@@ -220,8 +224,7 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
                 if not b.on and b.ident in own:
                     return item  # the recorder's own threads are not recorded
                 ev = (current_actor(b) if b.loopy else b.actor, box.name,
-                      item if type(item) in _BY_REFERENCE else _detail(rec, b, item), mid, None, None, waited, None,
-                      None, None, depth(self))
+                      item if type(item) in _BY_REFERENCE else _detail(rec, b, item), mid, waited, depth(self))
                 _push(store, b, k_receive, ev, t)
         except Exception as e:
             rec.fault("queue.get", e)
@@ -235,10 +238,19 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
             fault=rec.fault, local=local, new_buffer=rec.buffer, buffer_type=ThreadBuffer, current_actor=current_actor,
             chunk=store.chunk_size, plain_qsize=queue.Queue.__dict__["_qsize"],
         )
-        put = hook(orig=orig_put, py=_put, get=False, k=k_send, box_of=lambda q: new_box(q, True), **common)
-        get = hook(orig=orig_get, py=_get, get=True, k=k_receive, box_of=lambda q: new_box(q, False), **common)
+        put = hook(orig=orig_put, py=_put, get=False, k=k_send, box_of=lambda q: new_box(q, True),
+                   plain=orig_put in _STOCK, **common)
+        get = hook(orig=orig_get, py=_get, get=True, k=k_receive, box_of=lambda q: new_box(q, False),
+                   plain=orig_get in _STOCK, **common)
     patch(cls, "_put", put)
     patch(cls, "_get", get)
+
+
+def _draining(q, threaded: bool) -> bool:
+    """This `_get` is shutdown(immediate=True) emptying the queue (its caller is
+    `shutdown`, the queue is shut down)."""
+    return getattr(q, "is_shutdown" if threaded else "_is_shutdown", False) is True and \
+        _getframe(2).f_code.co_name == "shutdown"
 
 
 def _detail(rec, b, item):
