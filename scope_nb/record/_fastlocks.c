@@ -7,20 +7,25 @@
  * the lock-order check of a nested acquire and everything rare stay in Python.
  *
  * - LockHub: one per recording (LockState.hub): the thread's buffer, the event codes
- *   and LockState's own dicts `held`, `owners`, `taken_at`, shared with Python.
+ *   and LockState's own dicts `held`, `taken_at`, shared with Python.
  * - LockCore: the base type of locks.TracedLock / TracedRLock: slots `_lock` (the
- *   real lock), `name`, `_st`, `_hub`, `_depth`, and acquire / release / __enter__ /
- *   __exit__. A reentrant core records only the outermost acquire and release. The
+ *   real lock), `name`, `_st`, `_hub`, `_depth`, `_owners` (its list in LockState.owners),
+ *   `_taken`, and acquire / release / __enter__ / __exit__. A reentrant core records only the outermost acquire and release. The
  *   real lock's own methods are called as C functions (no lookup, no argument tuple).
  *   A release is stamped, then done, then recorded: nothing runs while the lock is
  *   still held, and a release that raises (the lock was not held) records nothing.
  */
 #include "_fasthooks.h"
 
+#define NHELD 8
+
 typedef struct {
     PyObject_HEAD
     SnBuffers bufs;
-    PyObject *fault, *skip, *held, *owners, *taken_at, *order, *zero, *empty;
+    PyObject *fault, *skip, *held, *taken_at, *order, *zero, *empty;
+    /* recent actors and their lists in `held` (a list, once made, stays an actor's) */
+    PyObject *held_actor[NHELD], *held_list[NHELD];
+    unsigned char held_next;
     uint32_t k_acquire, k_release;
     double timeout_max;
     char running; /* mirrors Recorder.running (Recorder.switches) */
@@ -28,15 +33,21 @@ typedef struct {
 
 /* Recent events of one lock, reused while actor, location and locks held repeat (a
  * lock taken in a loop): no allocation, so nothing for the allocator, the page
- * faults and the garbage collector to do. `key` is (actor, name) for taken_at. */
+ * faults and the garbage collector to do. `code` and `lasti` are the event's
+ * location (code borrowed from it; NULL: none). */
 #define NCACHE 4
 typedef struct {
-    PyObject *ev, *key;
+    PyObject *ev;
+    PyCodeObject *code;
+    int lasti;
 } Cached;
 
 typedef struct {
     PyObject_HEAD
     PyObject *lock, *name, *st, *hub;
+    /* LockState.owners[name] (the actors holding it), shared; `taken`: where its owner
+     * took it when the C path did (else LockState.taken_at has it), or NULL */
+    PyObject *owners, *taken;
     /* the real lock's acquire, release and locked / _is_owned as C functions, called
      * without a method lookup or an argument tuple (NULL: looked up per call) */
     PyCFunctionWithKeywords acquire_fn;
@@ -53,13 +64,19 @@ static PyObject *s_acquire, *s_release, *s_locked, *s_is_owned, *s_wait, *s_bloc
     *s_timeout, *s_took, *s_dropped, *minus_one, *false_args;
 
 /* Where the lock is used: the first frame outside the lock machinery (h->skip holds
- * those files), as locks.where() finds it. 0: *code (new reference) and *lasti set;
- * 1: no such frame; -1: error. */
-static int hub_site(HubObject *h, PyCodeObject **code, int *lasti) {
+ * those files), as locks.where() finds it. A frame whose code is that of an event
+ * in `cache` is one (no set lookup). 0: *code (new reference) and *lasti set; 1: no
+ * such frame; -1: error. */
+static int hub_site(HubObject *h, Cached *cache, PyCodeObject **code, int *lasti) {
     PyFrameObject *f = (PyFrameObject *)Py_XNewRef(PyEval_GetFrame());
     while (f != NULL) {
         PyCodeObject *c = PyFrame_GetCode(f);
-        int skip = PySet_Contains(h->skip, c->co_filename);
+        int skip = -2;
+        for (int i = 0; i < NCACHE && skip == -2; i++)
+            if (cache[i].code == c)
+                skip = 0;
+        if (skip == -2)
+            skip = PySet_Contains(h->skip, c->co_filename);
         if (skip == 0) {
             *code = c;
             *lasti = PyFrame_GetLasti(f);
@@ -78,13 +95,6 @@ static int hub_site(HubObject *h, PyCodeObject **code, int *lasti) {
     return 1;
 }
 
-static int loc_is(PyObject *loc, PyCodeObject *code, int lasti) {
-    if (loc == Py_None)
-        return code == NULL;
-    return code != NULL && PyTuple_GET_ITEM(loc, 0) == (PyObject *)code &&
-           PyLong_AsLong(PyTuple_GET_ITEM(loc, 1)) == lasti;
-}
-
 /* The names in `before` (a tuple) are those in `held` (a list or NULL). */
 static int same_held(PyObject *before, PyObject *held) {
     Py_ssize_t n = PyTuple_GET_SIZE(before);
@@ -98,42 +108,36 @@ static int same_held(PyObject *before, PyObject *held) {
 
 /* The event tuple of a lock event (borrowed from the lock's cache): (actor, name,
  * None, None, None, location, waited, None, None, locks held before, None) as
- * LockState builds it. Its `key` is (actor, name). */
+ * LockState builds it. */
 static Cached *lock_event(HubObject *h, LockCoreObject *self, Cached *cache, unsigned char *next, PyObject *actor,
                           PyObject *held, PyObject *waited) {
     PyCodeObject *code = NULL;
-    int lasti = 0, found = hub_site(h, &code, &lasti);
+    int lasti = 0, found = hub_site(h, cache, &code, &lasti);
     if (found < 0)
         return NULL;
-    Cached *hit = NULL;
-    for (int i = 0; i < NCACHE && hit == NULL; i++) {
+    for (int i = 0; i < NCACHE; i++) {
         PyObject *ev = cache[i].ev;
-        if (ev != NULL && PyTuple_GET_ITEM(ev, 0) == actor && loc_is(PyTuple_GET_ITEM(ev, 5), code, lasti) &&
-            same_held(PyTuple_GET_ITEM(ev, 9), held))
-            hit = &cache[i];
+        if (ev != NULL && cache[i].code == code && cache[i].lasti == lasti && PyTuple_GET_ITEM(ev, 0) == actor &&
+            same_held(PyTuple_GET_ITEM(ev, 9), held)) {
+            Py_XDECREF(code);
+            return &cache[i];
+        }
     }
-    if (hit != NULL) {
-        Py_XDECREF(code);
-        return hit;
-    }
-    PyObject *loc = NULL, *before = NULL, *ev = NULL, *key = NULL;
+    PyObject *loc = NULL, *before = NULL, *ev = NULL;
     if (code == NULL) {
         loc = Py_NewRef(Py_None);
     } else {
         PyObject *li = PyLong_FromLong(lasti);
         loc = li == NULL ? NULL : PyTuple_Pack(2, (PyObject *)code, li);
         Py_XDECREF(li);
-        Py_DECREF(code);
     }
     if (loc != NULL && (before = held != NULL && PyList_GET_SIZE(held) ? PyList_AsTuple(held) : Py_NewRef(h->empty)))
         ev = PyTuple_Pack(11, actor, self->name, Py_None, Py_None, Py_None, loc, waited, Py_None, Py_None, before,
                           Py_None);
-    if (ev != NULL)
-        key = PyTuple_Pack(2, actor, self->name);
     Py_XDECREF(before);
-    if (key == NULL) {
+    Py_XDECREF(code); /* the event's location keeps it */
+    if (ev == NULL) {
         Py_XDECREF(loc);
-        Py_XDECREF(ev);
         return NULL;
     }
     /* only strings, ints, None, code objects and tuples of those: no cycle possible */
@@ -141,11 +145,11 @@ static Cached *lock_event(HubObject *h, LockCoreObject *self, Cached *cache, uns
         PyObject_GC_UnTrack(loc);
     Py_DECREF(loc);
     PyObject_GC_UnTrack(ev);
-    PyObject_GC_UnTrack(key);
-    hit = &cache[*next % NCACHE];
+    Cached *hit = &cache[*next % NCACHE];
     *next = (unsigned char)((*next + 1) % NCACHE);
     Py_XSETREF(hit->ev, ev);
-    Py_XSETREF(hit->key, key);
+    hit->code = code;
+    hit->lasti = lasti;
     return hit;
 }
 
@@ -159,19 +163,34 @@ static int hub_fault(HubObject *h, PyObject *where) {
     return 0;
 }
 
+/* The actor's list in LockState.held (borrowed), made when `create`; NULL if none
+ * (or on error). */
 static PyObject *held_of(HubObject *h, PyObject *actor, int create) {
+    for (int i = 0; i < NHELD; i++)
+        if (h->held_actor[i] == actor)
+            return h->held_list[i];
     PyObject *held = PyDict_GetItemWithError(h->held, actor);
-    if (held != NULL || PyErr_Occurred() || !create)
-        return Py_XNewRef(held);
-    held = PyList_New(0);
-    if (held != NULL && PyDict_SetItem(h->held, actor, held) < 0)
-        Py_CLEAR(held);
+    if (held == NULL) {
+        if (PyErr_Occurred() || !create || (held = PyList_New(0)) == NULL)
+            return NULL;
+        int err = PyDict_SetItem(h->held, actor, held);
+        Py_DECREF(held);
+        if (err < 0)
+            return NULL;
+    }
+    if (!PyList_Check(held)) {
+        PyErr_SetString(PyExc_TypeError, "LockState.held values must be lists");
+        return NULL;
+    }
+    unsigned i = h->held_next++ % NHELD;
+    Py_XSETREF(h->held_actor[i], Py_NewRef(actor));
+    Py_XSETREF(h->held_list[i], Py_NewRef(held));
     return held;
 }
 
 /* LockState.took_at: the lock was taken at once by the running actor. */
 static int hub_took(HubObject *h, LockCoreObject *self) {
-    PyObject *actor = NULL, *held = NULL, *name = self->name;
+    PyObject *actor = NULL, *held, *name = self->name;
     int rc = -1;
     PyObject *b = sn_buffer(&h->bufs);
     if (b == NULL || (actor = sn_actor(&h->bufs, b)) == NULL || (held = held_of(h, actor, 1)) == NULL)
@@ -180,32 +199,22 @@ static int hub_took(HubObject *h, LockCoreObject *self) {
     if (c == NULL || (h->k_acquire && sn_push(&h->bufs, b, h->k_acquire, c->ev, sn_perf_ns()) < 0))
         goto done;
     PyObject *loc = PyTuple_GET_ITEM(c->ev, 5), *before = PyTuple_GET_ITEM(c->ev, 9);
-    Py_INCREF(loc);
-    Py_INCREF(before);
-    PyObject *owners = PyDict_GetItemWithError(h->owners, name);
-    if (owners == NULL) {
-        if (!PyErr_Occurred() && (owners = PyList_New(0)) != NULL) {
-            int err = PyDict_SetItem(h->owners, name, owners);
-            Py_DECREF(owners);
-            if (err < 0)
-                owners = NULL;
-        }
+    if (PyList_Append(self->owners, actor) < 0 || PyList_Append(held, name) < 0)
+        goto done;
+    Py_XSETREF(self->taken, Py_NewRef(loc));
+    rc = 0;
+    if (PyTuple_GET_SIZE(before)) {
+        Py_INCREF(before); /* the cached event may be replaced meanwhile */
+        Py_INCREF(loc);
+        PyObject *r = PyObject_CallFunctionObjArgs(h->order, before, name, actor, loc, NULL);
+        if (r == NULL)
+            rc = -1;
+        Py_XDECREF(r);
+        Py_DECREF(before);
+        Py_DECREF(loc);
     }
-    if (owners != NULL && PyList_Append(owners, actor) == 0 && PyList_Append(held, name) == 0 &&
-        PyDict_SetItem(h->taken_at, c->key, loc) == 0) {
-        rc = 0;
-        if (PyTuple_GET_SIZE(before)) {
-            PyObject *r = PyObject_CallFunctionObjArgs(h->order, before, name, actor, loc, NULL);
-            if (r == NULL)
-                rc = -1;
-            Py_XDECREF(r);
-        }
-    }
-    Py_DECREF(loc);
-    Py_DECREF(before);
 done:
     Py_XDECREF(actor);
-    Py_XDECREF(held);
     return rc == 0 ? 0 : hub_fault(h, s_took);
 }
 
@@ -235,30 +244,18 @@ static int remove_at(PyObject *list, Py_ssize_t i) {
     return 0;
 }
 
-/* The key (owner, name) of taken_at: the one an acquire by `owner` cached, if any. */
-static PyObject *taken_key(LockCoreObject *self, PyObject *owner) {
-    for (int i = 0; i < NCACHE; i++) {
-        PyObject *key = self->acq[i].key;
-        if (key != NULL && PyTuple_GET_ITEM(key, 0) == owner)
-            return Py_NewRef(key);
-    }
-    return PyTuple_Pack(2, owner, self->name);
-}
-
 /* LockState.dropping + dropped: the lock was released at `t` by the running actor.
  * Its release event (stamped before the real release, so it sorts before the next
  * owner's acquire), then its owner and the owner's held locks lose it. */
 static int hub_released(HubObject *h, LockCoreObject *self, int64_t t) {
-    PyObject *name = self->name, *actor = NULL, *held = NULL, *owner = NULL, *owner_held = NULL, *key = NULL;
-    PyObject *owners = PyDict_GetItemWithError(h->owners, name);
-    if (owners == NULL || !PyList_Check(owners) || PyList_GET_SIZE(owners) == 0)
-        return PyErr_Occurred() ? hub_fault(h, s_dropped) : 0; /* taken before it was traced */
-    Py_INCREF(owners);
+    PyObject *name = self->name, *owners = self->owners, *actor = NULL, *owner = NULL, *key = NULL;
+    if (PyList_GET_SIZE(owners) == 0)
+        return 0; /* taken before it was traced */
     int rc = -1;
     PyObject *b = sn_buffer(&h->bufs);
     if (b == NULL || (actor = sn_actor(&h->bufs, b)) == NULL)
         goto done;
-    held = held_of(h, actor, 0);
+    PyObject *held = held_of(h, actor, 0), *owner_held;
     if (held == NULL && PyErr_Occurred())
         goto done;
     if (h->k_release) {
@@ -271,7 +268,7 @@ static int hub_released(HubObject *h, LockCoreObject *self, int64_t t) {
         goto done;
     if (i >= 0) {
         owner = Py_NewRef(actor);
-        owner_held = Py_XNewRef(held);
+        owner_held = held;
     } else if (PyList_GET_SIZE(owners) > 0) { /* released by another thread than its owner */
         i = 0;
         owner = Py_NewRef(PyList_GET_ITEM(owners, 0));
@@ -283,21 +280,26 @@ static int hub_released(HubObject *h, LockCoreObject *self, int64_t t) {
     }
     if (remove_at(owners, i) < 0)
         goto done;
-    if (owner_held != NULL && PyList_Check(owner_held)) {
+    if (owner_held != NULL) {
         Py_ssize_t j = index_of(owner_held, name); /* the most recent acquisition */
         if (j == -2 || (j >= 0 && remove_at(owner_held, j) < 0))
             goto done;
     }
-    /* None rather than deleted: a key that comes back reuses its slot (no dict churn) */
-    if ((key = taken_key(self, owner)) == NULL || PyDict_SetItem(h->taken_at, key, Py_None) < 0)
-        goto done;
+    Py_CLEAR(self->taken);
+    /* taken by the Python path (a wait, a Condition): LockState.taken_at has it */
+    if (PyDict_GET_SIZE(h->taken_at) > 0) {
+        if ((key = PyTuple_Pack(2, owner, name)) == NULL)
+            goto done;
+        if (PyDict_DelItem(h->taken_at, key) < 0) {
+            if (!PyErr_ExceptionMatches(PyExc_KeyError))
+                goto done;
+            PyErr_Clear();
+        }
+    }
     rc = 0;
 done:
-    Py_DECREF(owners);
     Py_XDECREF(actor);
-    Py_XDECREF(held);
     Py_XDECREF(owner);
-    Py_XDECREF(owner_held);
     Py_XDECREF(key);
     return rc == 0 ? 0 : hub_fault(h, s_dropped);
 }
@@ -306,15 +308,15 @@ done:
 
 static PyObject *hub_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"local", "new_buffer", "buffer_type", "current_actor", "fault", "skip_files",
-                             "held", "owners", "taken_at", "order", "k_acquire", "k_release", "chunk",
+                             "held", "taken_at", "order", "k_acquire", "k_release", "chunk",
                              "timeout_max", NULL};
-    PyObject *local, *new_buffer, *buffer_type, *current_actor, *faultf, *skip, *held, *owners, *taken_at, *order;
+    PyObject *local, *new_buffer, *buffer_type, *current_actor, *faultf, *skip, *held, *taken_at, *order;
     unsigned int k_acquire, k_release;
     Py_ssize_t chunk;
     double timeout_max;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$OOOOOO!O!O!O!OIInd:LockHub", kwlist, &local, &new_buffer,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$OOOOOO!O!O!OIInd:LockHub", kwlist, &local, &new_buffer,
                                      &buffer_type, &current_actor, &faultf, &PyFrozenSet_Type, &skip, &PyDict_Type,
-                                     &held, &PyDict_Type, &owners, &PyDict_Type, &taken_at, &order, &k_acquire,
+                                     &held, &PyDict_Type, &taken_at, &order, &k_acquire,
                                      &k_release, &chunk, &timeout_max))
         return NULL;
     HubObject *h = (HubObject *)type->tp_alloc(type, 0);
@@ -327,7 +329,6 @@ static PyObject *hub_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     h->fault = Py_NewRef(faultf);
     h->skip = Py_NewRef(skip);
     h->held = Py_NewRef(held);
-    h->owners = Py_NewRef(owners);
     h->taken_at = Py_NewRef(taken_at);
     h->order = Py_NewRef(order);
     h->zero = PyLong_FromLong(0);
@@ -348,9 +349,10 @@ static int hub_traverse(HubObject *h, visitproc visit, void *arg) {
     Py_VISIT(h->fault);
     Py_VISIT(h->skip);
     Py_VISIT(h->held);
-    Py_VISIT(h->owners);
     Py_VISIT(h->taken_at);
     Py_VISIT(h->order);
+    for (int i = 0; i < NHELD; i++)
+        Py_VISIT(h->held_list[i]);
     return 0;
 }
 
@@ -359,11 +361,14 @@ static int hub_clear(HubObject *h) {
     Py_CLEAR(h->fault);
     Py_CLEAR(h->skip);
     Py_CLEAR(h->held);
-    Py_CLEAR(h->owners);
     Py_CLEAR(h->taken_at);
     Py_CLEAR(h->order);
     Py_CLEAR(h->zero);
     Py_CLEAR(h->empty);
+    for (int i = 0; i < NHELD; i++) {
+        Py_CLEAR(h->held_actor[i]);
+        Py_CLEAR(h->held_list[i]);
+    }
     return 0;
 }
 
@@ -532,11 +537,17 @@ static PyObject *lc_exit(LockCoreObject *self, PyObject *const *args, Py_ssize_t
 }
 
 static int lc_init(LockCoreObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"lock", "name", "st", "hub", "reentrant", NULL};
-    PyObject *lock, *name, *st, *hub = Py_None;
+    static char *kwlist[] = {"lock", "name", "st", "hub", "reentrant", "owners", NULL};
+    PyObject *lock, *name, *st, *hub = Py_None, *owners = NULL;
     int reentrant = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OUO|Op:LockCore", kwlist, &lock, &name, &st, &hub, &reentrant))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OUO|OpO!:LockCore", kwlist, &lock, &name, &st, &hub, &reentrant,
+                                     &PyList_Type, &owners))
         return -1;
+    owners = owners != NULL ? Py_NewRef(owners) : PyList_New(0);
+    if (owners == NULL)
+        return -1;
+    Py_XSETREF(self->owners, owners);
+    Py_CLEAR(self->taken);
     Py_XSETREF(self->lock, Py_NewRef(lock));
     Py_XSETREF(self->name, Py_NewRef(name));
     Py_XSETREF(self->st, Py_NewRef(st));
@@ -554,16 +565,18 @@ static int lc_traverse(LockCoreObject *self, visitproc visit, void *arg) {
     Py_VISIT(self->name);
     Py_VISIT(self->st);
     Py_VISIT(self->hub);
+    Py_VISIT(self->owners);
     return 0;
 }
 
 static int lc_clear(LockCoreObject *self) {
     for (int i = 0; i < NCACHE; i++) {
         Py_CLEAR(self->acq[i].ev);
-        Py_CLEAR(self->acq[i].key);
         Py_CLEAR(self->rel[i].ev);
-        Py_CLEAR(self->rel[i].key);
+        self->acq[i].code = self->rel[i].code = NULL;
     }
+    Py_CLEAR(self->owners);
+    Py_CLEAR(self->taken);
     Py_CLEAR(self->lock);
     Py_CLEAR(self->name);
     Py_CLEAR(self->st);
@@ -596,13 +609,16 @@ static PyMemberDef lc_members[] = {
     {"_hub", T_OBJECT_EX, offsetof(LockCoreObject, hub), READONLY, "its LockHub, or None"},
     {"_depth", T_PYSSIZET, offsetof(LockCoreObject, depth), 0, "reentrant: acquisitions by the owner"},
     {"_reentrant", T_BOOL, offsetof(LockCoreObject, reentrant), READONLY, "an RLock"},
+    {"_owners", T_OBJECT_EX, offsetof(LockCoreObject, owners), READONLY, "LockState.owners[name]"},
+    {"_taken", T_OBJECT, offsetof(LockCoreObject, taken), READONLY,
+     "where its owner took it, when the C path did (else None)"},
     {NULL},
 };
 
 static PyTypeObject LockCoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "scope_nb.record._fasthooks.LockCore",
-    .tp_doc = "LockCore(lock, name, st, hub=None, reentrant=False): base of the traced Lock / RLock.",
+    .tp_doc = "LockCore(lock, name, st, hub=None, reentrant=False, owners=None): base of the traced Lock / RLock.",
     .tp_basicsize = sizeof(LockCoreObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,

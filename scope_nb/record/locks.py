@@ -119,8 +119,9 @@ class LockState:
         self.held: dict[str, list[str]] = {}  # actor -> lock names, in acquisition order
         self.owners: dict[str, list[str]] = {}  # lock name -> actors holding it
         # locations are raw (code, lasti) pairs (see where())
-        # (actor, lock) -> where it was taken; None (or absent) once released
+        # (actor, lock) -> where it was taken (a C core keeps that itself: `_taken`)
         self.taken_at: dict[tuple[str, str], tuple | None] = {}
+        self.cores: dict[str, weakref.ref] = {}  # lock name -> its C core, when it has one
         self.edges: dict[tuple[str, str], tuple[str, tuple | None, tuple | None]] = {}  # a->b: actor, a at, b at
         self.succ: dict[str, set[str]] = {}
         self.reported: set[frozenset[str]] = set()
@@ -146,7 +147,7 @@ class LockState:
         hub = hub(
             local=self.local, new_buffer=rec.buffer, buffer_type=ThreadBuffer,
             current_actor=rec.current_actor, fault=rec.fault, skip_files=_SKIP_FILES, held=self.held,
-            owners=self.owners, taken_at=self.taken_at, order=self._order, k_acquire=self.k_acquire,
+            taken_at=self.taken_at, order=self._order, k_acquire=self.k_acquire,
             k_release=self.k_release, chunk=rec.store.chunk_size, timeout_max=_TIMEOUT_MAX,
         )
         rec.switches.append(hub)  # its `running` follows the recorder's
@@ -156,7 +157,11 @@ class LockState:
         """A traced Lock (or RLock, `reentrant`) delegating to the real `lock`."""
         if self.hub is None:
             return (PyTracedRLock if reentrant else PyTracedLock)(lock, name, self, None, reentrant)
-        return (TracedRLock if reentrant else TracedLock)(lock, name, self, self.hub, reentrant)
+        # the core and the Python paths share the lock's list of owners
+        core = (TracedRLock if reentrant else TracedLock)(lock, name, self, self.hub, reentrant,
+                                                         self.owners.setdefault(name, []))
+        self.cores[name] = weakref.ref(core)
+        return core
 
     # -- naming -------------------------------------------------------------------
     def name_for(self, frame, kind: str, given: str | None = None) -> str:
@@ -331,12 +336,21 @@ class LockState:
         except Exception as e:
             self.rec.fault("locks:release", e)
 
+    def _taken(self, actor: str, name: str):
+        """Where `actor` took lock `name`, which it holds."""
+        at = self.taken_at.get((actor, name))
+        if at is None and name in self.cores:
+            core = self.cores[name]()
+            if core is not None and actor in core._owners:
+                at = core._taken
+        return at
+
     # -- lockdep ------------------------------------------------------------------
     def _order(self, before: tuple[str, ...], name: str, actor: str, loc) -> None:
         for a in before:
             if a == name or (a, name) in self.edges:
                 continue
-            self.edges[(a, name)] = (actor, self.taken_at.get((actor, a)), loc)
+            self.edges[(a, name)] = (actor, self._taken(actor, a), loc)
             self.succ.setdefault(a, set()).add(name)
             path = self._path(name, a)
             if path is not None:
@@ -431,7 +445,7 @@ class _Traced(_Core):
 
     def _at_fork_reinit(self):
         self._lock._at_fork_reinit()
-        self._st.owners.pop(self.name, None)
+        self._st.owners.get(self.name, []).clear()
         self._depth = 0
 
     def __getattr__(self, attr):
