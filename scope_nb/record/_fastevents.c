@@ -4,18 +4,8 @@
 #include "_fasthooks.h"
 
 #define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
-#define NTLS 8
 
-static uint64_t next_gen = 1;
 static PyObject *s_b, *s_seal;
-
-/* per OS thread: the buffers last found by a few SnBuffers (keyed by their gen) */
-static SN_TLS struct {
-    uint64_t gen;
-    PyThreadState *tstate;
-    PyObject *b; /* borrowed: SnBuffers.bufs keeps it */
-} tls[NTLS];
-static SN_TLS unsigned tls_next;
 
 int sn_buffers_init(SnBuffers *s, PyObject *local, PyObject *new_buffer, PyObject *buffer_type,
                     PyObject *current_actor, Py_ssize_t chunk) {
@@ -32,7 +22,8 @@ int sn_buffers_init(SnBuffers *s, PyObject *local, PyObject *new_buffer, PyObjec
     s->current_actor = Py_NewRef(current_actor);
     s->bufs = PyList_New(0);
     s->chunk = chunk;
-    s->gen = next_gen++;
+    memset(s->seen, 0, sizeof(s->seen));
+    s->next = 0;
     if (s->bufs == NULL || sn_member_offset(buffer_type, "ts", &s->off_ts) < 0 ||
         sn_member_offset(buffer_type, "ks", &s->off_ks) < 0 ||
         sn_member_offset(buffer_type, "vals", &s->off_vals) < 0 ||
@@ -54,7 +45,7 @@ int sn_buffers_traverse(SnBuffers *s, visitproc visit, void *arg) {
 }
 
 void sn_buffers_clear(SnBuffers *s) {
-    s->gen = 0; /* no thread's cache matches any more */
+    memset(s->seen, 0, sizeof(s->seen)); /* its buffers are gone with `bufs` */
     Py_CLEAR(s->local);
     Py_CLEAR(s->new_buffer);
     Py_CLEAR(s->buffer_type);
@@ -64,9 +55,10 @@ void sn_buffers_clear(SnBuffers *s) {
 
 PyObject *sn_buffer(SnBuffers *s) {
     PyThreadState *ts = PyThreadState_GET();
-    for (int i = 0; i < NTLS; i++)
-        if (tls[i].gen == s->gen && tls[i].tstate == ts)
-            return tls[i].b;
+    uint64_t id = PyThreadState_GetID(ts);
+    for (int i = 0; i < SN_SEEN; i++)
+        if (s->seen[i].ts == ts && s->seen[i].id == id && s->seen[i].b != NULL)
+            return s->seen[i].b;
     if (s->bufs == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "buffers cleared");
         return NULL;
@@ -89,10 +81,10 @@ PyObject *sn_buffer(SnBuffers *s) {
     Py_DECREF(b);
     if (err < 0)
         return NULL;
-    unsigned i = tls_next++ % NTLS;
-    tls[i].gen = s->gen;
-    tls[i].tstate = ts;
-    tls[i].b = b;
+    unsigned i = s->next++ % SN_SEEN;
+    s->seen[i].ts = ts;
+    s->seen[i].id = id;
+    s->seen[i].b = b;
     return b;
 }
 

@@ -16,12 +16,6 @@
 #error "scope_nb._fasthooks needs the GIL (free-threaded builds use the Python callbacks)"
 #endif
 
-#if defined(_MSC_VER)
-#define SN_TLS __declspec(thread)
-#else
-#define SN_TLS _Thread_local
-#endif
-
 static inline int64_t sn_perf_ns(void) {
 #if PY_VERSION_HEX >= 0x030D0000
     PyTime_t t;
@@ -102,10 +96,18 @@ PyCFunction sn_c_method(PyTypeObject *type, PyObject *name, int flags);
 /* _fastevents.c: a thread's buffer (record/buffer.py ThreadBuffer) as the C hot paths
  * of locks and queues use it: found per thread (cached), its running actor, and an
  * event appended as session.push does. */
+#define SN_SEEN 8
 typedef struct {
     PyObject *local, *new_buffer, *buffer_type, *current_actor, *bufs;
     Py_ssize_t chunk, off_ts, off_ks, off_vals, off_loopy, off_actor, off_on, off_ident;
-    uint64_t gen;
+    /* the buffers of the last threads seen, by thread state (its address and its id,
+     * which no later thread state reuses); b borrowed from `bufs`. The GIL guards it. */
+    struct {
+        PyThreadState *ts;
+        uint64_t id;
+        PyObject *b;
+    } seen[SN_SEEN];
+    unsigned next;
 } SnBuffers;
 
 int sn_buffers_init(SnBuffers *s, PyObject *local, PyObject *new_buffer, PyObject *buffer_type,
