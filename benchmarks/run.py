@@ -334,7 +334,7 @@ def scope_memory(wl: str, variant: Scope, kwargs) -> dict:
         if x is None or type(x) is bool or _small_int(x) or id(x) in seen:
             return
         seen.add(id(x))
-        if type(x) is tuple:
+        if type(x) is tuple or type(x).__name__ == "MessageEvent":  # an event record and its fields
             parts["tuples"] += sys.getsizeof(x)
             for y in x:
                 add(y)

@@ -282,6 +282,8 @@ def _message_workload(early):
     sized.put(1.5)
     queue.Queue._put(sized, item=2)  # an unusual call: the Python closure takes it
     assert sized.get() == 1.5 and sized.get() == 2
+    sized.put(3)  # and the other way round: sent by the C hook, received by the closure
+    assert queue.Queue._get(self=sized) == 3
     for v in (3, 1, 2):
         lifo.put(v)
         prio.put(v)
@@ -312,7 +314,7 @@ def test_same_message_events(monkeypatch):
     c_trace, py_trace = c_then_pure(monkeypatch, run)
     kinds = ["send", "receive"]
     c_ev, py_ev = c_trace.events(kinds), py_trace.events(kinds)
-    assert c_ev.height == py_ev.height == 2 * 41 + 3 + 4 + 2 * 6 + 10
+    assert c_ev.height == py_ev.height == 2 * 41 + 3 + 6 + 2 * 6 + 10
     assert _normalise(c_ev.drop("msg_id"), order_free=True) == _normalise(py_ev.drop("msg_id"), order_free=True)
     for ev in (c_ev, py_ev):  # every receive but the item waiting before start pairs with its send
         sends, receives = ev.filter(kind="send"), ev.filter(kind="receive")

@@ -100,38 +100,112 @@ static PyObject *box_for(QueueHookObject *q, PyObject *queue) {
     return box;
 }
 
-/* The event of one message: (actor, queue name, message, msg id, waited, depth) (the
- * short form of decode.rich_values), stamped t, in this thread's buffer unless the thread is
- * one of the recorder's own. */
-static int record(QueueHookObject *q, PyObject *queue, PyObject *items, PyObject *box, PyObject *item, PyObject *mid,
-                  PyObject *waited, int64_t t) {
-    PyObject *b = sn_buffer(&q->bufs);
-    if (b == NULL)
-        return -1;
-    int on = sn_buffer_on(&q->bufs, b);
-    if (on < 0)
-        return -1;
-    if (!on) {
-        PyObject *ident = SLOT(b, q->bufs.off_ident);
-        int own = ident == NULL ? 0 : PySet_Contains(q->own, ident);
-        if (own != 0)
-            return own < 0 ? -1 : 0;
+/* ---- MessageEvent: the event of one message ---------------------------------
+ * A read-only sequence (actor, queue name, message, msg id, waited, depth), the short
+ * form decode.rich_values reads, and for a send the time it was sent: the FIFO box
+ * keeps the send's event itself until the receive pairs with it. Not tracked by the
+ * garbage collector: strings, numbers and small tuples of those cannot form a cycle,
+ * and the hottest of the emitted events then costs one small allocation. */
+#define NFIELDS 6
+typedef struct {
+    PyObject_HEAD
+    PyObject *f[NFIELDS];
+    long long sent;
+} EventObject;
+
+static PyTypeObject EventType;
+
+static EventObject *event_new(PyObject *const *fields, int64_t sent) {
+    EventObject *ev = PyObject_New(EventObject, &EventType);
+    if (ev == NULL)
+        return NULL;
+    for (int i = 0; i < NFIELDS; i++)
+        ev->f[i] = Py_NewRef(fields[i]);
+    ev->sent = sent;
+    return ev;
+}
+
+static void event_dealloc(EventObject *ev) {
+    for (int i = 0; i < NFIELDS; i++)
+        Py_XDECREF(ev->f[i]);
+    PyObject_Free(ev);
+}
+
+static Py_ssize_t event_len(PyObject *ev) { return NFIELDS; }
+
+static PyObject *event_item(EventObject *ev, Py_ssize_t i) {
+    if (i < 0 || i >= NFIELDS) {
+        PyErr_SetString(PyExc_IndexError, "MessageEvent index out of range");
+        return NULL;
     }
-    PyObject *actor = sn_actor(&q->bufs, b), *detail = NULL, *qsize = NULL, *ev = NULL;
-    int rc = -1;
-    if (actor != NULL && (detail = keep(q, b, item)) != NULL && (qsize = depth(q, queue, items)) != NULL &&
-        (ev = PyTuple_New(6)) != NULL) {
-        PyObject *fields[6] = {actor, SLOT(box, q->off_name), detail, mid, waited, qsize};
-        for (int i = 0; i < 6; i++)
-            PyTuple_SET_ITEM(ev, i, Py_NewRef(fields[i]));
-        PyObject_GC_UnTrack(ev); /* strings, numbers and tuples of those: no cycle possible */
-        rc = sn_push(&q->bufs, b, q->k, ev, t);
+    return Py_NewRef(ev->f[i]);
+}
+
+static PyObject *event_repr(EventObject *ev) {
+    PyObject *t = PyTuple_New(NFIELDS);
+    if (t == NULL)
+        return NULL;
+    for (int i = 0; i < NFIELDS; i++)
+        PyTuple_SET_ITEM(t, i, Py_NewRef(ev->f[i]));
+    PyObject *r = PyUnicode_FromFormat("MessageEvent%R", t);
+    Py_DECREF(t);
+    return r;
+}
+
+static PySequenceMethods event_as_sequence = {
+    .sq_length = event_len,
+    .sq_item = (ssizeargfunc)event_item,
+};
+
+static PyMemberDef event_members[] = {
+    {"msg_id", T_OBJECT, offsetof(EventObject, f) + 3 * sizeof(PyObject *), READONLY, "the message id"},
+    {"sent", T_LONGLONG, offsetof(EventObject, sent), READONLY, "a send: when (perf ns)"},
+    {NULL},
+};
+
+static PyTypeObject EventType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "scope_nb.record._fasthooks.MessageEvent",
+    .tp_doc = "The event of one queue message: (actor, queue, message, msg id, waited, depth).",
+    .tp_basicsize = sizeof(EventObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)event_dealloc,
+    .tp_repr = (reprfunc)event_repr,
+    .tp_as_sequence = &event_as_sequence,
+    .tp_members = event_members,
+};
+
+/* This thread's buffer when its events are recorded (1), or 0 for one of the
+ * recorder's own threads; -1 on error. */
+static int recorded(QueueHookObject *q, PyObject **b) {
+    if ((*b = sn_buffer(&q->bufs)) == NULL)
+        return -1;
+    int on = sn_buffer_on(&q->bufs, *b);
+    if (on != 0)
+        return on;
+    PyObject *ident = SLOT(*b, q->bufs.off_ident);
+    int own = ident == NULL ? 0 : PySet_Contains(q->own, ident);
+    return own < 0 ? -1 : !own;
+}
+
+/* The event of one message, stamped `sent` (a send) or not (-1): its fields when
+ * the buffer `b` records it, else only its msg id (a send's entry in the FIFO box). */
+static EventObject *message_event(QueueHookObject *q, PyObject *b, PyObject *queue, PyObject *items, PyObject *box,
+                                  PyObject *item, PyObject *mid, PyObject *waited, int64_t sent) {
+    if (b == NULL) {
+        PyObject *fields[NFIELDS] = {Py_None, Py_None, Py_None, mid, Py_None, Py_None};
+        return event_new(fields, sent);
+    }
+    PyObject *actor = sn_actor(&q->bufs, b), *detail = NULL, *qsize = NULL;
+    EventObject *ev = NULL;
+    if (actor != NULL && (detail = keep(q, b, item)) != NULL && (qsize = depth(q, queue, items)) != NULL) {
+        PyObject *fields[NFIELDS] = {actor, SLOT(box, q->off_name), detail, mid, waited, qsize};
+        ev = event_new(fields, sent);
     }
     Py_XDECREF(actor);
     Py_XDECREF(detail);
     Py_XDECREF(qsize);
-    Py_XDECREF(ev);
-    return rc;
+    return ev;
 }
 
 /* deque.append(x) / deque.popleft() on a box's own deque. */
@@ -142,34 +216,56 @@ static PyObject *fifo_call(PyObject *fifo, PyObject *x) {
 }
 
 static int after_put(QueueHookObject *q, PyObject *queue, PyObject *items, PyObject *item) {
-    PyObject *box = box_for(q, queue), *mid = NULL, *entry = NULL;
-    int rc = -1;
+    PyObject *box = box_for(q, queue), *mid = NULL, *b = NULL;
+    EventObject *ev = NULL;
+    int rc = -1, rec = 0;
     if (box == NULL || (mid = PyIter_Next(q->ids)) == NULL)
         goto done;
     int64_t t = sn_perf_ns();
-    PyObject *tt = PyLong_FromLongLong(t);
-    entry = tt == NULL ? NULL : PyTuple_Pack(2, mid, tt);
-    Py_XDECREF(tt);
-    if (entry == NULL)
-        goto done;
-    PyObject_GC_UnTrack(entry);
     PyObject *fifo = SLOT(box, q->off_fifo);
     if (fifo == NULL) {
         PyErr_SetString(PyExc_AttributeError, "queue box slots unset");
         goto done;
     }
-    PyObject *r = fifo_call(fifo, entry);
+    if (q->k && (rec = recorded(q, &b)) < 0)
+        goto done;
+    if ((ev = message_event(q, rec ? b : NULL, queue, items, box, item, mid, Py_None, t)) == NULL)
+        goto done;
+    PyObject *r = fifo_call(fifo, (PyObject *)ev);
     if (r == NULL)
         goto done;
     Py_DECREF(r);
-    rc = q->k ? record(q, queue, items, box, item, mid, Py_None, t) : 0;
+    rc = rec ? sn_push(&q->bufs, b, q->k, (PyObject *)ev, t) : 0;
 done:
     if (rc < 0 && !PyErr_Occurred())
         PyErr_SetString(PyExc_StopIteration, "message ids exhausted");
     Py_XDECREF(box);
     Py_XDECREF(mid);
-    Py_XDECREF(entry);
+    Py_XDECREF(ev);
     return rc;
+}
+
+/* The msg id and send time of a FIFO box's entry: a C send's event, or the
+ * (msg id, time) pair a Python send leaves. 0, or -1 with an exception. */
+static int entry_of(PyObject *entry, PyObject **mid, int64_t *sent) {
+    if (Py_IS_TYPE(entry, &EventType)) {
+        *mid = Py_NewRef(((EventObject *)entry)->f[3]);
+        *sent = ((EventObject *)entry)->sent;
+        return 0;
+    }
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2) {
+        PyErr_SetString(PyExc_TypeError, "queue box entry is not (msg id, time)");
+        return -1;
+    }
+#if LONG_MAX >= INT64_MAX
+    *sent = PyLong_AsLong(PyTuple_GET_ITEM(entry, 1)); /* PyLong_AsLongLong is slower */
+#else
+    *sent = PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 1));
+#endif
+    if (*sent == -1 && PyErr_Occurred())
+        return -1;
+    *mid = Py_NewRef(PyTuple_GET_ITEM(entry, 0));
+    return 0;
 }
 
 /* shutdown(immediate=True) (3.13) drains the queue through _get: items discarded,
@@ -197,7 +293,7 @@ static int draining(QueueHookObject *q, PyObject *queue) {
 
 static int after_get(QueueHookObject *q, PyObject *queue, PyObject *items, PyObject *item) {
     int64_t t = sn_perf_ns();
-    PyObject *box = box_for(q, queue), *mid = Py_NewRef(Py_None), *waited = Py_NewRef(Py_None);
+    PyObject *box = box_for(q, queue), *mid = NULL, *waited = NULL, *b = NULL;
     int rc = -1;
     if (box == NULL)
         goto done;
@@ -222,28 +318,24 @@ static int after_get(QueueHookObject *q, PyObject *queue, PyObject *items, PyObj
             PyObject *entry = fifo_call(fifo, NULL);
             if (entry == NULL)
                 goto done;
-            if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2) {
-                Py_DECREF(entry);
-                PyErr_SetString(PyExc_TypeError, "queue box entry is not (msg id, time)");
-                goto done;
-            }
-            Py_SETREF(mid, Py_NewRef(PyTuple_GET_ITEM(entry, 0)));
-#if LONG_MAX >= INT64_MAX
-            int64_t sent = PyLong_AsLong(PyTuple_GET_ITEM(entry, 1)); /* PyLong_AsLongLong is slower */
-#else
-            int64_t sent = PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 1));
-#endif
+            int64_t sent;
+            int err = entry_of(entry, &mid, &sent);
             Py_DECREF(entry);
-            if (sent == -1 && PyErr_Occurred())
-                goto done;
-            Py_SETREF(waited, PyLong_FromLongLong(t - sent));
-            if (waited == NULL)
+            if (err < 0 || (waited = PyLong_FromLongLong(t - sent)) == NULL)
                 goto done;
         }
     }
     rc = 0;
-    if (q->k && !draining(q, queue))
-        rc = record(q, queue, items, box, item, mid, waited, t);
+    if (q->k && !draining(q, queue)) {
+        int rec = recorded(q, &b);
+        EventObject *ev = NULL;
+        if (rec < 0 || (rec && (ev = message_event(q, b, queue, items, box, item, mid ? mid : Py_None,
+                                                   waited ? waited : Py_None, -1)) == NULL))
+            rc = -1;
+        else if (rec)
+            rc = sn_push(&q->bufs, b, q->k, (PyObject *)ev, t);
+        Py_XDECREF(ev);
+    }
 done:
     Py_XDECREF(box);
     Py_XDECREF(mid);
@@ -435,7 +527,9 @@ int sn_add_queue_types(PyObject *module) {
         PyErr_SetString(PyExc_ImportError, "collections.deque.append / popleft are not plain C methods");
         return -1;
     }
-    if (PyType_Ready(&QueueHookType) < 0)
+    if (PyType_Ready(&QueueHookType) < 0 || PyType_Ready(&EventType) < 0)
+        return -1;
+    if (PyModule_AddObjectRef(module, "MessageEvent", (PyObject *)&EventType) < 0)
         return -1;
     return PyModule_AddObjectRef(module, "QueueHook", (PyObject *)&QueueHookType);
 }

@@ -61,9 +61,10 @@ class _Box:
         self.name = name
         self.lifo = lifo
         self.ref = ref
-        # FIFO queues: (msg_id, put perf ns) in queue order; the items already waiting
-        # when the queue was first seen come out first, without a message id
-        self.fifo: deque[tuple[int, int]] | None = deque() if fifo else None
+        # FIFO queues: (msg_id, put perf ns) in queue order, or the send's event (a C
+        # MessageEvent: .msg_id, .sent); the items already waiting when the queue was
+        # first seen come out first, without a message id
+        self.fifo: deque | None = deque() if fifo else None
         self.untracked = untracked
         self.pending: dict[int, list[tuple[int, int]]] = {}  # others: id(item) -> [(msg_id, put perf ns)]
 
@@ -207,7 +208,8 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
                 if box.untracked > 0:
                     box.untracked -= 1
                 elif box.fifo:
-                    mid, sent = box.fifo.popleft()
+                    entry = box.fifo.popleft()  # (msg id, time), or a C send's MessageEvent
+                    mid, sent = entry if type(entry) is tuple else (entry.msg_id, entry.sent)
                     waited = t - sent
             else:
                 waiting = box.pending.get(id(item))
