@@ -118,6 +118,9 @@ class Untraced:
         return {}
 
 
+MO_BOUNDED = "scope_nb: messages_only, default bound"
+
+
 class Scope:
     """scope_nb.start(**opts) ... scope_nb.stop()."""
 
@@ -248,6 +251,9 @@ def variants_for(wl: str) -> list:
             v.append(Scope("scope_nb (pure Python): trace everything, no args", pure=True, trace_all=True, capture_args=False))
     if wl == "threads+queue":
         v.append(Scope("scope_nb: messages_only", tracing_level="messages_only"))
+        # the default bound: the oldest chunks are dropped (and counted), so the memory
+        # of the events is reused instead of the process growing by ~0.4 kB a message
+        v.append(Scope(MO_BOUNDED, tracing_level="messages_only", max_events=100_000))
     if HAVE["viztracer"]:
         v.append(Viz("VizTracer defaults"))
         # with args, VizTracer reprs every argument of every call, the event loop's
@@ -689,7 +695,10 @@ def main(argv=None) -> int:
     if mo is not None:
         landed = [getattr(p, "__name__", str(p)).rsplit(".", 1)[-1] for p in _session.PATCHERS]
         note = f" (patchers: {', '.join(landed)})" if landed else " (no thread/queue/lock patchers registered yet: nothing is recorded)"
-        lines.append(f"| messages_only on the 4-thread queue workload <= 1.3x (issue 3) | {mo:.2f}x{note} | {'met' if mo <= 1.3 else 'NOT met'} |")
+        lines.append(f"| messages_only on the 4-thread queue workload <= 1.3x (issue 3), every event kept | {mo:.2f}x{note} | {'met' if mo <= 1.3 else 'NOT met'} |")
+    mb = r("threads+queue", MO_BOUNDED)
+    if mb is not None:
+        lines.append(f"| the same with the default max_events=100,000 (oldest chunks dropped) | {mb:.2f}x | {'met' if mb <= 1.3 else 'NOT met'} |")
     lines.append("")
 
     text = "\n".join(lines)

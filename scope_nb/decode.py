@@ -7,6 +7,7 @@ the kept values formatted with the bounded repr, the emitted events' fields apar
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .record.buffer import (
@@ -66,12 +67,12 @@ def args_text(fmt: Formatter, names: tuple[str, ...], v) -> str | None:
     return ", ".join(parts)
 
 
-def rich_values(v: tuple, locations: dict | None = None) -> tuple:
+def rich_values(v: Sequence, locations: dict | None = None) -> tuple:
     """The RICH_FIELDS of an emitted event tuple. A location kept raw by a hot path, a
     (code, lasti) pair, becomes "file:line" here; `locations` caches those texts by
     (id(code), lasti) for as long as the events that hold the codes are alive. A queue
-    message's event is a short tuple (actor, queue, message, msg id, waited, depth):
-    six fields, not eleven, for the hottest of the emitted events."""
+    message's event is shorter, (actor, queue, message, msg id, waited, depth): a
+    tuple, or the C hooks' MessageEvent, a sequence of the same six fields."""
     if len(v) == 6:
         return (v[1], v[3], None, None, v[4], None, None, None, v[5])
     loc = v[5]
