@@ -299,6 +299,24 @@ def _message_workload(early):
     return len(got)
 
 
+def test_c_events_share_the_python_clock():
+    """The C lock and queue paths stamp events on the clock of clock.now(), so they
+    sort with everything the Python paths record."""
+    from scope_nb import clock
+
+    with scope.record(tracing_level="messages_only") as trace:
+        lock, jobs = threading.Lock(), queue.Queue()
+        assert type(lock).__name__ == "TracedLock"
+        t0 = clock.now()
+        with lock:
+            jobs.put(1)
+        assert jobs.get() == 1
+        t1 = clock.now()
+    ev = trace.events(["lock_acquire", "lock_release", "send", "receive"])
+    assert ev["kind"].to_list() == ["lock_acquire", "send", "lock_release", "receive"]
+    assert ev["ts"].is_sorted() and t0 <= ev["ts"].min() and ev["ts"].max() <= t1
+
+
 def test_same_message_events(monkeypatch):
     """The C queue hooks (record/_fastqueues.c) record what the Python closures do."""
 

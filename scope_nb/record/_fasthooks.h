@@ -8,6 +8,7 @@
 #include <frameobject.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030E0000
 #error "scope_nb._fasthooks supports CPython 3.11 to 3.13"
@@ -16,7 +17,14 @@
 #error "scope_nb._fasthooks needs the GIL (free-threaded builds use the Python callbacks)"
 #endif
 
+/* time.perf_counter_ns(): on Linux that is CLOCK_MONOTONIC, read here directly (the
+ * clock is taken for every lock and queue event). */
 static inline int64_t sn_perf_ns(void) {
+#if defined(__linux__)
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
+        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+#endif
 #if PY_VERSION_HEX >= 0x030D0000
     PyTime_t t;
     (void)PyTime_PerfCounterRaw(&t);
