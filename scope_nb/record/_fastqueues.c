@@ -103,62 +103,88 @@ static PyObject *box_for(QueueHookObject *q, PyObject *queue) {
 /* ---- MessageEvent: the event of one message ---------------------------------
  * A read-only sequence (actor, queue name, message, msg id, waited, depth), the short
  * form decode.rich_values reads, and for a send the time it was sent: the FIFO box
- * keeps the send's event itself until the receive pairs with it. Not tracked by the
+ * keeps the send's event itself until the receive pairs with it. The numbers are
+ * kept as C integers (NONE: None) and become ints when read. Not tracked by the
  * garbage collector: strings, numbers and small tuples of those cannot form a cycle,
  * and the hottest of the emitted events then costs one small allocation. */
 #define NFIELDS 6
+#define NONE INT64_MIN
 typedef struct {
     PyObject_HEAD
-    PyObject *f[NFIELDS];
-    long long sent;
+    PyObject *actor, *queue, *message, *depth;
+    long long msg_id, waited, sent;
 } EventObject;
 
 static PyTypeObject EventType;
 
-static EventObject *event_new(PyObject *const *fields, int64_t sent) {
+static EventObject *event_new(PyObject *actor, PyObject *queue, PyObject *message, PyObject *depth,
+                              int64_t msg_id, int64_t waited, int64_t sent) {
     EventObject *ev = PyObject_New(EventObject, &EventType);
     if (ev == NULL)
         return NULL;
-    for (int i = 0; i < NFIELDS; i++)
-        ev->f[i] = Py_NewRef(fields[i]);
+    ev->actor = Py_NewRef(actor);
+    ev->queue = Py_NewRef(queue);
+    ev->message = Py_NewRef(message);
+    ev->depth = Py_NewRef(depth);
+    ev->msg_id = msg_id;
+    ev->waited = waited;
     ev->sent = sent;
     return ev;
 }
 
 static void event_dealloc(EventObject *ev) {
-    for (int i = 0; i < NFIELDS; i++)
-        Py_XDECREF(ev->f[i]);
+    Py_DECREF(ev->actor);
+    Py_DECREF(ev->queue);
+    Py_DECREF(ev->message);
+    Py_DECREF(ev->depth);
     PyObject_Free(ev);
 }
+
+static PyObject *int_or_none(long long v) { return v == NONE ? Py_NewRef(Py_None) : PyLong_FromLongLong(v); }
 
 static Py_ssize_t event_len(PyObject *ev) { return NFIELDS; }
 
 static PyObject *event_item(EventObject *ev, Py_ssize_t i) {
-    if (i < 0 || i >= NFIELDS) {
-        PyErr_SetString(PyExc_IndexError, "MessageEvent index out of range");
-        return NULL;
+    switch (i) {
+    case 0:
+        return Py_NewRef(ev->actor);
+    case 1:
+        return Py_NewRef(ev->queue);
+    case 2:
+        return Py_NewRef(ev->message);
+    case 3:
+        return int_or_none(ev->msg_id);
+    case 4:
+        return int_or_none(ev->waited);
+    case 5:
+        return Py_NewRef(ev->depth);
     }
-    return Py_NewRef(ev->f[i]);
+    PyErr_SetString(PyExc_IndexError, "MessageEvent index out of range");
+    return NULL;
 }
 
 static PyObject *event_repr(EventObject *ev) {
-    PyObject *t = PyTuple_New(NFIELDS);
+    PyObject *t = PySequence_Tuple((PyObject *)ev);
     if (t == NULL)
         return NULL;
-    for (int i = 0; i < NFIELDS; i++)
-        PyTuple_SET_ITEM(t, i, Py_NewRef(ev->f[i]));
     PyObject *r = PyUnicode_FromFormat("MessageEvent%R", t);
     Py_DECREF(t);
     return r;
 }
+
+static PyObject *event_msg_id(EventObject *ev, void *closure) { return int_or_none(ev->msg_id); }
 
 static PySequenceMethods event_as_sequence = {
     .sq_length = event_len,
     .sq_item = (ssizeargfunc)event_item,
 };
 
+static PyGetSetDef event_getset[] = {
+    {"msg_id", (getter)event_msg_id, NULL, "the message id (None: none)", NULL},
+    {NULL},
+};
+
 static PyMemberDef event_members[] = {
-    {"msg_id", T_OBJECT, offsetof(EventObject, f) + 3 * sizeof(PyObject *), READONLY, "the message id"},
     {"sent", T_LONGLONG, offsetof(EventObject, sent), READONLY, "a send: when (perf ns)"},
     {NULL},
 };
@@ -172,8 +198,19 @@ static PyTypeObject EventType = {
     .tp_dealloc = (destructor)event_dealloc,
     .tp_repr = (reprfunc)event_repr,
     .tp_as_sequence = &event_as_sequence,
+    .tp_getset = event_getset,
     .tp_members = event_members,
 };
+
+/* An int as int64 (a message id, a time); -1 with an exception when it is not one. */
+static int as_int64(PyObject *v, int64_t *out) {
+#if LONG_MAX >= INT64_MAX
+    *out = PyLong_AsLong(v); /* PyLong_AsLongLong is slower */
+#else
+    *out = PyLong_AsLongLong(v);
+#endif
+    return *out == -1 && PyErr_Occurred() ? -1 : 0;
+}
 
 /* This thread's buffer when its events are recorded (1), or 0 for one of the
  * recorder's own threads; -1 on error. */
@@ -188,20 +225,16 @@ static int recorded(QueueHookObject *q, PyObject **b) {
     return own < 0 ? -1 : !own;
 }
 
-/* The event of one message, stamped `sent` (a send) or not (-1): its fields when
+/* The event of one message, stamped `sent` (a send) or not (NONE): its fields when
  * the buffer `b` records it, else only its msg id (a send's entry in the FIFO box). */
 static EventObject *message_event(QueueHookObject *q, PyObject *b, PyObject *queue, PyObject *items, PyObject *box,
-                                  PyObject *item, PyObject *mid, PyObject *waited, int64_t sent) {
-    if (b == NULL) {
-        PyObject *fields[NFIELDS] = {Py_None, Py_None, Py_None, mid, Py_None, Py_None};
-        return event_new(fields, sent);
-    }
+                                  PyObject *item, int64_t mid, int64_t waited, int64_t sent) {
+    if (b == NULL)
+        return event_new(Py_None, Py_None, Py_None, Py_None, mid, waited, sent);
     PyObject *actor = sn_actor(&q->bufs, b), *detail = NULL, *qsize = NULL;
     EventObject *ev = NULL;
-    if (actor != NULL && (detail = keep(q, b, item)) != NULL && (qsize = depth(q, queue, items)) != NULL) {
-        PyObject *fields[NFIELDS] = {actor, SLOT(box, q->off_name), detail, mid, waited, qsize};
-        ev = event_new(fields, sent);
-    }
+    if (actor != NULL && (detail = keep(q, b, item)) != NULL && (qsize = depth(q, queue, items)) != NULL)
+        ev = event_new(actor, SLOT(box, q->off_name), detail, qsize, mid, waited, sent);
     Py_XDECREF(actor);
     Py_XDECREF(detail);
     Py_XDECREF(qsize);
@@ -216,10 +249,11 @@ static PyObject *fifo_call(PyObject *fifo, PyObject *x) {
 }
 
 static int after_put(QueueHookObject *q, PyObject *queue, PyObject *items, PyObject *item) {
-    PyObject *box = box_for(q, queue), *mid = NULL, *b = NULL;
+    PyObject *box = box_for(q, queue), *id = NULL, *b = NULL;
     EventObject *ev = NULL;
     int rc = -1, rec = 0;
-    if (box == NULL || (mid = PyIter_Next(q->ids)) == NULL)
+    int64_t mid;
+    if (box == NULL || (id = PyIter_Next(q->ids)) == NULL || as_int64(id, &mid) < 0)
         goto done;
     int64_t t = sn_perf_ns();
     PyObject *fifo = SLOT(box, q->off_fifo);
@@ -229,7 +263,7 @@ static int after_put(QueueHookObject *q, PyObject *queue, PyObject *items, PyObj
     }
     if (q->k && (rec = recorded(q, &b)) < 0)
         goto done;
-    if ((ev = message_event(q, rec ? b : NULL, queue, items, box, item, mid, Py_None, t)) == NULL)
+    if ((ev = message_event(q, rec ? b : NULL, queue, items, box, item, mid, NONE, t)) == NULL)
         goto done;
     PyObject *r = fifo_call(fifo, (PyObject *)ev);
     if (r == NULL)
@@ -240,16 +274,16 @@ done:
     if (rc < 0 && !PyErr_Occurred())
         PyErr_SetString(PyExc_StopIteration, "message ids exhausted");
     Py_XDECREF(box);
-    Py_XDECREF(mid);
+    Py_XDECREF(id);
     Py_XDECREF(ev);
     return rc;
 }
 
 /* The msg id and send time of a FIFO box's entry: a C send's event, or the
  * (msg id, time) pair a Python send leaves. 0, or -1 with an exception. */
-static int entry_of(PyObject *entry, PyObject **mid, int64_t *sent) {
+static int entry_of(PyObject *entry, int64_t *mid, int64_t *sent) {
     if (Py_IS_TYPE(entry, &EventType)) {
-        *mid = Py_NewRef(((EventObject *)entry)->f[3]);
+        *mid = ((EventObject *)entry)->msg_id;
         *sent = ((EventObject *)entry)->sent;
         return 0;
     }
@@ -257,15 +291,7 @@ static int entry_of(PyObject *entry, PyObject **mid, int64_t *sent) {
         PyErr_SetString(PyExc_TypeError, "queue box entry is not (msg id, time)");
         return -1;
     }
-#if LONG_MAX >= INT64_MAX
-    *sent = PyLong_AsLong(PyTuple_GET_ITEM(entry, 1)); /* PyLong_AsLongLong is slower */
-#else
-    *sent = PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 1));
-#endif
-    if (*sent == -1 && PyErr_Occurred())
-        return -1;
-    *mid = Py_NewRef(PyTuple_GET_ITEM(entry, 0));
-    return 0;
+    return as_int64(PyTuple_GET_ITEM(entry, 0), mid) < 0 || as_int64(PyTuple_GET_ITEM(entry, 1), sent) < 0 ? -1 : 0;
 }
 
 /* shutdown(immediate=True) (3.13) drains the queue through _get: items discarded,
@@ -293,7 +319,8 @@ static int draining(QueueHookObject *q, PyObject *queue) {
 
 static int after_get(QueueHookObject *q, PyObject *queue, PyObject *items, PyObject *item) {
     int64_t t = sn_perf_ns();
-    PyObject *box = box_for(q, queue), *mid = NULL, *waited = NULL, *b = NULL;
+    PyObject *box = box_for(q, queue), *b = NULL;
+    int64_t mid = NONE, waited = NONE;
     int rc = -1;
     if (box == NULL)
         goto done;
@@ -321,16 +348,16 @@ static int after_get(QueueHookObject *q, PyObject *queue, PyObject *items, PyObj
             int64_t sent;
             int err = entry_of(entry, &mid, &sent);
             Py_DECREF(entry);
-            if (err < 0 || (waited = PyLong_FromLongLong(t - sent)) == NULL)
+            if (err < 0)
                 goto done;
+            waited = t - sent;
         }
     }
     rc = 0;
     if (q->k && !draining(q, queue)) {
         int rec = recorded(q, &b);
         EventObject *ev = NULL;
-        if (rec < 0 || (rec && (ev = message_event(q, b, queue, items, box, item, mid ? mid : Py_None,
-                                                   waited ? waited : Py_None, -1)) == NULL))
+        if (rec < 0 || (rec && (ev = message_event(q, b, queue, items, box, item, mid, waited, NONE)) == NULL))
             rc = -1;
         else if (rec)
             rc = sn_push(&q->bufs, b, q->k, (PyObject *)ev, t);
@@ -338,8 +365,6 @@ static int after_get(QueueHookObject *q, PyObject *queue, PyObject *items, PyObj
     }
 done:
     Py_XDECREF(box);
-    Py_XDECREF(mid);
-    Py_XDECREF(waited);
     return rc;
 }
 
