@@ -4,8 +4,9 @@
  *
  * These run under the queue's mutex: every microsecond spent here is one the other
  * producers and consumers wait. A QueueHook is a method descriptor (it binds like a
- * function) that calls the original method, then pairs the message FIFO-wise (the
- * box's deque of (msg id, put time)) and appends the send / receive event.
+ * function) that runs the original method (the stock ones' deque operation it does
+ * itself), then pairs the message FIFO-wise (the box's deque holds each send's
+ * MessageEvent until its receive) and appends the send / receive event.
  */
 #include "_fasthooks.h"
 
