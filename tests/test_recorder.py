@@ -288,6 +288,21 @@ def test_trace_all_processes_records_user_code_not_the_stdlib():
     assert not any(m.startswith("json") for m in modules)
 
 
+def test_stdlib_skipped_by_trace_all_is_recorded_once_its_module_is_traced():
+    """Trace-everything passes over the stdlib, and remembers that per code object
+    (3.11 has no DISABLE); tracing the module afterwards still records its calls."""
+    import textwrap
+
+    with scope.record() as trace:
+        scope.trace_all_processes()
+        for _ in range(3):
+            textwrap.dedent("  a")
+        scope.trace_module(textwrap)
+        textwrap.dedent("  b")
+    calls = trace.function_calls().filter(pl.col("function") == "dedent")
+    assert calls.height == 1 and calls["module"].to_list() == ["textwrap"]
+
+
 def test_trace_process_narrows_calls_to_one_thread():
     go = threading.Event()
     done = threading.Barrier(2)

@@ -290,6 +290,9 @@ typedef struct {
     void *key;
     SiteInfo *info;     /* NULL: a negative entry */
     Py_ssize_t stamp;   /* negative entries: len(site_by_code) when it was made */
+    PyObject *never;    /* the code (strong, so its address is not reused) when the Python
+                           hook saw it in trace-everything mode and gave it no site: not
+                           user code, or ours; it never will have one */
 } Slot;
 
 /* ------------------------------------------------------------------------ */
@@ -783,7 +786,11 @@ static int profile_call(HooksObject *h, PyFrameObject *frame) {
     if (error)
         PyErr_Clear();
     if (si == NULL || si->is_gen) {
-        if (si == NULL && !error) {
+        int fresh = si == NULL && !error;
+        if (fresh) {
+            Slot *s = table_find(h, code);
+            if (s->key == code && s->never != NULL)
+                return 0; /* not user code: no Python call (3.11 has no DISABLE) */
             int te = attr_truth(h->rec, s_trace_everything);
             if (te <= 0) {
                 if (te < 0)
@@ -795,6 +802,13 @@ static int profile_call(HooksObject *h, PyFrameObject *frame) {
         if (r == NULL)
             return -1;
         Py_DECREF(r);
+        if (fresh && site_lookup(h, code, &error) == NULL && !error) {
+            Slot *s = table_find(h, code); /* the hook gave it no site: it never will */
+            if (s->key == code && s->never == NULL)
+                s->never = Py_NewRef(code);
+        }
+        if (error)
+            PyErr_Clear();
         return 0;
     }
     PyObject *b = sn_buffer(&h->bufs);
@@ -1120,8 +1134,10 @@ static int hooks_clear(HooksObject *h) {
     Py_ssize_t n = h->size;
     h->table = NULL;
     h->size = h->used = 0;
-    for (Py_ssize_t i = 0; i < n; i++)
+    for (Py_ssize_t i = 0; i < n; i++) {
         siteinfo_free(t[i].info);
+        Py_XDECREF(t[i].never);
+    }
     PyMem_Free(t);
     return 0;
 }

@@ -153,6 +153,9 @@ class MonitoringBackend(_Capture):
                 events |= E.PY_YIELD | E.PY_RESUME
             self.mon.set_local_events(self.tool, code, events)
             self.watched.append(code)
+        # a code trace-everything passed over earlier was DISABLEd at its locations:
+        # without this its module, traced now, would stay silent
+        self.mon.restart_events()
 
     def watch_all(self) -> None:
         E = self.E
