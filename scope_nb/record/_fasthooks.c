@@ -277,7 +277,7 @@ enum { ARGS_NONE = 0, ARGS_FAST = 1, ARGS_PY = 2 };
 
 typedef struct {
     PyObject *site; /* strong; keeps the code object alive */
-    uint32_t kcall, kret;
+    uint32_t kcall, kret, ksuspend, kresume;
     int args;       /* ARGS_* */
     int is_gen;
     int plain_single;
@@ -302,17 +302,17 @@ typedef struct {
     PyObject_HEAD
     SnBuffers bufs;
     PyObject *rec, *sync_task, *fault, *cap, *args_of, *sites;
-    PyObject *py_start, *py_return, *py_hook, *exc_tracer, *disable, *redacted;
+    PyObject *py_start, *py_return, *py_yield, *py_resume, *py_hook, *exc_tracer, *disable, *redacted;
     PyObject *return_ops, *exc_pending;
     int capture_args;
-    int yield_op;
+    int yield_op, resume_op; /* 3.11: generators' YIELD_VALUE and RESUME opcodes (-1: unknown) */
     Slot *table;
     Py_ssize_t size, used; /* size: a power of two */
 } HooksObject;
 
 static PyTypeObject HooksType;
-static PyObject *s_seal, *s_call, *s_return, *s_trace_everything, *s_co_varnames, *s_co_cellvars;
-static PyObject *s_site_kcall, *s_site_kret, *s_site_is_gen, *s_site_plain_single, *s_site_getter, *s_site_argnames, *s_site_secret;
+static PyObject *s_seal, *s_call, *s_return, *s_yield, *s_resume, *s_trace_everything, *s_co_varnames, *s_co_cellvars;
+static PyObject *s_site_kcall, *s_site_kret, *s_site_ksuspend, *s_site_kresume, *s_site_is_gen, *s_site_plain_single, *s_site_getter, *s_site_argnames, *s_site_secret;
 
 #define SLOT_OF(o, off) (*(PyObject **)((char *)(o) + (off)))
 
@@ -388,7 +388,8 @@ static SiteInfo *siteinfo_make(HooksObject *h, PyObject *code, PyObject *site) {
         return NULL;
     }
     si->site = Py_NewRef(site);
-    if (attr_u32(site, s_site_kcall, &si->kcall) < 0 || attr_u32(site, s_site_kret, &si->kret) < 0)
+    if (attr_u32(site, s_site_kcall, &si->kcall) < 0 || attr_u32(site, s_site_kret, &si->kret) < 0 ||
+        attr_u32(site, s_site_ksuspend, &si->ksuspend) < 0 || attr_u32(site, s_site_kresume, &si->kresume) < 0)
         goto fail;
     if ((si->is_gen = attr_truth(site, s_site_is_gen)) < 0)
         goto fail;
@@ -743,6 +744,80 @@ out:
         return fault(h, s_return);
     Py_RETURN_NONE;
 }
+
+/* The id of the running frame (its frame object's, as the Python callbacks' id(frame)). */
+static PyObject *frame_id(void) {
+    PyObject *f = (PyObject *)PyEval_GetFrame();
+    return f == NULL ? Py_NewRef(Py_None) : PyLong_FromVoidPtr(f);
+}
+
+/* sys.monitoring PY_YIELD(code, offset, value): a generator or coroutine suspends */
+static PyObject *hooks_on_yield(HooksObject *h, PyObject *const *args, Py_ssize_t nargs) {
+    int64_t t = sn_perf_ns();
+    if (nargs < 3) {
+        PyErr_SetString(PyExc_TypeError, "on_yield(code, offset, value)");
+        return NULL;
+    }
+    int error = 0;
+    SiteInfo *si = site_lookup(h, args[0], &error);
+    if (si == NULL) {
+        if (error)
+            PyErr_Clear();
+        return PyObject_Vectorcall(h->py_yield, args, nargs, NULL);
+    }
+    PyObject *b = sn_buffer(&h->bufs);
+    if (b == NULL)
+        return fault(h, s_yield);
+    Py_INCREF(b);
+    int on = flag(b, h->bufs.off_on);
+    PyObject *v = on > 0 ? frame_id() : NULL;
+    if (v != NULL)
+        append_event(h, b, v, si->ksuspend, t, 0);
+    Py_DECREF(b);
+    if (PyErr_Occurred())
+        return fault(h, s_yield);
+    Py_RETURN_NONE;
+}
+
+/* sys.monitoring PY_RESUME(code, offset): it resumes (the task running it, in an
+ * event loop's thread, becomes the running actor first) */
+static PyObject *hooks_on_resume(HooksObject *h, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs < 2) {
+        PyErr_SetString(PyExc_TypeError, "on_resume(code, offset)");
+        return NULL;
+    }
+    int error = 0;
+    SiteInfo *si = site_lookup(h, args[0], &error);
+    if (si == NULL) {
+        if (error)
+            PyErr_Clear();
+        return PyObject_Vectorcall(h->py_resume, args, nargs, NULL);
+    }
+    PyObject *b = sn_buffer(&h->bufs);
+    if (b == NULL)
+        return fault(h, s_resume);
+    Py_INCREF(b);
+    int on = flag(b, h->bufs.off_on);
+    if (on <= 0)
+        goto out;
+    int loopy = flag(b, h->bufs.off_loopy);
+    if (loopy < 0)
+        goto out;
+    if (loopy) {
+        PyObject *r = PyObject_CallOneArg(h->sync_task, b);
+        if (r == NULL)
+            goto out;
+        Py_DECREF(r);
+    }
+    PyObject *v = frame_id();
+    if (v != NULL)
+        append_event(h, b, v, si->kresume, 0, 1);
+out:
+    Py_DECREF(b);
+    if (PyErr_Occurred())
+        return fault(h, s_resume);
+    Py_RETURN_NONE;
+}
 #endif
 
 #if PY_VERSION_HEX < 0x030C0000
@@ -785,7 +860,7 @@ static int profile_call(HooksObject *h, PyFrameObject *frame) {
     SiteInfo *si = site_lookup(h, code, &error);
     if (error)
         PyErr_Clear();
-    if (si == NULL || si->is_gen) {
+    if (si == NULL || (si->is_gen && h->resume_op < 0)) {
         int fresh = si == NULL && !error;
         if (fresh) {
             Slot *s = table_find(h, code);
@@ -831,6 +906,32 @@ static int profile_call(HooksObject *h, PyFrameObject *frame) {
         fo->f_trace_lines = 0;
         Py_XSETREF(fo->f_trace, Py_NewRef(h->exc_tracer));
     }
+    if (si->is_gen) {
+        /* a generator or coroutine: a first start is its call, a later one a resume */
+        int lasti = PyFrame_GetLasti(frame), first = 1;
+        if (lasti >= 0) {
+            PyObject *co = PyCode_GetCode((PyCodeObject *)code);
+            if (co == NULL)
+                goto out;
+            const unsigned char *ops = (const unsigned char *)PyBytes_AS_STRING(co);
+            first = lasti + 1 < PyBytes_GET_SIZE(co) && ops[lasti] == h->resume_op && ops[lasti + 1] == 0;
+            Py_DECREF(co);
+        }
+        PyObject *fid = PyLong_FromVoidPtr(frame);
+        if (fid == NULL)
+            goto out;
+        if (!first) {
+            append_event(h, b, fid, si->kresume, 0, 1);
+            goto out;
+        }
+        PyObject *v = call_value(h, b, si, code, fo->f_frame, (PyObject *)frame);
+        PyObject *pair = v == NULL ? NULL : PyTuple_Pack(2, fid, v);
+        Py_DECREF(fid);
+        Py_XDECREF(v);
+        if (pair != NULL)
+            append_event(h, b, pair, si->kcall, 0, 1);
+        goto out;
+    }
     PyObject *v = call_value(h, b, si, code, fo->f_frame, (PyObject *)frame);
     if (v == NULL)
         goto out;
@@ -852,16 +953,18 @@ static int profile_return(HooksObject *h, PyFrameObject *frame, PyObject *arg) {
         PyErr_Clear();
     if (si == NULL && !error)
         return 0;
-    int ret = 0;
-    if (si != NULL && !si->is_gen) {
-        /* a return (not an exception): the last instruction is a return opcode */
+    int ret = 0, yielded = 0;
+    if (si != NULL && (!si->is_gen || h->yield_op >= 0)) {
+        /* a return (not an exception): the last instruction is a return opcode; a
+         * generator's yield: YIELD_VALUE */
         int lasti = PyFrame_GetLasti(frame);
         PyObject *co = lasti >= 0 ? PyCode_GetCode((PyCodeObject *)code) : NULL;
         if (co != NULL) {
             if (lasti < PyBytes_GET_SIZE(co)) {
                 int op = (unsigned char)PyBytes_AS_STRING(co)[lasti];
-                PyObject *opo = PyLong_FromLong(op);
-                ret = opo ? PySequence_Contains(h->return_ops, opo) : -1;
+                yielded = si->is_gen && op == h->yield_op;
+                PyObject *opo = yielded ? NULL : PyLong_FromLong(op);
+                ret = yielded ? 0 : opo ? PySequence_Contains(h->return_ops, opo) : -1;
                 Py_XDECREF(opo);
             }
             Py_DECREF(co);
@@ -871,7 +974,7 @@ static int profile_return(HooksObject *h, PyFrameObject *frame, PyObject *arg) {
             ret = 0;
         }
     }
-    if (!ret) {
+    if (!ret && !yielded) {
         PyObject *r = py_hook_call(h, frame, s_return, arg);
         if (r == NULL)
             return -1;
@@ -885,14 +988,14 @@ static int profile_return(HooksObject *h, PyFrameObject *frame, PyObject *arg) {
     int on = flag(b, h->bufs.off_on);
     if (on <= 0)
         goto out;
-    PyObject *v = keep_value(h, b, arg ? arg : Py_None);
+    PyObject *v = yielded ? PyLong_FromVoidPtr(frame) : keep_value(h, b, arg ? arg : Py_None);
     if (v == NULL)
         goto out;
     if (forget_exception(h, frame) < 0) {
         Py_DECREF(v);
         goto out;
     }
-    append_event(h, b, v, si->kret, t, 0);
+    append_event(h, b, v, yielded ? si->ksuspend : si->kret, t, 0);
 out:
     Py_DECREF(b);
     if (PyErr_Occurred())
@@ -1051,16 +1154,20 @@ PyCFunction sn_c_method(PyTypeObject *type, PyObject *name, int flags) {
 static PyObject *hooks_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"rec", "local", "new_buffer", "sync_task", "fault", "cap", "args_of", "sites",
                              "chunk", "capture_args", "buffer_type", "redacted", "py_start", "py_return",
-                             "disable", "py_hook", "exc_tracer", "return_ops", "exc_pending", NULL};
+                             "disable", "py_hook", "exc_tracer", "return_ops", "exc_pending", "py_yield",
+                             "py_resume", "gen_ops", NULL};
     PyObject *rec, *local, *new_buffer, *sync_task, *faultf, *cap, *args_of, *sites, *buffer_type, *redacted;
     PyObject *py_start = Py_None, *py_return = Py_None, *disable = Py_None, *py_hook = Py_None,
-             *exc_tracer = Py_None, *return_ops = NULL, *exc_pending = Py_None;
+             *exc_tracer = Py_None, *return_ops = NULL, *exc_pending = Py_None, *py_yield = Py_None,
+             *py_resume = Py_None;
+    int yield_op = -1, resume_op = -1;
     Py_ssize_t chunk;
     int capture_args;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOO!npOO|OOOOOOO:Hooks", kwlist, &rec, &local, &new_buffer,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOO!npOO|OOOOOOOOO(ii):Hooks", kwlist, &rec, &local, &new_buffer,
                                      &sync_task, &faultf, &cap, &args_of, &PyDict_Type, &sites, &chunk,
                                      &capture_args, &buffer_type, &redacted, &py_start, &py_return, &disable,
-                                     &py_hook, &exc_tracer, &return_ops, &exc_pending))
+                                     &py_hook, &exc_tracer, &return_ops, &exc_pending, &py_yield, &py_resume, &yield_op,
+                                     &resume_op))
         return NULL;
     HooksObject *h = (HooksObject *)type->tp_alloc(type, 0);
     if (h == NULL)
@@ -1078,12 +1185,16 @@ static PyObject *hooks_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     h->redacted = Py_NewRef(redacted);
     h->py_start = Py_NewRef(py_start);
     h->py_return = Py_NewRef(py_return);
+    h->py_yield = Py_NewRef(py_yield);
+    h->py_resume = Py_NewRef(py_resume);
     h->disable = Py_NewRef(disable);
     h->py_hook = Py_NewRef(py_hook);
     h->exc_tracer = Py_NewRef(exc_tracer);
     h->return_ops = return_ops ? Py_NewRef(return_ops) : PyTuple_New(0);
     h->exc_pending = Py_NewRef(exc_pending);
     h->capture_args = capture_args;
+    h->yield_op = yield_op;
+    h->resume_op = resume_op;
     if (h->return_ops == NULL || table_grow(h) < 0) {
         Py_DECREF(h);
         return NULL;
@@ -1103,6 +1214,8 @@ static int hooks_traverse(HooksObject *h, visitproc visit, void *arg) {
     Py_VISIT(h->redacted);
     Py_VISIT(h->py_start);
     Py_VISIT(h->py_return);
+    Py_VISIT(h->py_yield);
+    Py_VISIT(h->py_resume);
     Py_VISIT(h->disable);
     Py_VISIT(h->py_hook);
     Py_VISIT(h->exc_tracer);
@@ -1125,6 +1238,8 @@ static int hooks_clear(HooksObject *h) {
     Py_CLEAR(h->redacted);
     Py_CLEAR(h->py_start);
     Py_CLEAR(h->py_return);
+    Py_CLEAR(h->py_yield);
+    Py_CLEAR(h->py_resume);
     Py_CLEAR(h->disable);
     Py_CLEAR(h->py_hook);
     Py_CLEAR(h->exc_tracer);
@@ -1152,6 +1267,8 @@ static PyMethodDef hooks_methods[] = {
 #if PY_VERSION_HEX >= 0x030C0000
     {"on_start", (PyCFunction)(void (*)(void))hooks_on_start, METH_FASTCALL, "sys.monitoring PY_START callback."},
     {"on_return", (PyCFunction)(void (*)(void))hooks_on_return, METH_FASTCALL, "sys.monitoring PY_RETURN callback."},
+    {"on_yield", (PyCFunction)(void (*)(void))hooks_on_yield, METH_FASTCALL, "sys.monitoring PY_YIELD callback."},
+    {"on_resume", (PyCFunction)(void (*)(void))hooks_on_resume, METH_FASTCALL, "sys.monitoring PY_RESUME callback."},
 #else
     {"install_profile", (PyCFunction)hooks_install_profile, METH_NOARGS,
      "Install the C profile function in the calling thread (sys.getprofile() then returns this object)."},
@@ -1700,11 +1817,15 @@ PyMODINIT_FUNC PyInit__fasthooks(void) {
     INTERN(s_seal, "seal");
     INTERN(s_call, "call");
     INTERN(s_return, "return");
+    INTERN(s_yield, "yield");
+    INTERN(s_resume, "resume");
     INTERN(s_trace_everything, "trace_everything");
     INTERN(s_co_varnames, "co_varnames");
     INTERN(s_co_cellvars, "co_cellvars");
     INTERN(s_site_kcall, "kcall");
     INTERN(s_site_kret, "kret");
+    INTERN(s_site_ksuspend, "ksuspend");
+    INTERN(s_site_kresume, "kresume");
     INTERN(s_site_is_gen, "is_gen");
     INTERN(s_site_plain_single, "plain_single");
     INTERN(s_site_getter, "getter");

@@ -131,14 +131,17 @@ class MonitoringBackend(_Capture):
         E = mon.events
         self.E = E
         on_start, on_return = self._hot_callbacks()
-        self.fast = self._fast_hooks(py_start=on_start, py_return=on_return, disable=mon.DISABLE)
+        on_yield, on_resume = self.on_yield, self.on_resume
+        self.fast = self._fast_hooks(py_start=on_start, py_return=on_return, py_yield=on_yield, py_resume=on_resume,
+                                     disable=mon.DISABLE)
         if self.fast is not None:
             on_start, on_return = self.fast.on_start, self.fast.on_return
+            on_yield, on_resume = self.fast.on_yield, self.fast.on_resume
         for ev, cb in (
             (E.PY_START, on_start),
             (E.PY_RETURN, on_return),
-            (E.PY_YIELD, self.on_yield),
-            (E.PY_RESUME, self.on_resume),
+            (E.PY_YIELD, on_yield),
+            (E.PY_RESUME, on_resume),
             (E.PY_THROW, self.on_throw),
             (E.PY_UNWIND, self.on_unwind),
         ):
@@ -369,7 +372,7 @@ class ProfileBackend(_Capture):
         # generators, exceptions and code seen for the first time in trace-everything mode)
         self.fast = None if prev is not None else self._fast_hooks(
             py_hook=self.hook, exc_tracer=self._exc_tracer if self.trace_exceptions else None,
-            return_ops=tuple(sorted(_RETURN_OPS)), exc_pending=self.exc_pending,
+            return_ops=tuple(sorted(_RETURN_OPS)), exc_pending=self.exc_pending, gen_ops=(_YIELD_OP, _RESUME_OP),
         )
         if self.trace_exceptions:
             if self.fast is not None:

@@ -10,14 +10,14 @@ import sys
 import sysconfig
 import types
 
-from .buffer import CALL, KIND_BITS, RETURN
+from .buffer import CALL, KIND_BITS, RESUME, RETURN, SUSPEND
 
 GEN_FLAGS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
 
 
 class Site:
     __slots__ = ("code", "module", "function", "filename", "line", "argnames", "getter", "secret", "is_gen",
-                 "plain_single", "kcall", "kret")
+                 "plain_single", "kcall", "kret", "ksuspend", "kresume")
 
     def __init__(self, code: types.CodeType, module: str, is_secret, site_id: int):
         self.code = code
@@ -35,9 +35,11 @@ class Site:
         self.secret = tuple(i for i, a in enumerate(names) if is_secret(a))
         self.is_gen = bool(code.co_flags & GEN_FLAGS)
         self.plain_single = len(names) == 1 and not self.secret  # the fast path: one argument, kept as is
-        # the buffer codes of this site's call and return events, ready to append
+        # the buffer codes of this site's call, return, yield and resume events, ready to append
         self.kcall = CALL | (site_id << KIND_BITS)
         self.kret = RETURN | (site_id << KIND_BITS)
+        self.ksuspend = SUSPEND | (site_id << KIND_BITS)
+        self.kresume = RESUME | (site_id << KIND_BITS)
 
     @property
     def location(self) -> str:
