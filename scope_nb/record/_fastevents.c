@@ -30,7 +30,8 @@ int sn_buffers_init(SnBuffers *s, PyObject *local, PyObject *new_buffer, PyObjec
         sn_member_offset(buffer_type, "loopy", &s->off_loopy) < 0 ||
         sn_member_offset(buffer_type, "actor", &s->off_actor) < 0 ||
         sn_member_offset(buffer_type, "on", &s->off_on) < 0 ||
-        sn_member_offset(buffer_type, "ident", &s->off_ident) < 0)
+        sn_member_offset(buffer_type, "ident", &s->off_ident) < 0 ||
+        sn_member_offset(buffer_type, "task", &s->off_task) < 0)
         return -1;
     return 0;
 }

@@ -301,7 +301,7 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     SnBuffers bufs;
-    PyObject *rec, *sync_task, *fault, *cap, *args_of, *sites;
+    PyObject *rec, *sync_task, *current_task, *fault, *cap, *args_of, *sites;
     PyObject *py_start, *py_return, *py_yield, *py_resume, *py_hook, *exc_tracer, *disable, *redacted;
     PyObject *return_ops, *exc_pending;
     int capture_args;
@@ -617,6 +617,22 @@ PyObject *sn_report_fault(PyObject *fault_fn, PyObject *where) {
 
 static PyObject *fault(HooksObject *h, PyObject *where) { return sn_report_fault(h->fault, where); }
 
+
+/* In an event loop's thread: is the running task (asyncio.current_task()) still the
+ * one the buffer noted? Then Recorder.sync_task has nothing to do, and is not called. */
+static int same_task(HooksObject *h, PyObject *b) {
+    if (h->current_task == Py_None)
+        return 0;
+    PyObject *task = PyObject_CallNoArgs(h->current_task);
+    if (task == NULL) { /* no running loop: sync_task decides */
+        PyErr_Clear();
+        return 0;
+    }
+    int same = task == SLOT_OF(b, h->bufs.off_task);
+    Py_DECREF(task);
+    return same;
+}
+
 /* The arguments of a call starting now in `frame` (the traced function's own frame,
  * or NULL when unknown), as backends.py records them. New reference. */
 static PyObject *call_value(HooksObject *h, PyObject *b, SiteInfo *si, PyObject *code, sn_iframe *frame,
@@ -686,7 +702,7 @@ static PyObject *hooks_on_start(HooksObject *h, PyObject *const *args, Py_ssize_
     int loopy = flag(b, h->bufs.off_loopy);
     if (loopy < 0)
         goto out;
-    if (loopy) {
+    if (loopy && !same_task(h, b)) {
         PyObject *r = PyObject_CallOneArg(h->sync_task, b);
         if (r == NULL)
             goto out;
@@ -803,7 +819,7 @@ static PyObject *hooks_on_resume(HooksObject *h, PyObject *const *args, Py_ssize
     int loopy = flag(b, h->bufs.off_loopy);
     if (loopy < 0)
         goto out;
-    if (loopy) {
+    if (loopy && !same_task(h, b)) {
         PyObject *r = PyObject_CallOneArg(h->sync_task, b);
         if (r == NULL)
             goto out;
@@ -896,7 +912,7 @@ static int profile_call(HooksObject *h, PyFrameObject *frame) {
     int loopy = flag(b, h->bufs.off_loopy);
     if (loopy < 0)
         goto out;
-    if (loopy) {
+    if (loopy && !same_task(h, b)) {
         PyObject *r = PyObject_CallOneArg(h->sync_task, b);
         if (r == NULL)
             goto out;
@@ -1155,19 +1171,20 @@ static PyObject *hooks_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"rec", "local", "new_buffer", "sync_task", "fault", "cap", "args_of", "sites",
                              "chunk", "capture_args", "buffer_type", "redacted", "py_start", "py_return",
                              "disable", "py_hook", "exc_tracer", "return_ops", "exc_pending", "py_yield",
-                             "py_resume", "gen_ops", NULL};
+                             "py_resume", "gen_ops", "current_task", NULL};
     PyObject *rec, *local, *new_buffer, *sync_task, *faultf, *cap, *args_of, *sites, *buffer_type, *redacted;
     PyObject *py_start = Py_None, *py_return = Py_None, *disable = Py_None, *py_hook = Py_None,
              *exc_tracer = Py_None, *return_ops = NULL, *exc_pending = Py_None, *py_yield = Py_None,
              *py_resume = Py_None;
     int yield_op = -1, resume_op = -1;
+    PyObject *current_task = Py_None;
     Py_ssize_t chunk;
     int capture_args;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOO!npOO|OOOOOOOOO(ii):Hooks", kwlist, &rec, &local, &new_buffer,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOO!npOO|OOOOOOOOO(ii)O:Hooks", kwlist, &rec, &local, &new_buffer,
                                      &sync_task, &faultf, &cap, &args_of, &PyDict_Type, &sites, &chunk,
                                      &capture_args, &buffer_type, &redacted, &py_start, &py_return, &disable,
                                      &py_hook, &exc_tracer, &return_ops, &exc_pending, &py_yield, &py_resume, &yield_op,
-                                     &resume_op))
+                                     &resume_op, &current_task))
         return NULL;
     HooksObject *h = (HooksObject *)type->tp_alloc(type, 0);
     if (h == NULL)
@@ -1178,6 +1195,7 @@ static PyObject *hooks_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     }
     h->rec = Py_NewRef(rec);
     h->sync_task = Py_NewRef(sync_task);
+    h->current_task = Py_NewRef(current_task);
     h->fault = Py_NewRef(faultf);
     h->cap = Py_NewRef(cap);
     h->args_of = Py_NewRef(args_of);
@@ -1207,6 +1225,7 @@ static int hooks_traverse(HooksObject *h, visitproc visit, void *arg) {
         return -1;
     Py_VISIT(h->rec);
     Py_VISIT(h->sync_task);
+    Py_VISIT(h->current_task);
     Py_VISIT(h->fault);
     Py_VISIT(h->cap);
     Py_VISIT(h->args_of);
@@ -1231,6 +1250,7 @@ static int hooks_clear(HooksObject *h) {
     sn_buffers_clear(&h->bufs);
     Py_CLEAR(h->rec);
     Py_CLEAR(h->sync_task);
+    Py_CLEAR(h->current_task);
     Py_CLEAR(h->fault);
     Py_CLEAR(h->cap);
     Py_CLEAR(h->args_of);

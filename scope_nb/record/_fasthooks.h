@@ -107,7 +107,7 @@ PyCFunction sn_c_method(PyTypeObject *type, PyObject *name, int flags);
 #define SN_SEEN 8
 typedef struct {
     PyObject *local, *new_buffer, *buffer_type, *current_actor, *bufs;
-    Py_ssize_t chunk, off_ts, off_ks, off_vals, off_loopy, off_actor, off_on, off_ident;
+    Py_ssize_t chunk, off_ts, off_ks, off_vals, off_loopy, off_actor, off_on, off_ident, off_task;
     /* the buffers of the last threads seen, by thread state (its address and its id,
      * which no later thread state reuses); b borrowed from `bufs`. The GIL guards it. */
     struct {

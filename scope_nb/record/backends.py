@@ -15,6 +15,7 @@ Both append to the calling thread's buffer: CALL (args), RETURN (value), EXCEPTI
 
 from __future__ import annotations
 
+import asyncio
 import dis
 import sys
 import threading
@@ -86,7 +87,8 @@ class _Capture:
         if fast is None or self.sampling:
             return None
         return fast.Hooks(
-            rec=rec, local=rec.local, new_buffer=rec._new_buffer, sync_task=rec.sync_task, fault=rec.fault,
+            rec=rec, local=rec.local, new_buffer=rec._new_buffer, sync_task=rec.sync_task,
+            current_task=asyncio.current_task, fault=rec.fault,
             cap=self._cap, args_of=self.args_of, sites=rec.site_by_code, chunk=rec.store.chunk_size,
             capture_args=self.capture_args, buffer_type=ThreadBuffer, redacted=REDACTED, **callbacks,
         )
