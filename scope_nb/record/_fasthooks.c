@@ -633,6 +633,25 @@ static int same_task(HooksObject *h, PyObject *b) {
     return same;
 }
 
+/* A call or a resume about to be recorded in buffer `b`: 1 when b's thread records
+ * calls (in an event loop's thread the running task is synced first), 0 when it does
+ * not, -1 on error. */
+static int entering(HooksObject *h, PyObject *b) {
+    int on = flag(b, h->bufs.off_on);
+    if (on <= 0)
+        return on;
+    int loopy = flag(b, h->bufs.off_loopy);
+    if (loopy < 0)
+        return -1;
+    if (loopy && !same_task(h, b)) {
+        PyObject *r = PyObject_CallOneArg(h->sync_task, b);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+    }
+    return 1;
+}
+
 /* The arguments of a call starting now in `frame` (the traced function's own frame,
  * or NULL when unknown), as backends.py records them. New reference. */
 static PyObject *call_value(HooksObject *h, PyObject *b, SiteInfo *si, PyObject *code, sn_iframe *frame,
@@ -696,18 +715,8 @@ static PyObject *hooks_on_start(HooksObject *h, PyObject *const *args, Py_ssize_
     if (b == NULL)
         return fault(h, s_call);
     Py_INCREF(b);
-    int on = flag(b, h->bufs.off_on);
-    if (on <= 0)
+    if (entering(h, b) <= 0)
         goto out;
-    int loopy = flag(b, h->bufs.off_loopy);
-    if (loopy < 0)
-        goto out;
-    if (loopy && !same_task(h, b)) {
-        PyObject *r = PyObject_CallOneArg(h->sync_task, b);
-        if (r == NULL)
-            goto out;
-        Py_DECREF(r);
-    }
     PyObject *v = call_value(h, b, si, code, sn_current_frame(), NULL);
     if (v == NULL)
         goto out;
@@ -729,70 +738,52 @@ out:
     Py_RETURN_NONE;
 }
 
-/* sys.monitoring PY_RETURN(code, offset, retval) */
-static PyObject *hooks_on_return(HooksObject *h, PyObject *const *args, Py_ssize_t nargs) {
-    int64_t t = sn_perf_ns();
-    if (nargs < 3) {
-        PyErr_SetString(PyExc_TypeError, "on_return(code, offset, retval)");
-        return NULL;
-    }
-    int error = 0;
-    SiteInfo *si = site_lookup(h, args[0], &error);
-    if (si == NULL) {
-        if (error)
-            PyErr_Clear();
-        return PyObject_Vectorcall(h->py_return, args, nargs, NULL);
-    }
-    PyObject *b = sn_buffer(&h->bufs);
-    if (b == NULL)
-        return fault(h, s_return);
-    Py_INCREF(b);
-    int on = flag(b, h->bufs.off_on);
-    if (on <= 0)
-        goto out;
-    PyObject *v = keep_value(h, b, args[2]);
-    if (v == NULL)
-        goto out;
-    append_event(h, b, v, si->kret, t, 0);
-out:
-    Py_DECREF(b);
-    if (PyErr_Occurred())
-        return fault(h, s_return);
-    Py_RETURN_NONE;
-}
-
 /* The id of the running frame (its frame object's, as the Python callbacks' id(frame)). */
 static PyObject *frame_id(void) {
     PyObject *f = (PyObject *)PyEval_GetFrame();
     return f == NULL ? Py_NewRef(Py_None) : PyLong_FromVoidPtr(f);
 }
 
-/* sys.monitoring PY_YIELD(code, offset, value): a generator or coroutine suspends */
-static PyObject *hooks_on_yield(HooksObject *h, PyObject *const *args, Py_ssize_t nargs) {
+/* sys.monitoring PY_RETURN(code, offset, retval) and PY_YIELD(code, offset, value): a
+ * frame returns its value, or a generator or coroutine suspends (its frame id). */
+static inline PyObject *on_leave(HooksObject *h, PyObject *const *args, Py_ssize_t nargs, int yielded) {
     int64_t t = sn_perf_ns();
     if (nargs < 3) {
-        PyErr_SetString(PyExc_TypeError, "on_yield(code, offset, value)");
+        PyErr_Format(PyExc_TypeError, "%s(code, offset, value)", yielded ? "on_yield" : "on_return");
         return NULL;
     }
+    PyObject *where = yielded ? s_yield : s_return;
     int error = 0;
     SiteInfo *si = site_lookup(h, args[0], &error);
     if (si == NULL) {
         if (error)
             PyErr_Clear();
-        return PyObject_Vectorcall(h->py_yield, args, nargs, NULL);
+        return PyObject_Vectorcall(yielded ? h->py_yield : h->py_return, args, nargs, NULL);
     }
     PyObject *b = sn_buffer(&h->bufs);
     if (b == NULL)
-        return fault(h, s_yield);
+        return fault(h, where);
     Py_INCREF(b);
     int on = flag(b, h->bufs.off_on);
-    PyObject *v = on > 0 ? frame_id() : NULL;
-    if (v != NULL)
-        append_event(h, b, v, si->ksuspend, t, 0);
+    if (on <= 0)
+        goto out;
+    PyObject *v = yielded ? frame_id() : keep_value(h, b, args[2]);
+    if (v == NULL)
+        goto out;
+    append_event(h, b, v, yielded ? si->ksuspend : si->kret, t, 0);
+out:
     Py_DECREF(b);
     if (PyErr_Occurred())
-        return fault(h, s_yield);
+        return fault(h, where);
     Py_RETURN_NONE;
+}
+
+static PyObject *hooks_on_return(HooksObject *h, PyObject *const *args, Py_ssize_t nargs) {
+    return on_leave(h, args, nargs, 0);
+}
+
+static PyObject *hooks_on_yield(HooksObject *h, PyObject *const *args, Py_ssize_t nargs) {
+    return on_leave(h, args, nargs, 1);
 }
 
 /* sys.monitoring PY_RESUME(code, offset): it resumes (the task running it, in an
@@ -813,18 +804,8 @@ static PyObject *hooks_on_resume(HooksObject *h, PyObject *const *args, Py_ssize
     if (b == NULL)
         return fault(h, s_resume);
     Py_INCREF(b);
-    int on = flag(b, h->bufs.off_on);
-    if (on <= 0)
+    if (entering(h, b) <= 0)
         goto out;
-    int loopy = flag(b, h->bufs.off_loopy);
-    if (loopy < 0)
-        goto out;
-    if (loopy && !same_task(h, b)) {
-        PyObject *r = PyObject_CallOneArg(h->sync_task, b);
-        if (r == NULL)
-            goto out;
-        Py_DECREF(r);
-    }
     PyObject *v = frame_id();
     if (v != NULL)
         append_event(h, b, v, si->kresume, 0, 1);
@@ -906,18 +887,8 @@ static int profile_call(HooksObject *h, PyFrameObject *frame) {
     if (b == NULL)
         return fault_rc(h, s_call);
     Py_INCREF(b);
-    int on = flag(b, h->bufs.off_on);
-    if (on <= 0)
+    if (entering(h, b) <= 0)
         goto out;
-    int loopy = flag(b, h->bufs.off_loopy);
-    if (loopy < 0)
-        goto out;
-    if (loopy && !same_task(h, b)) {
-        PyObject *r = PyObject_CallOneArg(h->sync_task, b);
-        if (r == NULL)
-            goto out;
-        Py_DECREF(r);
-    }
     if (h->exc_tracer != Py_None) {
         fo->f_trace_lines = 0;
         Py_XSETREF(fo->f_trace, Py_NewRef(h->exc_tracer));
