@@ -3,8 +3,6 @@
  * Recorder.buffer / current_actor. */
 #include "_fasthooks.h"
 
-#define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
-
 static PyObject *s_b, *s_seal;
 
 int sn_buffers_init(SnBuffers *s, PyObject *local, PyObject *new_buffer, PyObject *buffer_type,
@@ -90,9 +88,9 @@ PyObject *sn_buffer(SnBuffers *s) {
 }
 
 PyObject *sn_actor(SnBuffers *s, PyObject *b) {
-    PyObject *loopy = SLOT(b, s->off_loopy);
+    PyObject *loopy = SN_SLOT(b, s->off_loopy);
     if (loopy == NULL || loopy == Py_False) {
-        PyObject *actor = SLOT(b, s->off_actor);
+        PyObject *actor = SN_SLOT(b, s->off_actor);
         if (actor == NULL)
             PyErr_SetString(PyExc_AttributeError, "thread buffer has no actor");
         return Py_XNewRef(actor);
@@ -101,12 +99,12 @@ PyObject *sn_actor(SnBuffers *s, PyObject *b) {
 }
 
 int sn_buffer_on(SnBuffers *s, PyObject *b) {
-    PyObject *on = SLOT(b, s->off_on);
+    PyObject *on = SN_SLOT(b, s->off_on);
     return on == NULL || on == Py_True ? 1 : on == Py_False ? 0 : PyObject_IsTrue(on);
 }
 
 int sn_push(SnBuffers *s, PyObject *b, uint32_t k, PyObject *ev, int64_t t) {
-    PyObject *vals = SLOT(b, s->off_vals), *ks = SLOT(b, s->off_ks), *ts = SLOT(b, s->off_ts);
+    PyObject *vals = SN_SLOT(b, s->off_vals), *ks = SN_SLOT(b, s->off_ks), *ts = SN_SLOT(b, s->off_ts);
     if (vals == NULL || !PyList_CheckExact(vals) || ks == NULL || !Py_IS_TYPE(ks, &ColType) || ts == NULL ||
         !Py_IS_TYPE(ts, &ColType)) {
         PyErr_SetString(PyExc_TypeError, "thread buffer columns are not (Col, Col, list)");

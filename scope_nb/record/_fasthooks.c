@@ -314,8 +314,6 @@ static PyTypeObject HooksType;
 static PyObject *s_seal, *s_call, *s_return, *s_yield, *s_resume, *s_trace_everything, *s_co_varnames, *s_co_cellvars;
 static PyObject *s_site_kcall, *s_site_kret, *s_site_ksuspend, *s_site_kresume, *s_site_is_gen, *s_site_plain_single, *s_site_getter, *s_site_argnames, *s_site_secret;
 
-#define SLOT_OF(o, off) (*(PyObject **)((char *)(o) + (off)))
-
 static inline Py_ssize_t hash_ptr(void *p, Py_ssize_t mask) {
     uint64_t x = (uint64_t)(uintptr_t)p;
     x = (x >> 4) * 0x9E3779B97F4A7C15ULL;
@@ -511,7 +509,7 @@ err:
 }
 
 static inline PyObject *buf_slot(PyObject *b, Py_ssize_t off) {
-    PyObject *v = SLOT_OF(b, off);
+    PyObject *v = SN_SLOT(b, off);
     if (v == NULL)
         PyErr_SetString(PyExc_AttributeError, "thread buffer slot is unset");
     return v;
@@ -628,7 +626,7 @@ static int same_task(HooksObject *h, PyObject *b) {
         PyErr_Clear();
         return 0;
     }
-    int same = task == SLOT_OF(b, h->bufs.off_task);
+    int same = task == SN_SLOT(b, h->bufs.off_task);
     Py_DECREF(task);
     return same;
 }

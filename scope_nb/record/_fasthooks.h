@@ -89,6 +89,9 @@ static inline int col_push_I(ColObject *c, uint32_t v) {
 }
 
 
+/* The object slot at byte offset `off` of `o` (offsets from sn_member_offset). */
+#define SN_SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
+
 /* A failure inside the recorder, reported through fault_fn(where, exc); returns None,
  * or NULL when the exception is not an Exception (it propagates). */
 PyObject *sn_report_fault(PyObject *fault_fn, PyObject *where);

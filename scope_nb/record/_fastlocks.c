@@ -9,9 +9,10 @@
  * - LockHub: one per recording (LockState.hub): the thread's buffer, the event codes
  *   and LockState's own dicts `held`, `taken_at`, shared with Python.
  * - LockCore: the base type of locks.TracedLock / TracedRLock: slots `_lock` (the
- *   real lock), `name`, `_st`, `_hub`, `_depth`, `_owners` (its list in LockState.owners),
- *   `_taken`, and acquire / release / __enter__ / __exit__. A reentrant core records only the outermost acquire and release. The
- *   real lock's own methods are called as C functions (no lookup, no argument tuple).
+ *   real lock), `name`, `_st`, `_hub`, `_depth`, `_owners` (its list in
+ *   LockState.owners), `_taken`, and acquire / release / __enter__ / __exit__. A
+ *   reentrant core records only the outermost acquire and release. The real lock's
+ *   own methods are called as C functions (no lookup, no argument tuple).
  *   A release is stamped, then done, then recorded: nothing runs while the lock is
  *   still held, and a release that raises (the lock was not held) records nothing.
  */

@@ -28,8 +28,6 @@ static PyObject *s_append, *s_popleft, *s_qsize, *s_queue, *s_deque, *s_shutdown
 static PyTypeObject *deque_type;
 static PyCFunction deque_append, deque_popleft;
 
-#define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
-
 static inline int atomic(PyObject *v) {
     PyTypeObject *t = Py_TYPE(v);
     return t == &PyLong_Type || t == &PyFloat_Type || v == Py_None || t == &PyBool_Type || t == &PyComplex_Type ||
@@ -86,7 +84,7 @@ static PyObject *referent(PyObject *ref) {
 
 /* The box of this queue (new reference), made by Python on first sight. */
 static PyObject *box_for(QueueHookObject *q, PyObject *queue) {
-    if (q->last_box != NULL && referent(SLOT(q->last_box, q->off_ref)) == queue)
+    if (q->last_box != NULL && referent(SN_SLOT(q->last_box, q->off_ref)) == queue)
         return Py_NewRef(q->last_box);
     PyObject *key = PyLong_FromVoidPtr(queue);
     if (key == NULL)
@@ -221,7 +219,7 @@ static int recorded(QueueHookObject *q, PyObject **b) {
     int on = sn_buffer_on(&q->bufs, *b);
     if (on != 0)
         return on;
-    PyObject *ident = SLOT(*b, q->bufs.off_ident);
+    PyObject *ident = SN_SLOT(*b, q->bufs.off_ident);
     int own = ident == NULL ? 0 : PySet_Contains(q->own, ident);
     return own < 0 ? -1 : !own;
 }
@@ -235,7 +233,7 @@ static EventObject *message_event(QueueHookObject *q, PyObject *b, PyObject *que
     PyObject *actor = sn_actor(&q->bufs, b), *detail = NULL, *qsize = NULL;
     EventObject *ev = NULL;
     if (actor != NULL && (detail = keep(q, b, item)) != NULL && (qsize = depth(q, queue, items)) != NULL)
-        ev = event_new(actor, SLOT(box, q->off_name), detail, qsize, mid, waited, sent);
+        ev = event_new(actor, SN_SLOT(box, q->off_name), detail, qsize, mid, waited, sent);
     Py_XDECREF(actor);
     Py_XDECREF(detail);
     Py_XDECREF(qsize);
@@ -257,7 +255,7 @@ static int after_put(QueueHookObject *q, PyObject *queue, PyObject *items, PyObj
     if (box == NULL || (id = PyIter_Next(q->ids)) == NULL || as_int64(id, &mid) < 0)
         goto done;
     int64_t t = sn_perf_ns();
-    PyObject *fifo = SLOT(box, q->off_fifo);
+    PyObject *fifo = SN_SLOT(box, q->off_fifo);
     if (fifo == NULL) {
         PyErr_SetString(PyExc_AttributeError, "queue box slots unset");
         goto done;
@@ -325,7 +323,7 @@ static int after_get(QueueHookObject *q, PyObject *queue, PyObject *items, PyObj
     int rc = -1;
     if (box == NULL)
         goto done;
-    PyObject *untracked = SLOT(box, q->off_untracked), *fifo = SLOT(box, q->off_fifo);
+    PyObject *untracked = SN_SLOT(box, q->off_untracked), *fifo = SN_SLOT(box, q->off_fifo);
     if (untracked == NULL || fifo == NULL) {
         PyErr_SetString(PyExc_AttributeError, "queue box slots unset");
         goto done;
@@ -337,7 +335,7 @@ static int after_get(QueueHookObject *q, PyObject *queue, PyObject *items, PyObj
         PyObject *n = PyLong_FromSsize_t(before - 1);
         if (n == NULL)
             goto done;
-        Py_SETREF(SLOT(box, q->off_untracked), n);
+        Py_SETREF(SN_SLOT(box, q->off_untracked), n);
     } else {
         Py_ssize_t n = PyObject_Size(fifo);
         if (n < 0)
