@@ -259,6 +259,21 @@ class _SizedQueue(queue.Queue):
         return len(self.queue) * 10
 
 
+class _HugeQueue(queue.Queue):
+    def _qsize(self):  # more than a MessageEvent holds: the event keeps the int itself
+        return len(self.queue) + 2**40
+
+
+class _FloatQueue(queue.Queue):
+    def _qsize(self):  # not an int at all: the depth is unknown
+        return len(self.queue) + 0.5
+
+
+class _HugerQueue(queue.Queue):
+    def _qsize(self):  # beyond int64: unknown too
+        return len(self.queue) + 2**70
+
+
 def _message_workload(early):
     jobs, sized = queue.Queue(maxsize=3), _SizedQueue()
     lifo, prio = queue.LifoQueue(), queue.PriorityQueue()
@@ -284,6 +299,9 @@ def _message_workload(early):
     assert sized.get() == 1.5 and sized.get() == 2
     sized.put(3)  # and the other way round: sent by the C hook, received by the closure
     assert queue.Queue._get(self=sized) == 3
+    for odd in (_HugeQueue(), _FloatQueue(), _HugerQueue()):
+        odd.put(4)
+        assert odd.get() == 4
     for v in (3, 1, 2):
         lifo.put(v)
         prio.put(v)
@@ -332,13 +350,15 @@ def test_same_message_events(monkeypatch):
     c_trace, py_trace = c_then_pure(monkeypatch, run)
     kinds = ["send", "receive"]
     c_ev, py_ev = c_trace.events(kinds), py_trace.events(kinds)
-    assert c_ev.height == py_ev.height == 2 * 41 + 3 + 6 + 2 * 6 + 10
+    assert c_ev.height == py_ev.height == 2 * 41 + 3 + 6 + 6 + 2 * 6 + 10
     assert _normalise(c_ev.drop("msg_id"), order_free=True) == _normalise(py_ev.drop("msg_id"), order_free=True)
     for ev in (c_ev, py_ev):  # every receive but the item waiting before start pairs with its send
         sends, receives = ev.filter(kind="send"), ev.filter(kind="receive")
         assert receives["msg_id"].null_count() == 1
         pairs = sends.join(receives, on="msg_id", suffix="_r")
         assert pairs.height == sends.height and (pairs["detail"] == pairs["detail_r"]).all()
+        odd = ev.filter(pl.col("qsize").is_null() | (pl.col("qsize") > 2**32))["qsize"].to_list()
+        assert odd == [2**40 + 1, 2**40, None, None, None, None]
     assert c_trace.errors == py_trace.errors == {}
 
 

@@ -36,6 +36,8 @@ static inline int atomic(PyObject *v) {
 
 /* The message as its event keeps it (messages._detail): numbers, None and small tuples
  * of atomics by reference, anything else formatted now by Python. New reference. */
+#define NO_DEPTH INT32_MIN /* a MessageEvent's depth when unknown (None) */
+
 static PyObject *keep(QueueHookObject *q, PyObject *b, PyObject *item) {
     PyTypeObject *t = Py_TYPE(item);
     if (t == &PyLong_Type || t == &PyFloat_Type || item == Py_None || t == &PyBool_Type || t == &PyComplex_Type)
@@ -44,8 +46,13 @@ static PyObject *keep(QueueHookObject *q, PyObject *b, PyObject *item) {
         Py_ssize_t i, n = PyTuple_GET_SIZE(item);
         for (i = 0; i < n && atomic(PyTuple_GET_ITEM(item, i)); i++)
             ;
-        if (i == n)
+        if (i == n) {
+            /* what the collector's first pass does to such a tuple: kept by the
+             * recording, it would otherwise be traversed by every collection */
+            if (PyObject_GC_IsTracked(item))
+                PyObject_GC_UnTrack(item);
             return Py_NewRef(item);
+        }
     }
     PyObject *args[2] = {b, item};
     return PyObject_Vectorcall(q->detail, args, 2, NULL);
@@ -53,16 +60,36 @@ static PyObject *keep(QueueHookObject *q, PyObject *b, PyObject *item) {
 
 /* The queue's depth after the operation: q._qsize() (thread queues), len(q._queue)
  * (asyncio); `items` is the container the operation used (or NULL): a thread queue
- * whose _qsize is queue.Queue's own has len(q.queue) items. */
-static PyObject *depth(QueueHookObject *q, PyObject *queue, PyObject *items) {
-    if (q->threaded && _PyType_Lookup(Py_TYPE(queue), s_qsize) != q->plain_qsize)
-        return PyObject_VectorcallMethod(s_qsize, &queue, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+ * whose _qsize is queue.Queue's own has len(q.queue) items. A custom _qsize's result
+ * is taken as messages._depth takes it: an integer (operator.index), else unknown
+ * (NO_DEPTH). 0 with *n set; 1 with *odd set (new reference) for an int64 a
+ * MessageEvent cannot hold; -1 on error. */
+static int depth(QueueHookObject *q, PyObject *queue, PyObject *items, int64_t *n, PyObject **odd) {
+    if (q->threaded && _PyType_Lookup(Py_TYPE(queue), s_qsize) != q->plain_qsize) {
+        PyObject *r = PyObject_VectorcallMethod(s_qsize, &queue, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        if (r == NULL)
+            return -1;
+        PyObject *i = PyNumber_Index(r);
+        Py_DECREF(r);
+        int overflow = 0;
+        long long v = i == NULL ? 0 : PyLong_AsLongLongAndOverflow(i, &overflow);
+        Py_XDECREF(i);
+        if (i == NULL || overflow || (v == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            *n = NO_DEPTH;
+            return 0;
+        }
+        *n = v;
+        if (v > NO_DEPTH && v <= INT32_MAX)
+            return 0;
+        return (*odd = PyLong_FromLongLong(v)) == NULL ? -1 : 1;
+    }
     PyObject *d = items != NULL ? Py_NewRef(items) : PyObject_GetAttr(queue, q->threaded ? s_deque : s_queue);
     if (d == NULL)
-        return NULL;
-    Py_ssize_t n = PyObject_Size(d);
+        return -1;
+    *n = PyObject_Size(d);
     Py_DECREF(d);
-    return n < 0 ? NULL : PyLong_FromSsize_t(n);
+    return *n < 0 ? -1 : 0;
 }
 
 /* The referent of weak reference `ref` (borrowed), or NULL. */
@@ -103,31 +130,35 @@ static PyObject *box_for(QueueHookObject *q, PyObject *queue) {
  * A read-only sequence (actor, queue name, message, msg id, waited, depth), the short
  * form decode.rich_values reads, and for a send the time it was sent: the FIFO box
  * keeps the send's event itself until the receive pairs with it. The numbers are
- * kept as C integers (NONE: None) and become ints when read. Not tracked by the
- * garbage collector: strings, numbers and small tuples of those cannot form a cycle,
- * and the hottest of the emitted events then costs one small allocation. */
+ * kept as C integers (NONE: None) and become ints when read; a send's time and a
+ * receive's wait share one field. 64 bytes, not tracked by the garbage collector:
+ * strings, numbers and small tuples of those cannot form a cycle, and the hottest of
+ * the emitted events then costs one small allocation. */
 #define NFIELDS 6
 #define NONE INT64_MIN
 typedef struct {
     PyObject_HEAD
-    PyObject *actor, *queue, *message, *depth;
-    long long msg_id, waited, sent;
+    PyObject *actor, *queue, *message;
+    int64_t msg_id;
+    int64_t when; /* a send: the time it was sent; a receive: how long it waited */
+    int32_t depth;
+    int32_t send;
 } EventObject;
 
 static PyTypeObject EventType;
 
-static EventObject *event_new(PyObject *actor, PyObject *queue, PyObject *message, PyObject *depth,
-                              int64_t msg_id, int64_t waited, int64_t sent) {
+static EventObject *event_new(PyObject *actor, PyObject *queue, PyObject *message, int64_t depth, int64_t msg_id,
+                              int64_t when, int send) {
     EventObject *ev = PyObject_New(EventObject, &EventType);
     if (ev == NULL)
         return NULL;
     ev->actor = Py_NewRef(actor);
     ev->queue = Py_NewRef(queue);
     ev->message = Py_NewRef(message);
-    ev->depth = Py_NewRef(depth);
     ev->msg_id = msg_id;
-    ev->waited = waited;
-    ev->sent = sent;
+    ev->when = when;
+    ev->depth = (int32_t)depth;
+    ev->send = send;
     return ev;
 }
 
@@ -135,7 +166,6 @@ static void event_dealloc(EventObject *ev) {
     Py_DECREF(ev->actor);
     Py_DECREF(ev->queue);
     Py_DECREF(ev->message);
-    Py_DECREF(ev->depth);
     PyObject_Free(ev);
 }
 
@@ -154,9 +184,9 @@ static PyObject *event_item(EventObject *ev, Py_ssize_t i) {
     case 3:
         return int_or_none(ev->msg_id);
     case 4:
-        return int_or_none(ev->waited);
+        return int_or_none(ev->send ? NONE : ev->when);
     case 5:
-        return Py_NewRef(ev->depth);
+        return ev->depth == NO_DEPTH ? Py_NewRef(Py_None) : PyLong_FromLong(ev->depth);
     }
     PyErr_SetString(PyExc_IndexError, "MessageEvent index out of range");
     return NULL;
@@ -173,6 +203,8 @@ static PyObject *event_repr(EventObject *ev) {
 
 static PyObject *event_msg_id(EventObject *ev, void *closure) { return int_or_none(ev->msg_id); }
 
+static PyObject *event_sent(EventObject *ev, void *closure) { return int_or_none(ev->send ? ev->when : NONE); }
+
 static PySequenceMethods event_as_sequence = {
     .sq_length = event_len,
     .sq_item = (ssizeargfunc)event_item,
@@ -180,11 +212,7 @@ static PySequenceMethods event_as_sequence = {
 
 static PyGetSetDef event_getset[] = {
     {"msg_id", (getter)event_msg_id, NULL, "the message id (None: none)", NULL},
-    {NULL},
-};
-
-static PyMemberDef event_members[] = {
-    {"sent", T_LONGLONG, offsetof(EventObject, sent), READONLY, "a send: when (perf ns)"},
+    {"sent", (getter)event_sent, NULL, "a send: when (perf ns); None for a receive", NULL},
     {NULL},
 };
 
@@ -198,7 +226,6 @@ static PyTypeObject EventType = {
     .tp_repr = (reprfunc)event_repr,
     .tp_as_sequence = &event_as_sequence,
     .tp_getset = event_getset,
-    .tp_members = event_members,
 };
 
 /* An int as int64 (a message id, a time); -1 with an exception when it is not one. */
@@ -224,19 +251,29 @@ static int recorded(QueueHookObject *q, PyObject **b) {
     return own < 0 ? -1 : !own;
 }
 
-/* The event of one message, stamped `sent` (a send) or not (NONE): its fields when
- * the buffer `b` records it, else only its msg id (a send's entry in the FIFO box). */
-static EventObject *message_event(QueueHookObject *q, PyObject *b, PyObject *queue, PyObject *items, PyObject *box,
-                                  PyObject *item, int64_t mid, int64_t waited, int64_t sent) {
+/* The event of one message (a send when `send`; `when`: its time, or a receive's
+ * wait): its fields when the buffer `b` records it, else only its msg id (a send's
+ * entry in the FIFO box). A MessageEvent, or the Python path's 6-tuple when a custom
+ * _qsize gives what a MessageEvent cannot hold. */
+static PyObject *message_event(QueueHookObject *q, PyObject *b, PyObject *queue, PyObject *items, PyObject *box,
+                               PyObject *item, int64_t mid, int64_t when, int send) {
     if (b == NULL)
-        return event_new(Py_None, Py_None, Py_None, Py_None, mid, waited, sent);
-    PyObject *actor = sn_actor(&q->bufs, b), *detail = NULL, *qsize = NULL;
-    EventObject *ev = NULL;
-    if (actor != NULL && (detail = keep(q, b, item)) != NULL && (qsize = depth(q, queue, items)) != NULL)
-        ev = event_new(actor, SN_SLOT(box, q->off_name), detail, qsize, mid, waited, sent);
+        return (PyObject *)event_new(Py_None, Py_None, Py_None, NO_DEPTH, mid, when, send);
+    PyObject *actor = sn_actor(&q->bufs, b), *detail = NULL, *odd = NULL, *ev = NULL;
+    int64_t n = 0;
+    int kind = -1;
+    if (actor != NULL && (detail = keep(q, b, item)) != NULL && (kind = depth(q, queue, items, &n, &odd)) == 0)
+        ev = (PyObject *)event_new(actor, SN_SLOT(box, q->off_name), detail, n, mid, when, send);
+    else if (kind == 1) {
+        PyObject *id = int_or_none(mid), *waited = int_or_none(send ? NONE : when);
+        if (id != NULL && waited != NULL)
+            ev = PyTuple_Pack(NFIELDS, actor, SN_SLOT(box, q->off_name), detail, id, waited, odd);
+        Py_XDECREF(id);
+        Py_XDECREF(waited);
+    }
     Py_XDECREF(actor);
     Py_XDECREF(detail);
-    Py_XDECREF(qsize);
+    Py_XDECREF(odd);
     return ev;
 }
 
@@ -248,8 +285,7 @@ static PyObject *fifo_call(PyObject *fifo, PyObject *x) {
 }
 
 static int after_put(QueueHookObject *q, PyObject *queue, PyObject *items, PyObject *item) {
-    PyObject *box = box_for(q, queue), *id = NULL, *b = NULL;
-    EventObject *ev = NULL;
+    PyObject *box = box_for(q, queue), *id = NULL, *b = NULL, *ev = NULL;
     int rc = -1, rec = 0;
     int64_t mid;
     if (box == NULL || (id = PyIter_Next(q->ids)) == NULL || as_int64(id, &mid) < 0)
@@ -262,13 +298,16 @@ static int after_put(QueueHookObject *q, PyObject *queue, PyObject *items, PyObj
     }
     if (q->k && (rec = recorded(q, &b)) < 0)
         goto done;
-    if ((ev = message_event(q, rec ? b : NULL, queue, items, box, item, mid, NONE, t)) == NULL)
+    if ((ev = message_event(q, rec ? b : NULL, queue, items, box, item, mid, t, 1)) == NULL)
         goto done;
-    PyObject *r = fifo_call(fifo, (PyObject *)ev);
+    /* the box holds the event, or (msg id, time) as a Python send leaves */
+    PyObject *entry = Py_IS_TYPE(ev, &EventType) ? Py_NewRef(ev) : Py_BuildValue("(LL)", (long long)mid, (long long)t);
+    PyObject *r = entry == NULL ? NULL : fifo_call(fifo, entry);
+    Py_XDECREF(entry);
     if (r == NULL)
         goto done;
     Py_DECREF(r);
-    rc = rec ? sn_push(&q->bufs, b, q->k, (PyObject *)ev, t) : 0;
+    rc = rec ? sn_push(&q->bufs, b, q->k, ev, t) : 0;
 done:
     if (rc < 0 && !PyErr_Occurred())
         PyErr_SetString(PyExc_StopIteration, "message ids exhausted");
@@ -283,7 +322,7 @@ done:
 static int entry_of(PyObject *entry, int64_t *mid, int64_t *sent) {
     if (Py_IS_TYPE(entry, &EventType)) {
         *mid = ((EventObject *)entry)->msg_id;
-        *sent = ((EventObject *)entry)->sent;
+        *sent = ((EventObject *)entry)->when;
         return 0;
     }
     if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2) {
@@ -355,11 +394,11 @@ static int after_get(QueueHookObject *q, PyObject *queue, PyObject *items, PyObj
     rc = 0;
     if (q->k && !draining(q, queue)) {
         int rec = recorded(q, &b);
-        EventObject *ev = NULL;
-        if (rec < 0 || (rec && (ev = message_event(q, b, queue, items, box, item, mid, waited, NONE)) == NULL))
+        PyObject *ev = NULL;
+        if (rec < 0 || (rec && (ev = message_event(q, b, queue, items, box, item, mid, waited, 0)) == NULL))
             rc = -1;
         else if (rec)
-            rc = sn_push(&q->bufs, b, q->k, (PyObject *)ev, t);
+            rc = sn_push(&q->bufs, b, q->k, ev, t);
         Py_XDECREF(ev);
     }
 done:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import itertools
+import operator
 import queue
 import sys
 import threading
@@ -161,8 +162,8 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
     k_send = _code("send", rec.kinds)
     k_receive = _code("receive", rec.kinds)
 
-    def depth(q) -> int:
-        return q._qsize() if threaded else len(q._queue)
+    def depth(q) -> int | None:
+        return _depth(q._qsize()) if threaded else len(q._queue)
 
     def new_box(q, after_put: bool) -> _Box:
         waiting = len(q.queue if threaded else q._queue)  # the items, whatever _qsize says
@@ -246,6 +247,17 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
                    plain=orig_get in _STOCK, **common)
     patch(cls, "_put", put)
     patch(cls, "_get", get)
+
+
+def _depth(n) -> int | None:
+    """A thread queue's `_qsize()` as its events hold it (an Int64 column): a custom
+    `_qsize` that gives no integer, or one beyond int64, leaves the depth unknown."""
+    if type(n) is not int:
+        try:
+            n = operator.index(n)
+        except TypeError:
+            return None
+    return n if -(2**63) <= n < 2**63 else None
 
 
 def _draining(q, threaded: bool) -> bool:
