@@ -29,31 +29,36 @@ def now() -> int:
     return time.perf_counter_ns() + OFFSET
 
 
+INT64_MAX = 2**63 - 1  # the ts column is Int64
+_TIME = "epoch ns (int), a datetime or epoch seconds (float)"
+
+
 def as_ns(t, name: str = "ts") -> int:
     """A time argument (epoch ns int, datetime, or float epoch seconds) as epoch ns."""
-    if isinstance(t, bool):
-        raise TypeError(f"{name} must be epoch ns (int), a datetime or epoch seconds (float); got bool")
-    if isinstance(t, int):
-        return t
-    if isinstance(t, float):
-        return int(t * 1e9)
-    if isinstance(t, _dt.datetime):
-        if t.tzinfo is None:
-            t = t.astimezone()
-        return int(t.timestamp() * 1e9)
-    raise TypeError(
-        f"{name} must be epoch ns (int), a datetime or epoch seconds (float); got {type(t).__name__} {t!r}"
-    )
+    if isinstance(t, bool) or not isinstance(t, int | float | _dt.datetime):
+        got = "bool" if isinstance(t, bool) else f"{type(t).__name__} {t!r}"
+        raise TypeError(f"{name} must be {_TIME}; got {got}")
+    try:
+        if isinstance(t, int):
+            ns = t
+        elif isinstance(t, float):
+            ns = int(t * 1e9)
+        else:
+            ns = int((t if t.tzinfo is not None else t.astimezone()).timestamp() * 1e9)
+    except (OverflowError, ValueError):  # nan, inf, a datetime at the edge of the calendar
+        ns = None
+    if ns is None or abs(ns) > INT64_MAX:
+        raise ValueError(f"{name}={t!r} is not a time a trace can hold; accepted: {_TIME} within the int64 ns range")
+    return ns
 
 
 def as_duration_ns(d, name: str = "seconds") -> int:
-    """A duration (seconds as a number, or a timedelta) as ns."""
-    if isinstance(d, bool):
-        raise TypeError(f"{name} must be seconds (a number) or a timedelta; got bool")
-    if isinstance(d, int | float):
-        if d < 0:
-            raise ValueError(f"{name} must not be negative; got {d}")
-        return int(d * 1e9)
-    if isinstance(d, _dt.timedelta):
-        return int(d.total_seconds() * 1e9)
-    raise TypeError(f"{name} must be seconds (a number) or a timedelta; got {type(d).__name__} {d!r}")
+    """A duration (seconds as a number, or a timedelta) as ns; one longer than the
+    int64 ns range (e.g. math.inf) means unbounded and is capped to it."""
+    if isinstance(d, bool) or not isinstance(d, int | float | _dt.timedelta):
+        got = "bool" if isinstance(d, bool) else f"{type(d).__name__} {d!r}"
+        raise TypeError(f"{name} must be seconds (a number) or a timedelta; got {got}")
+    seconds = d.total_seconds() if isinstance(d, _dt.timedelta) else d
+    if not seconds >= 0:  # also catches nan
+        raise ValueError(f"{name} must be a non-negative number of seconds or timedelta; got {d!r}")
+    return INT64_MAX if seconds * 1e9 >= INT64_MAX else int(seconds * 1e9)

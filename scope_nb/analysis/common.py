@@ -4,6 +4,7 @@ user's actor / object arguments into the ids used in the frames."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 import polars as pl
@@ -12,6 +13,9 @@ from ..schema import EVENT_KINDS
 
 
 def kinds_filter(kind: str | list[str] | tuple[str, ...]) -> pl.Expr:
+    if not isinstance(kind, str | list | tuple | set | frozenset):
+        raise TypeError(f"kind must be an event kind (str) or a list of them; got {type(kind).__name__}; "
+                        f"accepted: {', '.join(EVENT_KINDS)}")
     kinds = [kind] if isinstance(kind, str) else list(kind)
     unknown = [k for k in kinds if k not in EVENT_KINDS]
     if unknown:
@@ -104,18 +108,27 @@ def resolve_object(trace, obj: Any) -> str:
     )
 
 
-def interleaved_timeline(trace, items) -> pl.DataFrame:
-    """The events of several actors and/or traced objects, in global order."""
-    if isinstance(items, str) or not hasattr(items, "__iter__"):
-        items = [items]
-    actors, objects = [], []
-    for it in items:
+def resolve_actor_or_object(trace, x: Any, name: str = "obj_or_actor") -> tuple[str, str]:
+    """("actor", id) or ("obj", name) for an argument that may be either."""
+    try:
+        return "actor", resolve_actor(trace, x)
+    except (ValueError, TypeError) as actor_err:
         try:
-            actors.append(trace.resolve_actor(it))
-        except (ValueError, TypeError) as actor_err:
-            try:
-                objects.append(trace.resolve_object(it))
-            except ValueError:
-                raise ValueError(f"interleaved_timeline: {it!r} is neither an actor nor a traced object ({actor_err})") from None
+            return "obj", resolve_object(trace, x)
+        except ValueError as obj_err:
+            raise ValueError(f"{name}: {x!r} is neither an actor ({actor_err}) nor a traced object ({obj_err})") from None
+
+
+def interleaved_timeline(trace, items) -> pl.DataFrame:
+    """The events of several actors and/or traced objects (or of one), in global order."""
+    name = "actors_or_objects"
+    try:  # one actor or object first: a Task or a traced container is iterable too
+        found = [resolve_actor_or_object(trace, items, name)]
+    except ValueError:
+        if isinstance(items, str | bytes) or not isinstance(items, Iterable):
+            raise
+        found = [resolve_actor_or_object(trace, it, name) for it in items]
+    actors = [v for what, v in found if what == "actor"]
+    objects = [v for what, v in found if what == "obj"]
     ev = trace.events()
     return ev.filter(pl.col("actor").is_in(actors) | pl.col("obj").is_in(objects)).sort("seq")

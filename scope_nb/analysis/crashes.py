@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 
+from .common import resolve_actor_or_object
 from .reports import CrashEvent, CrashReport
 
 LAST_N = 10
@@ -40,24 +41,13 @@ def _event(r: dict) -> CrashEvent:
                       obj=r["obj"] if r["kind"] == "exception" else None, kind=r["kind"])
 
 
-def _who(trace, obj_or_actor) -> tuple[str, str]:
-    """('obj', name) or ('actor', id) for the argument."""
-    try:
-        return "actor", trace.resolve_actor(obj_or_actor)
-    except (ValueError, TypeError) as actor_err:
-        try:
-            return "obj", trace.resolve_object(obj_or_actor)
-        except (ValueError, TypeError):
-            raise ValueError(f"obj_or_actor: {obj_or_actor!r} is neither an actor nor a traced object ({actor_err})") from None
-
-
 def get_crash_events(trace, obj_or_actor=None) -> CrashEvent | list[CrashEvent] | None:
     """The last crash of an actor or traced object (None if it never crashed); with no
     argument, every crash in the trace, in order."""
     rows = crash_rows(trace.events())
     if obj_or_actor is None:
         return [_event(r) for r in rows.iter_rows(named=True)]
-    what, name = _who(trace, obj_or_actor)
+    what, name = resolve_actor_or_object(trace, obj_or_actor)
     mine = rows.filter(pl.col(what) == name)
     return _event(mine.row(-1, named=True)) if mine.height else None
 
@@ -67,7 +57,7 @@ def analyze_crash(trace, obj_or_actor=None, ts_ns: int | None = None) -> CrashRe
     ts_ns if given) with its context."""
     rows = crash_rows(trace.events())
     if obj_or_actor is not None:
-        what, name = _who(trace, obj_or_actor)
+        what, name = resolve_actor_or_object(trace, obj_or_actor)
         rows = rows.filter(pl.col(what) == name)
     if ts_ns is not None:
         rows = rows.filter(pl.col("ts") <= ts_ns)

@@ -8,6 +8,7 @@ import json
 
 import polars as pl
 
+from .common import resolve_actor_or_object
 from .reports import MemoryReport
 
 _SAMPLES = {"ts": pl.Int64, "pid": pl.Int64, "rss": pl.Int64, "heap": pl.Int64}
@@ -37,12 +38,11 @@ def memory_analysis(trace, obj_or_actor=None, duration_ns: int | None = None) ->
     growth = pl.DataFrame([{"site": s, "size_diff": sd, "count_diff": cd, "size": sz} for s, sd, cd, sz in last_top], schema=_GROWTH)
     actor = None
     if obj_or_actor is not None:
-        try:
-            actor = trace.resolve_actor(obj_or_actor)
-        except (ValueError, TypeError):
-            name = trace.resolve_object(obj_or_actor)
+        what, name = resolve_actor_or_object(trace, obj_or_actor)
+        if what == "obj":
             objects = objects.filter(pl.col("obj") == name)
         else:
+            actor = name
             pid = trace.actors().filter(pl.col("actor") == actor)["pid"]
             if pid.len():
                 samples = samples.filter(pl.col("pid") == pid[0])

@@ -8,6 +8,8 @@ from typing import Any
 
 import polars as pl
 
+from .common import resolve_actor_or_object
+
 # msg ids at or above this carry the sender's pid (cross-process channels); below it
 # they are counted per process, so a send pairs only with a receive of the same pid
 _GLOBAL_IDS = 1 << 32
@@ -79,21 +81,14 @@ def get_messages_to(trace, obj_or_actor, before_ns: int | None) -> pl.DataFrame:
     events = trace.events()
     if before_ns is not None:
         events = events.filter(pl.col("ts") < before_ns)
-    try:
-        actor = trace.resolve_actor(obj_or_actor)
-    except (ValueError, TypeError) as actor_err:
-        try:
-            obj = trace.resolve_object(obj_or_actor)
-        except ValueError as obj_err:
-            raise ValueError(
-                f"obj_or_actor: {obj_or_actor!r} is neither an actor ({actor_err}) nor a traced object ({obj_err})"
-            ) from None
-        calls = events.filter((pl.col("kind") == "call") & (pl.col("obj") == obj)).select(
-            "seq", "ts", "kind", pl.col("actor").alias("sender"), pl.lit(obj).alias("receiver"),
+    what, name = resolve_actor_or_object(trace, obj_or_actor)
+    if what == "obj":
+        calls = events.filter((pl.col("kind") == "call") & (pl.col("obj") == name)).select(
+            "seq", "ts", "kind", pl.col("actor").alias("sender"), pl.lit(name).alias("receiver"),
             pl.col("obj").alias("via"), "function", "msg_id", "detail", "duration_ns",
         )
         return calls.select([pl.col(c).cast(t) for c, t in TO.items()]).sort("seq")
-    received = events.filter((pl.col("kind") == "receive") & (pl.col("actor") == actor))
+    received = events.filter((pl.col("kind") == "receive") & (pl.col("actor") == name))
     senders = events.filter((pl.col("kind") == "send") & pl.col("msg_id").is_not_null()).select(
         "msg_id", pl.col("target").alias("via"), pl.col("actor").alias("sender"), pl.col("pid").alias("_spid"),
     )

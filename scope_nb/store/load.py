@@ -11,6 +11,7 @@ from disk is executed: pickled state values stay bytes unless `trusted=True`.
 from __future__ import annotations
 
 import dataclasses
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ class Unit:
 # -- finding the trace directories ------------------------------------------------------
 def find_units(path) -> list[Path]:
     """The process directories under `path` (it may be one itself)."""
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"path must be a trace directory (a str or os.PathLike); got {type(path).__name__}")
     p = Path(path).expanduser()
     if not p.exists():
         raise FileNotFoundError(f"scope_nb: no such trace path: {p}")
@@ -71,7 +74,21 @@ def read_metadata(unit: Path) -> dict[str, Any]:
             f"scope_nb: {path} was written with schema version {version}, newer than this "
             f"scope_nb reads ({SCHEMA_VERSION}); upgrade scope_nb to load it"
         )
+    # what the loader does arithmetic on: a damaged file fails here, naming the field
+    if meta.get("layout") != "final" and not _is_int(meta.get("pid")):
+        raise ValueError(f"scope_nb: {path} has no pid (an int); it is needed to read a raw trace")
+    for key in ("clock_offset", "started", "stopped"):
+        if meta.get(key) is not None and not _is_int(meta[key]):
+            raise ValueError(f"scope_nb: {path}: {key} must be an int (ns), got {meta[key]!r}")
+    for key in ("dropped", "errors"):
+        counts = meta.get(key) or {}
+        if not isinstance(counts, dict) or not all(_is_int(v) for v in counts.values()):
+            raise ValueError(f"scope_nb: {path}: {key} must map reasons to counts (ints), got {counts!r}")
     return meta
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 # -- reading one unit -------------------------------------------------------------------
@@ -278,8 +295,9 @@ class LoadedTrace(Trace):
     def events(self, kind=None) -> pl.DataFrame:
         if kind is None or self._frames is not None:
             return super().events(kind)
-        kinds = [kind] if isinstance(kind, str) else list(kind)
-        return self._subset(pl.col("kind").is_in(kinds)).events(kind)
+        from ..analysis.common import kinds_filter
+
+        return self._subset(kinds_filter(kind)).events()
 
     def __len__(self) -> int:
         if self._frames is not None:
