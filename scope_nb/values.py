@@ -98,9 +98,11 @@ class Formatter:
             return f"<{t.__name__} ...>"
         if id(v) in seen:
             return f"<recursive {t.__name__}>"
-        if t in (list, tuple, set, frozenset, dict) or isinstance(v, list | tuple | set | frozenset | dict):
-            seen = seen | {id(v)}
-            return self._container(v, depth, seen)
+        if issubclass(t, list | tuple | set | frozenset | dict):  # the real type: a __class__ property may lie or raise
+            try:
+                return self._container(v, depth, seen | {id(v)})
+            except BaseException as e:  # a subclass's hostile __len__ / __iter__ / items() must not escape
+                return f"<{t.__name__} object (repr raised {type(e).__name__})>"
         return self._object(v)
 
     def _container(self, v, depth, seen) -> str:

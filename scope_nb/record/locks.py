@@ -127,6 +127,8 @@ class LockState:
         self.reported: set[frozenset[str]] = set()
         self.registry: dict[int, tuple[weakref.ref, str]] = {}  # patched-class instances
         self._names: dict[str, int] = {}
+        self._given: set[str] = set()  # every name given out
+        self.wrapped: dict[int, weakref.ref] = {}  # id(lock) -> its wrapper, made by trace_lock
         self._counters: dict[str, itertools.count] = {}
         self._name_cache: dict[tuple[Any, int], str | None] = {}
         self.local = rec.local
@@ -175,10 +177,19 @@ class LockState:
                 self.rec.fault("locks:name", e)
         if base is None:
             counter = self._counters.setdefault(kind, itertools.count(1))
-            return f"{kind}-{next(counter)}"
-        n = self._names.get(base, 0) + 1
-        self._names[base] = n
-        return base if n == 1 else f"{base}-{n}"
+            name = f"{kind}-{next(counter)}"
+            while name in self._given:
+                name = f"{kind}-{next(counter)}"
+        else:
+            n = self._names.get(base, 0) + 1
+            name = base if n == 1 else f"{base}-{n}"
+            while name in self._given:  # a given "x-2" may be what a second "x" was named
+                n += 1
+                name = f"{base}-{n}"
+            self._names[base] = n
+        # two locks under one name would share owners and merge in the lock graph
+        self._given.add(name)
+        return name
 
     def _var_name(self, frame) -> str | None:
         return var_name(frame, self._name_cache)
@@ -858,28 +869,47 @@ def trace_lock(rec, lock: Any, name: str | None = None) -> Any:
     st = rec.extras.get("locks")
     if st is None:
         raise RuntimeError("trace_lock: lock tracing is off in this recording (patch=False or tracing_level='off')")
+    if name == "":
+        raise ValueError("trace_lock: name must not be empty; pass a name, or None for the variable's name")
     if isinstance(lock, _Traced):
-        return lock
+        return _again(lock, lock.name, name)
     lock_type, rlock_type, _, _ = _lock_types()
     frame = _user_caller()
     kind = type(lock).__name__
-    if type(lock) is lock_type:
-        return st.wrap(lock, st.name_for(frame, "Lock", name), False)
-    if type(lock) is rlock_type or isinstance(lock, threading._PyRLock):
-        return st.wrap(lock, st.name_for(frame, "RLock", name), True)
+    if type(lock) is lock_type or type(lock) is rlock_type or isinstance(lock, threading._PyRLock):
+        known = st.wrapped.get(id(lock))
+        known = known() if known is not None else None
+        if known is not None and known._lock is lock:
+            return _again(known, known.name, name)
+        reentrant = type(lock) is not lock_type
+        traced = st.wrap(lock, st.name_for(frame, "RLock" if reentrant else "Lock", name), reentrant)
+        st.wrapped[id(lock)] = weakref.ref(traced)
+        return traced
     if isinstance(lock, threading.Condition):
         inner = lock._lock
-        if not isinstance(inner, _Traced):
-            reentrant = type(inner) is rlock_type or isinstance(inner, threading._PyRLock)
-            _rebind_condition(lock, st.wrap(inner, st.name_for(frame, "Condition", name), reentrant))
+        if isinstance(inner, _Traced):
+            return _again(lock, inner.name, name)
+        reentrant = type(inner) is rlock_type or isinstance(inner, threading._PyRLock)
+        _rebind_condition(lock, st.wrap(inner, st.name_for(frame, "Condition", name), reentrant))
         return lock
     for cls, label in ((threading.Semaphore, "Semaphore"), (threading.Event, "Event"),
                       (asyncio.Lock, "AsyncLock"), (asyncio.Event, "AsyncEvent")):
         if isinstance(lock, cls):
-            if st.lookup(lock) is None:
-                st.register(lock, st.name_for(frame, label, name))
+            known = st.lookup(lock)
+            if known is not None:
+                return _again(lock, known, name)
+            st.register(lock, st.name_for(frame, label, name))
             return lock
     raise TypeError(f"trace_lock: lock must be one of {_ACCEPTED}; got {kind}")
+
+
+def _again(traced, known: str, name: str | None):
+    """A lock traced again is the same traced lock; under another name it would be two
+    locks in the lock graph, so that is refused."""
+    if name is not None and name != known:
+        raise ValueError(f"trace_lock: this lock is already traced as {known!r}; "
+                         f"accepted: name=None or name={known!r}")
+    return traced
 
 
 def _rebind_condition(cond, lock: _Traced) -> None:

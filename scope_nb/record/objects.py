@@ -41,7 +41,7 @@ from typing import Any
 
 from .. import clock
 from ..schema import KIND_CODE
-from ..values import ATOMIC, REDACTED, snapshot_value
+from ..values import ATOMIC, REDACTED, Unpicklable, snapshot_value
 from . import session
 from .buffer import KIND_BITS, RICH
 from .locks import var_name
@@ -415,18 +415,23 @@ class Traced:
         self.payloads[n] = blob if blob is not None else plain
         op = None
         old = self.shadow.get(n)
-        if blob is not None and old is not None and type(old) is type(v):
-            op = _patch(old, v, len(blob))
-        big = blob is not None and type(v) is dict and len(v) >= PATCH_MIN
-        if op is not None:
-            _apply(old, op[0], pickle.loads(op[1]))
-            if pickle.dumps(old, protocol=pickle.HIGHEST_PROTOCOL) != blob:
-                op = None  # == saw equal what pickle does not (1 == 1.0, shared references)
-        if op is None:
-            if big:
-                self.shadow[n] = pickle.loads(blob)
-            else:
-                self.shadow.pop(n, None)
+        try:
+            if blob is not None and old is not None and type(old) is type(v):
+                op = _patch(old, v, len(blob))
+            big = blob is not None and type(v) is dict and len(v) >= PATCH_MIN
+            if op is not None:
+                _apply(old, op[0], pickle.loads(op[1]))
+                if pickle.dumps(old, protocol=pickle.HIGHEST_PROTOCOL) != blob:
+                    op = None  # == saw equal what pickle does not (1 == 1.0, shared references)
+            if op is None:
+                if big:
+                    self.shadow[n] = pickle.loads(blob)
+                else:
+                    self.shadow.pop(n, None)
+        except Exception:  # it pickles but does not load back (a __reduce__ that lies): keep its repr
+            self.shadow.pop(n, None)
+            op = None
+            self.payloads[n] = Unpicklable(v)
         return op if op is not None else ("set", self.payloads[n])
 
     def _diff_list(self, n: str, v: list):
@@ -461,7 +466,11 @@ class Traced:
             full = self.payloads[n] = pickle.dumps(old, protocol=pickle.HIGHEST_PROTOCOL)
             return "set", full
         full = self.payloads[n] = pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)
-        self.shadow[n] = pickle.loads(full)
+        try:
+            self.shadow[n] = pickle.loads(full)
+        except Exception:  # it pickles but does not load back: keep its repr
+            self.shadow.pop(n, None)
+            full = self.payloads[n] = Unpicklable(v)
         return "set", full
 
 
@@ -769,8 +778,17 @@ def trace_object(rec, obj: Any, name: str | None = None) -> Any:
     if isinstance(obj, type | types.ModuleType | types.FunctionType | types.BuiltinFunctionType | types.MethodType):
         raise TypeError(f"trace_object traces instances of Python classes; got the {cls.__name__} {obj!r:.80}"
                         " (for a module use trace_module)")
-    if id(obj) in objs.table:
+    if name == "":
+        raise ValueError("trace_object: name must not be empty; pass a name, or None for the variable's name")
+    known = objs.table.get(id(obj))
+    if known is not None:
+        if name is not None and name != known.name:  # its history would be split between two names
+            raise ValueError(f"trace_object: this object is already traced as {known.name!r}; "
+                             f"accepted: name=None or name={known.name!r}")
         return obj
+    if is_recorder_module(cls.__module__):
+        raise TypeError(f"trace_object: {cls.__qualname__} is part of scope_nb, which does not trace itself; "
+                        "accepted: instances of the program's classes (a lock: use trace_lock)")
     if not cls.__flags__ & _HEAPTYPE:
         raise TypeError(f"trace_object: {cls.__qualname__} is implemented in C and cannot be traced; "
                         "accepted: instances of classes defined in Python (with or without __slots__)")
@@ -832,11 +850,19 @@ def traced(cls: type | None = None):
     def decorate(klass: type) -> type:
         if not isinstance(klass, type):
             raise TypeError(f"traced decorates a class, got {type(klass).__name__}")
+        if not klass.__flags__ & _HEAPTYPE or is_recorder_module(klass.__module__):
+            raise TypeError(f"traced: {klass.__qualname__} cannot be traced; accepted: a class of the program "
+                            "defined in Python")
         orig_init = klass.__init__
 
         @functools.wraps(orig_init)
         def __init__(self, *args, **kwargs):
-            orig_init(self, *args, **kwargs)
+            if orig_init is object.__init__ and _plain_init(type(self)):
+                # without this __init__, object.__new__ refused arguments unless __new__ takes them
+                if (args or kwargs) and type(self).__new__ is object.__new__:
+                    raise TypeError(f"{type(self).__name__}() takes no arguments")
+            else:
+                orig_init(self, *args, **kwargs)
             rec = session.ACTIVE
             if rec is not None and rec.running and "objects" in rec.extras and id(self) not in rec.extras["objects"].table:
                 try:
@@ -844,10 +870,19 @@ def traced(cls: type | None = None):
                 except Exception as e:
                     rec.fault("objects:traced", e)
 
+        __init__._scope_traced = True
         klass.__init__ = __init__
         return klass
 
     return decorate(cls) if cls is not None else decorate
+
+
+def _plain_init(cls: type) -> bool:
+    """cls's __init__ is object's once the wrappers of `traced` are taken away."""
+    init = cls.__init__
+    while getattr(init, "_scope_traced", False):
+        init = init.__wrapped__
+    return init is object.__init__
 
 
 def _counted_name(rec, base: str) -> str:

@@ -233,6 +233,9 @@ class Recorder:
                 for p in PATCHERS:
                     p.install(self)
                     installed.append(p)
+            # a bad name in `modules` fails start() with every hook and patch undone
+            for name in self.options.modules:
+                self.trace_module(_import(name))
         except BaseException:
             for p in reversed(installed):
                 p.uninstall(self)
@@ -240,8 +243,6 @@ class Recorder:
                 self.backend.uninstall()
             raise
         self._installed = installed
-        for name in self.options.modules:
-            self.trace_module(_import(name))
         if self.options.trace_all:
             self.trace_all()
         self.running = True
@@ -314,7 +315,11 @@ def _import(name: str) -> types.ModuleType:
 
     if name in sys.modules:
         return sys.modules[name]
+    if not name or name.startswith("."):
+        raise ValueError(f"scope_nb: cannot trace module {name!r}; accepted: an absolute module name such as 'pkg.mod'")
     try:
         return importlib.import_module(name)
     except ImportError as e:
         raise ValueError(f"scope_nb: cannot trace module {name!r}: {e}") from None
+    except Exception as e:  # the module's own code (or a module __getattr__ asked for __path__) raised
+        raise ValueError(f"scope_nb: cannot trace module {name!r}: importing it raised {type(e).__name__}: {e}") from e
