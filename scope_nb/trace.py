@@ -63,6 +63,7 @@ class Trace:
             "started": clock.to_epoch(rec.started_perf),
             "stopped": clock.to_epoch(rec.stopped_perf) if rec.stopped_perf else None,
             "objects": dict(rec.objects),  # name -> traced object, so queries accept the object itself
+            "modules": sorted({site.module for site in list(rec.sites)}),  # traced, with calls or not
         }
 
     def events(self, kind: str | list[str] | None = None) -> pl.DataFrame:
@@ -73,6 +74,10 @@ class Trace:
         from .analysis.common import kinds_filter
 
         return ev.filter(kinds_filter(kind))
+
+    def events_lazy(self) -> pl.LazyFrame:
+        """The events frame as a query (a loaded trace scans its files)."""
+        return self.events().lazy()
 
     def actors(self) -> pl.DataFrame:
         return self._all()[1]
@@ -131,7 +136,7 @@ class Trace:
         """One row per call: function, args, result, exception, duration, depth, parent."""
         from .analysis.calls import function_calls
 
-        return function_calls(self.events(), _module_name(module))
+        return function_calls(self.events(), self._module(module))
 
     def interleaved_timeline(self, actors_or_objects) -> pl.DataFrame:
         from .analysis.common import interleaved_timeline
@@ -246,22 +251,22 @@ class Trace:
     def performance_hotspots(self, module=None) -> pl.DataFrame:
         from .analysis.performance import performance_hotspots
 
-        return performance_hotspots(self.events(), _module_name(module))
+        return performance_hotspots(self.events(), self._module(module))
 
     def performance_analysis(self, module=None):
         from .analysis.performance import performance_analysis
 
-        return performance_analysis(self.events(), _module_name(module))
+        return performance_analysis(self.events(), self._module(module))
 
     def call_tree_analysis(self, module=None):
         from .analysis.performance import call_tree_analysis
 
-        return call_tree_analysis(self.events(), _module_name(module))
+        return call_tree_analysis(self.events(), self._module(module))
 
     def timing_analysis(self, module=None) -> pl.DataFrame:
         from .analysis.performance import timing_analysis
 
-        return timing_analysis(self.events(), _module_name(module))
+        return timing_analysis(self.events(), self._module(module))
 
     def memory_analysis(self, obj_or_actor=None, duration=None):
         from .analysis.memory import memory_analysis
@@ -292,6 +297,16 @@ class Trace:
             start = self.meta.get("started") or clock.now()
             return start, self.meta.get("stopped") or start
         return int(ev["ts"].min()), int(ev["ts"].max())
+
+    def _module(self, module) -> str | None:
+        """`module` as a name, refused when the trace never traced it (see calls.check_module)."""
+        from .analysis.calls import called_modules, check_module
+
+        name = _module_name(module)
+        if name is not None:
+            traced = self._recorder_meta()["modules"] if self._rec is not None else self.meta.get("modules") or ()
+            check_module(name, called_modules(self.events_lazy()) | set(traced))
+        return name
 
     def _time_in_trace(self, ts, name: str) -> int:
         t = clock.as_ns(ts, name)

@@ -198,6 +198,14 @@ class Unpicklable:
         self.type_name = type(value).__name__
         self.text = Formatter().repr(value)
 
+    @classmethod
+    def from_text(cls, text: str) -> Unpicklable:
+        """The stand-in for a value of which only the recorded repr is left (its pickle
+        does not load back), so its type is unknown."""
+        self = cls.__new__(cls)
+        self.type_name, self.text = "value", text
+        return self
+
     def __repr__(self) -> str:
         return f"<unpicklable {self.type_name}: {self.text}>"
 

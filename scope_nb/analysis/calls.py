@@ -39,13 +39,23 @@ def in_module(module: str) -> pl.Expr:
     return (pl.col("module") == module) | pl.col("module").str.starts_with(module + ".")
 
 
+def called_modules(events: pl.DataFrame | pl.LazyFrame) -> set[str]:
+    """The modules of the recorded call rows (a scan is read for that one column)."""
+    calls = events.lazy().filter(pl.col("kind") == "call").select(pl.col("module").drop_nulls().unique())
+    return set(calls.collect()["module"].to_list())
+
+
+def check_module(module: str, traced: set[str]) -> None:
+    """Refuse a module the trace never traced (`traced`: modules with calls, and those
+    traced that made none): an empty answer would read as "it took no time"."""
+    if module not in traced and not any(m.startswith(module + ".") for m in traced):
+        raise ValueError(f"module: {module!r} was not traced; traced modules: {', '.join(sorted(traced)) or 'none'}")
+
+
 def function_calls(events: pl.DataFrame, module: str | None = None) -> pl.DataFrame:
     """One row per traced call: function, args, result, exception, duration, depth, parent."""
     calls = call_rows(events)
     if module is not None:
-        known = set(calls["module"].drop_nulls().unique().to_list())
-        if module not in known and not any(m.startswith(module + ".") for m in known):
-            raise ValueError(f"module: no calls of {module!r} were recorded; recorded modules: {', '.join(sorted(known)) or 'none'}")
         calls = calls.filter(in_module(module))
     ends = events.filter(pl.col("kind").is_in(["return", "exception"])).select(
         "call_seq",

@@ -9,10 +9,12 @@ from typing import Any
 
 import polars as pl
 
+from ..values import Unpicklable
 from .state_reports import Change, Snapshot, StateDiff
 
 _TIMELINE = ["ts", "seq", "actor", "cause", "changed", "removed", "state", "location"]
 _WINDOW = 256  # rows searched back for a keyframe before scanning the whole history
+_OPS = ("set", "splice", "dict")
 
 
 def state_timeline(states: pl.DataFrame, obj: str) -> pl.DataFrame:
@@ -57,19 +59,29 @@ def _replay(states: pl.DataFrame, idx: pl.Series, i: int, trusted: bool) -> dict
         for n, op, blob, text in zip(attrs, ops, blobs, texts, strict=True):
             if not trusted or blob is None:
                 state[n] = text
-            elif op == "set":
-                state[n] = pickle.loads(blob)
-            elif op == "splice":
-                s, e, items = pickle.loads(blob)
-                state[n][s:e] = items
-            elif op == "dict":
-                upd, rem = pickle.loads(blob)
-                for k in rem:
-                    state[n].pop(k, None)
-                state[n].update(upd)
-            else:
+            elif op not in _OPS:
                 raise ValueError(f"states frame: unknown op {op!r} for {n!r}")
+            else:
+                try:
+                    _apply(state, n, op, pickle.loads(blob))
+                except Exception:  # pickled but does not load back (a lying __reduce__, a class gone), or
+                    # patches such a value: its recorded text; the other attributes keep their real values
+                    state[n] = Unpicklable.from_text(text)
     return state
+
+
+def _apply(state: dict[str, Any], n: str, op: str, payload: Any) -> None:
+    """One op of a states row (see schema.STATES) on attribute n."""
+    if op == "set":
+        state[n] = payload
+    elif op == "splice":
+        s, e, items = payload
+        state[n][s:e] = items
+    else:
+        upd, rem = payload
+        for k in rem:
+            state[n].pop(k, None)
+        state[n].update(upd)
 
 
 def get_state_at(states: pl.DataFrame, obj: str, ts: int, trusted: bool = True) -> dict:

@@ -18,6 +18,7 @@ from typing import Any
 
 import polars as pl
 
+from ..analysis.calls import in_module
 from ..config import Options
 from ..frames import RAW, SITES, pair_calls
 from ..record.buffer import KIND_BITS, RICH
@@ -80,6 +81,9 @@ def read_metadata(unit: Path) -> dict[str, Any]:
     for key in ("clock_offset", "started", "stopped"):
         if meta.get(key) is not None and not _is_int(meta[key]):
             raise ValueError(f"scope_nb: {path}: {key} must be an int (ns), got {meta[key]!r}")
+    modules = meta.get("modules", [])
+    if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
+        raise ValueError(f"scope_nb: {path}: modules must be a list of module names, got {modules!r}")
     for key in ("dropped", "errors"):
         counts = meta.get(key) or {}
         if not isinstance(counts, dict) or not all(_is_int(v) for v in counts.values()):
@@ -98,6 +102,8 @@ def _bad(path: Path, e: BaseException) -> None:
 
 def _read(path: Path, schema: dict) -> pl.DataFrame | None:
     """One Parquet file read whole, cast to `schema`; None (and a warning) if it is damaged."""
+    if not _readable(path, schema):
+        return None
     try:
         df = pl.read_parquet(path)
         return _conform(df, schema)
@@ -111,20 +117,22 @@ def _conform(df, schema: dict):
                       for c, t in schema.items()])
 
 
-def _checked(paths: list[Path], required: list[str]) -> list[Path]:
-    """Segments whose footer reads and which hold the required columns."""
-    good = []
-    for path in paths:
-        try:
-            names = pl.read_parquet_schema(path)
-            missing = [c for c in required if c not in names]
-            if missing:
-                raise ValueError(f"missing columns {missing}")
-        except Exception as e:
-            _bad(path, e)
-            continue
-        good.append(path)
-    return good
+def _readable(path: Path, schema: dict) -> bool:
+    """Whether the file's footer reads (if not: a warning, the file is skipped). A footer
+    that reads but whose columns are not `schema` is refused here, from the footer alone:
+    loaded, such a file would fail at the first query with an error naming neither."""
+    try:
+        found = pl.read_parquet_schema(path)
+    except Exception as e:
+        _bad(path, e)
+        return False
+    for col, want in schema.items():
+        got = found.get(col)
+        if got is None:
+            raise ValueError(f"scope_nb: {path}: column {col!r} is missing; expected a column {col!r} of type {want}")
+        if got != want and got != pl.Null:  # a column of nulls only is cast to its type
+            raise ValueError(f"scope_nb: {path}: column {col!r} is of type {got}; expected {want}")
+    return True
 
 
 def _concat(frames: list, schema: dict) -> pl.DataFrame:
@@ -152,7 +160,7 @@ def read_unit(unit: Path) -> Unit:
     actors = _read(actors_file, polars_schema(ACTORS)) if actors_file.exists() else None
     actors = actors if actors is not None else pl.DataFrame(schema=polars_schema(ACTORS))
     if meta.get("layout") == "final":
-        ev_files = _checked(sorted(unit.glob("events-*.parquet")), list(EVENTS))
+        ev_files = [f for f in sorted(unit.glob("events-*.parquet")) if _readable(f, polars_schema(EVENTS))]
         events = (_conform(pl.scan_parquet(ev_files), polars_schema(EVENTS)) if ev_files
                   else pl.DataFrame(schema=polars_schema(EVENTS)).lazy())
         states = _concat([_read(f, polars_schema(STATES)) for f in sorted(unit.glob("states*.parquet"))], polars_schema(STATES))
@@ -164,6 +172,7 @@ def read_unit(unit: Path) -> Unit:
     if sites is None:
         sites = pl.DataFrame(schema=SITES)
     events = pair_calls(raw, sites, int(meta["pid"]), int(meta.get("clock_offset", 0)), None)
+    meta["modules"] = sites["site_module"].drop_nulls().unique().to_list()
     states = _concat([_read(f, polars_schema(STATES)) for f in sorted(unit.glob("states-*.parquet"))], polars_schema(STATES))
     parent = meta.get("parent_actor")
     if parent:
@@ -252,6 +261,7 @@ def merge_meta(units: list[Unit], trusted: bool) -> dict[str, Any]:
         "stopped": max(stops) if stops and all(s is not None for s in stops) else None,
         "trusted": trusted,
         "paths": [str(u.path) for u in units],
+        "modules": sorted({name for m in metas for name in m.get("modules", [])}),
         "processes": metas,
     }
 
@@ -330,25 +340,23 @@ class LoadedTrace(Trace):
         t0 = t1 - clock.as_duration_ns(seconds)
         return self._subset(pl.col("ts").is_between(t0, t1)).get_events_before(ts, seconds)
 
-    def _calls(self, module=None, light: bool = False) -> Trace:
+    def _calls(self, module: str | None = None, light: bool = False) -> Trace:
         """Only what call analyses read: call-stream rows (of `module`, when given);
         `light` keeps call and exception rows of every module (self time needs the
         callees) without the argument texts."""
         if light:
             return self._subset(pl.col("kind").is_in(["call", "exception"]), drop=("detail", "locks_held"))
         pred = pl.col("kind").is_in(sorted(CALL_KINDS))
-        name = module if isinstance(module, str) or module is None else getattr(module, "__name__", None)
-        if name is not None:
-            pred = pred & ((pl.col("module") == name) | pl.col("module").str.starts_with(name + "."))
+        if module is not None:
+            pred = pred & in_module(module)
         return self._subset(pred)
 
     def performance_hotspots(self, module=None) -> pl.DataFrame:
         if self._frames is not None:
             return super().performance_hotspots(module)
         from ..analysis.performance import performance_hotspots
-        from ..trace import _module_name
 
-        return performance_hotspots(self._lazy, _module_name(module))
+        return performance_hotspots(self._lazy, self._module(module))
 
     def timing_analysis(self, module=None) -> pl.DataFrame:
         if self._frames is not None:
@@ -358,7 +366,8 @@ class LoadedTrace(Trace):
     def function_calls(self, module=None) -> pl.DataFrame:
         if self._frames is not None:
             return super().function_calls(module)
-        return self._calls(module).function_calls(module)
+        name = self._module(module)  # here: the subset below holds only that module's calls
+        return self._calls(name).function_calls(name)
 
 
 def load_trace(path, *more, trusted: bool = False) -> LoadedTrace:

@@ -40,7 +40,7 @@ def save_trace(trace, path) -> str:
         if files.METADATA in present:
             files.read_json(target / files.METADATA)  # refuse to overwrite what is not a trace
     files.private_dir(target)
-    lazy = trace.events_lazy() if hasattr(trace, "events_lazy") else trace.events().lazy()
+    lazy = trace.events_lazy()
     first = target / "events-000001.parquet"
     # the scan may read the very files being replaced (a loaded trace saved in place):
     # the new file is complete before it is renamed over the old one
@@ -66,6 +66,7 @@ def save_trace(trace, path) -> str:
             "stopped": meta.get("stopped"),
             "saved": clock.now(),
             "sources": meta.get("paths", []),
+            "modules": sorted(meta.get("modules") or ()),
         },
         target / files.METADATA,
     )
