@@ -9,8 +9,8 @@ notebook, then read what it recorded.
 
 Exit codes: 0 success; for `run`, the program's own exit code when it calls
 sys.exit(n), 1 when it ends by an uncaught exception; 2 bad command-line usage;
-3 a trace that cannot be read or written (the message names the file);
-124 `run` stopped by --timeout (the trace is kept); 130 interrupted (Ctrl-C).
+3 a trace that cannot be read or written, or was read only in part (the message names
+the file); 124 `run` stopped by --timeout (the trace is kept); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -141,8 +141,11 @@ def _run(args) -> int:
     target, *rest = args.program
     if not args.as_module and not os.path.isfile(target):
         raise CliError(f"run: no such script: {target}", EXIT_USAGE)
-    if args.timeout is not None and args.timeout <= 0:
-        raise CliError("run: --timeout must be a positive number of seconds", EXIT_USAGE)
+    if args.timeout is not None and not 0 < args.timeout <= threading.TIMEOUT_MAX:  # also refuses nan
+        raise CliError(f"run: --timeout {args.timeout:g} is invalid; accepted: a positive number of seconds, "
+                       f"at most {threading.TIMEOUT_MAX:g}", EXIT_USAGE)
+    if args.as_module and not _module_exists(target):
+        raise CliError(f"run: no module named {target!r}", EXIT_USAGE)
     run = _Run(args)
     try:
         scope_nb.start(**run.options())
@@ -184,6 +187,17 @@ def _run(args) -> int:
     return code
 
 
+def _module_exists(name: str) -> bool:
+    """Whether the top-level package of `-m name` exists. Only the top level is looked up:
+    finding a submodule would import its parents before the recording starts."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name.partition(".")[0]) is not None
+    except (ImportError, ValueError):  # a name like "" or ".x"
+        return False
+
+
 def _program_crashed(rec, exc: BaseException) -> None:
     """Print the traceback as python would (without this module's frames) and record
     the main thread's crash, which no thread hook sees when the program runs here."""
@@ -206,12 +220,27 @@ def _program_crashed(rec, exc: BaseException) -> None:
 
 # -- report -------------------------------------------------------------------------------
 def _load(paths):
+    """The merged trace and the files that could not be read (each reported in one line)."""
+    import warnings
+
     import scope_nb
 
+    from .store.load import TraceLoadWarning
+
     try:
-        return scope_nb.load(*paths)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TraceLoadWarning)
+            trace = scope_nb.load(*paths)
     except (FileNotFoundError, ValueError, OSError) as e:
         raise CliError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+    skipped = []
+    for w in caught:
+        if issubclass(w.category, TraceLoadWarning):
+            skipped.append(str(w.message))
+            print(f"scope-nb: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return trace, skipped
 
 
 def _jsonable(obj: Any) -> Any:
@@ -261,11 +290,13 @@ def _overview(trace) -> dict[str, Any]:
 
 
 def _report(args) -> int:
-    trace = _load(args.paths)
+    if args.top < 0:
+        raise CliError(f"report: --top {args.top} is invalid; accepted: 0 or more hotspots", EXIT_USAGE)
+    trace, skipped = _load(args.paths)
     sections = _sections(trace, args.top)
     failed = [k for k, v in sections.items() if isinstance(v, CliError)]
     if args.json:
-        doc = {"trace": _overview(trace)}
+        doc = {"trace": {**_overview(trace), "skipped": skipped}}
         for k, v in sections.items():
             doc[k] = {"error": str(v)} if isinstance(v, CliError) else _jsonable(v)
         print(json.dumps(doc, indent=1, default=str))
@@ -288,17 +319,17 @@ def _report(args) -> int:
             else:
                 for item in value:
                     print(repr(item))
-    return EXIT_TRACE if failed else EXIT_OK
+    return EXIT_TRACE if failed or skipped else EXIT_OK
 
 
 def _export(args) -> int:
-    trace = _load(args.paths)
+    trace, skipped = _load(args.paths)
     try:
         path = trace.export_perfetto(args.perfetto)
     except OSError as e:
         raise CliError(f"export: {e}") from None
     print(f"scope-nb: wrote {path} ({len(trace):,} events); open it at https://ui.perfetto.dev")
-    return EXIT_OK
+    return EXIT_TRACE if skipped else EXIT_OK
 
 
 def _demo(args) -> int:

@@ -59,10 +59,22 @@ def enable_offline(mode: str = "svg") -> str:
     return mode
 
 
+def _count(name: str, value: int, least: int = 1) -> int:
+    """A size argument checked up front: 0 bins would divide by zero, and a negative
+    count given to polars' head() silently means "all but the last"."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int >= {least}; got {type(value).__name__} {value!r}")
+    if value < least:
+        raise ValueError(f"{name}: {value!r} is invalid; accepted: an int >= {least}")
+    return value
+
+
 def to_svg(chart: alt.TopLevelMixin | dict) -> str:
     """A chart (or a Vega-Lite dict) as an SVG string, drawn offline by vl-convert."""
     import vl_convert as vlc
 
+    if not isinstance(chart, dict) and not hasattr(chart, "to_dict"):
+        raise TypeError(f"chart: expected an altair chart or a Vega-Lite dict; got {type(chart).__name__}")
     return vlc.vegalite_to_svg(chart if isinstance(chart, dict) else chart.to_dict())
 
 
@@ -70,6 +82,7 @@ def lanes(trace, max_lanes: int = MAX_LANES) -> pl.DataFrame:
     """The actors drawn as lanes (the busiest first), with their display labels."""
     import polars as pl
 
+    _count("max_lanes", max_lanes)
     counts = trace.events().group_by("actor").len().rename({"len": "n"})
     actors = trace.actors().select("actor", "name", "kind", "started")
     lane = (
@@ -92,6 +105,7 @@ def timeline_data(trace, bins: int = TIME_BINS, max_lanes: int = MAX_LANES) -> d
     category; message arrows (sampled); crashes. Bounded by lanes x bins rows."""
     import polars as pl
 
+    _count("bins", bins)
     ev = trace.events()
     t0, t1 = trace.time_range()
     span = max(t1 - t0, 1)
@@ -146,6 +160,10 @@ def timeline_spec(trace, cursor: int | None = None, *, bins: int = TIME_BINS,
                   max_lanes: int = MAX_LANES, width: int = PLOT_WIDTH) -> dict[str, Any]:
     """The timeline as a Vega-Lite dict, built without altair (whose import alone
     costs about a second) so the explorer can draw it straight with vl-convert."""
+    from .. import clock
+
+    _count("width", width)
+    cursor = clock.as_ns(cursor, "cursor") if cursor is not None else None
     data = timeline_data(trace, bins, max_lanes)
     lanes_ = data["lanes"]
     x_scale = {"domain": [0, data["span_s"]], "nice": False, "zero": False}
@@ -199,7 +217,7 @@ def timeline_spec(trace, cursor: int | None = None, *, bins: int = TIME_BINS,
 def timeline_chart(trace, cursor: int | None = None, *, bins: int = TIME_BINS,
                    max_lanes: int = MAX_LANES, width: int = PLOT_WIDTH) -> alt.LayerChart:
     """One lane per actor: activity (color = what dominated), messages as lines from
-    sender to receiver, crashes as red marks, and a rule at `cursor` (epoch ns)."""
+    sender to receiver, crashes as red marks, and a rule at `cursor` (a time)."""
     import altair as alt
 
     return alt.LayerChart.from_dict(timeline_spec(trace, cursor, bins=bins, max_lanes=max_lanes, width=width),
@@ -211,6 +229,8 @@ def queue_depth_chart(trace, max_points: int = 400, width: int = PLOT_WIDTH) -> 
     import altair as alt
     import polars as pl
 
+    _count("max_points", max_points)
+    _count("width", width)
     ev = trace.events(["send", "receive"]).filter(pl.col("qsize").is_not_null())
     t0, t1 = trace.time_range()
     width_ns = max(t1 - t0, 1) / max_points
@@ -233,6 +253,7 @@ def hotspot_frame(trace, top: int = 20) -> pl.DataFrame:
     """Functions by total time in calls: calls, total and mean ms."""
     import polars as pl
 
+    _count("top", top, least=0)
     calls = trace.events(["call"]).filter(pl.col("duration_ns").is_not_null())
     return (
         calls.group_by("module", "function")
@@ -251,6 +272,7 @@ def hotspots_chart(trace, top: int = 20, width: int = 420) -> alt.Chart:
     """Bar chart of the functions that took the most time (inclusive)."""
     import altair as alt
 
+    _count("width", width)
     hot = hotspot_frame(trace, top)
     return alt.Chart(hot).mark_bar(color=COLORS["calls"]).encode(
         x=alt.X("total_ms:Q", title="total ms (inclusive)"),

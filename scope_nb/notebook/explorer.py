@@ -57,18 +57,27 @@ def describe(kind: str, target: str | None, function: str | None, obj: str | Non
     return f"{kind} {target or obj or ''}".strip()
 
 
+def _check_direction(direction: int) -> None:
+    """Steps go one event back or forward; any other number was a mistake, not a jump."""
+    if isinstance(direction, bool) or direction not in (-1, 1):
+        raise ValueError(f"direction: {direction!r} is not a direction; accepted: -1 (back) | 1 (forward)")
+
+
 class Explorer:
-    """The explorer widget for one Trace. `at` (a time) puts the cursor there, `obj`
-    selects the object whose state is shown, `tab` opens a lower panel by title."""
+    """The explorer widget for one Trace. `at` (a time) puts the cursor there, `obj` (a
+    traced object or its name) selects the object whose state is shown, `tab` opens a
+    lower panel by title."""
 
     TABS = ("timeline", "supervision", "locks", "messages", "hotspots", "queues")
 
-    def __init__(self, trace, at: Any = None, obj: str | None = None, tab: str | None = None):
+    def __init__(self, trace, at: Any = None, obj: Any = None, tab: str | None = None):
         import ipywidgets as W
         import polars as pl
 
-        from .. import clock
-
+        if tab is not None and tab not in self.TABS:
+            raise ValueError(f"tab: {tab!r} is not a panel; accepted: {', '.join(self.TABS)}")
+        start_at = trace._time_in_trace(at, "at") if at is not None else None
+        obj = trace.resolve_object(obj) if obj is not None else None
         self.trace = trace
         ev = trace.events()
         if ev.height and not ev["seq"].is_sorted():
@@ -86,7 +95,9 @@ class Explorer:
         self.last_update_ms = 0.0
 
         kinds = sorted(ev["kind"].unique().to_list()) if self.n else []
-        objects = trace.states()["obj"].unique().sort().to_list()
+        objects = trace.states()["obj"].unique().sort().head(MAX_OPTIONS).to_list()
+        if obj is not None and obj not in objects:
+            objects.append(obj)
         targets = ev["target"].drop_nulls().unique().sort().head(MAX_OPTIONS).to_list() if self.n else []
         actor_opts = [(f"{self._names.get(a) or a} [{a}]", a) for a in trace.actors()["actor"].head(MAX_OPTIONS)]
 
@@ -107,6 +118,7 @@ class Explorer:
                                   layout=W.Layout(width="70px"))
         self.next_kind = W.Button(description="next ▶", tooltip="next event of this kind",
                                   layout=W.Layout(width="70px"))
+        self.prev_kind.disabled = self.next_kind.disabled = not kinds  # "-" is no kind to jump to
         self.f_actor = W.Dropdown(options=[(ALL, None), *actor_opts], description="actor", layout=W.Layout(width="260px"))
         self.f_kind = W.Dropdown(options=[ALL, *kinds], description="kind", layout=W.Layout(width="200px"))
         self.f_obj = W.Dropdown(options=[ALL, *sorted(set(objects) | set(targets))], description="object",
@@ -152,12 +164,9 @@ class Explorer:
 
         self._render_tab(0)
         if tab is not None:
-            if tab not in self.TABS:
-                raise ValueError(f"tab: {tab!r} is not a panel; accepted: {', '.join(self.TABS)}")
             self.lower.selected_index = self.TABS.index(tab)
-        if at is not None and self.n:
-            t = clock.as_ns(at, "at")
-            self.slider.value = min(max(self._ts.search_sorted(t, "left"), 0), last)
+        if start_at is not None:
+            self.slider.value = min(self._ts.search_sorted(start_at, "left"), last)
         self._update()
 
     # -- navigation ---------------------------------------------------------------------
@@ -172,14 +181,13 @@ class Explorer:
 
     def seek(self, ts: Any) -> int:
         """Put the cursor on the first event at or after `ts` (a time); returns the row."""
-        from .. import clock
-
-        t = clock.as_ns(ts, "ts")
+        t = self.trace._time_in_trace(ts, "ts")
         self.slider.value = min(self._ts.search_sorted(t, "left"), max(self.n - 1, 0))
         return self.slider.value
 
     def step(self, direction: int) -> int:
         """Move to the previous (-1) / next (+1) event matching the filters."""
+        _check_direction(direction)
         rows = self._filtered
         i = self.cursor
         if rows is None:
@@ -192,6 +200,11 @@ class Explorer:
         """Move to the next (+1) / previous (-1) event of `kind`."""
         import polars as pl
 
+        from ..schema import EVENT_KINDS
+
+        _check_direction(direction)
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"kind: {kind!r} is not an event kind; accepted: {', '.join(EVENT_KINDS)}")
         if kind not in self._kind_rows:
             self._kind_rows[kind] = (self._ev.select(pl.col("kind") == kind).to_series().arg_true()
                                      if self.n else pl.Series([], dtype=pl.UInt32))

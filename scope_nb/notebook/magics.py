@@ -13,9 +13,11 @@ import argparse
 import ast
 import asyncio
 import inspect
+import keyword
 import shlex
 import sys
 import time
+from types import CodeType
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -24,8 +26,24 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 LEVELS = ("full", "messages_only", "states_only", "minimal", "off")
 
 
+class _Once(argparse._StoreAction):
+    """An option given twice is refused: argparse would silently keep the last value."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = namespace.__dict__.setdefault("_given", set())
+        if self.dest in given:
+            parser.error(f"argument {'/'.join(self.option_strings)}: given twice")
+        given.add(self.dest)
+        super().__call__(parser, namespace, values, option_string)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a wrong option as one line (UsageError), never exits."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _Once)
+        self.register("action", "store", _Once)
 
     def error(self, message: str):
         raise UsageError(f"%{self.prog}: {message} (see %scope?)")
@@ -36,6 +54,14 @@ class _Parser(argparse.ArgumentParser):
 
 class _HelpShown(Exception):
     pass
+
+
+def _split(line: str, prog: str) -> list[str]:
+    """The magic's arguments as shell words; an unclosed quote is a usage error."""
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"{prog}: {exc} in {line.strip()!r}") from None
 
 
 def _names(text: str) -> list[str]:
@@ -105,14 +131,17 @@ class CellFailure:
     """The post-mortem of a `%%scope` cell that raised: the exception, where, and what
     the recording holds from just before (the cell's last events, object states)."""
 
-    def __init__(self, trace, exc: BaseException, ts: int, actor: str | None):
+    def __init__(self, trace, exc: BaseException, ts: int, actor: str | None, cell_file: str | None = None):
         import traceback
 
         self.trace = trace
         self.exception = exc
         self.ts = ts
         self.actor = actor
-        self.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        tb = exc.__traceback__  # from the cell's own frame on: the magic's frames are not the user's
+        while cell_file is not None and tb is not None and tb.tb_frame.f_code.co_filename != cell_file:
+            tb = tb.tb_next
+        self.traceback = "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
 
     def last_events(self, n: int = 15):
         import polars as pl
@@ -221,32 +250,46 @@ class ScopeMagics(Magics):
 
     def _cell(self, line: str, cell: str):
         __tracebackhide__ = True  # noqa: F841
-        import scope_nb
 
-        args = _record_parser().parse_args(shlex.split(line))
-        if args.output is not None and not args.output.isidentifier():
+        args = _record_parser().parse_args(_split(line, "%%scope"))
+        if args.output is not None and (not args.output.isidentifier() or keyword.iskeyword(args.output)):
             raise UsageError(f"%%scope -o: {args.output!r} is not a valid variable name")
-        self._start(args)
+        code = compile_cell(self.shell, cell)  # a SyntaxError shows before anything is recorded or replaced
+        trace = self._start(args)
         failure: BaseException | None = None
         actor, failed_at = None, 0
         try:
-            return run_cell_body(self.shell, cell)
+            return run_compiled(code, self.shell.user_ns)
         except BaseException as exc:
             from .. import clock
 
             failure, failed_at = exc, clock.now()
-            actor = scope_nb._recorder().current_actor()
+            actor = _actor_here(trace)
             raise
         finally:
-            trace = scope_nb.stop()
+            self._finish(trace, args, failure, failed_at, actor, code[2])
+
+    def _finish(self, trace, args: argparse.Namespace, failure: BaseException | None, failed_at: int,
+                actor: str | None, cell_file: str) -> None:
+        """Stop the cell's recording (unless the cell stopped it itself), keep the trace and
+        show the summary. A fault here is reported, never raised: the cell's own result or
+        exception is what the notebook must see."""
+        import scope_nb
+
+        try:
+            if scope_nb.is_recording() and scope_nb.current() is trace:
+                scope_nb.stop()
             self._keep(trace, args.output)
             if failure is not None:
-                self._failure = CellFailure(trace, failure, failed_at, actor)
+                self._failure = CellFailure(trace, failure, failed_at, actor, cell_file)
                 self._failure_trace = trace
                 print(f"scope_nb: the cell raised {type(failure).__name__}; trace kept as _scope "
                       f"({len(trace):,} events) -- %scope postmortem for the analysis", file=sys.stderr)
             elif not args.quiet:
                 self._show_summary(trace)
+        except Exception as exc:
+            print(f"scope_nb: internal error after the cell ({type(exc).__name__}: {exc}); "
+                  "the cell itself ran as usual", file=sys.stderr)
 
     def _keep(self, trace, name: str | None) -> None:
         self.shell.user_ns["_scope"] = trace
@@ -262,7 +305,7 @@ class ScopeMagics(Magics):
     def _line(self, line: str):
         import scope_nb
 
-        words = shlex.split(line)
+        words = _split(line, "%scope")
         if not words:
             raise UsageError("%scope: missing COMMAND (start, stop, status, trace, load, explore, postmortem, "
                              "export, summary); %%scope records a cell; see %scope?")
@@ -305,7 +348,7 @@ class ScopeMagics(Magics):
         if cmd == "export":
             trace = self._trace_or_fail("export")
             try:
-                path = trace.export_perfetto(args.path) if args.path.endswith(".json") else trace.save(args.path)
+                path = trace.export_perfetto(args.path) if args.path.lower().endswith(".json") else trace.save(args.path)
             except (OSError, ValueError, TypeError) as exc:
                 raise UsageError(f"%scope export: {str(exc).splitlines()[0]}") from None
             print(f"scope_nb: wrote {path}")
@@ -442,11 +485,20 @@ def _explorer(trace, at, tab):
     return Explorer(trace, at=at, tab=tab)
 
 
-def run_cell_body(shell, cell: str):
-    """Run a cell's code in the user namespace as IPython would: magics and `!` lines
-    transformed, the value of a last expression returned (shown as Out), top-level
-    `await` allowed. Exceptions propagate unchanged."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the traceback
+def _actor_here(trace) -> str | None:
+    """This thread's actor in `trace` while it records (the cell may have stopped it)."""
+    import scope_nb
+
+    try:
+        return scope_nb._recorder().current_actor() if scope_nb.current() is trace else None
+    except Exception:  # not recording any more, or a recorder fault: the failure is kept without it
+        return None
+
+
+def compile_cell(shell, cell: str) -> tuple[CodeType, CodeType | None, str]:
+    """A cell's code compiled as IPython would: magics and `!` lines transformed, a last
+    expression split off (its value is the cell's result), top-level `await` allowed.
+    Returns (body, last expression or None, filename); raises SyntaxError."""
     source = shell.transform_cell(cell)
     filename = shell.compile.cache(source, shell.execution_count, raw_code=cell)
     tree = ast.parse(source, filename=filename)
@@ -456,11 +508,25 @@ def run_cell_body(shell, cell: str):
     flags = shell.compile.flags | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     body = compile(tree, filename, "exec", flags=flags, dont_inherit=True)
     expr = compile(last, filename, "eval", flags=flags, dont_inherit=True) if last is not None else None
-    ns = shell.user_ns
+    return body, expr, filename
+
+
+def run_compiled(code: tuple[CodeType, CodeType | None, str], ns: dict):
+    """Run what `compile_cell` made in `ns`; returns the last expression's value.
+    Exceptions propagate unchanged."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the traceback
+    body, expr, _ = code
     if (body.co_flags | (expr.co_flags if expr else 0)) & inspect.CO_COROUTINE:
         return _run_async(body, expr, ns)
     exec(body, ns)
     return eval(expr, ns) if expr is not None else None
+
+
+def run_cell_body(shell, cell: str):
+    """Run a cell's code in the user namespace as IPython would (see `compile_cell`);
+    returns the value of a last expression. Exceptions propagate unchanged."""
+    __tracebackhide__ = True  # noqa: F841
+    return run_compiled(compile_cell(shell, cell), shell.user_ns)
 
 
 def _run_async(body, expr, ns):
@@ -489,4 +555,4 @@ def _run_async(body, expr, ns):
 
 ScopeMagics.scope.__doc__ = _usage()
 
-__all__ = ["ScopeMagics", "SummaryPanel", "CellFailure", "run_cell_body"]
+__all__ = ["ScopeMagics", "SummaryPanel", "CellFailure", "run_cell_body", "compile_cell", "run_compiled"]
