@@ -16,9 +16,17 @@ from typing import Any
 
 ATOMIC: frozenset[type] = frozenset({int, float, bool, type(None), str, bytes, complex})
 MAX_ATOMIC_STR = 4096  # longer str/bytes are cut at capture so a buffer never pins a huge value
+_TEXT = (str, bytes)
 SLOW_REPR_S = 0.05  # a __repr__ slower than this once is never called again for its type
 
 _slow_types: set[type] = set()
+
+
+def kept_as_is(v: Any) -> bool:
+    """An atomic value a buffer may keep by reference: not text longer than
+    MAX_ATOMIC_STR, which would pin a huge string for as long as the trace lives."""
+    t = type(v)
+    return t in ATOMIC and (t not in _TEXT or len(v) <= MAX_ATOMIC_STR)
 
 
 class Redactor:
@@ -72,7 +80,7 @@ class Formatter:
             return Formatted(f"<{t.__module__}.{t.__qualname__} object at {id(value):#x}>")
         if how == _OWN_REPR:
             return Formatted(self._object(value))
-        if t is tuple and len(value) <= 4 and all(type(v) in ATOMIC for v in value):
+        if t is tuple and len(value) <= 4 and all(kept_as_is(v) for v in value):
             return value
         return Formatted(self.repr(value))
 

@@ -484,3 +484,44 @@ def test_suite_passes_with_the_python_callbacks(suite):
         env=env, capture_output=True, text=True, timeout=240, cwd=here.parent,
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+
+
+def test_long_text_is_not_pinned_by_the_trace(monkeypatch):
+    """A call argument, a return value or a message holding text longer than
+    values.MAX_ATOMIC_STR is kept as a cut copy, not by reference: the trace must not
+    keep a huge string alive (C paths and Python paths alike)."""
+    from scope_nb.values import MAX_ATOMIC_STR
+
+    def work(big, small):  # its own frame: naming a lock reads the locals of the frame that made it
+        jobs, done = queue.Queue(), threading.Event()
+        with scope.record(modules=["calls_sample"]) as trace:
+            cs.echo(big)
+            cs.echo(small)
+
+            def consumer():
+                for _ in range(2):
+                    jobs.get()
+                done.set()
+
+            t = threading.Thread(target=consumer)
+            t.start()
+            jobs.put((big, 1))
+            jobs.put((small, 2))
+            done.wait()
+            t.join()
+        return trace
+
+    def run(pure):
+        big, small = "x" * (MAX_ATOMIC_STR + 1), "y" * MAX_ATOMIC_STR
+        before = sys.getrefcount(big), sys.getrefcount(small)
+        trace = work(big, small)
+        # short text is kept by reference (an argument, a return, a message): 3 more
+        assert (sys.getrefcount(big), sys.getrefcount(small)) == (before[0], before[1] + 3)
+        calls = trace.events(["call", "return"])
+        assert calls.height == 4 and calls["detail"].str.len_chars().max() <= 220
+        sent = trace.events("send")["detail"].to_list()
+        assert len(sent) == 2 and sent[0].startswith("('xxx") and max(map(len, sent)) <= 220
+        return trace
+
+    c_trace, py_trace = c_then_pure(monkeypatch, run)
+    assert c_trace.errors == py_trace.errors == {}

@@ -527,15 +527,9 @@ static inline int flag(PyObject *b, Py_ssize_t off) {
     return PyObject_IsTrue(v);
 }
 
-static inline int is_atomic(PyObject *v) {
-    PyTypeObject *t = Py_TYPE(v);
-    return t == &PyLong_Type || t == &PyUnicode_Type || v == Py_None || t == &PyFloat_Type || t == &PyBool_Type ||
-           t == &PyBytes_Type || t == &PyComplex_Type;
-}
-
-/* new reference: the value itself when atomic, else cap(b, value) */
+/* new reference: the value itself when atomic (and not long text), else cap(b, value) */
 static inline PyObject *keep_value(HooksObject *h, PyObject *b, PyObject *v) {
-    if (is_atomic(v))
+    if (sn_kept_as_is(v))
         return Py_NewRef(v);
     PyObject *args[2] = {b, v};
     return PyObject_Vectorcall(h->cap, args, 2, NULL);

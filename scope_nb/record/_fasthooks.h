@@ -92,6 +92,20 @@ static inline int col_push_I(ColObject *c, uint32_t v) {
 /* The object slot at byte offset `off` of `o` (offsets from sn_member_offset). */
 #define SN_SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
 
+/* values.MAX_ATOMIC_STR: longer text is not kept by reference, so that a trace never
+ * pins a huge string (Formatter.capture keeps a cut copy). */
+#define SN_MAX_ATOMIC_STR 4096
+
+/* values.kept_as_is: an atomic value (values.ATOMIC) that a buffer may keep by reference. */
+static inline int sn_kept_as_is(PyObject *v) {
+    PyTypeObject *t = Py_TYPE(v);
+    if (t == &PyUnicode_Type)
+        return PyUnicode_GET_LENGTH(v) <= SN_MAX_ATOMIC_STR;
+    if (t == &PyBytes_Type)
+        return PyBytes_GET_SIZE(v) <= SN_MAX_ATOMIC_STR;
+    return t == &PyLong_Type || v == Py_None || t == &PyFloat_Type || t == &PyBool_Type || t == &PyComplex_Type;
+}
+
 /* A failure inside the recorder, reported through fault_fn(where, exc); returns None,
  * or NULL when the exception is not an Exception (it propagates). */
 PyObject *sn_report_fault(PyObject *fault_fn, PyObject *where);

@@ -28,23 +28,18 @@ static PyObject *s_append, *s_popleft, *s_qsize, *s_queue, *s_deque, *s_shutdown
 static PyTypeObject *deque_type;
 static PyCFunction deque_append, deque_popleft;
 
-static inline int atomic(PyObject *v) {
-    PyTypeObject *t = Py_TYPE(v);
-    return t == &PyLong_Type || t == &PyFloat_Type || v == Py_None || t == &PyBool_Type || t == &PyComplex_Type ||
-           t == &PyUnicode_Type || t == &PyBytes_Type;
-}
-
-/* The message as its event keeps it (messages._detail): numbers, None and small tuples
- * of atomics by reference, anything else formatted now by Python. New reference. */
 #define NO_DEPTH INT32_MIN /* a MessageEvent's depth when unknown (None) */
 
+/* The message as its event keeps it (messages._detail): numbers, None and small tuples
+ * of atomics (no long text) by reference, anything else formatted now by Python. New
+ * reference. */
 static PyObject *keep(QueueHookObject *q, PyObject *b, PyObject *item) {
     PyTypeObject *t = Py_TYPE(item);
     if (t == &PyLong_Type || t == &PyFloat_Type || item == Py_None || t == &PyBool_Type || t == &PyComplex_Type)
         return Py_NewRef(item);
     if (t == &PyTuple_Type && PyTuple_GET_SIZE(item) <= 4) {
         Py_ssize_t i, n = PyTuple_GET_SIZE(item);
-        for (i = 0; i < n && atomic(PyTuple_GET_ITEM(item, i)); i++)
+        for (i = 0; i < n && sn_kept_as_is(PyTuple_GET_ITEM(item, i)); i++)
             ;
         if (i == n) {
             /* what the collector's first pass does to such a tuple: kept by the

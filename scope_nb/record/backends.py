@@ -21,7 +21,7 @@ import sys
 import threading
 
 from .. import clock
-from ..values import ATOMIC, REDACTED, Formatted
+from ..values import REDACTED, Formatted, kept_as_is
 from .buffer import CALL, EXCEPTION, KIND_BITS, RESUME, RETURN, SUSPEND, ThreadBuffer
 
 _getframe = sys._getframe
@@ -65,8 +65,8 @@ class _Capture:
         if len(site.argnames) == 1:
             if site.secret:
                 return REDACTED
-            return a if type(a) in ATOMIC else self._cap(b, a)
-        out = [x if type(x) in ATOMIC else self._cap(b, x) for x in a]
+            return a if kept_as_is(a) else self._cap(b, a)
+        out = [x if kept_as_is(x) else self._cap(b, x) for x in a]
         for i in site.secret:
             out[i] = REDACTED
         return tuple(out)
@@ -211,7 +211,6 @@ class MonitoringBackend(_Capture):
         fault = rec.fault
         perf = clock.perf_ns
         getframe = _getframe
-        atomic = ATOMIC
         DISABLE = self.mon.DISABLE
 
         def on_start(code, offset):
@@ -235,7 +234,7 @@ class MonitoringBackend(_Capture):
                     v = None
                 elif s.plain_single:
                     v = s.getter(getframe(1).f_locals)
-                    if type(v) not in atomic:
+                    if not kept_as_is(v):
                         v = cap(b, v)
                 else:
                     v = args_of(b, s, getframe(1))
@@ -264,7 +263,7 @@ class MonitoringBackend(_Capture):
                     return
                 if sampling and not kept(b):
                     return
-                b.vals.append(retval if type(retval) in atomic else cap(b, retval))
+                b.vals.append(retval if kept_as_is(retval) else cap(b, retval))
                 b.ks.append(s.kret)
                 ts = b.ts
                 ts.append(t)
@@ -488,7 +487,7 @@ class ProfileBackend(_Capture):
                 lasti = frame.f_lasti
                 op = frame.f_code.co_code[lasti] if lasti >= 0 else None
                 if op in _RETURN_OPS:
-                    b.vals.append(arg if type(arg) in ATOMIC else self._cap(b, arg))
+                    b.vals.append(arg if kept_as_is(arg) else self._cap(b, arg))
                     kind = RETURN
                 elif op == _YIELD_OP:
                     b.vals.append(id(frame))

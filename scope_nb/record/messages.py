@@ -27,7 +27,7 @@ from collections import deque
 
 from .. import clock
 from ..schema import KIND_CODE
-from ..values import ATOMIC
+from ..values import kept_as_is
 from . import session
 from .buffer import KIND_BITS, RICH, ThreadBuffer
 from .patching import original, patch, unpatch
@@ -269,17 +269,14 @@ def _draining(q, threaded: bool) -> bool:
 
 def _detail(rec, b, item):
     """A message as its event keeps it: an atomic value (a number, None, a tuple of at
-    most 4 atomics) by reference, formatted when frames are built (decode.rich_detail);
-    anything else, text included, formatted now, as `Recorder.emit` does."""
+    most 4 atomics, none of them long text) by reference, formatted when frames are
+    built (decode.rich_detail); anything else, text included, formatted now, as
+    `Recorder.emit` does."""
     t = type(item)
     if t in _BY_REFERENCE:
         return item
-    if t is tuple and len(item) <= 4:
-        for v in item:
-            if type(v) not in ATOMIC:
-                break
-        else:
-            return item
+    if t is tuple and len(item) <= 4 and all(kept_as_is(v) for v in item):
+        return item
     b_on, b.on = b.on, False  # a user __repr__ must not be recorded as a call
     try:
         return rec.fmt.show(rec.fmt.capture(item))
