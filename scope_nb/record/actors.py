@@ -39,6 +39,7 @@ from .patching import original, patch, unpatch
 _NAMED_LATE = sys.version_info < (3, 13)
 _ctx = threading.local()  # .supervisor: the executor / TaskGroup starting a worker right now
 _TB_FRAMES = 50
+_ENDING = 0.05  # s: how long a child whose sentinel is ready may take to end
 
 
 def exc_text(rec, exc: BaseException) -> tuple[str, str, str | None]:
@@ -494,10 +495,10 @@ class _ProcessWaiter:
         with self.lock:
             procs, self.procs = self.procs, {}
             unsure, self.unsure = self.unsure, []
-        for s in wait(list(procs), 0) if procs else ():
-            process_ended(self.rec, procs[s][1], _exit_code(*procs[s]))
-        for item in unsure:
-            process_ended(self.rec, item[1], _exit_code(*item))
+        ended = [procs[s] for s in wait(list(procs), 0)] if procs else []
+        for item in ended + unsure:
+            if not _running(item[2]):
+                process_ended(self.rec, item[1], _exit_code(*item))
 
     def _ensure(self) -> None:  # under self.lock
         if self.thread is None and self.procs and not self.pausers and not self.closed:
@@ -527,12 +528,16 @@ class _ProcessWaiter:
                         item = self.procs.pop(s, None)
                     if item is not None:
                         code = _exit_code(*item)
+                        if code is None and _running(item[2]) and not wait([wake_r], _ENDING):
+                            code = _exit_code(*item)  # it closed its fds a moment before it ended
                         if code is None:
                             with self.lock:
                                 self.unsure.append(item)
                         else:
                             process_ended(self.rec, item[1], code)
                 with self.lock:
+                    if self.thread is not threading.current_thread():
+                        return  # stopped meanwhile: _stop_thread closed the write end (its fd may be reused)
                     if not self.procs:
                         self.thread = None
                         os.close(self.wake_w)
@@ -544,13 +549,26 @@ class _ProcessWaiter:
 
 
 def _exit_code(proc, actor: str, pid: int) -> int | None:
-    """The child's exit code, read without reaping it (the program's join does that)."""
+    """The child's exit code, read without reaping it (the program's join does that);
+    None while it runs. Never blocks: a child that exec'd another program has closed
+    its sentinel but runs on, and waiting for it would hang the program's next
+    Process.start() (which pauses this thread) and stop()."""
     try:
-        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
+        if info is None:
+            return None
         return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
     except (ChildProcessError, AttributeError, OSError):
         popen = getattr(proc, "_popen", None)
         return getattr(popen, "returncode", None)
+
+
+def _running(pid: int) -> bool:
+    """The child has not ended, though its sentinel is ready (see _exit_code)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None
+    except (AttributeError, OSError):
+        return False
 
 
 def process_ended(rec, actor: str, code: int | None) -> None:

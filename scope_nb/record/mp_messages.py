@@ -10,6 +10,7 @@ receiving thread), so the receiver gets exactly what was sent, traced or not.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import sys
@@ -79,11 +80,32 @@ def _qsize(q) -> int | None:
         return None
 
 
-def _send(rec, target, obj, channel: str, put, qsize) -> None:
-    msg_id = new_msg_id()
+def _send(rec, target, obj, channel: str, put, qsize, envelope: bool = True) -> None:
+    msg_id = new_msg_id() if envelope else None
     t = clock.perf_ns()
-    put(_Envelope(msg_id, channel, clock.to_epoch(t), obj))
+    put(_Envelope(msg_id, channel, clock.to_epoch(t), obj) if envelope else obj)
     rec.emit("send", target=channel, detail=obj, msg_id=msg_id, ts=t, qsize=qsize(target) if qsize else None)
+
+
+def _feed(buffer, notempty, send_bytes, writelock, reader_close, writer_close, ignore_epipe, onerror, queue_sem):
+    """A multiprocessing.Queue's feeder thread: a message that does not pickle goes to
+    `onerror` (the queue's `_on_queue_feeder_error`) as the program's object, not its
+    envelope; ProcessPoolExecutor fails the submitted future from there."""
+    import multiprocessing.queues as mpq
+
+    original(mpq.Queue, "_feed")(buffer, notempty, send_bytes, writelock, reader_close, writer_close,
+                                  ignore_epipe, functools.partial(_feeder_error, onerror), queue_sem)
+
+
+def _feeder_error(onerror, e, obj):
+    return onerror(e, obj.obj if type(obj) is _Envelope else obj)
+
+
+def _unwraps(q) -> bool:
+    """Whether an envelope put into `q` reaches its error handler unwrapped: always but
+    for a multiprocessing.Queue whose feeder thread was started before the recording."""
+    thread = getattr(q, "_thread", None)
+    return thread is None or getattr(thread, "_target", None) is _feed
 
 
 def _received(rec, target, obj, qsize) -> None:
@@ -113,7 +135,8 @@ def _q_put(orig, sized: bool):
         rec = _recording()
         if rec is None:
             return orig(self, obj, *a, **kw)
-        _send(rec, self, obj, channel_name(self), lambda env: orig(self, env, *a, **kw), _qsize if sized else None)
+        _send(rec, self, obj, channel_name(self), lambda env: orig(self, env, *a, **kw), _qsize if sized else None,
+              _unwraps(self))
 
     return put
 
@@ -171,6 +194,7 @@ def _targets():
         (mpq.Queue, "__init__", _q_init),
         (mpq.Queue, "put", lambda o: _q_put(o, True)),
         (mpq.Queue, "get", lambda o: _q_get(o, True)),
+        (mpq.Queue, "_feed", lambda o: staticmethod(_feed)),
         (mpq.SimpleQueue, "__init__", _q_init),
         (mpq.SimpleQueue, "put", lambda o: _q_put(o, False)),
         (mpq.SimpleQueue, "get", lambda o: _q_get(o, False)),
