@@ -36,6 +36,15 @@ def lock_order_edges(events: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def shared_locks(events: pl.DataFrame) -> list[str]:
+    """The locks seen held by two actors at once: a Semaphore with room for several, or
+    one used as a signal (a release by a thread that never took it records nothing).
+    They exclude nobody, so they are neither a common lock nor a gate."""
+    lk = events.filter(pl.col("kind").is_in(["lock_acquire", "lock_release"])).sort("seq")
+    holders = pl.when(pl.col("kind") == "lock_acquire").then(1).otherwise(-1).cum_sum().over("target")
+    return lk.filter(holders > 1)["target"].unique().sort().to_list()
+
+
 def lock_graph(events: pl.DataFrame) -> nx.DiGraph:
     """Lock-order graph: an edge A -> B when some actor took B while holding A, with
     how often, by whom, where first, and the gate locks held at every such step."""
@@ -43,6 +52,7 @@ def lock_graph(events: pl.DataFrame) -> nx.DiGraph:
     g = nx.DiGraph()
     if steps.height == 0:
         return g
+    shared = shared_locks(events)
     first = steps.sort("seq").group_by(["holding", "taking"], maintain_order=True).agg(
         pl.len().alias("count"),
         pl.col("actor").unique().sort().alias("actors"),
@@ -54,7 +64,7 @@ def lock_graph(events: pl.DataFrame) -> nx.DiGraph:
     gates = (
         steps.with_row_index("_r")
         .explode("held")
-        .filter((pl.col("held") != pl.col("holding")) & (pl.col("held") != pl.col("taking")))
+        .filter((pl.col("held") != pl.col("holding")) & (pl.col("held") != pl.col("taking")) & ~pl.col("held").is_in(shared))
         .group_by(["holding", "taking", "held"]).agg(pl.col("_r").n_unique().alias("n"))
         .join(first.select("holding", "taking", "count"), on=["holding", "taking"], maintain_order="left")
         .filter(pl.col("n") == pl.col("count"))
@@ -108,9 +118,11 @@ def _lock_cycles(events: pl.DataFrame) -> list[DeadlockReport]:
     # inversions the recorder saw live whose lock_acquire rows were pruned by the bound
     for r in events.filter(pl.col("kind") == "lock_order").iter_rows(named=True):
         locks = [x.strip() for x in (r["target"] or "").split("->") if x.strip()]
-        # the target names the edge that closed the cycle: already reported when it is
-        # part of a cycle found above
-        if len(locks) < 2 or any(frozenset(locks) <= cycle for cycle in found):
+        # the target names the edge that closed the cycle: when the graph still holds a
+        # cycle through it, the verdict above stands (the recorder knows no gates, nor
+        # whether one actor alone made the cycle)
+        if len(locks) < 2 or any(frozenset(locks) <= cycle for cycle in found) or (
+                g.has_edge(locks[0], locks[1]) and nx.has_path(g, locks[1], locks[0])):
             continue
         found.add(frozenset(locks))
         out.append(DeadlockReport(

@@ -10,9 +10,11 @@ Three findings, each from the read/write rows (obj, target = attribute, locks_he
   while another actor wrote both in between.
 * **data race**: the lockset algorithm (Eraser, Savage et al. 1997) refined with
   happens-before: two accesses by different threads, at least one a write, holding no
-  common lock, and not ordered by a queue put->get, a spawn, an exit->join, an Event
-  set->wait or a lock release->acquire. Between asyncio tasks of one loop a plain
-  access is atomic, so only the first two findings apply.
+  common lock (a semaphore seen held by two actors at once is none), and not ordered
+  by a queue put->get, a spawn, an exit->join, an Event set->wait or a lock
+  release->acquire. Between asyncio tasks of one loop (and the thread running it) a
+  plain access is atomic, so only the first two findings apply; tasks of loops in
+  different threads race like threads.
 
 Everything is vectorised per event; only candidate pairs not ordered by a direct
 sync edge go through a short Python walk of the sync edges between them.
@@ -24,6 +26,7 @@ from bisect import bisect_left, bisect_right
 
 import polars as pl
 
+from .deadlocks import shared_locks
 from .reports import Access, RaceReport
 
 MAX_WALK_EDGES = 2_000_000  # sync edges walked in Python over all candidates, at most
@@ -189,20 +192,25 @@ def _data_races(acc: pl.DataFrame, events: pl.DataFrame, actors: pl.DataFrame, s
         return []
     part = acc.select(*[pl.col(c).alias(f"p_{c}") for c in _ACCESS_COLS])
     pairs = pairs.join(part, left_on="partner", right_on="p_seq", how="inner", maintain_order="left").with_columns(pl.col("partner").alias("p_seq"))
-    kinds = actors.select("actor", "kind", "pid")
-    pairs = (pairs.join(kinds.rename({"kind": "k2", "pid": "pid2"}), on="actor", how="left", maintain_order="left")
-             .join(kinds.rename({"actor": "p_actor", "kind": "k1", "pid": "pid1"}), on="p_actor", how="left", maintain_order="left"))
-    same_loop_tasks = (pl.col("k1") == "task") & (pl.col("k2") == "task") & (pl.col("pid1") == pl.col("pid2"))
+    kinds = actors.select("actor", "kind", "pid", _loop_threads(actors))
+    pairs = (pairs.join(kinds.rename({"kind": "k2", "pid": "pid2", "loop": "loop2"}), on="actor", how="left", maintain_order="left")
+             .join(kinds.rename({"actor": "p_actor", "kind": "k1", "pid": "pid1", "loop": "loop1"}), on="p_actor", how="left",
+                   maintain_order="left"))
+    # a loop's tasks and its thread take turns on one OS thread (tasks of an unknown
+    # loop: the process's)
+    one_thread = pl.coalesce(pl.col("loop1") == pl.col("loop2"),
+                             (pl.col("k1") == "task") & (pl.col("k2") == "task") & (pl.col("pid1") == pl.col("pid2")))
     pairs = pairs.filter(
         (pl.col("p_actor") != pl.col("actor"))
-        & (pl.col("locks").list.set_intersection(pl.col("p_locks")).list.len() == 0)
-        & ~same_loop_tasks.fill_null(False)
+        & (pl.col("locks").list.set_intersection(pl.col("p_locks")).list.set_difference(shared_locks(events)).list.len() == 0)
+        & ~one_thread.fill_null(False)
     )
     if skip:
         pairs = pairs.filter(~pl.concat_str("obj", "attr", separator="\x00").is_in([f"{o}\x00{a}" for o, a in skip]))
     if pairs.height == 0:
         return []
-    pairs = _unordered(pairs.sort("seq"), sync_edges(events))
+    on_thread = {a: t for a, t in kinds.select("actor", "loop").iter_rows() if t is not None and t != a}
+    pairs = _unordered(pairs.sort("seq"), sync_edges(events), on_thread)
     if pairs.height == 0:
         return []
     counts = pairs.group_by(["obj", "attr"]).agg(pl.len().alias("n"))
@@ -213,20 +221,38 @@ def _data_races(acc: pl.DataFrame, events: pl.DataFrame, actors: pl.DataFrame, s
     return out
 
 
-def _unordered(pairs: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
-    """The pairs (p_actor@p_seq, actor@seq) with no happens-before path between them."""
+def _loop_threads(actors: pl.DataFrame) -> pl.Series:
+    """For each task, the thread whose event loop runs it (its nearest thread ancestor;
+    null if unknown); other actors map to themselves. Tasks of loops in two threads run
+    in parallel like any two threads."""
+    kind = dict(zip(actors["actor"], actors["kind"], strict=True))
+    parent = dict(zip(actors["actor"], actors["parent"], strict=True))
+    loop: dict[str, str | None] = {}
+    for a in actors["actor"]:
+        chain = []
+        while kind.get(a) == "task" and a not in loop and a not in chain:
+            chain.append(a)
+            a = parent.get(a)
+        loop.update(dict.fromkeys(chain, loop[a] if a in loop else a if kind.get(a) == "thread" else None))
+    return pl.Series("loop", [loop.get(a, a) for a in actors["actor"]], dtype=pl.String)
+
+
+def _unordered(pairs: pl.DataFrame, edges: pl.DataFrame, on_thread: dict[str, str]) -> pl.DataFrame:
+    """The pairs (p_actor@p_seq, actor@seq) with no happens-before path between them.
+    A task shares the program order of the thread running its loop (`on_thread`): a
+    message that thread's loop received orders what its tasks do next."""
     if edges.height == 0:
         return pairs
+    edges = edges.with_columns(pl.col("src_actor", "dst_actor").replace(on_thread)).filter(pl.col("src_actor") != pl.col("dst_actor"))
+    pairs = pairs.with_columns(pl.col("p_actor").replace(on_thread).alias("_src"), pl.col("actor").replace(on_thread).alias("_dst"))
     # a direct edge from p_actor after p_seq to actor before seq: the suffix minimum of
     # dst_seq over that actor pair's edges, found from p_seq forward
     direct = edges.sort("src_seq").with_columns(
         pl.col("dst_seq").reverse().cum_min().reverse().over(["src_actor", "dst_actor"]).alias("min_dst"))
     pairs = pairs.sort("p_seq").join_asof(
-        direct.select(pl.col("src_actor").alias("p_actor"), pl.col("dst_actor").alias("actor"), "src_seq", "min_dst"),
-        left_on="p_seq", right_on="src_seq", by=["p_actor", "actor"], strategy="forward", allow_exact_matches=False, check_sortedness=False)
+        direct.select(pl.col("src_actor").alias("_src"), pl.col("dst_actor").alias("_dst"), "src_seq", "min_dst"),
+        left_on="p_seq", right_on="src_seq", by=["_src", "_dst"], strategy="forward", allow_exact_matches=False, check_sortedness=False)
     pairs = pairs.filter(pl.col("min_dst").is_null() | (pl.col("min_dst") > pl.col("seq"))).drop("src_seq", "min_dst")
-    if pairs.height == 0:
-        return pairs
     # the rest: walk the edges between the two accesses, propagating who has heard from p_actor
     src_actor = edges["src_actor"].to_list()
     dst_actor = edges["dst_actor"].to_list()
@@ -234,7 +260,7 @@ def _unordered(pairs: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
     dst_seq = edges["dst_seq"].to_list()
     budget = MAX_WALK_EDGES
     keep = []
-    for p_actor, p_seq, actor, seq in pairs.select("p_actor", "p_seq", "actor", "seq").iter_rows():
+    for p_actor, p_seq, actor, seq in pairs.select("_src", "p_seq", "_dst", "seq").iter_rows():
         lo = bisect_right(src_seq, p_seq)
         hi = bisect_left(src_seq, seq)
         if hi - lo > budget:
@@ -242,7 +268,7 @@ def _unordered(pairs: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
             continue
         budget -= hi - lo
         keep.append(not _reaches(src_actor, dst_actor, src_seq, dst_seq, lo, hi, p_actor, p_seq, actor, seq))
-    return pairs.filter(pl.Series(keep, dtype=pl.Boolean))
+    return pairs.filter(pl.Series(keep, dtype=pl.Boolean)).drop("_src", "_dst")
 
 
 def _reaches(src_actor, dst_actor, src_seq, dst_seq, lo, hi, start, start_seq, goal, goal_seq) -> bool:

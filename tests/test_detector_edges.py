@@ -1,0 +1,200 @@
+"""Detectors on small real programs at their edges: what a plain lockdep or lockset
+gets wrong (one actor's own cycle, gate locks, semaphores that exclude nobody, event
+loops in several threads). Interleavings are forced with Barriers (untraced)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+import scope_nb as scope
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Counter:
+    def __init__(self):
+        self.n = 0
+
+
+def run(*fns, **options):
+    with scope.record(**options) as trace:
+        ts = [threading.Thread(target=f, name=f.__name__) for f in fns]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(10)
+    return trace
+
+
+def potential(trace):
+    return [r for r in trace.detect_deadlocks() if r.kind == "potential"]
+
+
+# -- lock order -------------------------------------------------------------------------------
+def test_one_thread_taking_two_locks_in_both_orders_is_no_inversion():
+    # the recorder's live lock_order row must not outvote the frame analysis
+    def both():
+        a, b = threading.Lock(), threading.Lock()
+        with a, b:
+            pass
+        with b, a:
+            pass
+
+    trace = run(both)
+    assert trace.events("lock_order").height == 1
+    assert potential(trace) == []
+
+
+def test_inversion_under_a_common_gate_lock_is_not_reported():
+    def program():
+        gate = threading.Lock()
+        a = threading.Lock()
+        b = threading.Lock()
+
+        def one():
+            with gate, a, b:
+                pass
+
+        def two():
+            with gate, b, a:
+                pass
+
+        for f in (one, two):
+            t = threading.Thread(target=f)
+            t.start()
+            t.join()
+
+    trace = run(program)
+    assert trace.lock_graph().edges["a", "b"]["gates"] == ["gate"]
+    assert potential(trace) == []
+
+
+def test_a_semaphore_two_threads_hold_at_once_is_no_gate():
+    bar = threading.Barrier(2)
+
+    def program():
+        gate = threading.Semaphore(2)
+        a = threading.Lock()
+        b = threading.Lock()
+
+        def one():
+            with gate:
+                bar.wait()
+                with a, b:
+                    pass
+                bar.wait()
+
+        def two():
+            with gate:
+                bar.wait()
+                bar.wait()
+                with b, a:
+                    pass
+
+        ts = [threading.Thread(target=f) for f in (one, two)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(10)
+
+    trace = run(program)
+    [r] = potential(trace)
+    assert r.cycle == ["a", "b"] and len(r.actors) == 2
+
+
+def test_rlock_reentered_under_another_lock_is_no_inversion():
+    def program():
+        r = threading.RLock()
+        m = threading.Lock()
+
+        def nested():
+            with r, m, r:
+                pass
+
+        def plain():
+            with r, m:
+                pass
+
+        for f in (nested, plain):
+            t = threading.Thread(target=f)
+            t.start()
+            t.join()
+
+    trace = run(program)
+    assert list(trace.lock_graph().edges) == [("r", "m")]
+    assert trace.detect_deadlocks() == []
+
+
+# -- races ------------------------------------------------------------------------------------
+def test_a_semaphore_with_room_for_two_is_no_common_lock():
+    bar = threading.Barrier(2)
+
+    def program():
+        c = scope.trace_object(Counter(), "c")
+        pool = threading.BoundedSemaphore(2)
+
+        def worker():
+            with pool:
+                bar.wait()
+                c.n = c.n + 1
+                bar.wait()
+
+        ts = [threading.Thread(target=worker) for _ in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(10)
+
+    trace = run(program)
+    [r] = trace.detect_race_conditions()
+    assert (r.kind, r.attribute) == ("data_race", "n")
+    assert r.locks == (["pool"], ["pool"])
+
+
+def test_tasks_of_event_loops_in_two_threads_race():
+    bar = threading.Barrier(2)
+
+    def program():
+        c = scope.trace_object(Counter(), "c")
+
+        def loop_thread():
+            async def main():
+                bar.wait()
+                c.n = c.n + 1
+
+            asyncio.run(main())
+
+        ts = [threading.Thread(target=loop_thread) for _ in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(10)
+
+    trace = run(program)
+    [r] = trace.detect_race_conditions()
+    assert r.kind == "data_race" and r.first.actor.startswith("A") and r.second.actor.startswith("A")
+
+
+def test_a_loop_thread_and_its_tasks_share_one_program_order():
+    # T writes, its loop's task writes, T writes again; then a task hands work to a
+    # worker thread and reads the result: the future's result reaches the loop thread
+    def program():
+        c = scope.trace_object(Counter(), "c")
+
+        async def main():
+            c.n = c.n + 1
+
+            def work():
+                c.n = c.n + 1
+
+            await asyncio.to_thread(work)
+            c.n = c.n + 1
+
+        c.n = 1
+        asyncio.run(main())
+        c.n = c.n + 1
+
+    assert run(program).detect_race_conditions() == []
