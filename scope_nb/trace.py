@@ -122,14 +122,18 @@ class Trace:
 
     # -- basic queries --------------------------------------------------------------
     def events_between(self, t0, t1) -> pl.DataFrame:
+        """The events from t0 to t1, both included. The window may reach past either end of
+        the trace (t1=time.time_ns() after stop() means "from t0 on"), but a window wholly
+        outside it is refused: it can only be a wrong time (seconds for ns, another run)."""
         from .analysis.common import events_between
 
-        return events_between(self.events(), clock.as_ns(t0, "t0"), clock.as_ns(t1, "t1"))
+        return events_between(self.events(), *self._window_in_trace(t0, t1))
 
     def get_events_before(self, ts, seconds: float = 30) -> pl.DataFrame:
+        """The events in the `seconds` up to `ts`, a time in the trace."""
         from .analysis.common import events_between
 
-        t1 = clock.as_ns(ts, "ts")
+        t1 = self._time_in_trace(ts, "ts")
         return events_between(self.events(), t1 - clock.as_duration_ns(seconds), t1)
 
     def function_calls(self, module=None) -> pl.DataFrame:
@@ -203,7 +207,7 @@ class Trace:
         from .analysis.states import analyze_state_change
 
         return analyze_state_change(self.states(), self.events(), self.resolve_object(obj),
-                                    clock.as_ns(t0, "t0"), clock.as_ns(t1, "t1"),
+                                    self._time_in_trace(t0, "t0"), self._time_in_trace(t1, "t1"),
                                     trusted=self.meta.get("trusted", True))
 
     def system_snapshot_at(self, ts):
@@ -308,16 +312,43 @@ class Trace:
             check_module(name, called_modules(self.events_lazy()) | set(traced))
         return name
 
-    def _time_in_trace(self, ts, name: str) -> int:
-        t = clock.as_ns(ts, name)
+    def _span(self) -> tuple[int, int | None]:
+        """The times the trace saw, as epoch ns: from start() (or its first event, if
+        earlier) to stop() (or its last event, if later). The end is None while it
+        records: any later time is now, not a time it missed."""
         lo, hi = self.time_range()
-        start = self.meta.get("started") or lo
-        if t < min(lo, start):
-            raise ValueError(
-                f"{name}={t} is before the trace starts ({min(lo, start)}); accepted: a time between "
-                f"{min(lo, start)} and {hi} (epoch ns), a datetime, or epoch seconds"
-            )
+        meta = self._recorder_meta() if self._rec is not None else self.meta
+        start = min(lo, meta.get("started") or lo)
+        return start, None if self.live else max(hi, meta.get("stopped") or hi)
+
+    def _time_in_trace(self, ts, name: str) -> int:
+        """A moment the trace must have seen: a state or a snapshot at any other time
+        would be a guess."""
+        t = clock.as_ns(ts, name)
+        start, end = self._span()
+        if t < start:
+            raise ValueError(f"{name}={t} is before the trace starts ({start}); {_accepted(start, end)}")
+        if end is not None and t > end:
+            raise ValueError(f"{name}={t} is after the trace ends ({end}); {_accepted(start, end)}")
         return t
+
+    def _window_in_trace(self, t0, t1) -> tuple[int, int]:
+        """The bounds of a window as epoch ns, refused when the window holds no time the
+        trace saw (one reaching past an end of the trace is cut there)."""
+        a, b = clock.as_ns(t0, "t0"), clock.as_ns(t1, "t1")
+        start, end = self._span()
+        if a <= b and b < start:
+            raise ValueError(f"t1={b} is before the trace starts ({start}): the window holds nothing "
+                             f"the trace saw; {_accepted(start, end)}")
+        if a <= b and end is not None and a > end:
+            raise ValueError(f"t0={a} is after the trace ends ({end}): the window holds nothing "
+                             f"the trace saw; {_accepted(start, end)}")
+        return a, b
+
+
+def _accepted(start: int, end: int | None) -> str:
+    span = f"from {start} on" if end is None else f"between {start} and {end}"
+    return f"accepted: a time {span} (epoch ns), a datetime, or epoch seconds"
 
 
 def _module_name(module) -> str | None:

@@ -76,10 +76,15 @@ def resolve_actor(trace, actor: Any) -> str:
     )
 
 
+def some(items: list[str], n: int = 8) -> str:
+    """The first `n` items and how many more: an error message stays readable when
+    a trace has hundreds of actors or objects."""
+    more = len(items) - n
+    return ", ".join(items[:n]) + (f", ... +{more} more" if more > 0 else "") if items else "none"
+
+
 def _some(actors: pl.DataFrame, n: int = 8) -> str:
-    items = [f"{a} ({nm})" for a, nm in zip(actors["actor"].head(n), actors["name"].head(n), strict=True)]
-    more = actors.height - n
-    return ", ".join(items) + (f", ... +{more}" if more > 0 else "") if items else "none"
+    return some([f"{a} ({nm})" for a, nm in zip(actors["actor"], actors["name"], strict=True)], n)
 
 
 def resolve_object(trace, obj: Any) -> str:
@@ -91,7 +96,7 @@ def resolve_object(trace, obj: Any) -> str:
     if isinstance(obj, str):
         if obj in names:
             return obj
-        raise ValueError(f"obj: no traced object named {obj!r}; traced: {', '.join(sorted(names)) or 'none'}")
+        raise ValueError(f"obj: no traced object named {obj!r}; traced: {some(sorted(names))}")
     if rec is not None:
         for name, live in rec.objects.items():
             if live is obj:
@@ -104,7 +109,7 @@ def resolve_object(trace, obj: Any) -> str:
         return name
     raise ValueError(
         f"obj: {type(obj).__name__} object is not traced in this trace; pass a traced object or one of: "
-        f"{', '.join(sorted(names)) or 'none'}"
+        f"{some(sorted(names))}"
     )
 
 

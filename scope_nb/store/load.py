@@ -326,19 +326,20 @@ class LoadedTrace(Trace):
     def events_between(self, t0, t1) -> pl.DataFrame:
         if self._frames is not None:
             return super().events_between(t0, t1)
-        from .. import clock
+        from ..analysis.common import events_between
 
-        a, b = clock.as_ns(t0, "t0"), clock.as_ns(t1, "t1")
-        return self._subset(pl.col("ts").is_between(min(a, b), max(a, b))).events_between(t0, t1)
+        a, b = self._window_in_trace(t0, t1)
+        return events_between(self._subset(pl.col("ts").is_between(a, b)).events(), a, b)
 
     def get_events_before(self, ts, seconds: float = 30) -> pl.DataFrame:
         if self._frames is not None:
             return super().get_events_before(ts, seconds)
         from .. import clock
+        from ..analysis.common import events_between
 
-        t1 = clock.as_ns(ts, "ts")
+        t1 = self._time_in_trace(ts, "ts")
         t0 = t1 - clock.as_duration_ns(seconds)
-        return self._subset(pl.col("ts").is_between(t0, t1)).get_events_before(ts, seconds)
+        return events_between(self._subset(pl.col("ts").is_between(t0, t1)).events(), t0, t1)
 
     def _calls(self, module: str | None = None, light: bool = False) -> Trace:
         """Only what call analyses read: call-stream rows (of `module`, when given);

@@ -72,7 +72,12 @@ def trace_events(trace) -> list[dict[str, Any]]:
 def export_perfetto(trace, path) -> str:
     """Write `trace` as Chrome trace-event JSON to `path` (0600); returns the path."""
     target = Path(os.fspath(path)).expanduser()
-    if target.parent != Path("") and not target.parent.exists():
+    if target.is_dir():  # else the rename of the temp file onto it fails, naming only the temp file
+        raise IsADirectoryError(f"scope_nb: cannot export to {target}: path is a directory; "
+                                f"accepted: a file path, e.g. {target / 'trace.json'}")
+    if not target.parent.is_dir():
+        if target.parent.exists():
+            raise NotADirectoryError(f"scope_nb: cannot export to {target}: {target.parent} is not a directory")
         raise FileNotFoundError(f"scope_nb: cannot export to {target}: directory {target.parent} does not exist")
     doc = {"traceEvents": trace_events(trace), "displayTimeUnit": "ms",
            "otherData": {"producer": "scope_nb", "t0_epoch_ns": int(trace.time_range()[0])}}

@@ -11,10 +11,12 @@ from pathlib import Path
 import polars as pl
 
 from .. import clock
+from ..analysis.common import some
 from ..schema import SCHEMA_VERSION
 from . import files
 
 _OURS = {files.METADATA, "actors.parquet", "states.parquet"}
+_ACCEPTED = "accepted: a new or empty directory, or one a trace was saved to before (it is replaced)"
 
 
 def _jsonable(value):
@@ -27,18 +29,19 @@ def save_trace(trace, path) -> str:
     """Write `trace` to the directory `path` (created 0700; files 0600). An existing
     directory must be empty or a trace saved before (it is replaced)."""
     target = Path(os.fspath(path)).expanduser()
+    refuse = f"scope_nb: cannot save to {target}: path"
     if target.exists():
         if not target.is_dir():
-            raise FileExistsError(f"scope_nb: cannot save to {target}: it is a file")
+            raise FileExistsError(f"{refuse} is an existing file; {_ACCEPTED}")
         present = {p.name for p in target.iterdir()}
-        foreign = {n for n in present if n not in _OURS and not (n.startswith("events-") and n.endswith(".parquet"))}
+        foreign = sorted(n for n in present if n not in _OURS and not (n.startswith("events-") and n.endswith(".parquet")))
         if foreign:
-            raise FileExistsError(
-                f"scope_nb: cannot save to {target}: it holds other files ({', '.join(sorted(foreign)[:3])}); "
-                "pass a new or empty directory"
-            )
+            raise FileExistsError(f"{refuse} is a directory holding other files ({some(foreign)}); {_ACCEPTED}")
         if files.METADATA in present:
-            files.read_json(target / files.METADATA)  # refuse to overwrite what is not a trace
+            try:  # refuse to overwrite what is not a trace
+                files.read_json(target / files.METADATA)
+            except ValueError as e:
+                raise ValueError(f"{refuse} is a directory that is not a saved trace ({e}); {_ACCEPTED}") from None
     files.private_dir(target)
     lazy = trace.events_lazy()
     first = target / "events-000001.parquet"
