@@ -98,7 +98,9 @@ EVENTS: dict[str, str] = {
 # - send / receive: target = queue (or future) name, msg_id pairs them, detail = the
 #   message; receive rows carry duration_ns = time the message waited in the queue.
 # - lock_wait / lock_acquire / lock_release / lock_timeout: target = lock name;
-#   lock_acquire.duration_ns = time waited; locks_held = locks held *before* the event.
+#   lock_acquire.duration_ns = time waited; locks_held = locks held *before* the event
+#   (a semaphore's release by an actor not holding it does not name it); a semaphore's
+#   lock_acquire.detail = its initial value.
 # - event_set / event_wait: target = the Event's name (happens-before set -> wait).
 # - read / write: obj = traced object name, target = attribute name, detail = value,
 #   location = file:line of the access, locks_held = locks held.

@@ -37,12 +37,21 @@ def lock_order_edges(events: pl.DataFrame) -> pl.DataFrame:
 
 
 def shared_locks(events: pl.DataFrame) -> list[str]:
-    """The locks seen held by two actors at once: a Semaphore with room for several, or
-    one used as a signal (a release by a thread that never took it records nothing).
-    They exclude nobody, so they are neither a common lock nor a gate."""
+    """The locks that exclude nobody, so are neither a common lock nor a gate: a
+    semaphore made with room for several (its acquires carry its initial value), one
+    seen held by two actors at once, or one used as a signal (`signals`)."""
     lk = events.filter(pl.col("kind").is_in(["lock_acquire", "lock_release"])).sort("seq")
     holders = pl.when(pl.col("kind") == "lock_acquire").then(1).otherwise(-1).cum_sum().over("target")
-    return lk.filter(holders > 1)["target"].unique().sort().to_list()
+    room = (pl.col("kind") == "lock_acquire") & (pl.col("detail").cast(pl.Int64, strict=False) > 1)
+    return sorted(set(lk.filter((holders > 1) | room)["target"]) | set(signals(lk)))
+
+
+def signals(events: pl.DataFrame) -> list[str]:
+    """The locks released by an actor that did not hold them (its locks held before the
+    release do not name the lock): a semaphore (or Lock) used to signal another actor,
+    which lets a waiter through rather than ending a critical section."""
+    rel = events.filter((pl.col("kind") == "lock_release") & ~pl.col("locks_held").list.contains(pl.col("target")))
+    return rel["target"].unique().to_list()
 
 
 def lock_graph(events: pl.DataFrame) -> nx.DiGraph:
@@ -178,9 +187,11 @@ def _self_deadlocks(events: pl.DataFrame) -> list[DeadlockReport]:
 
 
 def _leaked_locks(events: pl.DataFrame) -> list[DeadlockReport]:
-    """A lock whose last event is an acquire by an actor that has since ended."""
+    """A lock whose last event is an acquire by an actor that has since ended. Not a
+    signal (`signals`): its acquirer takes what another actor gave, nothing to give back."""
     lk = events.filter(pl.col("kind").is_in(["lock_acquire", "lock_release"])).sort("seq")
-    last = lk.group_by("target").agg(pl.all().last()).filter(pl.col("kind") == "lock_acquire")
+    last = lk.group_by("target").agg(pl.all().last()).filter(
+        (pl.col("kind") == "lock_acquire") & ~pl.col("target").is_in(signals(lk)))
     if last.height == 0:
         return []
     ends = events.filter(pl.col("kind").is_in(["exit", "crash", "cancel"])).select(

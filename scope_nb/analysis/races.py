@@ -10,9 +10,10 @@ Three findings, each from the read/write rows (obj, target = attribute, locks_he
   while another actor wrote both in between.
 * **data race**: the lockset algorithm (Eraser, Savage et al. 1997) refined with
   happens-before: two accesses by different threads, at least one a write, holding no
-  common lock (a semaphore seen held by two actors at once is none), and not ordered
-  by a queue put->get, a spawn, an exit->join, an Event set->wait or a lock
-  release->acquire. Between asyncio tasks of one loop (and the thread running it) a
+  common lock (a semaphore with room for several, or used as a signal, is none), and
+  not ordered by a queue put->get, a spawn, an exit->join, an Event set->wait or a
+  lock release->acquire (a semaphore's release by anyone, holder or not: it lets the
+  acquire through). Between asyncio tasks of one loop (and the thread running it) a
   plain access is atomic, so only the first two findings apply; tasks of loops in
   different threads race like threads.
 
@@ -63,6 +64,8 @@ def sync_edges(events: pl.DataFrame) -> pl.DataFrame:
     parts.append(joins.join_asof(ev.select(pl.col("actor").alias("src_actor"), pl.col("seq").alias("src_seq")).sort("src_seq"),
                                  left_on="dst_seq", right_on="src_seq", by="src_actor", strategy="backward", check_sortedness=False,
                                  allow_exact_matches=False).drop_nulls("src_seq"))
+    # each wait / acquire after the latest earlier set / release of its Event / lock (a
+    # semaphore's release, by a holder or not, is what an acquire after it may consume)
     for src_kind, dst_kind in (("event_set", "event_wait"), ("lock_release", "lock_acquire")):
         src = ev.filter(pl.col("kind") == src_kind).select("target", pl.col("actor").alias("src_actor"),
                                                           pl.col("seq").alias("src_seq")).sort("src_seq")

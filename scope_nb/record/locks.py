@@ -39,6 +39,9 @@ from .sites import is_recorder_module, location_text
 _SKIP_FILES = frozenset({__file__, threading.__file__, asyncio.locks.__file__})
 _STORE_OPS = frozenset({"STORE_NAME", "STORE_FAST", "STORE_GLOBAL", "STORE_DEREF"})
 _LOAD_OPS = frozenset({"LOAD_NAME", "LOAD_FAST", "LOAD_GLOBAL", "LOAD_DEREF", "LOAD_FAST_CHECK"})
+_PUSH_OPS = _LOAD_OPS | {"LOAD_CONST", "PUSH_NULL", "LOAD_FAST_LOAD_FAST"}  # push, pop nothing
+_JUMPS = frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
+_ENDS = ("RETURN", "RAISE", "YIELD", "RERAISE")
 _TIMEOUT_MAX = threading.TIMEOUT_MAX
 _getframe = sys._getframe
 _push = session.push
@@ -78,28 +81,61 @@ _KIND_OF = {RICH | (KIND_CODE[k] << KIND_BITS): k for k in ("lock_wait", "lock_a
 
 def var_name(frame, cache: dict) -> str | None:
     """The name the value being built by the call running in `frame` is stored into
-    (`x = ...`, `self.x = ...` -> "Class.x"), read from the bytecode; None if not a
-    plain store. `cache` maps (code, offset) to the answer."""
+    (`x = ...`, `self.x = ...` -> "Class.x", and each target of `a, b = A(), B()`),
+    read from the bytecode; None if not a plain store. `cache` maps (code, offset) to
+    the answer."""
     key = (frame.f_code, frame.f_lasti)
     if key in cache:
         name = cache[key]
     else:
-        name = None
         ins = list(dis.get_instructions(frame.f_code))
-        for i, x in enumerate(ins):
-            if x.offset == frame.f_lasti:
-                nxt = ins[i + 1 : i + 3]
-                if nxt and nxt[0].opname in _STORE_OPS:
-                    name = nxt[0].argval
-                elif len(nxt) == 2 and nxt[0].opname in _LOAD_OPS and nxt[1].opname == "STORE_ATTR":
-                    name = f"{nxt[0].argval}.{nxt[1].argval}"
-                break
+        at = next((i for i, x in enumerate(ins) if x.offset == frame.f_lasti), None)
+        name = None if at is None else _stored_into(ins, at + 1)
         cache[key] = name
     if name and name.startswith("self."):
         owner = frame.f_locals.get("self")
         if owner is not None:
             name = f"{type(owner).__name__}.{name[5:]}"
     return name
+
+
+def _stored_into(ins: list, i: int) -> str | None:
+    """Where the value on top of the stack before `ins[i]` is stored: by the next store,
+    or, when it is one item of a tuple / list display being unpacked, by its target.
+    `pos` follows its place from the top of the stack while the later items are built
+    on top of it and the targets are stored (the compiler may swap or reverse them);
+    None as soon as something else could use it."""
+    pos = 0
+    while i < len(ins):
+        x = ins[i]
+        op, arg = x.opname, x.arg
+        if op in _STORE_OPS:
+            if pos == 0:
+                return x.argval
+            pos -= 1
+        elif op == "STORE_FAST_STORE_FAST":  # 3.13: two stores in one
+            if pos < 2:
+                return x.argval[pos]
+            pos -= 2
+        elif op == "STORE_ATTR":
+            if pos < 2:
+                prev = ins[i - 1]
+                return f"{prev.argval}.{x.argval}" if pos == 1 and prev.opname in _LOAD_OPS else None
+            pos -= 2
+        elif op == "SWAP":
+            pos = arg - 1 if pos == 0 else 0 if pos == arg - 1 else pos
+        elif (op in ("BUILD_TUPLE", "BUILD_LIST") and pos < arg and i + 1 < len(ins)
+              and ins[i + 1].opname == "UNPACK_SEQUENCE" and ins[i + 1].arg == arg):
+            pos = arg - 1 - pos
+            i += 1
+        elif x.opcode in _JUMPS or op.startswith(_ENDS) or (pos == 0 and op not in _PUSH_OPS):
+            return None
+        else:  # a later item being built: it must leave the value where it was
+            pos += dis.stack_effect(x.opcode, arg if x.opcode >= dis.HAVE_ARGUMENT else None)
+            if pos < 1:
+                return None
+        i += 1
+    return None
 
 
 def _creator(frame, obj):
@@ -122,6 +158,7 @@ class LockState:
         # (actor, lock) -> where it was taken (a C core keeps that itself: `_taken`)
         self.taken_at: dict[tuple[str, str], tuple | None] = {}
         self.cores: dict[str, weakref.ref] = {}  # lock name -> its C core, when it has one
+        self.initial: dict[str, str] = {}  # semaphore name -> its initial value (its acquires' detail)
         self.edges: dict[tuple[str, str], tuple[str, tuple | None, tuple | None]] = {}  # a->b: actor, a at, b at
         self.succ: dict[str, set[str]] = {}
         self.reported: set[frozenset[str]] = set()
@@ -236,9 +273,9 @@ class LockState:
         h = self.held.get(actor)
         return b, actor, where(f), tuple(h) if h else ()
 
-    def _event(self, b, code: int, name: str, actor: str, waited, loc, held) -> None:
+    def _event(self, b, code: int, name: str, actor: str, waited, loc, held, detail=None) -> None:
         try:
-            _push(self.store, b, code, (actor, name, None, None, None, loc, waited, None, None, held, None), perf_ns())
+            _push(self.store, b, code, (actor, name, detail, None, None, loc, waited, None, None, held, None), perf_ns())
         except Exception as e:
             self.rec.fault(f"emit:{_KIND_OF[code]}", e)
 
@@ -250,7 +287,7 @@ class LockState:
         if self.k_timeout:
             self._event(b, self.k_timeout, name, actor, waited, loc, before)
 
-    def took_at(self, name: str, f) -> None:
+    def took_at(self, name: str, f, detail=None) -> None:
         """A lock taken at once by the code running in frame `f` (or its callers). The
         hottest path of all: `took` and `session.push` written out."""
         try:
@@ -267,7 +304,7 @@ class LockState:
                 held = self.held[actor] = []
             before = tuple(held)
             if self.k_acquire:
-                ev = (actor, name, None, None, None, loc, 0, None, None, before, None)
+                ev = (actor, name, detail, None, None, loc, 0, None, None, before, None)
                 _push(self.store, b, self.k_acquire, ev, perf_ns())
             owners = self.owners.get(name)
             if owners is None:
@@ -281,9 +318,9 @@ class LockState:
         except Exception as e:
             self.rec.fault("locks:took", e)
 
-    def took(self, b, name: str, actor: str, waited: int, loc, before: tuple[str, ...]) -> None:
+    def took(self, b, name: str, actor: str, waited: int, loc, before: tuple[str, ...], detail=None) -> None:
         if self.k_acquire:
-            self._event(b, self.k_acquire, name, actor, waited, loc, before)
+            self._event(b, self.k_acquire, name, actor, waited, loc, before, detail)
         try:
             owners = self.owners.get(name)
             if owners is None:
@@ -301,15 +338,17 @@ class LockState:
         except Exception as e:
             self.rec.fault("locks:took", e)
 
-    def dropping(self, name: str, f):
+    def dropping(self, name: str, f, signal: bool = False):
         """Called just before a lock is really released, from frame `f` (the location is
         the first frame outside the lock machinery from there), so the release event
         comes before the next owner's acquire. Returns what `dropped` must do once the
         lock is released (or None): the bookkeeping waits until then, so that the
-        traced lock is not held longer than needed."""
+        traced lock is not held longer than needed. A semaphore (`signal`) may be
+        released by anyone, holder or not: that release lets a waiter through, so it is
+        recorded even when nobody holds it (its locks held then do not name it)."""
         try:
             owners = self.owners.get(name)
-            if not owners:
+            if not owners and not signal:
                 return  # taken before it was traced
             try:
                 b = self.local.b
@@ -323,6 +362,8 @@ class LockState:
                 ev = (actor, name, None, None, None, (f.f_code, f.f_lasti) if f is not None else None, None, None,
                       None, tuple(held) if held else (), None)
                 _push(self.store, b, self.k_release, ev, perf_ns())
+            if not owners:
+                return None
             if actor in owners:
                 return name, owners, actor, held
             return name, owners, owners[0], self.held.get(owners[0])
@@ -727,13 +768,21 @@ def _semaphore_patches(st: LockState):
     orig_acquire = cls.acquire
     orig_release = cls.release
     orig_brelease = threading.BoundedSemaphore.release
+    init = _registering_init(st, cls, "Semaphore")
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        name = st.lookup(self)
+        if name is not None:
+            st.initial[name] = str(self._value)
 
     def acquire(self, blocking=True, timeout=None):
         name = st.lookup(self)
         if name is None or (not blocking and timeout is not None):
             return orig_acquire(self, blocking, timeout)
+        value = st.initial.get(name)
         if orig_acquire(self, False):
-            st.took_at(name, _getframe(1))
+            st.took_at(name, _getframe(1), value)
             return True
         if not blocking:
             return False
@@ -742,7 +791,7 @@ def _semaphore_patches(st: LockState):
         t0 = perf_ns()
         ok = orig_acquire(self, True, timeout)
         if ok:
-            st.took(b, name, actor, perf_ns() - t0, loc, before)
+            st.took(b, name, actor, perf_ns() - t0, loc, before, value)
         else:
             st.timed_out(b, name, actor, perf_ns() - t0, loc, before)
         return ok
@@ -752,7 +801,7 @@ def _semaphore_patches(st: LockState):
         if name is not None and type(n) is int and n >= 1:
             f = _getframe(1)
             for _ in range(n):
-                st.dropped(st.dropping(name, f))
+                st.dropped(st.dropping(name, f, True))
 
     def release(self, n=1):
         _drops(self, n)
@@ -763,11 +812,12 @@ def _semaphore_patches(st: LockState):
             _drops(self, n)
         return orig_brelease(self, n)
 
+    __init__.__wrapped__ = init.__wrapped__
     acquire.__wrapped__ = orig_acquire
     release.__wrapped__ = orig_release
     brelease.__wrapped__ = orig_brelease
     return [
-        (cls, "__init__", _registering_init(st, cls, "Semaphore")),
+        (cls, "__init__", __init__),
         (cls, "acquire", acquire),
         (cls, "__enter__", acquire),
         (cls, "release", release),
