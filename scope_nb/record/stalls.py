@@ -74,17 +74,23 @@ class StallState:
     def _watch(self) -> None:
         period = max(self.threshold / 2e9, 0.005)
         while not self.stop.wait(period):
-            now = perf_ns()
-            for ident, slot in list(self.running.items()):
-                if slot is None or slot[2] is not None or now - slot[0] <= self.threshold:
-                    continue
-                frame = sys._current_frames().get(ident)
-                if frame is None:
-                    continue
-                seen = (_user_location(frame, self.rec.is_user_code), "".join(traceback.format_stack(frame)[-STACK_LINES:]))
-                del frame
-                if self.running.get(ident) is slot:
-                    slot[2] = seen
+            self._catch_slow(perf_ns())
+
+    def _catch_slow(self, now: int) -> None:
+        """Grab the stack of each step running longer than the threshold. A method of
+        its own: its locals hold steps' handles, and so their tasks, and must be gone
+        while the monitor sleeps, or a finished task outlives its last reference and
+        its never-retrieved exception is reported late, after the recording."""
+        for ident, slot in list(self.running.items()):
+            if slot is None or slot[2] is not None or now - slot[0] <= self.threshold:
+                continue
+            frame = sys._current_frames().get(ident)
+            if frame is None:
+                continue
+            seen = (_user_location(frame, self.rec.is_user_code), "".join(traceback.format_stack(frame)[-STACK_LINES:]))
+            del frame
+            if self.running.get(ident) is slot:
+                slot[2] = seen
 
     # -- after each step ------------------------------------------------------------
     def after(self, handle, slot, duration: int) -> None:
