@@ -11,3 +11,21 @@ def _no_recording_left():
     yield
     if scope_nb.is_recording():
         scope_nb.stop()
+
+
+@pytest.fixture(scope="session")
+def shell():
+    """The process's one in-process IPython shell (start_ipython hands it out once)."""
+    from IPython.testing import globalipapp
+
+    return globalipapp.start_ipython() or globalipapp.get_ipython()
+
+
+@pytest.fixture
+def ip(shell):
+    """The shell with scope_nb's magics loaded for one test."""
+    shell.run_line_magic("load_ext", "scope")
+    yield shell
+    if scope_nb.is_recording():
+        scope_nb.stop()
+    shell.run_line_magic("unload_ext", "scope")

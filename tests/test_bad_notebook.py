@@ -10,37 +10,13 @@ import sys
 import threading
 
 import pytest
+from cells import run
 from IPython.core.error import UsageError
-from IPython.testing import globalipapp
 from IPython.utils.capture import capture_output
 
 import scope_nb
 from scope_nb.notebook import charts
 from scope_nb.notebook.explorer import Explorer
-
-
-@pytest.fixture(scope="session")
-def shell():
-    # start_ipython() hands the shell out once per process (later calls return None) and
-    # test_notebook_magics.py asks for it too: let its call set up this same shell again.
-    ip = globalipapp.start_ipython() or globalipapp.get_ipython()
-    vars(globalipapp.start_ipython).pop("already_called", None)
-    return ip
-
-
-@pytest.fixture
-def ip(shell):
-    shell.run_line_magic("load_ext", "scope")
-    yield shell
-    if scope_nb.is_recording():
-        scope_nb.stop()
-    shell.run_line_magic("unload_ext", "scope")
-
-
-def run(ip, source: str):
-    with capture_output() as cap:
-        result = ip.run_cell(source)
-    return result, cap
 
 
 def cli(*args, cwd):

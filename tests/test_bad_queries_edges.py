@@ -11,7 +11,6 @@ import threading
 import time
 
 import pytest
-from IPython.testing import globalipapp
 from IPython.utils.capture import capture_output
 
 import scope_nb as scope
@@ -227,15 +226,6 @@ def test_explorer_seeks_to_the_very_end_but_not_past_it(stopped):
     with pytest.raises(ValueError, match="ts=.* is after the trace ends"):
         ex.seek(_after_end(trace))
     assert ex.cursor_ts == hi
-
-
-@pytest.fixture
-def ip():
-    shell = globalipapp.start_ipython() or globalipapp.get_ipython()  # one shell per process, shared
-    vars(globalipapp.start_ipython).pop("already_called", None)
-    shell.run_line_magic("load_ext", "scope")
-    yield shell
-    shell.run_line_magic("unload_ext", "scope")
 
 
 def test_postmortem_of_a_cell_that_stopped_the_recording_then_raised_keeps_the_states(ip):

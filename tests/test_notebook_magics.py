@@ -10,34 +10,13 @@ import sys
 import threading
 
 import pytest
+from cells import run
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import start_ipython
 from IPython.utils.capture import capture_output
 
 import scope_nb
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def shell():
-    return start_ipython()
-
-
-@pytest.fixture
-def ip(shell):
-    shell.run_line_magic("load_ext", "scope")
-    yield shell
-    if scope_nb.is_recording():
-        scope_nb.stop()
-    shell.run_line_magic("unload_ext", "scope")
-
-
-def run(ip, source: str):
-    """Run a cell, capturing what it displays; returns (ExecutionResult, captured)."""
-    with capture_output() as cap:
-        result = ip.run_cell(source)
-    return result, cap
 
 
 def _synthetic():
