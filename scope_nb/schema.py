@@ -37,7 +37,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "hang",  # the watchdog saw actors waiting longer than its threshold
     "stall",  # an asyncio loop step ran longer than the slow threshold
     "task_lost",  # a pending task was garbage-collected
-    "exc_unretrieved",  # a task's exception was never retrieved
+    "exc_unretrieved",  # a task's or future's exception was never retrieved
     "memory",  # a memory sample (detail = rss / heap bytes)
     "mark",  # a user mark
 )

@@ -88,7 +88,8 @@ def lock_graph(events: pl.DataFrame) -> nx.DiGraph:
 
 def detect_deadlocks(events: pl.DataFrame, actors: pl.DataFrame) -> list[DeadlockReport]:
     """Potential deadlocks (lock-order cycles), self-deadlocks, leaked locks and real
-    deadlocks recorded by the watchdog, most certain first."""
+    deadlocks recorded by the watchdog, most certain first. A real deadlock's locks also
+    form a lock-order cycle: that weaker finding of the same bug is dropped."""
     reports = _self_deadlocks(events)
     reports += _watchdog_deadlocks(events)
     reports += _leaked_locks(events)
@@ -101,7 +102,14 @@ def detect_deadlocks(events: pl.DataFrame, actors: pl.DataFrame) -> list[Deadloc
         if key not in seen:
             seen.add(key)
             out.append(r)
+            if r.kind == "deadlock":
+                seen.add((frozenset(_waited_locks(r)), "potential"))
     return out
+
+
+def _waited_locks(report: DeadlockReport) -> list[str]:
+    """The locks the actors of a watchdog deadlock wait on (its steps' `on`: "lock <name>")."""
+    return [t.removeprefix("lock ") for t in report.edges["taking"].drop_nulls() if t.startswith("lock ")]
 
 
 def _lock_cycles(events: pl.DataFrame) -> list[DeadlockReport]:

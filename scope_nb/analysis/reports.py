@@ -262,7 +262,7 @@ class DeadlockReport:
 
 @dataclass
 class StallReport:
-    """Something that stopped progress: a blocked event loop, a task exception never
+    """Something that stopped progress: a blocked event loop, a task or future exception never
     retrieved, a task lost while pending, a swallowed cancellation, an await cycle, a
     hang seen by the watchdog, a queue left without consumer or growing without bound."""
 

@@ -1,5 +1,5 @@
-"""What stopped progress: an event loop blocked by one step, task exceptions never
-retrieved, tasks lost while pending, swallowed cancellations, await cycles, hangs
+"""What stopped progress: an event loop blocked by one step, task or future exceptions
+never retrieved, tasks lost while pending, swallowed cancellations, await cycles, hangs
 seen by the watchdog, queues left without a consumer, queues growing without bound."""
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ def detect_stalls(events: pl.DataFrame, actors: pl.DataFrame, backlog_depth: int
                                    f"in {who(a)} at {r['location']}", duration_ns=r["duration_ns"], location=r["location"],
                                    detail=r["detail"], target=r["function"]))
         elif kind == "exc_unretrieved":
-            out.append(StallReport("exc_unretrieved", a, r["ts"], f"task {who(a)} failed and nobody retrieved its exception: "
+            # a plain future's row has no target (no coroutine); its location, if known, is where it was made
+            what = f"task {who(a)}" if r["target"] is not None else (
+                f"future created at {r['location']}" if r["location"] else f"a future in {who(a)}")
+            out.append(StallReport("exc_unretrieved", a, r["ts"], f"{what} failed and nobody retrieved its exception: "
                                    f"{_exc(r['detail'])}", location=r["location"], detail=r["detail"]))
         elif kind == "task_lost":
             out.append(StallReport("task_lost", a, r["ts"], f"task {who(a)} was destroyed while still pending "

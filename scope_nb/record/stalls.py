@@ -9,8 +9,9 @@
 * A task whose step leaves it awaiting a chain of tasks that leads back to itself is in
   an await cycle: a `deadlock` whose JSON detail has type "await".
 * `BaseEventLoop.call_exception_handler` sees "Task exception was never retrieved"
-  (-> `exc_unretrieved`) and "Task was destroyed but it is pending!" (-> `task_lost`);
-  the original handler still runs.
+  and "Future exception was never retrieved" (-> `exc_unretrieved`; a future's has no
+  target, and its location is where it was made, known in debug mode only) and "Task
+  was destroyed but it is pending!" (-> `task_lost`); the original handler still runs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 import asyncio.base_events
 import asyncio.events
 import json
+import os
 import sys
 import threading
 import traceback
@@ -29,6 +31,7 @@ from .patching import original, patch, unpatch
 
 MAX_CHAIN = 16
 STACK_LINES = 12
+_ASYNCIO = os.path.dirname(asyncio.__file__) + os.sep
 
 
 def _user_location(frame, is_user) -> str | None:
@@ -47,6 +50,15 @@ def _coro_location(task) -> str | None:
         return f"{frame.f_code.co_filename}:{frame.f_lineno}"
     code = getattr(coro, "cr_code", None)
     return f"{code.co_filename}:{code.co_firstlineno}" if code is not None else None
+
+
+def _created_at(source_traceback) -> str | None:
+    """Where a future was made: the last frame outside asyncio of the stack it keeps
+    (only in debug mode)."""
+    for f in reversed(source_traceback or ()):
+        if not f.filename.startswith(_ASYNCIO):
+            return f"{f.filename}:{f.lineno}"
+    return None
 
 
 def _coro_name(task) -> str:
@@ -143,17 +155,21 @@ class StallState:
         rec.emit("deadlock", " -> ".join(actors), json.dumps(detail), actor=actors[0], location=waits[0]["location"], raw=True)
 
     # -- the loop's exception handler -----------------------------------------------------
-    def exception_context(self, context: dict) -> None:
+    def exception_context(self, loop, context: dict) -> None:
         message = str(context.get("message", ""))
-        if message.startswith("Task exception was never retrieved"):
-            task = context.get("future")
+        if message.endswith("exception was never retrieved"):  # "Task ...", "Future ..." or a subclass's name
+            fut = context.get("future")
             exc = context.get("exception")
-            actor = self._actor_of(task)
+            task = fut if isinstance(fut, asyncio.Task) else None
+            actor = self._actor_of(task) if task is not None else self._future_actor(loop)
             if exc is None or (task is not None and actor is None):
                 return  # a task of no concern to this recording, collected while it runs
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            frames = traceback.extract_tb(exc.__traceback__)
-            loc = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else None
+            if task is None:
+                loc = _created_at(context.get("source_traceback"))
+            else:
+                frames = traceback.extract_tb(exc.__traceback__)
+                loc = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else None
             text = f"{type(exc).__qualname__}|{self.rec.fmt.repr(exc)}\n{tb}"
             self.rec.emit("exc_unretrieved", _coro_name(task) if task is not None else None, text,
                           actor=actor, location=loc, raw=True)
@@ -163,6 +179,15 @@ class StallState:
                 return
             self.rec.emit("task_lost", _coro_name(task), f"{task.get_name()} destroyed while pending at {_coro_location(task)}",
                           actor=self._actor_of(task), location=_coro_location(task), raw=True)
+
+    def _future_actor(self, loop) -> str:
+        """Who a plain Future's lost exception is pinned on: the thread running its loop
+        (else, the loop gone, the thread collecting the future). Knowing who set the
+        exception or made the future would cost every future a hook; the C Future has
+        no Python-level one to patch."""
+        t = threading._active.get(loop._thread_id) if loop._thread_id is not None else None
+        t = t or threading.current_thread()
+        return self.rec.actors.thread_actor(t, t.ident)
 
     def _actor_of(self, task) -> str | None:
         """The actor id of a task that may be done (and so forgotten by the registry)."""
@@ -206,7 +231,7 @@ def install(rec) -> None:
     def call_exception_handler(self, context):
         if rec.running:
             try:
-                st.exception_context(context)
+                st.exception_context(self, context)
             except Exception as e:
                 rec.fault("stalls:exception_handler", e)
         return orig_handler(self, context)
