@@ -256,6 +256,8 @@ def _unordered(pairs: pl.DataFrame, edges: pl.DataFrame, on_thread: dict[str, st
         direct.select(pl.col("src_actor").alias("_src"), pl.col("dst_actor").alias("_dst"), "src_seq", "min_dst"),
         left_on="p_seq", right_on="src_seq", by=["_src", "_dst"], strategy="forward", allow_exact_matches=False, check_sortedness=False)
     pairs = pairs.filter(pl.col("min_dst").is_null() | (pl.col("min_dst") > pl.col("seq"))).drop("src_seq", "min_dst")
+    if pairs.height == 0:
+        return pairs.drop("_src", "_dst")
     # the rest: walk the edges between the two accesses, propagating who has heard from p_actor
     src_actor = edges["src_actor"].to_list()
     dst_actor = edges["dst_actor"].to_list()
