@@ -23,14 +23,13 @@ from .record.buffer import (
     fast_module,
 )
 from .record.sites import location_text
-from .values import Formatted, Formatter
+from .values import TEXT, Formatted, Formatter
 
 # the fields of an emitted event tuple (see Recorder.emit) after actor and detail
 RICH_FIELDS = ("target", "msg_id", "obj", "location", "duration_ns", "module", "function", "locks_held", "qsize")
 # values whose text is cached per site (not floats: 0.0 == -0.0 would share a key)
 _HASHABLE_ATOMIC = frozenset({int, bool, type(None), str, bytes})
 _PLAIN = frozenset({int, float, bool})
-_TEXT = (str, bytes)
 
 
 _BIG = 10**15  # ints inside (-_BIG, _BIG) have short reprs: no bounding needed
@@ -100,7 +99,7 @@ def rich_detail(fmt: Formatter, d) -> str | None:
     if t is tuple or t in _PLAIN:
         # the plain repr is what fmt.repr makes when nothing is cut
         if t is not tuple or (len(d) <= fmt.max_items
-                              and all(type(x) not in _TEXT or len(x) <= fmt.max_len for x in d)):
+                              and all(type(x) not in TEXT or len(x) <= fmt.max_len for x in d)):
             r = repr(d)
             if len(r) <= fmt.max_len:
                 return r

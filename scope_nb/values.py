@@ -16,7 +16,7 @@ from typing import Any
 
 ATOMIC: frozenset[type] = frozenset({int, float, bool, type(None), str, bytes, complex})
 MAX_ATOMIC_STR = 4096  # longer str/bytes are cut at capture so a buffer never pins a huge value
-_TEXT = (str, bytes)
+TEXT = (str, bytes)
 SLOW_REPR_S = 0.05  # a __repr__ slower than this once is never called again for its type
 
 _slow_types: set[type] = set()
@@ -26,7 +26,13 @@ def kept_as_is(v: Any) -> bool:
     """An atomic value a buffer may keep by reference: not text longer than
     MAX_ATOMIC_STR, which would pin a huge string for as long as the trace lives."""
     t = type(v)
-    return t in ATOMIC and (t not in _TEXT or len(v) <= MAX_ATOMIC_STR)
+    return t in ATOMIC and (t not in TEXT or len(v) <= MAX_ATOMIC_STR)
+
+
+def kept_tuple(v: Any) -> bool:
+    """A tuple a buffer may keep by reference: at most 4 items, each `kept_as_is`
+    (a message, an argument; formatted only when the frames are built)."""
+    return type(v) is tuple and len(v) <= 4 and all(kept_as_is(x) for x in v)
 
 
 class Redactor:
@@ -80,7 +86,7 @@ class Formatter:
             return Formatted(f"<{t.__module__}.{t.__qualname__} object at {id(value):#x}>")
         if how == _OWN_REPR:
             return Formatted(self._object(value))
-        if t is tuple and len(value) <= 4 and all(kept_as_is(v) for v in value):
+        if kept_tuple(value):
             return value
         return Formatted(self.repr(value))
 

@@ -27,7 +27,7 @@ from collections import deque
 
 from .. import clock
 from ..schema import KIND_CODE
-from ..values import kept_as_is
+from ..values import kept_tuple
 from . import session
 from .buffer import KIND_BITS, RICH, ThreadBuffer
 from .patching import original, patch, unpatch
@@ -275,7 +275,7 @@ def _detail(rec, b, item):
     t = type(item)
     if t in _BY_REFERENCE:
         return item
-    if t is tuple and len(item) <= 4 and all(kept_as_is(v) for v in item):
+    if kept_tuple(item):
         return item
     b_on, b.on = b.on, False  # a user __repr__ must not be recorded as a call
     try:
