@@ -7,12 +7,12 @@ from __future__ import annotations
 import pathlib
 import subprocess
 import sys
-import threading
 
 import pytest
 from cells import run
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
+from programs import two_writers
 
 import scope_nb
 from scope_nb.notebook import charts
@@ -22,29 +22,6 @@ from scope_nb.notebook.explorer import Explorer
 def cli(*args, cwd):
     return subprocess.run([sys.executable, "-m", "scope_nb", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=120)
-
-
-def _two_threads_trace():
-    """A small real trace: two threads meeting at a barrier, one traced object."""
-
-    class Box:
-        def __init__(self):
-            self.n = 0
-
-    box = Box()
-    with scope_nb.record() as trace:
-        scope_nb.trace_object(box, "box")
-        gate = threading.Barrier(2)
-
-        def worker():
-            gate.wait()
-            box.n += 1
-
-        t = threading.Thread(target=worker, name="worker")
-        t.start()
-        gate.wait()
-        t.join()
-    return trace
 
 
 # -- %%scope / %scope arguments ---------------------------------------------------------------
@@ -142,7 +119,7 @@ def test_postmortem_traceback_starts_in_the_cell(ip):
 
 # -- explorer and charts ----------------------------------------------------------------------
 def test_explorer_refuses_bad_arguments():
-    trace = _two_threads_trace()
+    trace = two_writers()[0]
     with pytest.raises(ValueError, match="at=0 is before the trace starts"):
         Explorer(trace, at=0)
     with pytest.raises(ValueError, match="no traced object named 'nope'"):
@@ -172,7 +149,7 @@ def test_explorer_object_choices_are_bounded():
     from scope_nb.notebook.explorer import MAX_OPTIONS
     from scope_nb.trace import Trace
 
-    base = _two_threads_trace()
+    base = two_writers()[0]
     row = base.states().head(1)
     many = pl.concat([row.with_columns(obj=pl.lit(f"o{i:04d}")) for i in range(MAX_OPTIONS + 50)])
     trace = Trace(events=base.events(), actors=base.actors(), states=many, meta=base.meta)
@@ -194,7 +171,7 @@ def test_explorer_object_choices_are_bounded():
 ])
 def test_chart_arguments_are_checked(call, error):
     with pytest.raises(error, match="bins|width|max_lanes|top|max_points|cursor|chart"):
-        call(_two_threads_trace())
+        call(two_writers()[0])
 
 
 # -- the CLI ----------------------------------------------------------------------------------
@@ -214,13 +191,13 @@ def test_cli_missing_module_is_a_usage_error(tmp_path):
 
 
 def test_cli_report_refuses_a_negative_top(tmp_path):
-    _two_threads_trace().save(tmp_path / "t")
+    two_writers()[0].save(tmp_path / "t")
     r = cli("report", "t", "--top", "-1", cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--top" in r.stderr
 
 
 def test_cli_corrupt_trace_file_is_one_line_and_exit_3(tmp_path):
-    _two_threads_trace().save(tmp_path / "t")
+    two_writers()[0].save(tmp_path / "t")
     victim = next(pathlib.Path(tmp_path / "t").rglob("actors.parquet"))
     victim.write_bytes(b"not parquet")
     for args in (("report", "t"), ("report", "t", "--json"), ("export", "t", "--perfetto", "t.json")):

@@ -12,13 +12,9 @@ import time
 
 import pytest
 from IPython.utils.capture import capture_output
+from programs import Box, two_writers
 
 import scope_nb as scope
-
-
-class Box:
-    def __init__(self):
-        self.n = 0
 
 
 def _answers(trace):
@@ -28,22 +24,7 @@ def _answers(trace):
 
 @pytest.fixture(scope="module")
 def stopped():
-    """Two threads meeting at a barrier, each writing a traced object; then stopped."""
-    box = Box()
-    with scope.record() as trace:
-        scope.trace_object(box, "box")
-        gate = threading.Barrier(2)
-
-        def worker():
-            gate.wait()
-            box.n += 1
-
-        t = threading.Thread(target=worker, name="worker")
-        t.start()
-        gate.wait()
-        t.join()
-        box.n += 1
-    return trace, box
+    return two_writers()
 
 
 def _no_temp_files(where):

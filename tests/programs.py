@@ -1,0 +1,30 @@
+"""Small real programs that several test files record."""
+
+import threading
+
+import scope_nb
+
+
+class Box:
+    def __init__(self):
+        self.n = 0
+
+
+def two_writers():
+    """A worker thread and the main thread meeting at a barrier, each adding 1 to a
+    traced object named "box"; returns (the stopped trace, the box)."""
+    box = Box()
+    with scope_nb.record() as trace:
+        scope_nb.trace_object(box, "box")
+        gate = threading.Barrier(2)
+
+        def worker():
+            gate.wait()
+            box.n += 1
+
+        t = threading.Thread(target=worker, name="worker")
+        t.start()
+        gate.wait()
+        t.join()
+        box.n += 1
+    return trace, box
