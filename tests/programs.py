@@ -28,3 +28,27 @@ def two_writers():
         t.join()
         box.n += 1
     return trace, box
+
+
+def gated_inversion(kind: str, *args):
+    """Lock a then b in one thread, then b then a in another, each under `gate =
+    threading.<kind>(*args)` (looked up while recording: threading.Lock is replaced
+    then); returns the stopped trace."""
+    with scope_nb.record() as trace:
+        gate = getattr(threading, kind)(*args)
+        a = threading.Lock()
+        b = threading.Lock()
+
+        def one():
+            with gate, a, b:
+                pass
+
+        def two():
+            with gate, b, a:
+                pass
+
+        for f in (one, two):
+            t = threading.Thread(target=f, name=f.__name__)
+            t.start()
+            t.join()
+    return trace

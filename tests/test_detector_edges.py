@@ -8,6 +8,7 @@ import asyncio
 import threading
 
 import pytest
+from programs import gated_inversion
 
 import scope_nb as scope
 
@@ -49,25 +50,7 @@ def test_one_thread_taking_two_locks_in_both_orders_is_no_inversion():
 
 
 def test_inversion_under_a_common_gate_lock_is_not_reported():
-    def program():
-        gate = threading.Lock()
-        a = threading.Lock()
-        b = threading.Lock()
-
-        def one():
-            with gate, a, b:
-                pass
-
-        def two():
-            with gate, b, a:
-                pass
-
-        for f in (one, two):
-            t = threading.Thread(target=f)
-            t.start()
-            t.join()
-
-    trace = run(program)
+    trace = gated_inversion("Lock")
     assert trace.lock_graph().edges["a", "b"]["gates"] == ["gate"]
     assert potential(trace) == []
 

@@ -10,6 +10,7 @@ import threading
 
 import polars as pl
 import pytest
+from programs import gated_inversion
 
 import scope_nb as scope
 
@@ -127,37 +128,15 @@ def test_two_consumers_of_a_signal_hold_no_common_lock():
 
 
 # -- a semaphore with room for several ------------------------------------------------------
-def _gated_inversion(semaphore, value):
-    """a->b in one thread and b->a in another, each under `gate`, one after the other."""
-
-    def program():
-        gate = semaphore(value)
-        a = threading.Lock()
-        b = threading.Lock()
-
-        def one():
-            with gate, a, b:
-                pass
-
-        def two():
-            with gate, b, a:
-                pass
-
-        threads(one)
-        threads(two)
-
-    return run(program)
-
-
 def test_a_semaphore_with_room_for_two_is_no_gate_even_taken_one_at_a_time():
-    trace = _gated_inversion(threading.Semaphore, 2)
+    trace = gated_inversion("Semaphore", 2)
     assert trace.lock_graph().edges["a", "b"]["gates"] == []
     [r] = [r for r in trace.detect_deadlocks() if r.kind == "potential"]
     assert r.cycle == ["a", "b"] and len(r.actors) == 2
 
 
 def test_a_semaphore_of_one_is_still_a_gate():
-    trace = _gated_inversion(threading.BoundedSemaphore, 1)
+    trace = gated_inversion("BoundedSemaphore", 1)
     assert trace.lock_graph().edges["a", "b"]["gates"] == ["gate"]
     assert trace.detect_deadlocks() == []
 
