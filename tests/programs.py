@@ -5,6 +5,15 @@ import threading
 import scope_nb
 
 
+def threads(*fns):
+    """Run each function in a thread of its own (named after it), all at once; wait for them."""
+    ts = [threading.Thread(target=f, name=f.__name__) for f in fns]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(10)
+
+
 class Box:
     def __init__(self):
         self.n = 0

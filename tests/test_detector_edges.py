@@ -8,7 +8,7 @@ import asyncio
 import threading
 
 import pytest
-from programs import gated_inversion
+from programs import gated_inversion, threads
 
 import scope_nb as scope
 
@@ -22,11 +22,7 @@ class Counter:
 
 def run(*fns, **options):
     with scope.record(**options) as trace:
-        ts = [threading.Thread(target=f, name=f.__name__) for f in fns]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(10)
+        threads(*fns)
     return trace
 
 
@@ -77,11 +73,7 @@ def test_a_semaphore_two_threads_hold_at_once_is_no_gate():
                 with b, a:
                     pass
 
-        ts = [threading.Thread(target=f) for f in (one, two)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(10)
+        threads(one, two)
 
     trace = run(program)
     [r] = potential(trace)
@@ -125,11 +117,7 @@ def test_a_semaphore_with_room_for_two_is_no_common_lock():
                 c.n = c.n + 1
                 bar.wait()
 
-        ts = [threading.Thread(target=worker) for _ in range(2)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(10)
+        threads(worker, worker)
 
     trace = run(program)
     [r] = trace.detect_race_conditions()
@@ -150,11 +138,7 @@ def test_tasks_of_event_loops_in_two_threads_race():
 
             asyncio.run(main())
 
-        ts = [threading.Thread(target=loop_thread) for _ in range(2)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(10)
+        threads(loop_thread, loop_thread)
 
     trace = run(program)
     [r] = trace.detect_race_conditions()

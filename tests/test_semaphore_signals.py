@@ -10,7 +10,7 @@ import threading
 
 import polars as pl
 import pytest
-from programs import gated_inversion
+from programs import gated_inversion, threads
 
 import scope_nb as scope
 
@@ -26,14 +26,6 @@ def run(program):
     with scope.record() as trace:
         program()
     return trace
-
-
-def threads(*fns):
-    ts = [threading.Thread(target=f, name=f.__name__) for f in fns]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(10)
 
 
 def releases(trace, name):
