@@ -83,7 +83,7 @@ def rich_values(v: Sequence, locations: dict | None = None) -> tuple:
             if locations is not None:
                 locations[key] = text
         loc = text
-    return (v[1], v[3], v[4], loc, v[6], v[7], v[8], list(v[9]) if v[9] is not None else None, v[10])
+    return (v[1], v[3], v[4], loc, v[6], v[7], v[8], v[9], v[10])
 
 
 def rich_detail(fmt: Formatter, d) -> str | None:
@@ -112,8 +112,9 @@ class Decoded:
     per chunk, the critical events last, as RICH rows); buf, pos and thread_actor are
     one segment per chunk (its buffer index, thread actor, first pos and row count:
     the column values repeat or count up), then one item per critical row (pos -1);
-    detail has one item per row; actor, fid and the emitted events' fields are sparse
-    (row -> value), since most rows are calls."""
+    detail has one item per row; actor and fid are sparse (row -> value), since most
+    rows are calls; the emitted events' fields are one list per RICH_FIELDS, beside
+    their rows (no tuple per row: a lock or message-heavy trace has millions)."""
 
     ts_parts: list = field(default_factory=list)
     ks_parts: list = field(default_factory=list)
@@ -123,14 +124,22 @@ class Decoded:
     detail: list[str | None] = field(default_factory=list)
     actor: dict[int, str] = field(default_factory=dict)
     fid: dict[int, int] = field(default_factory=dict)
-    rich: dict[int, tuple] = field(default_factory=dict)  # row -> rich_values(...)
+    rich_rows: list[int] = field(default_factory=list)
+    rich_cols: list[list] = field(default_factory=lambda: [[] for _ in RICH_FIELDS])
 
-    def sparse(self, name: str) -> dict[int, object]:
-        """A sparse column (actor, fid, or one of RICH_FIELDS): row -> value."""
+    def sparse(self, name: str) -> tuple[list[int], list]:
+        """A sparse column (actor, fid, or one of RICH_FIELDS): its rows and values."""
         if name in ("actor", "fid"):
-            return getattr(self, name)
-        j = RICH_FIELDS.index(name)
-        return {row: v[j] for row, v in self.rich.items()}
+            d = getattr(self, name)
+            return list(d), list(d.values())
+        return self.rich_rows, self.rich_cols[RICH_FIELDS.index(name)]
+
+    def add_rich(self, row: int, v, locations: dict) -> None:
+        """Row `row` is the emitted event tuple v (or a MessageEvent)."""
+        self.actor[row] = v[0]
+        self.rich_rows.append(row)
+        for col, x in zip(self.rich_cols, rich_values(v, locations), strict=True):
+            col.append(x)
 
 
 def decode(chunks, critical, sites, fmt: Formatter, bases: dict[int, int] | None = None) -> Decoded:
@@ -143,14 +152,15 @@ def decode(chunks, critical, sites, fmt: Formatter, bases: dict[int, int] | None
     gens = [s.is_gen for s in sites]
     shown: dict[tuple, str] = {}  # (site, type, atomic argument) -> text
     locations: dict[tuple, str] = {}  # (id(code), lasti) -> "file:line" (see rich_values)
-    actor, fid, rich = out.actor, out.fid, out.rich
+    actor, fid = out.actor, out.fid
     row = 0
     # the loop below in C (record/_fasthooks.c), same output, when the extension is built
     Decoder = getattr(fast_module(), "Decoder", None)
     dec = None if Decoder is None else Decoder(
         names=names, gens=gens, shown=shown, locations=locations, fmt=fmt, formatted=Formatted, show=show,
         args_text=args_text, rich_values=rich_values, rich_detail=rich_detail, detail=out.detail, fid=fid,
-        actor=actor, rich=rich, codes=(CALL, RETURN, EXCEPTION, SUSPEND, RESUME, SWITCH, KIND_BITS))
+        actor=actor, rich_rows=out.rich_rows, rich_cols=out.rich_cols,
+        codes=(CALL, RETURN, EXCEPTION, SUSPEND, RESUME, SWITCH, KIND_BITS))
     for ch in chunks:
         n = len(ch.ts)
         start = bases.get(ch.index, 0)
@@ -192,8 +202,7 @@ def decode(chunks, critical, sites, fmt: Formatter, bases: dict[int, int] | None
                 actor[row] = v
                 add(None)
             else:  # RICH
-                actor[row] = v[0]
-                rich[row] = rich_values(v, locations)
+                out.add_rich(row, v, locations)
                 add(rich_detail(fmt, v[2]))
             row += 1
     out.ts_parts.append([t for t, _, _, _ in critical])
@@ -201,8 +210,7 @@ def decode(chunks, critical, sites, fmt: Formatter, bases: dict[int, int] | None
     for _, _, b, v in critical:
         out.critical_buf.append(b)
         out.critical_actor.append(v[0])
-        actor[row] = v[0]
-        rich[row] = rich_values(v, locations)
+        out.add_rich(row, v, locations)
         out.detail.append(rich_detail(fmt, v[2]))
         row += 1
     return out

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from .decode import RICH_FIELDS, decode
 from .record.buffer import (
     CALL,
     EXCEPTION,
@@ -101,72 +100,26 @@ def link_states(states: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _segments(d, part, critical: list, dtype) -> pl.Series:
-    """A buf / pos / thread_actor column: one part per chunk segment, then the critical rows."""
-    return pl.concat([*(part(*seg) for seg in d.segments), pl.Series(critical, dtype=dtype)])
-
-
 # -- step 1: decode --------------------------------------------------------------------
 def raw_events(chunks, critical, sites, fmt: Formatter) -> pl.DataFrame:
-    """One row per buffered event (markers included), values formatted.
+    """One row per buffered event (markers included), values formatted: the disk
+    flusher's columns (store.spill), built by Arrow from the buffers' arrays, then
+    as RAW rows."""
+    from .store.spill import spill_table
 
-    The numeric columns go to polars straight from the buffers' arrays; emitted
-    events' kind codes sit in the site bits of `ks`, so they are moved to `code`."""
-    d = decode(chunks, critical, sites, fmt)
-    frame = pl.DataFrame(
-        {
-            "ts": _concat(d.ts_parts),
-            "ks": _concat(d.ks_parts),
-            "buf": _segments(d, lambda b, _a, _p, k: pl.repeat(b, k, dtype=pl.Int64, eager=True), d.critical_buf, pl.Int64),
-            "pos": _segments(d, lambda _b, _a, p, k: pl.int_range(p, p + k, dtype=pl.Int64, eager=True),
-                             [-1] * len(d.critical_buf), pl.Int64),
-            "thread_actor": _segments(d, lambda _b, a, _p, k: pl.repeat(a, k, dtype=pl.String, eager=True),
-                                      d.critical_actor, pl.String),
-            "detail": d.detail,
-        },
-        schema={"ts": pl.Int64, "ks": pl.Int64, "buf": pl.Int64, "pos": pl.Int64, "thread_actor": pl.String,
-                "detail": pl.String},
-    ).with_row_index("_row")
-    row = pl.Int64
-    sparse = [
-        pl.DataFrame({"_row": list(d.fid), "fid": list(d.fid.values())}, schema={"_row": row, "fid": pl.Int64}),
-        pl.DataFrame({"_row": list(d.actor), "actor": list(d.actor.values())}, schema={"_row": row, "actor": pl.String}),
-        _rich_frame(d.rich),
-    ]
-    frame = frame.with_columns(pl.col("_row").cast(row))
-    for part in sparse:
-        if part.height:
-            frame = frame.join(part, on="_row", how="left", maintain_order="left")
-    code = pl.col("ks") & KIND_MASK
-    site = pl.col("ks") // (1 << KIND_BITS)
-    return frame.select(
-        [
-            pl.when(code == RICH).then(site).otherwise(code).alias("code") if c == "code"
-            else pl.when(code == RICH).then(None).otherwise(site).alias("site") if c == "site"
-            else pl.col(c) if c in frame.columns
-            else pl.lit(None, dtype=t).alias(c)
-            for c, t in RAW.items()
-        ]
+    return spill_to_raw(pl.from_arrow(spill_table(chunks, critical, sites, fmt, {}).combine_chunks()))
+
+
+def spill_to_raw(spill: pl.DataFrame) -> pl.DataFrame:
+    """The flusher's spill columns as RAW rows: emitted events' kind codes sit in the
+    site bits of `ks`, so they are moved to `code`."""
+    low = pl.col("ks") & KIND_MASK
+    high = pl.col("ks") // (1 << KIND_BITS)
+    out = spill.with_columns(
+        pl.when(low == RICH).then(high).otherwise(low).alias("code"),
+        pl.when(low == RICH).then(None).otherwise(high).alias("site"),
     )
-
-
-def _rich_frame(rich: dict[int, tuple]) -> pl.DataFrame:
-    """The emitted events' fields by row. The list column goes through Arrow: polars
-    would build one Series per cell from Python lists."""
-    import pyarrow as pa
-
-    columns = {k: [v[i] for v in rich.values()] for i, k in enumerate(RICH_FIELDS)}
-    held = pl.from_arrow(pa.array(columns.pop("locks_held"), type=pa.list_(pa.string())))
-    frame = pl.DataFrame(
-        {"_row": list(rich), **columns},
-        schema={"_row": pl.Int64, **{k: RAW[k] for k in RICH_FIELDS if k != "locks_held"}},
-    )
-    return frame.with_columns(held.alias("locks_held"))
-
-
-def _concat(parts: list) -> pl.Series:
-    series = [pl.Series(p, dtype=pl.Int64) for p in parts if len(p)]
-    return pl.concat(series) if series else pl.Series([], dtype=pl.Int64)
+    return out.select([pl.col(c).cast(t) for c, t in RAW.items()])
 
 
 def sites_frame(sites) -> pl.DataFrame:

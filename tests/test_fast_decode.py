@@ -49,7 +49,7 @@ def _columns(d: dec.Decoded) -> dict:
         "detail": [(type(x).__name__, x) for x in d.detail],
         "actor": sorted(d.actor.items()),
         "fid": sorted(d.fid.items()),
-        "rich": sorted((row, repr(v)) for row, v in d.rich.items()),
+        "rich": (d.rich_rows, [[(type(x).__name__, x) for x in col] for col in d.rich_cols]),
     }
 
 
@@ -167,7 +167,7 @@ def test_threads_tasks_queues_and_locks(monkeypatch):
         assert len(asyncio.run(tasks())) == 60
         snap = _snapshot(trace)
     cols = _check(monkeypatch, snap)
-    assert cols["rich"] and cols["actor"] and cols["fid"]
+    assert cols["rich"][0] and cols["actor"] and cols["fid"]
     assert len({actor for _, actor, _, _ in cols["segments"]}) >= 5
 
 
@@ -208,6 +208,10 @@ def test_hand_made_chunks(monkeypatch):
         (EXCEPTION, Formatted("ValueError('e')")), (EXCEPTION, None), (EXCEPTION, 4), (EXCEPTION, "text"),
         (SUSPEND, 11), (RESUME, 11), (SWITCH, "Task-1"),
         (RICH | (7 << KIND_BITS), rich), (RICH, ("T2", None, (1, 2.5), None, None, None, None, None, None, None, None)),
+        (RICH | (7 << KIND_BITS), rich),  # the same tuple again, as a lock reuses its events
+        *((RICH, ("T3", "q", m, None, None, None, None, None, None, None, None)) for m in (
+            tuple(range(12)), ("x" * 300,), (b"y" * 300, 1), 2**70, -0.0, True, Formatted("<m>"), "text " * 100,
+            (1.234567890123e-300,) * 10, [1, 2], Hostile())),
     ]
     ks = [k for k, _ in events]
     vals = [v for _, v in events]

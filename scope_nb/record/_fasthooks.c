@@ -1297,13 +1297,22 @@ static PyTypeObject HooksType = {
 static PyObject *small_int_text[SN_SMALL_HI - SN_SMALL_LO];
 static PyObject *s_true_text, *s_false_text, *s_none_text, *s_empty, *s_sep, *s_eq, *s_text;
 
+/* An emitted event already decoded: a lock reuses its event tuples, so most emitted
+ * rows of a lock-heavy trace repeat one of a few (the cache holds them alive). */
+#define SN_RICH_CACHE 256
+#define SN_RICH_FIELDS 9 /* decode.RICH_FIELDS */
+typedef struct {
+    PyObject *ev, *actor, *fields, *detail;
+} RichSeen;
+
 typedef struct {
     PyObject_HEAD
     PyObject *names, *gens, *shown, *locations, *fmt, *formatted, *show, *args_text, *rich_values, *rich_detail;
-    PyObject *detail, *fid, *actor, *rich;
+    PyObject *detail, *fid, *actor, *rich_rows, *rich_cols;
     PyObject **prefix; /* per site: a tuple of "name=" strings, made on first use */
-    Py_ssize_t nsites, text_off;
+    Py_ssize_t nsites, text_off, max_items, max_len;
     uint32_t c_call, c_return, c_exception, c_suspend, c_resume, c_switch, kind_bits, kind_mask;
+    RichSeen seen[SN_RICH_CACHE];
 } DecoderObject;
 
 /* The decimal text of x (|x| < 10**15), as repr() writes it. New reference. */
@@ -1473,6 +1482,101 @@ static int put(PyObject *dict, Py_ssize_t row, PyObject *value) {
     return rc;
 }
 
+/* rich_detail(fmt, x): the text of an emitted event's detail (new reference). None,
+ * text, a Formatted, and a number or small tuple whose plain repr fits, here; the
+ * rest by the Python function. */
+static PyObject *message_text(DecoderObject *d, PyObject *x) {
+    PyTypeObject *t = Py_TYPE(x);
+    if (x == Py_None || t == &PyUnicode_Type)
+        return Py_NewRef(x);
+    if (t == (PyTypeObject *)d->formatted)
+        return formatted_text(d, x);
+    int plain = t == &PyLong_Type || t == &PyFloat_Type || t == &PyBool_Type;
+    if (t == &PyTuple_Type && PyTuple_GET_SIZE(x) <= d->max_items) {
+        plain = 1;
+        for (Py_ssize_t i = 0; plain && i < PyTuple_GET_SIZE(x); i++) {
+            PyObject *y = PyTuple_GET_ITEM(x, i);
+            if (Py_IS_TYPE(y, &PyUnicode_Type))
+                plain = PyUnicode_GET_LENGTH(y) <= d->max_len;
+            else if (Py_IS_TYPE(y, &PyBytes_Type))
+                plain = PyBytes_GET_SIZE(y) <= d->max_len;
+        }
+    }
+    if (plain) {
+        PyObject *r = PyObject_Repr(x);
+        if (r == NULL || PyUnicode_GET_LENGTH(r) <= d->max_len)
+            return r;
+        Py_DECREF(r);
+    }
+    return call2(d->rich_detail, d->fmt, x);
+}
+
+static PyObject *int_or_none64(int64_t v) { return v == INT64_MIN ? Py_NewRef(Py_None) : PyLong_FromLongLong(v); }
+
+/* Append an emitted event's fields (a sequence of SN_RICH_FIELDS) to rich_cols. */
+static int add_fields(DecoderObject *d, PyObject *const *fields) {
+    for (int i = 0; i < SN_RICH_FIELDS; i++)
+        if (PyList_Append(PyList_GET_ITEM(d->rich_cols, i), fields[i]) < 0)
+            return -1;
+    return 0;
+}
+
+/* Decoded.add_rich(row, v) and rich_detail(fmt, v[2]): the detail (new reference). A
+ * MessageEvent is read in C; an event tuple through decode.rich_values, once per
+ * tuple while the cache holds it. */
+static PyObject *rich_row(DecoderObject *d, Py_ssize_t row, PyObject *v) {
+    PyObject *key = PyLong_FromSsize_t(row), *actor = NULL, *detail = NULL;
+    int rc = -1;
+    if (key == NULL || PyList_Append(d->rich_rows, key) < 0)
+        goto done;
+    SnMessage m;
+    if (sn_message_view(v, &m)) {
+        PyObject *id = int_or_none64(m.msg_id), *waited = int_or_none64(m.waited), *depth = int_or_none64(m.depth);
+        if (id != NULL && waited != NULL && depth != NULL) {
+            PyObject *fields[SN_RICH_FIELDS] = {m.queue, id, Py_None, Py_None, waited, Py_None, Py_None, Py_None, depth};
+            rc = add_fields(d, fields);
+        }
+        Py_XDECREF(id);
+        Py_XDECREF(waited);
+        Py_XDECREF(depth);
+        actor = Py_NewRef(m.actor);
+        if (rc == 0 && (detail = message_text(d, m.message)) == NULL)
+            rc = -1;
+    } else {
+        RichSeen *seen = &d->seen[((uintptr_t)v >> 4) % SN_RICH_CACHE];
+        if (seen->ev != v) {
+            PyObject *a = PySequence_GetItem(v, 0), *f = NULL, *x = NULL, *text = NULL;
+            if (a != NULL && (f = call2(d->rich_values, v, d->locations)) != NULL && (x = PySequence_GetItem(v, 2)) != NULL)
+                text = message_text(d, x);
+            Py_XDECREF(x);
+            if (text != NULL && (!PyTuple_CheckExact(f) || PyTuple_GET_SIZE(f) != SN_RICH_FIELDS)) {
+                PyErr_SetString(PyExc_TypeError, "rich_values must return a tuple of the RICH_FIELDS");
+                Py_CLEAR(text);
+            }
+            if (text == NULL) {
+                Py_XDECREF(a);
+                Py_XDECREF(f);
+                goto done;
+            }
+            Py_XSETREF(seen->ev, Py_NewRef(v));
+            Py_XSETREF(seen->actor, a);
+            Py_XSETREF(seen->fields, f);
+            Py_XSETREF(seen->detail, text);
+        }
+        actor = Py_NewRef(seen->actor);
+        detail = Py_NewRef(seen->detail);
+        rc = add_fields(d, &PyTuple_GET_ITEM(seen->fields, 0));
+    }
+    if (rc == 0)
+        rc = PyDict_SetItem(d->actor, key, actor);
+done:
+    Py_XDECREF(key);
+    Py_XDECREF(actor);
+    if (rc < 0)
+        Py_CLEAR(detail);
+    return detail;
+}
+
 /* The detail of a call event of site s with kept value v (new reference). */
 static PyObject *call_detail(DecoderObject *d, Py_ssize_t row, Py_ssize_t s, PyObject *v) {
     if (s >= d->nsites) {
@@ -1559,23 +1663,7 @@ static PyObject *event_detail(DecoderObject *d, Py_ssize_t row, uint32_t k, PyOb
             return NULL;
         Py_RETURN_NONE;
     }
-    /* a RICH event */
-    PyObject *x = PySequence_GetItem(v, 0);
-    int rc = x == NULL ? -1 : put(d->actor, row, x);
-    Py_XDECREF(x);
-    if (rc < 0)
-        return NULL;
-    x = call2(d->rich_values, v, d->locations);
-    rc = x == NULL ? -1 : put(d->rich, row, x);
-    Py_XDECREF(x);
-    if (rc < 0)
-        return NULL;
-    x = PySequence_GetItem(v, 2);
-    if (x == NULL)
-        return NULL;
-    r = call2(d->rich_detail, d->fmt, x);
-    Py_DECREF(x);
-    return r;
+    return rich_row(d, row, v);
 }
 
 /* Decoder.chunk(ks, vals, row) -> row after the chunk */
@@ -1638,13 +1726,33 @@ done:
 
 static PyObject *decoder_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     static char *kw[] = {"names", "gens", "shown", "locations", "fmt", "formatted", "show", "args_text",
-                         "rich_values", "rich_detail", "detail", "fid", "actor", "rich", "codes", NULL};
-    PyObject *o[14], *codes;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!O!OOOOOOO!O!O!O!O!:Decoder", kw, &PyList_Type, &o[0],
+                         "rich_values", "rich_detail", "detail", "fid", "actor", "rich_rows", "rich_cols", "codes",
+                         NULL};
+    PyObject *o[15], *codes;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!O!OOOOOOO!O!O!O!O!O!:Decoder", kw, &PyList_Type, &o[0],
                                      &PyList_Type, &o[1], &PyDict_Type, &o[2], &PyDict_Type, &o[3], &o[4], &o[5],
                                      &o[6], &o[7], &o[8], &o[9], &PyList_Type, &o[10], &PyDict_Type, &o[11],
-                                     &PyDict_Type, &o[12], &PyDict_Type, &o[13], &PyTuple_Type, &codes))
+                                     &PyDict_Type, &o[12], &PyList_Type, &o[13], &PyList_Type, &o[14], &PyTuple_Type,
+                                     &codes))
         return NULL;
+    if (PyList_GET_SIZE(o[14]) != SN_RICH_FIELDS) {
+        PyErr_SetString(PyExc_ValueError, "rich_cols: one list per RICH_FIELDS");
+        return NULL;
+    }
+    for (int i = 0; i < SN_RICH_FIELDS; i++)
+        if (!PyList_Check(PyList_GET_ITEM(o[14], i))) {
+            PyErr_SetString(PyExc_TypeError, "rich_cols: one list per RICH_FIELDS");
+            return NULL;
+        }
+    Py_ssize_t limits[2];
+    const char *limit_names[2] = {"max_items", "max_len"};
+    for (int i = 0; i < 2; i++) {
+        PyObject *x = PyObject_GetAttrString(o[4], limit_names[i]);
+        limits[i] = x == NULL ? -1 : PyLong_AsSsize_t(x);
+        Py_XDECREF(x);
+        if (limits[i] == -1 && PyErr_Occurred())
+            return NULL;
+    }
     if (PyList_GET_SIZE(o[0]) != PyList_GET_SIZE(o[1])) {
         PyErr_SetString(PyExc_ValueError, "names and gens differ in length");
         return NULL;
@@ -1679,10 +1787,13 @@ static PyObject *decoder_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         Py_DECREF(d);
         return PyErr_NoMemory();
     }
-    PyObject **slots[14] = {&d->names, &d->gens, &d->shown, &d->locations, &d->fmt, &d->formatted, &d->show,
-                            &d->args_text, &d->rich_values, &d->rich_detail, &d->detail, &d->fid, &d->actor, &d->rich};
-    for (int i = 0; i < 14; i++)
+    PyObject **slots[15] = {&d->names, &d->gens, &d->shown, &d->locations, &d->fmt, &d->formatted, &d->show,
+                            &d->args_text, &d->rich_values, &d->rich_detail, &d->detail, &d->fid, &d->actor,
+                            &d->rich_rows, &d->rich_cols};
+    for (int i = 0; i < 15; i++)
         *slots[i] = Py_NewRef(o[i]);
+    d->max_items = limits[0];
+    d->max_len = limits[1];
     d->text_off = off;
     d->c_call = (uint32_t)c[0];
     d->c_return = (uint32_t)c[1];
@@ -1709,7 +1820,14 @@ static int decoder_traverse(DecoderObject *d, visitproc visit, void *arg) {
     Py_VISIT(d->detail);
     Py_VISIT(d->fid);
     Py_VISIT(d->actor);
-    Py_VISIT(d->rich);
+    Py_VISIT(d->rich_rows);
+    Py_VISIT(d->rich_cols);
+    for (int i = 0; i < SN_RICH_CACHE; i++) {
+        Py_VISIT(d->seen[i].ev);
+        Py_VISIT(d->seen[i].actor);
+        Py_VISIT(d->seen[i].fields);
+        Py_VISIT(d->seen[i].detail);
+    }
     return 0;
 }
 
@@ -1727,7 +1845,14 @@ static int decoder_clear(DecoderObject *d) {
     Py_CLEAR(d->detail);
     Py_CLEAR(d->fid);
     Py_CLEAR(d->actor);
-    Py_CLEAR(d->rich);
+    Py_CLEAR(d->rich_rows);
+    Py_CLEAR(d->rich_cols);
+    for (int i = 0; i < SN_RICH_CACHE; i++) {
+        Py_CLEAR(d->seen[i].ev);
+        Py_CLEAR(d->seen[i].actor);
+        Py_CLEAR(d->seen[i].fields);
+        Py_CLEAR(d->seen[i].detail);
+    }
     if (d->prefix != NULL)
         for (Py_ssize_t i = 0; i < d->nsites; i++)
             Py_CLEAR(d->prefix[i]);

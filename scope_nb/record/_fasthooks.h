@@ -149,6 +149,14 @@ int sn_push(SnBuffers *s, PyObject *b, uint32_t k, PyObject *ev, int64_t t);
 /* 1 when calls of the buffer's thread are recorded (its `on` slot), 0 if not. */
 int sn_buffer_on(SnBuffers *s, PyObject *b);
 
+/* _fastqueues.c: the fields of a MessageEvent, borrowed, for the decoder (a number
+ * that is None is INT64_MIN). 1 when v is one, else 0. */
+typedef struct {
+    PyObject *actor, *queue, *message;
+    int64_t msg_id, waited, depth;
+} SnMessage;
+int sn_message_view(PyObject *v, SnMessage *m);
+
 /* _fastlocks.c, _fastqueues.c: add their types to the module. */
 int sn_add_lock_types(PyObject *module);
 int sn_add_queue_types(PyObject *module);

@@ -223,6 +223,19 @@ static PyTypeObject EventType = {
     .tp_getset = event_getset,
 };
 
+int sn_message_view(PyObject *v, SnMessage *m) {
+    if (!Py_IS_TYPE(v, &EventType))
+        return 0;
+    EventObject *ev = (EventObject *)v;
+    m->actor = ev->actor;
+    m->queue = ev->queue;
+    m->message = ev->message;
+    m->msg_id = ev->msg_id;
+    m->waited = ev->send ? NONE : ev->when;
+    m->depth = ev->depth == NO_DEPTH ? NONE : ev->depth;
+    return 1;
+}
+
 /* An int as int64 (a message id, a time); -1 with an exception when it is not one. */
 static int as_int64(PyObject *v, int64_t *out) {
 #if LONG_MAX >= INT64_MAX

@@ -20,8 +20,7 @@ import polars as pl
 
 from ..analysis.calls import in_module
 from ..config import Options
-from ..frames import RAW, SITES, pair_calls
-from ..record.buffer import KIND_BITS, RICH
+from ..frames import SITES, pair_calls, spill_to_raw
 from ..schema import ACTORS, CALL_KINDS, EVENTS, SCHEMA_VERSION, STATES, polars_schema
 from ..trace import Trace
 from . import files
@@ -140,17 +139,6 @@ def _concat(frames: list, schema: dict) -> pl.DataFrame:
     if not frames:
         return pl.DataFrame(schema=schema)
     return pl.concat(frames, how="vertical_relaxed")
-
-
-def spill_to_raw(spill: pl.DataFrame) -> pl.DataFrame:
-    """The flusher's spill columns as frames.RAW rows (kind code and site split out)."""
-    low = pl.col("ks") & ((1 << KIND_BITS) - 1)
-    high = pl.col("ks") // (1 << KIND_BITS)
-    out = spill.with_columns(
-        pl.when(low == RICH).then(high).otherwise(low).alias("code"),
-        pl.when(low == RICH).then(None).otherwise(high).alias("site"),
-    )
-    return out.select([pl.col(c).cast(t) for c, t in RAW.items()])
 
 
 def read_unit(unit: Path) -> Unit:
