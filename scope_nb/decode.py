@@ -114,7 +114,10 @@ class Decoded:
     the column values repeat or count up), then one item per critical row (pos -1);
     detail has one item per row; actor and fid are sparse (row -> value), since most
     rows are calls; the emitted events' fields are one list per RICH_FIELDS, beside
-    their rows (no tuple per row: a lock or message-heavy trace has millions)."""
+    their rows (no tuple per row: a lock or message-heavy trace has millions). The C
+    decoder untracks these containers from the garbage collector (they hold text,
+    numbers and tuples of text), which would otherwise traverse them at every
+    collection a long decode triggers."""
 
     ts_parts: list = field(default_factory=list)
     ks_parts: list = field(default_factory=list)

@@ -1794,6 +1794,16 @@ static PyObject *decoder_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         *slots[i] = Py_NewRef(o[i]);
     d->max_items = limits[0];
     d->max_len = limits[1];
+    /* The columns hold text, numbers, None and tuples of text: no cycle. Untracked,
+     * the collections that a long decode triggers do not traverse them again and
+     * again (each holds a row per event). */
+    PyObject *columns[5] = {d->detail, d->fid, d->actor, d->rich_rows, d->rich_cols};
+    for (int i = 0; i < 5; i++)
+        if (PyObject_GC_IsTracked(columns[i]))
+            PyObject_GC_UnTrack(columns[i]);
+    for (int i = 0; i < SN_RICH_FIELDS; i++)
+        if (PyObject_GC_IsTracked(PyList_GET_ITEM(d->rich_cols, i)))
+            PyObject_GC_UnTrack(PyList_GET_ITEM(d->rich_cols, i));
     d->text_off = off;
     d->c_call = (uint32_t)c[0];
     d->c_return = (uint32_t)c[1];
