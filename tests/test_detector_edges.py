@@ -7,9 +7,12 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import polars as pl
 import pytest
+from both_ways import c_then_pure
 from programs import gated_inversion, threads
 
+import scope_nb
 import scope_nb as scope
 
 pytestmark = pytest.mark.timeout(60)
@@ -165,3 +168,44 @@ def test_a_loop_thread_and_its_tasks_share_one_program_order():
         c.n = c.n + 1
 
     assert run(program).detect_race_conditions() == []
+
+
+def _backoff(kind: str, blocking: bool):
+    """Thread one takes a then b; thread two holds b and then takes a: by a
+    non-blocking acquire (the try-lock back-off that avoids the deadlock) or a
+    blocking one. The threads run one after the other."""
+    with scope.record() as trace:
+        a = getattr(threading, kind)()
+        b = getattr(threading, kind)()
+
+        def one():
+            with a, b:
+                pass
+
+        def two():
+            with b:
+                if a.acquire(blocking=blocking):
+                    a.release()
+
+        for f in (one, two):
+            t = threading.Thread(target=f, name=f.__name__)
+            t.start()
+            t.join()
+    return trace
+
+
+@pytest.mark.parametrize("kind", ["Lock", "RLock", "Semaphore"])
+def test_a_try_lock_orders_no_locks(monkeypatch, kind):
+    def check(pure):
+        tried = _backoff(kind, blocking=False)
+        acquires = tried.events("lock_acquire").filter(pl.col("target") == "a")
+        assert acquires["function"].to_list() == [None, scope_nb.schema.TRY_ACQUIRE]
+        assert ("b", "a") not in tried.lock_graph().edges
+        assert tried.events("lock_order").height == 0
+        assert potential(tried) == []
+        blocked = _backoff(kind, blocking=True)
+        assert blocked.lock_graph().has_edge("b", "a")
+        assert blocked.events("lock_order").height == 1
+        assert [sorted(r.cycle) for r in potential(blocked)] == [["a", "b"]]
+
+    c_then_pure(monkeypatch, check)

@@ -1,7 +1,8 @@
 """Deadlocks: lock-order cycles (Linux lockdep's idea), self-deadlocks, locks leaked by
 actors that ended, and the real deadlocks the watchdog recorded.
 
-Lockdep: every time an actor takes B while holding A, the graph gets an edge A -> B.
+Lockdep: every time an actor takes B while holding A, the graph gets an edge A -> B
+(unless it only tried: a non-blocking acquire cannot wait).
 A cycle means two actors can each hold one lock of it and wait for the next: a
 deadlock waiting to happen even when this run got lucky. A cycle is not reported
 when one actor alone made it (it cannot wait on itself through two locks), or when
@@ -15,6 +16,7 @@ import json
 import networkx as nx
 import polars as pl
 
+from ..schema import TRY_ACQUIRE
 from .reports import DeadlockReport
 
 MAX_CYCLE = 8  # longest lock cycle searched
@@ -26,8 +28,11 @@ _EDGE_SCHEMA = {"holding": pl.String, "taking": pl.String, "actor": pl.String, "
 
 def lock_order_edges(events: pl.DataFrame) -> pl.DataFrame:
     """One row per (held lock, wanted lock) step of every lock_wait / lock_acquire /
-    lock_timeout: as in lockdep, the attempt is what counts, granted or not."""
-    acq = events.filter(pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_timeout"]) & (pl.col("locks_held").list.len() > 0))
+    lock_timeout: as in lockdep, the attempt is what counts, granted or not, except a
+    non-blocking acquire's (it cannot wait, so it cannot close a deadlock)."""
+    acq = events.filter(pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_timeout"])
+                        & (pl.col("locks_held").list.len() > 0)
+                        & pl.col("function").ne_missing(TRY_ACQUIRE))
     return (
         acq.select("seq", "ts", "actor", "location", pl.col("target").alias("taking"),
                    pl.col("locks_held").alias("held"), pl.col("locks_held").alias("holding"))

@@ -24,6 +24,7 @@ typedef struct {
     PyObject_HEAD
     SnBuffers bufs;
     PyObject *fault, *skip, *held, *taken_at, *order, *zero, *empty;
+    PyObject *tried; /* schema.TRY_ACQUIRE: the function of a non-blocking acquire's event */
     /* recent actors and their lists in `held` (a list, once made, stays an actor's) */
     PyObject *held_actor[NHELD], *held_list[NHELD];
     unsigned char held_next;
@@ -108,10 +109,10 @@ static int same_held(PyObject *before, PyObject *held) {
 }
 
 /* The event tuple of a lock event (borrowed from the lock's cache): (actor, name,
- * None, None, None, location, waited, None, None, locks held before, None) as
- * LockState builds it. */
+ * None, None, None, location, waited, None, function, locks held before, None) as
+ * LockState builds it (function: None, or h->tried for a non-blocking acquire). */
 static Cached *lock_event(HubObject *h, LockCoreObject *self, Cached *cache, unsigned char *next, PyObject *actor,
-                          PyObject *held, PyObject *waited) {
+                          PyObject *held, PyObject *waited, PyObject *function) {
     PyCodeObject *code = NULL;
     int lasti = 0, found = hub_site(h, cache, &code, &lasti);
     if (found < 0)
@@ -119,7 +120,7 @@ static Cached *lock_event(HubObject *h, LockCoreObject *self, Cached *cache, uns
     for (int i = 0; i < NCACHE; i++) {
         PyObject *ev = cache[i].ev;
         if (ev != NULL && cache[i].code == code && cache[i].lasti == lasti && PyTuple_GET_ITEM(ev, 0) == actor &&
-            same_held(PyTuple_GET_ITEM(ev, 9), held)) {
+            PyTuple_GET_ITEM(ev, 8) == function && same_held(PyTuple_GET_ITEM(ev, 9), held)) {
             Py_XDECREF(code);
             return &cache[i];
         }
@@ -133,7 +134,7 @@ static Cached *lock_event(HubObject *h, LockCoreObject *self, Cached *cache, uns
         Py_XDECREF(li);
     }
     if (loc != NULL && (before = held != NULL && PyList_GET_SIZE(held) ? PyList_AsTuple(held) : Py_NewRef(h->empty)))
-        ev = PyTuple_Pack(11, actor, self->name, Py_None, Py_None, Py_None, loc, waited, Py_None, Py_None, before,
+        ev = PyTuple_Pack(11, actor, self->name, Py_None, Py_None, Py_None, loc, waited, Py_None, function, before,
                           Py_None);
     Py_XDECREF(before);
     Py_XDECREF(code); /* the event's location keeps it */
@@ -189,14 +190,15 @@ static PyObject *held_of(HubObject *h, PyObject *actor, int create) {
     return held;
 }
 
-/* LockState.took_at: the lock was taken at once by the running actor. */
-static int hub_took(HubObject *h, LockCoreObject *self) {
+/* LockState.took_at: the lock was taken at once by the running actor (`tried`: by a
+ * non-blocking acquire, which orders no locks). */
+static int hub_took(HubObject *h, LockCoreObject *self, int tried) {
     PyObject *actor = NULL, *held, *name = self->name;
     int rc = -1;
     PyObject *b = sn_buffer(&h->bufs);
     if (b == NULL || (actor = sn_actor(&h->bufs, b)) == NULL || (held = held_of(h, actor, 1)) == NULL)
         goto done;
-    Cached *c = lock_event(h, self, self->acq, &self->next_acq, actor, held, h->zero);
+    Cached *c = lock_event(h, self, self->acq, &self->next_acq, actor, held, h->zero, tried ? h->tried : Py_None);
     if (c == NULL || (h->k_acquire && sn_push(&h->bufs, b, h->k_acquire, c->ev, sn_perf_ns()) < 0))
         goto done;
     PyObject *loc = PyTuple_GET_ITEM(c->ev, 5), *before = PyTuple_GET_ITEM(c->ev, 9);
@@ -204,7 +206,7 @@ static int hub_took(HubObject *h, LockCoreObject *self) {
         goto done;
     Py_XSETREF(self->taken, Py_NewRef(loc));
     rc = 0;
-    if (PyTuple_GET_SIZE(before)) {
+    if (PyTuple_GET_SIZE(before) && !tried) {
         Py_INCREF(before); /* the cached event may be replaced meanwhile */
         Py_INCREF(loc);
         PyObject *r = PyObject_CallFunctionObjArgs(h->order, before, name, actor, loc, NULL);
@@ -260,7 +262,7 @@ static int hub_released(HubObject *h, LockCoreObject *self, int64_t t) {
     if (held == NULL && PyErr_Occurred())
         goto done;
     if (h->k_release) {
-        Cached *c = lock_event(h, self, self->rel, &self->next_rel, actor, held, Py_None);
+        Cached *c = lock_event(h, self, self->rel, &self->next_rel, actor, held, Py_None, Py_None);
         if (c == NULL || sn_push(&h->bufs, b, h->k_release, c->ev, t) < 0)
             goto done;
     }
@@ -310,15 +312,15 @@ done:
 static PyObject *hub_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"local", "new_buffer", "buffer_type", "current_actor", "fault", "skip_files",
                              "held", "taken_at", "order", "k_acquire", "k_release", "chunk",
-                             "timeout_max", NULL};
-    PyObject *local, *new_buffer, *buffer_type, *current_actor, *faultf, *skip, *held, *taken_at, *order;
+                             "timeout_max", "tried", NULL};
+    PyObject *local, *new_buffer, *buffer_type, *current_actor, *faultf, *skip, *held, *taken_at, *order, *tried;
     unsigned int k_acquire, k_release;
     Py_ssize_t chunk;
     double timeout_max;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$OOOOOO!O!O!OIInd:LockHub", kwlist, &local, &new_buffer,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$OOOOOO!O!O!OIIndU:LockHub", kwlist, &local, &new_buffer,
                                      &buffer_type, &current_actor, &faultf, &PyFrozenSet_Type, &skip, &PyDict_Type,
                                      &held, &PyDict_Type, &taken_at, &order, &k_acquire,
-                                     &k_release, &chunk, &timeout_max))
+                                     &k_release, &chunk, &timeout_max, &tried))
         return NULL;
     HubObject *h = (HubObject *)type->tp_alloc(type, 0);
     if (h == NULL)
@@ -332,6 +334,7 @@ static PyObject *hub_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     h->held = Py_NewRef(held);
     h->taken_at = Py_NewRef(taken_at);
     h->order = Py_NewRef(order);
+    h->tried = Py_NewRef(tried);
     h->zero = PyLong_FromLong(0);
     h->empty = PyTuple_New(0);
     h->k_acquire = k_acquire;
@@ -364,6 +367,7 @@ static int hub_clear(HubObject *h) {
     Py_CLEAR(h->held);
     Py_CLEAR(h->taken_at);
     Py_CLEAR(h->order);
+    Py_CLEAR(h->tried);
     Py_CLEAR(h->zero);
     Py_CLEAR(h->empty);
     for (int i = 0; i < NHELD; i++) {
@@ -488,7 +492,7 @@ static PyObject *lc_acquire(LockCoreObject *self, PyObject *const *args, Py_ssiz
     if (ok) {
         if (self->reentrant && ++self->depth != 1)
             Py_RETURN_TRUE;
-        if (hub_took(h, self) < 0)
+        if (hub_took(h, self, !block) < 0)
             return NULL;
         Py_RETURN_TRUE;
     }

@@ -30,7 +30,7 @@ from collections import deque
 from typing import Any
 
 from ..clock import perf_ns
-from ..schema import KIND_CODE
+from ..schema import KIND_CODE, TRY_ACQUIRE
 from . import session
 from .buffer import KIND_BITS, RICH, ThreadBuffer, fast_module
 from .patching import original, patch, unpatch
@@ -187,7 +187,7 @@ class LockState:
             local=self.local, new_buffer=rec.buffer, buffer_type=ThreadBuffer,
             current_actor=rec.current_actor, fault=rec.fault, skip_files=_SKIP_FILES, held=self.held,
             taken_at=self.taken_at, order=self._order, k_acquire=self.k_acquire,
-            k_release=self.k_release, chunk=rec.store.chunk_size, timeout_max=_TIMEOUT_MAX,
+            k_release=self.k_release, chunk=rec.store.chunk_size, timeout_max=_TIMEOUT_MAX, tried=TRY_ACQUIRE,
         )
         rec.switches.append(hub)  # its `running` follows the recorder's
         return hub
@@ -287,9 +287,10 @@ class LockState:
         if self.k_timeout:
             self._event(b, self.k_timeout, name, actor, waited, loc, before)
 
-    def took_at(self, name: str, f, detail=None) -> None:
-        """A lock taken at once by the code running in frame `f` (or its callers). The
-        hottest path of all: `took` and `session.push` written out."""
+    def took_at(self, name: str, f, detail=None, tried: bool = False) -> None:
+        """A lock taken at once by the code running in frame `f` (or its callers);
+        `tried`: by a non-blocking acquire, which orders no locks. The hottest path of
+        all: `took` and `session.push` written out."""
         try:
             try:
                 b = self.local.b
@@ -304,7 +305,7 @@ class LockState:
                 held = self.held[actor] = []
             before = tuple(held)
             if self.k_acquire:
-                ev = (actor, name, detail, None, None, loc, 0, None, None, before, None)
+                ev = (actor, name, detail, None, None, loc, 0, None, TRY_ACQUIRE if tried else None, before, None)
                 _push(self.store, b, self.k_acquire, ev, perf_ns())
             owners = self.owners.get(name)
             if owners is None:
@@ -313,7 +314,7 @@ class LockState:
                 owners.append(actor)
             held.append(name)
             self.taken_at[(actor, name)] = loc
-            if before:
+            if before and not tried:
                 self._order(before, name, actor, loc)
         except Exception as e:
             self.rec.fault("locks:took", e)
@@ -581,7 +582,7 @@ class _PyLockMethods:
         if not st.rec.running or (timeout != -1 and not _valid(blocking, timeout)):
             return lock.acquire(blocking, timeout)
         if lock.acquire(False):
-            st.took_at(self.name, _getframe(1))
+            st.took_at(self.name, _getframe(1), tried=not blocking)
             return True
         if not blocking:
             return False
@@ -616,7 +617,7 @@ class _PyRLockMethods:
         if lock.acquire(False):
             self._depth += 1
             if self._depth == 1:
-                st.took_at(self.name, _getframe(1))
+                st.took_at(self.name, _getframe(1), tried=not blocking)
             return True
         if not blocking:
             return False
@@ -782,7 +783,7 @@ def _semaphore_patches(st: LockState):
             return orig_acquire(self, blocking, timeout)
         value = st.initial.get(name)
         if orig_acquire(self, False):
-            st.took_at(name, _getframe(1), value)
+            st.took_at(name, _getframe(1), value, tried=not blocking)
             return True
         if not blocking:
             return False
