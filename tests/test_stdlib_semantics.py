@@ -1,6 +1,7 @@
 """The patched standard library behaves exactly like the original: CPython's own
-tests of queue, threading, asyncio queues and TaskGroups give the same results with
-a recording running as without.
+tests of queue, threading, asyncio queues, locks and TaskGroups give the same results
+with a recording running as without. The asyncio lock tests are recorded as the
+program's own code (named in `modules`), so that every lock they make is traced.
 
 Each module runs twice, in two subprocesses at once (recorded and not), and the
 outcomes are compared test by test. The whole modules run (each takes seconds, not
@@ -16,10 +17,10 @@ import pytest
 
 RUNNER = r"""
 import json, sys, unittest
-record = sys.argv[1] == "record"
+record = sys.argv[1] != "plain"
 if record:
     import scope_nb
-    scope_nb.start(max_events=20_000)
+    scope_nb.start(max_events=20_000, modules=sys.argv[2:] if sys.argv[1] == "own" else ())
 suite = unittest.defaultTestLoader.loadTestsFromNames(sys.argv[2:])
 result = unittest.TextTestRunner(stream=sys.stderr, verbosity=0).run(suite)
 errors = scope_nb.stop().errors if record else {}
@@ -35,7 +36,9 @@ MODULES = [
     "test.test_threading",
     "test.test_asyncio.test_queues",
     "test.test_asyncio.test_taskgroups",
+    "test.test_asyncio.test_locks",
 ]
+OWN = {"test.test_asyncio.test_locks"}  # recorded as the program's own code
 
 
 def _start(mode: str, module: str, cwd) -> subprocess.Popen:
@@ -58,7 +61,7 @@ def test_cpython_tests_same_results_under_recording(module, tmp_path):
     (tmp_path / "plain").mkdir()
     (tmp_path / "recorded").mkdir()
     plain_proc = _start("plain", module, tmp_path / "plain")
-    recorded_proc = _start("record", module, tmp_path / "recorded")
+    recorded_proc = _start("own" if module in OWN else "record", module, tmp_path / "recorded")
     plain, _ = _outcome(plain_proc)
     recorded, log = _outcome(recorded_proc)
     assert plain["run"] > 0

@@ -3,8 +3,8 @@ live lock-order (lockdep) detection.
 
 Only locks created by user code after `start()` are traced: the factories
 (`threading.Lock`, `threading.RLock`) and the constructors of the Python lock
-classes (`Condition`, `Semaphore`, `BoundedSemaphore`, `Event`, `asyncio.Lock`,
-`asyncio.Event`) look at the creating frame, so the stdlib's own locks (a queue's
+classes (`Condition`, `Semaphore`, `BoundedSemaphore`, `Event` and their asyncio
+namesakes, `asyncio.Lock`) look at the creating frame, so the stdlib's own locks (a queue's
 mutex, a Condition's inner lock) stay untouched originals and cost nothing.
 
 `threading.Lock`/`RLock` objects are C types whose methods cannot be patched, so a
@@ -851,32 +851,74 @@ def _event_patches(st: LockState):
     return [(cls, "__init__", _registering_init(st, cls, "Event")), (cls, "set", set), (cls, "wait", wait)]
 
 
-def _asyncio_patches(st: LockState):
-    lock_cls = asyncio.locks.Lock
-    orig_acquire = lock_cls.acquire
-    orig_release = lock_cls.release
-    ev_cls = asyncio.locks.Event
-    orig_set = ev_cls.set
-    orig_wait = ev_cls.wait
+def _async_acquire(st: LockState, orig_acquire, semaphore: bool):
+    """asyncio.Lock / Semaphore.acquire, traced: a wait when it will wait (given up
+    when the waiting task is cancelled), then the acquisition."""
 
     async def acquire(self):
         name = st.lookup(self)
         if name is None:
             return await orig_acquire(self)
         b, actor, loc, before = st.context(_getframe())
-        waits = self._locked or bool(self._waiters)
+        waits = self.locked() if semaphore else self._locked or bool(self._waiters)
         if waits:
             st.waiting(b, name, actor, loc, before)
         t0 = perf_ns()
-        r = await orig_acquire(self)
-        st.took(b, name, actor, perf_ns() - t0 if waits else 0, loc, before)
+        try:
+            r = await orig_acquire(self)
+        except BaseException:
+            if waits:
+                st.timed_out(b, name, actor, perf_ns() - t0, loc, before)
+            raise
+        st.took(b, name, actor, perf_ns() - t0 if waits else 0, loc, before, st.initial.get(name) if semaphore else None)
         return r
+
+    return acquire
+
+
+def _asyncio_patches(st: LockState):
+    lock_cls = asyncio.locks.Lock
+    orig_acquire = lock_cls.acquire
+    orig_release = lock_cls.release
+    sem_cls = asyncio.locks.Semaphore
+    orig_sem_acquire = sem_cls.acquire
+    orig_sem_release = sem_cls.release
+    ev_cls = asyncio.locks.Event
+    orig_set = ev_cls.set
+    orig_wait = ev_cls.wait
+    cond_cls = asyncio.locks.Condition
+    orig_cond_init = cond_cls.__init__
+    acquire = _async_acquire(st, orig_acquire, False)
+    sem_acquire = _async_acquire(st, orig_sem_acquire, True)
+    sem_init = _registering_init(st, sem_cls, "AsyncSemaphore")
 
     def release(self):
         name = st.lookup(self)
         if name is not None and self._locked:
             st.dropped(st.dropping(name, _getframe(1)))
         return orig_release(self)
+
+    def sem_release(self):
+        # BoundedSemaphore.release raises before calling this when it would overflow
+        name = st.lookup(self)
+        if name is not None:
+            st.dropped(st.dropping(name, _getframe(1), True))
+        return orig_sem_release(self)
+
+    def __init__(self, *args, **kwargs):
+        sem_init(self, *args, **kwargs)
+        name = st.lookup(self)
+        if name is not None:
+            st.initial[name] = str(self._value)
+
+    def cond_init(self, lock=None):
+        # its own lock is made inside asyncio: named after the Condition instead
+        if lock is None and st.rec.running:
+            frame = _creator(sys._getframe(1), self)
+            if st.user_frame(frame):
+                lock = asyncio.Lock()
+                st.register(lock, st.name_for(frame, "AsyncCondition"))
+        orig_cond_init(self, lock)
 
     def set(self):  # noqa: A001 - the method's name
         name = st.lookup(self)
@@ -893,13 +935,19 @@ def _asyncio_patches(st: LockState):
         st.rec.emit("event_wait", name, r, duration_ns=perf_ns() - t0, location=where())
         return r
 
-    for f, o in ((acquire, orig_acquire), (release, orig_release), (set, orig_set), (wait, orig_wait)):
+    for f, o in ((acquire, orig_acquire), (release, orig_release), (set, orig_set), (wait, orig_wait),
+                 (sem_acquire, orig_sem_acquire), (sem_release, orig_sem_release), (cond_init, orig_cond_init)):
         f.__wrapped__ = o
         f.__qualname__ = o.__qualname__
+    __init__.__wrapped__ = sem_init.__wrapped__
     return [
         (lock_cls, "__init__", _registering_init(st, lock_cls, "AsyncLock")),
         (lock_cls, "acquire", acquire),
         (lock_cls, "release", release),
+        (sem_cls, "__init__", __init__),
+        (sem_cls, "acquire", sem_acquire),
+        (sem_cls, "release", sem_release),
+        (cond_cls, "__init__", cond_init),
         (ev_cls, "__init__", _registering_init(st, ev_cls, "AsyncEvent")),
         (ev_cls, "set", set),
         (ev_cls, "wait", wait),
@@ -909,7 +957,8 @@ def _asyncio_patches(st: LockState):
 # -- trace_lock ------------------------------------------------------------------------
 
 _ACCEPTED = ("threading.Lock, threading.RLock, threading.Condition, threading.Semaphore, "
-             "threading.BoundedSemaphore, threading.Event, asyncio.Lock, asyncio.Event")
+             "threading.BoundedSemaphore, threading.Event, asyncio.Lock, asyncio.Event, asyncio.Semaphore, "
+             "asyncio.BoundedSemaphore, asyncio.Condition")
 
 
 def trace_lock(rec, lock: Any, name: str | None = None) -> Any:
@@ -943,8 +992,16 @@ def trace_lock(rec, lock: Any, name: str | None = None) -> Any:
         reentrant = type(inner) is rlock_type or isinstance(inner, threading._PyRLock)
         _rebind_condition(lock, st.wrap(inner, st.name_for(frame, "Condition", name), reentrant))
         return lock
+    if isinstance(lock, asyncio.Condition) and isinstance(lock._lock, asyncio.Lock):
+        known = st.lookup(lock._lock)
+        if known is not None:
+            return _again(lock, known, name)
+        st.register(lock._lock, st.name_for(frame, "AsyncCondition", name))
+        # it exported its lock's methods when made: bound before they were patched
+        lock.acquire, lock.release = lock._lock.acquire, lock._lock.release
+        return lock
     for cls, label in ((threading.Semaphore, "Semaphore"), (threading.Event, "Event"),
-                      (asyncio.Lock, "AsyncLock"), (asyncio.Event, "AsyncEvent")):
+                      (asyncio.Lock, "AsyncLock"), (asyncio.Event, "AsyncEvent"), (asyncio.Semaphore, "AsyncSemaphore")):
         if isinstance(lock, cls):
             known = st.lookup(lock)
             if known is not None:

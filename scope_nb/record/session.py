@@ -181,6 +181,9 @@ class Recorder:
             raise ValueError(f"scope_nb: the recorder does not trace itself (module {module.__name__!r})")
         codes = module_codes(module)
         self.add_codes(codes, module.__name__)
+        # named to be traced, it is the program's own even from site-packages or the
+        # stdlib: its locks, queues' names and tasks are traced as the program's
+        self.is_user_code.include(c.co_filename for c in codes)
         return len(codes)
 
     def site_for_new_code(self, code: types.CodeType, frame_globals: dict | None) -> int | None:

@@ -115,6 +115,11 @@ class UserCodeFilter:
             self._cache[fn] = hit
         return hit
 
+    def include(self, filenames) -> None:
+        """Count these source files as the program's own, wherever they live."""
+        for fn in filenames:
+            self._cache[fn] = True
+
 
 def module_codes(module: types.ModuleType) -> list[types.CodeType]:
     """Every code object defined by a module: functions, methods, nested classes and
