@@ -18,7 +18,7 @@ typedef struct {
     PyObject *last_box; /* the box last used: a queue used again needs no lookup */
     uint32_t k; /* the event code; 0: the tracing level leaves the event out */
     char get, threaded, plain;
-    Py_ssize_t off_name, off_fifo, off_untracked, off_ref;
+    Py_ssize_t off_name, off_fifo, off_untracked, off_ref, off_outer;
 } QueueHookObject;
 
 static PyTypeObject QueueHookType;
@@ -296,6 +296,10 @@ static int after_put(QueueHookObject *q, PyObject *queue, PyObject *items, PyObj
     PyObject *box = box_for(q, queue), *id = NULL, *b = NULL, *ev = NULL;
     int rc = -1, rec = 0;
     int64_t mid;
+    if (box != NULL && SN_SLOT(box, q->off_outer) == Py_True) { /* a program's override called this one */
+        rc = 0;
+        goto done;
+    }
     if (box == NULL || (id = PyIter_Next(q->ids)) == NULL || as_int64(id, &mid) < 0)
         goto done;
     int64_t t = sn_perf_ns();
@@ -370,6 +374,10 @@ static int after_get(QueueHookObject *q, PyObject *queue, PyObject *items, PyObj
     int rc = -1;
     if (box == NULL)
         goto done;
+    if (SN_SLOT(box, q->off_outer) == Py_True) { /* a program's override called this one */
+        rc = 0;
+        goto done;
+    }
     PyObject *untracked = SN_SLOT(box, q->off_untracked), *fifo = SN_SLOT(box, q->off_fifo);
     if (untracked == NULL || fifo == NULL) {
         PyErr_SetString(PyExc_AttributeError, "queue box slots unset");
@@ -500,7 +508,7 @@ static PyObject *qh_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     if (q->where == NULL || sn_buffers_init(&q->bufs, local, new_buffer, buffer_type, current_actor, chunk) < 0 ||
         sn_member_offset(box_type, "name", &q->off_name) < 0 || sn_member_offset(box_type, "fifo", &q->off_fifo) < 0 ||
         sn_member_offset(box_type, "untracked", &q->off_untracked) < 0 ||
-        sn_member_offset(box_type, "ref", &q->off_ref) < 0) {
+        sn_member_offset(box_type, "ref", &q->off_ref) < 0 || sn_member_offset(box_type, "outer", &q->off_outer) < 0) {
         Py_DECREF(q);
         return NULL;
     }

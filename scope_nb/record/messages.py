@@ -6,7 +6,9 @@ The queues' internal `_put` / `_get` are patched at class level, so queues creat
 before `start()` are covered. Items are never wrapped or changed: each queue has a
 parallel record of the messages waiting in it (message id, send time), consulted when
 an item comes out: a deque for the FIFO queues (the n-th item out is the n-th in), a
-map from the item's identity for the LIFO and priority ones. `_put` / `_get` run under
+map from the item's identity for the LIFO and priority ones (and for the program's own
+subclasses that override `_put` / `_get`: theirs are wrapped too, existing classes at
+start, new ones as they are defined). `_put` / `_get` run under
 the queue's own mutex (thread queues) or in the loop's thread (asyncio queues), so
 that record needs no lock of its own. For the FIFO queues the patched methods are C
 method descriptors (record/_fastqueues.c) when the extension is built: the time spent
@@ -56,10 +58,11 @@ def _code(kind: str, kinds) -> int:
 class _Box:
     """One queue's bookkeeping: its name and the messages waiting in it."""
 
-    __slots__ = ("name", "pending", "fifo", "untracked", "lifo", "ref")
+    __slots__ = ("name", "pending", "fifo", "untracked", "lifo", "ref", "outer")
 
     def __init__(self, name: str, fifo: bool, lifo: bool, untracked: int, ref: weakref.ref):
         self.name = name
+        self.outer = False  # a wrapper of a program's _put / _get runs: inner hooks leave the message to it
         self.lifo = lifo
         self.ref = ref
         # FIFO queues: (msg_id, put perf ns) in queue order, or the send's event (a C
@@ -89,6 +92,7 @@ class _Mail:
         self.boxes: dict[int, _Box] = {}
         self.letters: dict[int, tuple[weakref.ref, _Letter]] = {}
         self.names: set[str] = set()
+        self.user_classes: list[type] = []  # the program's queue classes whose _put / _get are wrapped
         self.numbers = itertools.count(1)
         self.lock = original(threading, "Lock")()  # new queues / futures only, never per message
 
@@ -150,12 +154,17 @@ def _variable_name(q) -> str | None:
 
 
 # -- queues ----------------------------------------------------------------------------------
-def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
+def _queue_patches(rec, mail: _Mail, cls, threaded: bool, user: bool = False) -> None:
     """Send and receive events go straight into the thread's buffer (as in
     session.push), their message kept by reference when atomic, as a short tuple
     (actor, queue, message, msg id, waited, depth): see decode.rich_values. The depth is
-    `q._qsize()` for the thread queues, `len(q._queue)` for the asyncio ones."""
-    orig_put, orig_get = cls.__dict__["_put"], cls.__dict__["_get"]
+    `q._qsize()` for the thread queues, `len(q._queue)` for the asyncio ones.
+
+    `user`: a program's subclass that overrides `_put` / `_get` (a de-duplicating
+    queue, say). Both are wrapped and its messages paired by item identity; while a
+    wrapper runs, the hooked methods it may call (`super()._put`) see `box.outer` and
+    leave the message to it."""
+    orig_put, orig_get = (getattr(cls, n) if user else cls.__dict__[n] for n in ("_put", "_get"))
     fifo = cls in _FIFO
     boxes, box_of, ids, perf = mail.boxes, mail.box, rec.msg_ids, clock.perf_ns
     local, store, current_actor, own = rec.local, rec.store, rec.current_actor, rec.own_idents
@@ -163,11 +172,55 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
     k_receive = _code("receive", rec.kinds)
 
     def depth(q) -> int | None:
+        if user:
+            return _depth(q._qsize() if threaded else q.qsize())
         return _depth(q._qsize()) if threaded else len(q._queue)
 
     def new_box(q, after_put: bool) -> _Box:
-        waiting = len(q.queue if threaded else q._queue)  # the items, whatever _qsize says
+        waiting = _waiting(q, threaded) if user else len(q.queue if threaded else q._queue)  # whatever _qsize says
         return box_of(q, fifo, waiting - 1 if after_put else waiting)
+
+    def sent(q, box: _Box, item) -> None:
+        mid, t = next(ids), perf()
+        if box.fifo is not None:
+            box.fifo.append((mid, t))
+        else:
+            waiting = box.pending.get(id(item))
+            if waiting is None:
+                box.pending[id(item)] = [(mid, t)]
+            else:
+                waiting.append((mid, t))
+        if k_send:
+            record(q, box, item, k_send, mid, None, t)
+
+    def taken(q, box: _Box, item, t: int) -> tuple[int | None, int | None]:
+        """The message id and wait of an item that came out."""
+        if box.fifo is not None:
+            if box.untracked > 0:
+                box.untracked -= 1
+            elif box.fifo:
+                entry = box.fifo.popleft()  # (msg id, time), or a C send's MessageEvent
+                mid, sent = entry if type(entry) is tuple else (entry.msg_id, entry.sent)
+                return mid, t - sent
+            return None, None
+        waiting = box.pending.get(id(item))
+        if not waiting:
+            return None, None
+        mid, sent = waiting.pop() if box.lifo else waiting.pop(0)
+        if not waiting:
+            del box.pending[id(item)]
+        return mid, t - sent
+
+    def record(q, box: _Box, item, k: int, mid, waited, t: int) -> None:
+        try:
+            b = local.b
+        except AttributeError:
+            b = rec.buffer()
+        if not b.on and b.ident in own:
+            return  # the recorder's own threads are not recorded
+        ev = (current_actor(b) if b.loopy else b.actor, box.name,
+              item if type(item) in _BY_REFERENCE else _detail(rec, b, item), mid, waited, depth(q))
+        _push(store, b, k, ev, t)
 
     def _put(self, item):
         orig_put(self, item)
@@ -175,25 +228,9 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
             box = boxes.get(id(self))
             if box is None:
                 box = new_box(self, True)
-            mid, t = next(ids), perf()
-            if fifo:
-                box.fifo.append((mid, t))
-            else:
-                waiting = box.pending.get(id(item))
-                if waiting is None:
-                    box.pending[id(item)] = [(mid, t)]
-                else:
-                    waiting.append((mid, t))
-            if k_send:
-                try:
-                    b = local.b
-                except AttributeError:
-                    b = rec.buffer()
-                if not b.on and b.ident in own:
-                    return  # the recorder's own threads are not recorded
-                ev = (current_actor(b) if b.loopy else b.actor, box.name,
-                      item if type(item) in _BY_REFERENCE else _detail(rec, b, item), mid, None, depth(self))
-                _push(store, b, k_send, ev, t)
+            elif box.outer:
+                return  # a program's override called this one: its wrapper records
+            sent(self, box, item)
         except Exception as e:
             rec.fault("queue.put", e)
 
@@ -204,36 +241,60 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
             box = boxes.get(id(self))
             if box is None:
                 box = new_box(self, False)
-            mid = waited = None
-            if fifo:
-                if box.untracked > 0:
-                    box.untracked -= 1
-                elif box.fifo:
-                    entry = box.fifo.popleft()  # (msg id, time), or a C send's MessageEvent
-                    mid, sent = entry if type(entry) is tuple else (entry.msg_id, entry.sent)
-                    waited = t - sent
-            else:
-                waiting = box.pending.get(id(item))
-                if waiting:
-                    mid, sent = waiting.pop() if box.lifo else waiting.pop(0)
-                    if not waiting:
-                        del box.pending[id(item)]
-                    waited = t - sent
+            elif box.outer:
+                return item
+            mid, waited = taken(self, box, item, t)
             if k_receive and not (_DRAINS and _draining(self, threaded)):
-                try:
-                    b = local.b
-                except AttributeError:
-                    b = rec.buffer()
-                if not b.on and b.ident in own:
-                    return item  # the recorder's own threads are not recorded
-                ev = (current_actor(b) if b.loopy else b.actor, box.name,
-                      item if type(item) in _BY_REFERENCE else _detail(rec, b, item), mid, waited, depth(self))
-                _push(store, b, k_receive, ev, t)
+                record(self, box, item, k_receive, mid, waited, t)
         except Exception as e:
             rec.fault("queue.get", e)
         return item
 
-    put, get = _put, _get
+    def outer_box(q) -> _Box | None:
+        """The box of a user queue, for a wrapper about to run the program's method;
+        None when another wrapper of the same queue runs already (or on a fault)."""
+        try:
+            box = boxes.get(id(q))
+            if box is None:
+                box = new_box(q, False)
+            return None if box.outer else box
+        except Exception as e:
+            rec.fault("queue.box", e)
+            return None
+
+    def _user_put(self, item):
+        box = outer_box(self)
+        if box is None:
+            return orig_put(self, item)
+        box.outer = True
+        try:
+            orig_put(self, item)
+        finally:
+            box.outer = False
+        try:
+            sent(self, box, item)
+        except Exception as e:
+            rec.fault("queue.put", e)
+
+    def _user_get(self):
+        box = outer_box(self)
+        if box is None:
+            return orig_get(self)
+        box.outer = True
+        try:
+            item = orig_get(self)
+        finally:
+            box.outer = False
+        try:
+            t = perf()
+            mid, waited = taken(self, box, item, t)
+            if k_receive and not (_DRAINS and _draining(self, threaded)):
+                record(self, box, item, k_receive, mid, waited, t)
+        except Exception as e:
+            rec.fault("queue.get", e)
+        return item
+
+    put, get = (_user_put, _user_get) if user else (_put, _get)
     hook = getattr(store.fast, "QueueHook", None)
     if fifo and hook is not None and store.sample_rate == 1.0:
         common = dict(
@@ -245,8 +306,20 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool) -> None:
                    plain=orig_put in _STOCK, **common)
         get = hook(orig=orig_get, py=_get, get=True, k=k_receive, box_of=lambda q: new_box(q, False),
                    plain=orig_get in _STOCK, **common)
-    patch(cls, "_put", put)
-    patch(cls, "_get", get)
+    for name, new, old in (("_put", put, orig_put), ("_get", get, orig_get)):
+        if user:
+            new.__wrapped__ = old
+            new.__qualname__ = f"{cls.__qualname__}.{name}"
+        patch(cls, name, new)
+
+
+def _waiting(q, threaded: bool) -> int:
+    """How many items a program's queue holds: its own count, whatever it stores them in."""
+    try:
+        n = q._qsize() if threaded else q.qsize()
+        return n if type(n) is int and n >= 0 else 0
+    except Exception:
+        return 0
 
 
 def _depth(n) -> int | None:
@@ -353,15 +426,61 @@ def install(rec) -> None:
         _queue_patches(rec, mail, cls, True)
     for cls in _ASYNC_QUEUES:
         _queue_patches(rec, mail, cls, False)
+    for base in _FIFO:
+        for cls in _overriding(base):
+            _user_queue(rec, mail, cls)
+        patch(base, "__init_subclass__", _subclass_hook(rec, mail, base))
     _future_patches(rec, mail)
 
 
+def _overriding(base) -> list[type]:
+    """The subclasses of `base`, outside the standard library's, that define their own
+    `_put` or `_get`, bases before their subclasses."""
+    found, seen, todo = [], set(), list(base.__subclasses__())
+    while todo:
+        cls = todo.pop(0)
+        if cls in seen:
+            continue
+        seen.add(cls)
+        if cls not in _THREAD_QUEUES + _ASYNC_QUEUES and ("_put" in cls.__dict__ or "_get" in cls.__dict__):
+            found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def _user_queue(rec, mail: _Mail, cls) -> None:
+    _queue_patches(rec, mail, cls, issubclass(cls, queue.Queue), user=True)
+    mail.user_classes.append(cls)
+
+
+def _subclass_hook(rec, mail: _Mail, base):
+    """`base.__init_subclass__` while recording: a queue class the program defines now
+    and that overrides `_put` / `_get` gets its wrappers."""
+    prior = base.__dict__.get("__init_subclass__")
+
+    def __init_subclass__(cls, **kwargs):
+        if prior is not None:
+            prior.__get__(None, cls)(**kwargs)
+        else:
+            super(base, cls).__init_subclass__(**kwargs)
+        if "_put" in cls.__dict__ or "_get" in cls.__dict__:
+            try:
+                _user_queue(rec, mail, cls)
+            except Exception as e:
+                rec.fault("queue.subclass", e)
+
+    return classmethod(__init_subclass__)
+
+
 def uninstall(rec) -> None:
-    if rec.extras.pop("messages", None) is None:
+    mail = rec.extras.pop("messages", None)
+    if mail is None:
         return
-    for cls in (*_THREAD_QUEUES, *_ASYNC_QUEUES):
+    for cls in (*_THREAD_QUEUES, *_ASYNC_QUEUES, *mail.user_classes):
         unpatch(cls, "_put")
         unpatch(cls, "_get")
+    for base in _FIFO:
+        unpatch(base, "__init_subclass__")
     for name in _FUTURE_METHODS:
         unpatch(cf.Future, name)
 
