@@ -4,7 +4,9 @@ them), and the recorder side (stalls, memory, watchdog) on real programs."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+import time
 
 import networkx as nx
 import polars as pl
@@ -200,6 +202,18 @@ def test_stall_recorder_restores_the_loop_exactly():
         asyncio.run(main())
     assert aevents.Handle._run is run and base_events.BaseEventLoop.call_exception_handler is handler
     assert trace.detect_stalls() == [] and trace.errors == {}
+
+
+def test_a_blocked_loop_shows_the_programs_stack_not_the_recorders():
+    async def main():
+        await asyncio.sleep(0)
+        time.sleep(0.5)  # far beyond slow_callback: the monitor sees the step running
+
+    with scope.record(slow_callback=0.05) as trace:
+        asyncio.run(main())
+    [stall] = [r for r in trace.detect_stalls() if r.kind == "blocked_loop"]
+    assert "time.sleep(0.5)" in stall.detail and "asyncio" in stall.detail
+    assert "scope_nb" + os.sep + "record" not in stall.detail
 
 
 def test_memory_sampler_records_rss_and_objects():

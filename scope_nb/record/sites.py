@@ -8,6 +8,7 @@ import operator
 import os
 import sys
 import sysconfig
+import traceback
 import types
 
 from .buffer import CALL, KIND_BITS, RESUME, RETURN, SUSPEND
@@ -85,6 +86,14 @@ _EXAMPLES = os.path.join(_PACKAGE, "examples")
 def is_recorder_file(filename: str) -> bool:
     """Source files of scope_nb itself (its shipped example programs are not)."""
     return filename.startswith(_PACKAGE + os.sep) and not filename.startswith(_EXAMPLES + os.sep)
+
+
+def program_stack(frame, limit: int) -> str:
+    """The stack that led to `frame`, as traceback text of its last `limit` entries,
+    without the recorder's own frames (its wrappers of a loop's run_forever, of a
+    callback's run): what the program did, not how it was watched."""
+    entries = [fs for fs in traceback.extract_stack(frame) if not is_recorder_file(fs.filename)]
+    return "".join(traceback.format_list(entries[-limit:]))
 
 
 def is_recorder_module(name: str) -> bool:

@@ -28,6 +28,7 @@ import traceback
 from ..clock import perf_ns
 from . import session
 from .patching import original, patch, unpatch
+from .sites import program_stack
 
 MAX_CHAIN = 16
 STACK_LINES = 12
@@ -99,7 +100,7 @@ class StallState:
             frame = sys._current_frames().get(ident)
             if frame is None:
                 continue
-            seen = (_user_location(frame, self.rec.is_user_code), "".join(traceback.format_stack(frame)[-STACK_LINES:]))
+            seen = (_user_location(frame, self.rec.is_user_code), program_stack(frame, STACK_LINES))
             del frame
             if self.running.get(ident) is slot:
                 slot[2] = seen

@@ -17,12 +17,11 @@ import json
 import queue
 import sys
 import threading
-import traceback
 
 from ..clock import perf_ns
 from . import locks, session
 from .own_events import emit_own
-from .sites import UserCodeFilter
+from .sites import UserCodeFilter, program_stack
 
 STACK_LINES = 15
 
@@ -158,7 +157,7 @@ class Watchdog:
             actor = self._actor(ident)
             holders = [h for h in self._holders(kind, name, obj) if h != actor or kind == "lock"]
             graph[actor] = holders
-            stacks[actor] = "".join(traceback.format_stack(frame)[-STACK_LINES:])
+            stacks[actor] = program_stack(frame, STACK_LINES)
             rows.append({"actor": actor, "on": f"{kind} {name}", "holders": holders,
                          "holds": list(st.held.get(actor, ())) if st is not None else [],
                          "blocked_ns": blocked, "location": self._where(frame)})
