@@ -182,7 +182,7 @@ _QUERIES = (
     "detect_race_conditions", "analyze_race_condition", "detect_deadlocks", "lock_graph",
     "detect_stalls", "supervision_tree", "process_relationships", "find_processes",
     "performance_hotspots", "performance_analysis", "call_tree_analysis", "timing_analysis",
-    "message_queue_analysis", "memory_analysis", "explore", "save", "export_perfetto",
+    "message_queue_analysis", "lock_contention", "memory_analysis", "explore", "save", "export_perfetto",
 )
 for _name in _QUERIES:
     globals()[_name] = _on_current(_name)

@@ -186,6 +186,12 @@ class Trace:
 
         return message_queue_analysis(self.events())
 
+    def lock_contention(self) -> pl.DataFrame:
+        """Per lock: acquisitions, how many waited and how long, how long it was held."""
+        from .analysis.contention import lock_contention
+
+        return lock_contention(self.events())
+
     # -- state --------------------------------------------------------------------
     def resolve_object(self, obj) -> str:
         from .analysis.common import resolve_object

@@ -116,11 +116,25 @@ def _hotspots(trace) -> Section:
     for row in hot.head(MAX_ITEMS).iter_rows(named=True):
         name = ".".join(str(row[c]) for c in label if row[c] is not None) or _first_line(row)
         extra = []
-        if "calls" in cols:
-            extra.append(f"{row['calls']:,} calls")
+        if "count" in cols:
+            extra.append(f"{row['count']:,} calls")
         if timing is not None and isinstance(row[timing], int | float):
             extra.append(f"{row[timing] / 1e6:.2f} ms")
         sec.items.append(f"{name} ({', '.join(extra)})" if extra else name)
+    return sec
+
+
+def _contention(trace) -> Section:
+    sec = Section("contention")
+    locks = trace.lock_contention()
+    waited = locks.filter(locks["wait_ns"] > 0)
+    if waited.height == 0:
+        sec.headline = f"no lock waited for ({locks.height} taken)" if locks.height else "no locks traced"
+        return sec
+    sec.headline = f"{waited.height} of {locks.height} lock{'s' if locks.height != 1 else ''} waited for"
+    for row in waited.head(MAX_ITEMS).iter_rows(named=True):
+        sec.items.append(f"{row['lock']}: {row['waited']:,} of {row['acquisitions']:,} acquisitions waited, "
+                         f"{row['wait_ns'] / 1e6:.2f} ms in all (longest {row['wait_max_ns'] / 1e6:.2f} ms)")
     return sec
 
 
@@ -148,6 +162,7 @@ SECTIONS: tuple[tuple[str, Callable[[Any], Section]], ...] = (
     ("deadlocks", _findings("deadlocks", "detect_deadlocks", "deadlock")),
     ("stalls", _findings("stalls", "detect_stalls", "stall")),
     ("hotspots", _hotspots),
+    ("contention", _contention),
     ("dropped/errors", _health),
 )
 

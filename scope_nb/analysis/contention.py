@@ -1,0 +1,64 @@
+"""Lock contention: where threads and tasks waited for each other's locks, and who
+held them how long (the lock side of "why is it slow?")."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from .deadlocks import signals
+
+CONTENTION: dict[str, type[pl.DataType]] = {
+    "lock": pl.String,
+    "acquisitions": pl.Int64,
+    "actors": pl.Int64,  # how many actors took it
+    "waited": pl.Int64,  # acquisitions that had to wait
+    "timeouts": pl.Int64,  # timed acquires that gave up (or waits cancelled)
+    "wait_ns": pl.Int64,  # all the time spent waiting for it, timeouts included
+    "wait_p95_ns": pl.Int64,  # over every acquisition, waited or not
+    "wait_max_ns": pl.Int64,
+    "hold_ns": pl.Int64,  # all the time it was held (null: used as a signal)
+    "hold_max_ns": pl.Int64,
+}
+
+
+def lock_contention(events: pl.DataFrame) -> pl.DataFrame:
+    """One row per lock taken while recording, the most waited-for first. A hold runs
+    from an actor's acquisition to its next release of the same lock; a lock that is
+    released by actors that did not take it (a semaphore used as a signal) has no
+    hold times."""
+    lk = events.filter(pl.col("kind").is_in(["lock_acquire", "lock_release", "lock_timeout"])).sort("seq")
+    acq = lk.filter(pl.col("kind") == "lock_acquire")
+    if acq.height == 0:
+        return pl.DataFrame(schema=CONTENTION)
+    nth = pl.int_range(pl.len()).over(["actor", "target"]).alias("_n")
+    holds = (
+        acq.with_columns(nth)
+        .join(lk.filter(pl.col("kind") == "lock_release").with_columns(nth).select("actor", "target", "_n", pl.col("ts").alias("_end")),
+              on=["actor", "target", "_n"], how="inner")
+        .filter(~pl.col("target").is_in(signals(lk)))
+        .group_by("target")
+        .agg((pl.col("_end") - pl.col("ts")).sum().alias("hold_ns"), (pl.col("_end") - pl.col("ts")).max().alias("hold_max_ns"))
+    )
+    gave_up = lk.filter(pl.col("kind") == "lock_timeout").group_by("target").agg(
+        pl.len().alias("timeouts"), pl.col("duration_ns").sum().alias("_lost"))
+    wait = pl.col("duration_ns").fill_null(0)
+    per = acq.group_by("target").agg(
+        pl.len().alias("acquisitions"),
+        pl.col("actor").n_unique().alias("actors"),
+        (wait > 0).sum().alias("waited"),
+        wait.sum().alias("wait_ns"),
+        wait.quantile(0.95, "nearest").alias("wait_p95_ns"),
+        wait.max().alias("wait_max_ns"),
+    )
+    out = (
+        per.join(gave_up, on="target", how="full", coalesce=True)
+        .join(holds, on="target", how="left")
+        .with_columns(
+            pl.col("acquisitions", "actors", "waited", "timeouts").fill_null(0),
+            (pl.col("wait_ns").fill_null(0) + pl.col("_lost").fill_null(0)).alias("wait_ns"),
+            pl.col("wait_p95_ns", "wait_max_ns").fill_null(0),
+        )
+        .rename({"target": "lock"})
+        .sort(["wait_ns", "acquisitions", "lock"], descending=[True, True, False])
+    )
+    return out.select([pl.col(c).cast(t) for c, t in CONTENTION.items()])
