@@ -963,12 +963,56 @@ NB06 = [
     fast.performance_hotspots("pipeline").select("function", "count", ms("total_ns"))
     '''),
     md("""
+    ## Threads queueing on a lock
+
+    Another way to be slow: four writer threads share one database connection, guarded
+    by a lock, and each holds the lock for its whole round trip. Four threads, yet one
+    store at a time. `lock_contention()` ranks the locks by the time spent waiting for
+    them, with how long each was held:
+    """),
+    code('''
+    %%writefile -a pipeline.py
+
+
+    def write_locked(records, db, db_lock):
+        while (record := records.get()) is not None:
+            with db_lock:  # held for the whole round trip
+                store(record, db)
+    '''),
+    code('''
+    %%scope --modules pipeline -o locked --quiet
+    pipeline = importlib.reload(pipeline)
+    records = queue.Queue()
+    db = []
+    db_lock = threading.Lock()
+    writers = [threading.Thread(target=pipeline.write_locked, args=(records, db, db_lock), name=f"writer-{i}")
+               for i in range(4)]
+    for w in writers:
+        w.start()
+    for line in lines[:80]:
+        records.put(pipeline.enrich(pipeline.parse(line)))
+    for w in writers:
+        records.put(None)
+    for w in writers:
+        w.join()
+    print(len(db), "records stored")
+    '''),
+    code('''
+    locked.lock_contention().select("lock", "acquisitions", "actors", "waited", ms("wait_ns"), ms("hold_max_ns"))
+    '''),
+    md("""
+    Most acquisitions waited, and the waits add up to several times the wall time:
+    the threads spent their lives in line for `db_lock`. Holding the lock only for what
+    needs it (the `append`), or giving each writer its own connection, lets the round
+    trips overlap.
+
     ## What you can now do
 
     - record function calls of chosen modules with `--modules` (or `scope_nb.trace_module`);
     - rank functions with `performance_hotspots(module)` and draw them with `charts.hotspots_chart`;
     - read inclusive and self time per call path with `call_tree_analysis(module)`;
     - spot a slow consumer from its queue: `message_queue_analysis()`, `charts.queue_depth_chart`, and the `backlog` stall;
+    - find the lock threads queue on with `lock_contention()`;
     - measure a fix with a second recording.
 
     Next: [07 · production post-mortem](07-production-postmortem.ipynb)
