@@ -66,12 +66,12 @@ def spill_table(chunks, critical, sites, fmt, bases: dict[int, int]) -> pa.Table
                                 + [pa.array(d.critical_actor, pa.string())]),
         "detail": pa.array(d.detail, type=pa.string()),
     }
-    rich_at = _positions(d.rich_rows, n)  # the emitted events' fields share their rows
+    shared: dict[str, pa.Array] = {}  # the emitted events' fields share their rows: placed once
     for name in SPILL:
         if name not in arrays:
             rows, values = d.sparse(name)
-            at = rich_at if rows is d.rich_rows else _positions(rows, n)
-            arrays[name] = _dense(values, at, SPILL_SCHEMA.field(name).type)
+            arrays[name] = _dense(rows, values, n, SPILL_SCHEMA.field(name).type,
+                                  shared if rows is d.rich_rows else {})
     return pa.Table.from_pydict(arrays, schema=SPILL_SCHEMA)
 
 
@@ -88,21 +88,35 @@ def _concat(parts: list[pa.Array]) -> pa.ChunkedArray:
     return pa.chunked_array(parts)  # no copy: a table's columns may be chunked
 
 
+def _dense(rows: list[int], values: list, n: int, typ: pa.DataType, placed: dict) -> pa.Array | pa.ChunkedArray:
+    """A sparse column (`values` at `rows`, rising) as n rows, null elsewhere: runs of
+    nulls between the values when they are few, else one gather (its index kept in
+    `placed` for the next column of the same rows)."""
+    if not rows:
+        return pa.nulls(n, typ)
+    given = pa.array(values, type=typ)
+    if len(rows) * 64 < n:
+        parts, at = [], 0
+        for j, row in enumerate(rows):
+            if row > at:
+                parts.append(pa.nulls(row - at, typ))
+            parts.append(given.slice(j, 1))
+            at = row + 1
+        if at < n:
+            parts.append(pa.nulls(n - at, typ))
+        return pa.chunked_array(parts, type=typ)
+    if "index" not in placed:
+        placed["index"] = _positions(rows, n)
+    return given.take(placed["index"])
+
+
 def _positions(rows: list[int], n: int) -> pa.Array:
-    """For each of n rows, its index in `rows` (rising), or null: what gathers a sparse
-    column into a dense one."""
+    """For each of n rows, its index in `rows` (rising), or null."""
     mask = bytearray(n)
     for row in rows:
         mask[row] = 1
     flags = pa.Array.from_buffers(pa.uint8(), n, [None, pa.py_buffer(mask)]).cast(pa.int64())
     return pc.if_else(pc.equal(flags, 1), pc.subtract(pc.cumulative_sum(flags), 1), pa.scalar(None, pa.int64()))
-
-
-def _dense(values: list, positions: pa.Array, typ: pa.DataType) -> pa.Array:
-    """A sparse column's `values` placed by `_positions`, null elsewhere."""
-    if not values:
-        return pa.nulls(len(positions), typ)
-    return pa.array(values, type=typ).take(positions)
 
 
 def sites_table(sites) -> pa.Table:
