@@ -98,7 +98,7 @@ def make_trace(path: str, n: int) -> tuple[int, int]:
     over 16 actors), written in slices so building it needs little memory."""
     import polars as pl
 
-    from scope_nb.schema import EVENTS, polars_schema
+    from scope_nb.schema import ACTORS, EVENTS, polars_schema
     from scope_nb.store import files
 
     schema = polars_schema(EVENTS)
@@ -127,6 +127,8 @@ def make_trace(path: str, n: int) -> tuple[int, int]:
         df.write_parquet(os.path.join(path, f"events-{part + 1:06d}.parquet"), statistics=True)
     actors = pl.DataFrame({"actor": [f"T{k}:1" for k in range(16)], "kind": ["thread"] * 16, "name": [f"w{k}" for k in range(16)],
                            "pid": [1] * 16, "outcome": ["ok"] * 16})
+    actors = actors.select([pl.col(c).cast(t) if c in actors.columns else pl.lit(None, dtype=t).alias(c)
+                            for c, t in polars_schema(ACTORS).items()])
     actors.write_parquet(os.path.join(path, "actors.parquet"))
     files.write_json({"format": files.TRACE_FORMAT, "layout": "final", "schema_version": 1, "pid": 1,
                       "started": 1_700_000_000_000_000_000, "stopped": 1_700_000_000_000_000_000 + n * 1000},
