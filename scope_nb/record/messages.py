@@ -211,6 +211,12 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool, user: bool = False) ->
             del box.pending[id(item)]
         return mid, t - sent
 
+    def received(q, box: _Box, item, t: int, drained: bool) -> None:
+        """An item came out at t (`drained`: by shutdown(immediate=True), no receive)."""
+        mid, waited = taken(q, box, item, t)
+        if k_receive and not drained:
+            record(q, box, item, k_receive, mid, waited, t)
+
     def record(q, box: _Box, item, k: int, mid, waited, t: int) -> None:
         try:
             b = local.b
@@ -243,9 +249,7 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool, user: bool = False) ->
                 box = new_box(self, False)
             elif box.outer:
                 return item
-            mid, waited = taken(self, box, item, t)
-            if k_receive and not (_DRAINS and _draining(self, threaded)):
-                record(self, box, item, k_receive, mid, waited, t)
+            received(self, box, item, t, _DRAINS and _draining(self, threaded))
         except Exception as e:
             rec.fault("queue.get", e)
         return item
@@ -286,10 +290,7 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool, user: bool = False) ->
         finally:
             box.outer = False
         try:
-            t = perf()
-            mid, waited = taken(self, box, item, t)
-            if k_receive and not (_DRAINS and _draining(self, threaded)):
-                record(self, box, item, k_receive, mid, waited, t)
+            received(self, box, item, perf(), _DRAINS and _draining(self, threaded))
         except Exception as e:
             rec.fault("queue.get", e)
         return item
