@@ -154,3 +154,34 @@ def test_classes_restored_after_stop():
     late.put(1)
     late.put(2)
     assert late.get() == 2
+
+
+@pytest.mark.skipif(not hasattr(queue.Queue, "shutdown"), reason="Queue.shutdown is new in 3.13")
+def test_items_drained_by_an_immediate_shutdown_are_not_received(monkeypatch):
+    class Stack(queue.Queue):
+        def _get(self):
+            return self.queue.pop()
+
+    def run(_pure):
+        with scope.record() as trace:
+            plain, stack = queue.Queue(), Stack()
+
+            async def main():
+                aq = AsyncStack()
+                for i in range(3):
+                    aq.put_nowait(i)
+                assert aq.get_nowait() == 2
+                aq.shutdown(immediate=True)
+                return aq.empty()
+
+            for q in (plain, stack):
+                for i in range(3):
+                    q.put(i)
+                q.get()
+                q.shutdown(immediate=True)
+            assert asyncio.run(main())
+        return trace
+
+    for trace in c_then_pure(monkeypatch, run):
+        for name in ("plain", "stack", "aq"):
+            assert _messages(trace, name)["kind"].to_list() == ["send"] * 3 + ["receive"], name
