@@ -185,3 +185,14 @@ def test_items_drained_by_an_immediate_shutdown_are_not_received(monkeypatch):
     for trace in c_then_pure(monkeypatch, run):
         for name in ("plain", "stack", "aq"):
             assert _messages(trace, name)["kind"].to_list() == ["send"] * 3 + ["receive"], name
+
+
+def test_a_put_that_is_no_plain_method_is_left_alone():
+    with scope.record() as trace:
+        class Odd(queue.Queue):
+            _put = staticmethod(lambda item: None)  # drops everything: its own business
+
+        odd = Odd()
+        odd.put(1)
+        assert odd.qsize() == 0 and "_put" in Odd.__dict__ and isinstance(Odd.__dict__["_put"], staticmethod)
+    assert _messages(trace, "odd").height == 0 and trace.errors == {}

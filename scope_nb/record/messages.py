@@ -24,6 +24,7 @@ import operator
 import queue
 import sys
 import threading
+import types
 import weakref
 from collections import deque
 
@@ -450,6 +451,14 @@ def _overriding(base) -> list[type]:
 
 
 def _user_queue(rec, mail: _Mail, cls) -> None:
+    """Wrap a program's queue class, unless its `_put` or `_get` is something other
+    than a plain method (a staticmethod, say): the wrappers call them as methods, so
+    such a class is left exactly as it is, unrecorded."""
+    hook = getattr(rec.store.fast, "QueueHook", None)
+    for name in ("_put", "_get"):
+        raw = next(k.__dict__[name] for k in cls.__mro__ if name in k.__dict__)
+        if not (isinstance(raw, types.FunctionType) or (hook is not None and type(raw) is hook)):
+            return
     _queue_patches(rec, mail, cls, issubclass(cls, queue.Queue), user=True)
     mail.user_classes.append(cls)
 
