@@ -82,3 +82,23 @@ def test_no_locks():
     assert frame.height == 0 and frame.columns[:3] == ["lock", "acquisitions", "actors"]
     assert frame.schema["hold_ns"] == pl.Int64
     assert "no locks traced" in repr(trace)
+
+
+def test_the_same_answer_from_a_saved_trace(tmp_path):
+    with scope.record() as trace:
+        lock = threading.Lock()
+        lock.acquire()
+
+        def worker():
+            with lock:
+                pass
+
+        t = threading.Thread(target=worker, name="worker")
+        t.start()
+        _until_waiting("worker")
+        lock.release()
+        t.join()
+    trace.save(tmp_path / "saved")
+    loaded = scope.load(tmp_path / "saved")
+    assert loaded.lock_contention().equals(trace.lock_contention())
+    assert loaded.lock_contention()["waited"].to_list() == [1]
