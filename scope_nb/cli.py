@@ -3,7 +3,7 @@ notebook, then read what it recorded.
 
     scope-nb run [options] script.py [args...]   record a script (like python -m cProfile)
     scope-nb run [options] -m module [args...]   record a module run as __main__
-    scope-nb report DIR [--json]                 crashes, races, deadlocks, stalls, hotspots
+    scope-nb report DIR [--json]                 crashes, races, deadlocks, stalls, hotspots, contention
     scope-nb export DIR --perfetto out.json      Chrome trace-event JSON (opens in Perfetto)
     scope-nb demo                                the README's walkthrough
 
@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="what went wrong in a recorded trace")
     rep.add_argument("paths", nargs="+", help="trace directories (merged)")
     rep.add_argument("--json", action="store_true", help="machine-readable output")
-    rep.add_argument("--top", type=int, default=10, help="hotspots shown")
+    rep.add_argument("--top", type=int, default=10, help="hotspots and locks shown")
     exp = sub.add_parser("export", help="export a trace to another format")
     exp.add_argument("paths", nargs="+", help="trace directories (merged)")
     exp.add_argument("--perfetto", required=True, metavar="OUT.json", help="Chrome trace-event JSON file")
@@ -265,6 +265,7 @@ def _sections(trace, top: int) -> dict[str, Any]:
         "deadlocks": lambda: trace.detect_deadlocks(),
         "stalls": lambda: trace.detect_stalls(),
         "hotspots": lambda: trace.performance_hotspots().head(top),
+        "contention": lambda: trace.lock_contention().head(top),
     }
     out = {}
     for name, job in jobs.items():
@@ -291,7 +292,7 @@ def _overview(trace) -> dict[str, Any]:
 
 def _report(args) -> int:
     if args.top < 0:
-        raise CliError(f"report: --top {args.top} is invalid; accepted: 0 or more hotspots", EXIT_USAGE)
+        raise CliError(f"report: --top {args.top} is invalid; accepted: 0 or more rows", EXIT_USAGE)
     trace, skipped = _load(args.paths)
     sections = _sections(trace, args.top)
     failed = [k for k, v in sections.items() if isinstance(v, CliError)]

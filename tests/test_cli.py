@@ -70,7 +70,7 @@ def test_run_crashing_script_then_report_and_export(tmp_path):
     rep = cli("report", "trace", cwd=tmp_path)
     assert rep.returncode == 0, rep.stderr
     assert "== crashes (2) ==" in rep.stdout and "boom in a thread" in rep.stdout and "main crashed" in rep.stdout
-    for section in ("races", "deadlocks", "stalls", "hotspots"):
+    for section in ("races", "deadlocks", "stalls", "hotspots", "contention"):
         assert f"== {section} (" in rep.stdout
 
     js = cli("report", "trace", "--json", cwd=tmp_path)
@@ -98,7 +98,11 @@ def test_run_hanging_script_stopped_by_timeout(tmp_path):
     assert waits.height >= 2  # each thread's wait for the other's lock was kept
     rep = cli("report", "trace", "--json", cwd=tmp_path)
     assert rep.returncode == 0, rep.stderr
-    assert json.loads(rep.stdout)["deadlocks"]
+    doc = json.loads(rep.stdout)
+    assert doc["deadlocks"]
+    # both locks, each with a thread still waiting for it when the recording was stopped
+    stuck = [row for row in doc["contention"] if row["waiting"]]
+    assert len(stuck) == 2 and all(row["acquisitions"] == 1 for row in stuck)
 
 
 def test_exit_codes_and_one_line_errors(tmp_path):

@@ -102,3 +102,21 @@ def test_the_same_answer_from_a_saved_trace(tmp_path):
     loaded = scope.load(tmp_path / "saved")
     assert loaded.lock_contention().equals(trace.lock_contention())
     assert loaded.lock_contention()["waited"].to_list() == [1]
+
+
+def test_a_thread_still_waiting_at_the_end_comes_first():
+    with scope.record() as trace:
+        held = threading.Lock()
+        other = threading.Lock()
+        with other:
+            pass
+        held.acquire()
+        t = threading.Thread(target=lambda: held.acquire() and held.release(), name="stuck", daemon=True)
+        t.start()
+        _until_waiting("stuck")
+    held.release()  # after the recording: the wait never ended inside it
+    t.join()
+    rows = trace.lock_contention()
+    assert rows["lock"].to_list() == ["held", "other"]
+    assert rows.row(0, named=True)["waiting"] == 1 and rows.row(1, named=True)["waiting"] == 0
+    assert "still waiting at the end" in repr(trace)

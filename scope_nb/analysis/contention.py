@@ -13,6 +13,7 @@ CONTENTION: dict[str, type[pl.DataType]] = {
     "actors": pl.Int64,  # how many actors took it
     "waited": pl.Int64,  # acquisitions that had to wait
     "timeouts": pl.Int64,  # timed acquires that gave up (or waits cancelled)
+    "waiting": pl.Int64,  # actors still waiting for it when the recording ended (a hang?)
     "wait_ns": pl.Int64,  # all the time spent waiting for it, timeouts included
     "wait_p95_ns": pl.Int64,  # over every acquisition, waited or not
     "wait_max_ns": pl.Int64,
@@ -22,14 +23,14 @@ CONTENTION: dict[str, type[pl.DataType]] = {
 
 
 def lock_contention(events: pl.DataFrame) -> pl.DataFrame:
-    """One row per lock taken while recording, the most waited-for first. A hold runs
-    from an actor's acquisition to its next release of the same lock; a lock that is
-    released by actors that did not take it (a semaphore used as a signal) has no
-    hold times."""
-    lk = events.filter(pl.col("kind").is_in(["lock_acquire", "lock_release", "lock_timeout"])).sort("seq")
-    acq = lk.filter(pl.col("kind") == "lock_acquire")
-    if acq.height == 0:
+    """One row per lock taken or waited for while recording: first those actors were
+    still waiting for at the end, then the most waited-for. A hold runs from an
+    actor's acquisition to its next release of the same lock; a lock that is released
+    by actors that did not take it (a semaphore used as a signal) has no hold times."""
+    lk = events.filter(pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"])).sort("seq")
+    if lk.filter(pl.col("kind") != "lock_release").height == 0:
         return pl.DataFrame(schema=CONTENTION)
+    acq = lk.filter(pl.col("kind") == "lock_acquire")
     nth = pl.int_range(pl.len()).over(["actor", "target"]).alias("_n")
     holds = (
         acq.with_columns(nth)
@@ -41,6 +42,10 @@ def lock_contention(events: pl.DataFrame) -> pl.DataFrame:
     )
     gave_up = lk.filter(pl.col("kind") == "lock_timeout").group_by("target").agg(
         pl.len().alias("timeouts"), pl.col("duration_ns").sum().alias("_lost"))
+    stuck = (
+        lk.filter(pl.col("kind") != "lock_release").group_by(["target", "actor"]).agg(pl.col("kind").last())
+        .filter(pl.col("kind") == "lock_wait").group_by("target").agg(pl.len().alias("waiting"))
+    )
     wait = pl.col("duration_ns").fill_null(0)
     per = acq.group_by("target").agg(
         pl.len().alias("acquisitions"),
@@ -52,13 +57,14 @@ def lock_contention(events: pl.DataFrame) -> pl.DataFrame:
     )
     out = (
         per.join(gave_up, on="target", how="full", coalesce=True)
+        .join(stuck, on="target", how="full", coalesce=True)
         .join(holds, on="target", how="left")
         .with_columns(
-            pl.col("acquisitions", "actors", "waited", "timeouts").fill_null(0),
+            pl.col("acquisitions", "actors", "waited", "timeouts", "waiting").fill_null(0),
             (pl.col("wait_ns").fill_null(0) + pl.col("_lost").fill_null(0)).alias("wait_ns"),
             pl.col("wait_p95_ns", "wait_max_ns").fill_null(0),
         )
         .rename({"target": "lock"})
-        .sort(["wait_ns", "acquisitions", "lock"], descending=[True, True, False])
+        .sort(["waiting", "wait_ns", "acquisitions", "lock"], descending=[True, True, True, False])
     )
     return out.select([pl.col(c).cast(t) for c, t in CONTENTION.items()])

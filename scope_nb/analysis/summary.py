@@ -127,14 +127,17 @@ def _hotspots(trace) -> Section:
 def _contention(trace) -> Section:
     sec = Section("contention")
     locks = trace.lock_contention()
-    waited = locks.filter(locks["wait_ns"] > 0)
+    waited = locks.filter((locks["wait_ns"] > 0) | (locks["waiting"] > 0))
     if waited.height == 0:
         sec.headline = f"no lock waited for ({locks.height} taken)" if locks.height else "no locks traced"
         return sec
     sec.headline = f"{waited.height} of {locks.height} lock{'s' if locks.height != 1 else ''} waited for"
     for row in waited.head(MAX_ITEMS).iter_rows(named=True):
-        sec.items.append(f"{row['lock']}: {row['waited']:,} of {row['acquisitions']:,} acquisitions waited, "
-                         f"{row['wait_ns'] / 1e6:.2f} ms in all (longest {row['wait_max_ns'] / 1e6:.2f} ms)")
+        item = (f"{row['lock']}: {row['waited']:,} of {row['acquisitions']:,} acquisitions waited, "
+                f"{row['wait_ns'] / 1e6:.2f} ms in all (longest {row['wait_max_ns'] / 1e6:.2f} ms)")
+        if row["waiting"]:
+            item += f"; {row['waiting']} still waiting at the end"
+        sec.items.append(item)
     return sec
 
 
