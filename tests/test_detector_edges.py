@@ -209,3 +209,47 @@ def test_a_try_lock_orders_no_locks(monkeypatch, kind):
         assert [sorted(r.cycle) for r in potential(blocked)] == [["a", "b"]]
 
     c_then_pure(monkeypatch, check)
+
+
+class Vault:
+    def __init__(self, kind: str):
+        self.lock = getattr(threading, kind)()
+        self.cond = threading.Condition()
+        self.sem = threading.Semaphore(2)
+
+
+def test_a_traced_objects_locks_are_named_after_it(monkeypatch):
+    def check(pure):
+        with scope.record() as trace:
+            alice, bob = Vault("Lock"), Vault("RLock")
+            used = Vault("Lock")
+            with used.lock:  # recorded under its first name: it keeps it
+                pass
+            mine = threading.Lock()
+            named = scope.trace_lock(mine, "mine")
+            alice.other = bob.lock  # shared: the first object traced names it, once
+            alice.mine = named
+            for obj, name in ((bob, "bob"), (alice, "alice"), (used, "used")):
+                scope.trace_object(obj, name)
+
+            def one():
+                with alice.lock, bob.lock:
+                    pass
+
+            def two():
+                with bob.lock, alice.lock:
+                    pass
+
+            for f in (one, two):
+                t = threading.Thread(target=f, name=f.__name__)
+                t.start()
+                t.join()
+            with alice.cond, bob.sem, named:
+                pass
+        [report] = potential(trace)
+        assert sorted(report.cycle) == ["alice.lock", "bob.lock"]
+        taken = set(trace.events("lock_acquire")["target"])
+        assert {"alice.cond", "bob.sem", "mine", "Vault.lock-3"} <= taken, taken
+        assert "alice.other" not in taken and "used.lock" not in taken
+
+    c_then_pure(monkeypatch, check)

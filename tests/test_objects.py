@@ -106,12 +106,12 @@ def test_writes_and_reads_carry_actor_location_and_locks():
         acct.balance = 50
     writes = trace.events("write").filter(pl.col("obj") == "acct")
     assert writes.select("target", "detail").rows() == [("balance", "3"), ("balance", "50")]
-    assert writes["locks_held"].to_list() == [["Account.lock"], []]
+    assert writes["locks_held"].to_list() == [["acct.lock"], []]  # its lock, named after it
     assert writes["location"][0].endswith(f"test_objects.py:{_line('self.balance += amount')}")
     assert writes["location"][1].endswith(f"test_objects.py:{_line('acct.balance = 50')}")
     reads = trace.events("read").filter((pl.col("obj") == "acct") & (pl.col("target") == "balance"))
     assert reads["detail"].to_list()[:1] == ["0"]  # the read of `self.balance += amount`
-    assert reads["locks_held"][0].to_list() == ["Account.lock"]
+    assert reads["locks_held"][0].to_list() == ["acct.lock"]
     # the in-place append inside deposit() shows as a state change caused by the method
     causes = trace.state_timeline("acct")["cause"].to_list()
     assert causes == ["trace_object", "balance = 3", "deposit", "balance = 50"]

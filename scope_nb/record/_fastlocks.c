@@ -598,7 +598,23 @@ static void lc_dealloc(LockCoreObject *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* _rename(name) -> bool: take `name` if no event of this lock was recorded yet (its
+ * event caches are empty: every C event goes through them; the Python paths note
+ * theirs in LockState.used). */
+static PyObject *lc_rename(LockCoreObject *self, PyObject *name) {
+    if (!PyUnicode_Check(name)) {
+        PyErr_SetString(PyExc_TypeError, "a lock's name must be a str");
+        return NULL;
+    }
+    for (int i = 0; i < NCACHE; i++)
+        if (self->acq[i].ev != NULL || self->rel[i].ev != NULL)
+            Py_RETURN_FALSE;
+    Py_XSETREF(self->name, Py_NewRef(name));
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef lc_methods[] = {
+    {"_rename", (PyCFunction)lc_rename, METH_O, "_rename(name): take name if nothing was recorded under the old one"},
     {"acquire", (PyCFunction)(void (*)(void))lc_acquire, METH_FASTCALL | METH_KEYWORDS,
      "acquire(blocking=True, timeout=-1): the real lock's acquire, recorded."},
     {"release", (PyCFunction)lc_release, METH_NOARGS, "release(): the real lock's release, recorded."},

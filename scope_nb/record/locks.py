@@ -165,6 +165,8 @@ class LockState:
         self.registry: dict[int, tuple[weakref.ref, str]] = {}  # patched-class instances
         self._names: dict[str, int] = {}
         self._given: set[str] = set()  # every name given out
+        self.auto: set[str] = set()  # the names not given by the program (a variable's, "Lock-3")
+        self.used: set[str] = set()  # names recorded by the Python paths (a C core's caches say its own)
         self.wrapped: dict[int, weakref.ref] = {}  # id(lock) -> its wrapper, made by trace_lock
         self._counters: dict[str, itertools.count] = {}
         self._name_cache: dict[tuple[Any, int], str | None] = {}
@@ -226,7 +228,41 @@ class LockState:
             self._names[base] = n
         # two locks under one name would share owners and merge in the lock graph
         self._given.add(name)
+        if given is None:
+            self.auto.add(name)
         return name
+
+    def adopt(self, value, name: str) -> None:
+        """`value`, an attribute of an object being traced, is named after it
+        (`alice.lock`, not `Account.lock-2`) when it is a lock (or a Condition) the
+        program made, named automatically, and nothing was recorded under that name
+        yet: afterwards its old name would split its history."""
+        try:
+            if isinstance(value, threading.Condition | asyncio.Condition):
+                value = value._lock
+            if isinstance(value, _Traced):
+                old = value.name
+            else:
+                old = self.lookup(value)
+            if old is None or old not in self.auto or old in self.used or name in self._given:
+                return
+            if isinstance(value, _Traced):
+                if hasattr(type(value), "_rename"):
+                    if not value._rename(name):  # the C core recorded events under the old name
+                        return
+                else:
+                    value.name = name
+                for table in (self.owners, self.cores):
+                    if old in table:
+                        table[name] = table.pop(old)
+            else:
+                self.registry[id(value)] = (self.registry[id(value)][0], name)
+                if old in self.initial:
+                    self.initial[name] = self.initial.pop(old)
+            self.auto.discard(old)
+            self._given.add(name)
+        except Exception as e:
+            self.rec.fault("locks:adopt", e)
 
     def _var_name(self, frame) -> str | None:
         return var_name(frame, self._name_cache)
@@ -274,6 +310,7 @@ class LockState:
         return b, actor, where(f), tuple(h) if h else ()
 
     def _event(self, b, code: int, name: str, actor: str, waited, loc, held, detail=None) -> None:
+        self.used.add(name)
         try:
             _push(self.store, b, code, (actor, name, detail, None, None, loc, waited, None, None, held, None), perf_ns())
         except Exception as e:
@@ -291,6 +328,7 @@ class LockState:
         """A lock taken at once by the code running in frame `f` (or its callers);
         `tried`: by a non-blocking acquire, which orders no locks. The hottest path of
         all: `took` and `session.push` written out."""
+        self.used.add(name)
         try:
             try:
                 b = self.local.b
@@ -320,6 +358,7 @@ class LockState:
             self.rec.fault("locks:took", e)
 
     def took(self, b, name: str, actor: str, waited: int, loc, before: tuple[str, ...], detail=None) -> None:
+        self.used.add(name)
         if self.k_acquire:
             self._event(b, self.k_acquire, name, actor, waited, loc, before, detail)
         try:
@@ -347,6 +386,7 @@ class LockState:
         traced lock is not held longer than needed. A semaphore (`signal`) may be
         released by anyone, holder or not: that release lets a waiter through, so it is
         recorded even when nobody holds it (its locks held then do not name it)."""
+        self.used.add(name)
         try:
             owners = self.owners.get(name)
             if not owners and not signal:
@@ -972,7 +1012,7 @@ def trace_lock(rec, lock: Any, name: str | None = None) -> Any:
     if name == "":
         raise ValueError("trace_lock: name must not be empty; pass a name, or None for the variable's name")
     if isinstance(lock, _Traced):
-        return _again(lock, lock.name, name)
+        return _again(st, lock, lock.name, name)
     lock_type, rlock_type, _, _ = _lock_types()
     frame = _user_caller()
     kind = type(lock).__name__
@@ -980,7 +1020,7 @@ def trace_lock(rec, lock: Any, name: str | None = None) -> Any:
         known = st.wrapped.get(id(lock))
         known = known() if known is not None else None
         if known is not None and known._lock is lock:
-            return _again(known, known.name, name)
+            return _again(st, known, known.name, name)
         reentrant = type(lock) is not lock_type
         traced = st.wrap(lock, st.name_for(frame, "RLock" if reentrant else "Lock", name), reentrant)
         st.wrapped[id(lock)] = weakref.ref(traced)
@@ -988,14 +1028,14 @@ def trace_lock(rec, lock: Any, name: str | None = None) -> Any:
     if isinstance(lock, threading.Condition):
         inner = lock._lock
         if isinstance(inner, _Traced):
-            return _again(lock, inner.name, name)
+            return _again(st, lock, inner.name, name)
         reentrant = type(inner) is rlock_type or isinstance(inner, threading._PyRLock)
         _rebind_condition(lock, st.wrap(inner, st.name_for(frame, "Condition", name), reentrant))
         return lock
     if isinstance(lock, asyncio.Condition) and isinstance(lock._lock, asyncio.Lock):
         known = st.lookup(lock._lock)
         if known is not None:
-            return _again(lock, known, name)
+            return _again(st, lock, known, name)
         st.register(lock._lock, st.name_for(frame, "AsyncCondition", name))
         # it exported its lock's methods when made: bound before they were patched
         lock.acquire, lock.release = lock._lock.acquire, lock._lock.release
@@ -1005,18 +1045,21 @@ def trace_lock(rec, lock: Any, name: str | None = None) -> Any:
         if isinstance(lock, cls):
             known = st.lookup(lock)
             if known is not None:
-                return _again(lock, known, name)
+                return _again(st, lock, known, name)
             st.register(lock, st.name_for(frame, label, name))
             return lock
     raise TypeError(f"trace_lock: lock must be one of {_ACCEPTED}; got {kind}")
 
 
-def _again(traced, known: str, name: str | None):
+def _again(st: LockState, traced, known: str, name: str | None):
     """A lock traced again is the same traced lock; under another name it would be two
-    locks in the lock graph, so that is refused."""
+    locks in the lock graph, so that is refused. Its name, given again, is the
+    program's choice from now on (no traced object renames it)."""
     if name is not None and name != known:
         raise ValueError(f"trace_lock: this lock is already traced as {known!r}; "
                          f"accepted: name=None or name={known!r}")
+    if name is not None:
+        st.auto.discard(known)
     return traced
 
 

@@ -808,6 +808,10 @@ def trace_object(rec, obj: Any, name: str | None = None) -> Any:
         raise TypeError(f"trace_object: cannot trace this {cls.__qualname__} object ({e}); accepted: instances "
                         "of classes defined in Python (with or without __slots__)") from None
     rec.objects[name] = obj
+    locks = rec.extras.get("locks")
+    if locks is not None:
+        for attr, value in t.read_state().items():
+            locks.adopt(value, f"{name}.{attr}")
     ident = _get_ident()
     _busy.add(ident)
     try:
