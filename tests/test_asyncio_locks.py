@@ -140,3 +140,16 @@ def test_asyncio_patches_restored_after_stop():
     after = (asyncio.Semaphore.__init__, asyncio.Semaphore.acquire, asyncio.Semaphore.release,
              asyncio.BoundedSemaphore.release, asyncio.Condition.__init__)
     assert all(a is b for a, b in zip(before, after, strict=True))
+
+
+def test_trace_lock_refuses_a_condition_over_a_foreign_lock():
+    class Foreign:
+        """Quacks like an asyncio.Lock, but is not one."""
+
+        locked = acquire = release = staticmethod(lambda *a: True)
+
+    cond = asyncio.Condition.__new__(asyncio.Condition)
+    cond._lock = Foreign()
+    with scope.record():
+        with pytest.raises(TypeError, match="lock is a Foreign, which is not traced"):
+            scope.trace_lock(cond)

@@ -1032,7 +1032,10 @@ def trace_lock(rec, lock: Any, name: str | None = None) -> Any:
         reentrant = type(inner) is rlock_type or isinstance(inner, threading._PyRLock)
         _rebind_condition(lock, st.wrap(inner, st.name_for(frame, "Condition", name), reentrant))
         return lock
-    if isinstance(lock, asyncio.Condition) and isinstance(lock._lock, asyncio.Lock):
+    if isinstance(lock, asyncio.Condition):
+        if not isinstance(lock._lock, asyncio.Lock):
+            raise TypeError(f"trace_lock: this asyncio.Condition's lock is a {type(lock._lock).__name__}, which "
+                            "is not traced; accepted: a Condition made with its own lock or an asyncio.Lock")
         known = st.lookup(lock._lock)
         if known is not None:
             return _again(st, lock, known, name)
