@@ -14,6 +14,14 @@ def threads(*fns):
         t.join(10)
 
 
+def in_turn(*fns):
+    """Run each function in a thread of its own (named after it), one after the other."""
+    for f in fns:
+        t = threading.Thread(target=f, name=f.__name__)
+        t.start()
+        t.join()
+
+
 class Box:
     def __init__(self):
         self.n = 0
@@ -56,8 +64,5 @@ def gated_inversion(kind: str, *args):
             with gate, b, a:
                 pass
 
-        for f in (one, two):
-            t = threading.Thread(target=f, name=f.__name__)
-            t.start()
-            t.join()
+        in_turn(one, two)
     return trace

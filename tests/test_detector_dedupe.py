@@ -9,6 +9,7 @@ import gc
 import threading
 
 import pytest
+from programs import threads
 
 import scope_nb as scope
 
@@ -40,11 +41,7 @@ def test_real_deadlock_is_reported_once_and_other_inversions_still_are():
             with d, c:  # an inversion on another cycle, never a real deadlock here
                 pass
 
-        ts = [threading.Thread(target=f, name=f.__name__) for f in (t1, t2)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(10)
+        threads(t1, t2)
     reports = trace.detect_deadlocks()
     real = [r for r in reports if r.kind == "deadlock"]
     potential = [r for r in reports if r.kind == "potential"]

@@ -10,7 +10,7 @@ import threading
 import polars as pl
 import pytest
 from both_ways import c_then_pure
-from programs import gated_inversion, threads
+from programs import gated_inversion, in_turn, threads
 
 import scope_nb
 import scope_nb as scope
@@ -96,10 +96,7 @@ def test_rlock_reentered_under_another_lock_is_no_inversion():
             with r, m:
                 pass
 
-        for f in (nested, plain):
-            t = threading.Thread(target=f)
-            t.start()
-            t.join()
+        in_turn(nested, plain)
 
     trace = run(program)
     assert list(trace.lock_graph().edges) == [("r", "m")]
@@ -187,10 +184,7 @@ def _backoff(kind: str, blocking: bool):
                 if a.acquire(blocking=blocking):
                     a.release()
 
-        for f in (one, two):
-            t = threading.Thread(target=f, name=f.__name__)
-            t.start()
-            t.join()
+        in_turn(one, two)
     return trace
 
 
@@ -240,10 +234,7 @@ def test_a_traced_objects_locks_are_named_after_it(monkeypatch):
                 with bob.lock, alice.lock:
                     pass
 
-            for f in (one, two):
-                t = threading.Thread(target=f, name=f.__name__)
-                t.start()
-                t.join()
+            in_turn(one, two)
             with alice.cond, bob.sem, named:
                 pass
         [report] = potential(trace)
