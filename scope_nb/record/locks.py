@@ -310,17 +310,18 @@ class LockState:
         return b, actor, where(f), tuple(h) if h else ()
 
     def _event(self, b, code: int, name: str, actor: str, waited, loc, held, detail=None) -> None:
-        self.used.add(name)
         try:
             _push(self.store, b, code, (actor, name, detail, None, None, loc, waited, None, None, held, None), perf_ns())
         except Exception as e:
             self.rec.fault(f"emit:{_KIND_OF[code]}", e)
 
     def waiting(self, b, name: str, actor: str, loc, before: tuple[str, ...]) -> None:
+        self.used.add(name)
         if self.k_wait:
             self._event(b, self.k_wait, name, actor, None, loc, before)
 
     def timed_out(self, b, name: str, actor: str, waited: int, loc, before: tuple[str, ...]) -> None:
+        self.used.add(name)
         if self.k_timeout:
             self._event(b, self.k_timeout, name, actor, waited, loc, before)
 
