@@ -28,7 +28,8 @@ def lock_contention(events: pl.DataFrame) -> pl.DataFrame:
     actor's acquisition to its next release of the same lock; a lock that is released
     by actors that did not take it (a semaphore used as a signal) has no hold times."""
     lk = events.filter(pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"])).sort("seq")
-    if lk.filter(pl.col("kind") != "lock_release").height == 0:
+    attempts = lk.filter(pl.col("kind") != "lock_release")
+    if attempts.height == 0:
         return pl.DataFrame(schema=CONTENTION)
     acq = lk.filter(pl.col("kind") == "lock_acquire")
     nth = pl.int_range(pl.len()).over(["actor", "target"]).alias("_n")
@@ -43,7 +44,7 @@ def lock_contention(events: pl.DataFrame) -> pl.DataFrame:
     gave_up = lk.filter(pl.col("kind") == "lock_timeout").group_by("target").agg(
         pl.len().alias("timeouts"), pl.col("duration_ns").sum().alias("_lost"))
     stuck = (
-        lk.filter(pl.col("kind") != "lock_release").group_by(["target", "actor"]).agg(pl.col("kind").last())
+        attempts.group_by(["target", "actor"]).agg(pl.col("kind").last())
         .filter(pl.col("kind") == "lock_wait").group_by("target").agg(pl.len().alias("waiting"))
     )
     wait = pl.col("duration_ns").fill_null(0)
