@@ -805,18 +805,27 @@ def _condition_patches(st: LockState, orig_rlock):
     return [(cls, "__init__", __init__)]
 
 
-def _semaphore_patches(st: LockState):
-    cls = threading.Semaphore
-    orig_acquire = cls.acquire
-    orig_release = cls.release
-    orig_brelease = threading.BoundedSemaphore.release
-    init = _registering_init(st, cls, "Semaphore")
+def _semaphore_init(st: LockState, cls, kind: str):
+    """A semaphore class's constructor that registers instances made by user code and
+    keeps their initial value (their acquires' detail)."""
+    init = _registering_init(st, cls, kind)
 
     def __init__(self, *args, **kwargs):
         init(self, *args, **kwargs)
         name = st.lookup(self)
         if name is not None:
             st.initial[name] = str(self._value)
+
+    __init__.__wrapped__ = init.__wrapped__
+    return __init__
+
+
+def _semaphore_patches(st: LockState):
+    cls = threading.Semaphore
+    orig_acquire = cls.acquire
+    orig_release = cls.release
+    orig_brelease = threading.BoundedSemaphore.release
+    __init__ = _semaphore_init(st, cls, "Semaphore")
 
     def acquire(self, blocking=True, timeout=None):
         name = st.lookup(self)
@@ -854,7 +863,6 @@ def _semaphore_patches(st: LockState):
             _drops(self, n)
         return orig_brelease(self, n)
 
-    __init__.__wrapped__ = init.__wrapped__
     acquire.__wrapped__ = orig_acquire
     release.__wrapped__ = orig_release
     brelease.__wrapped__ = orig_brelease
@@ -931,7 +939,7 @@ def _asyncio_patches(st: LockState):
     orig_cond_init = cond_cls.__init__
     acquire = _async_acquire(st, orig_acquire, False)
     sem_acquire = _async_acquire(st, orig_sem_acquire, True)
-    sem_init = _registering_init(st, sem_cls, "AsyncSemaphore")
+    sem_init = _semaphore_init(st, sem_cls, "AsyncSemaphore")
 
     def release(self):
         name = st.lookup(self)
@@ -945,12 +953,6 @@ def _asyncio_patches(st: LockState):
         if name is not None:
             st.dropped(st.dropping(name, _getframe(1), True))
         return orig_sem_release(self)
-
-    def __init__(self, *args, **kwargs):
-        sem_init(self, *args, **kwargs)
-        name = st.lookup(self)
-        if name is not None:
-            st.initial[name] = str(self._value)
 
     def cond_init(self, lock=None):
         # its own lock is made inside asyncio: named after the Condition instead
@@ -980,12 +982,11 @@ def _asyncio_patches(st: LockState):
                  (sem_acquire, orig_sem_acquire), (sem_release, orig_sem_release), (cond_init, orig_cond_init)):
         f.__wrapped__ = o
         f.__qualname__ = o.__qualname__
-    __init__.__wrapped__ = sem_init.__wrapped__
     return [
         (lock_cls, "__init__", _registering_init(st, lock_cls, "AsyncLock")),
         (lock_cls, "acquire", acquire),
         (lock_cls, "release", release),
-        (sem_cls, "__init__", __init__),
+        (sem_cls, "__init__", sem_init),
         (sem_cls, "acquire", sem_acquire),
         (sem_cls, "release", sem_release),
         (cond_cls, "__init__", cond_init),
