@@ -213,7 +213,8 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool, user: bool = False) ->
         return mid, t - sent
 
     def received(q, box: _Box, item, t: int, drained: bool) -> None:
-        """An item came out at t (`drained`: by shutdown(immediate=True), no receive)."""
+        """An item came out at t (`drained`: by shutdown(immediate=True), no receive; only
+        looked at when receives are recorded)."""
         mid, waited = taken(q, box, item, t)
         if k_receive and not drained:
             record(q, box, item, k_receive, mid, waited, t)
@@ -250,7 +251,7 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool, user: bool = False) ->
                 box = new_box(self, False)
             elif box.outer:
                 return item
-            received(self, box, item, t, _DRAINS and _draining(self, threaded))
+            received(self, box, item, t, bool(k_receive) and _DRAINS and _draining(self, threaded))
         except Exception as e:
             rec.fault("queue.get", e)
         return item
@@ -291,7 +292,7 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool, user: bool = False) ->
         finally:
             box.outer = False
         try:
-            received(self, box, item, perf(), _DRAINS and _draining(self, threaded))
+            received(self, box, item, perf(), bool(k_receive) and _DRAINS and _draining(self, threaded))
         except Exception as e:
             rec.fault("queue.get", e)
         return item
