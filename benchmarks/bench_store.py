@@ -65,7 +65,7 @@ def flush_rows(calls: int, repeat: int) -> list[tuple[str, str]]:
     interleaved rounds (noise from the machine spreads over all three), best of
     `repeat` each; then the highest rate persisted within 10% of memory-only."""
     import scope_nb as scope
-    from scope_nb.record import session
+    from scope_nb.recorder import session
     from scope_nb.store.flusher import flusher_of
 
     rows, within = [], 0.0

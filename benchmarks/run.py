@@ -50,8 +50,8 @@ import unrelated  # noqa: E402,F401
 import workloads  # noqa: E402
 
 import scope_nb  # noqa: E402
-from scope_nb.record import session as _session  # noqa: E402
-from scope_nb.record.buffer import CALL, KIND_MASK  # noqa: E402
+from scope_nb.recorder import session as _session  # noqa: E402
+from scope_nb.recorder.buffer import CALL, KIND_MASK  # noqa: E402
 
 HAVE = {m: importlib.util.find_spec(m) is not None for m in ("viztracer", "pyinstrument", "yappi")}
 
@@ -230,7 +230,7 @@ class Yappi:
 
 def _session_has_fast() -> bool:
     try:
-        from scope_nb.record.buffer import fast_module
+        from scope_nb.recorder.buffer import fast_module
     except ImportError:
         return False
     return fast_module() is not None

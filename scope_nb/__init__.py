@@ -16,10 +16,8 @@ from typing import Any
 
 from .config import Options, make_options
 
-# The recorder package is imported before `record()` is defined below, so that the
-# function, not the subpackage, is what `scope_nb.record` names (write `from .record.x
-# import y`, never `from . import record`). Importing it registers the patchers.
-from .record import session as _session
+# Importing the recorder package registers the patchers.
+from .recorder import session as _session
 from .trace import Trace
 
 __version__ = "0.1.0"
@@ -104,7 +102,7 @@ def _recorder():
 def trace_module(module_or_name: types.ModuleType | str) -> int:
     """Record every call of the module's functions and methods (args, result, exception,
     duration). Returns the number of code objects traced."""
-    from .record.session import _import
+    from .recorder.session import _import
 
     rec = _recorder()
     if isinstance(module_or_name, str):
@@ -134,21 +132,21 @@ def trace_process(actor: Any) -> str:
 def trace_object(obj: Any, name: str | None = None) -> Any:
     """Trace a live object: method calls as messages, its state after every change.
     Returns the object (so it can be used inline)."""
-    from .record.objects import trace_object as _trace_object
+    from .recorder.patchers.objects import trace_object as _trace_object
 
     return _trace_object(_recorder(), obj, name)
 
 
 def traced(cls: type | None = None):
     """Class decorator: instances created while recording are traced like trace_object."""
-    from .record.objects import traced as _traced
+    from .recorder.patchers.objects import traced as _traced
 
     return _traced(cls)
 
 
 def trace_lock(lock: Any, name: str | None = None) -> Any:
     """Trace a lock created before start(); returns the traced lock to use instead."""
-    from .record.locks import trace_lock as _trace_lock
+    from .recorder.patchers.locks import trace_lock as _trace_lock
 
     return _trace_lock(_recorder(), lock, name)
 

@@ -153,7 +153,7 @@ def _run(args) -> int:
         raise CliError(f"run: {e}", EXIT_USAGE) from None
     except OSError as e:
         raise CliError(f"run: cannot write the trace: {e}") from None
-    from .record import session
+    from .recorder import session
 
     run.rec = session.ACTIVE
     if not args.quiet and sys.stderr.isatty():

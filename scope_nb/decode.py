@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .record.buffer import (
+from .recorder.buffer import (
     CALL,
     EXCEPTION,
     KIND_BITS,
@@ -22,7 +22,7 @@ from .record.buffer import (
     SWITCH,
     fast_module,
 )
-from .record.sites import location_text
+from .recorder.sites import location_text
 from .values import TEXT, Formatted, Formatter
 
 # the fields of an emitted event tuple (see Recorder.emit) after actor and detail

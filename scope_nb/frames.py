@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from .record.buffer import (
+from .recorder.buffer import (
     CALL,
     EXCEPTION,
     KIND_BITS,
@@ -31,7 +31,7 @@ from .schema import ACTORS, EVENT_KINDS, EVENTS, STATES, polars_schema
 from .values import Formatter
 
 if TYPE_CHECKING:
-    from .record.session import Recorder
+    from .recorder.session import Recorder
 
 RAW: dict[str, Any] = {
     "ts": pl.Int64,  # perf ns
@@ -282,7 +282,7 @@ def _states_len(rec: Recorder) -> int:
 
 
 def states_frame(rec: Recorder) -> pl.DataFrame:
-    from .record.objects import states_rows
+    from .recorder.patchers.objects import states_rows
 
     schema = polars_schema(STATES)
     rows = states_rows(rec)

@@ -14,7 +14,7 @@ from multiprocessing.connection import wait
 import pytest
 
 import scope_nb as scope
-from scope_nb.record import session
+from scope_nb.recorder import session
 
 # fork from a process with threads (the test runner's, the recorder's) is what is tested
 _FORK_WARNING = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")

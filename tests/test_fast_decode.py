@@ -1,4 +1,4 @@
-"""The C decode loop (scope_nb.record._fasthooks.Decoder) gives exactly what the Python
+"""The C decode loop (scope_nb.recorder._fasthooks.Decoder) gives exactly what the Python
 loop of scope_nb.decode.decode() gives: the same Decoded, on real recordings and on
 hand-made chunks of awkward values."""
 
@@ -17,7 +17,7 @@ from both_ways import c_then_pure
 
 import scope_nb as scope
 from scope_nb import decode as dec
-from scope_nb.record.buffer import (
+from scope_nb.recorder.buffer import (
     CALL,
     EXCEPTION,
     KIND_BITS,
@@ -30,7 +30,7 @@ from scope_nb.record.buffer import (
 )
 from scope_nb.values import Formatted, Formatter
 
-fast = pytest.importorskip("scope_nb.record._fasthooks", reason="the C extension is not built")
+fast = pytest.importorskip("scope_nb.recorder._fasthooks", reason="the C extension is not built")
 
 
 class Hostile:

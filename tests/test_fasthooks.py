@@ -1,4 +1,4 @@
-"""The C callbacks (scope_nb.record._fasthooks) record exactly what the Python ones do:
+"""The C callbacks (scope_nb.recorder._fasthooks) record exactly what the Python ones do:
 the same recordings, made once each way, give identical frames (timestamps and
 durations aside)."""
 
@@ -20,9 +20,9 @@ import pytest
 from both_ways import c_then_pure
 
 import scope_nb as scope
-from scope_nb.record import session
+from scope_nb.recorder import session
 
-fast = pytest.importorskip("scope_nb.record._fasthooks", reason="the C extension is not built")
+fast = pytest.importorskip("scope_nb.recorder._fasthooks", reason="the C extension is not built")
 
 TIMING = ["ts", "duration_ns"]
 _ADDR = re.compile(r"0x[0-9a-f]+")
@@ -393,7 +393,7 @@ def test_a_fault_in_lock_or_queue_bookkeeping_is_counted_not_raised(monkeypatch)
     """The lock-order check and a message's formatting fail inside the recorder: the
     program sees nothing, the locks and the queue work, the faults are counted (C
     core and Python methods alike)."""
-    from scope_nb.record import locks, messages
+    from scope_nb.recorder.patchers import locks, messages
 
     def broken(*args):
         raise RuntimeError("recorder broke")

@@ -12,7 +12,7 @@ import pytest
 from test import lock_tests
 
 import scope_nb as scope
-from scope_nb.record.locks import TracedLock, TracedRLock
+from scope_nb.recorder.patchers.locks import TracedLock, TracedRLock
 
 
 def _lock_events(trace, name):

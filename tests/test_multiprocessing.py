@@ -87,7 +87,7 @@ def test_process_pool_workers_recorded(tmp_path):
 
 CHILD = textwrap.dedent("""
     import sys, time
-    from scope_nb.record import session
+    from scope_nb.recorder import session
     from scope_nb.store.flusher import flusher_of
 
     def step(i):

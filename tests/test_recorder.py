@@ -132,7 +132,7 @@ def test_hooks_restored_after_stop_and_other_profilers_keep_working():
 def test_threads_running_before_start_are_traced():
     """3.12+: sys.monitoring covers every thread; 3.11: the C extension gives the
     running threads the C profile function (the Python hook cannot reach them)."""
-    from scope_nb.record.buffer import fast_module
+    from scope_nb.recorder.buffer import fast_module
 
     if sys.version_info < (3, 12) and fast_module() is None:
         pytest.skip("on 3.11 only the C extension reaches threads started before start()")

@@ -138,7 +138,7 @@ class Flusher:
             self.raw.add(spill_table(chunks, critical, rec.sites, rec.fmt, self.base))
         recorded = rec.extras.get("states")
         if recorded is not None and len(recorded) > self.states_done:
-            from ..record.objects import states_rows
+            from ..recorder.patchers.objects import states_rows
 
             rows = states_rows(rec)
             self.states.add(rows_table(rows[self.states_done:], STATES))

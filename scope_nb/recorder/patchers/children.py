@@ -26,11 +26,11 @@ import sys
 import threading
 from typing import Any
 
-from . import session
-from .patching import original, patch, unpatch
+from .. import session
+from ..patching import original, patch, unpatch
 
 ENV = "SCOPE_NB_CHILD"
-BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "boot")
+BOOT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "boot")
 _saved_env: dict[str, str | None] = {}
 _fork_hook_installed = False
 
@@ -231,7 +231,7 @@ def _start_child(options: dict[str, Any], parent_actor: str | None) -> None:
     rec.extras["child"] = {"parent_actor": parent_actor, "parent_pid": os.getppid()}
     if parent_actor is not None:
         rec.actors.rows[rec.actors.process]["parent"] = parent_actor
-    from ..store.flusher import flusher_of
+    from ...store.flusher import flusher_of
 
     fl = flusher_of(rec)
     if fl is not None:
@@ -301,7 +301,7 @@ def stop_child() -> None:
     rec.stop()
     session.ACTIVE = None
     session.LAST = rec
-    from ..store.flusher import stop_flusher
+    from ...store.flusher import stop_flusher
 
     stop_flusher(rec)
 

@@ -1,4 +1,4 @@
-/* The hot call callbacks of scope_nb.record.backends, in C.
+/* The hot call callbacks of scope_nb.recorder.backends, in C.
  *
  * Optional: when this module does not import (or SCOPE_NB_PURE is set), the Python
  * closures of backends.py run instead and record exactly the same events.
@@ -256,7 +256,7 @@ static PyBufferProcs col_as_buffer = {
 
 PyTypeObject ColType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "scope_nb.record._fasthooks.Col",
+    .tp_name = "scope_nb.recorder._fasthooks.Col",
     .tp_doc = "A growable int64 ('q') or uint32 ('I') column: append, len, index, slice (to array.array), buffer protocol.",
     .tp_basicsize = sizeof(ColObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -1267,7 +1267,7 @@ static PyMethodDef hooks_methods[] = {
 
 static PyTypeObject HooksType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "scope_nb.record._fasthooks.Hooks",
+    .tp_name = "scope_nb.recorder._fasthooks.Hooks",
     .tp_doc = "The hot call callbacks of one recording.",
     .tp_basicsize = sizeof(HooksObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
@@ -1884,7 +1884,7 @@ static PyMethodDef decoder_methods[] = {
 
 static PyTypeObject DecoderType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "scope_nb.record._fasthooks.Decoder",
+    .tp_name = "scope_nb.recorder._fasthooks.Decoder",
     .tp_doc = "The per-event loop of scope_nb.decode.decode() (same output), for one decode() call.",
     .tp_basicsize = sizeof(DecoderObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
@@ -1918,7 +1918,7 @@ static PyMethodDef module_methods[] = {
 
 static struct PyModuleDef fasthooks_module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "scope_nb.record._fasthooks",
+    .m_name = "scope_nb.recorder._fasthooks",
     .m_doc = "C versions of the recorder's hot paths and of the decode loop (optional; see backends.py, locks.py, "
              "messages.py, decode.py).",
     .m_size = -1,

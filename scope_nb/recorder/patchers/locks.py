@@ -29,12 +29,12 @@ import weakref
 from collections import deque
 from typing import Any
 
-from ..clock import perf_ns
-from ..schema import KIND_CODE, TRY_ACQUIRE
-from . import session
-from .buffer import KIND_BITS, RICH, ThreadBuffer, fast_module
-from .patching import original, patch, unpatch
-from .sites import is_recorder_module, location_text
+from ...clock import perf_ns
+from ...schema import KIND_CODE, TRY_ACQUIRE
+from .. import session
+from ..buffer import KIND_BITS, RICH, ThreadBuffer, fast_module
+from ..patching import original, patch, unpatch
+from ..sites import is_recorder_module, location_text
 
 _SKIP_FILES = frozenset({__file__, threading.__file__, asyncio.locks.__file__})
 _STORE_OPS = frozenset({"STORE_NAME", "STORE_FAST", "STORE_GLOBAL", "STORE_DEREF"})

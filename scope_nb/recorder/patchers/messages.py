@@ -28,12 +28,12 @@ import types
 import weakref
 from collections import deque
 
-from .. import clock
-from ..schema import KIND_CODE
-from ..values import kept_tuple
-from . import session
-from .buffer import KIND_BITS, RICH, ThreadBuffer
-from .patching import original, patch, unpatch
+from ... import clock
+from ...schema import KIND_CODE
+from ...values import kept_tuple
+from .. import session
+from ..buffer import KIND_BITS, RICH, ThreadBuffer
+from ..patching import original, patch, unpatch
 
 _THREAD_QUEUES = (queue.Queue, queue.LifoQueue, queue.PriorityQueue)
 _ASYNC_QUEUES = (asyncio.Queue, asyncio.LifoQueue, asyncio.PriorityQueue)

@@ -390,7 +390,7 @@ static PyMemberDef hub_members[] = {
 
 static PyTypeObject HubType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "scope_nb.record._fasthooks.LockHub",
+    .tp_name = "scope_nb.recorder._fasthooks.LockHub",
     .tp_doc = "One recording's lock bookkeeping for LockCore (see locks.LockState).",
     .tp_basicsize = sizeof(HubObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
@@ -638,7 +638,7 @@ static PyMemberDef lc_members[] = {
 
 static PyTypeObject LockCoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "scope_nb.record._fasthooks.LockCore",
+    .tp_name = "scope_nb.recorder._fasthooks.LockCore",
     .tp_doc = "LockCore(lock, name, st, hub=None, reentrant=False, owners=None): base of the traced Lock / RLock.",
     .tp_basicsize = sizeof(LockCoreObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,

@@ -18,10 +18,11 @@ import queue
 import sys
 import threading
 
-from ..clock import perf_ns
-from . import locks, session
-from .own_events import emit_own
-from .sites import UserCodeFilter, program_stack
+from ...clock import perf_ns
+from .. import session
+from . import locks
+from ..own_events import emit_own
+from ..sites import UserCodeFilter, program_stack
 
 STACK_LINES = 15
 
@@ -136,8 +137,8 @@ class Watchdog:
     def _senders(self, qname: str) -> list[str]:
         """Actors that put on this queue before (read from the recording: only done when
         something already hangs)."""
-        from ..schema import KIND_CODE
-        from .buffer import KIND_BITS, KIND_MASK, RICH
+        from ...schema import KIND_CODE
+        from ..buffer import KIND_BITS, KIND_MASK, RICH
 
         send = KIND_CODE["send"]
         out: list[str] = []

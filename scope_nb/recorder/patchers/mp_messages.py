@@ -17,9 +17,9 @@ import sys
 import threading
 from typing import Any
 
-from .. import clock
-from . import session
-from .patching import original, patch, unpatch
+from ... import clock
+from .. import session
+from ..patching import original, patch, unpatch
 
 _tls = threading.local()
 _names = itertools.count(1)

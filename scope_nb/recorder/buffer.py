@@ -38,7 +38,7 @@ MASK_BITS = 12  # a sampling mask of 4096 decisions, replayed cyclically per thr
 
 
 def fast_module():
-    """scope_nb.record._fasthooks (C versions of the hot paths: call callbacks, lock core,
+    """scope_nb.recorder._fasthooks (C versions of the hot paths: call callbacks, lock core,
     queue hooks, decoder), or None when it is not built or SCOPE_NB_PURE is set in
     the environment."""
     if os.environ.get("SCOPE_NB_PURE", "") not in ("", "0"):

@@ -11,7 +11,7 @@ def _boot() -> None:
     if not os.environ.get("SCOPE_NB_CHILD"):
         return
     try:
-        from scope_nb.record.children import boot
+        from scope_nb.recorder.patchers.children import boot
     except ImportError:
         return  # another interpreter without scope_nb: nothing to record with
     try:

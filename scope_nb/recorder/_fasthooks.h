@@ -1,5 +1,5 @@
 /* What the C parts of scope_nb.record share: the Col column type, the clock, the
- * fault report. Compiled into one extension module, scope_nb.record._fasthooks. */
+ * fault report. Compiled into one extension module, scope_nb.recorder._fasthooks. */
 #ifndef SCOPE_NB_FASTHOOKS_H
 #define SCOPE_NB_FASTHOOKS_H
 #define PY_SSIZE_T_CLEAN

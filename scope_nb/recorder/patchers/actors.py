@@ -32,9 +32,9 @@ import traceback
 import weakref
 from typing import Any
 
-from .. import clock
-from . import session
-from .patching import original, patch, unpatch
+from ... import clock
+from .. import session
+from ..patching import original, patch, unpatch
 
 _NAMED_LATE = sys.version_info < (3, 13)
 _ctx = threading.local()  # .supervisor: the executor / TaskGroup starting a worker right now

@@ -213,7 +213,7 @@ static PyGetSetDef event_getset[] = {
 
 static PyTypeObject EventType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "scope_nb.record._fasthooks.MessageEvent",
+    .tp_name = "scope_nb.recorder._fasthooks.MessageEvent",
     .tp_doc = "The event of one queue message: (actor, queue, message, msg id, waited, depth).",
     .tp_basicsize = sizeof(EventObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -562,7 +562,7 @@ static PyGetSetDef qh_getset[] = {
 
 static PyTypeObject QueueHookType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "scope_nb.record._fasthooks.QueueHook",
+    .tp_name = "scope_nb.recorder._fasthooks.QueueHook",
     .tp_doc = "A FIFO queue's _put or _get while recording: the original, then the message's event.",
     .tp_basicsize = sizeof(QueueHookObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,

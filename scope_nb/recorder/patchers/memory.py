@@ -10,8 +10,8 @@ import sys
 import threading
 import tracemalloc
 
-from . import session
-from .own_events import emit_own
+from .. import session
+from ..own_events import emit_own
 
 TOP_SITES = 10
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096

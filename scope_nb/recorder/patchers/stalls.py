@@ -25,10 +25,10 @@ import sys
 import threading
 import traceback
 
-from ..clock import perf_ns
-from . import session
-from .patching import original, patch, unpatch
-from .sites import program_stack
+from ...clock import perf_ns
+from .. import session
+from ..patching import original, patch, unpatch
+from ..sites import program_stack
 
 MAX_CHAIN = 16
 STACK_LINES = 12

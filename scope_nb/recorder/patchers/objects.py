@@ -39,13 +39,13 @@ import sys
 import types
 from typing import Any
 
-from .. import clock
-from ..schema import KIND_CODE
-from ..values import ATOMIC, REDACTED, Unpicklable, snapshot_value
-from . import session
-from .buffer import KIND_BITS, RICH
+from ... import clock
+from ...schema import KIND_CODE
+from ...values import ATOMIC, REDACTED, Unpicklable, snapshot_value
+from .. import session
+from ..buffer import KIND_BITS, RICH
 from .locks import var_name
-from .sites import is_recorder_file, is_recorder_module
+from ..sites import is_recorder_file, is_recorder_module
 
 KEYFRAME_EVERY = 64
 PATCH_MIN = 16  # lists/dicts shorter than this are stored whole on every change

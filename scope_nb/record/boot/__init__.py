@@ -1,3 +1,0 @@
-"""This directory is put first on a traced program's PYTHONPATH (see
-`scope_nb.record.children`): its `sitecustomize` starts recording in child Python
-processes."""
