@@ -44,8 +44,8 @@ from ...schema import KIND_CODE
 from ...values import ATOMIC, REDACTED, Unpicklable, snapshot_value
 from .. import session
 from ..buffer import KIND_BITS, RICH
-from .locks import var_name
 from ..sites import is_recorder_file, is_recorder_module
+from .locks import var_name
 
 KEYFRAME_EVERY = 64
 PATCH_MIN = 16  # lists/dicts shorter than this are stored whole on every change

@@ -20,9 +20,9 @@ import threading
 
 from ...clock import perf_ns
 from .. import session
-from . import locks
 from ..own_events import emit_own
 from ..sites import UserCodeFilter, program_stack
+from . import locks
 
 STACK_LINES = 15
 
