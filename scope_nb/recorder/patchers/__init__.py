@@ -1,0 +1,1 @@
+"""One module per instrumentation of the threading, queue, lock and asyncio world."""
