@@ -76,6 +76,7 @@ class _Run:
         self.finished = threading.Lock()
         self.stopped = False
         self.timed_out = False
+        self.returned = False  # the program's main thread came back: the rest is run_out's
         self.started = time.monotonic()
         self.rec = None
 
@@ -105,7 +106,7 @@ class _Run:
             sys.stderr.flush()
 
     def watch(self, timeout: float, main_ident: int) -> None:
-        if self.done.wait(timeout):
+        if self.done.wait(timeout) or self.returned:
             return
         self.timed_out = True
         print(f"\nscope-nb: timeout after {timeout:g} s; stopping the program", file=sys.stderr, flush=True)
@@ -113,6 +114,28 @@ class _Run:
         if not self.done.wait(2.0):  # the program did not come back: keep the trace anyway
             self.finish()
             os._exit(EXIT_TIMEOUT)
+
+    def run_out(self, timeout: float) -> bool:
+        """After the main thread came back, wait as the interpreter would for the program's
+        non-daemon threads, but only until the deadline: False when one is still running
+        then (the recording still runs meanwhile, so what it is stuck on is kept)."""
+        self.returned = True
+        deadline = self.started + timeout
+        me = threading.current_thread()
+        try:
+            while any(t is not me and not t.daemon and t.is_alive() for t in threading.enumerate()):
+                if time.monotonic() >= deadline:
+                    break
+                self.done.wait(min(0.05, max(deadline - time.monotonic(), 0)))
+            else:
+                return True
+        except KeyboardInterrupt:  # the watcher's signal, sent just before `returned` was set
+            pass
+        self.timed_out = True
+        print(f"\nscope-nb: timeout after {timeout:g} s; threads still running: "
+              + ", ".join(t.name for t in threading.enumerate() if t is not me and not t.daemon),
+              file=sys.stderr, flush=True)
+        return False
 
     def finish(self) -> str | None:
         """Stop recording once (final flush); returns the trace directory."""
@@ -177,6 +200,8 @@ def _run(args) -> int:
     except BaseException as e:
         _program_crashed(run.rec, e)
         code = EXIT_CRASH
+    if args.timeout is not None and not run.timed_out:
+        run.run_out(args.timeout)
     if run.timed_out:
         code = EXIT_TIMEOUT
     run.finish()

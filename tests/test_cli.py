@@ -105,6 +105,29 @@ def test_run_hanging_script_stopped_by_timeout(tmp_path):
     assert len(stuck) == 2 and all(row["acquisitions"] == 1 for row in stuck)
 
 
+STUCK_AFTER_MAIN = textwrap.dedent("""
+    import threading
+    never = threading.Event()
+    started = threading.Event()
+    def stuck():
+        started.set()
+        never.wait()
+    threading.Thread(target=stuck, name="stuck").start()
+    started.wait()
+    print("main returns", flush=True)
+""")
+
+
+def test_timeout_ends_a_run_whose_main_thread_returned_before_a_stuck_thread(tmp_path):
+    (tmp_path / "stuck.py").write_text(STUCK_AFTER_MAIN)
+    r = cli("run", "-o", "trace", "--timeout", "1", "stuck.py", cwd=tmp_path, timeout=60)
+    assert r.returncode == 124, r.stderr
+    assert "main returns" in r.stdout and "threads still running: stuck" in r.stderr
+    actors = scope.load(tmp_path / "trace").actors()
+    [row] = actors.filter(pl.col("name") == "stuck").iter_rows(named=True)
+    assert row["outcome"] == "running"  # kept, and honest: it never ended
+
+
 def test_exit_codes_and_one_line_errors(tmp_path):
     (tmp_path / "bye.py").write_text("import sys\nprint(sys.argv[1:])\nsys.exit(3)\n")
     r = cli("run", "-q", "-o", "t1", "bye.py", "a", "--b", cwd=tmp_path)
