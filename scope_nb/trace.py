@@ -34,7 +34,7 @@ class Trace:
 
     def _all(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         if self._rec is not None:
-            from .frames import build_frames, recording_key
+            from .model.frames import build_frames, recording_key
 
             key = recording_key(self._rec)
             if self._frames is None or key != self._frames_key:

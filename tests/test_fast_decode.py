@@ -1,5 +1,5 @@
 """The C decode loop (scope_nb.recorder._fasthooks.Decoder) gives exactly what the Python
-loop of scope_nb.decode.decode() gives: the same Decoded, on real recordings and on
+loop of scope_nb.model.decode.decode() gives: the same Decoded, on real recordings and on
 hand-made chunks of awkward values."""
 
 import asyncio
@@ -16,7 +16,7 @@ import pytest
 from both_ways import c_then_pure
 
 import scope_nb as scope
-from scope_nb import decode as dec
+from scope_nb.model import decode as dec
 from scope_nb.recorder.buffer import (
     CALL,
     EXCEPTION,

@@ -27,9 +27,9 @@ from typing import Any
 import pyarrow as pa
 
 from .. import clock
+from ..model.spill import rows_table, sites_table, spill_table
 from ..schema import ACTORS, SCHEMA_VERSION, STATES
 from . import files
-from .spill import rows_table, sites_table, spill_table
 
 _KEY = "flusher"
 

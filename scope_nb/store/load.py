@@ -20,11 +20,11 @@ import polars as pl
 
 from ..analysis.calls import in_module
 from ..config import Options
-from ..frames import SITES, pair_calls, spill_to_raw
+from ..model.frames import SITES, pair_calls, spill_to_raw
+from ..model.spill import SPILL
 from ..schema import ACTORS, CALL_KINDS, EVENTS, SCHEMA_VERSION, STATES, polars_schema
 from ..trace import Trace
 from . import files
-from .spill import SPILL
 
 
 class TraceLoadWarning(UserWarning):

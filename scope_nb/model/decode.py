@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .recorder.buffer import (
+from ..recorder.buffer import (
     CALL,
     EXCEPTION,
     KIND_BITS,
@@ -22,8 +22,8 @@ from .recorder.buffer import (
     SWITCH,
     fast_module,
 )
-from .recorder.sites import location_text
-from .values import TEXT, Formatted, Formatter
+from ..recorder.sites import location_text
+from ..values import TEXT, Formatted, Formatter
 
 # the fields of an emitted event tuple (see Recorder.emit) after actor and detail
 RICH_FIELDS = ("target", "msg_id", "obj", "location", "duration_ns", "module", "function", "locks_held", "qsize")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from .recorder.buffer import (
+from ..recorder.buffer import (
     CALL,
     EXCEPTION,
     KIND_BITS,
@@ -27,11 +27,11 @@ from .recorder.buffer import (
     SUSPEND,
     SWITCH,
 )
-from .schema import ACTORS, EVENT_KINDS, EVENTS, STATES, polars_schema
-from .values import Formatter
+from ..schema import ACTORS, EVENT_KINDS, EVENTS, STATES, polars_schema
+from ..values import Formatter
 
 if TYPE_CHECKING:
-    from .recorder.session import Recorder
+    from ..recorder.session import Recorder
 
 RAW: dict[str, Any] = {
     "ts": pl.Int64,  # perf ns
@@ -103,9 +103,9 @@ def link_states(states: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
 # -- step 1: decode --------------------------------------------------------------------
 def raw_events(chunks, critical, sites, fmt: Formatter) -> pl.DataFrame:
     """One row per buffered event (markers included), values formatted: the disk
-    flusher's columns (store.spill), built by Arrow from the buffers' arrays, then
+    flusher's columns (model.spill), built by Arrow from the buffers' arrays, then
     as RAW rows."""
-    from .store.spill import spill_table
+    from .spill import spill_table
 
     return spill_to_raw(pl.from_arrow(spill_table(chunks, critical, sites, fmt, {}).combine_chunks()))
 
@@ -282,7 +282,7 @@ def _states_len(rec: Recorder) -> int:
 
 
 def states_frame(rec: Recorder) -> pl.DataFrame:
-    from .recorder.patchers.objects import states_rows
+    from ..recorder.patchers.objects import states_rows
 
     schema = polars_schema(STATES)
     rows = states_rows(rec)
@@ -290,6 +290,6 @@ def states_frame(rec: Recorder) -> pl.DataFrame:
         return pl.DataFrame(schema=schema)
     # column by column through Arrow: polars builds list columns from Python lists one
     # Series per cell, Arrow in one pass
-    from .store.spill import rows_table
+    from .spill import rows_table
 
     return pl.from_arrow(rows_table(rows, STATES)).cast(schema)

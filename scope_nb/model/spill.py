@@ -4,7 +4,7 @@ The flusher must not use polars: polars' thread pool does not survive `fork`, an
 forked child that records (multiprocessing's default start method on Linux) writes
 its segments from a copy of a process that may have used polars already. pyarrow
 re-creates its threads after a fork, so the flusher decodes buffers in plain Python
-(`scope_nb.decode`) into the "spill" columns below and writes them with pyarrow;
+(`scope_nb.model.decode`) into the "spill" columns below and writes them with pyarrow;
 `load` turns them into frames.RAW rows with polars.
 
 Spill columns: ts (perf ns), ks (the hot-path code word: kind | site << KIND_BITS;
@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..decode import decode
+from .decode import decode
 
 
 def arrow_type(name: str) -> pa.DataType:
