@@ -6,6 +6,7 @@ notebook, then read what it recorded.
     scope-nb report DIR [--json]                 crashes, races, deadlocks, stalls, hotspots, contention
     scope-nb export DIR --perfetto out.json      Chrome trace-event JSON (opens in Perfetto)
     scope-nb demo                                the README's walkthrough
+    scope-nb version (or --version)              Python, and the back-end in use (native or pure)
 
 Exit codes: 0 success; for `run`, the program's own exit code when it calls
 sys.exit(n), 1 when it ends by an uncaught exception; 2 bad command-line usage;
@@ -40,6 +41,7 @@ class CliError(Exception):
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scope-nb", description=__doc__.split("\n\n")[0],
                                 epilog=__doc__.split("\n\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action=_VersionAction, help="print what `scope-nb version` prints and exit")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="record a script or module")
     run.add_argument("-o", "--output", help="trace directory (default: ./scope-trace-<time>)")
@@ -62,7 +64,42 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("paths", nargs="+", help="trace directories (merged)")
     exp.add_argument("--perfetto", required=True, metavar="OUT.json", help="Chrome trace-event JSON file")
     sub.add_parser("demo", help="record and explain the demo program")
+    sub.add_parser("version", help="the Python version and the back-end in use (native or pure), and why")
     return p
+
+
+# -- version -----------------------------------------------------------------------------
+def _version_text() -> str:
+    """Which back-end records here and why: a pure one is 3-4x slower, and it is chosen
+    silently (a missing build, a free-threaded Python, a failed self-test)."""
+    from importlib import metadata
+
+    from .recorder.buffer import NEWEST_TESTED, backend_status
+
+    st = backend_status()
+    try:
+        ours = metadata.version("scope_nb")
+    except metadata.PackageNotFoundError:
+        ours = "(not installed)"
+    python = f"Python {st.python}"
+    if not st.tested:
+        python += f" (untested: newer than {NEWEST_TESTED[0]}.{NEWEST_TESTED[1]})"
+    why = st.frames if st.backend == "native" else st.reason
+    return f"scope-nb {ours}\n{python}\nback-end: {st.backend} ({why})"
+
+
+class _VersionAction(argparse.Action):
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_version_text())
+        parser.exit()
+
+
+def _version(args) -> int:
+    print(_version_text())
+    return EXIT_OK
 
 
 # -- run ---------------------------------------------------------------------------------
@@ -368,7 +405,7 @@ def _demo(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"run": _run, "report": _report, "export": _export, "demo": _demo}[args.command](args)
+        return {"run": _run, "report": _report, "export": _export, "demo": _demo, "version": _version}[args.command](args)
     except CliError as e:
         print(f"scope-nb: error: {e}", file=sys.stderr)
         return e.code

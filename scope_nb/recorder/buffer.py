@@ -12,11 +12,16 @@ their own lane, which is never pruned.
 
 from __future__ import annotations
 
+import importlib
 import os
+import platform
 import random
+import sys
+import sysconfig
 import threading
 from array import array
 from collections import deque
+from typing import NamedTuple
 
 from ..schema import KIND_CODE
 
@@ -37,17 +42,86 @@ assert len(KIND_CODE) <= SUSPEND
 MASK_BITS = 12  # a sampling mask of 4096 decisions, replayed cyclically per thread
 
 
+class BackendStatus(NamedTuple):
+    """Which implementation of the hot paths this process uses, and why (backend_status)."""
+
+    backend: str  # "native" (the C extension) or "pure" (the Python callbacks)
+    reason: str  # why pure; "" when native
+    frames: str  # native: how the call hooks read arguments (frame mirror or public API)
+    python: str  # this Python's version
+    tested: bool  # False for a Python newer than the newest one the extension is tested on
+
+
+NEWEST_TESTED = (3, 15)
+
+_native: tuple | None = None  # (module or None, reason, frames): the first look, kept
+
+
+def _frame_probe(mod, a, b, c=None, *rest, **kw):
+    """A frame with arguments of every kind and a local still unbound, for frame_probe()."""
+    found = mod.frame_probe()
+    late = found
+    return late
+
+
+def _self_test(mod) -> tuple[str, str]:
+    """The extension against this interpreter before any recording uses it: what is wrong
+    with it ("" when nothing), and how the call hooks read arguments. The frame mirror (a
+    copy of a private CPython layout) is turned on only when it reads a frame exactly as
+    the public API does."""
+    try:
+        col = mod.Col("q")
+        for x in (-(1 << 40), 7):
+            col.append(x)
+        if len(col) != 2 or col[0] != -(1 << 40) or col[1] != 7:
+            return "Col does not keep int64 values", ""
+        why = _frame_probe(mod, object(), "b", 3, 4, k=5)
+        if mod.use_frame_mirror(why is None):
+            return "", f"frame mirror of {mod.FRAME_MIRROR}"
+    except Exception as e:  # anything at all: the pure path is the safe one
+        return f"{type(e).__name__}: {e}", ""
+    if mod.FRAME_MIRROR is None:
+        return "", "public frame API (no frame mirror for this Python)"
+    return "", f"public frame API (frame mirror self-test failed: {why})"
+
+
+def _load_native() -> tuple:
+    global _native
+    if _native is None:
+        if sysconfig.get_config_var("Py_GIL_DISABLED"):
+            _native = (None, "free-threaded build (the C hot paths need the GIL)", "")
+        else:
+            try:  # by its full name, so that the error names it
+                mod = importlib.import_module(f"{__package__}._fasthooks")
+            except ImportError as e:
+                _native = (None, f"the C extension is not built: {e}", "")
+            else:
+                problem, frames = _self_test(mod)
+                if problem:
+                    _native = (None, f"self-test failed: {problem}", "")
+                else:
+                    _native = (mod, "", frames)
+    return _native
+
+
 def fast_module():
     """scope_nb.recorder._fasthooks (C versions of the hot paths: call callbacks, lock core,
-    queue hooks, decoder), or None when it is not built or SCOPE_NB_PURE is set in
-    the environment."""
+    queue hooks, decoder), or None when it is not built, failed its self-test, the build
+    is free-threaded, or SCOPE_NB_PURE is set in the environment (backend_status says
+    which)."""
     if os.environ.get("SCOPE_NB_PURE", "") not in ("", "0"):
         return None
-    try:
-        from . import _fasthooks
-    except ImportError:
-        return None
-    return _fasthooks
+    return _load_native()[0]
+
+
+def backend_status() -> BackendStatus:
+    """The back-end fast_module() gives, with the reason when it is the pure one."""
+    python = platform.python_version()
+    tested = sys.version_info[:2] <= NEWEST_TESTED
+    if os.environ.get("SCOPE_NB_PURE", "") not in ("", "0"):
+        return BackendStatus("pure", "SCOPE_NB_PURE is set", "", python, tested)
+    mod, reason, frames = _load_native()
+    return BackendStatus("native" if mod else "pure", reason, frames, python, tested)
 
 
 class ThreadBuffer:

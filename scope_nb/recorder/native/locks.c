@@ -16,7 +16,7 @@
  *   A release is stamped, then done, then recorded: nothing runs while the lock is
  *   still held, and a release that raises (the lock was not held) records nothing.
  */
-#include "_fasthooks.h"
+#include "native.h"
 
 #define NHELD 8
 

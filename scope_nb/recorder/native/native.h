@@ -1,7 +1,10 @@
-/* What the C parts of scope_nb.record share: the Col column type, the clock, the
- * fault report. Compiled into one extension module, scope_nb.recorder._fasthooks. */
-#ifndef SCOPE_NB_FASTHOOKS_H
-#define SCOPE_NB_FASTHOOKS_H
+/* What the C parts of the recorder share: the Col column type, the clock, the fault
+ * report, the thread-buffer helpers, the interpreter-frame mirror of this Python.
+ * Compiled into one extension module, scope_nb.recorder._fasthooks, from one C file
+ * per type family: buffers.c (Col, thread buffers), hooks.c (call hooks), locks.c,
+ * queues.c, decoder.c (the read side's decode loop) and module.c. */
+#ifndef SCOPE_NB_NATIVE_H
+#define SCOPE_NB_NATIVE_H
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
@@ -10,12 +13,33 @@
 #include <string.h>
 #include <time.h>
 
-#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030E0000
-#error "scope_nb._fasthooks supports CPython 3.11 to 3.13"
+#if PY_VERSION_HEX < 0x030B0000
+#error "scope_nb._fasthooks needs CPython 3.11 or later"
 #endif
+/* The hot paths rely on the GIL to guard their caches; setup.py does not build the
+ * extension on a free-threaded Python, and buffer.backend_status() says so. */
 #ifdef Py_GIL_DISABLED
 #error "scope_nb._fasthooks needs the GIL (free-threaded builds use the Python callbacks)"
 #endif
+
+/* The private interpreter-frame layout of exactly this minor version, when there is a
+ * mirror of it (none for a newer Python, or a build whose frames differ): the call
+ * hooks read arguments through it only once frame_probe() checked it (sn_frames_mirror),
+ * otherwise through PyFrame_GetVar (3.12+) or the Python args_of. */
+#if PY_VERSION_HEX < 0x030C0000
+#include "frame_311.h"
+#elif PY_VERSION_HEX < 0x030D0000
+#include "frame_312.h"
+#elif PY_VERSION_HEX < 0x030E0000
+#include "frame_313.h"
+#elif PY_VERSION_HEX < 0x030F0000 && !defined(Py_STACKREF_DEBUG)
+#include "frame_314.h"
+#elif PY_VERSION_HEX >= 0x030F0000 && PY_VERSION_HEX < 0x03100000 && !defined(Py_STACKREF_DEBUG)
+#include "frame_315.h"
+#endif
+
+/* 1 once buffer.py's self-test found the frame mirror right (module.c, use_frame_mirror). */
+extern int sn_frames_mirror;
 
 /* time.perf_counter_ns(): on Linux that is CLOCK_MONOTONIC, read here directly (the
  * clock is taken for every lock and queue event). */
@@ -69,6 +93,7 @@ typedef struct {
 } ColObject;
 
 extern PyTypeObject ColType;
+extern PyObject *sn_array_type; /* array.array */
 
 #define COL_ITEMSIZE(c) ((c)->wide ? 8 : 4)
 
@@ -118,7 +143,7 @@ int sn_member_offset(PyObject *type, const char *name, Py_ssize_t *off);
  * these flags, called then without a lookup or an argument tuple; else NULL. */
 PyCFunction sn_c_method(PyTypeObject *type, PyObject *name, int flags);
 
-/* _fastevents.c: a thread's buffer (record/buffer.py ThreadBuffer) as the C hot paths
+/* buffers.c: a thread's buffer (record/buffer.py ThreadBuffer) as the C hot paths
  * of locks and queues use it: found per thread (cached), its running actor, and an
  * event appended as session.push does. */
 #define SN_SEEN 8
@@ -149,7 +174,7 @@ int sn_push(SnBuffers *s, PyObject *b, uint32_t k, PyObject *ev, int64_t t);
 /* 1 when calls of the buffer's thread are recorded (its `on` slot), 0 if not. */
 int sn_buffer_on(SnBuffers *s, PyObject *b);
 
-/* _fastqueues.c: the fields of a MessageEvent, borrowed, for the decoder (a number
+/* queues.c: the fields of a MessageEvent, borrowed, for the decoder (a number
  * that is None is INT64_MIN). 1 when v is one, else 0. */
 typedef struct {
     PyObject *actor, *queue, *message;
@@ -157,7 +182,10 @@ typedef struct {
 } SnMessage;
 int sn_message_view(PyObject *v, SnMessage *m);
 
-/* _fastlocks.c, _fastqueues.c: add their types to the module. */
+/* Each file adds its types to the module (module.c calls them). */
+int sn_add_col_type(PyObject *module);
+int sn_add_hooks_type(PyObject *module);
+int sn_add_decoder_type(PyObject *module);
 int sn_add_lock_types(PyObject *module);
 int sn_add_queue_types(PyObject *module);
 

@@ -8,7 +8,7 @@
  * itself), then pairs the message FIFO-wise (the box's deque holds each send's
  * MessageEvent until its receive) and appends the send / receive event.
  */
-#include "_fasthooks.h"
+#include "native.h"
 
 typedef struct {
     PyObject_HEAD
