@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import polars as pl
 
-from .deadlocks import signals
+from .deadlocks import signals, unowned
 
 CONTENTION: dict[str, type[pl.DataType]] = {
     "lock": pl.String,
     "acquisitions": pl.Int64,
     "actors": pl.Int64,  # how many actors took it
     "waited": pl.Int64,  # acquisitions that had to wait
-    "timeouts": pl.Int64,  # timed acquires that gave up (or waits cancelled)
+    "timeouts": pl.Int64,  # timed acquires of an owned lock that gave up (or waits cancelled)
     "waiting": pl.Int64,  # actors still waiting for it when the recording ended (a hang?)
     "wait_ns": pl.Int64,  # all the time spent waiting for it, timeouts included
     "wait_p95_ns": pl.Int64,  # over every acquisition, waited or not
@@ -26,7 +26,11 @@ def lock_contention(events: pl.DataFrame) -> pl.DataFrame:
     """One row per lock taken or waited for while recording: first those actors were
     still waiting for at the end, then the most waited-for. A hold runs from an
     actor's acquisition to its next release of the same lock; a lock that is released
-    by actors that did not take it (a semaphore used as a signal) has no hold times."""
+    by actors that did not take it (a semaphore used as a signal) has no hold times.
+    A counting semaphore or a signal that a timed acquire gave up on counts no timeout: with no
+    holder, giving up means no signal had come yet, which is how a poll (the
+    ThreadPoolExecutor's `_idle_semaphore.acquire(timeout=0)`) works; the time it
+    waited still counts in wait_ns. A non-blocking acquire records no timeout at all."""
     lk = events.filter(pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"])).sort("seq")
     attempts = lk.filter(pl.col("kind") != "lock_release")
     if attempts.height == 0:
@@ -41,8 +45,9 @@ def lock_contention(events: pl.DataFrame) -> pl.DataFrame:
         .group_by("target")
         .agg((pl.col("_end") - pl.col("ts")).sum().alias("hold_ns"), (pl.col("_end") - pl.col("ts")).max().alias("hold_max_ns"))
     )
+    owned = ~pl.col("target").is_in(unowned(lk))
     gave_up = lk.filter(pl.col("kind") == "lock_timeout").group_by("target").agg(
-        pl.len().alias("timeouts"), pl.col("duration_ns").sum().alias("_lost"))
+        owned.sum().alias("timeouts"), pl.col("duration_ns").sum().alias("_lost"))
     stuck = (
         attempts.group_by(["target", "actor"]).agg(pl.col("kind").last())
         .filter(pl.col("kind") == "lock_wait").group_by("target").agg(pl.len().alias("waiting"))

@@ -1,6 +1,14 @@
 """Deadlocks: lock-order cycles (Linux lockdep's idea), self-deadlocks, locks leaked by
 actors that ended, and the real deadlocks the watchdog recorded.
 
+Only owned primitives take part: a Lock, an RLock, a Condition's lock, and a
+semaphore made with one slot and only ever released by its taker (a mutex by
+another name). Any other semaphore is a signal (`unowned`): whoever releases it lets
+some waiter through, so taking it twice, waiting on it while holding it, or giving
+up on it is how it is used (a ThreadPoolExecutor's idle semaphore, a Semaphore(0),
+is polled with timeout=0 at every submit), never a deadlock. Events and barriers
+are not lock events at all.
+
 Lockdep: every time an actor takes B while holding A, the graph gets an edge A -> B
 (unless it only tried: a non-blocking acquire cannot wait).
 A cycle means two actors can each hold one lock of it and wait for the next: a
@@ -29,15 +37,18 @@ _EDGE_SCHEMA = {"holding": pl.String, "taking": pl.String, "actor": pl.String, "
 def lock_order_edges(events: pl.DataFrame) -> pl.DataFrame:
     """One row per (held lock, wanted lock) step of every lock_wait / lock_acquire /
     lock_timeout: as in lockdep, the attempt is what counts, granted or not, except a
-    non-blocking acquire's (it cannot wait, so it cannot close a deadlock)."""
+    non-blocking acquire's (it cannot wait, so it cannot close a deadlock). Owned
+    locks only, on both ends: waiting for a signal is not waiting for a holder."""
+    free = unowned(events)
     acq = events.filter(pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_timeout"])
                         & (pl.col("locks_held").list.len() > 0)
-                        & pl.col("function").ne_missing(TRY_ACQUIRE))
+                        & pl.col("function").ne_missing(TRY_ACQUIRE)
+                        & ~pl.col("target").is_in(free))
     return (
         acq.select("seq", "ts", "actor", "location", pl.col("target").alias("taking"),
                    pl.col("locks_held").alias("held"), pl.col("locks_held").alias("holding"))
         .explode("holding")
-        .filter(pl.col("holding") != pl.col("taking"))
+        .filter((pl.col("holding") != pl.col("taking")) & ~pl.col("holding").is_in(free))
     )
 
 
@@ -49,6 +60,23 @@ def shared_locks(events: pl.DataFrame) -> list[str]:
     holders = pl.when(pl.col("kind") == "lock_acquire").then(1).otherwise(-1).cum_sum().over("target")
     room = (pl.col("kind") == "lock_acquire") & (pl.col("detail").cast(pl.Int64, strict=False) > 1)
     return sorted(set(lk.filter((holders > 1) | room)["target"]) | set(signals(lk)))
+
+
+def counting_semaphores(events: pl.DataFrame) -> list[str]:
+    """The semaphores (threading or asyncio) made with other than one slot: their
+    acquires carry their initial value (`detail`; a Lock's or RLock's carry nothing).
+    Made with none, only a release lets anyone in; made with several, they admit
+    several at once: neither waits for a holder."""
+    acq = events.filter((pl.col("kind") == "lock_acquire") & pl.col("detail").is_not_null()
+                        & (pl.col("detail") != "1"))
+    return acq["target"].unique().to_list()
+
+
+def unowned(events: pl.DataFrame) -> list[str]:
+    """The lock-event targets nobody owns: the counting semaphores and anything used as
+    a signal. They have no holder to wait for, so no lock order, self-deadlock or
+    timeout in the lock sense."""
+    return sorted(set(counting_semaphores(events)) | set(signals(events)))
 
 
 def signals(events: pl.DataFrame) -> list[str]:
@@ -137,9 +165,13 @@ def _lock_cycles(events: pl.DataFrame) -> list[DeadlockReport]:
                                  "ts": d["ts"], "seq": d["seq"]} for (a, b), d in zip(steps, data, strict=True)],
                                schema=_EDGE_SCHEMA),
         ))
-    # inversions the recorder saw live whose lock_acquire rows were pruned by the bound
+    # inversions the recorder saw live whose lock_acquire rows were pruned by the bound;
+    # the recorder does not tell a signal from a lock, so those through one are dropped
+    free = set(unowned(events))
     for r in events.filter(pl.col("kind") == "lock_order").iter_rows(named=True):
         locks = [x.strip() for x in (r["target"] or "").split("->") if x.strip()]
+        if free.intersection(locks):
+            continue
         # the target names the edge that closed the cycle: when the graph still holds a
         # cycle through it, the verdict above stands (the recorder knows no gates, nor
         # whether one actor alone made the cycle)
@@ -174,8 +206,10 @@ def _lock_events(events: pl.DataFrame) -> pl.DataFrame:
 
 def _self_deadlocks(events: pl.DataFrame) -> list[DeadlockReport]:
     """A wait for a lock the actor already holds that was never granted: a
-    non-reentrant Lock taken twice (an RLock grants it at once)."""
-    lk = _lock_events(events).sort("seq").with_columns(
+    non-reentrant Lock taken twice (an RLock grants it at once). Not a counting
+    semaphore nor a signal (`unowned`): a second acquire of one waits for anyone's
+    release, by design."""
+    lk = _lock_events(events).filter(~pl.col("target").is_in(unowned(events))).sort("seq").with_columns(
         pl.col("kind").shift(-1).over(["actor", "target"]).alias("next_kind"))
     bad = lk.filter(
         pl.col("kind").is_in(["lock_wait", "lock_timeout"])
@@ -201,7 +235,9 @@ def _self_deadlocks(events: pl.DataFrame) -> list[DeadlockReport]:
 
 def _leaked_locks(events: pl.DataFrame) -> list[DeadlockReport]:
     """A lock whose last event is an acquire by an actor that has since ended. Not a
-    signal (`signals`): its acquirer takes what another actor gave, nothing to give back."""
+    signal (`signals`): its acquirer takes what another actor gave, nothing to give
+    back. A pool slot (a counting semaphore's) kept by an ended actor is lost to
+    everyone all the same, owned or not."""
     lk = events.filter(pl.col("kind").is_in(["lock_acquire", "lock_release"])).sort("seq")
     last = lk.group_by("target").agg(pl.all().last()).filter(
         (pl.col("kind") == "lock_acquire") & ~pl.col("target").is_in(signals(lk)))
