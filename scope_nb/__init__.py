@@ -161,30 +161,8 @@ def load(path, *more_paths, trusted: bool = False) -> Trace:
     return trace
 
 
-def _on_current(name: str):
-    def query(*args, **kwargs):
-        trace = current()
-        if trace is None:
-            raise RuntimeError(f"scope_nb.{name}: nothing recorded yet; call scope_nb.start() first")
-        return getattr(trace, name)(*args, **kwargs)
-
-    query.__name__ = name
-    query.__doc__ = f"`Trace.{name}` on `scope_nb.current()`."
-    return query
-
-
-_QUERIES = (
-    "events", "actors", "states", "state_timeline", "message_flow", "function_calls", "get_state_at",
-    "events_between", "get_events_before", "system_snapshot_at", "analyze_state_change",
-    "get_crash_events", "get_messages_to", "analyze_crash", "interleaved_timeline",
-    "detect_race_conditions", "analyze_race_condition", "detect_deadlocks", "lock_graph",
-    "detect_stalls", "supervision_tree", "process_relationships", "find_processes",
-    "performance_hotspots", "performance_analysis", "call_tree_analysis", "timing_analysis",
-    "message_queue_analysis", "lock_contention", "memory_analysis", "explore", "save", "export_perfetto",
-)
-for _name in _QUERIES:
-    globals()[_name] = _on_current(_name)
-del _name
+from .queries import *  # noqa: E402,F403 - the query twins, written out in queries.py
+from .queries import __all__ as _QUERIES  # noqa: E402
 
 
 def load_ipython_extension(ipython) -> None:

@@ -60,3 +60,17 @@ def test_module_level_queries_need_a_trace():
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "RuntimeError: scope_nb.events: nothing recorded yet" in done.stderr
+
+
+def test_each_module_level_twin_is_written_out_with_its_methods_signature():
+    import inspect
+
+    from scope_nb import queries
+    from scope_nb.trace import Trace
+
+    for name in queries.__all__:
+        twin, method = getattr(scope, name), getattr(Trace, name)
+        assert twin.__module__ == "scope_nb.queries", name  # a def IDEs and help() can see
+        params = list(inspect.signature(method).parameters.values())[1:]
+        assert inspect.signature(twin) == inspect.signature(method).replace(parameters=params), name
+        assert f"`Trace.{name}`" in twin.__doc__
