@@ -13,7 +13,7 @@ untraced run, next to the recorder's own errors (trace.errors), its event counts
 wall-time ratios. Each library's result is kept in corpus/results/NAME.json; RESULTS.md is
 rebuilt from all of them, so `--only NAME` refreshes one row.
 
-    python corpus/run.py [--only NAME[,NAME]] [--fast] [--venv DIR]
+    python corpus/run.py [--only NAME[,NAME]] [--fast] [--venv DIR] [--report]
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ OUT = ROOT / "out"
 RESULTS = ROOT / "results"
 MODES = ("base", "run", "record")
 TIMEOUT = 300  # seconds for one mode of one library; a hang is an outcome too
+SHOWN = 12  # differing tests listed per library and mode in RESULTS.md
 COMMON = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
 
 
@@ -263,9 +264,13 @@ def write_results(path: Path) -> None:
     for r in results:
         found = []
         for mode in MODES[1:]:
-            for d in r[mode]["differences"]:
+            diffs = r[mode]["differences"]
+            for d in diffs[:SHOWN]:
                 found.append(f"- {mode}: `{d['test']}`: {d['base']} untraced, {d['recorded']} "
                              f"recorded: {d['message']!r}")
+            if len(diffs) > SHOWN:
+                found.append(f"- {mode}: ... and {len(diffs) - SHOWN} more differing tests "
+                             f"(corpus/results/{r['name']}.json)")
             rec = r[mode].get("recorder", {})
             for where, n in rec.get("errors", {}).items():
                 sample = rec.get("error_samples", {}).get(where, "")
@@ -292,7 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", help="comma-separated library names")
     p.add_argument("--fast", action="store_true", help="the CI subset (fast = true)")
     p.add_argument("--venv", default=str(REPO / ".venv-corpus"), help="corpus venv")
+    p.add_argument("--report", action="store_true", help="only rebuild RESULTS.md")
     a = p.parse_args(argv)
+    if a.report:
+        write_results(ROOT / "RESULTS.md")
+        return 0
     libs = load_libraries()
     if a.only:
         names = set(a.only.split(","))
