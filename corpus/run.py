@@ -209,6 +209,15 @@ def run_library(lib: dict, py: Path) -> dict:
     return result
 
 
+def passed(r: dict) -> bool:
+    """The corpus's pass rule: same outcome test by test, and no recorder error, in each mode."""
+    for mode in MODES[1:]:
+        rec = r[mode].get("recorder", {})
+        if r[mode]["differences"] or not r[mode]["tests"] or rec.get("errors", {"?": 1}):
+            return False
+    return True
+
+
 # -- RESULTS.md ----------------------------------------------------------------------------
 def _same(r: dict, mode: str) -> str:
     diffs = r[mode]["differences"]
@@ -311,13 +320,14 @@ def main(argv: list[str] | None = None) -> int:
         libs = [lib for lib in libs if lib["name"] in names]
     if a.fast:
         libs = [lib for lib in libs if lib.get("fast")]
-    py = ensure_venv(Path(a.venv))
+    py = ensure_venv(Path(a.venv).absolute())
     bad = 0
     for lib in libs:
         r = run_library(lib, py)
-        bad += any(r[m]["differences"] for m in MODES[1:])
+        bad += not passed(r)
     write_results(ROOT / "RESULTS.md")
-    print(f"[corpus] {len(libs)} libraries, {bad} with changed outcomes; see corpus/RESULTS.md")
+    print(f"[corpus] {len(libs)} libraries, {bad} with changed outcomes or recorder errors; "
+          "see corpus/RESULTS.md")
     return 1 if bad else 0
 
 

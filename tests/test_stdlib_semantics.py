@@ -4,7 +4,8 @@ with a recording running as without. The asyncio lock tests are recorded as the
 program's own code (named in `modules`), so that every lock they make is traced.
 
 Each module runs twice, in two subprocesses at once (recorded and not), and the
-outcomes are compared test by test. The whole modules run (each takes seconds, not
+outcomes are compared test by test; recorded once through `scope_nb.start()` and once
+under `scope-nb run` (persistence, its flusher thread and the tracing of all user code). The whole modules run (each takes seconds, not
 minutes: together about 30 s per interpreter); test_threading's tests that start
 fresh interpreters exercise the recorder only in the parent, which is the point.
 """
@@ -34,6 +35,7 @@ print(json.dumps({"run": result.testsRun, "skipped": len(result.skipped), "bad":
 MODULES = [
     "test.test_queue",
     "test.test_threading",
+    "test.test_threading_local",
     "test.test_asyncio.test_queues",
     "test.test_asyncio.test_taskgroups",
     "test.test_asyncio.test_locks",
@@ -42,10 +44,15 @@ OWN = {"test.test_asyncio.test_locks"}  # recorded as the program's own code
 
 
 def _start(mode: str, module: str, cwd) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-c", RUNNER, mode, module],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
-    )
+    if mode == "cli":  # the runner itself untouched, recorded from outside by the CLI
+        runner = cwd / "runner.py"
+        runner.write_text(RUNNER)
+        cmd = [sys.executable, "-m", "scope_nb", "run", "-q", "-o", str(cwd / "trace"),
+               str(runner), "plain", module]
+    else:
+        cmd = [sys.executable, "-c", RUNNER, mode, module]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=cwd)
 
 
 def _outcome(proc: subprocess.Popen) -> tuple[dict, str]:
@@ -58,13 +65,31 @@ def _outcome(proc: subprocess.Popen) -> tuple[dict, str]:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("module", MODULES)
 def test_cpython_tests_same_results_under_recording(module, tmp_path):
-    (tmp_path / "plain").mkdir()
-    (tmp_path / "recorded").mkdir()
-    plain_proc = _start("plain", module, tmp_path / "plain")
-    recorded_proc = _start("own" if module in OWN else "record", module, tmp_path / "recorded")
-    plain, _ = _outcome(plain_proc)
-    recorded, log = _outcome(recorded_proc)
-    assert plain["run"] > 0
+    plain, recorded, log = _both(module, "own" if module in OWN else "record", tmp_path)
     assert recorded["bad"] == plain["bad"], f"differs under recording:\n{log[-4000:]}"
     assert (recorded["run"], recorded["skipped"]) == (plain["run"], plain["skipped"])
     assert recorded["recorder_errors"] == {}
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("module", MODULES)
+def test_cpython_tests_same_results_under_scope_nb_run(module, tmp_path):
+    import scope_nb
+
+    plain, recorded, log = _both(module, "cli", tmp_path)
+    assert recorded["bad"] == plain["bad"], f"differs under scope-nb run:\n{log[-4000:]}"
+    assert (recorded["run"], recorded["skipped"]) == (plain["run"], plain["skipped"])
+    trace = scope_nb.load(tmp_path / "recorded" / "trace")
+    assert dict(trace.errors) == {}
+    assert len(trace) > 0
+
+
+def _both(module: str, mode: str, tmp_path) -> tuple[dict, dict, str]:
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "recorded").mkdir()
+    plain_proc = _start("plain", module, tmp_path / "plain")
+    recorded_proc = _start(mode, module, tmp_path / "recorded")
+    plain, _ = _outcome(plain_proc)
+    recorded, log = _outcome(recorded_proc)
+    assert plain["run"] > 0
+    return plain, recorded, log
