@@ -41,7 +41,7 @@ from typing import Any
 
 from ... import clock
 from ...schema import KIND_CODE
-from ...values import ATOMIC, REDACTED, Unpicklable, snapshot_value
+from ...values import ATOMIC, REDACTED, SAFE, Unpicklable, clone, copy_value
 from .. import session
 from ..buffer import KIND_BITS, RICH
 from ..sites import is_recorder_file, is_recorder_module
@@ -111,7 +111,7 @@ class Traced:
         self.name = name
         self.lock = _thread.allocate_lock()
         self.slots = _slots(cls)
-        self.has_dict = hasattr(obj, "__dict__") and isinstance(getattr(obj, "__dict__", None), dict)
+        self.has_dict = type(_own_dict(obj)) is dict
         self.vars = functools.partial(object.__getattribute__, obj, "__dict__")  # its __dict__, unrecorded
         self.current: dict[str, Any] = {}  # attr -> fingerprint (atomic value / pickle bytes / chunk pickles / Unpicklable)
         self.payloads: dict[str, Any] = {}  # attr -> what a keyframe stores (_FROM_SHADOW: pickle shadow[attr] then)
@@ -397,48 +397,49 @@ class Traced:
             p = self.payloads[n] = v if t is not bytes else pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)
             return "set", p
         self.mutable.add(n)
-        if t is list and not secret and len(v) >= PATCH_MIN:
-            d = self._diff_list(n, v)
+        # from here on, only the recorder's own copy is compared, pickled and patched
+        c = copy_value(v, self.rec.fmt)
+        if type(c) is list and not secret and len(c) >= PATCH_MIN:
+            d = self._diff_list(n, c, v)
             if d is not _MISSING:
                 return d
-        blob, plain = snapshot_value(v)
+        try:
+            blob, plain = pickle.dumps(c, protocol=pickle.HIGHEST_PROTOCOL), None
+        except Exception:  # a copy of an instance of a class that is not importable
+            blob, plain = None, Unpicklable(v, self.rec.fmt)
         fp = blob if blob is not None else plain
         prev = self.current.get(n, _MISSING)
-        if prev is not _MISSING and (prev is fp or (type(prev) is type(fp) and _same(prev, fp))):
+        if prev is not _MISSING and (prev is fp or (type(prev) is type(fp) and prev == fp)):
             return None
         self.current[n] = fp
-        self.reprs[n] = REDACTED if secret else self.rec.fmt.repr(v)
         if secret:
-            self.payloads[n] = REDACTED
+            self.reprs[n] = self.payloads[n] = REDACTED
             self.shadow.pop(n, None)
             return "set", REDACTED
-        self.payloads[n] = blob if blob is not None else plain
+        self.reprs[n] = self.rec.fmt.repr(v)
+        self.payloads[n] = fp
         op = None
         old = self.shadow.get(n)
-        try:
-            if blob is not None and old is not None and type(old) is type(v):
-                op = _patch(old, v, len(blob))
-            big = blob is not None and type(v) is dict and len(v) >= PATCH_MIN
+        if blob is not None and type(old) is dict and type(c) is dict:
+            op = _patch(old, c, len(blob))
             if op is not None:
-                _apply(old, op[0], pickle.loads(op[1]))
+                _apply(old, "dict", op[2])
                 if pickle.dumps(old, protocol=pickle.HIGHEST_PROTOCOL) != blob:
                     op = None  # == saw equal what pickle does not (1 == 1.0, shared references)
-            if op is None:
-                if big:
-                    self.shadow[n] = pickle.loads(blob)
-                else:
-                    self.shadow.pop(n, None)
-        except Exception:  # it pickles but does not load back (a __reduce__ that lies): keep its repr
-            self.shadow.pop(n, None)
-            op = None
-            self.payloads[n] = Unpicklable(v)
-        return op if op is not None else ("set", self.payloads[n])
+        if op is None:
+            if blob is not None and type(c) is dict and len(c) >= PATCH_MIN:
+                self.shadow[n] = clone(c)
+            else:
+                self.shadow.pop(n, None)
+            return "set", fp
+        return op[0], op[1]
 
-    def _diff_list(self, n: str, v: list):
-        """_diff for a big list: its fingerprint is the pickles of its CHUNK-element
-        slices, so a change is found, and located, at the cost of one pickling of the
-        list (no second pickling to check a patch, no unpickling to refresh the private
-        copy). _MISSING when the list cannot be pickled (the general path decides)."""
+    def _diff_list(self, n: str, v: list, live: list):
+        """_diff for a big list (`v`, the copy of the object's list `live`): its
+        fingerprint is the pickles of its CHUNK-element slices, so a change is found,
+        and located, at the cost of one pickling of the list (no second pickling to
+        check a patch). _MISSING when the list cannot be pickled (the general path
+        decides)."""
         try:
             dumps = pickle.dumps
             blobs = tuple([dumps(v[i : i + CHUNK], protocol=pickle.HIGHEST_PROTOCOL) for i in range(0, len(v), CHUNK)])
@@ -448,15 +449,15 @@ class Traced:
         if type(prev) is tuple and prev == blobs:
             return None
         self.current[n] = blobs
-        self.reprs[n] = self.rec.fmt.repr(v)
+        self.reprs[n] = self.rec.fmt.repr(live)
         old = self.shadow.get(n)
         blob = None
         if type(prev) is tuple and type(old) is list:
             try:
                 start, end, items = _splice(old, v, prev, blobs)
                 blob = pickle.dumps((start, end, items), protocol=pickle.HIGHEST_PROTOCOL)
-                fresh = pickle.loads(blob)[2]
-            except Exception:  # an element's == raised: store the whole list
+                fresh = clone(items)
+            except Exception:
                 blob = None
         if blob is not None:
             old[start:end] = fresh  # the private copy follows, with copies of the new items
@@ -466,42 +467,22 @@ class Traced:
             full = self.payloads[n] = pickle.dumps(old, protocol=pickle.HIGHEST_PROTOCOL)
             return "set", full
         full = self.payloads[n] = pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)
-        try:
-            self.shadow[n] = pickle.loads(full)
-        except Exception:  # it pickles but does not load back: keep its repr
-            self.shadow.pop(n, None)
-            full = self.payloads[n] = Unpicklable(v)
+        self.shadow[n] = clone(v)
         return "set", full
 
 
-def _same(a, b) -> bool:
+def _patch(old: dict, new: dict, full_size: int):
+    """("dict", blob, (updated, removed)): a small op turning `old` (the private copy of
+    a dict) into `new` (a copy too, so == compares the recorder's copies, never the
+    program's objects), or None when storing the whole value is as good. (Big lists go
+    through _splice.)"""
+    upd = {k: v for k, v in new.items() if k not in old or not (old[k] is v or old[k] == v)}
+    rem = [k for k in old if k not in new]
     try:
-        return bool(a == b)
-    except Exception:
-        return False
-
-
-def _eq(a, b) -> bool:
-    if a is b:
-        return True
-    try:
-        return bool(a == b)
-    except Exception:
-        return False
-
-
-def _patch(old, new, full_size: int):
-    """A small op turning `old` (a private copy of a dict) into `new`, or None when
-    storing the whole value is as good. (Big lists go through _splice.)"""
-    try:
-        if type(new) is not dict:
-            return None
-        upd = {k: v for k, v in new.items() if k not in old or not _eq(old[k], v)}
-        rem = [k for k in old if k not in new]
         blob = pickle.dumps((upd, rem), protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:
         return None
-    return ("dict", blob) if len(blob) * 2 < full_size else None
+    return ("dict", blob, (upd, rem)) if len(blob) * 2 < full_size else None
 
 
 def _prefix(old: list, new: list) -> int:
@@ -628,6 +609,14 @@ def _where_from(f) -> str | None:
 def _where() -> str | None:
     """file:line of the first frame outside scope_nb: the user's code."""
     return _where_from(_getframe(2))
+
+
+def _own_dict(obj: Any) -> Any:
+    """obj's __dict__ read the way object does (no __getattr__ of the program runs), or None."""
+    try:
+        return object.__getattribute__(obj, "__dict__")
+    except AttributeError:
+        return None
 
 
 def _slots(cls: type) -> dict[str, Any]:
@@ -776,7 +765,7 @@ def trace_object(rec, obj: Any, name: str | None = None) -> Any:
         raise RuntimeError("trace_object: object tracing is off in this recording (patch=False or tracing_level='off')")
     cls = type(obj)
     if isinstance(obj, type | types.ModuleType | types.FunctionType | types.BuiltinFunctionType | types.MethodType):
-        raise TypeError(f"trace_object traces instances of Python classes; got the {cls.__name__} {obj!r:.80}"
+        raise TypeError(f"trace_object traces instances of Python classes; got the {cls.__name__} {SAFE.repr(obj)}"
                         " (for a module use trace_module)")
     if name == "":
         raise ValueError("trace_object: name must not be empty; pass a name, or None for the variable's name")

@@ -1,0 +1,153 @@
+"""Values are captured without running the program's code: call arguments, return
+values, queue items and traced objects' state, for ordinary and hostile objects."""
+
+import dataclasses
+import queue
+import threading
+
+import calls_sample as cs
+
+import scope_nb as scope
+from scope_nb.values import Unpicklable
+
+CALLS: list[str] = []
+
+
+class Spy:
+    """Counts every dunder and property the recorder could be tempted to call."""
+
+    def __repr__(self):
+        CALLS.append("repr")
+        return "Spy()"
+
+    def __str__(self):
+        CALLS.append("str")
+        return "spy"
+
+    def __eq__(self, other):
+        CALLS.append("eq")
+        return self is other
+
+    def __hash__(self):
+        CALLS.append("hash")
+        return 1
+
+    def __len__(self):
+        CALLS.append("len")
+        return 1
+
+    def __iter__(self):
+        CALLS.append("iter")
+        return iter(())
+
+    def __reduce_ex__(self, protocol):
+        CALLS.append("reduce")
+        return object.__reduce_ex__(self, protocol)
+
+    @property
+    def cached(self):
+        CALLS.append("property")
+        return 1
+
+
+@dataclasses.dataclass
+class Point:
+    """Keeps the default reduction: copied through its __dict__, never its __eq__ or repr."""
+
+    x: int
+    y: int
+
+    def __eq__(self, other):
+        CALLS.append("point eq")
+        return type(other) is Point and (self.x, self.y) == (other.x, other.y)
+
+    def __repr__(self):
+        CALLS.append("point repr")
+        return f"Point({self.x}, {self.y})"
+
+
+class SpyList(list):
+    def __iter__(self):
+        CALLS.append("list iter")
+        return super().__iter__()
+
+    def __len__(self):
+        CALLS.append("list len")
+        return super().__len__()
+
+
+class Holder:
+    def __init__(self):
+        self.value = None
+
+    def put(self, value):
+        self.value = value
+        return value
+
+
+def _fresh():
+    CALLS.clear()
+
+
+def test_call_arguments_and_results_run_no_program_code():
+    _fresh()
+    spy = Spy()
+    with scope.record(modules=[cs]) as trace:
+        cs.echo(spy)
+        cs.echo(spy)
+        cs.echo(SpyList([1, 2]))
+        cs.echo({"k": spy, "p": Point(1, 2)})
+        cs.echo([1, "a", (2.5, None)])
+    assert CALLS == []
+    calls = trace.function_calls()
+    assert calls["args"].to_list() == [
+        "value=<Spy #1>", "value=<Spy #1>", "value=<SpyList #1>",
+        "value={'k': <Spy #1>, 'p': <Point #1>}", "value=[1, 'a', (2.5, None)]",
+    ]
+    assert calls["result"].to_list()[0] == "<Spy #1>"  # the same object keeps its number
+    assert trace.errors == {}
+
+
+def test_queue_items_run_no_program_code():
+    _fresh()
+    q = queue.Queue()
+    with scope.record() as trace:
+        t = threading.Thread(target=lambda: [q.get() for _ in range(2)])
+        t.start()
+        q.put(Spy())
+        q.put(SpyList([1]))
+        t.join()
+    assert CALLS == []
+    assert trace.events("send")["detail"].to_list() == ["<Spy #1>", "<SpyList #1>"]
+    assert trace.errors == {}
+
+
+def test_state_of_plain_instances_is_copied_and_comes_back_real():
+    _fresh()
+    h = Holder()
+    with scope.record() as trace:
+        scope.trace_object(h, "h")
+        h.put(Point(1, 2))
+        h.put([Point(3, 4), {"p": Point(0, 0)}])
+        h.put(Spy())
+    assert CALLS == []
+    tl = trace.state_timeline("h")
+    assert tl["cause"].to_list() == ["trace_object", "value = <Point #1>",
+                                     "value = [<Point #2>, {'p': <Point #3>}]", "value = <Spy #1>"]
+    CALLS.clear()
+    assert trace.get_state_at("h", tl["ts"][1]) == {"value": Point(1, 2)}
+    assert trace.get_state_at("h", tl["ts"][2])["value"] == [Point(3, 4), {"p": Point(0, 0)}]
+    spy = trace.get_state_at("h", tl["ts"][3])["value"]
+    assert isinstance(spy, Unpicklable) and repr(spy) == "<Spy #1>"
+    assert trace.errors == {}
+
+
+def test_state_survives_save_and_load(tmp_path):
+    h = Holder()
+    with scope.record() as trace:
+        scope.trace_object(h, "h")
+        h.put({"pts": [Point(1, 2)], "spy": Spy()})
+    trace.save(tmp_path / "t")
+    loaded = scope.load(tmp_path / "t", trusted=True)
+    state = loaded.get_state_at("h", loaded.time_range()[1])["value"]
+    assert state["pts"] == [Point(1, 2)] and repr(state["spy"]) == "<Spy #1>"
