@@ -329,13 +329,14 @@ class Formatter:
     kept alive until then."""
 
     def __init__(self, max_len: int = 200, max_depth: int = 3, redact: Iterable[str] = (),
-                 repr_objects: bool = False, fault=None):
+                 repr_objects: bool = False, fault=None, own_thread=None):
         self.max_len = max_len
         self.max_depth = max_depth
         self.is_secret = Redactor(redact)
         self.max_items = 10
         self.repr_objects = repr_objects
         self.fault = fault  # fault(where, exc): how a failed own repr is counted
+        self.own_thread = own_thread  # own_thread(target, name): a thread that is not recorded
         self.ids = Identities()  # the numbers in `<Type #n>`, one series per recording
 
     # -- public ------------------------------------------------------------
@@ -374,7 +375,10 @@ class Formatter:
             except BaseException as e:  # a hostile __repr__ must not escape
                 out.append(e)
 
-        th = threading.Thread(target=run, name="scope_nb-repr", daemon=True)
+        if self.own_thread is not None:
+            th = self.own_thread(run, "repr")
+        else:
+            th = threading.Thread(target=run, name="scope_nb-repr", daemon=True)
         th.start()
         th.join(REPR_BUDGET_S)
         if not out:

@@ -151,3 +151,62 @@ def test_state_survives_save_and_load(tmp_path):
     loaded = scope.load(tmp_path / "t", trusted=True)
     state = loaded.get_state_at("h", loaded.time_range()[1])["value"]
     assert state["pts"] == [Point(1, 2)] and repr(state["spy"]) == "<Spy #1>"
+
+
+class Slow:
+    """A repr that waits for an Event nobody sets."""
+
+    never = threading.Event()
+
+    def __repr__(self):
+        Slow.never.wait()
+        return "never"
+
+
+class Raises:
+    def __repr__(self):
+        raise RuntimeError("no repr")
+
+
+class Named:
+    def __init__(self):
+        self.state = "new"
+
+    def __repr__(self):
+        return f"Named({self.state})"
+
+
+def test_repr_objects_formats_later_off_the_traced_thread():
+    _fresh()
+    named = Named()
+    with scope.record(modules=[cs], repr_objects=True) as trace:
+        cs.echo(Spy())
+        cs.echo(named)
+        named.state = "changed"  # the text is the state when formatted
+        cs.echo(Raises())
+        cs.echo([1, 2])
+        assert CALLS == []  # nothing ran at event time
+    args = trace.function_calls()["args"].to_list()
+    assert args == ["value=Spy()", "value=Named(changed)", "value=<Raises #1>", "value=[1, 2]"]
+    assert CALLS.count("repr") == 2  # the query formatted the argument and the result, once each
+    assert trace.errors == {"repr_objects": 2}  # the raising repr, of the argument and the result
+
+
+def test_repr_objects_gives_up_on_a_repr_that_never_returns(monkeypatch):
+    from scope_nb import values
+
+    monkeypatch.setattr(values, "REPR_BUDGET_S", 0.01)
+    with scope.record(modules=[cs], repr_objects=True) as trace:
+        cs.echo(Slow())
+    assert trace.function_calls()["args"].to_list() == ["value=<Slow #1>"]
+    assert trace.errors == {"repr_objects": 2}  # argument and result
+    Slow.never.set()  # let the waiting repr end
+
+
+def test_repr_objects_is_an_option_of_run_and_of_the_cell_magic():
+    from scope_nb.cli import _parser
+    from scope_nb.notebook.magics import _record_parser
+
+    assert _parser().parse_args(["run", "--repr-objects", "x.py"]).repr_objects
+    assert _record_parser().parse_args(["--repr-objects"]).repr_objects
+    assert not _record_parser().parse_args([]).repr_objects
