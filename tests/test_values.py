@@ -210,3 +210,29 @@ def test_repr_objects_is_an_option_of_run_and_of_the_cell_magic():
     assert _parser().parse_args(["run", "--repr-objects", "x.py"]).repr_objects
     assert _record_parser().parse_args(["--repr-objects"]).repr_objects
     assert not _record_parser().parse_args([]).repr_objects
+
+
+def test_redaction_matches_whole_words_of_names():
+    from scope_nb.config import DEFAULT_REDACT
+    from scope_nb.values import Redactor, name_tokens
+
+    assert name_tokens("X.Secret") == ("x", "secret") and name_tokens("APIKey") == ("api", "key")
+    secret = Redactor(DEFAULT_REDACT)
+    for name in ("db_password", "authToken", "api-key", "X.Secret", "password", "APIKey", "session_id"):
+        assert secret(name), name
+    for name in ("sessions", "keyboard", "monkey", "tokenizer", "author", "n"):
+        assert not secret(name), name
+    assert Redactor(["api_key"])("myApiKey") and not Redactor(["api_key"])("key")
+
+
+def test_redaction_of_arguments_dict_keys_and_attributes():
+    h = Holder()
+    with scope.record(modules=[cs]) as trace:
+        cs.echo({"authToken": "t0p", "keyboard": "qwerty", "X.Secret": 1, "sessions": 3})
+        scope.trace_object(h, "h")
+        h.db_password = "hunter2"
+        h.monkey = "george"
+    assert trace.function_calls()["args"].to_list() == [
+        "value={'authToken': <redacted>, 'keyboard': 'qwerty', 'X.Secret': <redacted>, 'sessions': 3}"]
+    state = trace.get_state_at("h", trace.time_range()[1])
+    assert state == {"value": None, "db_password": "<redacted>", "monkey": "george"}
