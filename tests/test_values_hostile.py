@@ -4,10 +4,10 @@ error."""
 
 import threading
 
+import calls_sample as cs
 import pytest
 
 import scope_nb as scope
-import calls_sample as cs
 
 RAN: list[str] = []
 NEVER = threading.Event()  # never set: a repr waiting on it would hang the recording
