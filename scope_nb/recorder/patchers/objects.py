@@ -78,6 +78,7 @@ class Objects:
         self.writes = "write" in rec.kinds
         self.states = "state" in rec.kinds
         self.secret: dict[str, bool] = {}  # attribute name -> redacted?
+        self.renamed: dict[str, str] = {}  # old name -> current name (see _rename)
         self.max_len = rec.fmt.max_len
         self.lock_state = None  # record/locks.py's LockState, found on first use
         rec.extras["states"] = self.rows
@@ -755,25 +756,33 @@ def _wrap_method(table: dict, name: str, fn):
 
 # -- public entry points ------------------------------------------------------------------
 
-def trace_object(rec, obj: Any, name: str | None = None) -> Any:
-    """Trace `obj` (an instance of a Python class): method calls, reads, writes and its
-    state after every change. Returns obj."""
+def check_arguments(obj: Any, name: Any) -> None:
+    """The TypeError / ValueError for what trace_object can never accept, whether
+    recording or not."""
     if name is not None and not isinstance(name, str):
         raise TypeError(f"trace_object: name must be a str or None, got {type(name).__name__}")
-    objs = rec.extras.get("objects")
-    if objs is None:
-        raise RuntimeError("trace_object: object tracing is off in this recording (patch=False or tracing_level='off')")
-    cls = type(obj)
-    if isinstance(obj, type | types.ModuleType | types.FunctionType | types.BuiltinFunctionType | types.MethodType):
-        raise TypeError(f"trace_object traces instances of Python classes; got the {cls.__name__} {SAFE.repr(obj)}"
-                        " (for a module use trace_module)")
     if name == "":
         raise ValueError("trace_object: name must not be empty; pass a name, or None for the variable's name")
+    if isinstance(obj, type | types.ModuleType | types.FunctionType | types.BuiltinFunctionType | types.MethodType):
+        raise TypeError(f"trace_object traces instances of Python classes; got the {type(obj).__name__} "
+                        f"{SAFE.repr(obj)}; accepted: an instance of a class defined in Python "
+                        "(for a module use trace_module)")
+
+
+def trace_object(rec, obj: Any, name: str | None = None) -> Any:
+    """Trace `obj` (an instance of a Python class): method calls, reads, writes and its
+    state after every change. Returns obj. With no recording (`rec` None) or object
+    tracing off in it (tracing_level='off', patch=False) it records nothing. An object
+    already traced under another name is renamed: its whole history takes the new name."""
+    check_arguments(obj, name)
+    objs = rec.extras.get("objects") if rec is not None else None
+    if objs is None:
+        return obj
+    cls = type(obj)
     known = objs.table.get(id(obj))
     if known is not None:
-        if name is not None and name != known.name:  # its history would be split between two names
-            raise ValueError(f"trace_object: this object is already traced as {known.name!r}; "
-                             f"accepted: name=None or name={known.name!r}")
+        if name is not None and name != known.name:
+            _rename(objs, known, name)
         return obj
     if is_recorder_module(cls.__module__):
         raise TypeError(f"trace_object: {cls.__qualname__} is part of scope_nb, which does not trace itself; "
@@ -811,6 +820,34 @@ def trace_object(rec, obj: Any, name: str | None = None) -> Any:
     finally:
         _busy.discard(ident)
     return obj
+
+
+def _rename(objs: Objects, t: Traced, name: str) -> None:
+    """Give traced object `t` the name `name`, for the states recorded so far too (the
+    events frame maps the old name through `renamed_objects`)."""
+    rec = objs.rec
+    if name in rec.objects and rec.objects[name] is not t.obj:
+        raise ValueError(f"trace_object: name {name!r} is already used by another traced object; pass another name")
+    old = t.name
+    with t.lock:
+        t.name = name
+        rows = objs.rows
+        for i in range(len(rows)):
+            if rows[i][0] == old:
+                rows[i] = (name, *rows[i][1:])
+    rec.objects.pop(old, None)
+    rec.objects[name] = t.obj
+    for k, v in objs.renamed.items():
+        if v == old:
+            objs.renamed[k] = name
+    objs.renamed[old] = name
+    objs.renamed.pop(name, None)
+
+
+def renamed_objects(rec) -> dict[str, str]:
+    """Old name -> current name of the traced objects renamed while recording."""
+    objs = rec.extras.get("objects")
+    return dict(objs.renamed) if objs is not None else {}
 
 
 def _default_name(objs: Objects, cls: type) -> str:
