@@ -67,11 +67,14 @@ class Identities:
     """A number per object of a type, the same for the same object while it lives:
     `<Barrier #1>`, `<Barrier #2>`. Weak references forget an object when it dies (so
     a reused id is a new object); objects that cannot be weakly referenced are known
-    by id alone."""
+    by id alone, at most MAX_BY_ID of them (then they are forgotten and numbered anew)."""
+
+    MAX_BY_ID = 1 << 16
 
     def __init__(self):
         self._known: dict[int, tuple[Any, int]] = {}
         self._counters: dict[type, Any] = {}
+        self._by_id = 0
 
     def number(self, v: Any) -> int:
         k = id(v)
@@ -87,8 +90,17 @@ class Identities:
             ref = weakref.ref(v, lambda _r, k=k, known=self._known: known.pop(k, None))
         except TypeError:
             ref = None
+            self._by_id += 1
+            if self._by_id > self.MAX_BY_ID:
+                self._forget_by_id()
         self._known[k] = (ref, n)
         return n
+
+    def _forget_by_id(self) -> None:
+        for k, (ref, _) in list(self._known.items()):
+            if ref is None:
+                self._known.pop(k, None)
+        self._by_id = 0
 
     def label(self, v: Any) -> str:
         return f"<{_type_name(type(v))} #{self.number(v)}>"

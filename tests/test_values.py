@@ -236,3 +236,15 @@ def test_redaction_of_arguments_dict_keys_and_attributes():
         "value={'authToken': <redacted>, 'keyboard': 'qwerty', 'X.Secret': <redacted>, 'sessions': 3}"]
     state = trace.get_state_at("h", trace.time_range()[1])
     assert state == {"value": None, "db_password": "<redacted>", "monkey": "george"}
+
+
+def test_numbers_stay_with_their_object_and_die_with_it():
+    from scope_nb.values import Formatter
+
+    fmt = Formatter()
+    a, b = Spy(), Spy()
+    assert [fmt.repr(a), fmt.repr(b), fmt.repr(a)] == ["<Spy #1>", "<Spy #2>", "<Spy #1>"]
+    del a
+    assert fmt.repr(Spy()) == "<Spy #3>"  # a new object, even if it reuses the dead one's id
+    plain = [object() for _ in range(3)]  # no weak references: known by id
+    assert [fmt.repr(x) for x in (*plain, plain[0])] == [f"<object #{n}>" for n in (1, 2, 3, 1)]
