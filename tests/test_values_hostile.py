@@ -46,8 +46,7 @@ class Everything:
     """Every hook a capture could call, each counting its calls."""
 
     def __getattribute__(self, name):
-        if name not in ("__class__", "__dict__"):
-            RAN.append(f"getattribute {name}")
+        RAN.append(f"getattribute {name}")
         return object.__getattribute__(self, name)
 
     def __getattr__(self, name):
@@ -158,3 +157,16 @@ def test_recursive_containers_come_back_recursive():
         box.set(_recursive_list())
     v = trace.get_state_at("box", trace.time_range()[1])["v"]
     assert v[0] == 1 and v[1] is v
+
+
+def test_tracing_an_object_that_already_holds_hostile_values():
+    RAN.clear()
+    box = Box()
+    box.v = [Everything(), RaisingRepr()]
+    box.w = Everything()
+    with scope.record() as trace:
+        scope.trace_object(box, "box")
+        box.set(None)
+    assert RAN == []
+    assert trace.errors == {}
+    assert trace.state_timeline("box")["state"][0] == "{v: [<Everything #1>, <RaisingRepr #1>], w: <Everything #2>}"

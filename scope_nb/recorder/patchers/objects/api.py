@@ -70,7 +70,8 @@ def trace_object(rec, obj: Any, name: str | None = None) -> Any:
     locks = rec.extras.get("locks")
     if locks is not None:
         for attr, value in t.read_state().items():
-            locks.adopt(value, f"{name}.{attr}")
+            if _inspectable(type(value)):
+                locks.adopt(value, f"{name}.{attr}")
     ident = _get_ident()
     _busy.add(ident)
     try:
@@ -81,6 +82,18 @@ def trace_object(rec, obj: Any, name: str | None = None) -> Any:
     finally:
         _busy.discard(ident)
     return obj
+
+
+def _inspectable(t: type) -> bool:
+    """isinstance() of an instance of t runs none of the program's code: isinstance
+    reads `obj.__class__` when the type alone does not answer, so a class of the
+    program that defines __class__, __getattribute__ or __getattr__ is left alone."""
+    for klass in type.__dict__["__mro__"].__get__(t)[:-1]:
+        d = type.__dict__["__dict__"].__get__(klass)
+        if ("__class__" in d or "__getattribute__" in d or "__getattr__" in d) and not is_recorder_module(
+                type.__dict__["__module__"].__get__(klass)):
+            return False
+    return True
 
 
 def _rename(objs: Objects, t: Traced, name: str) -> None:
