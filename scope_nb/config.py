@@ -44,7 +44,10 @@ class Options:
     at most `values.REPR_BUDGET_S` per value; a repr that raises, is slower than that or
     returns no str is counted in `trace.errors` and shown as `<Type #n>`. The text
     therefore reflects the object's state when it is formatted, not when it was
-    recorded, and each such object is kept alive until it is formatted.
+    recorded, and each such object is kept alive until it is formatted. It applies to
+    the values the buffers keep until decoding (arguments and results of traced
+    functions); values made into text at event time (messages, traced objects' calls
+    and states) stay `<Type #n>`.
     """
 
     storage: str = "memory"

@@ -370,9 +370,11 @@ class Formatter:
         return Formatted(self.repr(value))
 
     def show(self, captured: Any) -> str:
-        """Format what `capture` kept."""
+        """Format what `capture` kept, now: on the thread of the event, so an object kept
+        for its own repr (repr_objects) is shown as `<Type #n>` here; only values the
+        buffers keep until decoding (call arguments and results) get their own repr."""
         if type(captured) is Formatted:
-            return captured.text
+            return captured.now()
         return self.repr(captured)
 
     def own_repr(self, value: Any) -> str:
@@ -492,6 +494,15 @@ class Formatted:
         self.text = fmt.own_repr(value)
         del self._later  # the object is no longer kept alive
         return self.text
+
+    def now(self) -> str:
+        """The text if it is made, else the type and number of the kept object (never
+        its own repr)."""
+        try:
+            return object.__getattribute__(self, "text")
+        except AttributeError:
+            fmt, value = object.__getattribute__(self, "_later")
+            return fmt.repr(value)
 
     def __repr__(self) -> str:
         return self.text

@@ -248,3 +248,17 @@ def test_numbers_stay_with_their_object_and_die_with_it():
     assert fmt.repr(Spy()) == "<Spy #3>"  # a new object, even if it reuses the dead one's id
     plain = [object() for _ in range(3)]  # no weak references: known by id
     assert [fmt.repr(x) for x in (*plain, plain[0])] == [f"<object #{n}>" for n in (1, 2, 3, 1)]
+
+
+def test_repr_objects_never_runs_a_repr_on_the_thread_of_an_event():
+    _fresh()
+    q = queue.Queue()
+    h = Holder()
+    with scope.record(repr_objects=True) as trace:
+        scope.trace_object(h, "h")
+        h.put(Spy())  # a traced object's call: formatted at event time
+        q.put(Spy())  # a message: formatted at event time
+        q.get()
+    assert CALLS == []
+    assert trace.events("send")["detail"].to_list() == ["<Spy #2>"]
+    assert trace.errors == {}
