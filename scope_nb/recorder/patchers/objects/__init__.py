@@ -8,12 +8,19 @@ and at the end of every outermost method call (where in-place mutation of a list
 dict shows), the attributes are compared with the last snapshot and each change
 becomes a states row plus a `state` event. `stop()` puts the original class back.
 
+Modules: `hooks` (the traced subclass), `traced` (one object's events), `snapshots`
+and `diffs` (its state history), `events` (shared constants and locations), `api`
+(`trace_object`, `@traced`, naming), `report` (the STATES rows).
+
 States rows are kept raw in `rec.extras["states"]` and turned into the STATES
 columns by `states_rows(rec)`. Each row stores, per attribute in `attrs`, one op:
 
-* "set": the payload is the new value (pickle bytes; an atomic value other than
-  bytes is kept by reference and pickled when the frame is built; an `Unpicklable`
-  stand-in when it could not be copied; "<redacted>" for secrets);
+* "set": the payload is the new value: the pickle bytes of its structural copy
+  (`values.copy_value`, made without running the program's code: built-in
+  containers, plain instances through their __dict__, every other object as an
+  `Unpicklable` stand-in of type and number); an atomic value other than bytes is
+  kept by reference and pickled when the frame is built; "<redacted>" for secrets.
+  Diffs compare and patch the recorder's copies, never the program's objects;
 * "splice": a list changed in one contiguous run: payload = pickle((start, end, items)),
   apply as `value[start:end] = items`;
 * "dict": payload = pickle((updated_items, removed_keys)).
