@@ -350,6 +350,7 @@ class Formatter:
         self.fault = fault  # fault(where, exc): how a failed own repr is counted
         self.own_thread = own_thread  # own_thread(target, name): a thread that is not recorded
         self.ids = Identities()  # the numbers in `<Type #n>`, one series per recording
+        self._slow: set[type] = set()  # types whose own repr took longer than REPR_BUDGET_S
 
     # -- public ------------------------------------------------------------
     def repr(self, value: Any) -> str:
@@ -379,8 +380,13 @@ class Formatter:
 
     def own_repr(self, value: Any) -> str:
         """value's own repr(), run on a thread of its own and waited for at most
-        REPR_BUDGET_S; `<Type #n>` when it raises, is slow or returns no str."""
+        REPR_BUDGET_S; `<Type #n>` when it raises, is slow or returns no str. A type
+        whose repr was too slow once is not asked again (a query over many of its values
+        would wait the budget for each)."""
         label = self.ids.label(value)
+        if type(value) in self._slow:
+            self._failed(TimeoutError(f"repr of {label} skipped: its type's repr was too slow before"))
+            return label
         out: list = []
 
         def run():
@@ -396,6 +402,7 @@ class Formatter:
         th.start()
         th.join(REPR_BUDGET_S)
         if not out:
+            self._slow.add(type(value))
             self._failed(TimeoutError(f"repr of {label} took longer than {REPR_BUDGET_S}s"))
             return label
         text = out[0]

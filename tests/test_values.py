@@ -157,8 +157,11 @@ class Slow:
     """A repr that waits for an Event nobody sets."""
 
     never = threading.Event()
+    entered = threading.Event()
 
     def __repr__(self):
+        CALLS.append("slow")
+        Slow.entered.set()
         Slow.never.wait()
         return "never"
 
@@ -196,10 +199,14 @@ def test_repr_objects_gives_up_on_a_repr_that_never_returns(monkeypatch):
     from scope_nb import values
 
     monkeypatch.setattr(values, "REPR_BUDGET_S", 0.01)
+    _fresh()
     with scope.record(modules=[cs], repr_objects=True) as trace:
         cs.echo(Slow())
-    assert trace.function_calls()["args"].to_list() == ["value=<Slow #1>"]
-    assert trace.errors == {"repr_objects": 2}  # argument and result
+        cs.echo(Slow())
+    assert trace.function_calls()["args"].to_list() == ["value=<Slow #1>", "value=<Slow #2>"]
+    assert trace.errors == {"repr_objects": 4}  # arguments and results
+    assert Slow.entered.wait(10)
+    assert CALLS.count("slow") == 1  # one wait of the budget, then the type is skipped
     Slow.never.set()  # let the waiting repr end
 
 
