@@ -131,10 +131,11 @@ def trace_process(actor: Any) -> str:
 
 def trace_object(obj: Any, name: str | None = None) -> Any:
     """Trace a live object: method calls as messages, its state after every change.
-    Returns the object (so it can be used inline)."""
+    Returns the object (so it can be used inline). Tracing it again under another name
+    renames it; while not recording it records nothing and returns the object."""
     from .recorder.patchers.objects import trace_object as _trace_object
 
-    return _trace_object(_recorder(), obj, name)
+    return _trace_object(_active[0] if _active is not None else None, obj, name)
 
 
 def traced(cls: type | None = None):

@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--sample-rate", type=float, default=1.0)
     run.add_argument("--flush-interval", type=float, default=1.0, help="seconds between writes to disk")
     run.add_argument("--no-children", action="store_true", help="do not record child Python processes")
+    run.add_argument("--repr-objects", action="store_true",
+                     help="show objects with their own repr(), formatted later off the traced thread "
+                     "(runs the program's __repr__; default: <Type #n>)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     run.add_argument("program", nargs=argparse.REMAINDER, help="script.py [args] (or module [args] with -m)")
     rep = sub.add_parser("report", help="what went wrong in a recorded trace")
@@ -123,6 +126,7 @@ class _Run:
         return {"storage": "disk", "persist_path": out, "tracing_level": a.level, "max_events": a.max_events,
                 "sample_rate": a.sample_rate, "flush_interval": a.flush_interval,
                 "follow_children": not a.no_children, "trace_all": not a.no_calls,
+                "repr_objects": a.repr_objects,
                 "modules": [m for m in a.modules.split(",") if m]}
 
     def counts(self) -> tuple[int, int]:

@@ -32,6 +32,24 @@ DEFAULT_REDACT = (
 
 @dataclass(frozen=True)
 class Options:
+    """Every recording option, validated by `make_options`.
+
+    `repr_objects` (default False): by default an object that is neither a built-in
+    atomic value nor a built-in container is shown as its type and a number
+    (`<ClientResponse #3>`), because running its `__repr__` can change the program (a
+    repr that reads a caching property, or calls a method a test counts). With
+    `repr_objects=True` such values are shown with their own `repr()`. The risk: the
+    program's code runs — never on the traced thread at event time, but later, when
+    the events are decoded (a query, `save()`, the flusher), on a thread of its own with
+    at most `values.REPR_BUDGET_S` per value; a repr that raises, is slower than that or
+    returns no str is counted in `trace.errors` and shown as `<Type #n>`. The text
+    therefore reflects the object's state when it is formatted, not when it was
+    recorded, and each such object is kept alive until it is formatted. It applies to
+    the values the buffers keep until decoding (arguments and results of traced
+    functions); values made into text at event time (messages, traced objects' calls
+    and states) stay `<Type #n>`.
+    """
+
     storage: str = "memory"
     max_events: int = 100_000
     sample_rate: float = 1.0
@@ -48,6 +66,8 @@ class Options:
     max_repr: int = 200
     max_depth: int = 3
     redact: tuple[str, ...] = DEFAULT_REDACT
+    # show objects other than built-in values with their own repr(): see Options' docstring
+    repr_objects: bool = False
     # persistence
     flush_interval: float = 1.0
     segment_bytes: int = 8 << 20
@@ -135,7 +155,7 @@ def make_options(**options: Any) -> Options:
             o[name] = _number(name, o[name], float, 0.0, threading.TIMEOUT_MAX, allow_none=True)
             if o[name] <= 0:
                 raise _fail(name, o[name], f"a positive number of seconds, at most {threading.TIMEOUT_MAX}, or None")
-    for name in ("persist_to_disk", "auto_cleanup", "trace_all", "capture_args", "tracemalloc", "patch", "follow_children"):
+    for name in ("persist_to_disk", "auto_cleanup", "trace_all", "capture_args", "repr_objects", "tracemalloc", "patch", "follow_children"):
         if name in o and not isinstance(o[name], bool):
             raise TypeError(f"scope_nb: option {name} must be True or False, got {o[name]!r}")
     for name in ("modules", "redact"):

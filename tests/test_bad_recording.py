@@ -93,7 +93,8 @@ def test_messages_whose_container_methods_raise_are_recorded():
     assert trace.errors == {}
     sends = trace.events("send")
     assert sends.height == 6 and trace.events("receive").height == 6
-    assert all("repr raised RuntimeError" in d for d in sends["detail"])
+    # subclasses of built-in containers are not walked: their methods are the program's
+    assert sends["detail"].to_list() == [f"<{k} #{n}>" for n in (1, 2, 3) for k in ("_ItemsRaise", "_LenRaises")]
     assert trace.message_queue_analysis()["sends"].to_list() == [6]
 
 
@@ -143,7 +144,10 @@ def test_attribute_values_that_do_not_unpickle_lose_no_state():
     assert [c for c in st["cause"] if c.startswith("n = ")] == ["n = 1", "n = 2", "n = 3"]
     last = trace.get_state_at("box", st["ts"].max())
     assert last["n"] == 3
-    assert isinstance(last["d"], Unpicklable) and isinstance(last["items"], Unpicklable)
+    # a custom __reduce__ is never called: each value is kept as type + number
+    assert list(last["d"]) == list(range(20)) and len(last["items"]) == 20
+    assert all(isinstance(v, Unpicklable) for v in [*last["d"].values(), *last["items"]])
+    assert repr(last["d"][0]) == "<_LoadsWrong #1>" and repr(last["items"][0]) == "<_LoadsWrong #21>"
     assert trace.events("send").height == 0 and trace.message_queue_analysis().height == 0
 
 
@@ -152,13 +156,11 @@ class _Plain:
         self.x = 1
 
 
-def test_trace_object_refuses_a_second_name_an_empty_name_and_the_recorder():
+def test_trace_object_refuses_an_empty_name_and_the_recorder():
     a = _Plain()
     with scope.record() as trace:
         assert scope.trace_object(a, "a") is a
         assert scope.trace_object(a) is a and scope.trace_object(a, "a") is a
-        with pytest.raises(ValueError, match="already traced as 'a'; accepted: name=None or name='a'"):
-            scope.trace_object(a, "b")
         with pytest.raises(ValueError, match="name must not be empty"):
             scope.trace_object(_Plain(), "")
         with pytest.raises(TypeError, match="Trace is part of scope_nb"):

@@ -81,6 +81,11 @@ def build_frames(rec: Recorder) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFram
     chunks, critical = rec.snapshot()
     raw = raw_events(chunks, critical, rec.sites, rec.fmt)
     events = pair_calls(raw, sites_frame(rec.sites), rec.pid, rec.offset, rec.options.max_events)
+    from ..recorder.patchers.objects import renamed_objects
+
+    renamed = renamed_objects(rec)
+    if renamed:
+        events = events.with_columns(pl.col("obj").replace(renamed))
     return events, actors_frame(rec), link_states(states_frame(rec), events)
 
 

@@ -79,6 +79,9 @@ def _add_record_options(p: argparse.ArgumentParser, cell: bool) -> None:
                    help="modules whose function calls are recorded (args, result, exception, duration)")
     p.add_argument("--objects", type=_names, default=[], metavar="x,y",
                    help="notebook variables traced as objects: method calls and every state change")
+    p.add_argument("--repr-objects", action="store_true",
+                   help="show objects with their own repr(), run later off the traced thread under a "
+                   "time budget (it runs the program's __repr__; default: <Type #n>)")
     if cell:
         p.add_argument("-o", "--output", default=None, metavar="NAME",
                        help="also keep the Trace in this variable (it is always kept as _scope)")
@@ -221,6 +224,8 @@ class ScopeMagics(Magics):
             opts["max_events"] = args.max_events
         if args.modules:
             opts["modules"] = tuple(args.modules)
+        if args.repr_objects:
+            opts["repr_objects"] = True
         return opts
 
     def _objects(self, names: list[str]) -> list[tuple[str, Any]]:

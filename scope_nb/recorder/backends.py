@@ -44,8 +44,9 @@ class _Capture:
         self.fast = None  # the C callbacks in use, if any (see _fast_hooks)
 
     def _cap(self, b, value):
-        """Format a non-atomic value with recording switched off for this thread, so a
-        traced __repr__ is not recorded and cannot recurse."""
+        """Capture a non-atomic value (`Formatter.capture`: no code of the program runs)
+        with recording switched off for this thread, so nothing the capture touches is
+        recorded."""
         b.on = False
         try:
             return self.rec.fmt.capture(value)

@@ -45,7 +45,8 @@ class Recorder:
         self.started_perf = clock.perf_ns()
         self.stopped_perf: int | None = None
         self.store = Store(options.max_events, options.sample_rate, options.seed)
-        self.fmt = Formatter(options.max_repr, options.max_depth, options.redact)
+        self.fmt = Formatter(options.max_repr, options.max_depth, options.redact, options.repr_objects,
+                             self.fault, self.own_thread)
         self.kinds = LEVEL_KINDS[options.tracing_level]
         self.calls_on = "call" in self.kinds
         self.sites: list[Site] = []

@@ -1,0 +1,56 @@
+"""The STATES rows of a recording, built off the hot path from the raw rows the
+snapshots keep."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+
+def states_rows(rec) -> list[dict]:
+    """The STATES rows of everything recorded so far (payloads pickled here, off the
+    hot path; `state` is the bounded repr of the whole state after each change)."""
+    rows = list(rec.extras.get("states") or ())
+    current: dict[str, dict[str, str]] = {}
+    out = []
+    to_epoch = rec.offset
+    limit = rec.options.max_repr * 4
+    for name, ts, actor, cause, changed, removed, attrs, ops, payloads, reprs, keyframe, loc in rows:
+        shown = current.setdefault(name, {})
+        if keyframe:
+            shown.clear()
+        for n in removed:
+            shown.pop(n, None)
+        shown.update(zip(attrs, reprs, strict=True))
+        text = "{" + ", ".join(f"{k}: {v}" for k, v in shown.items()) + "}"
+        if len(text) > limit:
+            text = text[: limit - 3] + "..."
+        out.append({
+            "obj": name,
+            "seq": None,
+            "ts": ts + to_epoch,
+            "actor": actor,
+            "cause": cause,
+            "changed": list(changed),
+            "state": text,
+            "location": loc,
+            "blobs": [_blob(p) for p in payloads],
+            "values": list(reprs),
+            "attrs": list(attrs),
+            "ops": list(ops),
+            "removed": list(removed),
+            "keyframe": keyframe,
+        })
+    return out
+
+
+def _blob(payload: Any) -> bytes | None:
+    if type(payload) is bytes:
+        return payload
+    try:
+        return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return None
+
+
+# -- install / uninstall -----------------------------------------------------------------

@@ -1,0 +1,283 @@
+"""Per-recording state of traced objects (`Objects`) and one traced object (`Traced`):
+its reads, writes and method calls as events."""
+
+from __future__ import annotations
+
+import _thread
+import functools
+import types
+from typing import Any
+
+from .... import clock
+from ....values import ATOMIC, REDACTED
+from .events import (
+    _K_READ,
+    _K_WRITE,
+    _MISSING,
+    _args,
+    _busy,
+    _get_ident,
+    _getframe,
+    _push,
+    _recorder_file,
+    _recorder_files,
+    _short,
+    _text,
+    _where,
+    _where_from,
+)
+from .snapshots import Snapshots
+
+
+class Objects:
+    """Per-recording state of traced objects."""
+
+    def __init__(self, rec):
+        self.rec = rec
+        self.table: dict[int, Traced] = {}  # id(obj) -> its tracking
+        self.subclasses: dict[type, type] = {}
+        self.rows: list[tuple] = []
+        self.counters: dict[str, int] = {}
+        self.name_cache: dict = {}
+        self.reads = "read" in rec.kinds
+        self.writes = "write" in rec.kinds
+        self.states = "state" in rec.kinds
+        self.secret: dict[str, bool] = {}  # attribute name -> redacted?
+        self.renamed: dict[str, str] = {}  # old name -> current name (see _rename)
+        self.max_len = rec.fmt.max_len
+        self.lock_state = None  # record/locks.py's LockState, found on first use
+        rec.extras["states"] = self.rows
+
+    def is_secret(self, attr: str) -> bool:
+        hit = self.secret.get(attr)
+        if hit is None:
+            hit = self.secret[attr] = self.rec.fmt.is_secret(attr)
+        return hit
+
+    def held(self, actor: str) -> tuple[str, ...]:
+        """The locks `actor` holds (what `locks.held_locks` answers, without the lookups)."""
+        st = self.lock_state
+        if st is None:
+            st = self.lock_state = self.rec.extras.get("locks")
+            if st is None:
+                return ()
+        h = st.held.get(actor)
+        return tuple(h) if h else ()
+
+
+class Traced(Snapshots):
+    """One traced object: its last snapshot and where its history goes."""
+
+    def __init__(self, objs: Objects, obj: Any, cls: type, sub: type, name: str):
+        self.objs = objs
+        self.rec = objs.rec
+        self.obj = obj
+        self.cls = cls
+        self.sub = sub
+        self.name = name
+        self.lock = _thread.allocate_lock()
+        self.slots = _slots(cls)
+        self.has_dict = type(_own_dict(obj)) is dict
+        self.vars = functools.partial(object.__getattribute__, obj, "__dict__")  # its __dict__, unrecorded
+        self.current: dict[str, Any] = {}  # attr -> fingerprint (atomic value / pickle bytes / chunk pickles / Unpicklable)
+        self.payloads: dict[str, Any] = {}  # attr -> what a keyframe stores (_FROM_SHADOW: pickle shadow[attr] then)
+        self.reprs: dict[str, str] = {}  # attr -> bounded repr (also: the names in the state)
+        self.shadow: dict[str, Any] = {}  # attr -> a private copy of a big list/dict, for diffs
+        self.since_kf = 0
+        self.depth: dict[str, int] = {}  # actor -> nested method calls in progress
+        # attributes last seen holding a non-atomic value: a method may change them in
+        # place, unseen until a snapshot compares them
+        self.mutable: set[str] = set()
+        self.live = True
+
+    # -- reading the object without being recorded ----------------------------------------
+    def read_state(self) -> dict[str, Any]:
+        obj = self.obj
+        out = dict(self.vars()) if self.has_dict else {}
+        for n, desc in self.slots.items():
+            try:
+                out[n] = desc.__get__(obj, self.sub)
+            except AttributeError:
+                pass
+        return out
+
+    def stored(self, attr: str) -> Any:
+        """The value the object holds in attribute `attr` (its __dict__ or a slot), or
+        _MISSING when `attr` is not part of its state (a property, say)."""
+        if self.has_dict:
+            v = self.vars().get(attr, _MISSING)
+            if v is not _MISSING:
+                return v
+        desc = self.slots.get(attr)
+        if desc is not None:
+            try:
+                return desc.__get__(self.obj, self.sub)
+            except AttributeError:
+                return _MISSING
+        return _MISSING
+
+    def is_state_attr(self, attr: str) -> bool:
+        if attr in self.slots:
+            return True
+        return self.has_dict and attr in self.vars()
+
+    # -- events -------------------------------------------------------------------
+    def read(self, attr: str, value: Any) -> None:
+        rec = self.rec
+        try:
+            try:
+                b = rec.local.b
+            except AttributeError:
+                b = rec.buffer()
+            actor = rec.current_actor(b) if b.loopy else b.actor
+            objs = self.objs
+            t = type(value)
+            secret = objs.secret.get(attr)
+            if secret is None:
+                secret = objs.is_secret(attr)
+            if secret:
+                detail = REDACTED
+            elif t is str or t is bytes:
+                detail = rec.fmt.show(rec.fmt.capture(value))  # as Recorder.emit shows a captured value
+            elif t in ATOMIC:
+                detail = repr(value)
+                if len(detail) > objs.max_len:
+                    detail = _text(rec.fmt, objs.max_len, value, t)
+            else:
+                detail = f"<{t.__name__}>"
+            f = _getframe(2)  # 0: here, 1: __getattribute__, 2: the reader
+            fn = f.f_code.co_filename
+            hit = _recorder_files.get(fn)
+            loc = f"{fn}:{f.f_lineno}" if hit is False else _where_from(f)
+            st = objs.lock_state
+            h = st.held.get(actor) if st is not None else objs.held(actor)
+            ev = (actor, attr, detail, None, self.name, loc, None, None, None, tuple(h) if h else (), None)
+            _push(rec, b, _K_READ, ev)
+        except Exception as e:
+            rec.fault("objects:read", e)
+
+    def wrote(self, attr: str, value: Any) -> None:
+        """After `obj.attr = value` (called from the traced class's __setattr__)."""
+        rec = self.rec
+        try:
+            v = self.stored(attr)
+            if v is _MISSING:
+                return  # a property or other descriptor: its own writes are recorded
+            t = type(v)
+            try:
+                b = rec.local.b
+            except AttributeError:
+                b = rec.buffer()
+            actor = rec.current_actor(b) if b.loopy else b.actor
+            # inside a method of this object, other attributes may have been changed in
+            # place: the state recorded now must include those changes
+            whole = bool(self.mutable) and self.depth.get(actor, 0) > 0
+            if whole or t not in ATOMIC or (type(value) is not t and type(value) not in ATOMIC):
+                return self._wrote_slow(attr, value, whole=whole)
+            # an atomic value: no user code runs below, so no re-entrancy guard is needed
+            objs = self.objs
+            f = _getframe(2)  # 0: here, 1: __setattr__, 2: the writer
+            fn = f.f_code.co_filename
+            loc = f"{fn}:{f.f_lineno}" if not _recorder_file(fn) else _where_from(f)
+            secret = objs.is_secret(attr)
+            if secret:
+                text = shown = REDACTED
+            else:
+                text = _text(rec.fmt, objs.max_len, v, t)
+                shown = text if value is v else rec.fmt.repr(value)
+            if objs.writes:
+                _push(rec, b, _K_WRITE, (actor, attr, shown, None, self.name, loc, None, None, None, objs.held(actor), None))
+            if objs.states:
+                self.commit_atomic(attr, v, t, text, secret, f"{attr} = {shown}", actor, loc, b)
+        except Exception as e:
+            rec.fault("objects:write", e)
+
+    def _wrote_slow(self, attr: str, value: Any, deleted: bool = False, whole: bool = False) -> None:
+        rec = self.rec
+        ident = _get_ident()
+        _busy.add(ident)
+        try:
+            actor = rec.current_actor()
+            loc = _where()
+            if self.objs.writes:
+                if deleted:
+                    detail = "<deleted>"
+                elif self.objs.is_secret(attr):
+                    detail = REDACTED
+                else:
+                    detail = rec.fmt.repr(value)
+                rec.emit("write", attr, detail, obj=self.name, actor=actor, location=loc,
+                         locks_held=self.objs.held(actor), raw=True)
+            if self.objs.states:
+                cause = f"del {attr}" if deleted else f"{attr} = {_short(rec, attr, value)}"
+                self.commit(cause, actor, loc, names=None if whole else (attr,))
+        except Exception as e:
+            rec.fault("objects:write", e)
+        finally:
+            _busy.discard(ident)
+
+    def deleted(self, attr: str) -> None:
+        """After `del obj.attr`."""
+        self._wrote_slow(attr, None, deleted=True)
+
+    def enter(self, method: str, fn, args, kwargs) -> tuple:
+        rec = self.rec
+        actor = rec.current_actor()
+        self.depth[actor] = self.depth.get(actor, 0) + 1
+        ident = _get_ident()
+        _busy.add(ident)
+        try:
+            rec.emit("call", None, _args(rec, fn, args, kwargs), obj=self.name, actor=actor,
+                     function=fn.__qualname__, module=fn.__module__, location=_where())
+        except Exception as e:
+            rec.fault("objects:call", e)
+        finally:
+            _busy.discard(ident)
+        return actor, method, fn, clock.perf_ns()
+
+    def leave(self, ctx: tuple, result: Any = None, exc: BaseException | None = None) -> None:
+        actor, method, fn, t0 = ctx
+        rec = self.rec
+        ident = _get_ident()
+        _busy.add(ident)
+        try:
+            d = self.depth.get(actor, 1) - 1
+            self.depth[actor] = d
+            took = clock.perf_ns() - t0
+            if exc is None:
+                rec.emit("return", None, result, obj=self.name, actor=actor, function=fn.__qualname__,
+                         module=fn.__module__, duration_ns=took)
+            else:
+                rec.emit("exception", None, f"{type(exc).__qualname__}|{rec.fmt.repr(exc)}", obj=self.name,
+                         actor=actor, function=fn.__qualname__, module=fn.__module__, duration_ns=took, raw=True)
+            if d <= 0 and self.objs.states and self.live:
+                self.commit(method, actor, _where())
+        except Exception as e:
+            rec.fault("objects:return", e)
+        finally:
+            _busy.discard(ident)
+
+
+def _own_dict(obj: Any) -> Any:
+    """obj's __dict__ read the way object does (no __getattr__ of the program runs), or None."""
+    try:
+        return object.__getattribute__(obj, "__dict__")
+    except AttributeError:
+        return None
+
+
+def _slots(cls: type) -> dict[str, Any]:
+    """Slot name -> member descriptor, over the whole MRO (private names mangled)."""
+    out: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        if isinstance(slots, str):
+            slots = (slots,)
+        for s in slots:
+            if s in ("__dict__", "__weakref__"):
+                continue
+            name = f"_{klass.__name__.lstrip('_')}{s}" if s.startswith("__") and not s.endswith("__") else s
+            desc = klass.__dict__.get(name)
+            if isinstance(desc, types.MemberDescriptorType):
+                out.setdefault(name, desc)
+    return out
