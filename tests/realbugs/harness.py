@@ -119,6 +119,22 @@ def lock_cycle(kind: str, *locks: str) -> Callable[[Any], Any]:
     )
 
 
+def lock_cycle_through(kind: str, lock: str, size: int) -> Callable[[Any], Any]:
+    """A deadlock report of `kind` whose cycle of `size` locks goes through `lock` (the others
+    are locks the program does not name: their names are the recorder's to choose)."""
+    return lambda tr: _first(
+        tr.detect_deadlocks(),
+        lambda r: r.kind == kind and lock in r.cycle and len(set(r.cycle)) == size,
+    )
+
+
+def any_race(obj: str, attr: str) -> Callable[[Any], Any]:
+    """A race report of any kind on obj.attr."""
+    return lambda tr: _first(
+        tr.detect_race_conditions(), lambda r: r.obj == obj and r.attribute == attr
+    )
+
+
 def stall(kind: str, *words: str) -> Callable[[Any], Any]:
     """A stall report of `kind` whose headline names every one of `words`."""
     return lambda tr: _first(

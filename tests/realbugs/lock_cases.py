@@ -15,7 +15,7 @@ import threading
 
 import scope_nb as scope
 
-from .harness import Case, join, lock_cycle, mentions, start
+from .harness import Case, join, lock_cycle, lock_cycle_through, mentions, start
 
 
 class _ListHandler(logging.Handler):
@@ -326,7 +326,7 @@ CASES = [
         "storaged-project/blivet #1500",
         blivet_bug,
         blivet_fixed,
-        lock_cycle("potential", "blivet_lock", "lock"),
+        lock_cycle_through("potential", "blivet_lock", 2),
         "detect_deadlocks: potential cycle blivet_lock -> handler lock",
         missed=_STDLIB_LOCK,
     ),
@@ -335,7 +335,7 @@ CASES = [
         "python/cpython gh-96727",
         dict_config_bug,
         dict_config_fixed,
-        lock_cycle("potential", "module_lock", "lock"),
+        lock_cycle_through("potential", "module_lock", 2),
         "detect_deadlocks: potential cycle module_lock -> handler lock",
         missed=_STDLIB_LOCK,
     ),

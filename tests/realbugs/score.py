@@ -113,6 +113,20 @@ def render(rows: list[Row], healthy: list[tuple[str, list[str]]]) -> str:
         out.append(
             f"| {c.name} | {c.source} | {c.expect} | {'yes' if r.named else 'no'} | {alarms} | {said} |"
         )
+    out += [
+        "",
+        "## Findings for the detectors",
+        "",
+        "Each is an expected failure (strict) in `test_realbugs.py`; a fix flips it.",
+        "",
+    ]
+    out += [f"- {r.case.source}: {r.case.missed}" for r in rows if not r.named and r.case.missed]
+    out += [
+        f"- {r.case.source}: missing fact: {text}"
+        for r in rows
+        for text, found in r.gaps
+        if not found
+    ]
     out += ["", "## Healthy programs", "", "| program | false alarms |", "|---|---|"]
     for name, alarms in healthy:
         out.append(f"| {name} | {'; '.join(alarms) or 'none'} |")

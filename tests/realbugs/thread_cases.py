@@ -391,6 +391,9 @@ CASES = [
         stall("hang", "pool_0", "condition"),
         "detect_stalls: hang, worker pool_0 waits on the inner future's condition",
         WATCHDOG,
+        gaps=(
+            ("the hang says pool_0 waits on a future's result", stall("hang", "pool_0", "future")),
+        ),
     ),
     Case(
         "leaving a ThreadPoolExecutor block joins a worker that never returns",
