@@ -101,6 +101,11 @@ def all_reports(trace) -> list:
     ]
 
 
+def judged(trace) -> list:
+    """The reports that judge a program: races, deadlocks, stalls and hangs (not crashes)."""
+    return [*trace.detect_race_conditions(), *trace.detect_deadlocks(), *trace.detect_stalls()]
+
+
 def _first(reports, pred):
     return next((r for r in reports if pred(r)), None)
 

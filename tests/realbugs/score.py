@@ -19,14 +19,9 @@ if __package__ in (None, ""):  # run as a path: make the package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.realbugs.cases import CASES, HEALTHY_PROGRAMS  # noqa: E402
-from tests.realbugs.harness import Case, all_reports, run  # noqa: E402
+from tests.realbugs.harness import Case, all_reports, judged, run  # noqa: E402
 
 README = Path(__file__).with_name("README.md")
-
-
-def judged(trace) -> list:
-    """The reports that judge a program: races, deadlocks, stalls and hangs (not crashes)."""
-    return [*trace.detect_race_conditions(), *trace.detect_deadlocks(), *trace.detect_stalls()]
 
 
 @dataclass

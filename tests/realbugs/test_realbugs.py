@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from .cases import CASES, HEALTHY_PROGRAMS
-from .harness import all_reports, run
-from .score import judged
+from .harness import all_reports, judged, run
 
 BY_NAME = {c.name: c for c in CASES}
 
@@ -89,6 +88,8 @@ def test_score_table_lists_every_case_with_its_verdict():
         )
         verdict = rows[c.source].split(" | ")[3]
         assert verdict == ("no" if c.missed else "yes"), f"{c.source}: the table says {verdict}"
+        twin = rows[c.source].split(" | ")[4]
+        assert twin == "none" or twin.startswith("none ("), f"{c.source}: the table lists {twin}"
     for h in HEALTHY_PROGRAMS:
         assert f"| {h.name} | none |" in table
 
