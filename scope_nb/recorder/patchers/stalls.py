@@ -95,7 +95,7 @@ class StallState:
         while the monitor sleeps, or a finished task outlives its last reference and
         its never-retrieved exception is reported late, after the recording."""
         for ident, slot in list(self.running.items()):
-            if slot is None or slot[2] is not None or now - slot[0] <= self.threshold:
+            if slot is None or slot[1] is not None or now - slot[0] <= self.threshold:
                 continue
             frame = sys._current_frames().get(ident)
             if frame is None:
@@ -103,7 +103,7 @@ class StallState:
             seen = (_user_location(frame, self.rec.is_user_code), program_stack(frame, STACK_LINES))
             del frame
             if self.running.get(ident) is slot:
-                slot[2] = seen
+                slot[1] = seen
 
     # -- after each step ------------------------------------------------------------
     def after(self, handle, slot, duration: int) -> None:
@@ -120,12 +120,12 @@ class StallState:
             else:
                 self._await_cycle(task)
         if duration > self.threshold:
-            seen = slot[2]
+            seen = slot[1]
             if task is not None:
                 name, loc = _coro_name(task), _coro_location(task)
             else:
                 cb = handle._callback
-                name = getattr(cb, "__qualname__", None) or repr(cb)
+                name = getattr(cb, "__qualname__", None) or type(cb).__qualname__
                 code = getattr(cb, "__code__", None)
                 loc = f"{code.co_filename}:{code.co_firstlineno}" if code is not None else None
             rec.emit("stall", "slow_step", seen[1] if seen else None, actor=actor, duration_ns=duration,
@@ -216,7 +216,7 @@ def install(rec) -> None:
             st.ensure_monitor()
         ident = threading.get_ident()
         outer = running.get(ident)
-        slot = [perf_ns(), self, None]
+        slot = [perf_ns(), None]  # start, the stack seen by the monitor: never the handle
         running[ident] = slot
         try:
             return orig_run(self)
