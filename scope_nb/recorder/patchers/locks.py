@@ -691,6 +691,50 @@ class PyTracedRLock(_PyRLockMethods, TracedRLock):
     __slots__ = ()
 
 
+def _refusal(real_type) -> str | None:
+    """The TypeError text the interpreter gives for `real_type()`, or None when the
+    interpreter's type can be called (`_thread.RLock`; `_thread.lock` from 3.13 on)."""
+    try:
+        real_type()
+    except TypeError as e:
+        return str(e)
+    return None
+
+
+def _disguise(traced: type, real_type: type) -> None:
+    """Make a traced lock type answer where programs look at a lock's type as the
+    interpreter's does: its module, name and qualified name (trio asserts that its
+    lock's class lives in `_thread`), and `type(lock)()`: refused with the
+    interpreter's TypeError where the interpreter refuses it, else a new real lock,
+    as calling the interpreter's type gives. Instances made by the recorder (with their
+    delegate and state) are built as usual."""
+    refusal = _refusal(real_type)
+    base_new = _Core.__new__
+
+    def __new__(cls, *args, **kwargs):
+        if len(args) >= 5 and type(args[2]) is LockState:
+            return base_new(cls)
+        if refusal is not None:
+            raise TypeError(refusal)
+        return real_type(*args, **kwargs)
+
+    traced.__new__ = __new__
+    traced.__module__ = real_type.__module__
+    traced.__name__ = real_type.__name__
+    traced.__qualname__ = real_type.__qualname__
+
+
+def _disguise_all() -> None:
+    lock_type, rlock_type = type(original(threading, "Lock")()), type(original(threading, "RLock")())
+    for traced in (TracedLock, PyTracedLock):
+        _disguise(traced, lock_type)
+    for traced in (TracedRLock, PyTracedRLock):
+        _disguise(traced, rlock_type)
+
+
+_disguise_all()
+
+
 class _Factory:
     """Stands in for `threading.Lock` / `threading.RLock` while recording: calls make a
     traced lock when user code calls; everything else is the original's."""
