@@ -8,7 +8,7 @@ and at the end of every outermost method call (where in-place mutation of a list
 dict shows), the attributes are compared with the last snapshot and each change
 becomes a states row plus a `state` event. `stop()` puts the original class back.
 
-States rows are kept raw in `rec.extras["states"]` and turned into the STATES
+States rows are kept raw in `rec.parts.states` and turned into the STATES
 columns by `states_rows(rec)`. Each row stores, per attribute in `attrs`, one op:
 
 * "set": the payload is the new value (pickle bytes; an atomic value other than
@@ -80,7 +80,7 @@ class Objects:
         self.secret: dict[str, bool] = {}  # attribute name -> redacted?
         self.max_len = rec.fmt.max_len
         self.lock_state = None  # record/locks.py's LockState, found on first use
-        rec.extras["states"] = self.rows
+        rec.parts.states = self.rows
 
     def is_secret(self, attr: str) -> bool:
         hit = self.secret.get(attr)
@@ -92,7 +92,7 @@ class Objects:
         """The locks `actor` holds (what `locks.held_locks` answers, without the lookups)."""
         st = self.lock_state
         if st is None:
-            st = self.lock_state = self.rec.extras.get("locks")
+            st = self.lock_state = self.rec.parts.locks
             if st is None:
                 return ()
         h = st.held.get(actor)
@@ -771,7 +771,7 @@ def trace_object(rec, obj: Any, name: str | None = None) -> Any:
     state after every change. Returns obj."""
     if name is not None and not isinstance(name, str):
         raise TypeError(f"trace_object: name must be a str or None, got {type(name).__name__}")
-    objs = rec.extras.get("objects")
+    objs = rec.parts.objects
     if objs is None:
         raise RuntimeError("trace_object: object tracing is off in this recording (patch=False or tracing_level='off')")
     cls = type(obj)
@@ -808,7 +808,7 @@ def trace_object(rec, obj: Any, name: str | None = None) -> Any:
         raise TypeError(f"trace_object: cannot trace this {cls.__qualname__} object ({e}); accepted: instances "
                         "of classes defined in Python (with or without __slots__)") from None
     rec.objects[name] = obj
-    locks = rec.extras.get("locks")
+    locks = rec.parts.locks
     if locks is not None:
         for attr, value in t.read_state().items():
             locks.adopt(value, f"{name}.{attr}")
@@ -868,7 +868,7 @@ def traced(cls: type | None = None):
             else:
                 orig_init(self, *args, **kwargs)
             rec = session.ACTIVE
-            if rec is not None and rec.running and "objects" in rec.extras and id(self) not in rec.extras["objects"].table:
+            if rec is not None and rec.running and rec.parts.objects is not None and id(self) not in rec.parts.objects.table:
                 try:
                     trace_object(rec, self, _counted_name(rec, type(self).__name__))
                 except Exception as e:
@@ -890,7 +890,7 @@ def _plain_init(cls: type) -> bool:
 
 
 def _counted_name(rec, base: str) -> str:
-    objs = rec.extras["objects"]
+    objs = rec.parts.objects
     n = objs.counters.get(base, 0)
     while True:
         n += 1
@@ -902,7 +902,7 @@ def _counted_name(rec, base: str) -> str:
 def states_rows(rec) -> list[dict]:
     """The STATES rows of everything recorded so far (payloads pickled here, off the
     hot path; `state` is the bounded repr of the whole state after each change)."""
-    rows = list(rec.extras.get("states") or ())
+    rows = list(rec.parts.states or ())
     current: dict[str, dict[str, str]] = {}
     out = []
     to_epoch = rec.offset
@@ -948,11 +948,11 @@ def _blob(payload: Any) -> bytes | None:
 # -- install / uninstall -----------------------------------------------------------------
 
 def install(rec) -> None:
-    rec.extras["objects"] = Objects(rec)
+    rec.parts.objects = Objects(rec)
 
 
 def uninstall(rec) -> None:
-    objs = rec.extras.get("objects")
+    objs = rec.parts.objects
     if objs is None:
         return
     for t in list(objs.table.values()):
@@ -964,6 +964,3 @@ def uninstall(rec) -> None:
             rec.fault("objects:restore", e)
     objs.table.clear()
 
-
-if sys.modules[__name__] not in session.PATCHERS:
-    session.PATCHERS.append(sys.modules[__name__])
