@@ -180,6 +180,10 @@ def _after_fork_in_child() -> None:
             rec = live[0]
             for p in rec.installed:
                 _guarded(p.after_fork_in_child, "fork:child")
+            # the inherited flusher writes the parent's directory: never from here
+            if rec.flusher is not None:
+                rec.flusher.thread.finish()
+                rec.flusher = None
             if not children.following(rec.options):
                 return  # the inherited recording goes on, unpersisted
             parent_actor = rec.current_actor()
@@ -188,9 +192,6 @@ def _after_fork_in_child() -> None:
             # to the parent, which writes it)
             _live = None
             session.ACTIVE = None
-            if rec.flusher is not None:
-                rec.flusher.thread.finish()
-                rec.flusher = None
             rec.stop()
             _start_child(options, parent_actor)
         elif _fork_starts_children and os.environ.get(children.ENV):

@@ -34,6 +34,10 @@ def _work():
     return len(done)
 
 
+def _dummies():
+    return [t for t in threading._active.values() if isinstance(t, threading._DummyThread)]
+
+
 def _until(check) -> None:
     """Wait, without a fixed sleep, for what a recorder thread does on its own."""
     pause = threading.Event()
@@ -53,7 +57,7 @@ def test_an_in_memory_recording_starts_no_thread():
 
 
 def test_recorder_threads_run_but_threading_does_not_list_them(tmp_path):
-    visible, frames = _visible(), len(sys._current_frames())
+    visible, frames, dummies = _visible(), len(sys._current_frames()), _dummies()
     with scope.record(persist_to_disk=True, persist_path=str(tmp_path), flush_interval=0.01,
                       watchdog=0.05, memory_interval=0.01) as trace:
         rec = session.ACTIVE
@@ -65,7 +69,7 @@ def test_recorder_threads_run_but_threading_does_not_list_them(tmp_path):
         _until(lambda: trace.events("memory").height >= 3)  # the sampler emitted from its thread
         assert _work() == 3
         assert _visible() == visible
-        assert not [t for t in threading._active.values() if isinstance(t, threading._DummyThread)]
+        assert _dummies() == dummies
         assert trace.actors().filter(kind="thread")["name"].str.starts_with("scope_nb").sum() == 0
     assert _visible() == visible and own_threads.running() == []
     _until(lambda: len(sys._current_frames()) == frames)  # ended, not only told to
@@ -111,9 +115,9 @@ def test_a_forked_child_has_no_recorder_thread(tmp_path, follow):
     if follow:  # its own recording, whose threads start once it needs them
         assert report["pid_recorded"] is True
         assert report["own_later"] == sorted(_THREADS)
-    else:  # the inherited recording goes on; its periodic threads too, once needed
+    else:  # the inherited recording goes on, unpersisted: it never writes the parent's files
         assert report["pid_recorded"] is False
-        assert report["own_later"] == sorted(_THREADS)
+        assert report["own_later"] == sorted(_THREADS - {"scope_nb-flusher"})
 
 
 def test_the_interpreter_exits_with_a_recording_running_and_writes_its_last_rows(tmp_path):
@@ -137,3 +141,4 @@ def test_the_interpreter_exits_with_a_recording_running_and_writes_its_last_rows
     trace = scope.load(tmp_path)
     worker = trace.actors().filter(name="last-worker").row(0, named=True)
     assert worker["outcome"] == "ok"  # written by the last flush, at exit, after the thread ended
+
