@@ -9,67 +9,16 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 import types
 from collections.abc import Iterator
 from typing import Any
 
-from .config import Options, make_options
-
-# Importing the recorder package registers the patchers.
-from .recorder import session as _session
+from . import _control
+from ._control import current, is_recording, start, stop
+from .config import Options
 from .trace import Trace
 
 __version__ = "0.1.0"
-
-_lock = threading.Lock()
-_active = None  # (Recorder, Trace) while recording
-_last: Trace | None = None
-
-
-def start(**options: Any) -> Trace:
-    """Start recording with the given options (see `scope_nb.config.Options`).
-
-    Returns the live Trace. Starting while a recording runs is an error."""
-    global _active
-    opts = make_options(**options)
-    session = _session
-
-    with _lock:
-        if _active is not None:
-            raise RuntimeError("scope_nb: already recording; call scope_nb.stop() first")
-        rec = session.Recorder(opts)
-        rec.start()
-        session.ACTIVE = rec
-        trace = Trace(rec)
-        _active = (rec, trace)
-    if opts.persisting:
-        from .store.flusher import start_flusher
-
-        start_flusher(rec)
-    return trace
-
-
-def stop() -> Trace:
-    """Stop recording, restore every hook and patch, and return the final Trace."""
-    global _active, _last
-    session = _session
-
-    with _lock:
-        if _active is None:
-            raise RuntimeError("scope_nb: not recording; call scope_nb.start() first")
-        rec, trace = _active
-        _active = None
-    rec.stop()
-    session.ACTIVE = None
-    session.LAST = rec
-    if rec.options.persisting:
-        from .store.flusher import stop_flusher
-
-        stop_flusher(rec, trace)
-    trace.freeze()
-    _last = trace
-    return trace
 
 
 @contextlib.contextmanager
@@ -82,21 +31,7 @@ def record(**options: Any) -> Iterator[Trace]:
         stop()
 
 
-def current() -> Trace | None:
-    """The live Trace while recording, else the last one recorded (or loaded)."""
-    if _active is not None:
-        return _active[1]
-    return _last
-
-
-def is_recording() -> bool:
-    return _active is not None
-
-
-def _recorder():
-    if _active is None:
-        raise RuntimeError("scope_nb: not recording; call scope_nb.start() first")
-    return _active[0]
+_recorder = _control.recorder
 
 
 def trace_module(module_or_name: types.ModuleType | str) -> int:
@@ -135,7 +70,7 @@ def trace_object(obj: Any, name: str | None = None) -> Any:
     renames it; while not recording it records nothing and returns the object."""
     from .recorder.patchers.objects import trace_object as _trace_object
 
-    return _trace_object(_active[0] if _active is not None else None, obj, name)
+    return _trace_object(_control.live_recorder(), obj, name)
 
 
 def traced(cls: type | None = None):
@@ -154,11 +89,10 @@ def trace_lock(lock: Any, name: str | None = None) -> Any:
 
 def load(path, *more_paths, trusted: bool = False) -> Trace:
     """Load one persisted trace directory, or several merged on one time axis."""
-    global _last
     from .store.load import load_trace
 
     trace = load_trace(path, *more_paths, trusted=trusted)
-    _last = trace
+    _control.set_last(trace)
     return trace
 
 

@@ -217,9 +217,9 @@ def _run(args) -> int:
         raise CliError(f"run: {e}", EXIT_USAGE) from None
     except OSError as e:
         raise CliError(f"run: cannot write the trace: {e}") from None
-    from .recorder import session
+    from . import _control
 
-    run.rec = session.ACTIVE
+    run.rec = _control.recorder()
     if not args.quiet and sys.stderr.isatty():
         run.rec.own_thread(run.progress, "progress").start()
     if args.timeout is not None:

@@ -44,11 +44,18 @@ class Trace:
             self._frames = (empty_frame(EVENTS), empty_frame(ACTORS), empty_frame(STATES))
         return self._frames
 
-    def freeze(self) -> Trace:
-        """Build the frames one last time and let go of the recorder."""
+    def freeze(self, written: Trace | None = None, path: str | None = None) -> Trace:
+        """Build the frames one last time and let go of the recorder. `written`: the
+        same recording as loaded back from `path` (storage="disk", where memory only
+        held what waited for the flusher), whose frames become this trace's."""
         if self._rec is not None:
-            self._all()
+            if written is None:
+                self._all()
+            else:
+                self._frames = written._all()
             self.meta.update(self._recorder_meta())
+            if path is not None:
+                self.meta["path"] = path
             self._rec = None
         return self
 

@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 import scope_nb as scope
+from scope_nb.recorder import own_threads
 
 # crashing threads on purpose: pytest's own excepthook (chained by ours) would warn
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
@@ -289,7 +290,7 @@ def test_processes_exit_codes_from_the_parent_side():
         good.join()
         bad.join()
         assert (good.exitcode, bad.exitcode) == (0, 3)  # the waiter never reaps the children
-    assert not [t for t in threading.enumerate() if t.name.startswith("scope_nb-process")]
+    assert not [t for t in own_threads.running() if t.name.startswith("scope_nb-process")]
     ok, crashed = _actor(trace, "proc-ok"), _actor(trace, "proc-bad")
     assert (ok["actor"], ok["kind"], ok["outcome"]) == (f"P{good.pid}", "process", "ok")
     assert (crashed["actor"], crashed["outcome"]) == (f"P{bad.pid}", "crashed")

@@ -147,8 +147,10 @@ def test_waiter_stopped_while_it_reads_an_exit_code_closes_no_fd_twice(monkeypat
     reading = threading.Event()
 
     def waitid(*args):
-        if threading.current_thread().name == "scope_nb-process-waiter" and not reading.is_set():
-            wake_r = session.ACTIVE.extras["actors"].waiter.wake_r
+        waiter = session.ACTIVE.parts.actors.waiter if session.ACTIVE is not None else None
+        running = waiter.thread if waiter is not None else None
+        if running is not None and running.ident == threading.get_ident() and not reading.is_set():
+            wake_r = waiter.wake_r
             reading.set()
             select.select([wake_r], [], [], 30)  # until stop() has woken and released it
         return real_waitid(*args)

@@ -22,6 +22,7 @@ from scope_nb.analysis.performance import (
 )
 from scope_nb.analysis.races import detect_race_conditions
 from scope_nb.analysis.stalls import detect_stalls
+from scope_nb.recorder import own_threads
 from scope_nb.schema import ACTORS, EVENTS, polars_schema
 
 pytestmark = pytest.mark.timeout(60)
@@ -233,10 +234,11 @@ def test_memory_sampler_records_rss_and_objects():
 def test_watchdog_off_by_default_and_thread_stops():
     before = {t.name for t in threading.enumerate()}
     with scope.record(watchdog=0.5):
-        assert any(t.name == "scope_nb-watchdog" for t in threading.enumerate())
+        assert "scope_nb-watchdog" in {t.name for t in own_threads.running()}
     assert {t.name for t in threading.enumerate()} - before == set()
+    assert own_threads.running() == []
     with scope.record():
-        assert not any(t.name == "scope_nb-watchdog" for t in threading.enumerate())
+        assert "scope_nb-watchdog" not in {t.name for t in own_threads.running()}
 
 
 def test_crash_report_has_context():

@@ -282,7 +282,7 @@ def actors_frame(rec: Recorder) -> pl.DataFrame:
 
 
 def _states_len(rec: Recorder) -> int:
-    rows = rec.extras.get("states")
+    rows = rec.parts.states
     return len(rows) if rows is not None else 0
 
 

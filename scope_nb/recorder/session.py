@@ -8,33 +8,63 @@ Nothing here imports polars: frames are built later, from `snapshot()`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import os
 import sys
 import threading
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import clock
 from ..config import Options
 from ..schema import CRITICAL_KINDS as _CRITICAL
 from ..schema import KIND_CODE, LEVEL_KINDS
 from ..values import Formatter
+from . import own_threads
 from .actors_registry import ActorRegistry
 from .buffer import KIND_BITS, MASK_BITS, RICH, SWITCH, Store, ThreadBuffer
 from .sites import Site, UserCodeFilter, is_recorder_module, module_codes
 
-ACTIVE: Recorder | None = None  # the recording in progress
+# The recording in progress, for the hooks; set only by `scope_nb._control`, the owner
+# of a recording's life.
+if TYPE_CHECKING:
+    from .patchers import actors as _actors
+    from .patchers import locks as _locks
+    from .patchers import memory as _memory
+    from .patchers import messages as _messages
+    from .patchers import objects as _objects
+    from .patchers import stalls as _stalls
+    from .patchers import watchdog as _watchdog
+    from .patchers.table import Patcher
+
+ACTIVE: Recorder | None = None
 RECORDER_ACTOR = "recorder"  # the actor of events made by the recorder's own threads
-LAST: Recorder | None = None  # the last one stopped
-_start_lock = threading.Lock()
 _SAMPLE_MASK = (1 << MASK_BITS) - 1
 
-# Patches of the threading/queue/asyncio world, installed in this order and removed
-# in reverse. Each is a module with install(rec) and uninstall(rec); they register
-# themselves here so that this module does not import them.
-PATCHERS: list[Any] = []
+
+@dataclasses.dataclass
+class Parts:
+    """What the patchers of one recording keep and share, each part set by the patcher
+    that owns it (None while that patcher is not installed)."""
+
+    actors: _actors._State | None = None
+    messages: _messages._Mail | None = None
+    locks: _locks.LockState | None = None
+    objects: _objects.Objects | None = None
+    states: list | None = None  # raw rows of the states frame (objects), kept after stop
+    stalls: _stalls.StallState | None = None
+    memory: _memory.Sampler | None = None
+    watchdog: _watchdog.Watchdog | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ChildOf:
+    """A child process's recording: where in the parent it came from."""
+
+    parent_actor: str | None
+    parent_pid: int
 
 
 class Recorder:
@@ -59,11 +89,14 @@ class Recorder:
         self.process_filter: set[str] | None = None  # trace_process(): only these actors
         self.actors = ActorRegistry(self.pid)
         self.local = threading.local()
-        self.own_idents: set[int] = set()  # the recorder's own threads: never recorded
+        self.own_idents = own_threads.IDENTS  # the recorder's own threads: never recorded
         self.msg_ids = itertools.count(1)
         self.objects: dict[str, Any] = {}  # traced objects by name (record/objects.py)
         self.queues: dict[str, Any] = {}  # queue names -> live queue (record/messages.py)
-        self.extras: dict[str, Any] = {}  # per-patcher state, keyed by patcher name
+        self.parts = Parts()
+        self.flusher: Any = None  # store.flusher.Flusher while persisting
+        self.child: ChildOf | None = None  # set in a child process's recording
+        self.installed: list[Patcher] = []  # the patchers in place, in installation order
         self.backend = None
         self.running = False
         self.switches: list = []  # C objects whose `running` mirrors this one (record/_fastlocks.c)
@@ -80,9 +113,9 @@ class Recorder:
     def _new_buffer(self, thread: threading.Thread | None = None) -> ThreadBuffer:
         # `thread` is passed by code running in a thread that threading does not list
         # as active yet / any more, where current_thread() would invent a dummy thread
-        t = thread if thread is not None else threading.current_thread()
         ident = threading.get_ident()
-        internal = ident in self.own_idents or getattr(t, "_scope_internal", False)
+        internal = ident in self.own_idents  # asked before current_thread(): no dummy for it
+        t = thread if thread is not None or internal else threading.current_thread()
         # the recorder's own threads are not actors of the program
         actor = RECORDER_ACTOR if internal else self.actors.thread_actor(t, ident)
         b = ThreadBuffer(self.store, actor, ident, next(self._buf_index))
@@ -92,6 +125,7 @@ class Recorder:
             b.on = actor in self.process_filter
         self.local.b = b
         self.store.buffers.append(b)
+        own_threads.wake()  # in a forked child: the recorder's threads start when needed
         return b
 
     # -- actors ---------------------------------------------------------------
@@ -224,29 +258,22 @@ class Recorder:
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> None:
-        from .backends import make_backend
+        from .patchers.table import PATCHERS
 
         self.actors.start_process(self)
         self.buffer()  # the starting thread gets its actor first
-        if self.calls_on:
-            self.backend = make_backend(self)
-            self.backend.install()
-        installed = []
         try:
-            if self.options.patch and self.options.tracing_level != "off":
-                for p in PATCHERS:
+            for cls in PATCHERS:
+                if cls.wanted(self):
+                    p = cls()
                     p.install(self)
-                    installed.append(p)
+                    self.installed.append(p)
             # a bad name in `modules` fails start() with every hook and patch undone
             for name in self.options.modules:
                 self.trace_module(_import(name))
         except BaseException:
-            for p in reversed(installed):
-                p.uninstall(self)
-            if self.backend is not None:
-                self.backend.uninstall()
+            self._uninstall()
             raise
-        self._installed = installed
         if self.options.trace_all:
             self.trace_all()
         self.running = True
@@ -259,27 +286,24 @@ class Recorder:
         self.running = False
         for switch in self.switches:
             switch.running = False
-        for p in reversed(self._installed):
-            try:
-                p.uninstall(self)
-            except Exception as e:
-                self.fault(f"uninstall:{getattr(p, '__name__', p)}", e)
-        if self.backend is not None:
-            self.backend.uninstall()
+        self._uninstall()
         self.stopped_perf = clock.perf_ns()
         self.actors.finish(self)
 
-    def own_thread(self, target: Callable[[], None], name: str) -> threading.Thread:
-        """A recorder-internal thread (flusher, watchdog, sampler): never recorded."""
-        from .patching import original
+    def _uninstall(self) -> None:
+        """Every installed patcher out, the last installed first; a failure is counted."""
+        while self.installed:
+            p = self.installed.pop()
+            try:
+                p.uninstall()
+            except Exception as e:
+                self.fault(f"uninstall:{p.name}", e)
 
-        def run():
-            self.own_idents.add(threading.get_ident())
-            target()
-
-        t = original(threading, "Thread")(target=run, name=f"scope_nb-{name}", daemon=True)
-        t._scope_internal = True
-        return t
+    def own_thread(self, target: Callable[[], None], name: str,
+                   stop: threading.Event | None = None) -> own_threads.OwnThread:
+        """A recorder-internal thread (flusher, watchdog, sampler): never recorded, never
+        listed by threading; `stop` (its loop's stop event) pauses it around fork."""
+        return own_threads.OwnThread(target, name, stop)
 
     # -- reading ----------------------------------------------------------------
     def snapshot(self):
@@ -305,6 +329,7 @@ def push(store: Store, b: ThreadBuffer, code: int, ev: tuple, now: int) -> None:
     b.vals.append(ev)
     if len(b.ts) >= store.chunk_size:
         b.seal()
+        own_threads.wake()
 
 
 def _current_task():

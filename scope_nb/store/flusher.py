@@ -31,8 +31,6 @@ from ..model.spill import rows_table, sites_table, spill_table
 from ..schema import ACTORS, SCHEMA_VERSION, STATES
 from . import files
 
-_KEY = "flusher"
-
 
 class Segments:
     """One rotating series of Parquet segments (raw-*, states-*)."""
@@ -111,7 +109,7 @@ class Flusher:
         self.stopping = threading.Event()
         self.stopped_at: int | None = None
         self.flushes = 0
-        self.thread = rec.own_thread(self._loop, "flusher")
+        self.thread = rec.own_thread(self._loop, "flusher", self.stopping)
 
     # -- the thread -------------------------------------------------------------------
     def _loop(self) -> None:
@@ -136,7 +134,7 @@ class Flusher:
             self.sites_done = n_sites
         if chunks or critical:
             self.raw.add(spill_table(chunks, critical, rec.sites, rec.fmt, self.base))
-        recorded = rec.extras.get("states")
+        recorded = rec.parts.states
         if recorded is not None and len(recorded) > self.states_done:
             from ..recorder.patchers.objects import states_rows
 
@@ -155,7 +153,7 @@ class Flusher:
         rec = self.rec
         dropped = dict(rec.store.dropped)
         dropped["retention"] = self.raw.deleted_rows
-        child = rec.extras.get("child", {})
+        child = rec.child
         return {
             "format": files.TRACE_FORMAT,
             "layout": "raw",
@@ -163,7 +161,7 @@ class Flusher:
             "host": files.host_name(),
             "pid": rec.pid,
             "ppid": os.getppid(),
-            "parent_actor": child.get("parent_actor"),
+            "parent_actor": child.parent_actor if child is not None else None,
             "clock_offset": rec.offset,
             "options": _options(rec.options),
             "dropped": dropped,
@@ -189,33 +187,23 @@ def _options(options) -> dict[str, Any]:
 def start_flusher(rec) -> Flusher:
     """Start persisting `rec` (called by `scope_nb.start` when persisting)."""
     fl = Flusher(rec)
-    rec.extras[_KEY] = fl
+    rec.flusher = fl
     fl.flush()  # the directory and its metadata exist from the start
     fl.thread.start()
     return fl
 
 
 def flusher_of(rec) -> Flusher | None:
-    return rec.extras.get(_KEY)
+    return rec.flusher
 
 
-def stop_flusher(rec, trace=None) -> Path | None:
-    """Final flush after the recorder stopped. With storage="disk" the memory only held
-    what waited for the flusher, so the final `trace` is rebuilt from the directory."""
-    fl: Flusher | None = rec.extras.get(_KEY)
+def stop_flusher(rec) -> Flusher | None:
+    """Final flush after the recorder stopped; returns the flusher (its `dir`, and
+    `drain`: whether the memory only held what waited for it)."""
+    fl: Flusher | None = rec.flusher
     if fl is None:
         return None
-    fl.stopping.set()
-    if fl.thread.is_alive() and fl.thread is not threading.current_thread():
-        fl.thread.join()
+    fl.thread.finish()
     fl.stopped_at = clock.to_epoch(rec.stopped_perf) if rec.stopped_perf else clock.now()
     fl.flush()
-    if trace is not None and fl.drain:
-        from .load import load_trace
-
-        loaded = load_trace(fl.dir, trusted=True)
-        trace.meta.update(trace._recorder_meta())
-        trace.meta["path"] = str(fl.dir)
-        trace._rec = None
-        trace._frames = loaded._all()
-    return fl.dir
+    return fl

@@ -73,7 +73,7 @@ class _State:
 
 
 def _state(rec) -> _State:
-    return rec.extras["actors"]
+    return rec.parts.actors
 
 
 # -- supervisors --------------------------------------------------------------------------
@@ -129,7 +129,7 @@ def _thread_patches(rec) -> None:
     def start(self):
         actor = parent = None
         try:
-            if not getattr(self, "_scope_internal", False) and self._initialized and not self._started.is_set():
+            if self._initialized and not self._started.is_set():
                 t0 = clock.perf_ns()
                 parent = rec.current_actor()
                 actor = rec.actors.register_thread(self, parent, getattr(_ctx, "supervisor", None))
@@ -148,14 +148,13 @@ def _thread_patches(rec) -> None:
 
     def _bootstrap_inner(self):
         actor = None
-        if not getattr(self, "_scope_internal", False):
+        try:
             try:
-                try:
-                    actor = rec.local.b.actor
-                except AttributeError:
-                    actor = rec._new_buffer(self).actor
-            except Exception as e:
-                rec.fault("thread.bootstrap", e)
+                actor = rec.local.b.actor
+            except AttributeError:
+                actor = rec._new_buffer(self).actor
+        except Exception as e:
+            rec.fault("thread.bootstrap", e)
         try:
             orig_inner(self)
         finally:
@@ -437,7 +436,7 @@ def _recording_run(run):
 
 def _main_crashed(exc: BaseException) -> None:
     rec = session.ACTIVE
-    if rec is None or "actors" not in rec.extras or rec.pid != os.getpid():
+    if rec is None or rec.parts.actors is None or rec.pid != os.getpid():
         return  # a fork child without a recording of its own: nobody would read it
     _crashed(rec, lambda: exc, "process.run")
 
@@ -482,6 +481,18 @@ class _ProcessWaiter:
                     waiter._ensure()
 
         return _Paused()
+
+    def forget(self) -> None:
+        """In a forked child: the thread, its pipe and the children were the parent's."""
+        self.lock = original(threading, "Lock")()
+        for fd in (self.wake_r, self.wake_w) if self.thread is not None else ():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.procs, self.unsure, self.pausers = {}, [], 0
+        self.thread = None
+        self.wake_r = self.wake_w = None
 
     def close(self) -> None:
         """Stop waiting; children that have already ended get their exit recorded."""
@@ -536,7 +547,7 @@ class _ProcessWaiter:
                         else:
                             process_ended(self.rec, item[1], code)
                 with self.lock:
-                    if self.thread is not threading.current_thread():
+                    if self.thread is None or self.thread.ident != threading.get_ident():
                         return  # stopped meanwhile: _stop_thread closed the write end (its fd may be reused)
                     if not self.procs:
                         self.thread = None
@@ -594,7 +605,7 @@ def process_ended(rec, actor: str, code: int | None) -> None:
 
 # -- install ------------------------------------------------------------------------------------
 def install(rec) -> None:
-    rec.extras["actors"] = _State(rec)
+    rec.parts.actors = _State(rec)
     _thread_patches(rec)
     _task_patches(rec)
     _taskgroup_patches(rec)
@@ -605,7 +616,7 @@ def install(rec) -> None:
 def uninstall(rec) -> None:
     import multiprocessing.process as mpp
 
-    st = rec.extras.get("actors")
+    st = rec.parts.actors
     if st is None:
         return
     _unpatch_threads(rec)
@@ -622,5 +633,3 @@ def uninstall(rec) -> None:
     for actor, task in list(st.live_tasks.items()):
         _rename(rec, actor, task)
 
-
-session.PATCHERS.append(sys.modules[__name__])

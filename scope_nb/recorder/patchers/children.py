@@ -1,68 +1,51 @@
-"""Following child processes: with a persist path set (and follow_children), every
-child Python process records too, with the same options, into its own directory
-under the same persist path; `load` merges them.
+"""Following child processes, the parent's side: with a persist path set (and
+follow_children), every child Python process records too, with the same options, into
+its own directory under the same persist path; `load` merges them.
 
 * spawn / forkserver / `subprocess` running Python: an environment variable carries
   the options, and `boot/` (first on PYTHONPATH) holds a `sitecustomize` that starts
-  the child's recording (see `boot`).
-* fork (multiprocessing "fork", ProcessPoolExecutor workers, os.fork): the child
-  inherits the parent's recorder; an at-fork handler drops it (none of its data is
-  the child's to write) and starts a fresh one.
+  the child's recording (`scope_nb._control.boot_child`).
+* fork: `scope_nb._control`'s at-fork handler starts the child's own recording.
 * The parent side of multiprocessing children (spawn event, exit code) is recorded
   by `actors`; here the same is done for `subprocess.Popen` children, and the exit
   code of a joined multiprocessing child is recorded at the join itself.
-* A child's recording is stopped (final flush) at interpreter exit and by
-  multiprocessing's exit finalizers (fork children leave through `os._exit`).
 """
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import json
 import os
 import subprocess
-import sys
-import threading
 from typing import Any
 
 from .. import session
 from ..patching import original, patch, unpatch
 
 ENV = "SCOPE_NB_CHILD"
-BOOT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "boot")
+# scope_nb/boot: the child's side, beside the module that owns recordings (`_control`)
+BOOT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "boot")
 _saved_env: dict[str, str | None] = {}
-_fork_hook_installed = False
 
 
-class _Anchor:
-    """multiprocessing's after-fork registry holds weak references: this object lives
-    as long as the module."""
+def following(options) -> bool:
+    """Whether a recording with these options follows its child processes."""
+    return options.persisting and options.follow_children
 
 
-_ANCHOR = _Anchor()
-
-
-def _following(rec) -> bool:
-    return rec.options.persisting and rec.options.follow_children
-
-
-def _options_json(options) -> dict[str, Any]:
+def options_json(options) -> dict[str, Any]:
+    """The options as the child's environment carries them."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(options).items()}
 
 
 # -- the parent side ----------------------------------------------------------------------
 def install(rec) -> None:
-    if not _following(rec):
+    if not following(rec.options):
         return
-    global _fork_hook_installed
-    payload = json.dumps({"options": _options_json(rec.options), "parent_pid": rec.pid})
+    payload = json.dumps({"options": options_json(rec.options), "parent_pid": rec.pid})
     _set_env(ENV, payload)
     old_path = os.environ.get("PYTHONPATH")
     _set_env("PYTHONPATH", BOOT_DIR + (os.pathsep + old_path if old_path else ""))
-    if not _fork_hook_installed:
-        os.register_at_fork(after_in_child=_after_fork_in_child)
-        _fork_hook_installed = True
     _wrap(subprocess.Popen, "__init__", _popen_init)
     _wrap(subprocess.Popen, "wait", _popen_wait)
     import multiprocessing.process as mpp
@@ -160,151 +143,3 @@ def _popen_wait(orig):
         return code
 
     return wait
-
-
-# -- the child side -------------------------------------------------------------------------
-def boot() -> None:
-    """Start recording in a child started with the parent's environment (sitecustomize)."""
-    info = json.loads(os.environ[ENV])
-    if info.get("parent_pid") == os.getpid():
-        return
-    argv = " ".join(getattr(sys, "orig_argv", sys.argv))
-    if "multiprocessing.resource_tracker" in argv:
-        return  # multiprocessing's helper, not a program
-    if "multiprocessing.forkserver" in argv:
-        # the fork server only forks the real children: each starts recording at fork
-        _install_fork_hook()
-        return
-    _start_child(info["options"], None)
-
-
-def _install_fork_hook() -> None:
-    global _fork_hook_installed
-    if not _fork_hook_installed:
-        os.register_at_fork(after_in_child=_after_fork_in_child)
-        _fork_hook_installed = True
-
-
-def _after_fork_in_child() -> None:
-    try:
-        import scope_nb
-
-        active = scope_nb._active
-        if active is not None:
-            rec = active[0]
-            if not _following(rec):
-                return
-            parent_actor = rec.current_actor()
-            options = _options_json(rec.options)
-            _abandon(rec)
-            _start_child(options, parent_actor)
-        elif os.environ.get(ENV):
-            info = json.loads(os.environ[ENV])
-            if info.get("parent_pid") != os.getpid():
-                _start_child(info["options"], None)
-    except Exception as e:
-        print(f"scope_nb: recording of forked child {os.getpid()} not started: {e}", file=sys.stderr)
-
-
-def _abandon(rec) -> None:
-    """Drop the recorder inherited through fork: hooks off, nothing written (its data
-    belongs to the parent, which writes it)."""
-    import scope_nb
-
-    scope_nb._lock = threading.Lock()  # may have been held by another thread at fork time
-    session._start_lock = threading.Lock()
-    scope_nb._active = None
-    session.ACTIVE = None
-    rec.extras.pop("flusher", None)
-    rec.stop()
-
-
-def _start_child(options: dict[str, Any], parent_actor: str | None) -> None:
-    import scope_nb
-
-    wanted = list(options.get("modules") or ())
-    later = [m for m in wanted if not _importable(m)]
-    scope_nb.start(**{**options, "modules": [m for m in wanted if m not in later]})
-    if later:  # e.g. the parent's modules, importable once multiprocessing set sys.path
-        sys.meta_path.insert(0, _TraceOnImport(later))
-    rec = scope_nb._active[0]
-    rec.extras["child"] = {"parent_actor": parent_actor, "parent_pid": os.getppid()}
-    if parent_actor is not None:
-        rec.actors.rows[rec.actors.process]["parent"] = parent_actor
-    from ...store.flusher import flusher_of
-
-    fl = flusher_of(rec)
-    if fl is not None:
-        fl.flush()
-    atexit.register(stop_child)
-    import multiprocessing.util as mpu
-
-    # multiprocessing children leave through os._exit after running the finalizers
-    # registered after its own after-fork step; register ours there
-    mpu.register_after_fork(_ANCHOR, _register_finalizer)
-    _register_finalizer(_ANCHOR)
-
-
-def _importable(name: str) -> bool:
-    import importlib.util
-
-    try:
-        return name in sys.modules or importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-class _TraceOnImport:
-    """A meta path entry that traces the named modules once they are imported."""
-
-    def __init__(self, names: list[str]):
-        self.names = set(names)
-
-    def find_spec(self, name, path=None, target=None):
-        if name not in self.names:
-            return None
-        import importlib.machinery
-
-        self.names.discard(name)
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        loader = spec.loader
-        run = loader.exec_module
-
-        def exec_module(module):
-            run(module)
-            import scope_nb
-
-            if scope_nb.is_recording():
-                scope_nb.trace_module(module)
-
-        loader.exec_module = exec_module
-        return spec
-
-
-def _register_finalizer(_anchor) -> None:
-    import multiprocessing.util as mpu
-
-    mpu.Finalize(None, stop_child, exitpriority=-100)
-
-
-def stop_child() -> None:
-    """Stop the child's recording and write its last rows (no frames are built)."""
-    import scope_nb
-
-    with scope_nb._lock:
-        if scope_nb._active is None:
-            return
-        rec = scope_nb._active[0]
-        scope_nb._active = None
-    rec.stop()
-    session.ACTIVE = None
-    session.LAST = rec
-    from ...store.flusher import stop_flusher
-
-    stop_flusher(rec)
-
-
-if sys.modules[__name__] not in session.PATCHERS:
-    session.PATCHERS.append(sys.modules[__name__])

@@ -50,7 +50,7 @@ _push = session.push
 def held_locks(rec, actor: str | None = None) -> tuple[str, ...]:
     """The names of the locks `actor` (default: the running actor) holds now, in the
     order it took them. Other recorder modules use this to fill `locks_held`."""
-    st = rec.extras.get("locks")
+    st = rec.parts.locks
     if st is None:
         return ()
     if actor is None:
@@ -785,7 +785,7 @@ _PATCHED: list[tuple[Any, str]] = []
 
 def install(rec) -> None:
     st = LockState(rec)
-    rec.extras["locks"] = st
+    rec.parts.locks = st
     lock_type, rlock_type, orig_lock, orig_rlock = _lock_types()
 
     def make_lock(frame, args, kwargs):
@@ -1052,7 +1052,7 @@ def trace_lock(rec, lock: Any, name: str | None = None) -> Any:
     for Lock / RLock (C objects), the same object for the Python lock classes."""
     if name is not None and not isinstance(name, str):
         raise TypeError(f"trace_lock: name must be a str or None, got {type(name).__name__}")
-    st = rec.extras.get("locks")
+    st = rec.parts.locks
     if st is None:
         raise RuntimeError("trace_lock: lock tracing is off in this recording (patch=False or tracing_level='off')")
     if name == "":
@@ -1131,6 +1131,3 @@ def _user_caller():
         f = f.f_back
     return f
 
-
-if sys.modules[__name__] not in session.PATCHERS:
-    session.PATCHERS.append(sys.modules[__name__])

@@ -10,7 +10,6 @@ import sys
 import threading
 import tracemalloc
 
-from .. import session
 from ..own_events import emit_own
 
 TOP_SITES = 10
@@ -62,7 +61,7 @@ class Sampler:
                 self.started_tracemalloc = True
             self.first = self._snapshot()
         self.sample()
-        self.thread = self.rec.own_thread(self._loop, "memory")
+        self.thread = self.rec.own_thread(self._loop, "memory", self.stop)
         self.thread.start()
 
     def _loop(self) -> None:
@@ -72,7 +71,7 @@ class Sampler:
     def finish(self) -> None:
         self.stop.set()
         if self.thread is not None:
-            self.thread.join(5)
+            self.thread.finish(5)
         self.sample()
         if self.started_tracemalloc:
             tracemalloc.stop()
@@ -108,15 +107,12 @@ def install(rec) -> None:
     if rec.options.memory_interval is None or "memory" not in rec.kinds:
         return
     s = Sampler(rec)
-    rec.extras["memory"] = s
+    rec.parts.memory = s
     s.start()
 
 
 def uninstall(rec) -> None:
-    s = rec.extras.pop("memory", None)
+    s, rec.parts.memory = rec.parts.memory, None
     if s is not None:
         s.finish()
 
-
-if sys.modules[__name__] not in session.PATCHERS:
-    session.PATCHERS.append(sys.modules[__name__])

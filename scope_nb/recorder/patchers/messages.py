@@ -424,7 +424,7 @@ def _future_patches(rec, mail: _Mail) -> None:
 def install(rec) -> None:
     if "send" not in rec.kinds and "receive" not in rec.kinds:
         return
-    mail = rec.extras["messages"] = _Mail(rec)
+    mail = rec.parts.messages = _Mail(rec)
     for cls in _THREAD_QUEUES:
         _queue_patches(rec, mail, cls, True)
     for cls in _ASYNC_QUEUES:
@@ -484,7 +484,7 @@ def _subclass_hook(rec, mail: _Mail, base):
 
 
 def uninstall(rec) -> None:
-    mail = rec.extras.pop("messages", None)
+    mail, rec.parts.messages = rec.parts.messages, None
     if mail is None:
         return
     for cls in (*_THREAD_QUEUES, *_ASYNC_QUEUES, *mail.user_classes):
@@ -495,5 +495,3 @@ def uninstall(rec) -> None:
     for name in _FUTURE_METHODS:
         unpatch(cf.Future, name)
 
-
-session.PATCHERS.append(sys.modules[__name__])

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-import sys
 import threading
 from typing import Any
 
@@ -213,6 +212,3 @@ def uninstall(rec) -> None:
     for owner, name, _ in _targets():
         unpatch(owner, name)
 
-
-if sys.modules[__name__] not in session.PATCHERS:
-    session.PATCHERS.append(sys.modules[__name__])

@@ -26,7 +26,6 @@ import threading
 import traceback
 
 from ...clock import perf_ns
-from .. import session
 from ..patching import original, patch, unpatch
 from ..sites import program_stack
 
@@ -81,7 +80,7 @@ class StallState:
     def ensure_monitor(self) -> None:
         with self._start_lock:
             if self.monitor is None:
-                self.monitor = self.rec.own_thread(self._watch, "stalls")
+                self.monitor = self.rec.own_thread(self._watch, "stalls", self.stop)
                 self.monitor.start()
 
     def _watch(self) -> None:
@@ -205,7 +204,7 @@ class StallState:
 
 def install(rec) -> None:
     st = StallState(rec)
-    rec.extras["stalls"] = st
+    rec.parts.stalls = st
     orig_run = original(asyncio.events.Handle, "_run")
     running = st.running
 
@@ -246,12 +245,9 @@ def install(rec) -> None:
 def uninstall(rec) -> None:
     unpatch(asyncio.base_events.BaseEventLoop, "call_exception_handler")
     unpatch(asyncio.events.Handle, "_run")
-    st = rec.extras.get("stalls")
+    st = rec.parts.stalls
     if st is not None:
         st.stop.set()
         if st.monitor is not None:
-            st.monitor.join(5)
+            st.monitor.finish(5)
 
-
-if sys.modules[__name__] not in session.PATCHERS:
-    session.PATCHERS.append(sys.modules[__name__])

@@ -19,7 +19,6 @@ import sys
 import threading
 
 from ...clock import perf_ns
-from .. import session
 from ..own_events import emit_own
 from ..sites import UserCodeFilter, program_stack
 from . import locks
@@ -50,7 +49,7 @@ class Watchdog:
         self.since: dict[int, tuple[tuple, int]] = {}  # thread ident -> (what it waits on, since perf ns)
         self.reported: set[tuple] = set()
         self.stop = threading.Event()
-        self.thread = rec.own_thread(self._loop, "watchdog")
+        self.thread = rec.own_thread(self._loop, "watchdog", self.stop)
 
     def _loop(self) -> None:
         period = min(max(self.threshold / 4e9, 0.01), 1.0)
@@ -106,7 +105,7 @@ class Watchdog:
     def _resource(self, kind: str, frame):
         obj = frame.f_locals.get("self")
         name = getattr(obj, "name", None) if kind in ("lock", "join") else None
-        st = self.rec.extras.get("locks")
+        st = self.rec.parts.locks
         if name is None and st is not None:
             target = obj._lock if kind == "condition" and hasattr(obj, "_lock") else obj
             name = getattr(target, "name", None) if isinstance(target, locks._Traced) else st.lookup(target)
@@ -124,7 +123,7 @@ class Watchdog:
         return actor or f"thread:{t.name if t is not None else ident}"
 
     def _holders(self, kind: str, name: str, obj) -> list[str]:
-        st = self.rec.extras.get("locks")
+        st = self.rec.parts.locks
         if kind in ("lock", "condition") and st is not None:
             return list(st.owners.get(name, ()))
         if kind == "join" and obj is not None:
@@ -150,7 +149,7 @@ class Watchdog:
         return out
 
     def _report(self, waits: dict) -> None:
-        st = self.rec.extras.get("locks")
+        st = self.rec.parts.locks
         rows = []
         graph: dict[str, list[str]] = {}
         stacks = {}
@@ -213,16 +212,12 @@ def install(rec) -> None:
     if rec.options.watchdog is None:
         return
     w = Watchdog(rec)
-    rec.extras["watchdog"] = w
+    rec.parts.watchdog = w
     w.thread.start()
 
 
 def uninstall(rec) -> None:
-    w = rec.extras.pop("watchdog", None)
+    w, rec.parts.watchdog = rec.parts.watchdog, None
     if w is not None:
-        w.stop.set()
-        w.thread.join(5)
+        w.thread.finish(5)
 
-
-if sys.modules[__name__] not in session.PATCHERS:
-    session.PATCHERS.append(sys.modules[__name__])

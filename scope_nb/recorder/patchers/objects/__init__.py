@@ -12,7 +12,7 @@ Modules: `hooks` (the traced subclass), `traced` (one object's events), `snapsho
 and `diffs` (its state history), `events` (shared constants and locations), `api`
 (`trace_object`, `@traced`, naming), `report` (the STATES rows).
 
-States rows are kept raw in `rec.extras["states"]` and turned into the STATES
+States rows are kept raw in `rec.parts.states` and turned into the STATES
 columns by `states_rows(rec)`. Each row stores, per attribute in `attrs`, one op:
 
 * "set": the payload is the new value: the pickle bytes of its structural copy
@@ -38,9 +38,6 @@ one pickling (see _splice).
 
 from __future__ import annotations
 
-import sys
-
-from ... import session
 from .api import check_arguments, renamed_objects, trace_object, traced
 from .hooks import _CLASS_SET
 from .report import states_rows
@@ -51,11 +48,11 @@ __all__ = ["Objects", "Traced", "check_arguments", "install", "renamed_objects",
 
 
 def install(rec) -> None:
-    rec.extras["objects"] = Objects(rec)
+    rec.parts.objects = Objects(rec)
 
 
 def uninstall(rec) -> None:
-    objs = rec.extras.get("objects")
+    objs = rec.parts.objects
     if objs is None:
         return
     for t in list(objs.table.values()):
@@ -66,7 +63,3 @@ def uninstall(rec) -> None:
         except Exception as e:
             rec.fault("objects:restore", e)
     objs.table.clear()
-
-
-if sys.modules[__name__] not in session.PATCHERS:
-    session.PATCHERS.append(sys.modules[__name__])

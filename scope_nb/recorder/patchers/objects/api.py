@@ -36,7 +36,7 @@ def trace_object(rec, obj: Any, name: str | None = None) -> Any:
     tracing off in it (tracing_level='off', patch=False) it records nothing. An object
     already traced under another name is renamed: its whole history takes the new name."""
     check_arguments(obj, name)
-    objs = rec.extras.get("objects") if rec is not None else None
+    objs = rec.parts.objects if rec is not None else None
     if objs is None:
         return obj
     cls = type(obj)
@@ -67,7 +67,7 @@ def trace_object(rec, obj: Any, name: str | None = None) -> Any:
         raise TypeError(f"trace_object: cannot trace this {cls.__qualname__} object ({e}); accepted: instances "
                         "of classes defined in Python (with or without __slots__)") from None
     rec.objects[name] = obj
-    locks = rec.extras.get("locks")
+    locks = rec.parts.locks
     if locks is not None:
         for attr, value in t.read_state().items():
             if _inspectable(type(value)):
@@ -120,7 +120,7 @@ def _rename(objs: Objects, t: Traced, name: str) -> None:
 
 def renamed_objects(rec) -> dict[str, str]:
     """Old name -> current name of the traced objects renamed while recording."""
-    objs = rec.extras.get("objects")
+    objs = rec.parts.objects
     return dict(objs.renamed) if objs is not None else {}
 
 
@@ -168,7 +168,7 @@ def traced(cls: type | None = None):
             else:
                 orig_init(self, *args, **kwargs)
             rec = session.ACTIVE
-            if rec is not None and rec.running and "objects" in rec.extras and id(self) not in rec.extras["objects"].table:
+            if rec is not None and rec.running and rec.parts.objects is not None and id(self) not in rec.parts.objects.table:
                 try:
                     trace_object(rec, self, _counted_name(rec, type(self).__name__))
                 except Exception as e:
@@ -190,7 +190,7 @@ def _plain_init(cls: type) -> bool:
 
 
 def _counted_name(rec, base: str) -> str:
-    objs = rec.extras["objects"]
+    objs = rec.parts.objects
     n = objs.counters.get(base, 0)
     while True:
         n += 1

@@ -10,7 +10,7 @@ from typing import Any
 def states_rows(rec) -> list[dict]:
     """The STATES rows of everything recorded so far (payloads pickled here, off the
     hot path; `state` is the bounded repr of the whole state after each change)."""
-    rows = list(rec.extras.get("states") or ())
+    rows = list(rec.parts.states or ())
     current: dict[str, dict[str, str]] = {}
     out = []
     to_epoch = rec.offset

@@ -46,7 +46,7 @@ class Objects:
         self.renamed: dict[str, str] = {}  # old name -> current name (see _rename)
         self.max_len = rec.fmt.max_len
         self.lock_state = None  # record/locks.py's LockState, found on first use
-        rec.extras["states"] = self.rows
+        rec.parts.states = self.rows
 
     def is_secret(self, attr: str) -> bool:
         hit = self.secret.get(attr)
@@ -58,7 +58,7 @@ class Objects:
         """The locks `actor` holds (what `locks.held_locks` answers, without the lookups)."""
         st = self.lock_state
         if st is None:
-            st = self.lock_state = self.rec.extras.get("locks")
+            st = self.lock_state = self.rec.parts.locks
             if st is None:
                 return ()
         h = st.held.get(actor)

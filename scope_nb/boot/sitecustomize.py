@@ -11,11 +11,11 @@ def _boot() -> None:
     if not os.environ.get("SCOPE_NB_CHILD"):
         return
     try:
-        from scope_nb.recorder.patchers.children import boot
+        from scope_nb._control import boot_child
     except ImportError:
         return  # another interpreter without scope_nb: nothing to record with
     try:
-        boot()
+        boot_child()
     except Exception as e:  # a child must start even when its recording cannot
         print(f"scope_nb: recording of child process {os.getpid()} not started: {e}", file=sys.stderr)
 
