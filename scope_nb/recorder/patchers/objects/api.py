@@ -3,6 +3,7 @@ a counted class name), renaming it."""
 
 from __future__ import annotations
 
+import _thread
 import functools
 import sys
 import types
@@ -45,6 +46,9 @@ def trace_object(rec, obj: Any, name: str | None = None) -> Any:
         if name is not None and name != known.name:
             _rename(objs, known, name)
         return obj
+    if _is_lock(cls):
+        raise TypeError(f"trace_object: a {cls.__module__}.{cls.__qualname__} is a lock; use trace_lock; "
+                        "accepted: instances of the program's classes")
     if is_recorder_module(cls.__module__):
         raise TypeError(f"trace_object: {cls.__qualname__} is part of scope_nb, which does not trace itself; "
                         "accepted: instances of the program's classes (a lock: use trace_lock)")
@@ -197,3 +201,13 @@ def _counted_name(rec, base: str) -> str:
         if f"{base}-{n}" not in rec.objects:
             objs.counters[base] = n
             return f"{base}-{n}"
+
+
+def _is_lock(cls: type) -> bool:
+    """A lock, traced or not (a traced lock's type reads as the interpreter's)."""
+    from ..locks import TracedLock, TracedRLock
+
+    return issubclass(cls, (TracedLock, TracedRLock)) or cls in _REAL_LOCKS
+
+
+_REAL_LOCKS = (type(_thread.allocate_lock()), _thread.RLock)
