@@ -2,7 +2,12 @@
 public API and checks that no analysis reports a bug it does not have."""
 
 import concurrent.futures as cf
+import logging
+import logging.handlers
+import queue
 import threading
+
+import polars as pl
 
 import scope_nb
 
@@ -21,3 +26,61 @@ def test_a_busy_thread_pool_is_no_deadlock_and_its_idle_semaphore_no_timeout():
     assert idle["timeouts"] == 0
     assert all(r["timeouts"] == 0 for r in lk.values())
     assert not any("_idle_semaphore" in n for n in trace.lock_graph().nodes)
+
+
+class Box:
+    def take(self):
+        raise KeyError("empty")
+
+
+def test_a_failed_method_call_handled_by_its_caller_is_no_crash_of_the_caller():
+    with scope_nb.record() as trace:
+        box = scope_nb.trace_object(Box(), "box")
+
+        def worker():
+            try:
+                box.take()
+            except KeyError:
+                pass
+
+        t = threading.Thread(target=worker, name="worker")
+        t.start()
+        t.join()
+    assert trace.get_crash_events("worker") is None
+    assert trace.get_crash_events() == []
+    failed = trace.get_crash_events("box")
+    assert (failed.kind, failed.obj, failed.exc_type) == ("exception", "box", "KeyError")
+    assert "crashed" not in failed.headline and "failed" in failed.headline
+
+
+def test_a_logging_burst_that_drains_is_shown_but_no_stall():
+    """200 records logged before the QueueListener starts: the queue is 200 deep for a
+    moment, then the listener drains it all before stop() returns."""
+    records = queue.Queue()
+    seen = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    log = logging.getLogger("precision.burst")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    handler = logging.handlers.QueueHandler(records)
+    log.addHandler(handler)
+    listener = logging.handlers.QueueListener(records, Keep())
+    try:
+        with scope_nb.record() as trace:
+            for i in range(200):
+                log.info("line %d", i)
+            listener.start()
+            listener.stop()  # drains every record, then joins its thread
+    finally:
+        log.removeHandler(handler)
+    assert len(seen) == 200
+    [q] = trace.message_queue_analysis().filter(pl.col("max_depth") >= 32).rows(named=True)
+    assert q["final_depth"] == 0
+    assert [r for r in trace.detect_stalls() if r.kind == "backlog"] == []
+    # it was deep for a moment: a threshold of no time at all names it
+    [burst] = [r for r in trace.detect_stalls(backlog_s=0.0) if r.kind == "backlog"]
+    assert "deep for" in burst.headline
