@@ -10,6 +10,7 @@ import threading
 import polars as pl
 
 import scope_nb
+from scope_nb.analysis.summary import summarize
 
 
 def test_a_busy_thread_pool_is_no_deadlock_and_its_idle_semaphore_no_timeout():
@@ -84,3 +85,24 @@ def test_a_logging_burst_that_drains_is_shown_but_no_stall():
     # it was deep for a moment: a threshold of no time at all names it
     [burst] = [r for r in trace.detect_stalls(backlog_s=0.0) if r.kind == "backlog"]
     assert "deep for" in burst.headline
+
+
+class Counter:
+    def __init__(self):
+        self.n = 0
+
+
+def test_the_summary_says_races_were_not_watched_when_no_object_was_traced():
+    with scope_nb.record() as bare:
+        t = threading.Thread(target=lambda: None, name="idle")
+        t.start()
+        t.join()
+    [races] = [s for s in summarize(bare) if s.name == "races"]
+    assert races.headline.startswith("not watched (no objects traced")
+    assert "races           not watched" in str(bare)
+
+    with scope_nb.record() as watched:
+        counter = scope_nb.trace_object(Counter(), "counter")
+        counter.n += 1
+    [races] = [s for s in summarize(watched) if s.name == "races"]
+    assert races.headline == "none in 1 traced object (counter)"
