@@ -841,7 +841,7 @@ NB06 = [
 
 
     def store(record, db):
-        time.sleep(0.002)  # one round trip to the database per record
+        time.sleep(0.003)  # one round trip to the database per record
         db.append(record)
 
 
@@ -856,7 +856,7 @@ NB06 = [
 
     import pipeline
 
-    lines = [json.dumps({"id": i, "price": 3, "qty": i % 7}) for i in range(200)]
+    lines = [json.dumps({"id": i, "price": 3, "qty": i % 7}) for i in range(500)]
     '''),
     code('''
     %%scope --modules pipeline -o slow
@@ -874,7 +874,7 @@ NB06 = [
     ## Hotspots
 
     Every function of `pipeline`, by total (inclusive) time: `write` runs for the whole
-    recording, and nearly all of it is spent in `store`, 2 ms a call, 200 calls.
+    recording, and nearly all of it is spent in `store`, 3 ms a call, 500 calls.
     """),
     code('''
     import polars as pl
@@ -906,7 +906,22 @@ NB06 = [
     slow.message_queue_analysis().select("queue", "sends", "receives", "max_depth", ms("latency_p50_ns"), ms("latency_max_ns"))
     '''),
     code("charts.queue_depth_chart(slow)"),
-    md("The stall detector names the slow consumer and both rates:"),
+    md("""
+    A queue that backs up for a moment is not yet a problem: a logging queue catching up
+    after a burst drains in a few milliseconds. `detect_stalls()` reports a backlog only
+    when it hurt: the queue was at least `backlog_depth` deep (32) and was left
+    non-empty at the end, or stayed that deep for longer than `backlog_s` (1 s), or kept
+    a message waiting longer than `wait_s` (1 s). `queue_bottlenecks` shows the numbers
+    it judges by, for every queue that reached the depth (`performance_analysis().bottlenecks`):
+    """),
+    code('''
+    slow.performance_analysis("pipeline").bottlenecks.select("queue", "peak_depth", "final_depth", ms("above_ns"), ms("wait_max_ns"))
+    '''),
+    md("""
+    Here the last record waited well over a second for the writer, and the queue stayed
+    deep for most of the run: a backlog that hurt. The stall names the slow consumer,
+    both rates, and why it counts:
+    """),
     code('''
     backlog = next(s for s in slow.detect_stalls() if s.kind == "backlog")
     backlog
@@ -922,7 +937,7 @@ NB06 = [
 
 
     def store_many(batch, db):
-        time.sleep(0.002)  # one round trip for the whole batch
+        time.sleep(0.003)  # one round trip for the whole batch
         db.extend(batch)
 
 
@@ -960,6 +975,7 @@ NB06 = [
         return round((hi - lo) / 1e6, 1)
 
     print("before:", wall_ms(slow), "ms   after:", wall_ms(fast), "ms")
+    print("backlogs after:", [s for s in fast.detect_stalls() if s.kind == "backlog"])
     fast.performance_hotspots("pipeline").select("function", "count", ms("total_ns"))
     '''),
     md("""
@@ -1011,7 +1027,7 @@ NB06 = [
     - record function calls of chosen modules with `--modules` (or `scope_nb.trace_module`);
     - rank functions with `performance_hotspots(module)` and draw them with `charts.hotspots_chart`;
     - read inclusive and self time per call path with `call_tree_analysis(module)`;
-    - spot a slow consumer from its queue: `message_queue_analysis()`, `charts.queue_depth_chart`, and the `backlog` stall;
+    - spot a slow consumer from its queue: `message_queue_analysis()`, `charts.queue_depth_chart`, and the `backlog` stall, reported only when the backlog hurt;
     - find the lock threads queue on with `lock_contention()`;
     - measure a fix with a second recording.
 

@@ -127,9 +127,11 @@ def lock_graph() -> nx.DiGraph:
     return _current("lock_graph").lock_graph()
 
 
-def detect_stalls() -> list:
+def detect_stalls(*, backlog_depth: int | None = None, backlog_s: float | None = None,
+                  wait_s: float | None = None) -> list:
     """(`Trace.detect_stalls` of `scope_nb.current()`.)"""
-    return _current("detect_stalls").detect_stalls()
+    return _current("detect_stalls").detect_stalls(backlog_depth=backlog_depth, backlog_s=backlog_s,
+                                                    wait_s=wait_s)
 
 
 def supervision_tree() -> nx.DiGraph:

@@ -259,10 +259,16 @@ class Trace:
 
         return lock_graph(self.events())
 
-    def detect_stalls(self) -> list:
+    def detect_stalls(self, *, backlog_depth: int | None = None, backlog_s: float | None = None,
+                      wait_s: float | None = None) -> list:
+        """Blocked loops, lost tasks, unretrieved exceptions, hangs, orphaned queues and
+        backlogs that hurt: a queue at least `backlog_depth` deep (default 32) left
+        non-empty at the end, that deep for longer than `backlog_s` (default 1 s), or
+        keeping a message waiting longer than `wait_s` (default 1 s)."""
         from .analysis.stalls import detect_stalls
 
-        return detect_stalls(self.events(), self.actors())
+        given = {"backlog_depth": backlog_depth, "backlog_s": backlog_s, "wait_s": wait_s}
+        return detect_stalls(self.events(), self.actors(), **{k: v for k, v in given.items() if v is not None})
 
     # -- performance and memory -----------------------------------------------------
     def performance_hotspots(self, module=None) -> pl.DataFrame:

@@ -41,7 +41,7 @@ EXPECTED = {
                     "lock graph — 1 cycle(s)", "deadlocks: []"],
     "05-asyncio-stalls": ["event loop blocked", "(request-1)", "loop stalls: []", "lost update on rates.rate",
                           "fetches: ['request-a'] answers: 1.0821 1.0821", "races: []"],
-    "06-performance": ["200 records stored", "queue records backed up to", "store  x200", "80 records stored",
+    "06-performance": ["500 records stored", "queue records backed up to", "deep for", "store  x500", "80 records stored",
                        "db_lock"],
     "07-production-postmortem": ["warehouse-1 exited with code 1", "3 process(es)", "exit code 1",
                                  "KeyError('plum')", "('plum', 2)"],

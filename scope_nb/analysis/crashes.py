@@ -1,6 +1,11 @@
 """Crashes: actors that ended by an uncaught exception (threads, tasks, processes with a
-non-zero exit code) and traced objects whose method raised; and the context a person
-needs to understand one: what it handled last, its state, who it left waiting."""
+non-zero exit code), and failed calls: a traced object's method that raised; and the
+context a person needs to understand one: what it handled last, its state, who it
+left waiting.
+
+A failed call is not a crash of its caller: the caller may handle the exception and
+go on (it crashed only if a `crash` row ends it). So an actor's crashes are its
+`crash` rows, an object's are its failed calls."""
 
 from __future__ import annotations
 
@@ -31,8 +36,21 @@ def _split(detail: str | None) -> tuple[str, str]:
 
 
 def crash_rows(events: pl.DataFrame) -> pl.DataFrame:
-    """Actor crashes, plus exceptions that escaped a traced object's method."""
-    return events.filter((pl.col("kind") == "crash") | ((pl.col("kind") == "exception") & pl.col("obj").is_not_null())).sort("seq")
+    """Actors that ended by an exception (or a non-zero exit code)."""
+    return events.filter(pl.col("kind") == "crash").sort("seq")
+
+
+def _rows_of(trace, obj_or_actor) -> tuple[pl.DataFrame, str]:
+    """The crash rows of obj_or_actor: an actor's crashes, a traced object's failed
+    calls; with None, every actor's crashes. And what was asked for, for messages."""
+    ev = trace.events()
+    if obj_or_actor is None:
+        return crash_rows(ev), "crash"
+    what, name = resolve_actor_or_object(trace, obj_or_actor)
+    if what == "obj":
+        failed = ev.filter((pl.col("kind") == "exception") & (pl.col("obj") == name)).sort("seq")
+        return failed, "failed call"
+    return crash_rows(ev).filter(pl.col("actor") == name), "crash"
 
 
 def _event(r: dict) -> CrashEvent:
@@ -42,27 +60,23 @@ def _event(r: dict) -> CrashEvent:
 
 
 def get_crash_events(trace, obj_or_actor=None) -> CrashEvent | list[CrashEvent] | None:
-    """The last crash of an actor or traced object (None if it never crashed); with no
-    argument, every crash in the trace, in order."""
-    rows = crash_rows(trace.events())
+    """The crash of an actor (None if it did not crash), or the last failed call of a
+    traced object (None if none failed); with no argument, every actor's crash in the
+    trace, in order."""
+    rows, _ = _rows_of(trace, obj_or_actor)
     if obj_or_actor is None:
         return [_event(r) for r in rows.iter_rows(named=True)]
-    what, name = resolve_actor_or_object(trace, obj_or_actor)
-    mine = rows.filter(pl.col(what) == name)
-    return _event(mine.row(-1, named=True)) if mine.height else None
+    return _event(rows.row(-1, named=True)) if rows.height else None
 
 
 def analyze_crash(trace, obj_or_actor=None, ts_ns: int | None = None) -> CrashReport:
-    """A crash (the last one of obj_or_actor, or of the whole trace; the last at or before
-    ts_ns if given) with its context."""
-    rows = crash_rows(trace.events())
-    if obj_or_actor is not None:
-        what, name = resolve_actor_or_object(trace, obj_or_actor)
-        rows = rows.filter(pl.col(what) == name)
+    """A crash (of an actor, or the last of the whole trace) or a traced object's last
+    failed call (the last at or before ts_ns if given) with its context."""
+    rows, said = _rows_of(trace, obj_or_actor)
     if ts_ns is not None:
         rows = rows.filter(pl.col("ts") <= ts_ns)
     if rows.height == 0:
-        raise ValueError(f"analyze_crash: no crash recorded for {obj_or_actor!r}"
+        raise ValueError(f"analyze_crash: no {said} recorded for {obj_or_actor!r}"
                          + (f" at or before ts={ts_ns}" if ts_ns is not None else ""))
     crash = _event(rows.row(-1, named=True))
     ev = trace.events()

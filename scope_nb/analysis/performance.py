@@ -177,8 +177,20 @@ def queue_depths(events: pl.DataFrame) -> pl.DataFrame:
 
 
 def queue_bottlenecks(events: pl.DataFrame, min_depth: int = BACKLOG_DEPTH) -> pl.DataFrame:
-    """Queues whose depth reached `min_depth`: who fills them, who drains them, and how fast."""
-    q = queue_depths(events)
+    """Queues whose depth reached `min_depth`: who fills them, who drains them, and how
+    fast; `above_ns`, the longest stretch their depth stayed at or above `min_depth`
+    (to the end of the recording if it never fell back), and `wait_max_ns`, the longest
+    a message waited in them. A burst that drained shows here as well: whether it
+    hurt is detect_stalls' judgement."""
+    end = events["ts"].max()
+    q = queue_depths(events).with_columns((pl.col("depth") >= min_depth).alias("_above"))
+    q = q.with_columns((pl.col("_above") != pl.col("_above").shift(1).over("target")).fill_null(True)
+                       .cum_sum().over("target").alias("_run"))
+    runs = (q.group_by("target", "_run").agg(pl.col("_above").first(), pl.col("ts").first().alias("_start"))
+            .sort("target", "_run")
+            .with_columns(pl.col("_start").shift(-1).over("target").fill_null(end).alias("_until")))
+    stretch = runs.filter(pl.col("_above")).group_by("target").agg(
+        (pl.col("_until") - pl.col("_start")).max().alias("above_ns"))
     is_send = pl.col("kind") == "send"
     is_recv = pl.col("kind") == "receive"
     def span(cond: pl.Expr) -> pl.Expr:
@@ -195,8 +207,9 @@ def queue_bottlenecks(events: pl.DataFrame, min_depth: int = BACKLOG_DEPTH) -> p
         span(is_send).alias("_put_s"),
         span(is_recv).alias("_get_s"),
         pl.col("duration_ns").filter(is_recv).quantile(0.95, "nearest").cast(pl.Int64).alias("wait_p95_ns"),
+        pl.col("duration_ns").filter(is_recv).max().alias("wait_max_ns"),
         pl.col("ts").filter(pl.col("depth") == pl.col("depth").max()).first().alias("peak_ts"),
-    ).rename({"target": "queue"}).filter(pl.col("peak_depth") >= min_depth)
+    ).join(stretch, on="target", how="left").rename({"target": "queue"}).filter(pl.col("peak_depth") >= min_depth)
     per = per.with_columns(
         (pl.col("sent") / pl.max_horizontal(pl.col("_put_s").fill_null(0.0), pl.lit(1e-3))).alias("put_per_s"),
         (pl.col("received") / pl.max_horizontal(pl.col("_get_s").fill_null(0.0), pl.lit(1e-3))).alias("get_per_s"),

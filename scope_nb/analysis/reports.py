@@ -49,7 +49,8 @@ def _ms(ns: int | None) -> str | None:
 
 @dataclass
 class CrashEvent:
-    """One crash: an actor that ended by an exception, or a traced object's method that raised."""
+    """One crash: an actor that ended by an exception; or a failed call: a traced
+    object's method that raised (its caller may have handled it and gone on)."""
 
     ts: int
     actor: str
@@ -58,7 +59,7 @@ class CrashEvent:
     location: str | None = None
     seq: int | None = None
     obj: str | None = None
-    kind: str = "crash"  # crash | exception (a traced object's method raised)
+    kind: str = "crash"  # crash | exception (a failed call: a traced object's method raised)
 
     @property
     def exc_type(self) -> str:
@@ -66,8 +67,9 @@ class CrashEvent:
 
     @property
     def headline(self) -> str:
-        who = f"{self.obj} (in {self.actor})" if self.obj else self.actor
-        return f"{who} crashed: {self.exception}"
+        if self.obj:
+            return f"a call on {self.obj} (by {self.actor}) failed: {self.exception}"
+        return f"{self.actor} crashed: {self.exception}"
 
     def _facts(self):
         return [("ts", self.ts), ("actor", self.actor), ("object", self.obj), ("at", self.location),

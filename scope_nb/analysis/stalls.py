@@ -1,6 +1,11 @@
 """What stopped progress: an event loop blocked by one step, task or future exceptions
 never retrieved, tasks lost while pending, swallowed cancellations, await cycles, hangs
-seen by the watchdog, queues left without a consumer, queues growing without bound."""
+seen by the watchdog, queues left without a consumer, and backlogs that hurt.
+
+A backlog is a stall only when it hurt: a queue that backed up to `backlog_depth` and
+was left non-empty at the end (still growing, or never drained), stayed that deep for
+longer than `backlog_s`, or kept a message waiting in it longer than `wait_s`. A burst that drained in time (a logging QueueListener catching up) is no
+stall: message_queue_analysis() and queue_bottlenecks() still show it."""
 
 from __future__ import annotations
 
@@ -11,8 +16,14 @@ from .deadlocks import parse_watchdog
 from .performance import BACKLOG_DEPTH, queue_bottlenecks
 from .reports import StallReport
 
+BACKLOG_SECONDS = 1.0  # a queue at least backlog_depth deep for this long is a backlog that hurt
+WAIT_SECONDS = 1.0  # a message that waited this long in a backed-up queue hurt
 
-def detect_stalls(events: pl.DataFrame, actors: pl.DataFrame, backlog_depth: int = BACKLOG_DEPTH) -> list[StallReport]:
+
+def detect_stalls(events: pl.DataFrame, actors: pl.DataFrame, backlog_depth: int = BACKLOG_DEPTH,
+                  backlog_s: float = BACKLOG_SECONDS, wait_s: float = WAIT_SECONDS) -> list[StallReport]:
+    """Every stall, in the order it happened, then orphaned queues and backlogs (see
+    the module docstring for what makes a backlog a stall)."""
     names = dict(actors.select("actor", "name").iter_rows())
 
     def who(a: str | None) -> str:
@@ -53,9 +64,29 @@ def detect_stalls(events: pl.DataFrame, actors: pl.DataFrame, backlog_depth: int
                                    detail=r["detail"], actors=involved, stacks=data.get("stacks", {}),
                                    target=waits[0].get("on") if waits else None))
     out += _orphaned_queues(events, who)
-    for r in queue_bottlenecks(events, backlog_depth).iter_rows(named=True):
-        out.append(StallReport("backlog", (r["consumers"] or [None])[0], r["peak_ts"], r["summary"], target=r["queue"],
-                               actors=list(r["consumers"])))
+    out += _backlogs(events, backlog_depth, backlog_s, wait_s)
+    return out
+
+
+def _backlogs(events: pl.DataFrame, depth: int, backlog_s: float, wait_s: float) -> list[StallReport]:
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"detect_stalls: backlog_depth must be an int >= 1; got {depth!r}")
+    for name, value in (("backlog_s", backlog_s), ("wait_s", wait_s)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"detect_stalls: {name} must be a number of seconds >= 0; got {value!r}")
+    hurt = queue_bottlenecks(events, depth).filter(
+        (pl.col("final_depth") > 0) | (pl.col("above_ns") > int(backlog_s * 1e9))
+        | (pl.col("wait_max_ns") > int(wait_s * 1e9)))
+    out = []
+    for r in hurt.iter_rows(named=True):
+        if r["final_depth"] > 0:
+            why = "left non-empty at the end"
+        elif r["above_ns"] > backlog_s * 1e9:
+            why = f"at least {depth} deep for {r['above_ns'] / 1e9:.3f} s"
+        else:
+            why = f"a message waited {r['wait_max_ns'] / 1e9:.3f} s in it"
+        out.append(StallReport("backlog", (r["consumers"] or [None])[0], r["peak_ts"], f"{r['summary']}; {why}",
+                               target=r["queue"], actors=list(r["consumers"])))
     return out
 
 

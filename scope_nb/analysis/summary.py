@@ -103,6 +103,22 @@ def _findings(name: str, method: str, noun: str) -> Callable[[Any], Section]:
     return compute
 
 
+def _races(trace) -> Section:
+    """Races are looked for only in traced objects' attribute accesses: with none, the
+    section says it did not watch rather than "none"."""
+    import polars as pl
+
+    accesses = trace.events(["read", "write"]).filter(pl.col("obj").is_not_null())
+    if accesses.height == 0:
+        return Section("races", headline="not watched (no objects traced: --objects or scope_nb.trace_object)")
+    sec = _findings("races", "detect_race_conditions", "race")(trace)
+    if not sec.count:
+        watched = sorted(accesses["obj"].unique().to_list())
+        shown = ", ".join(watched[:MAX_ITEMS]) + (f", +{len(watched) - MAX_ITEMS}" if len(watched) > MAX_ITEMS else "")
+        sec.headline = f"none in {len(watched)} traced object{'s' if len(watched) != 1 else ''} ({shown})"
+    return sec
+
+
 def _hotspots(trace) -> Section:
     sec = Section("hotspots")
     if trace.events(["call"]).height == 0:
@@ -161,7 +177,7 @@ SECTIONS: tuple[tuple[str, Callable[[Any], Section]], ...] = (
     ("actors", _actors),
     ("events", _events),
     ("crashes", _crashes),
-    ("races", _findings("races", "detect_race_conditions", "race")),
+    ("races", _races),
     ("deadlocks", _findings("deadlocks", "detect_deadlocks", "deadlock")),
     ("stalls", _findings("stalls", "detect_stalls", "stall")),
     ("hotspots", _hotspots),

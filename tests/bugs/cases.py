@@ -517,9 +517,9 @@ def backlog_bug():
             q.put(i)
         produced.set()
 
-    def consumer():
+    def consumer():  # too slow to keep up: half the work is still queued at the end
         produced.wait()
-        for _ in range(100):
+        for _ in range(50):
             q.get()
 
     _join(_start(producer, consumer))
