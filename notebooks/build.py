@@ -8,7 +8,9 @@ Each notebook runs in a temporary directory (files it writes, like 07's trace
 directory, stay out of the repository). Stored outputs are made to read well on
 GitHub and in nbconvert: live widget views are dropped (no widget state is saved, so
 they could not be shown anyway) and the static HTML picture every widget of scope_nb
-carries is kept; charts are SVG drawn offline.
+carries is kept; charts and graphs carry a PNG drawn offline in the kernel (and the
+Vega-Lite spec, which JupyterLab draws with the Vega it ships), so every figure shows
+when the notebook is opened untrusted.
 """
 
 from __future__ import annotations
@@ -144,18 +146,17 @@ NB01 = [
     md("""
     ## Pictures
 
-    Charts render offline (no CDN): `enable_offline()` makes altair draw SVG in the
-    kernel, which also reads well when the notebook is saved. The timeline has one lane
-    per actor; green lines are messages from sender to receiver.
+    Charts render offline (no CDN, nothing to enable): each carries a picture drawn in
+    the kernel, which also reads well when the notebook is saved. The timeline has one
+    lane per actor; green lines are messages from sender to receiver.
     """),
     code('''
-    from scope_nb.notebook import charts, graphs
+    from scope_nb.notebook import charts
 
-    charts.enable_offline()
     charts.timeline_chart(kitchen)
     '''),
-    md("Who started whom (the supervision tree):"),
-    code("graphs.supervision_svg(kitchen)"),
+    md("Who started whom (the supervision tree, a `networkx.DiGraph` that draws itself):"),
+    code("kitchen.supervision_tree()"),
     md("""
     ## The explorer
 
@@ -260,7 +261,6 @@ NB02 = [
     code('''
     from scope_nb.notebook import charts
 
-    charts.enable_offline()
     charts.timeline_chart(payday)
     '''),
     md("""
@@ -383,7 +383,6 @@ NB03 = [
     code('''
     from scope_nb.notebook import charts
 
-    charts.enable_offline()
     charts.timeline_chart(racy)
     '''),
     md("""
@@ -705,7 +704,6 @@ NB05 = [
     code('''
     from scope_nb.notebook import charts
 
-    charts.enable_offline()
     charts.timeline_chart(blocked)
     '''),
     md("""
@@ -885,7 +883,6 @@ NB06 = [
     code('''
     from scope_nb.notebook import charts
 
-    charts.enable_offline()
     charts.hotspots_chart(slow)
     '''),
     md("""
@@ -1123,9 +1120,8 @@ NB07 = [
     shop.actors().filter(pl.col("kind") == "process").select("actor", "name", "parent", "pid", "outcome", "exception")
     '''),
     code('''
-    from scope_nb.notebook import charts, graphs
+    from scope_nb.notebook import graphs
 
-    charts.enable_offline()
     graphs.supervision_svg(shop)
     '''),
     md("""
