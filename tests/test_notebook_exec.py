@@ -85,6 +85,11 @@ def test_summary_outputs_are_html_and_live_widgets(executed):
         html = next(o["data"]["text/html"] for o in executed[key] if "data" in o)
         assert 'data-section="crashes"' in html and "section failed" not in html
     assert executed["load"] and executed["await"][0]["data"]["text/plain"] == "'awaited'"
+    summary = next(o["data"]["text/plain"] for o in executed["record"] if "data" in o)
+    actors = next(line for line in summary.splitlines() if line.strip().startswith("actors"))
+    assert actors.split(";")[0].split(None, 1)[1] == "2 threads", "the kernel's own actors are not counted"
+    assert "of the kernel's own left out" in actors
+    assert "<style" not in html, "an untrusted notebook drops <style>: the summary styles inline"
 
 
 def test_explorer_has_a_static_fallback(executed):
