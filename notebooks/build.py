@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 
 HERE = Path(__file__).resolve().parent
@@ -1120,7 +1121,7 @@ NB07 = [
     shop.actors().filter(pl.col("kind") == "process").select("actor", "name", "parent", "pid", "outcome", "exception")
     '''),
     code('''
-    from scope_nb.notebook import graphs
+    from scope_nb.notebook import charts, graphs
 
     graphs.supervision_svg(shop)
     '''),
@@ -1232,8 +1233,9 @@ def build(name: str) -> Path:
         execute(nb, workdir)
         clean(nb)
         print(f"{name}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    nb.metadata.pop("language_info", None)
-    nb.metadata["language_info"] = {"name": "python"}
+    # the kernel's own words for itself (JupyterLab writes them into a notebook it opens:
+    # stored as they are, opening the notebook leaves it unmodified)
+    nb.metadata["kernelspec"]["display_name"] = KernelSpecManager().get_kernel_spec("python3").display_name
     path = HERE / f"{name}.ipynb"
     nbformat.validate(nb)
     nbformat.write(nb, path)
