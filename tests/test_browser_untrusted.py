@@ -98,7 +98,16 @@ def test_stored_notebooks_show_every_figure_untrusted(lab):
                 text = cells.nth(index).locator(".jp-OutputArea").inner_text()
                 assert "alt.LayerChart" not in text and "alt.Chart" not in text and "DiGraph at 0x" not in text
             shown[name] = kinds
-            page.screenshot(path=str(ARTIFACTS / f"untrusted-{name}.png"), full_page=False)
+            first = cells.nth(next(iter(expected))).locator(".jp-OutputArea")
+            first.screenshot(path=str(ARTIFACTS / f"untrusted-{name}-figure.png"))
+            summary = page.locator(f"[id='{panel}'] .scope-sum:has(th[style])")  # the %%scope summary
+            html = [o.get("data", {}).get("text/html", "") for c in nb.cells for o in c.get("outputs", [])]
+            stored = any("scope-sum" in h and "<style" not in h for h in html)  # a %%scope summary
+            assert summary.count() >= stored, f"{name}: the summary lost its inline styles"
+            if summary.count():  # keeps its inline styling through the sanitizer
+                th = summary.first.locator("th").first
+                assert th.evaluate("e => getComputedStyle(e).textAlign") == "left"
+                summary.first.screenshot(path=str(ARTIFACTS / f"untrusted-{name}-summary.png"))
             wait_for_notebook(page)  # the kernel's info is in: JupyterLab has written what it writes
             page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.info")
             dirty = page.evaluate("window.jupyterapp.shell.currentWidget.context.model.dirty")
