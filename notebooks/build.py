@@ -8,7 +8,9 @@ Each notebook runs in a temporary directory (files it writes, like 07's trace
 directory, stay out of the repository). Stored outputs are made to read well on
 GitHub and in nbconvert: live widget views are dropped (no widget state is saved, so
 they could not be shown anyway) and the static HTML picture every widget of scope_nb
-carries is kept; charts are SVG drawn offline.
+carries is kept; charts and graphs carry a PNG drawn offline in the kernel (and the
+Vega-Lite spec, which JupyterLab draws with the Vega it ships), so every figure shows
+when the notebook is opened untrusted.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 
 HERE = Path(__file__).resolve().parent
@@ -144,18 +147,17 @@ NB01 = [
     md("""
     ## Pictures
 
-    Charts render offline (no CDN): `enable_offline()` makes altair draw SVG in the
-    kernel, which also reads well when the notebook is saved. The timeline has one lane
-    per actor; green lines are messages from sender to receiver.
+    Charts render offline (no CDN, nothing to enable): each carries a picture drawn in
+    the kernel, which also reads well when the notebook is saved. The timeline has one
+    lane per actor; green lines are messages from sender to receiver.
     """),
     code('''
-    from scope_nb.notebook import charts, graphs
+    from scope_nb.notebook import charts
 
-    charts.enable_offline()
     charts.timeline_chart(kitchen)
     '''),
-    md("Who started whom (the supervision tree):"),
-    code("graphs.supervision_svg(kitchen)"),
+    md("Who started whom (the supervision tree, a `networkx.DiGraph` that draws itself):"),
+    code("kitchen.supervision_tree()"),
     md("""
     ## The explorer
 
@@ -260,7 +262,6 @@ NB02 = [
     code('''
     from scope_nb.notebook import charts
 
-    charts.enable_offline()
     charts.timeline_chart(payday)
     '''),
     md("""
@@ -383,7 +384,6 @@ NB03 = [
     code('''
     from scope_nb.notebook import charts
 
-    charts.enable_offline()
     charts.timeline_chart(racy)
     '''),
     md("""
@@ -705,7 +705,6 @@ NB05 = [
     code('''
     from scope_nb.notebook import charts
 
-    charts.enable_offline()
     charts.timeline_chart(blocked)
     '''),
     md("""
@@ -885,7 +884,6 @@ NB06 = [
     code('''
     from scope_nb.notebook import charts
 
-    charts.enable_offline()
     charts.hotspots_chart(slow)
     '''),
     md("""
@@ -1141,7 +1139,6 @@ NB07 = [
     code('''
     from scope_nb.notebook import charts, graphs
 
-    charts.enable_offline()
     graphs.supervision_svg(shop)
     '''),
     md("""
@@ -1252,8 +1249,9 @@ def build(name: str) -> Path:
         execute(nb, workdir)
         clean(nb)
         print(f"{name}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    nb.metadata.pop("language_info", None)
-    nb.metadata["language_info"] = {"name": "python"}
+    # the kernel's own words for itself (JupyterLab writes them into a notebook it opens:
+    # stored as they are, opening the notebook leaves it unmodified)
+    nb.metadata["kernelspec"]["display_name"] = KernelSpecManager().get_kernel_spec("python3").display_name
     path = HERE / f"{name}.ipynb"
     nbformat.validate(nb)
     nbformat.write(nb, path)

@@ -163,8 +163,9 @@ class Trace:
 
     def supervision_tree(self) -> nx.DiGraph:
         from .analysis.actors import supervision_tree
+        from .notebook.graphs import SupervisionTree  # a DiGraph that draws itself when displayed
 
-        return supervision_tree(self.actors(), self.events())
+        return SupervisionTree(supervision_tree(self.actors(), self.events()))
 
     def process_relationships(self, actor) -> dict:
         from .analysis.actors import process_relationships
@@ -256,8 +257,9 @@ class Trace:
 
     def lock_graph(self) -> nx.DiGraph:
         from .analysis.deadlocks import lock_graph
+        from .notebook.graphs import LockGraph  # a DiGraph that draws itself when displayed
 
-        return lock_graph(self.events())
+        return LockGraph(lock_graph(self.events()))
 
     def detect_stalls(self, *, backlog_depth: int | None = None, backlog_s: float | None = None,
                       wait_s: float | None = None) -> list:

@@ -100,7 +100,7 @@ def test_a_cell_that_stops_the_recording_then_raises_raises_its_own_error(ip):
 def test_a_fault_after_the_cell_does_not_break_it(ip, monkeypatch):
     from scope_nb.notebook import magics
 
-    def broken(trace):
+    def broken(trace, environment=()):
         raise RuntimeError("summary exploded")
 
     monkeypatch.setattr(magics, "SummaryPanel", broken)

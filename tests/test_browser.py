@@ -6,19 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import nbformat
 import pytest
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = pathlib.Path(__file__).resolve().parents[1] / "artifacts"
+from lab import ARTIFACTS, CHROMIUM, jupyterlab, offline_page, poll, wait_for_notebook
 
 pytestmark = [
     pytest.mark.browser,
@@ -50,12 +42,6 @@ CELLS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
@@ -63,68 +49,16 @@ def lab(tmp_path_factory):
     nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / "race.ipynb")
-    port = _free_port()
-    env = dict(os.environ)
-    for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
-        env[var] = str(tmp_path_factory.mktemp(var.lower()))
-    news = pathlib.Path(env["JUPYTERLAB_SETTINGS_DIR"]) / "@jupyterlab" / "apputils-extension"
-    news.mkdir(parents=True)
-    (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    log = open(root / "lab.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         "--IdentityProvider.token=", "--ServerApp.password=", "--LabApp.expose_app_in_browser=True",
-         f"--ServerApp.root_dir={root}", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/status", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"JupyterLab did not start: {(root / 'lab.log').read_text()[-2000:]}")
-            time.sleep(0.3)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-
-
-def _poll(fn, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.25)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+    with jupyterlab(root, tmp_path_factory.mktemp("jupyter")) as url:
+        yield url
 
 
 def test_explorer_in_jupyterlab(lab):
-    from playwright.sync_api import sync_playwright
-
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-first-run"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1300})
+    with offline_page() as (page, refused):
         try:
             page.goto(f"{lab}/lab/tree/race.ipynb")
-            page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                                   " && window.jupyterapp.shell.currentWidget.sessionContext"
-                                   " && window.jupyterapp.shell.currentWidget.sessionContext.session"
-                                   " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel",
-                                   timeout=60_000)
-            page.wait_for_function("window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-                                   timeout=60_000)
+            wait_for_notebook(page)
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
             explorer = page.locator(".scope-explorer")
             explorer.wait_for(state="visible", timeout=120_000)
@@ -139,7 +73,7 @@ def test_explorer_in_jupyterlab(lab):
             target = sorted(expected)[len(expected) // 2]
             for _ in range(target):
                 page.keyboard.press("ArrowRight")
-            _poll(lambda: readout.inner_text().strip() == str(target), 30, f"the slider to reach row {target}")
+            poll(lambda: readout.inner_text().strip() == str(target), 30, f"the slider to reach row {target}")
 
             def shown_balance():
                 text = state.inner_text() if state.count() else ""
@@ -147,12 +81,13 @@ def test_explorer_in_jupyterlab(lab):
                 at_row = readout.inner_text().strip()
                 return (int(at_row), int(m.group(1))) if m and at_row == str(target) else None
 
-            row, balance = _poll(lambda: (lambda v: v if v and v[1] == expected[v[0]] else None)(shown_balance()),
+            row, balance = poll(lambda: (lambda v: v if v and v[1] == expected[v[0]] else None)(shown_balance()),
                                  30, "the state panel to show acct.balance at the cursor")
             assert balance == expected[row]
 
-            charts = explorer.locator("svg.marks")
-            assert charts.count() >= 1 and charts.first.is_visible()
+            timeline = explorer.locator("img.scope-timeline")
+            assert timeline.count() == 1 and timeline.is_visible()
+            assert timeline.evaluate("img => img.complete && img.naturalWidth > 100")
             assert explorer.locator("svg.scope-cursor line").count() == 1
             body = explorer.inner_text()
             assert "Error" not in body and "failed:" not in body
@@ -160,6 +95,5 @@ def test_explorer_in_jupyterlab(lab):
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "explorer-failure.png"), full_page=True)
             raise
-        finally:
-            browser.close()
+    assert not refused, f"requests left the machine: {refused[:5]}"
     assert (ARTIFACTS / "explorer.png").stat().st_size > 10_000

@@ -43,9 +43,10 @@ def cells(tmp) -> list[tuple[str, str]]:
         ("fail", "%%scope --quiet\nraise ValueError('cell failed on purpose')"),
         ("postmortem", "%scope postmortem"),
         ("chart", "from scope_nb.notebook import charts, graphs\n"
-                  "charts.enable_offline()\n"
                   "charts.timeline_chart(race)"),
         ("graph", "graphs.supervision_svg(race)"),
+        ("tree", "race.supervision_tree()"),
+        ("renderer", "import altair as alt\nalt.renderers.active"),
         ("help", "%scope help"),
         ("bad", "%scope start --level nope"),
         ("repr", "race"),
@@ -84,6 +85,11 @@ def test_summary_outputs_are_html_and_live_widgets(executed):
         html = next(o["data"]["text/html"] for o in executed[key] if "data" in o)
         assert 'data-section="crashes"' in html and "section failed" not in html
     assert executed["load"] and executed["await"][0]["data"]["text/plain"] == "'awaited'"
+    summary = next(o["data"]["text/plain"] for o in executed["record"] if "data" in o)
+    actors = next(line for line in summary.splitlines() if line.strip().startswith("actors"))
+    assert actors.split(";")[0].split(None, 1)[1] == "2 threads", "the kernel's own actors are not counted"
+    assert "of the kernel's own left out" in actors
+    assert "<style" not in html, "an untrusted notebook drops <style>: the summary styles inline"
 
 
 def test_explorer_has_a_static_fallback(executed):
@@ -109,7 +115,13 @@ def test_failure_and_postmortem(executed):
     assert bad.startswith("UsageError: %scope start: argument --level") and "\n" not in bad
 
 
-def test_charts_and_graphs_render_offline(executed):
-    assert "image/svg+xml" in mimes(executed["chart"])
-    assert "image/svg+xml" in mimes(executed["graph"])
+def test_charts_and_graphs_render_offline_untrusted(executed):
+    """With no call by the user: a PNG (and for charts the Vega-Lite spec, which the
+    front ends draw with the Vega they ship), and nothing an untrusted notebook strips."""
+    assert {"image/png", "application/vnd.vegalite.v5+json"} <= mimes(executed["chart"])
+    for key in ("chart", "graph", "tree"):
+        assert "image/png" in mimes(executed[key]), key
+        assert not {"text/html", "image/svg+xml"} & mimes(executed[key]), key
+    assert "DiGraph at 0x" not in str(executed["tree"])
+    assert executed["renderer"][0]["data"]["text/plain"] == "'default'", "altair's renderer left alone"
     assert "text/html" in mimes(executed["repr"])

@@ -202,7 +202,7 @@ def test_explorer_shows_the_state_the_object_held_at_the_cursor(ip):
     explorer.step(1)
     explorer.step(-1)
     assert explorer.last_update_ms < 100
-    assert "<svg" in explorer.timeline_base.value and "Error" not in explorer.timeline_base.value
+    assert explorer.timeline_base.value.startswith("<img") and "Error" not in explorer.timeline_base.value
     assert "<line" in explorer.timeline_cursor.value
 
 

@@ -107,8 +107,9 @@ def test_still_shows_what_it_teaches(executed, name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_stored_outputs_read_offline(name):
-    """The committed notebook has its outputs, every chart as static SVG, no output that
-    loads a script from a CDN, and no widget view without a static fallback."""
+    """The committed notebook has its outputs, every figure as a PNG that an untrusted
+    notebook shows (no HTML or SVG beside it, which would be stripped or refused), no
+    output that loads a script from a CDN, and no widget view without a static fallback."""
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.get("execution_count") for c in code), "stored without running every cell"
@@ -119,5 +120,8 @@ def test_stored_outputs_read_offline(name):
             data = out.get("data", {})
             if "application/vnd.jupyter.widget-view+json" in data:
                 assert "text/html" in data
-            assert "cdn.jsdelivr" not in str(data) and "application/vnd.vegalite" not in " ".join(data)
-    assert any("image/svg+xml" in out.get("data", {}) for c in code for out in c.outputs)
+            assert "cdn.jsdelivr" not in str(data) and "image/svg+xml" not in data
+            if "image/png" in data or any(m.startswith("application/vnd.vegalite") for m in data):
+                assert "image/png" in data and "text/html" not in data
+            assert not data.get("text/plain", "").startswith(("alt.", "<networkx"))
+    assert any("image/png" in out.get("data", {}) for c in code for out in c.outputs)

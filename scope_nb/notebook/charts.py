@@ -1,14 +1,20 @@
 """altair charts of a Trace, rendered offline.
 
 altair's default renderer fetches Vega from a CDN and shows nothing without
-internet, so `enable_offline()` switches to a renderer that needs no network: "svg"
-(drawn in the kernel by vl-convert: static, also readable in nbconvert and on
-GitHub) or "html" with Vega inlined. Every chart aggregates in polars first, so no
-chart carries more than a few thousand rows whatever the size of the trace.
+internet. Rather than switching altair's global renderer (a renderer the user chose
+is theirs), every chart made here is an altair chart of a subclass that carries its
+own display: the Vega-Lite spec under the Vega-Lite mime type (JupyterLab, Notebook 7
+and VS Code draw it with the Vega they ship, offline, also in an untrusted notebook)
+and a PNG drawn in the kernel by vl-convert (what nbconvert, GitHub and any other
+front end show). No `text/html` and no SVG: an untrusted notebook strips the one and
+refuses the other. Every chart aggregates in polars first, so no chart carries more
+than a few thousand rows whatever the size of the trace.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -37,13 +43,18 @@ COLORS = {
     "lifecycle": "#636363", "errors": "#d62728", "other": "#bdbdbd",
 }
 
+VEGALITE_MIME = "application/vnd.vegalite.v5+json"  # the newest the front ends render
+VEGALITE_V5_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+
 _enabled: str | None = None
 
 
 def enable_offline(mode: str = "svg") -> str:
-    """Make altair charts render with no network. `mode`: "svg" (static, drawn in the
-    kernel) or "html" (interactive, Vega inlined in each output). A renderer the user
-    enabled themselves (other than altair's CDN default) is left alone."""
+    """Make every altair chart (also the user's own) render with no network. Not needed
+    for the charts made here, which carry their own offline display. `mode`: "svg"
+    (static, drawn in the kernel) or "html" (interactive, Vega inlined in each output).
+    A renderer the user enabled themselves (other than altair's CDN default) is left
+    alone."""
     global _enabled
     import altair as alt
 
@@ -76,6 +87,47 @@ def to_svg(chart: alt.TopLevelMixin | dict) -> str:
     if not isinstance(chart, dict) and not hasattr(chart, "to_dict"):
         raise TypeError(f"chart: expected an altair chart or a Vega-Lite dict; got {type(chart).__name__}")
     return vlc.vegalite_to_svg(chart if isinstance(chart, dict) else chart.to_dict())
+
+
+def to_png(chart: alt.TopLevelMixin | dict, scale: float = 1.0) -> bytes:
+    """A chart (or a Vega-Lite dict) as PNG bytes, drawn offline by vl-convert."""
+    import vl_convert as vlc
+
+    if not isinstance(chart, dict) and not hasattr(chart, "to_dict"):
+        raise TypeError(f"chart: expected an altair chart or a Vega-Lite dict; got {type(chart).__name__}")
+    return vlc.vegalite_to_png(chart if isinstance(chart, dict) else chart.to_dict(), scale=scale)
+
+
+def figure_bundle(spec: dict[str, Any], text: str) -> dict[str, Any]:
+    """The display of one chart: the Vega-Lite spec (labelled v5, the version the
+    front ends know; the charts here use nothing newer), a PNG of it, and a line of
+    text for a terminal."""
+    return {
+        VEGALITE_MIME: {**spec, "$schema": VEGALITE_V5_SCHEMA},
+        "image/png": base64.b64encode(to_png(spec)).decode("ascii"),
+        "text/plain": text,
+    }
+
+
+class _OfflineDisplay:
+    """Mixed into an altair chart class: the chart shows itself offline (see the module
+    docstring) whatever altair renderer is active."""
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
+        spec = self.to_dict()
+        title = spec.get("title")
+        name = title.get("text") if isinstance(title, dict) else title
+        return figure_bundle(spec, f"<{name or 'scope_nb'} chart: {type(self).__mro__[2].__name__}>")
+
+
+@functools.cache
+def offline_class(name: str) -> type:
+    """altair's chart class `name` ("Chart", "LayerChart", ...) with the offline display.
+    Its methods (properties, encode, ...) return the same class, so a chart made here
+    and refined by the user still shows itself."""
+    import altair as alt
+
+    return type(f"Offline{name}", (_OfflineDisplay, getattr(alt, name)), {})
 
 
 def lanes(trace, max_lanes: int = MAX_LANES) -> pl.DataFrame:
@@ -168,8 +220,8 @@ def timeline_spec(trace, cursor: int | None = None, *, bins: int = TIME_BINS,
     lanes_ = data["lanes"]
     x_scale = {"domain": [0, data["span_s"]], "nice": False, "zero": False}
 
-    def x(field: str, title: str | None = None) -> dict:
-        return {"field": field, "type": "quantitative", "scale": x_scale, "title": title}
+    def x(field: str) -> dict:  # one title on every layer: a None in one layer drops it
+        return {"field": field, "type": "quantitative", "scale": x_scale, "title": "seconds since start"}
 
     def y(field: str) -> dict:
         return {"field": field, "type": "nominal", "sort": lanes_, "scale": {"domain": lanes_}, "title": None,
@@ -179,7 +231,7 @@ def timeline_spec(trace, cursor: int | None = None, *, bins: int = TIME_BINS,
         "data": {"values": data["bins"].to_dicts()},
         "mark": "rect",
         "encoding": {
-            "x": x("start_s", "seconds since start"), "x2": {"field": "end_s"}, "y": y("label"),
+            "x": x("start_s"), "x2": {"field": "end_s"}, "y": y("label"),
             "color": {"field": "category", "type": "nominal", "legend": {"orient": "bottom", "title": None},
                       "scale": {"domain": list(COLORS), "range": list(COLORS.values())}},
             "opacity": {"field": "events", "type": "quantitative", "legend": None,
@@ -218,9 +270,7 @@ def timeline_chart(trace, cursor: int | None = None, *, bins: int = TIME_BINS,
                    max_lanes: int = MAX_LANES, width: int = PLOT_WIDTH) -> alt.LayerChart:
     """One lane per actor: activity (color = what dominated), messages as lines from
     sender to receiver, crashes as red marks, and a rule at `cursor` (a time)."""
-    import altair as alt
-
-    return alt.LayerChart.from_dict(timeline_spec(trace, cursor, bins=bins, max_lanes=max_lanes, width=width),
+    return offline_class("LayerChart").from_dict(timeline_spec(trace, cursor, bins=bins, max_lanes=max_lanes, width=width),
                                     validate=False)
 
 
@@ -243,8 +293,12 @@ def queue_depth_chart(trace, max_points: int = 400, width: int = PLOT_WIDTH) -> 
     )
     top = depth.group_by("target").agg(pl.col("depth").max()).sort("depth", descending=True).head(10)["target"]
     depth = depth.filter(pl.col("target").is_in(top.implode()))
-    return alt.Chart(depth.rename({"target": "queue"})).mark_line(interpolate="step-after", point=False).encode(
-        x=alt.X("at_s:Q", title="seconds since start"), y=alt.Y("depth:Q", title="depth"), color="queue:N",
+    return offline_class("Chart")(depth.rename({"target": "queue"})).mark_line(interpolate="step-after", point=False).encode(
+        # whole-number depths and thinned time labels: small depths and long spans
+        # otherwise print labels over one another
+        x=alt.X("at_s:Q", title="seconds since start", axis=alt.Axis(labelOverlap=True, tickCount=8)),
+        y=alt.Y("depth:Q", title="depth", axis=alt.Axis(tickMinStep=1, format="d", labelOverlap=True)),
+        color=alt.Color("queue:N", legend=alt.Legend(labelLimit=240)),
         tooltip=["queue:N", "depth:Q", alt.Tooltip("at_s:Q", format=".6f")],
     ).properties(width=width, height=180, title="queue depth")
 
@@ -274,7 +328,7 @@ def hotspots_chart(trace, top: int = 20, width: int = 420) -> alt.Chart:
 
     _count("width", width)
     hot = hotspot_frame(trace, top)
-    return alt.Chart(hot).mark_bar(color=COLORS["calls"]).encode(
+    return offline_class("Chart")(hot).mark_bar(color=COLORS["calls"]).encode(
         x=alt.X("total_ms:Q", title="total ms (inclusive)"),
         y=alt.Y("name:N", sort="-x", title=None, axis=alt.Axis(labelLimit=260)),
         tooltip=["name:N", "calls:Q", alt.Tooltip("total_ms:Q", format=".3f"), alt.Tooltip("mean_ms:Q", format=".4f")],
@@ -296,6 +350,6 @@ def plot_geometry(svg: str) -> tuple[float, float, float, float]:
 
 
 __all__ = [
-    "enable_offline", "to_svg", "timeline_chart", "timeline_spec", "timeline_data", "queue_depth_chart", "hotspots_chart",
+    "enable_offline", "to_svg", "to_png", "figure_bundle", "offline_class", "VEGALITE_MIME", "timeline_chart", "timeline_spec", "timeline_data", "queue_depth_chart", "hotspots_chart",
     "hotspot_frame", "lanes", "plot_geometry", "CATEGORY", "COLORS",
 ]

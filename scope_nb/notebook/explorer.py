@@ -4,12 +4,14 @@ The cursor is a position in the events frame (global order). Everything that dep
 on the cursor is a search in a sorted column plus a slice of a few rows, so a step
 costs the same on a million events as on a hundred; the heavy parts (the timeline
 drawing, graphs, per-kind indexes) are computed once, or when first asked for. The
-timeline is drawn once by vl-convert; the cursor is a separate one-line SVG laid over
-it in the same grid cell, so a step sends a few hundred bytes to the browser.
+timeline is drawn once by vl-convert (as a PNG: the labels are drawn with the fonts
+the layout was measured with, so none is cut); the cursor is a separate one-line SVG
+laid over it in the same grid cell, so a step sends a few hundred bytes to the browser.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import time
 from typing import Any
@@ -108,18 +110,21 @@ class Explorer:
         self.play = W.Play(value=0, min=0, max=last, step=max(1, self.n // 300), interval=250,
                            description="play")
         W.jslink((self.play, "value"), (self.slider, "value"))
+        self._play_seen = (0, 0)  # (value before the last, last value) the play button reported
         self.back = W.Button(description="◀ step", tooltip="previous event (matching the filters)",
                              layout=W.Layout(width="80px"))
         self.fwd = W.Button(description="step ▶", tooltip="next event (matching the filters)",
                             layout=W.Layout(width="80px"))
         self.position = W.HTML()
+        self.note = W.HTML()  # why a button did nothing (no later match, ...)
         self.jump_kind = W.Dropdown(options=kinds or ["-"], description="jump to", layout=W.Layout(width="220px"))
         self.prev_kind = W.Button(description="◀ prev", tooltip="previous event of this kind",
                                   layout=W.Layout(width="70px"))
         self.next_kind = W.Button(description="next ▶", tooltip="next event of this kind",
                                   layout=W.Layout(width="70px"))
         self.prev_kind.disabled = self.next_kind.disabled = not kinds  # "-" is no kind to jump to
-        self.f_actor = W.Dropdown(options=[(ALL, None), *actor_opts], description="actor", layout=W.Layout(width="260px"))
+        self.f_actor = W.Dropdown(options=[(ALL, ALL), *actor_opts], value=ALL, description="actor",
+                                  layout=W.Layout(width="260px"))
         self.f_kind = W.Dropdown(options=[ALL, *kinds], description="kind", layout=W.Layout(width="200px"))
         self.f_obj = W.Dropdown(options=[ALL, *sorted(set(objects) | set(targets))], description="object",
                                 layout=W.Layout(width="240px"))
@@ -144,7 +149,7 @@ class Explorer:
             W.HTML(self._header()),
             W.HBox([self.back, self.play, self.fwd, self.slider]),
             W.HBox([self.position]),
-            W.HBox([self.jump_kind, self.prev_kind, self.next_kind]),
+            W.HBox([self.jump_kind, self.prev_kind, self.next_kind, self.note]),
             W.HBox([self.f_actor, self.f_kind, self.f_obj]),
             W.HBox([self.events_panel, W.VBox([self.state_obj, self.state_panel, self.actors_panel],
                                               layout=W.Layout(width="42%"))]),
@@ -153,6 +158,8 @@ class Explorer:
         self.widget.add_class("scope-explorer")
 
         self.slider.observe(lambda _: self._update(), names="value")
+        self.play.observe(self._play_moved, names="value")
+        self.play.observe(self._play_stopped, names="playing")
         self.state_obj.observe(lambda _: self._update(), names="value")
         for f in (self.f_actor, self.f_kind, self.f_obj):
             f.observe(self._filters_changed, names="value")
@@ -191,9 +198,13 @@ class Explorer:
         rows = self._filtered
         i = self.cursor
         if rows is None:
-            self.slider.value = min(max(i + direction, 0), max(self.n - 1, 0))
+            moved = 0 <= i + direction <= max(self.n - 1, 0)
+            if moved:
+                self.slider.value = i + direction
         else:
-            self._move_in(rows, direction)
+            moved = self._move_in(rows, direction)
+        self._say("" if moved else f"no {'later' if direction > 0 else 'earlier'} event"
+                  + (" matching the filters" if rows is not None else ""))
         return self.slider.value
 
     def jump(self, kind: str, direction: int = 1) -> int:
@@ -208,25 +219,41 @@ class Explorer:
         if kind not in self._kind_rows:
             self._kind_rows[kind] = (self._ev.select(pl.col("kind") == kind).to_series().arg_true()
                                      if self.n else pl.Series([], dtype=pl.UInt32))
-        self._move_in(self._kind_rows[kind], direction)
+        moved = self._move_in(self._kind_rows[kind], direction)
+        self._say("" if moved else f"no {'later' if direction > 0 else 'earlier'} {kind} event")
         return self.slider.value
 
-    def _move_in(self, rows, direction: int) -> None:
+    def _move_in(self, rows, direction: int) -> bool:
+        """Move to the next / previous row of `rows`; False when there is none."""
         i = self.cursor
-        if direction > 0:
-            k = rows.search_sorted(i, "right")
-            if k < rows.len():
-                self.slider.value = int(rows[k])
-        else:
-            k = rows.search_sorted(i, "left") - 1
-            if k >= 0:
-                self.slider.value = int(rows[k])
+        k = rows.search_sorted(i, "right") if direction > 0 else rows.search_sorted(i, "left") - 1
+        if not 0 <= k < rows.len():
+            return False
+        self.slider.value = int(rows[k])
+        return True
+
+    def _say(self, text: str) -> None:
+        self.note.value = f'<i style="color:#8a6d00">{_esc(text)}</i>' if text else ""
+
+    def _play_moved(self, change) -> None:
+        self._play_seen = (change["old"], change["new"])
+
+    def _play_stopped(self, change) -> None:
+        """The play widget's ■ puts its value back to the start; the cursor stays where
+        playing reached instead. (Both arrive in one update, in either order.)"""
+        if change["new"]:
+            return
+        before, last = self._play_seen
+        reached = before if last == self.play.min else last
+        if self.play.value == self.play.min and reached != self.play.min:
+            self.play.value = reached
+            self.slider.value = reached
 
     def _filters_changed(self, _change=None) -> None:
         import polars as pl
 
         conds = []
-        if self.f_actor.value is not None:
+        if self.f_actor.value != ALL:
             conds.append(pl.col("actor") == self.f_actor.value)
         if self.f_kind.value != ALL:
             conds.append(pl.col("kind") == self.f_kind.value)
@@ -281,12 +308,15 @@ class Explorer:
         cols = ("seq", "ts", "actor", "kind", "target", "obj", "function", "detail")
         out = ['<table class="scope-events" style="font-size:12px;border-collapse:collapse">',
                "<tr><th>seq</th><th>t</th><th>actor</th><th>kind</th><th>on</th><th>function</th><th>detail</th></tr>"]
+        keep = ' style="white-space:nowrap"'  # a long detail wraps in its own cell, never the times
         for pos, r in zip(positions, window.select(cols).iter_rows(named=True), strict=True):
             style = ' style="background:#ffe08a;font-weight:600"' if pos == i else ""
             on = r["obj"] if r["obj"] and r["target"] and r["kind"] in ("read", "write") else (r["target"] or r["obj"])
-            out.append(f"<tr{style}><td>{r['seq']}</td><td>{self._rel(r['ts'])}</td>"
-                       f"<td>{_esc(self._names.get(r['actor']) or r['actor'], 24)}</td><td>{_esc(r['kind'])}</td>"
-                       f"<td>{_esc(on, 30)}</td><td>{_esc(r['function'], 30)}</td><td>{_esc(r['detail'], 60)}</td></tr>")
+            detail = _esc(r["detail"], 60)
+            out.append(f"<tr{style}><td{keep}>{r['seq']}</td><td{keep}>{self._rel(r['ts'])}</td>"
+                       f"<td{keep}>{_esc(self._names.get(r['actor']) or r['actor'], 24)}</td>"
+                       f"<td{keep}>{_esc(r['kind'])}</td><td>{_esc(on, 30)}</td><td>{_esc(r['function'], 30)}</td>"
+                       f'<td style="word-break:break-word;min-width:12em">{detail}</td></tr>')
         if not positions:
             out.append('<tr><td colspan="7"><i>no event matches the filters</i></td></tr>')
         out.append("</table>")
@@ -379,11 +409,15 @@ class Explorer:
         if not self.n:
             self.timeline_base.value = "<i>no events recorded</i>"
             return
+        from .graphs import svg_to_png
+
         spec = charts.timeline_spec(self.trace)
         svg = charts.to_svg(spec)
         ox, oy, w, h = charts.plot_geometry(svg)
         self._timeline_geometry = (ox, oy, w, h, float(spec["width"]), float(spec["height"]))
-        self.timeline_base.value = svg
+        png = base64.b64encode(svg_to_png(svg)).decode("ascii")
+        self.timeline_base.value = (f'<img class="scope-timeline" alt="timeline" width="{w:.0f}" height="{h:.0f}" '
+                                    f'src="data:image/png;base64,{png}">')
 
     def _tab_html(self, name: str) -> str:
         from . import charts, graphs

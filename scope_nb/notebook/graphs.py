@@ -1,41 +1,69 @@
-"""networkx graphs of a Trace drawn as standalone SVG: the supervision tree, the lock
+"""networkx graphs of a Trace that draw themselves: the supervision tree, the lock
 graph (cycles in red) and the message-flow graph.
 
-Plain SVG needs no JavaScript, no network and no numpy, reads the same in JupyterLab,
-nbconvert and on GitHub, and the layouts are simple enough to compute here: layered
-for trees and flows, a circle for locks. Big graphs are folded before drawing.
+A graph is drawn as SVG (with a viewBox, so it scales to the cell) and shown as a PNG
+of that SVG, rasterised in the kernel by vl-convert: a PNG is the one picture every
+front end shows, also in an untrusted notebook (whose sanitizer strips SVG inside
+HTML and refuses an SVG output), in nbconvert and on GitHub. The layouts need no
+numpy: layered for trees and flows, a ring (grown until no two boxes touch) for
+locks. Big graphs are folded before drawing.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    import networkx as nx
+import networkx as nx
 
-MAX_CHILDREN = 12  # children drawn per node; the rest fold into one "+N more" node
+MAX_CHILDREN = 8  # children drawn per node (the rest fold into one "+N more" node): stays readable
 MAX_NODES = 150
 MAX_CYCLES = 20
+
+MAX_SHOWN_WIDTH = 900  # px: a wider drawing is shown scaled down to this (a notebook cell)
+RX, RY = 82, 13  # half width / height of a node's box
 
 OUTCOME_COLORS = {"ok": "#c7e9c0", "crashed": "#fb6a4a", "cancelled": "#fdd0a2", "running": "#c6dbef"}
 
 
+def svg_to_png(svg: str, scale: float = 2.0) -> bytes:
+    """An SVG drawn here as PNG bytes (vl-convert rasterises it, fonts included)."""
+    import vl_convert as vlc
+
+    return vlc.svg_to_png(svg, scale=scale)
+
+
+def png_bundle(svg: str, text: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(data, metadata) showing `svg` as a PNG drawn at twice the size (sharp on dense
+    screens) and shown at its own size, at most MAX_SHOWN_WIDTH wide."""
+    width = _svg_width(svg)
+    data = {"image/png": base64.b64encode(svg_to_png(svg)).decode("ascii"), "text/plain": text}
+    return data, {"image/png": {"width": int(min(width, MAX_SHOWN_WIDTH))}}
+
+
+def _svg_width(svg: str) -> float:
+    head = svg[: svg.find(">")]
+    start = head.find('width="') + len('width="')
+    return float(head[start: head.find('"', start)])
+
+
 @dataclass
 class SvgGraph:
-    """A drawn graph: shows itself in a notebook, and keeps the networkx graph."""
+    """A drawn graph: shows itself in a notebook (as a PNG), and keeps the networkx graph
+    and the SVG (`save` writes it)."""
 
     svg: str
     graph: nx.DiGraph
     title: str = ""
 
-    def _repr_svg_(self) -> str:
-        return self.svg
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return png_bundle(self.svg, f"<{self.title}: {self.graph}>")
 
-    def _repr_html_(self) -> str:
-        return f"<div><b>{html.escape(self.title)}</b><br>{self.svg}</div>"
+    def _repr_png_(self) -> bytes:
+        return svg_to_png(self.svg)
 
     def save(self, path: str) -> str:
         with open(path, "w", encoding="utf-8") as f:
@@ -51,29 +79,36 @@ def _label(text: object, limit: int = 28) -> str:
 def draw_svg(graph: nx.DiGraph, pos: dict, *, labels: dict | None = None, node_colors: dict | None = None,
              edge_colors: dict | None = None, edge_labels: dict | None = None, title: str = "",
              empty: str = "nothing to draw") -> str:
-    """Draw nodes at `pos` (pixel coordinates) with arrows; returns an SVG string."""
+    """Draw nodes at `pos` (pixel coordinates) with arrows; returns an SVG string whose
+    viewBox lets it scale to the width it is shown at. A pair of opposite edges (a
+    two-lock cycle) is drawn as two parallel arrows, one each way."""
     labels = labels or {}
     node_colors = node_colors or {}
     edge_colors = edge_colors or {}
     edge_labels = edge_labels or {}
     if not pos:
-        return (f'<svg xmlns="http://www.w3.org/2000/svg" width="360" height="40">'
+        return (f'<svg xmlns="http://www.w3.org/2000/svg" width="360" height="40" viewBox="0 0 360 40">'
+                f'<rect width="360" height="40" fill="white"/>'
                 f'<text x="8" y="24" font-family="sans-serif" font-size="13">{html.escape(title)}: '
                 f"{html.escape(empty)}</text></svg>")
-    rx, ry = 82, 13
+    rx, ry = RX, RY
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
-    width, height = max(xs) + rx + 12, max(ys) + ry + 14
+    width = max(max(xs) + rx + 12, 8 * len(title) + 20)
+    height = max(ys) + ry + 14 + 22
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height + 22:.0f}" '
-        f'font-family="sans-serif" font-size="11">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" font-size="11">',
         '<defs><marker id="arr" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-        'orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="context-stroke"/></marker></defs>',
+        'orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="#777"/></marker>'
+        '<marker id="arr-red" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" '
+        'orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="#d62728"/></marker></defs>',
+        f'<rect width="{width:.0f}" height="{height:.0f}" fill="white"/>',
         f'<text x="6" y="14" font-size="13" font-weight="bold">{html.escape(title)}</text>',
         '<g transform="translate(0,22)">',
     ]
     for u, v in graph.edges():
-        if u not in pos or v not in pos:
+        if u not in pos or v not in pos or u == v:
             continue
         (x1, y1), (x2, y2) = pos[u], pos[v]
         dx, dy = x2 - x1, y2 - y1
@@ -81,10 +116,15 @@ def draw_svg(graph: nx.DiGraph, pos: dict, *, labels: dict | None = None, node_c
         # start and end on the node boxes' borders
         k1 = min(rx / abs(dx) if dx else math.inf, ry / abs(dy) if dy else math.inf)
         sx, sy, ex, ey = x1 + dx * k1, y1 + dy * k1, x2 - dx * k1, y2 - dy * k1
+        if graph.has_edge(v, u):  # the other direction is drawn too: shift both to their right
+            nx_, ny_ = -dy / dist * 5, dx / dist * 5
+            sx, sy, ex, ey = sx + nx_, sy + ny_, ex + nx_, ey + ny_
         color = edge_colors.get((u, v), "#777")
         wide = 2.5 if color != "#777" else 1.2
+        marker = "arr" if color == "#777" else "arr-red"
         out.append(f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{ex:.1f}" y2="{ey:.1f}" stroke="{color}" '
-                   f'stroke-width="{wide}" marker-end="url(#arr)"><title>{html.escape(f"{u} -> {v}")}</title></line>')
+                   f'stroke-width="{wide}" marker-end="url(#{marker})"><title>{html.escape(f"{u} -> {v}")}</title>'
+                   "</line>")
         if (u, v) in edge_labels:
             mx, my = (sx + ex) / 2 - dy / dist * 8, (sy + ey) / 2 + dx / dist * 8
             out.append(f'<text x="{mx:.1f}" y="{my:.1f}" fill="{color}" text-anchor="middle">'
@@ -100,10 +140,15 @@ def draw_svg(graph: nx.DiGraph, pos: dict, *, labels: dict | None = None, node_c
     return "".join(out)
 
 
+def boxes_overlap(pos: dict, gap: float = 6.0) -> bool:
+    """Whether any two node boxes at `pos` touch (closer than `gap`)."""
+    points = list(pos.values())
+    return any(abs(ax - bx) < 2 * RX + gap and abs(ay - by) < 2 * RY + gap
+               for i, (ax, ay) in enumerate(points) for bx, by in points[i + 1:])
+
+
 def _fold_tree(tree: nx.DiGraph) -> nx.DiGraph:
     """At most MAX_CHILDREN children per node and MAX_NODES in all; the rest counted."""
-    import networkx as nx
-
     folded = nx.DiGraph()
     roots = [n for n in tree.nodes if tree.in_degree(n) == 0]
     queue = list(roots)
@@ -156,7 +201,11 @@ def layered_layout(tree: nx.DiGraph, dx: int = 180, dy: int = 42) -> dict:
 
 def supervision_svg(trace) -> SvgGraph:
     """Who started whom; executors and TaskGroups as supervisors; colour = outcome."""
-    tree = trace.supervision_tree()
+    return draw_supervision(trace.supervision_tree())
+
+
+def draw_supervision(tree: nx.DiGraph) -> SvgGraph:
+    """A supervision tree (as `Trace.supervision_tree` builds it) drawn top-down."""
     folded = _fold_tree(tree)
     labels, colors = {}, {}
     for n, data in folded.nodes(data=True):
@@ -170,8 +219,6 @@ def supervision_svg(trace) -> SvgGraph:
 
 
 def lock_cycles(graph: nx.DiGraph) -> list[list]:
-    import networkx as nx
-
     cycles = []
     for cycle in nx.simple_cycles(graph):
         cycles.append(cycle)
@@ -181,17 +228,27 @@ def lock_cycles(graph: nx.DiGraph) -> list[list]:
 
 
 def circle_layout(nodes: list, radius_per_node: int = 34) -> dict:
+    """Nodes on a ring, the ring grown until no two boxes touch (boxes are wide, so
+    the ring is an ellipse twice as wide as high)."""
     n = len(nodes)
     r = max(70, radius_per_node * n / math.pi)
-    cx, cy = r + 90, r + 20
-    return {node: (cx + r * math.cos(2 * math.pi * i / n - math.pi / 2),
-                   cy + r * math.sin(2 * math.pi * i / n - math.pi / 2)) for i, node in enumerate(nodes)}
+    while True:
+        cx, cy = 2 * r + RX + 8, r + RY + 8
+        pos = {node: (cx + 2 * r * math.cos(2 * math.pi * i / n - math.pi / 2),
+                      cy + r * math.sin(2 * math.pi * i / n - math.pi / 2)) for i, node in enumerate(nodes)}
+        if n < 2 or not boxes_overlap(pos):
+            return pos
+        r *= 1.15
 
 
 def lock_graph_svg(trace) -> SvgGraph:
     """Locks as nodes, an edge A -> B when B was taken while holding A; the edges of
     every cycle (a lock-order inversion: a possible deadlock) drawn in red."""
-    graph = trace.lock_graph()
+    return draw_lock_graph(trace.lock_graph())
+
+
+def draw_lock_graph(graph: nx.DiGraph) -> SvgGraph:
+    """A lock graph (as `Trace.lock_graph` builds it) drawn on a ring, cycles in red."""
     nodes = list(graph.nodes)[:MAX_NODES]
     sub = graph.subgraph(nodes)
     red = {}
@@ -207,15 +264,15 @@ def lock_graph_svg(trace) -> SvgGraph:
 
 def message_flow_graph(trace) -> nx.DiGraph:
     """Actors and queues: actor -> queue for sends, queue -> actor for receives,
-    weighted by message count."""
-    import networkx as nx
+    weighted by message count; actors carry their `name`."""
     import polars as pl
 
     ev = trace.events(["send", "receive"]).filter(pl.col("target").is_not_null())
     counts = ev.group_by("kind", "actor", "target").len()
-    graph = nx.DiGraph()
+    names = dict(trace.actors().select("actor", "name").iter_rows())
+    graph = MessageFlow()
     for kind, actor, target, n in counts.iter_rows():
-        graph.add_node(actor, role="actor")
+        graph.add_node(actor, role="actor", name=names.get(actor) or actor)
         graph.add_node(target, role="queue")
         edge = (actor, target) if kind == "send" else (target, actor)
         graph.add_edge(*edge, count=graph.edges[edge]["count"] + n if graph.has_edge(*edge) else n)
@@ -224,7 +281,11 @@ def message_flow_graph(trace) -> nx.DiGraph:
 
 def message_flow_svg(trace) -> SvgGraph:
     """Producers on the left, queues in the middle, consumers on the right."""
-    graph = message_flow_graph(trace)
+    return draw_message_flow(message_flow_graph(trace))
+
+
+def draw_message_flow(graph: nx.DiGraph) -> SvgGraph:
+    """A message-flow graph (see `message_flow_graph`) drawn in three columns."""
     queues = [n for n, d in graph.nodes(data=True) if d["role"] == "queue"][:MAX_NODES // 3]
     producers = sorted({u for q in queues for u in graph.predecessors(q)})[:MAX_NODES // 3]
     consumers = sorted({v for q in queues for v in graph.successors(q)})[:MAX_NODES // 3]
@@ -239,8 +300,7 @@ def message_flow_svg(trace) -> SvgGraph:
             for q in list(graph.predecessors(node)):
                 drawn.add_edge(q, (node, "in"), count=graph.edges[q, node]["count"])
                 drawn.remove_edge(q, node)
-    names = dict(trace.actors().select("actor", "name").iter_rows())
-    labels = {n: names.get(n[0] if isinstance(n, tuple) else n, n) for n in pos}
+    labels = {n: graph.nodes[n[0] if isinstance(n, tuple) else n].get("name", n) for n in pos}
     labels = {n: (lbl[0] if isinstance(lbl, tuple) else lbl) for n, lbl in labels.items()}
     colors = {n: "#c7e9c0" if n in queues else "#c6dbef" for n in pos}
     edge_labels = {(u, v): f"{d['count']}" for u, v, d in drawn.edges(data=True)}
@@ -249,7 +309,50 @@ def message_flow_svg(trace) -> SvgGraph:
     return SvgGraph(svg, graph, "message flow")
 
 
+class DrawnGraph(nx.DiGraph):
+    """A networkx DiGraph, for every use a DiGraph is put to, that draws itself when a
+    notebook displays it (a PNG; see the module docstring). Subclasses name the drawing."""
+
+    def draw(self) -> SvgGraph:
+        return draw_svg_graph(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return self.draw()._repr_mimebundle_(include, exclude)
+
+    def _repr_png_(self) -> bytes:
+        return self.draw()._repr_png_()
+
+
+class SupervisionTree(DrawnGraph):
+    """Who started whom (`Trace.supervision_tree`), drawn top-down."""
+
+    def draw(self) -> SvgGraph:
+        return draw_supervision(self)
+
+
+class LockGraph(DrawnGraph):
+    """Which lock was taken while holding which (`Trace.lock_graph`), cycles in red."""
+
+    def draw(self) -> SvgGraph:
+        return draw_lock_graph(self)
+
+
+class MessageFlow(DrawnGraph):
+    """Who sent to which queue and who took from it (`message_flow_graph`)."""
+
+    def draw(self) -> SvgGraph:
+        return draw_message_flow(self)
+
+
+def draw_svg_graph(graph: nx.DiGraph) -> SvgGraph:
+    """Any DiGraph drawn layered (roots on top), for graphs with no drawing of their own."""
+    pos = layered_layout(graph)
+    return SvgGraph(draw_svg(graph, pos, title=str(graph.graph.get("name") or "graph")), graph, "graph")
+
+
 __all__ = [
+    "DrawnGraph", "SupervisionTree", "LockGraph", "MessageFlow", "draw_supervision", "draw_lock_graph",
+    "draw_message_flow", "boxes_overlap", "svg_to_png",
     "SvgGraph", "draw_svg", "layered_layout", "circle_layout", "supervision_svg", "lock_graph_svg",
     "lock_cycles", "message_flow_graph", "message_flow_svg",
 ]

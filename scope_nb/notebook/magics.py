@@ -14,8 +14,10 @@ import ast
 import asyncio
 import inspect
 import keyword
+import os
 import shlex
 import sys
+import threading
 import time
 from types import CodeType
 from typing import Any
@@ -86,6 +88,8 @@ def _add_record_options(p: argparse.ArgumentParser, cell: bool) -> None:
         p.add_argument("-o", "--output", default=None, metavar="NAME",
                        help="also keep the Trace in this variable (it is always kept as _scope)")
         p.add_argument("--quiet", action="store_true", help="do not show the summary")
+        p.add_argument("--environment", action="store_true",
+                       help="count the kernel's own threads and tasks in the summary too")
 
 
 def _record_parser() -> _Parser:
@@ -261,28 +265,31 @@ class ScopeMagics(Magics):
         if args.output is not None and (not args.output.isidentifier() or keyword.iskeyword(args.output)):
             raise UsageError(f"%%scope -o: {args.output!r} is not a valid variable name")
         code = compile_cell(self.shell, cell)  # a SyntaxError shows before anything is recorded or replaced
+        from .. import clock
+
+        since = clock.now()
         trace = self._start(args)
+        cell = {"since": since, "thread": threading.current_thread().name, "body_end": None, "actor": None}
         failure: BaseException | None = None
         actor, failed_at = None, 0
         try:
-            return run_compiled(code, self.shell.user_ns)
+            return run_compiled(code, self.shell.user_ns, cell)
         except BaseException as exc:
-            from .. import clock
-
             failure, failed_at = exc, clock.now()
             actor = _actor_here(trace)
             raise
         finally:
-            self._finish(trace, args, failure, failed_at, actor, code[2])
+            self._finish(trace, args, failure, failed_at, actor, code[2], cell)
 
     def _finish(self, trace, args: argparse.Namespace, failure: BaseException | None, failed_at: int,
-                actor: str | None, cell_file: str) -> None:
+                actor: str | None, cell_file: str, cell: dict[str, Any]) -> None:
         """Stop the cell's recording (unless the cell stopped it itself), keep the trace and
         show the summary. A fault here is reported, never raised: the cell's own result or
         exception is what the notebook must see."""
         import scope_nb
 
         try:
+            cell["actor"] = _actor_here(trace)  # the actor the cell ran as, known once it did something
             if scope_nb.is_recording() and scope_nb.current() is trace:
                 scope_nb.stop()
             self._keep(trace, args.output)
@@ -292,7 +299,7 @@ class ScopeMagics(Magics):
                 print(f"scope_nb: the cell raised {type(failure).__name__}; trace kept as _scope "
                       f"({len(trace):,} events) -- %scope postmortem for the analysis", file=sys.stderr)
             elif not args.quiet:
-                self._show_summary(trace)
+                self._show_summary(trace, None if args.environment else cell)
         except Exception as exc:
             print(f"scope_nb: internal error after the cell ({type(exc).__name__}: {exc}); "
                   "the cell itself ran as usual", file=sys.stderr)
@@ -302,10 +309,18 @@ class ScopeMagics(Magics):
         if name:
             self.shell.user_ns[name] = trace
 
-    def _show_summary(self, trace) -> None:
+    def _show_summary(self, trace, cell: dict[str, Any] | None = None) -> None:
+        """Show the summary; with `cell` (when the recording began, the cell's thread, when
+        its code ended) the kernel's own actors are left out of the counts."""
         from IPython.display import display
 
-        display(SummaryPanel(trace))
+        environment: list[str] = []
+        if cell is not None:
+            from .summary_view import environment_actors
+
+            environment = environment_actors(trace.actors(), cell["since"], cell["thread"], cell["body_end"],
+                                             os.getpid(), cell["actor"])
+        display(SummaryPanel(trace, environment))
 
     # -- %scope COMMAND ---------------------------------------------------------------------
     def _line(self, line: str):
@@ -327,10 +342,13 @@ class ScopeMagics(Magics):
         if cmd == "stop":
             if not scope_nb.is_recording():
                 raise UsageError("%scope stop: nothing is recording (%scope start, or %%scope on a cell)")
+            live = scope_nb.current()
+            cell = {"since": live._span()[0], "thread": threading.current_thread().name, "body_end": None,
+                    "actor": _actor_here(live)}
             trace = scope_nb.stop()
             self._started_here = False
             self._keep(trace, None)
-            self._show_summary(trace)
+            self._show_summary(trace, cell)
             return None
         if cmd == "status":
             return self._status()
@@ -428,12 +446,13 @@ class SummaryPanel:
     """What `%%scope` shows: the summary (text/HTML for saved notebooks) and, live,
     buttons opening the explorer on the trace, at the first finding of a section."""
 
-    def __init__(self, trace):
-        from ..analysis.summary import summarize
+    def __init__(self, trace, environment: list[str] | tuple[str, ...] = ()):
+        from .summary_view import sections_for
 
         self.trace = trace
+        self.environment = list(environment)  # actors of the kernel, left out of the counts
         started = time.perf_counter()
-        self.sections = summarize(trace)
+        self.sections = sections_for(trace, self.environment)
         self.seconds = time.perf_counter() - started
 
     def __repr__(self) -> str:
@@ -442,9 +461,9 @@ class SummaryPanel:
         return summary_text(self.trace, self.sections)
 
     def _repr_html_(self) -> str:
-        from ..analysis.summary import summary_html
+        from .summary_view import summary_html
 
-        return summary_html(self.trace, self.sections)
+        return summary_html(f"scope_nb {'recording' if self.trace.live else 'trace'}", self.sections)
 
     def widget(self):
         import ipywidgets as W
@@ -517,13 +536,14 @@ def compile_cell(shell, cell: str) -> tuple[CodeType, CodeType | None, str]:
     return body, expr, filename
 
 
-def run_compiled(code: tuple[CodeType, CodeType | None, str], ns: dict):
+def run_compiled(code: tuple[CodeType, CodeType | None, str], ns: dict, marks: dict | None = None):
     """Run what `compile_cell` made in `ns`; returns the last expression's value.
-    Exceptions propagate unchanged."""
+    Exceptions propagate unchanged. `marks["body_end"]` is set to when the cell's own
+    code finished (before an `await` cell's event loop is closed)."""
     __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the traceback
     body, expr, _ = code
     if (body.co_flags | (expr.co_flags if expr else 0)) & inspect.CO_COROUTINE:
-        return _run_async(body, expr, ns)
+        return _run_async(body, expr, ns, {} if marks is None else marks)
     exec(body, ns)
     return eval(expr, ns) if expr is not None else None
 
@@ -535,20 +555,24 @@ def run_cell_body(shell, cell: str):
     return run_compiled(compile_cell(shell, cell), shell.user_ns)
 
 
-def _run_async(body, expr, ns):
+def _run_async(body, expr, ns, marks: dict):
     """Run an `await` cell to completion on a private event loop in this thread (the
     kernel's own loop may be running here: it is set aside and put back after)."""
     __tracebackhide__ = True  # noqa: F841
+    from .. import clock
 
     async def main():
         __tracebackhide__ = True  # noqa: F841
-        result = eval(body, ns)
-        if inspect.iscoroutine(result):
-            await result
-        if expr is None:
-            return None
-        value = eval(expr, ns)
-        return await value if inspect.iscoroutine(value) else value
+        try:
+            result = eval(body, ns)
+            if inspect.iscoroutine(result):
+                await result
+            if expr is None:
+                return None
+            value = eval(expr, ns)
+            return await value if inspect.iscoroutine(value) else value
+        finally:
+            marks["body_end"] = clock.now()
 
     outer = asyncio.events._get_running_loop()
     asyncio.events._set_running_loop(None)
