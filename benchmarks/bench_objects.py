@@ -28,6 +28,7 @@ import threading
 import time
 
 import scope_nb
+from scope_nb.recorder import session
 
 LEVELS = ("minimal", "states_only", "full")
 
@@ -95,11 +96,11 @@ def run_once(name: str, level: str | None, a) -> float:
         return time.perf_counter() - t0
     finally:
         if level is not None:
-            rec = scope_nb._active[0]
+            rec = scope_nb._control.recorder()
             errors = dict(rec.store.errors)
-            scope_nb._session.ACTIVE = None  # stop without building frames (not timed anyway)
+            session.ACTIVE = None  # stop without building frames (not timed anyway)
             rec.stop()
-            scope_nb._active = None
+            scope_nb._control._live = None
             if errors:
                 raise RuntimeError(f"recorder faults: {errors}")
 

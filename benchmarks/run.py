@@ -98,8 +98,7 @@ def sizes(wl: str, quick: bool, small: bool) -> dict:
 def _forget_scope() -> None:
     """Drop scope_nb's reference to the last trace, so that no round pays for the
     previous round's buffers (GC traversal, memory)."""
-    scope_nb._last = None
-    _session.LAST = None
+    scope_nb._control._last = None
 
 
 class Untraced:
@@ -147,12 +146,12 @@ class Scope:
             os.environ.pop("SCOPE_NB_PURE", None)
 
     def stop(self):
+        rec = scope_nb._control.recorder()
         t0 = time.perf_counter()
         trace = scope_nb.stop()
         stop_s = time.perf_counter() - t0
         # counted after stop(): in trace-everything mode the harness is user code too,
         # and must not be recorded while it counts
-        rec = _session.LAST
         store = rec.store
         n = store.sealed_count + sum(len(b.ts) for b in store.buffers) + len(store.critical)
         calls = 0
