@@ -21,6 +21,7 @@ from both_ways import c_then_pure
 
 import scope_nb as scope
 from scope_nb.recorder import session
+from scope_nb.recorder.patchers import locks
 
 fast = pytest.importorskip("scope_nb.recorder._fasthooks", reason="the C extension is not built")
 
@@ -241,8 +242,8 @@ def test_same_lock_events(monkeypatch):
     def run(pure):
         with scope.record(tracing_level="messages_only") as trace:
             a, r = _lock_workload()
-        assert (type(a).__name__, type(r).__name__) == (("PyTracedLock", "PyTracedRLock") if pure else
-                                                        ("TracedLock", "TracedRLock"))
+        assert (type(a), type(r)) == ((locks.PyTracedLock, locks.PyTracedRLock) if pure else
+                                      (locks.TracedLock, locks.TracedRLock))
         return trace
 
     c_trace, py_trace = c_then_pure(monkeypatch, run)
@@ -324,7 +325,7 @@ def test_c_events_share_the_python_clock():
 
     with scope.record(tracing_level="messages_only") as trace:
         lock, jobs = threading.Lock(), queue.Queue()
-        assert type(lock).__name__ == "TracedLock"
+        assert type(lock) is locks.TracedLock
         t0 = clock.now()
         with lock:
             jobs.put(1)
