@@ -33,6 +33,7 @@ from ...schema import KIND_CODE
 from ...values import kept_tuple
 from .. import session
 from ..buffer import KIND_BITS, RICH, ThreadBuffer
+from ..naming import bound_name
 from ..patching import original, patch, unpatch
 
 _THREAD_QUEUES = (queue.Queue, queue.LifoQueue, queue.PriorityQueue)
@@ -127,31 +128,17 @@ class _Mail:
 
 
 def _variable_name(q) -> str | None:
-    """The name the program knows the queue by, found once at its first message: a
-    local or global of the first frame outside the queue modules (and this one), or an
-    attribute of that frame's `self`."""
+    """The name the program knows the queue by, found once at its first message: what
+    it is bound to in the first frame outside the queue modules (and this one)."""
     try:
         f = sys._getframe(1)
         for _ in range(12):
             if f is None or f.f_globals.get("__name__") not in _QUEUE_MODULES:
                 break
             f = f.f_back
-        if f is None:
-            return None
-        local = f.f_locals
-        for k, v in local.items():
-            if v is q and k != "self":
-                return k
-        owner = local.get("self")
-        for k, v in getattr(owner, "__dict__", {}).items():
-            if v is q:
-                return f"{type(owner).__name__}.{k}"
-        for k, v in f.f_globals.items():
-            if v is q:
-                return k
+        return None if f is None else bound_name(q, f)
     except Exception:
         return None
-    return None
 
 
 # -- queues ----------------------------------------------------------------------------------

@@ -11,8 +11,9 @@ from typing import Any
 
 from ....values import SAFE
 from ... import session
+from ...naming import var_name
 from ...sites import is_recorder_module
-from ..locks import var_name
+from ..locks import adopt as adopt_lock
 from .events import _busy, _get_ident, _where
 from .hooks import _CLASS_SET, _HEAPTYPE, _make_subclass
 from .traced import Objects, Traced
@@ -75,7 +76,7 @@ def trace_object(rec, obj: Any, name: str | None = None) -> Any:
     if locks is not None:
         for attr, value in t.read_state().items():
             if _inspectable(type(value)):
-                locks.adopt(value, f"{name}.{attr}")
+                adopt_lock(locks, value, f"{name}.{attr}")
     ident = _get_ident()
     _busy.add(ident)
     try:
