@@ -181,23 +181,6 @@ def timer_cancelled():
     t.join()
 
 
-def asyncio_lock_around_await():
-    box = scope.trace_object(_Box(), "box")
-
-    async def main():
-        lock = asyncio.Lock()
-
-        async def fill(who):
-            async with lock:
-                if box.value is None:
-                    await asyncio.sleep(0)
-                    box.value = who
-
-        await asyncio.gather(fill("a"), fill("b"))
-
-    asyncio.run(main())
-
-
 def asyncio_queue_join():
     async def main():
         q = asyncio.Queue(maxsize=2)
@@ -292,7 +275,6 @@ HEALTHY = [
     Healthy("threading.local per-thread state", thread_local_state),
     Healthy("two locks always in one order", ordered_lock_pairs),
     Healthy("Timer cancelled before it fires", timer_cancelled, WATCHDOG),
-    Healthy("asyncio.Lock around check-then-act", asyncio_lock_around_await),
     Healthy("asyncio.Queue join with task_done", asyncio_queue_join),
     Healthy("asyncio.TaskGroup", asyncio_task_group),
     Healthy("run_in_executor for blocking work", asyncio_run_in_executor),
