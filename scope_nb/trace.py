@@ -217,11 +217,13 @@ class Trace:
                             trusted=self.meta.get("trusted", True))
 
     def analyze_state_change(self, obj, t0, t1):
+        from .analysis.labels import labels_of
         from .analysis.states import analyze_state_change
 
         return analyze_state_change(self.states(), self.events(), self.resolve_object(obj),
                                     self._time_in_trace(t0, "t0"), self._time_in_trace(t1, "t1"),
-                                    trusted=self.meta.get("trusted", True))
+                                    trusted=self.meta.get("trusted", True),
+                                    labels=labels_of(self.actors(), self.events()))
 
     def system_snapshot_at(self, ts):
         from .analysis.states import system_snapshot_at

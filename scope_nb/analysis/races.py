@@ -28,6 +28,7 @@ from bisect import bisect_left, bisect_right
 import polars as pl
 
 from .deadlocks import shared_locks
+from .labels import attach, labels_of
 from .reports import Access, RaceReport
 
 MAX_WALK_EDGES = 2_000_000  # sync edges walked in Python over all candidates, at most
@@ -92,7 +93,7 @@ def detect_race_conditions(events: pl.DataFrame, actors: pl.DataFrame, timeline=
     reports = _lost_reports(lost, acc)
     reports += _atomicity(acc)
     reports += _data_races(acc, events, actors, skip={(r.obj, r.attribute) for r in reports if r.kind == "lost_update"})
-    return reports
+    return attach(reports, labels_of(actors, events))
 
 
 def analyze_race_condition(trace, a, b, window_ns: int) -> list[RaceReport]:

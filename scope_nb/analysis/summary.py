@@ -81,12 +81,14 @@ def _crashes(trace) -> Section:
     if not sec.count:
         sec.headline = "none"
         return sec
-    names = dict(trace.actors().select("actor", "name").iter_rows())
+    from .labels import labels_of
+
+    labels = labels_of(trace.actors(), trace.events())
     sec.headline = f"{sec.count} actor{'s' if sec.count != 1 else ''} crashed"
     sec.first_ts = int(crashed["ts"].min())
     for actor, detail in crashed.sort("ts").head(MAX_ITEMS).select("actor", pl.col("detail").fill_null("")).iter_rows():
         exc = detail.split("\n", 1)[0].split("|", 1)[-1]  # "ExcType|repr": the repr names the type
-        sec.items.append(f"{names.get(actor) or actor}: {exc}")
+        sec.items.append(f"{labels.actor(actor)}: {exc}")
     return sec
 
 
