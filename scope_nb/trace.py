@@ -246,10 +246,12 @@ class Trace:
 
         return detect_race_conditions(self.events(), self.actors(), timeline=timeline)
 
-    def analyze_race_condition(self, a, b, window):
+    def analyze_race_condition(self, a, b, window=None) -> list:
+        """The races detect_race_conditions() reports between actors a and b, within
+        `window` seconds of each other (None: anywhere in the run)."""
         from .analysis.races import analyze_race_condition
 
-        return analyze_race_condition(self, a, b, clock.as_duration_ns(window, "window"))
+        return analyze_race_condition(self, a, b, None if window is None else clock.as_duration_ns(window, "window"))
 
     def detect_deadlocks(self) -> list:
         from .analysis.deadlocks import detect_deadlocks

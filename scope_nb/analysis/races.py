@@ -96,11 +96,24 @@ def detect_race_conditions(events: pl.DataFrame, actors: pl.DataFrame, timeline=
     return attach(reports, labels_of(actors, events))
 
 
-def analyze_race_condition(trace, a, b, window_ns: int) -> list[RaceReport]:
-    """The races between two actors whose two accesses lie within `window_ns` of each other."""
+def analyze_race_condition(trace, a, b, window_ns: int | None = None) -> list[RaceReport]:
+    """The races detect_race_conditions() reports between actors `a` and `b`: every
+    access of the race is by one of them and both take part (a lost update's stale
+    read and write are one actor's, the write in between the other's), its accesses
+    spanning at most `window_ns` (None: the whole run)."""
     pair = {trace.resolve_actor(a), trace.resolve_actor(b)}
     return [r for r in detect_race_conditions(trace.events(), trace.actors())
-            if set(r.actors) == pair and abs(r.second.ts - r.first.ts) <= window_ns]
+            if involved(r) == pair and (window_ns is None or _span_ns(r) <= window_ns)]
+
+
+def involved(report: RaceReport) -> set[str]:
+    """The actors whose accesses make up the race."""
+    return {report.first.actor, report.second.actor, *(x.actor for x in report.between)}
+
+
+def _span_ns(report: RaceReport) -> int:
+    stamps = [report.first.ts, report.second.ts, *(x.ts for x in report.between)]
+    return max(stamps) - min(stamps)
 
 
 # -- lost updates ----------------------------------------------------------------------
