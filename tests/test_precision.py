@@ -143,3 +143,21 @@ def test_analyze_race_condition_returns_what_detect_race_conditions_reports():
     assert [r.headline for r in trace.analyze_race_condition("slow", threads[1])] == [r.headline for r in found]
     assert [r.headline for r in trace.analyze_race_condition("fast", "slow", 3600)] == [r.headline for r in found]
     assert trace.analyze_race_condition("slow", "MainThread") == []
+
+
+def test_silent_deadlock_and_stall_sections_say_what_they_watched():
+    q = queue.Queue()
+    with scope_nb.record() as bare:
+        t = threading.Thread(target=lambda: None)
+        t.start()
+        t.join()
+    with scope_nb.record() as busy:
+        lock = threading.Lock()
+        with lock:
+            q.put(1)
+            q.get()
+    said = {s.name: s.headline for s in summarize(bare)}
+    assert said["deadlocks"].startswith("none: no locks seen") and "watchdog off" in said["deadlocks"]
+    assert said["stalls"].startswith("none: no queues or event loops seen")
+    said = {s.name: s.headline for s in summarize(busy)}
+    assert said["deadlocks"].startswith("none in 1 lock (") and said["stalls"].startswith("none in 1 queue (")

@@ -57,6 +57,22 @@ def _under(g: nx.DiGraph, node: str, ancestor: str) -> bool:
         node = up
 
 
+def loop_threads(actors: pl.DataFrame) -> pl.Series:
+    """For each task, the thread whose event loop runs it (its nearest thread ancestor;
+    null if unknown); other actors map to themselves. Tasks of loops in two threads run
+    in parallel like any two threads."""
+    kind = dict(zip(actors["actor"], actors["kind"], strict=True))
+    parent = dict(zip(actors["actor"], actors["parent"], strict=True))
+    loop: dict[str, str | None] = {}
+    for a in actors["actor"]:
+        chain = []
+        while kind.get(a) == "task" and a not in loop and a not in chain:
+            chain.append(a)
+            a = parent.get(a)
+        loop.update(dict.fromkeys(chain, loop[a] if a in loop else a if kind.get(a) == "thread" else None))
+    return pl.Series("loop", [loop.get(a, a) for a in actors["actor"]], dtype=pl.String)
+
+
 def _message_pairs(events: pl.DataFrame) -> pl.DataFrame:
     from .messages import message_pairs
 
