@@ -112,7 +112,7 @@ def detect_race_conditions(timeline=None) -> list:
     return _current("detect_race_conditions").detect_race_conditions(timeline)
 
 
-def analyze_race_condition(a, b, window):
+def analyze_race_condition(a, b, window=None) -> list:
     """(`Trace.analyze_race_condition` of `scope_nb.current()`.)"""
     return _current("analyze_race_condition").analyze_race_condition(a, b, window)
 

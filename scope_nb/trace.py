@@ -218,11 +218,13 @@ class Trace:
                             trusted=self.meta.get("trusted", True))
 
     def analyze_state_change(self, obj, t0, t1):
+        from .analysis.labels import labels_of
         from .analysis.states import analyze_state_change
 
         return analyze_state_change(self.states(), self.events(), self.resolve_object(obj),
                                     self._time_in_trace(t0, "t0"), self._time_in_trace(t1, "t1"),
-                                    trusted=self.meta.get("trusted", True))
+                                    trusted=self.meta.get("trusted", True),
+                                    labels=labels_of(self.actors(), self.events()))
 
     def system_snapshot_at(self, ts):
         from .analysis.states import system_snapshot_at
@@ -245,10 +247,12 @@ class Trace:
 
         return detect_race_conditions(self.events(), self.actors(), timeline=timeline)
 
-    def analyze_race_condition(self, a, b, window):
+    def analyze_race_condition(self, a, b, window=None) -> list:
+        """The races detect_race_conditions() reports between actors a and b, within
+        `window` seconds of each other (None: anywhere in the run)."""
         from .analysis.races import analyze_race_condition
 
-        return analyze_race_condition(self, a, b, clock.as_duration_ns(window, "window"))
+        return analyze_race_condition(self, a, b, None if window is None else clock.as_duration_ns(window, "window"))
 
     def detect_deadlocks(self) -> list:
         from .analysis.deadlocks import detect_deadlocks

@@ -324,3 +324,63 @@ def test_find_processes_rejects_unknown_type():
     with pytest.raises(TypeError, match="type must be a string"):
         trace.find_processes(3)
     assert trace.find_processes("thread").height >= 1
+
+
+def _is_tree(tree) -> bool:
+    return all(tree.in_degree(n) <= 1 for n in tree.nodes)
+
+
+def test_supervision_tree_gives_pool_workers_one_parent_the_executor():
+    ex = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="pool")
+    gate = threading.Barrier(2)
+
+    def submit():
+        list(ex.map(lambda _: gate.wait(), range(2)))
+
+    with scope.record() as trace:
+        submitter = threading.Thread(target=submit, name="submitter")
+        submitter.start()
+        submitter.join()
+        ex.shutdown()
+    tree = trace.supervision_tree()
+    assert _is_tree(tree)
+    executor = _actor(trace, "pool")["actor"]
+    who_submitted = _actor(trace, "submitter")["actor"]
+    workers = trace.find_processes("worker")["actor"].to_list()
+    assert len(workers) == 2
+    for w in workers:
+        assert list(tree.predecessors(w)) == [executor]
+        assert tree.edges[executor, w]["relation"] == "supervises"
+        assert tree.nodes[w]["spawned_by"] == who_submitted
+    assert list(tree.predecessors(who_submitted)) == [tree.nodes[who_submitted]["spawned_by"]]
+
+
+def test_supervision_tree_gives_taskgroup_tasks_one_parent_the_group():
+    async def child(started, go):
+        started.release()
+        await go.wait()
+
+    async def spawner(group, go):
+        started = asyncio.Semaphore(0)
+        for i in range(2):
+            group.create_task(child(started, go), name=f"member-{i}")
+        for _ in range(2):
+            await started.acquire()
+        go.set()
+
+    async def main():
+        go = asyncio.Event()
+        async with asyncio.TaskGroup() as group:
+            await asyncio.create_task(spawner(group, go), name="spawner")
+
+    with scope.record() as trace:
+        asyncio.run(main())
+    tree = trace.supervision_tree()
+    assert _is_tree(tree)
+    (group,) = trace.find_processes("supervisor")["actor"].to_list()
+    spawner_id = _actor(trace, "spawner")["actor"]
+    for name in ("member-0", "member-1"):
+        member = _actor(trace, name)["actor"]
+        assert list(tree.predecessors(member)) == [group]
+        assert tree.nodes[member]["spawned_by"] == spawner_id
+    assert tree.nodes[group]["kind"] == "taskgroup"

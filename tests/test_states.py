@@ -2,6 +2,7 @@
 state_timeline, analyze_state_change with causes, system_snapshot_at."""
 
 import copy
+import re
 import threading
 
 import polars as pl
@@ -193,3 +194,35 @@ def test_snapshot_queue_depths_from_send_and_receive():
     snap = trace.system_snapshot_at(1_003)
     assert dict(snap.queues.select("target", "depth").rows()) == {"done": 1, "jobs": 1}
     assert snap.actors["actor"].to_list() == ["T1:1"] and snap.objects == {}
+
+
+class _Basket:
+    def __init__(self):
+        self.owner = "al"
+        self.items: list[str] = []
+
+    def rename(self, name):
+        self._set_owner(name)
+
+    def _set_owner(self, name):
+        self.owner = name
+
+
+def test_state_change_names_the_write_and_the_call_that_made_it():
+    basket = _Basket()
+    with scope.record() as trace:
+        scope.trace_object(basket, name="basket")
+        t = threading.Thread(target=basket.rename, args=("bob",), name="basket-worker")
+        t.start()
+        t.join()
+    t0, t1 = trace.time_range()
+    diff = trace.analyze_state_change(basket, t0, t1)
+    (change,) = diff.changes
+    assert (change.attribute, change.before, change.after) == ("owner", "al", "bob")
+    assert change.cause == "owner = 'bob'" and change.event_kind == "write"
+    assert change.call == "rename('bob')"  # the program's call, not the helper it went through
+    calls = trace.events("call").filter(pl.col("seq") == change.call_seq)
+    assert calls["function"].to_list() == ["_Basket.rename"]
+    row = diff.to_frame().row(0, named=True)
+    assert (row["call"], row["actor"]) == ("rename('bob')", trace.resolve_actor("basket-worker"))
+    assert re.search(r"owner = 'bob' in rename\('bob'\) by basket-worker \(T\d+\)", repr(diff)), repr(diff)

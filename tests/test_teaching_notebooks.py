@@ -39,7 +39,7 @@ EXPECTED = {
                        "balance: 175", "races: []"],
     "04-deadlock": ["alice.lock -> bob.lock -> alice.lock", "fork-0 -> fork-1 -> fork-2 -> fork-3 -> fork-4 -> fork-0",
                     "lock graph — 1 cycle(s)", "deadlocks: []"],
-    "05-asyncio-stalls": ["event loop blocked", "(request-1)", "loop stalls: []", "lost update on rates.rate",
+    "05-asyncio-stalls": ["event loop blocked", "request-1 (A", "loop stalls: []", "lost update on rates.rate",
                           "fetches: ['request-a'] answers: 1.0821 1.0821", "races: []"],
     "06-performance": ["500 records stored", "queue records backed up to", "deep for", "store  x500", "80 records stored",
                        "db_lock"],

@@ -22,34 +22,55 @@ def _one_row_per_actor(actors: pl.DataFrame) -> pl.DataFrame:
 
 
 def supervision_tree(actors: pl.DataFrame, events: pl.DataFrame) -> nx.DiGraph:
-    """Nodes: every actor (kind, name, outcome, times, exception). Edges: parent -> child
-    (relation "spawned", with the spawn time when recorded) and supervisor -> worker
-    (relation "supervises")."""
+    """A tree: every actor (kind, name, outcome, times, exception) under exactly one
+    parent. A worker's parent is its supervisor (the executor, the TaskGroup) with the
+    edge relation "supervises" ("spawned+supervises" when the supervisor also started
+    it); any other actor hangs under the actor that started it ("spawned", with the
+    spawn time when recorded). Who started a worker is its node's `spawned_by`."""
     rows = _one_row_per_actor(actors)
+    known = set(rows["actor"].to_list())
+    spawn_ts = dict(events.filter(pl.col("kind") == "spawn").group_by("target")
+                    .agg(pl.col("ts").min()).iter_rows())
     g = nx.DiGraph()
     for r in rows.iter_rows(named=True):
-        g.add_node(r["actor"], **{k: r.get(k) for k in _NODE_ATTRS})
-    spawned = (
-        events.filter(pl.col("kind") == "spawn")
-        .group_by("target")
-        .agg(pl.col("ts").min().alias("spawn_ts"))
-    )
-    parents = (
-        rows.filter(pl.col("parent").is_not_null() & pl.col("parent").is_in(rows["actor"].implode()))
-        .select("parent", "actor")
-        .join(spawned, left_on="actor", right_on="target", how="left", maintain_order="left")
-    )
-    for parent, child, ts in parents.iter_rows():
-        g.add_edge(parent, child, relation="spawned", ts=ts)
-    supervised = rows.filter(
-        pl.col("supervisor").is_not_null() & pl.col("supervisor").is_in(rows["actor"].implode())
-    ).select("supervisor", "actor")
-    for sup, worker in supervised.iter_rows():
-        if g.has_edge(sup, worker):
-            g.edges[sup, worker]["relation"] = "spawned+supervises"
-        else:
-            g.add_edge(sup, worker, relation="supervises", ts=None)
+        g.add_node(r["actor"], **{k: r.get(k) for k in _NODE_ATTRS}, spawned_by=r["parent"])
+    for r in rows.iter_rows(named=True):
+        child, parent, sup = r["actor"], r["parent"], r["supervisor"]
+        if sup in known and sup != child and not _under(g, sup, child):
+            relation = "spawned+supervises" if sup == parent else "supervises"
+            g.add_edge(sup, child, relation=relation, ts=spawn_ts.get(child) if sup == parent else None)
+    for r in rows.iter_rows(named=True):
+        child, parent = r["actor"], r["parent"]
+        if g.in_degree(child) == 0 and parent in known and parent != child and not _under(g, parent, child):
+            g.add_edge(parent, child, relation="spawned", ts=spawn_ts.get(child))
     return g
+
+
+def _under(g: nx.DiGraph, node: str, ancestor: str) -> bool:
+    """Whether `node` already hangs below `ancestor` (an edge back up would close a loop)."""
+    while True:
+        up = next(iter(g.predecessors(node)), None)
+        if up is None:
+            return False
+        if up == ancestor:
+            return True
+        node = up
+
+
+def loop_threads(actors: pl.DataFrame) -> pl.Series:
+    """For each task, the thread whose event loop runs it (its nearest thread ancestor;
+    null if unknown); other actors map to themselves. Tasks of loops in two threads run
+    in parallel like any two threads."""
+    kind = dict(zip(actors["actor"], actors["kind"], strict=True))
+    parent = dict(zip(actors["actor"], actors["parent"], strict=True))
+    loop: dict[str, str | None] = {}
+    for a in actors["actor"]:
+        chain = []
+        while kind.get(a) == "task" and a not in loop and a not in chain:
+            chain.append(a)
+            a = parent.get(a)
+        loop.update(dict.fromkeys(chain, loop[a] if a in loop else a if kind.get(a) == "thread" else None))
+    return pl.Series("loop", [loop.get(a, a) for a in actors["actor"]], dtype=pl.String)
 
 
 def _message_pairs(events: pl.DataFrame) -> pl.DataFrame:

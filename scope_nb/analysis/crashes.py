@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from .common import resolve_actor_or_object
+from .labels import Labels, labels_of
 from .reports import CrashEvent, CrashReport
 
 LAST_N = 10
@@ -53,10 +54,10 @@ def _rows_of(trace, obj_or_actor) -> tuple[pl.DataFrame, str]:
     return crash_rows(ev).filter(pl.col("actor") == name), "crash"
 
 
-def _event(r: dict) -> CrashEvent:
+def _event(r: dict, labels: Labels) -> CrashEvent:
     exc, tb = _split(r["detail"])
     return CrashEvent(ts=r["ts"], actor=r["actor"], exception=exc, traceback=tb, location=r["location"], seq=r["seq"],
-                      obj=r["obj"] if r["kind"] == "exception" else None, kind=r["kind"])
+                      obj=r["obj"] if r["kind"] == "exception" else None, kind=r["kind"], labels=labels)
 
 
 def get_crash_events(trace, obj_or_actor=None) -> CrashEvent | list[CrashEvent] | None:
@@ -64,9 +65,10 @@ def get_crash_events(trace, obj_or_actor=None) -> CrashEvent | list[CrashEvent] 
     traced object (None if none failed); with no argument, every actor's crash in the
     trace, in order."""
     rows, _ = _rows_of(trace, obj_or_actor)
+    labels = labels_of(trace.actors(), trace.events())
     if obj_or_actor is None:
-        return [_event(r) for r in rows.iter_rows(named=True)]
-    return _event(rows.row(-1, named=True)) if rows.height else None
+        return [_event(r, labels) for r in rows.iter_rows(named=True)]
+    return _event(rows.row(-1, named=True), labels) if rows.height else None
 
 
 def analyze_crash(trace, obj_or_actor=None, ts_ns: int | None = None) -> CrashReport:
@@ -78,7 +80,7 @@ def analyze_crash(trace, obj_or_actor=None, ts_ns: int | None = None) -> CrashRe
     if rows.height == 0:
         raise ValueError(f"analyze_crash: no {said} recorded for {obj_or_actor!r}"
                          + (f" at or before ts={ts_ns}" if ts_ns is not None else ""))
-    crash = _event(rows.row(-1, named=True))
+    crash = _event(rows.row(-1, named=True), labels_of(trace.actors(), trace.events()))
     ev = trace.events()
     inner = _crash_inside_process(trace, ev, crash)
     if inner is not None:

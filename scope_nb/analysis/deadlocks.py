@@ -25,6 +25,7 @@ import networkx as nx
 import polars as pl
 
 from ..schema import TRY_ACQUIRE
+from .labels import attach, labels_of
 from .reports import DeadlockReport
 
 MAX_CYCLE = 8  # longest lock cycle searched
@@ -137,7 +138,7 @@ def detect_deadlocks(events: pl.DataFrame, actors: pl.DataFrame) -> list[Deadloc
             out.append(r)
             if r.kind == "deadlock":
                 seen.add((frozenset(_waited_locks(r)), "potential"))
-    return out
+    return attach(out, labels_of(actors, events))
 
 
 def _waited_locks(report: DeadlockReport) -> list[str]:

@@ -27,7 +27,9 @@ from bisect import bisect_left, bisect_right
 
 import polars as pl
 
+from .actors import loop_threads
 from .deadlocks import shared_locks
+from .labels import attach, labels_of
 from .reports import Access, RaceReport
 
 MAX_WALK_EDGES = 2_000_000  # sync edges walked in Python over all candidates, at most
@@ -92,14 +94,27 @@ def detect_race_conditions(events: pl.DataFrame, actors: pl.DataFrame, timeline=
     reports = _lost_reports(lost, acc)
     reports += _atomicity(acc)
     reports += _data_races(acc, events, actors, skip={(r.obj, r.attribute) for r in reports if r.kind == "lost_update"})
-    return reports
+    return attach(reports, labels_of(actors, events))
 
 
-def analyze_race_condition(trace, a, b, window_ns: int) -> list[RaceReport]:
-    """The races between two actors whose two accesses lie within `window_ns` of each other."""
+def analyze_race_condition(trace, a, b, window_ns: int | None = None) -> list[RaceReport]:
+    """The races detect_race_conditions() reports between actors `a` and `b`: every
+    access of the race is by one of them and both take part (a lost update's stale
+    read and write are one actor's, the write in between the other's), its accesses
+    spanning at most `window_ns` (None: the whole run)."""
     pair = {trace.resolve_actor(a), trace.resolve_actor(b)}
     return [r for r in detect_race_conditions(trace.events(), trace.actors())
-            if set(r.actors) == pair and abs(r.second.ts - r.first.ts) <= window_ns]
+            if involved(r) == pair and (window_ns is None or _span_ns(r) <= window_ns)]
+
+
+def involved(report: RaceReport) -> set[str]:
+    """The actors whose accesses make up the race."""
+    return {report.first.actor, report.second.actor, *(x.actor for x in report.between)}
+
+
+def _span_ns(report: RaceReport) -> int:
+    stamps = [report.first.ts, report.second.ts, *(x.ts for x in report.between)]
+    return max(stamps) - min(stamps)
 
 
 # -- lost updates ----------------------------------------------------------------------
@@ -195,7 +210,7 @@ def _data_races(acc: pl.DataFrame, events: pl.DataFrame, actors: pl.DataFrame, s
         return []
     part = acc.select(*[pl.col(c).alias(f"p_{c}") for c in _ACCESS_COLS])
     pairs = pairs.join(part, left_on="partner", right_on="p_seq", how="inner", maintain_order="left").with_columns(pl.col("partner").alias("p_seq"))
-    kinds = actors.select("actor", "kind", "pid", _loop_threads(actors))
+    kinds = actors.select("actor", "kind", "pid", loop_threads(actors))
     pairs = (pairs.join(kinds.rename({"kind": "k2", "pid": "pid2", "loop": "loop2"}), on="actor", how="left", maintain_order="left")
              .join(kinds.rename({"actor": "p_actor", "kind": "k1", "pid": "pid1", "loop": "loop1"}), on="p_actor", how="left",
                    maintain_order="left"))
@@ -222,22 +237,6 @@ def _data_races(acc: pl.DataFrame, events: pl.DataFrame, actors: pl.DataFrame, s
         out.append(RaceReport(obj=r["obj"], attribute=r["attr"], kind="data_race", first=_access(r, "p_"), second=_access(r),
                               lost_update=False, instances=r["n"]))
     return out
-
-
-def _loop_threads(actors: pl.DataFrame) -> pl.Series:
-    """For each task, the thread whose event loop runs it (its nearest thread ancestor;
-    null if unknown); other actors map to themselves. Tasks of loops in two threads run
-    in parallel like any two threads."""
-    kind = dict(zip(actors["actor"], actors["kind"], strict=True))
-    parent = dict(zip(actors["actor"], actors["parent"], strict=True))
-    loop: dict[str, str | None] = {}
-    for a in actors["actor"]:
-        chain = []
-        while kind.get(a) == "task" and a not in loop and a not in chain:
-            chain.append(a)
-            a = parent.get(a)
-        loop.update(dict.fromkeys(chain, loop[a] if a in loop else a if kind.get(a) == "thread" else None))
-    return pl.Series("loop", [loop.get(a, a) for a in actors["actor"]], dtype=pl.String)
 
 
 def _unordered(pairs: pl.DataFrame, edges: pl.DataFrame, on_thread: dict[str, str]) -> pl.DataFrame:

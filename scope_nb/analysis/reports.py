@@ -12,6 +12,10 @@ from typing import Any
 
 import polars as pl
 
+from .labels import Labels
+
+_LABELS = field(default_factory=Labels, compare=False, repr=False)
+
 
 def _frame_html(frame: pl.DataFrame | None, rows: int = 20) -> str:
     if frame is None or frame.height == 0:
@@ -60,6 +64,7 @@ class CrashEvent:
     seq: int | None = None
     obj: str | None = None
     kind: str = "crash"  # crash | exception (a failed call: a traced object's method raised)
+    labels: Labels = _LABELS
 
     @property
     def exc_type(self) -> str:
@@ -68,11 +73,12 @@ class CrashEvent:
     @property
     def headline(self) -> str:
         if self.obj:
-            return f"a call on {self.obj} (by {self.actor}) failed: {self.exception}"
-        return f"{self.actor} crashed: {self.exception}"
+            return f"a call on {self.obj} (by {self.labels.actor(self.actor)}) failed: {self.exception}"
+        return f"{self.labels.actor(self.actor)} crashed: {self.exception}"
 
     def _facts(self):
-        return [("ts", self.ts), ("actor", self.actor), ("object", self.obj), ("at", self.location),
+        return [("at time", self.labels.time(self.ts)), ("actor", self.labels.actor(self.actor)),
+                ("object", self.obj), ("at", self.labels.location(self.location)),
                 ("traceback", self.traceback)]
 
     def __repr__(self) -> str:
@@ -111,15 +117,16 @@ class CrashReport:
 
     def _facts(self):
         return [
-            ("actor", f"{self.crash.actor} ({self.actor_name})" if self.actor_name else self.crash.actor),
-            ("at", self.crash.location),
+            ("actor", self.crash.labels.actor(self.crash.actor)),
+            ("at time", self.crash.labels.time(self.crash.ts)),
+            ("at", self.crash.labels.location(self.crash.location)),
             ("locks held when it died", ", ".join(self.locks_held)),
             ("queues it consumed", ", ".join(self.queues_consumed)),
             ("last messages", _rows(self.last_messages, ["kind", "target", "detail"])),
             ("last calls", _rows(self.last_calls, ["function", "detail"])),
             ("state before", self.state_before),
             ("state after", self.state_after),
-            ("left waiting", _rows(self.waiting, ["actor", "kind", "target"])),
+            ("left waiting", _rows(self.waiting, ["actor", "kind", "target"], {"actor": self.crash.labels.actor})),
             ("traceback", self.crash.traceback),
         ]
 
@@ -131,11 +138,15 @@ class CrashReport:
                      [("Messages and calls before the crash", _frame_html(self.to_frame()))])
 
 
-def _rows(frame: pl.DataFrame | None, cols: list[str], n: int = 5) -> str | None:
+def _rows(frame: pl.DataFrame | None, cols: list[str], say: dict | None = None, n: int = 5) -> str | None:
+    """The last `n` rows of `frame` as text; `say` maps a column to how its values read."""
     if frame is None or frame.height == 0:
         return None
     cols = [c for c in cols if c in frame.columns]
-    return "\n".join(" ".join(str(v) for v in row if v is not None) for row in frame.tail(n).select(cols).iter_rows())
+    say = say or {}
+    return "\n".join(" ".join(str(say[c](v)) if c in say else str(v) for c, v in zip(cols, row, strict=True)
+                              if v is not None)
+                     for row in frame.tail(n).select(cols).iter_rows())
 
 
 @dataclass
@@ -164,6 +175,7 @@ class RaceReport:
     instances: int = 1
     between: list[Access] = field(default_factory=list)  # the other actor's writes in between (lost updates)
     attributes: list[str] = field(default_factory=list)  # atomicity: the attributes read as one view
+    labels: Labels = _LABELS
 
     @property
     def actors(self) -> tuple[str, str]:
@@ -180,16 +192,16 @@ class RaceReport:
     @property
     def headline(self) -> str:
         where = f"{self.obj}.{self.attribute}"
+        say = self.labels
+        w = say.actor(self.between[0].actor) if self.between else "another actor"
         if self.kind == "lost_update":
-            w = self.between[0].actor if self.between else "another actor"
-            return (f"lost update on {where}: {self.second.actor} wrote a value based on a stale read "
-                    f"(read at {self.first.location}) after {w} wrote it")
+            return (f"lost update on {where}: {say.actor(self.second.actor)} wrote a value based on a stale read "
+                    f"(read at {say.location(self.first.location)}) after {w} wrote it")
         if self.kind == "atomicity":
-            w = self.between[0].actor if self.between else "another actor"
-            return (f"atomicity violation on {self.obj}.{{{', '.join(self.attributes)}}}: {self.second.actor} "
-                    f"read them as one view while {w} changed both in between")
-        return (f"data race on {where}: {self.first.actor} {self.first.op} / {self.second.actor} "
-                f"{self.second.op} with no common lock and no ordering")
+            return (f"atomicity violation on {self.obj}.{{{', '.join(self.attributes)}}}: "
+                    f"{say.actor(self.second.actor)} read them as one view while {w} changed both in between")
+        return (f"data race on {where}: {say.actor(self.first.actor)} {self.first.op} / "
+                f"{say.actor(self.second.actor)} {self.second.op} with no common lock and no ordering")
 
     def to_frame(self) -> pl.DataFrame:
         rows = [("first", self.first), *[("between", a) for a in self.between], ("second", self.second)]
@@ -203,7 +215,8 @@ class RaceReport:
     def _facts(self):
         def side(a: Access) -> str:
             locks = ", ".join(a.locks) if a.locks else "no locks"
-            return f"{a.actor} {a.op} at {a.location} holding {locks}" + (f" (value {a.value})" if a.value else "")
+            return (f"{self.labels.actor(a.actor)} {a.op} at {self.labels.location(a.location)} "
+                    f"({self.labels.time(a.ts)}) holding {locks}" + (f" (value {a.value})" if a.value else ""))
 
         return [
             ("object", self.obj), ("attribute", self.attribute), ("kind", self.kind),
@@ -230,16 +243,19 @@ class DeadlockReport:
     actors: list[str] = field(default_factory=list)
     stacks: dict[str, str] = field(default_factory=dict)
     ts: int | None = None
+    labels: Labels = _LABELS
 
     @property
     def headline(self) -> str:
+        say = self.labels
         if self.kind == "potential":
-            return f"lock-order inversion (potential deadlock): {' -> '.join([*self.cycle, self.cycle[0]])} taken by {', '.join(self.actors)}"
+            return (f"lock-order inversion (potential deadlock): {' -> '.join([*self.cycle, self.cycle[0]])} "
+                    f"taken by {say.actors(self.actors)}")
         if self.kind == "self":
-            return f"self-deadlock: {self.actors[0]} acquires non-reentrant {self.cycle[0]} it already holds"
+            return f"self-deadlock: {say.actor(self.actors[0])} acquires non-reentrant {self.cycle[0]} it already holds"
         if self.kind == "leaked":
-            return f"lock leaked: {self.actors[0]} ended holding {self.cycle[0]}"
-        return f"deadlock: {' -> '.join([*self.cycle, self.cycle[0]])} wait on each other"
+            return f"lock leaked: {say.actor(self.actors[0])} ended holding {self.cycle[0]}"
+        return f"deadlock: {' -> '.join(say.actor(a) for a in [*self.cycle, self.cycle[0]])} wait on each other"
 
     def to_frame(self) -> pl.DataFrame:
         return self.edges
@@ -248,12 +264,14 @@ class DeadlockReport:
         steps = None
         if self.edges.height and "taking" in self.edges.columns:
             steps = "\n".join(
-                f"{r['actor']} took {r['taking']} while holding {r['holding']} at {r['location']}"
+                f"{self.labels.actor(r['actor'])} took {r['taking']} while holding {r['holding']} "
+                f"at {self.labels.location(r['location'])}"
                 for r in self.edges.iter_rows(named=True)
             )
-        return [("kind", self.kind), ("cycle", " -> ".join(self.cycle)), ("actors", ", ".join(self.actors)),
-                ("where", steps),
-                ("stacks", "\n".join(f"{a}:\n{s}" for a, s in self.stacks.items()))]
+        cycle = self.cycle if self.kind != "deadlock" else [self.labels.actor(a) for a in self.cycle]
+        return [("kind", self.kind), ("cycle", " -> ".join(cycle)), ("actors", self.labels.actors(self.actors)),
+                ("at time", self.labels.time(self.ts)), ("where", steps),
+                ("stacks", "\n".join(f"{self.labels.actor(a)}:\n{s}" for a, s in self.stacks.items()))]
 
     def __repr__(self) -> str:
         return _text(f"DeadlockReport: {self.headline}", self._facts())
@@ -278,6 +296,7 @@ class StallReport:
     detail: str | None = None
     actors: list[str] = field(default_factory=list)
     stacks: dict[str, str] = field(default_factory=dict)
+    labels: Labels = _LABELS
 
     @property
     def headline(self) -> str:
@@ -290,9 +309,11 @@ class StallReport:
                                     "location": pl.String, "target": pl.String, "summary": pl.String})
 
     def _facts(self):
-        return [("kind", self.kind), ("actor", self.actor), ("duration", _ms(self.duration_ns)),
-                ("at", self.location), ("target", self.target), ("actors", ", ".join(self.actors)),
-                ("detail", self.detail), ("stacks", "\n".join(f"{a}:\n{s}" for a, s in self.stacks.items()))]
+        say = self.labels
+        return [("kind", self.kind), ("actor", say.actor(self.actor) if self.actor else None),
+                ("at time", say.time(self.ts)), ("duration", _ms(self.duration_ns)),
+                ("at", say.location(self.location)), ("target", self.target), ("actors", say.actors(self.actors)),
+                ("detail", self.detail), ("stacks", "\n".join(f"{say.actor(a)}:\n{s}" for a, s in self.stacks.items()))]
 
     def __repr__(self) -> str:
         return _text(f"StallReport: {self.headline}", self._facts())

@@ -13,6 +13,7 @@ import polars as pl
 
 from .crashes import _split
 from .deadlocks import parse_watchdog
+from .labels import Labels, attach, labels_of
 from .performance import BACKLOG_DEPTH, queue_bottlenecks
 from .reports import StallReport
 
@@ -24,10 +25,8 @@ def detect_stalls(events: pl.DataFrame, actors: pl.DataFrame, backlog_depth: int
                   backlog_s: float = BACKLOG_SECONDS, wait_s: float = WAIT_SECONDS) -> list[StallReport]:
     """Every stall, in the order it happened, then orphaned queues and backlogs (see
     the module docstring for what makes a backlog a stall)."""
-    names = dict(actors.select("actor", "name").iter_rows())
-
-    def who(a: str | None) -> str:
-        return f"{a} ({names[a]})" if a in names and names[a] else str(a)
+    labels = labels_of(actors, events)
+    who = labels.actor
 
     out: list[StallReport] = []
     rows = events.filter(pl.col("kind").is_in(["stall", "exc_unretrieved", "task_lost", "hang", "deadlock"])).sort("seq")
@@ -39,12 +38,12 @@ def detect_stalls(events: pl.DataFrame, actors: pl.DataFrame, backlog_depth: int
         elif kind == "stall":
             ms = (r["duration_ns"] or 0) / 1e6
             out.append(StallReport("blocked_loop", a, r["ts"], f"event loop blocked {ms:.0f} ms by {r['function'] or 'a callback'} "
-                                   f"in {who(a)} at {r['location']}", duration_ns=r["duration_ns"], location=r["location"],
+                                   f"in {who(a)} at {labels.location(r['location'])}", duration_ns=r["duration_ns"], location=r["location"],
                                    detail=r["detail"], target=r["function"]))
         elif kind == "exc_unretrieved":
             # a plain future's row has no target (no coroutine); its location, if known, is where it was made
             what = f"task {who(a)}" if r["target"] is not None else (
-                f"future created at {r['location']}" if r["location"] else f"a future in {who(a)}")
+                f"future created at {labels.location(r['location'])}" if r["location"] else f"a future in {who(a)}")
             out.append(StallReport("exc_unretrieved", a, r["ts"], f"{what} failed and nobody retrieved its exception: "
                                    f"{_exc(r['detail'])}", location=r["location"], detail=r["detail"]))
         elif kind == "task_lost":
@@ -56,19 +55,20 @@ def detect_stalls(events: pl.DataFrame, actors: pl.DataFrame, backlog_depth: int
                 continue  # lock/queue deadlocks are detect_deadlocks' business
             waits = data.get("waits", [])
             involved = [w.get("actor") for w in waits] or [a]
-            text = "; ".join(f"{who(w.get('actor'))} waits on {w.get('on')}" + (f" held by {', '.join(w['holders'])}" if w.get("holders") else "")
+            text = "; ".join(f"{who(w.get('actor'))} waits on {w.get('on')}"
+                             + (f" held by {labels.actors(w['holders'])}" if w.get("holders") else "")
                              for w in waits) or data.get("summary", "")
             rkind = "await_cycle" if kind == "deadlock" else "hang"
             head = "await cycle: tasks wait on each other forever: " if rkind == "await_cycle" else "hang: "
             out.append(StallReport(rkind, a, r["ts"], head + text, duration_ns=r["duration_ns"], location=r["location"],
                                    detail=r["detail"], actors=involved, stacks=data.get("stacks", {}),
                                    target=waits[0].get("on") if waits else None))
-    out += _orphaned_queues(events, who)
-    out += _backlogs(events, backlog_depth, backlog_s, wait_s)
-    return out
+    out += _orphaned_queues(events, labels)
+    out += _backlogs(events, labels, backlog_depth, backlog_s, wait_s)
+    return attach(out, labels)
 
 
-def _backlogs(events: pl.DataFrame, depth: int, backlog_s: float, wait_s: float) -> list[StallReport]:
+def _backlogs(events: pl.DataFrame, labels: Labels, depth: int, backlog_s: float, wait_s: float) -> list[StallReport]:
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise ValueError(f"detect_stalls: backlog_depth must be an int >= 1; got {depth!r}")
     for name, value in (("backlog_s", backlog_s), ("wait_s", wait_s)):
@@ -85,7 +85,10 @@ def _backlogs(events: pl.DataFrame, depth: int, backlog_s: float, wait_s: float)
             why = f"at least {depth} deep for {r['above_ns'] / 1e9:.3f} s"
         else:
             why = f"a message waited {r['wait_max_ns'] / 1e9:.3f} s in it"
-        out.append(StallReport("backlog", (r["consumers"] or [None])[0], r["peak_ts"], f"{r['summary']}; {why}",
+        took = labels.actors(r["consumers"]) or "no consumer"
+        said = (f"queue {r['queue']} backed up to {r['peak_depth']} items (left {r['final_depth']}): {took} took "
+                f"{round(r['get_per_s'], 1)}/s while {labels.actors(r['producers'])} put {round(r['put_per_s'], 1)}/s")
+        out.append(StallReport("backlog", (r["consumers"] or [None])[0], r["peak_ts"], f"{said}; {why}",
                                target=r["queue"], actors=list(r["consumers"])))
     return out
 
@@ -94,7 +97,7 @@ def _exc(detail: str | None) -> str:
     return _split(detail)[0]
 
 
-def _orphaned_queues(events: pl.DataFrame, who) -> list[StallReport]:
+def _orphaned_queues(events: pl.DataFrame, labels: Labels) -> list[StallReport]:
     """A queue whose every consumer crashed, with messages sent that nobody received."""
     recv = events.filter(pl.col("kind") == "receive").select("target", "actor").unique()
     crashed = events.filter(pl.col("kind") == "crash").select("actor", pl.col("seq").alias("crash_seq"), pl.col("ts").alias("crash_ts"),
@@ -111,7 +114,8 @@ def _orphaned_queues(events: pl.DataFrame, who) -> list[StallReport]:
     out = []
     for r in dead.join(left, on="target", maintain_order="left").unique("target", keep="first").sort("crash_seq").iter_rows(named=True):
         out.append(StallReport("orphaned_queue", r["actor"], r["crash_ts"],
-                               f"queue {r['target']} lost its consumer: {who(r['actor'])} crashed ({_exc(r['exc'])}); "
-                               f"{r['unread']} message(s) from {', '.join(r['producers'])} never consumed",
+                               f"queue {r['target']} lost its consumer: {labels.actor(r['actor'])} crashed "
+                               f"({_exc(r['exc'])}); {r['unread']} message(s) from {labels.actors(r['producers'])} "
+                               "never consumed",
                                target=r["target"], actors=[r["actor"], *r["producers"]], detail=r["exc"]))
     return out

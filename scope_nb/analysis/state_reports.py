@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 
 from ..values import Formatter
+from .labels import Labels
 
 _fmt = Formatter(max_len=120, max_depth=3)
 
@@ -32,6 +33,8 @@ class Change:
     location: str | None = None
     event_seq: int | None = None  # the write / call event that made the change
     event_kind: str | None = None
+    call: str | None = None  # the method call on the object that made the change: "rename('bob')"
+    call_seq: int | None = None
 
 
 @dataclass
@@ -45,6 +48,7 @@ class StateDiff:
     after: dict[str, Any]
     changes: list[Change] = field(default_factory=list)
     history: pl.DataFrame | None = None  # the state rows inside the window
+    labels: Labels = field(default_factory=Labels, compare=False, repr=False)
 
     @property
     def added(self) -> dict[str, Any]:
@@ -74,19 +78,22 @@ class StateDiff:
                 "location": [c.location for c in self.changes],
                 "event_seq": [c.event_seq for c in self.changes],
                 "event_kind": [c.event_kind for c in self.changes],
+                "call": [c.call for c in self.changes],
+                "call_seq": [c.call_seq for c in self.changes],
             },
             schema={"attribute": pl.String, "change": pl.String, "before": pl.String, "after": pl.String,
                     "ts": pl.Int64, "actor": pl.String, "cause": pl.String, "location": pl.String,
-                    "event_seq": pl.Int64, "event_kind": pl.String},
+                    "event_seq": pl.Int64, "event_kind": pl.String, "call": pl.String, "call_seq": pl.Int64},
         )
 
     @property
     def headline(self) -> str:
+        span = f"between {self.labels.time(self.t0)} and {self.labels.time(self.t1)}"
         if not self.changes:
-            return f"{self.obj}: no change between {self.t0} and {self.t1}"
+            return f"{self.obj}: no change {span}"
         counts = {k: sum(c.change == k for c in self.changes) for k in ("added", "removed", "changed")}
         parts = [f"{n} {k}" for k, n in counts.items() if n]
-        return f"{self.obj}: {', '.join(parts)} between {self.t0} and {self.t1}"
+        return f"{self.obj}: {', '.join(parts)} {span}"
 
     def __repr__(self) -> str:
         lines = [f"StateDiff {self.headline}"]
@@ -97,7 +104,9 @@ class StateDiff:
                 what = f"- {c.attribute} (was {_show(c.before)})"
             else:
                 what = f"~ {c.attribute}: {_show(c.before)} -> {_show(c.after)}"
-            why = f"  [{c.cause} by {c.actor} at {c.location}]" if c.cause else ""
+            how = f"{c.cause} in {c.call}" if c.call and c.call != c.cause else c.cause
+            why = (f"  [{how} by {self.labels.actor(c.actor)} at {self.labels.location(c.location)}, "
+                   f"{self.labels.time(c.ts)}]" if c.cause else "")
             lines.append("  " + what + why)
         return "\n".join(lines)
 
@@ -106,11 +115,12 @@ class StateDiff:
             f"<tr><td>{html.escape(c.attribute)}</td><td>{c.change}</td>"
             f"<td><code>{html.escape('' if c.change == 'added' else _show(c.before))}</code></td>"
             f"<td><code>{html.escape('' if c.change == 'removed' else _show(c.after))}</code></td>"
-            f"<td>{html.escape(c.actor or '')}</td><td>{html.escape(c.cause or '')}</td>"
-            f"<td>{html.escape(c.location or '')}</td></tr>"
+            f"<td>{html.escape(self.labels.actor(c.actor) if c.actor else '')}</td><td>{html.escape(c.cause or '')}</td>"
+            f"<td><code>{html.escape(c.call or '')}</code></td>"
+            f"<td>{html.escape(self.labels.location(c.location) or '')}</td></tr>"
             for c in self.changes
         )
-        head = "<tr><th>attribute</th><th>change</th><th>before</th><th>after</th><th>actor</th><th>cause</th><th>where</th></tr>"
+        head = "<tr><th>attribute</th><th>change</th><th>before</th><th>after</th><th>actor</th><th>cause</th><th>call</th><th>where</th></tr>"
         return f"<div class='scope-report'><b>StateDiff {html.escape(self.headline)}</b><table>{head}{rows}</table></div>"
 
 
@@ -124,6 +134,7 @@ class Snapshot:
     objects: dict[str, dict[str, Any]]  # traced object -> its state
     queues: pl.DataFrame  # target, depth, ts (of the last send/receive)
     locks: pl.DataFrame  # actor, lock, status (held | waiting), since
+    labels: Labels = field(default_factory=Labels, compare=False, repr=False)
 
     def held_by(self, actor: str) -> list[str]:
         f = self.locks.filter((pl.col("actor") == actor) & (pl.col("status") == "held"))
@@ -145,7 +156,7 @@ class Snapshot:
         )
 
     def __repr__(self) -> str:
-        lines = [f"Snapshot at {self.ts}: {self.actors.height} actors alive, {len(self.objects)} traced objects, "
+        lines = [f"Snapshot at {self.labels.time(self.ts)}: {self.actors.height} actors alive, {len(self.objects)} traced objects, "
                  f"{self.queues.height} queues"]
         for row in self.to_frame().iter_rows(named=True):
             extra = ""
@@ -153,7 +164,7 @@ class Snapshot:
                 extra += f" holds {', '.join(row['holding'])}"
             if row["waiting_for"]:
                 extra += f" waits for {', '.join(row['waiting_for'])}"
-            lines.append(f"  {row['actor']} {row['kind']} {row['name']!r}{extra}")
+            lines.append(f"  {self.labels.actor(row['actor'])} {row['kind']}{extra}")
         for name, state in self.objects.items():
             lines.append(f"  {name}: {_show(state)}")
         for row in self.queues.iter_rows(named=True):
@@ -165,7 +176,7 @@ class Snapshot:
             f"<tr><th style='text-align:left'>{html.escape(n)}</th><td><code>{html.escape(_show(s))}</code></td></tr>"
             for n, s in self.objects.items()
         )
-        parts = [f"<b>Snapshot at {self.ts}</b>", "<h5>actors</h5>", self.to_frame()._repr_html_()]
+        parts = [f"<b>Snapshot at {html.escape(self.labels.time(self.ts))}</b>", "<h5>actors</h5>", self.to_frame()._repr_html_()]
         if objs:
             parts += ["<h5>traced objects</h5>", f"<table>{objs}</table>"]
         if self.queues.height:

@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 
 from ..values import Unpicklable
+from .labels import Labels, labels_of
 from .state_reports import Change, Snapshot, StateDiff
 
 _TIMELINE = ["ts", "seq", "actor", "cause", "changed", "removed", "state", "location"]
@@ -97,9 +98,10 @@ def get_state_at(states: pl.DataFrame, obj: str, ts: int, trusted: bool = True) 
 
 
 def analyze_state_change(states: pl.DataFrame, events: pl.DataFrame, obj: str, t0: int, t1: int,
-                         trusted: bool = True) -> StateDiff:
+                         trusted: bool = True, labels: Labels | None = None) -> StateDiff:
     """Attribute-level diff of obj between t0 and t1, each change linked to the event
-    that caused it (the attribute write, else the method call, else the state event)."""
+    that caused it (the attribute write, else the method call, else the state event)
+    and to the method call on obj that was running when it happened."""
     if t1 < t0:
         raise ValueError(f"analyze_state_change: t1 ({t1}) is before t0 ({t0})")
     idx, times = _positions(states, obj)
@@ -120,7 +122,7 @@ def analyze_state_change(states: pl.DataFrame, events: pl.DataFrame, obj: str, t
             kind = "changed"
         changes.append(_explain(Change(name, kind, before.get(name), after.get(name)), window, events, obj))
     history = window.select([c for c in _TIMELINE if c in window.columns])
-    return StateDiff(obj, t0, t1, before, after, changes, history)
+    return StateDiff(obj, t0, t1, before, after, changes, history, labels=labels or Labels())
 
 
 def _equal(a: Any, b: Any) -> bool:
@@ -153,7 +155,33 @@ def _explain(change: Change, window: pl.DataFrame, events: pl.DataFrame, obj: st
         change.event_seq, change.event_kind = int(call["seq"][-1]), "call"
     elif state.height:
         change.event_seq, change.event_kind = int(state["seq"][-1]), "state"
+    at = change.event_seq if change.event_seq is not None else int(row["seq"])
+    call = _open_call(mine.filter(pl.col("seq") <= at))
+    if call is not None:
+        change.call, change.call_seq = _call_text(call["function"], call["detail"]), call["seq"]
     return change
+
+
+def _open_call(mine: pl.DataFrame) -> dict | None:
+    """The outermost call on the object still running at the end of `mine` (one actor's
+    events on it, up to the change): the method the program called."""
+    stack: list[dict] = []
+    for r in mine.filter(pl.col("kind").is_in(["call", "return", "exception"])).sort("seq").iter_rows(named=True):
+        if r["kind"] == "call":
+            stack.append(r)
+        elif stack:
+            stack.pop()
+    return stack[0] if stack else None
+
+
+def _call_text(function: str | None, args: str | None) -> str:
+    """`Basket.rename` and `('bob',)` -> `rename('bob')`."""
+    name = (function or "?").rsplit(".", 1)[-1]
+    if not args:
+        return f"{name}()"
+    if args.startswith("(") and args.endswith(")"):
+        return name + (args[:-2] + ")" if args.endswith(",)") else args)
+    return f"{name}({args})"
 
 
 def _cause_is_write(cause: str | None, attribute: str) -> bool:
@@ -180,7 +208,7 @@ def system_snapshot_at(trace, ts: int) -> Snapshot:
         .agg(pl.col("qsize").last().alias("depth"), pl.col("ts").last())
         .sort("target")
     )
-    return Snapshot(ts, actors, objects, queues, locks_at(before))
+    return Snapshot(ts, actors, objects, queues, locks_at(before), labels=labels_of(trace.actors(), events))
 
 
 def locks_at(events: pl.DataFrame) -> pl.DataFrame:

@@ -81,12 +81,14 @@ def _crashes(trace) -> Section:
     if not sec.count:
         sec.headline = "none"
         return sec
-    names = dict(trace.actors().select("actor", "name").iter_rows())
+    from .labels import labels_of
+
+    labels = labels_of(trace.actors(), trace.events())
     sec.headline = f"{sec.count} actor{'s' if sec.count != 1 else ''} crashed"
     sec.first_ts = int(crashed["ts"].min())
     for actor, detail in crashed.sort("ts").head(MAX_ITEMS).select("actor", pl.col("detail").fill_null("")).iter_rows():
         exc = detail.split("\n", 1)[0].split("|", 1)[-1]  # "ExcType|repr": the repr names the type
-        sec.items.append(f"{names.get(actor) or actor}: {exc}")
+        sec.items.append(f"{labels.actor(actor)}: {exc}")
     return sec
 
 
@@ -114,8 +116,59 @@ def _races(trace) -> Section:
     sec = _findings("races", "detect_race_conditions", "race")(trace)
     if not sec.count:
         watched = sorted(accesses["obj"].unique().to_list())
-        shown = ", ".join(watched[:MAX_ITEMS]) + (f", +{len(watched) - MAX_ITEMS}" if len(watched) > MAX_ITEMS else "")
-        sec.headline = f"none in {len(watched)} traced object{'s' if len(watched) != 1 else ''} ({shown})"
+        sec.headline = f"none in {_listed(watched, 'traced object')}"
+    return sec
+
+
+def _listed(names: list[str], noun: str) -> str:
+    """`3 locks (a, b, c)`: how many were watched, the first few by name."""
+    shown = ", ".join(names[:MAX_ITEMS]) + (f", +{len(names) - MAX_ITEMS}" if len(names) > MAX_ITEMS else "")
+    return f"{len(names)} {_plural(noun, len(names))} ({shown})"
+
+
+def _option(trace, name: str) -> Any:
+    options = trace.options
+    return options.get(name) if isinstance(options, dict) else getattr(options, name, None)
+
+
+def _watchdog(trace) -> str:
+    """Hangs and real deadlocks are seen only by the watchdog: say whether it ran."""
+    seconds = _option(trace, "watchdog")
+    return f"watchdog every {seconds} s" if seconds else "hangs not watched (watchdog off: watchdog=seconds)"
+
+
+def _deadlocks(trace) -> Section:
+    """Lock-order inversions, self-deadlocks and leaked locks are looked for in the
+    locks the recording saw; real deadlocks need the watchdog: silence says which."""
+    import polars as pl
+
+    sec = _findings("deadlocks", "detect_deadlocks", "deadlock")(trace)
+    if sec.count:
+        return sec
+    locks = sorted(trace.events(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"])
+                   .filter(pl.col("target").is_not_null())["target"].unique().to_list())
+    seen = f"none in {_listed(locks, 'lock')} watched" if locks else "none: no locks seen (none taken, or none traced)"
+    sec.headline = f"{seen}; {_watchdog(trace)}"
+    return sec
+
+
+def _stalls(trace) -> Section:
+    """Backlogs are looked for in the queues the recording saw, blocked loops in the
+    event loops that ran tasks, hangs by the watchdog: silence says which."""
+    import polars as pl
+
+    from .actors import loop_threads
+
+    sec = _findings("stalls", "detect_stalls", "stall")(trace)
+    if sec.count:
+        return sec
+    queues = sorted(trace.events(["send", "receive"]).filter(pl.col("qsize").is_not_null())["target"]
+                    .drop_nulls().unique().to_list())
+    actors = trace.actors()
+    loops = actors.select("kind", loop_threads(actors)).filter(pl.col("kind") == "task")["loop"].drop_nulls().n_unique()
+    watched = ([_listed(queues, "queue")] if queues else []) + ([f"{loops} event {_plural('loop', loops)}"] if loops else [])
+    seen = f"none in {', '.join(watched)}" if watched else "none: no queues or event loops seen"
+    sec.headline = f"{seen}; {_watchdog(trace)}"
     return sec
 
 
@@ -178,8 +231,8 @@ SECTIONS: tuple[tuple[str, Callable[[Any], Section]], ...] = (
     ("events", _events),
     ("crashes", _crashes),
     ("races", _races),
-    ("deadlocks", _findings("deadlocks", "detect_deadlocks", "deadlock")),
-    ("stalls", _findings("stalls", "detect_stalls", "stall")),
+    ("deadlocks", _deadlocks),
+    ("stalls", _stalls),
     ("hotspots", _hotspots),
     ("contention", _contention),
     ("dropped/errors", _health),

@@ -78,7 +78,7 @@ def render(rows: list[Row], healthy: list[tuple[str, list[str]]]) -> str:
         "`python -m tests.realbugs.score` rewrites this file; `test_realbugs.py` asserts",
         "what it says (the misses are expected failures, so a detector that learns one flips it).",
         "",
-        f"Python {sys.version.split()[0]}. Actor ids shortened to `PID`, addresses to `ADDR`.",
+        f"Python {sys.version.split()[0]}. Reports name actors as `name (T2)`; addresses shortened to `ADDR`.",
         "",
         "## Totals",
         "",
