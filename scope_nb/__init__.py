@@ -89,7 +89,7 @@ def trace_lock(lock: Any, name: str | None = None) -> Any:
 
 def load(path, *more_paths, trusted: bool = False) -> Trace:
     """Load one persisted trace directory, or several merged on one time axis."""
-    from .store.load import load_trace
+    from .trace import load_trace
 
     trace = load_trace(path, *more_paths, trusted=trusted)
     _control.set_last(trace)

@@ -74,7 +74,7 @@ def stop() -> Trace:
     fl = _finish(rec)
     if fl is not None and fl.drain:
         # with storage="disk" the memory only held what waited for the flusher
-        from .store.load import load_trace
+        from .trace import load_trace
 
         trace.freeze(load_trace(fl.dir, trusted=True), path=str(fl.dir))
     trace.freeze()

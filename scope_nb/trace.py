@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import clock
-from .schema import ACTORS, EVENTS, STATES, empty_frame
+from .model.source import Recording, Source
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -18,45 +18,43 @@ if TYPE_CHECKING:
 
 
 class Trace:
-    def __init__(self, recorder=None, *, events=None, actors=None, states=None, meta: dict | None = None):
-        self._rec = recorder
-        self._frames: tuple | None = None
-        self._frames_key: Any = None
-        if events is not None:
-            self._frames = (events, actors if actors is not None else empty_frame(ACTORS),
-                            states if states is not None else empty_frame(STATES))
+    def __init__(self, recorder=None, *, events=None, actors=None, states=None, meta: dict | None = None,
+                 source: Source | None = None):
+        if source is None:
+            source = Recording(recorder) if recorder is not None else Source(events, actors, states)
+        self._source = source
         self.meta: dict[str, Any] = dict(meta or {})
 
     # -- the frames ---------------------------------------------------------------
     @property
+    def _rec(self):
+        """The recorder whose buffers this trace still reads (None once its frames are
+        built, and for frames given or loaded)."""
+        src = self._source
+        return src.recorder if isinstance(src, Recording) else None
+
+    @property
     def live(self) -> bool:
-        return self._rec is not None and self._rec.running
+        rec = self._rec
+        return rec is not None and rec.running
 
     def _all(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-        if self._rec is not None:
-            from .model.frames import build_frames, recording_key
-
-            key = recording_key(self._rec)
-            if self._frames is None or key != self._frames_key:
-                self._frames = build_frames(self._rec)
-                self._frames_key = key
-        if self._frames is None:
-            self._frames = (empty_frame(EVENTS), empty_frame(ACTORS), empty_frame(STATES))
-        return self._frames
+        return self._source.frames()
 
     def freeze(self, written: Trace | None = None, path: str | None = None) -> Trace:
-        """Build the frames one last time and let go of the recorder. `written`: the
-        same recording as loaded back from `path` (storage="disk", where memory only
-        held what waited for the flusher), whose frames become this trace's."""
-        if self._rec is not None:
-            if written is None:
-                self._all()
-            else:
-                self._frames = written._all()
+        """The recording stopped: keep what describes it, build nothing (the frames are
+        built when a query first asks). `written`: the same recording as loaded back from
+        `path` (storage="disk", where memory only held what waited for the flusher),
+        which becomes this trace's source."""
+        rec = self._rec
+        if rec is not None:
+            if isinstance(self._source, Recording):
+                self._source.stop()
             self.meta.update(self._recorder_meta())
+            if written is not None:
+                self._source = written._source
             if path is not None:
                 self.meta["path"] = path
-            self._rec = None
         return self
 
     def _recorder_meta(self) -> dict[str, Any]:
@@ -75,22 +73,54 @@ class Trace:
 
     def events(self, kind: str | list[str] | None = None) -> pl.DataFrame:
         """The events frame (columns: scope_nb.schema.EVENTS), optionally of some kinds."""
-        ev = self._all()[0]
         if kind is None:
-            return ev
+            return self._all()[0]
         from .analysis.common import kinds_filter
 
-        return ev.filter(kinds_filter(kind))
+        if self._source.whole:
+            return self._all()[0].filter(kinds_filter(kind))
+        return self._subset(kinds_filter(kind)).events()
 
     def events_lazy(self) -> pl.LazyFrame:
         """The events frame as a query (a loaded trace scans its files)."""
-        return self.events().lazy()
+        return self._source.lazy()
 
     def actors(self) -> pl.DataFrame:
-        return self._all()[1]
+        return self._source.actors()
 
     def states(self) -> pl.DataFrame:
-        return self._all()[2]
+        return self._source.states()
+
+    def _subset(self, predicate: pl.Expr, drop: tuple[str, ...] = ()) -> Trace:
+        """A Trace over only the matching events (same actors, states and meta): on a
+        loaded trace the filter is pushed into the scan, and the `drop` columns are left
+        null, never read from disk."""
+        import polars as pl
+
+        from .schema import EVENTS, polars_schema
+
+        lazy = self.events_lazy()
+        if drop:
+            lazy = lazy.select([pl.lit(None, dtype=t).alias(c) if c in drop else pl.col(c)
+                                for c, t in polars_schema(EVENTS).items()])
+        return Trace(events=lazy.filter(predicate).collect(), actors=self.actors(), states=self.states(),
+                     meta=self.meta)
+
+    def _calls(self, module: str | None = None, light: bool = False) -> Trace:
+        """Only what call analyses read: call-stream rows (of `module`, when given);
+        `light` keeps call and exception rows of every module (self time needs the
+        callees) without the argument texts."""
+        import polars as pl
+
+        from .analysis.calls import in_module
+        from .schema import CALL_KINDS
+
+        if light:
+            return self._subset(pl.col("kind").is_in(["call", "exception"]), drop=("detail", "locks_held"))
+        pred = pl.col("kind").is_in(sorted(CALL_KINDS))
+        if module is not None:
+            pred = pred & in_module(module)
+        return self._subset(pred)
 
     @property
     def dropped(self) -> int:
@@ -99,23 +129,26 @@ class Trace:
 
     @property
     def dropped_by_reason(self) -> dict[str, int]:
-        if self._rec is not None:
-            return dict(self._rec.store.dropped)
-        return dict(self.meta.get("dropped", {}))
+        counts = self._source.counts("dropped") if isinstance(self._source, Recording) else None
+        return counts if counts is not None else dict(self.meta.get("dropped", {}))
 
     @property
     def errors(self) -> dict[str, int]:
-        """Faults inside the recorder, by place (they never reached the program)."""
-        if self._rec is not None:
-            return dict(self._rec.store.errors)
-        return dict(self.meta.get("errors", {}))
+        """Faults inside the recorder, by place (they never reached the program); those of
+        building the frames (a program's repr that raised, with repr_objects) included."""
+        counts = self._source.counts("errors") if isinstance(self._source, Recording) else None
+        return counts if counts is not None else dict(self.meta.get("errors", {}))
 
     @property
     def options(self):
         return self._rec.options if self._rec is not None else self.meta.get("options")
 
     def __len__(self) -> int:
-        return self.events().height
+        if self._source.whole:
+            return self._all()[0].height
+        import polars as pl
+
+        return int(self.events_lazy().select(pl.len()).collect().item())
 
     def __repr__(self) -> str:
         from .analysis.summary import summary_text
@@ -132,22 +165,35 @@ class Trace:
         """The events from t0 to t1, both included. The window may reach past either end of
         the trace (t1=time.time_ns() after stop() means "from t0 on"), but a window wholly
         outside it is refused: it can only be a wrong time (seconds for ns, another run)."""
+        import polars as pl
+
         from .analysis.common import events_between
 
-        return events_between(self.events(), *self._window_in_trace(t0, t1))
+        a, b = self._window_in_trace(t0, t1)
+        if self._source.whole:
+            return events_between(self.events(), a, b)
+        return events_between(self._subset(pl.col("ts").is_between(a, b)).events(), a, b)
 
     def get_events_before(self, ts, seconds: float = 30) -> pl.DataFrame:
         """The events in the `seconds` up to `ts`, a time in the trace."""
+        import polars as pl
+
         from .analysis.common import events_between
 
         t1 = self._time_in_trace(ts, "ts")
-        return events_between(self.events(), t1 - clock.as_duration_ns(seconds), t1)
+        t0 = t1 - clock.as_duration_ns(seconds)
+        if self._source.whole:
+            return events_between(self.events(), t0, t1)
+        return events_between(self._subset(pl.col("ts").is_between(t0, t1)).events(), t0, t1)
 
     def function_calls(self, module=None) -> pl.DataFrame:
         """One row per call: function, args, result, exception, duration, depth, parent."""
         from .analysis.calls import function_calls
 
-        return function_calls(self.events(), self._module(module))
+        name = self._module(module)
+        if self._source.whole:
+            return function_calls(self.events(), name)
+        return function_calls(self._calls(name).events(), name)  # only that module's calls are read
 
     def interleaved_timeline(self, actors_or_objects) -> pl.DataFrame:
         from .analysis.common import interleaved_timeline
@@ -280,7 +326,8 @@ class Trace:
     def performance_hotspots(self, module=None) -> pl.DataFrame:
         from .analysis.performance import performance_hotspots
 
-        return performance_hotspots(self.events(), self._module(module))
+        name = self._module(module)
+        return performance_hotspots(self.events() if self._source.whole else self.events_lazy(), name)
 
     def performance_analysis(self, module=None):
         from .analysis.performance import performance_analysis
@@ -295,7 +342,8 @@ class Trace:
     def timing_analysis(self, module=None) -> pl.DataFrame:
         from .analysis.performance import timing_analysis
 
-        return timing_analysis(self.events(), self._module(module))
+        name = self._module(module)
+        return timing_analysis((self if self._source.whole else self._calls(light=True)).events(), name)
 
     def memory_analysis(self, obj_or_actor=None, duration=None):
         from .analysis.memory import memory_analysis
@@ -321,11 +369,17 @@ class Trace:
 
     # -- helpers --------------------------------------------------------------------
     def time_range(self) -> tuple[int, int]:
-        ev = self.events()
-        if ev.height == 0:
+        import polars as pl
+
+        if self._source.whole:
+            ev = self.events()
+            lo, hi = (ev["ts"].min(), ev["ts"].max()) if ev.height else (None, None)
+        else:
+            lo, hi = self.events_lazy().select(pl.col("ts").min(), pl.col("ts").max().alias("hi")).collect().row(0)
+        if lo is None:
             start = self.meta.get("started") or clock.now()
             return start, self.meta.get("stopped") or start
-        return int(ev["ts"].min()), int(ev["ts"].max())
+        return int(lo), int(hi)
 
     def _module(self, module) -> str | None:
         """`module` as a name, refused when the trace never traced it (see calls.check_module)."""
@@ -369,6 +423,15 @@ class Trace:
             raise ValueError(f"t0={a} is after the trace ends ({end}): the window holds nothing "
                              f"the trace saw; {_accepted(start, end)}")
         return a, b
+
+
+def load_trace(path, *more, trusted: bool = False) -> Trace:
+    """Persisted traces (one process directory, a run's directory, several of them) as
+    one Trace, whose events stay a scan of the files until a query needs them whole."""
+    from .store.load import read_trace
+
+    source, meta = read_trace(path, *more, trusted=trusted)
+    return Trace(source=source, meta=meta)
 
 
 def _accepted(start: int, end: int | None) -> str:

@@ -516,8 +516,9 @@ def test_long_text_is_not_pinned_by_the_trace(monkeypatch):
         big, small = "x" * (MAX_ATOMIC_STR + 1), "y" * MAX_ATOMIC_STR
         before = sys.getrefcount(big), sys.getrefcount(small)
         trace = work(big, small)
-        # short text is kept by reference (an argument, a return, a message): 3 more
-        assert (sys.getrefcount(big), sys.getrefcount(small)) == (before[0], before[1] + 3)
+        # short text is kept by reference (an argument, a return, a message: 3 more, and
+        # the copies of the threads' unsealed chunks stop() took), long text is not
+        assert sys.getrefcount(big) == before[0] and sys.getrefcount(small) >= before[1] + 3
         calls = trace.events(["call", "return"])
         assert calls.height == 4 and calls["detail"].str.len_chars().max() <= 220
         sent = trace.events("send")["detail"].to_list()

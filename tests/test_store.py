@@ -176,10 +176,10 @@ def test_save_and_reload_lazy(tmp_path):
     assert again.events().equals(trace.events())
     fresh = scope.load(out)
     lo, hi = fresh.time_range()
-    assert (lo, hi) == again.time_range() and fresh._frames is None
+    assert (lo, hi) == again.time_range() and not fresh._source.whole
     mid = (lo + hi) // 2
     window = fresh.events_between(lo, mid)
-    assert fresh._frames is None  # answered from the scan, nothing collected whole
+    assert not fresh._source.whole  # answered from the scan, nothing collected whole
     assert window.height == trace.events_between(lo, mid).height
     assert fresh.performance_hotspots().equals(trace.performance_hotspots())
     # a loaded trace saves too, and saving over a saved trace replaces it

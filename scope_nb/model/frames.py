@@ -1,6 +1,8 @@
 """Building the three frames from what the recorder buffered.
 
-Two steps, so that the disk flusher can persist the first and pair at load time:
+With the C extension, `fast_events` builds the events frame from the buffers in one
+pass; the polars path below is the reference (and reads what the flusher wrote). Two
+steps, so that the disk flusher can persist the first and pair at load time:
 
 * `raw_events(...)` decodes buffered chunks (plus the critical lane) into one row
   per buffered event, formatting kept values with the bounded repr;
@@ -29,9 +31,11 @@ from ..recorder.buffer import (
 )
 from ..schema import ACTORS, EVENT_KINDS, EVENTS, STATES, polars_schema
 from ..values import Formatter
+from .fast_events import events_frame, native_pairing
 
 if TYPE_CHECKING:
     from ..recorder.session import Recorder
+    from .source import Capture
 
 RAW: dict[str, Any] = {
     "ts": pl.Int64,  # perf ns
@@ -77,16 +81,18 @@ def recording_key(rec: Recorder) -> tuple:
     )
 
 
-def build_frames(rec: Recorder) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    chunks, critical = rec.snapshot()
-    raw = raw_events(chunks, critical, rec.sites, rec.fmt)
-    events = pair_calls(raw, sites_frame(rec.sites), rec.pid, rec.offset, rec.options.max_events)
-    from ..recorder.patchers.objects import renamed_objects
-
-    renamed = renamed_objects(rec)
-    if renamed:
-        events = events.with_columns(pl.col("obj").replace(renamed))
-    return events, actors_frame(rec), link_states(states_frame(rec), events)
+def build_frames(cap: Capture) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The three frames of what a recording held (see `source.Capture`)."""
+    rec, sites, limit = cap.rec, cap.sites, cap.rec.options.max_events
+    if native_pairing() is not None:
+        events = events_frame(cap.chunks, cap.critical, sites, rec.fmt, rec.pid, rec.offset, limit)
+    else:
+        raw = raw_events(cap.chunks, cap.critical, sites, rec.fmt)
+        events = pair_calls(raw, sites_frame(sites), rec.pid, rec.offset, limit)
+    if cap.renamed:
+        events = events.with_columns(pl.col("obj").replace(cap.renamed))
+    actors = pl.DataFrame(cap.actors, schema=polars_schema(ACTORS)) if cap.actors else pl.DataFrame(schema=polars_schema(ACTORS))
+    return events, actors, link_states(states_frame(rec, cap.n_states), events)
 
 
 def link_states(states: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
@@ -275,22 +281,18 @@ def _pair(calls: pl.DataFrame, sites: pl.DataFrame) -> pl.DataFrame:
     return out.drop("site", "site_module", "site_function", "site_location", "is_gen")
 
 
-# -- actors and states -------------------------------------------------------------------
-def actors_frame(rec: Recorder) -> pl.DataFrame:
-    rows = list(rec.actors.rows.values())
-    return pl.DataFrame(rows, schema=polars_schema(ACTORS)) if rows else pl.DataFrame(schema=polars_schema(ACTORS))
-
-
+# -- states ------------------------------------------------------------------------------
 def _states_len(rec: Recorder) -> int:
     rows = rec.parts.states
     return len(rows) if rows is not None else 0
 
 
-def states_frame(rec: Recorder) -> pl.DataFrame:
+def states_frame(rec: Recorder, n: int) -> pl.DataFrame:
+    """The first `n` states rows recorded (one per state change)."""
     from ..recorder.patchers.objects import states_rows
 
     schema = polars_schema(STATES)
-    rows = states_rows(rec)
+    rows = states_rows(rec)[:n]
     if not rows:
         return pl.DataFrame(schema=schema)
     # column by column through Arrow: polars builds list columns from Python lists one

@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .decode import decode
+from .decode import Decoded, decode
 
 
 def arrow_type(name: str) -> pa.DataType:
@@ -54,14 +54,8 @@ def spill_table(chunks, critical, sites, fmt, bases: dict[int, int]) -> pa.Table
     d = decode(chunks, critical, sites, fmt, bases)
     n = len(d.detail)
     seg = d.segments
-    crit = len(d.critical_buf)
-    one = pa.scalar(1, pa.int64())
     arrays: dict[str, Any] = {
-        "ts": _concat([_int64(p) for p in d.ts_parts]),
-        "ks": _concat([_int64(p) for p in d.ks_parts]),
-        "buf": _concat([pa.repeat(pa.scalar(b, pa.int64()), k) for b, _, _, k in seg] + [pa.array(d.critical_buf, pa.int64())]),
-        "pos": _concat([pc.cumulative_sum(pa.repeat(one, k), start=p - 1) for _, _, p, k in seg]
-                       + [pa.repeat(pa.scalar(-1, pa.int64()), crit)]),
+        **row_columns(d),
         "thread_actor": _concat([pa.repeat(pa.scalar(a, pa.string()), k) for _, a, _, k in seg]
                                 + [pa.array(d.critical_actor, pa.string())]),
         "detail": pa.array(d.detail, type=pa.string()),
@@ -73,6 +67,20 @@ def spill_table(chunks, critical, sites, fmt, bases: dict[int, int]) -> pa.Table
             arrays[name] = _dense(rows, values, n, SPILL_SCHEMA.field(name).type,
                                   shared if rows is d.rich_rows else {})
     return pa.Table.from_pydict(arrays, schema=SPILL_SCHEMA)
+
+
+def row_columns(d: Decoded) -> dict[str, pa.ChunkedArray]:
+    """ts, ks, buf and pos of every decoded row, from the buffers' arrays (no copy of
+    ts and ks) and one run per chunk."""
+    seg = d.segments
+    one = pa.scalar(1, pa.int64())
+    return {
+        "ts": _concat([_int64(p) for p in d.ts_parts]),
+        "ks": _concat([_int64(p) for p in d.ks_parts]),
+        "buf": _concat([pa.repeat(pa.scalar(b, pa.int64()), k) for b, _, _, k in seg] + [pa.array(d.critical_buf, pa.int64())]),
+        "pos": _concat([pc.cumulative_sum(pa.repeat(one, k), start=p - 1) for _, _, p, k in seg]
+                       + [pa.repeat(pa.scalar(-1, pa.int64()), len(d.critical_buf))]),
+    }
 
 
 def _int64(a) -> pa.Array:

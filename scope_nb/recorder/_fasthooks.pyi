@@ -105,6 +105,24 @@ class Decoder:
     ) -> None: ...
     def chunk(self, ks: Any, vals: list, row: int, /) -> int: ...
 
+def pair_calls(
+    order: Any,
+    ks: Any,
+    ts: Any,
+    buf: Any,
+    thread_actor: list[str],
+    switches: dict[int, str],
+    fids: dict[int, int],
+    codes: tuple[int, ...],
+    /,
+) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes, bytes, list[str]]:
+    """Calls paired with their ends (model/frames.py): `order` the call-stream rows in the
+    frames' order; `ks`, `ts`, `buf` one int64 per row; `thread_actor` per buffer index;
+    `switches` row -> task switched to, `fids` row -> generator frame id; `codes` CALL,
+    RETURN, EXCEPTION, SUSPEND, RESUME, SWITCH, KIND_MASK and the kind codes of return
+    and exception. Out: int64 columns (key row, kind, actor index, depth, parent row,
+    call row, duration; INT64_MIN for null) of the call and end rows, and the actors."""
+
 class LockHub:
     """What the traced locks of one recording share (patchers/locks.py)."""
 

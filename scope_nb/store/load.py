@@ -18,12 +18,11 @@ from typing import Any
 
 import polars as pl
 
-from ..analysis.calls import in_module
 from ..config import Options
 from ..model.frames import SITES, pair_calls, spill_to_raw
+from ..model.source import Scan
 from ..model.spill import SPILL
-from ..schema import ACTORS, CALL_KINDS, EVENTS, SCHEMA_VERSION, STATES, polars_schema
-from ..trace import Trace
+from ..schema import ACTORS, EVENTS, SCHEMA_VERSION, STATES, polars_schema
 from . import files
 
 
@@ -254,113 +253,9 @@ def merge_meta(units: list[Unit], trusted: bool) -> dict[str, Any]:
     }
 
 
-class LoadedTrace(Trace):
-    """A Trace read from disk. Its events stay a lazy scan until a query needs them
-    whole: time-window and call queries push their filters into the scan."""
-
-    def __init__(self, events: pl.LazyFrame, actors: pl.DataFrame, states: pl.DataFrame, meta: dict):
-        super().__init__(meta=meta)
-        self._lazy = events
-        self._actors_df = actors
-        self._states_df = states
-
-    def events_lazy(self) -> pl.LazyFrame:
-        if self._frames is not None:
-            return self._frames[0].lazy()
-        return self._lazy
-
-    def _all(self):
-        if self._frames is None:
-            self._frames = (self._lazy.collect(), self._actors_df, self._states_df)
-        return self._frames
-
-    def actors(self) -> pl.DataFrame:
-        return self._actors_df
-
-    def states(self) -> pl.DataFrame:
-        return self._states_df
-
-    def _subset(self, predicate: pl.Expr, drop: tuple[str, ...] = ()):
-        """A Trace over only the matching events (same actors, states and meta); the
-        `drop` columns are left null, never read from disk."""
-        lazy = self.events_lazy()
-        if drop:
-            schema = polars_schema(EVENTS)
-            lazy = lazy.select([pl.lit(None, dtype=t).alias(c) if c in drop else pl.col(c) for c, t in schema.items()])
-        lazy = lazy.filter(predicate)
-        return Trace(events=lazy.collect(), actors=self._actors_df, states=self._states_df, meta=self.meta)
-
-    def events(self, kind=None) -> pl.DataFrame:
-        if kind is None or self._frames is not None:
-            return super().events(kind)
-        from ..analysis.common import kinds_filter
-
-        return self._subset(kinds_filter(kind)).events()
-
-    def __len__(self) -> int:
-        if self._frames is not None:
-            return self._frames[0].height
-        return int(self._lazy.select(pl.len()).collect().item())
-
-    def time_range(self) -> tuple[int, int]:
-        if self._frames is not None:
-            return super().time_range()
-        lo, hi = self._lazy.select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi")).collect().row(0)
-        if lo is None:
-            start = self.meta.get("started") or 0
-            return start, self.meta.get("stopped") or start
-        return int(lo), int(hi)
-
-    def events_between(self, t0, t1) -> pl.DataFrame:
-        if self._frames is not None:
-            return super().events_between(t0, t1)
-        from ..analysis.common import events_between
-
-        a, b = self._window_in_trace(t0, t1)
-        return events_between(self._subset(pl.col("ts").is_between(a, b)).events(), a, b)
-
-    def get_events_before(self, ts, seconds: float = 30) -> pl.DataFrame:
-        if self._frames is not None:
-            return super().get_events_before(ts, seconds)
-        from .. import clock
-        from ..analysis.common import events_between
-
-        t1 = self._time_in_trace(ts, "ts")
-        t0 = t1 - clock.as_duration_ns(seconds)
-        return events_between(self._subset(pl.col("ts").is_between(t0, t1)).events(), t0, t1)
-
-    def _calls(self, module: str | None = None, light: bool = False) -> Trace:
-        """Only what call analyses read: call-stream rows (of `module`, when given);
-        `light` keeps call and exception rows of every module (self time needs the
-        callees) without the argument texts."""
-        if light:
-            return self._subset(pl.col("kind").is_in(["call", "exception"]), drop=("detail", "locks_held"))
-        pred = pl.col("kind").is_in(sorted(CALL_KINDS))
-        if module is not None:
-            pred = pred & in_module(module)
-        return self._subset(pred)
-
-    def performance_hotspots(self, module=None) -> pl.DataFrame:
-        if self._frames is not None:
-            return super().performance_hotspots(module)
-        from ..analysis.performance import performance_hotspots
-
-        return performance_hotspots(self._lazy, self._module(module))
-
-    def timing_analysis(self, module=None) -> pl.DataFrame:
-        if self._frames is not None:
-            return super().timing_analysis(module)
-        return self._calls(light=True).timing_analysis(module)
-
-    def function_calls(self, module=None) -> pl.DataFrame:
-        if self._frames is not None:
-            return super().function_calls(module)
-        name = self._module(module)  # here: the subset below holds only that module's calls
-        return self._calls(name).function_calls(name)
-
-
-def load_trace(path, *more, trusted: bool = False) -> LoadedTrace:
-    """Load one or several persisted traces into one Trace (see the module doc)."""
+def read_trace(path, *more, trusted: bool = False) -> tuple[Scan, dict[str, Any]]:
+    """One or several persisted traces as one source (see the module doc) and their
+    merged metadata: a Trace made from them (`trace.load_trace`) scans the events."""
     if not isinstance(trusted, bool):
         raise TypeError(f"trusted must be True or False, got {trusted!r}")
     dirs: list[Path] = []
@@ -369,5 +264,5 @@ def load_trace(path, *more, trusted: bool = False) -> LoadedTrace:
             if u.resolve() not in {d.resolve() for d in dirs}:
                 dirs.append(u)
     units = [read_unit(d) for d in dirs]
-    return LoadedTrace(merge_events(units), merge_actors(units), _concat([u.states for u in units], polars_schema(STATES)),
-                       merge_meta(units, trusted))
+    return (Scan(merge_events(units), merge_actors(units), _concat([u.states for u in units], polars_schema(STATES))),
+            merge_meta(units, trusted))

@@ -116,8 +116,8 @@ static PyMethodDef module_methods[] = {
 static struct PyModuleDef fasthooks_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "scope_nb.recorder._fasthooks",
-    .m_doc = "C versions of the recorder's hot paths and of the decode loop (optional; see backends.py, locks.py, "
-             "messages.py, decode.py).",
+    .m_doc = "C versions of the recorder's hot paths and of the decode and pairing loops (optional; see "
+             "backends.py, locks.py, messages.py, decode.py, frames.py).",
     .m_size = -1,
     .m_methods = module_methods,
 };
@@ -134,7 +134,8 @@ PyMODINIT_FUNC PyInit__fasthooks(void) {
     int added = mirror != NULL && PyModule_AddObjectRef(m, "FRAME_MIRROR", mirror) == 0;
     Py_XDECREF(mirror);
     if (!added || sn_add_col_type(m) < 0 ||
-        sn_add_hooks_type(m) < 0 || sn_add_decoder_type(m) < 0 || sn_add_lock_types(m) < 0 ||
+        sn_add_hooks_type(m) < 0 || sn_add_decoder_type(m) < 0 || sn_add_pairing(m) < 0 ||
+        sn_add_lock_types(m) < 0 ||
         sn_add_queue_types(m) < 0) {
         Py_DECREF(m);
         return NULL;

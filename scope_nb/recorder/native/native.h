@@ -186,6 +186,7 @@ int sn_message_view(PyObject *v, SnMessage *m);
 int sn_add_col_type(PyObject *module);
 int sn_add_hooks_type(PyObject *module);
 int sn_add_decoder_type(PyObject *module);
+int sn_add_pairing(PyObject *module);
 int sn_add_lock_types(PyObject *module);
 int sn_add_queue_types(PyObject *module);
 

@@ -1,0 +1,150 @@
+"""The events frame built straight from the buffers, with the C pairing.
+
+`frames.pair_calls` (polars) pairs calls on a frame of every buffered row and every
+column, sorting and joining it several times: on a call-heavy trace that peaked above
+1 KB per event. Here the rows stay where the buffers hold them and only narrow integer
+columns move: the C extension pairs the call stream in one pass (`pair_calls` in
+native/pairing.c), the call and end rows are merged with the few emitted events on
+(ts, buffer, position), and each column of the frame is then gathered once, in its
+final order, from the decoded values (texts, sites, emitted events' fields).
+
+The result is the frame `frames.pair_calls` makes from the same rows (tests compare
+the two on real runs); without the C extension that path is the one used.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from ..recorder.buffer import (
+    CALL,
+    EXCEPTION,
+    KIND_BITS,
+    KIND_MASK,
+    RESUME,
+    RETURN,
+    RICH,
+    SUSPEND,
+    SWITCH,
+    fast_module,
+)
+from ..schema import CRITICAL_KINDS, EVENT_KINDS, EVENTS, KIND_CODE, polars_schema
+from ..values import Formatter
+from .decode import RICH_FIELDS, Decoded, decode
+from .spill import SPILL_SCHEMA
+
+_CODES = (CALL, RETURN, EXCEPTION, SUSPEND, RESUME, SWITCH, RICH, KIND_MASK, KIND_BITS,
+          KIND_CODE["call"], KIND_CODE["return"], KIND_CODE["exception"])
+_CRITICAL = sorted(KIND_CODE[k] for k in CRITICAL_KINDS)
+_COLUMNS = ("key", "kind", "actor", "depth", "parent", "call", "duration", "label", "rich")
+
+
+def native_pairing() -> Any:
+    """The C pairing function, or None when the extension is not built."""
+    return getattr(fast_module(), "pair_calls", None)
+
+
+def events_frame(chunks, critical, sites, fmt: Formatter, pid: int, offset: int,
+                 limit: int | None = None) -> pl.DataFrame:
+    """The events frame (schema.EVENTS) of buffered chunks and the critical lane: calls
+    paired, markers gone, `seq` set, at most `limit` rows (the critical kinds kept)."""
+    d = decode(chunks, critical, sites, fmt)
+    narrow, actors = _rows(d, len(sites))
+    if limit is not None and narrow.height > limit:
+        narrow = _bounded(narrow, limit)
+    return _wide(d, narrow, actors, sites, pid, offset)
+
+
+def _rows(d: Decoded, nsites: int) -> tuple[pl.DataFrame, list[str]]:
+    """The frame's rows in order, narrow (see native/pairing.c), and the actors their
+    `actor` column indexes. The buffers' chunks go as streams, one per buffer."""
+    streams: dict[int, list] = {}
+    thread_actor: dict[int, str] = {}
+    row = 0
+    for (b, actor, pos0, n), ts, ks in zip(d.segments, d.ts_parts, d.ks_parts, strict=False):
+        if n:
+            streams.setdefault(b, []).append((_ints(ks, "I"), _ints(ts, "q"), pos0, row, bisect_left(d.rich_rows, row)))
+        thread_actor[b] = actor
+        row += n
+    # the critical lane, in (ts, buffer) order; its rows keep their numbers
+    ts_c, ks_c, first_rich = d.ts_parts[-1], d.ks_parts[-1], len(d.rich_rows) - len(d.critical_buf)
+    crit = sorted(range(len(d.critical_buf)), key=lambda i: (ts_c[i], d.critical_buf[i]))
+    lane = (array("q", [ks_c[i] for i in crit]), array("q", [ts_c[i] for i in crit]),
+            array("q", [d.critical_buf[i] for i in crit]), array("q", [row + i for i in crit]),
+            array("q", [first_rich + i for i in crit]))
+    durations = d.rich_cols[RICH_FIELDS.index("duration_ns")]
+    *cols, m, actors = native_pairing()(list(streams.items()), lane, thread_actor, d.actor, d.fid, durations,
+                                        nsites, _CODES)
+    arrays = [pa.Array.from_buffers(pa.int64(), m, [pa.py_buffer(valid), pa.py_buffer(data)]) for data, valid in cols]
+    return pl.from_arrow(pa.table(dict(zip(_COLUMNS, arrays, strict=True)))), actors
+def _bounded(narrow: pl.DataFrame, limit: int) -> pl.DataFrame:
+    """At most `limit` rows: every critical event, and the latest of the others."""
+    crit = pl.col("kind").is_in(_CRITICAL) & pl.col("rich").is_not_null()
+    n_crit = int(narrow.select(crit.sum()).item())
+    keep = max(limit - n_crit, 0)
+    rank = (~crit).cast(pl.Int64).cum_sum()
+    return narrow.filter(crit | (rank > narrow.height - n_crit - keep))
+
+
+def _wide(d: Decoded, narrow: pl.DataFrame, actors: list[str], sites, pid: int, offset: int) -> pl.DataFrame:
+    """Every column of the frame, each gathered once in the frame's order: texts by
+    row, names by index, the emitted events' fields by their index (null for calls),
+    module, function and location by label (a call's site, else an emitted event's)."""
+    n = narrow.height
+    seq = pl.int_range(n, dtype=pl.Int64, eager=True)
+    key, rich, label = narrow["key"], narrow["rich"], narrow["label"]
+    # a row -> its seq, for the parent and call links (rows not kept have none)
+    lut = pl.repeat(None, len(d.detail), dtype=pl.Int64, eager=True).scatter(key, seq)
+    fields = _rich_fields(d)
+
+    def labelled(attr: str) -> pl.Series:
+        values = pl.Series([getattr(s, attr) for s in sites], dtype=pl.String)
+        return values.append(fields[attr]).gather(label)
+
+    def emitted(name: str) -> pl.Series:
+        return fields[name].gather(rich)
+
+    ts = pl.concat([pl.Series(p, dtype=pl.Int64) if not isinstance(p, array) or p.typecode != "q"
+                    else pl.from_arrow(pa.Array.from_buffers(pa.int64(), len(p), [None, pa.py_buffer(p)]))
+                    for p in d.ts_parts], rechunk=False)
+    cols = {
+        "seq": seq,
+        "ts": ts.gather(key) + offset,
+        "kind": pl.Series(list(EVENT_KINDS), dtype=pl.String).gather(narrow["kind"]),
+        "actor": pl.Series(actors, dtype=pl.String).gather(narrow["actor"]),
+        "pid": pl.repeat(pid, n, dtype=pl.Int64, eager=True),
+        "target": emitted("target"),
+        "module": labelled("module"),
+        "function": labelled("function"),
+        "detail": pl.Series(d.detail, dtype=pl.String).gather(key),
+        "duration_ns": narrow["duration"],
+        "msg_id": emitted("msg_id"),
+        "obj": emitted("obj"),
+        "location": labelled("location"),
+        "depth": narrow["depth"],
+        "parent_seq": lut.gather(narrow["parent"]),
+        "call_seq": lut.gather(narrow["call"]),
+        "locks_held": emitted("locks_held"),
+        "qsize": emitted("qsize"),
+    }
+    schema = polars_schema(EVENTS)
+    return pl.DataFrame([cols[c].alias(c).cast(t) for c, t in schema.items()])
+
+
+def _rich_fields(d: Decoded) -> dict[str, pl.Series]:
+    """The emitted events' fields, one Series each, indexed like `d.rich_rows`."""
+    return {name: pl.from_arrow(pa.array(values, type=SPILL_SCHEMA.field(name).type)).alias(name)
+            for name, values in zip(RICH_FIELDS, d.rich_cols, strict=True)}
+
+
+def _ints(a, typecode: str):
+    """A buffer's column as an array of `typecode` (sealed chunks and snapshots already
+    are; hand-made chunks may hold lists)."""
+    if isinstance(a, array) and (a.typecode == typecode or (typecode == "I" and a.typecode == "q")):
+        return a
+    return array(typecode, a)
