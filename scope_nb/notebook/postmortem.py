@@ -53,12 +53,14 @@ class CellFailure:
     def _repr_html_(self) -> str:
         import html
 
+        from ..analysis.inline_html import frame_html
+
         states = "".join(f"<li><code>{html.escape(k)}</code>: <code>{html.escape(repr(v)[:300])}</code></li>"
                          for k, v in self.states().items())
         return (f'<div class="scope-postmortem"><b style="color:#b00020">Cell failed: '
                 f"{html.escape(type(self.exception).__name__)}: {html.escape(str(self.exception))}</b>"
                 f"<pre>{html.escape(self.traceback)}</pre><b>Last events of the cell's thread</b>"
-                f"{self.last_events()._repr_html_()}"
+                f"{frame_html(self.last_events())}"
                 + (f"<b>Traced objects at the failure</b><ul>{states}</ul>" if states else "") + "</div>")
 
 
