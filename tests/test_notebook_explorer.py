@@ -92,3 +92,24 @@ def test_timeline_is_a_png_with_its_axis_title(trace):
     svg = charts.to_svg(charts.timeline_spec(trace))
     assert "seconds since start" in svg
     assert "data:image/png;base64," in ex._repr_html_(), "the saved picture survives an untrusted notebook"
+
+
+def test_the_cursor_moves_among_the_rows_of_a_kind_or_of_the_filters(trace):
+    """The scrubbing on its own, without widgets: from the first row, the next crash is
+    the crash's row, nothing comes after it among crashes, and the rows of the crashed
+    actor are exactly its events."""
+    from scope_nb.notebook.explorer_scrub import Scrub
+
+    ev = trace.events().sort("seq")
+    scrub = Scrub(ev)
+    crash_row = ev["kind"].to_list().index("crash")
+    assert scrub.next_in(scrub.kind_rows("crash"), 0, 1) == crash_row
+    assert scrub.next_in(scrub.kind_rows("crash"), crash_row, 1) is None
+    assert scrub.next_in(None, 0, -1) is None and scrub.next_in(None, 0, 1) == 1
+    assert scrub.row_at(int(ev["ts"][crash_row])) <= crash_row
+    actor = ev["actor"][crash_row]
+    rows = scrub.matching(actor, None, None)
+    assert set(ev[rows.to_list()]["actor"]) == {actor} and rows.len() == ev.filter(ev["actor"] == actor).height
+    assert scrub.matching(None, None, None) is None
+    with pytest.raises(ValueError, match="'sned' is not an event kind"):
+        scrub.kind_rows("sned")

@@ -212,11 +212,11 @@ def test_repr_objects_gives_up_on_a_repr_that_never_returns(monkeypatch):
 
 def test_repr_objects_is_an_option_of_run_and_of_the_cell_magic():
     from scope_nb.cli import _parser
-    from scope_nb.notebook.magics import _record_parser
+    from scope_nb.notebook.magic_args import record_parser
 
     assert _parser().parse_args(["run", "--repr-objects", "x.py"]).repr_objects
-    assert _record_parser().parse_args(["--repr-objects"]).repr_objects
-    assert not _record_parser().parse_args([]).repr_objects
+    assert record_parser().parse_args(["--repr-objects"]).repr_objects
+    assert not record_parser().parse_args([]).repr_objects
 
 
 def test_redaction_matches_whole_words_of_names():

@@ -12,15 +12,10 @@ from typing import Any
 
 import polars as pl
 
+from .inline_html import frame_html
 from .labels import Labels
 
 _LABELS = field(default_factory=Labels, compare=False, repr=False)
-
-
-def _frame_html(frame: pl.DataFrame | None, rows: int = 20) -> str:
-    if frame is None or frame.height == 0:
-        return ""
-    return frame.head(rows)._repr_html_()
 
 
 def _html(title: str, facts: list[tuple[str, Any]], sections: list[tuple[str, str]] = ()) -> str:
@@ -135,7 +130,7 @@ class CrashReport:
 
     def _repr_html_(self) -> str:
         return _html(f"Crash: {self.headline}", self._facts(),
-                     [("Messages and calls before the crash", _frame_html(self.to_frame()))])
+                     [("Messages and calls before the crash", frame_html(self.to_frame()))])
 
 
 def _rows(frame: pl.DataFrame | None, cols: list[str], say: dict | None = None, n: int = 5) -> str | None:
@@ -229,7 +224,7 @@ class RaceReport:
         return _text(f"RaceReport: {self.headline}", self._facts())
 
     def _repr_html_(self) -> str:
-        return _html(f"Race: {self.headline}", self._facts(), [("Accesses", _frame_html(self.to_frame()))])
+        return _html(f"Race: {self.headline}", self._facts(), [("Accesses", frame_html(self.to_frame()))])
 
 
 @dataclass
@@ -277,7 +272,7 @@ class DeadlockReport:
         return _text(f"DeadlockReport: {self.headline}", self._facts())
 
     def _repr_html_(self) -> str:
-        return _html(f"Deadlock: {self.headline}", self._facts(), [("Steps", _frame_html(self.edges))])
+        return _html(f"Deadlock: {self.headline}", self._facts(), [("Steps", frame_html(self.edges))])
 
 
 @dataclass
@@ -351,8 +346,8 @@ class PerformanceReport:
 
     def _repr_html_(self) -> str:
         return _html(f"Performance: {self.headline}", self._facts(),
-                     [("Hotspots", _frame_html(self.hotspots)), ("Slowest calls", _frame_html(self.slowest_calls)),
-                      ("Queue bottlenecks", _frame_html(self.bottlenecks))])
+                     [("Hotspots", frame_html(self.hotspots)), ("Slowest calls", frame_html(self.slowest_calls)),
+                      ("Queue bottlenecks", frame_html(self.bottlenecks))])
 
 
 @dataclass
@@ -376,7 +371,7 @@ class CallTree:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        return _html(self.headline, [], [("Paths", _frame_html(self.frame, 50))])
+        return _html(self.headline, [], [("Paths", frame_html(self.frame, 50))])
 
 
 @dataclass
@@ -410,5 +405,5 @@ class MemoryReport:
 
     def _repr_html_(self) -> str:
         return _html(f"Memory: {self.headline}", [],
-                     [("Samples", _frame_html(self.samples)), ("Top growing allocation sites", _frame_html(self.top_growth)),
-                      ("Traced objects", _frame_html(self.objects))])
+                     [("Samples", frame_html(self.samples)), ("Top growing allocation sites", frame_html(self.top_growth)),
+                      ("Traced objects", frame_html(self.objects))])

@@ -10,7 +10,10 @@ from typing import Any
 import polars as pl
 
 from ..values import Formatter
+from .inline_html import frame_html
 from .labels import Labels
+
+MAX_SNAPSHOT_ROWS = 50  # actors / queues drawn in a snapshot's HTML; the frames hold them all
 
 _fmt = Formatter(max_len=120, max_depth=3)
 
@@ -176,9 +179,9 @@ class Snapshot:
             f"<tr><th style='text-align:left'>{html.escape(n)}</th><td><code>{html.escape(_show(s))}</code></td></tr>"
             for n, s in self.objects.items()
         )
-        parts = [f"<b>Snapshot at {html.escape(self.labels.time(self.ts))}</b>", "<h5>actors</h5>", self.to_frame()._repr_html_()]
+        parts = [f"<b>Snapshot at {html.escape(self.labels.time(self.ts))}</b>", "<h5>actors</h5>", frame_html(self.to_frame(), MAX_SNAPSHOT_ROWS)]
         if objs:
             parts += ["<h5>traced objects</h5>", f"<table>{objs}</table>"]
         if self.queues.height:
-            parts += ["<h5>queues</h5>", self.queues._repr_html_()]
+            parts += ["<h5>queues</h5>", frame_html(self.queues, MAX_SNAPSHOT_ROWS)]
         return "<div class='scope-report'>" + "".join(parts) + "</div>"

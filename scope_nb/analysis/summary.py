@@ -6,11 +6,12 @@ that section only, and the summary says which one and why instead of hiding it.
 
 from __future__ import annotations
 
-import html
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from .inline_html import sections_html
 
 MAX_ITEMS = 3  # findings listed per section; the rest are counted
 
@@ -273,32 +274,10 @@ def summary_text(trace, sections: list[Section] | None = None) -> str:
     return "\n".join(lines)
 
 
-_STYLE = (
-    "<style>.scope-sum td{vertical-align:top;padding:1px 8px;text-align:left}"
-    ".scope-sum .bad{color:#b00020;font-weight:600}.scope-sum .failed{color:#8a6d00}"
-    ".scope-sum ul{margin:0;padding-left:1.2em}</style>"
-)
-
-
 def summary_html(trace, sections: list[Section] | None = None) -> str:
-    """The summary as an HTML table: findings in red, failed sections in amber."""
-    sections = summarize(trace) if sections is None else sections
-    rows = []
-    for sec in sections:
-        name = html.escape(sec.name)
-        if sec.error:
-            body = f'<span class="failed">section failed: {html.escape(sec.error)}</span>'
-        else:
-            cls = ' class="bad"' if sec.count else ""
-            body = f"<span{cls}>{html.escape(sec.headline)}</span>"
-            if sec.items:
-                more = f"<li>… {sec.count - len(sec.items)} more</li>" if sec.count > len(sec.items) else ""
-                body += "<ul>" + "".join(f"<li><code>{html.escape(i)}</code></li>" for i in sec.items) + more + "</ul>"
-        rows.append(f'<tr data-section="{name}"><th>{name}</th><td>{body}</td></tr>')
-    return (
-        f'{_STYLE}<div class="scope-sum"><b>{html.escape(_title(trace))}</b>'
-        f"<table>{''.join(rows)}</table></div>"
-    )
+    """The summary as an HTML table styled inline (it survives an untrusted notebook's
+    sanitizer): findings in red, failed sections in amber."""
+    return sections_html(_title(trace), summarize(trace) if sections is None else sections)
 
 
 __all__ = ["Section", "summarize", "summary_text", "summary_html"]

@@ -11,17 +11,13 @@ finished (closing the loop). They stay in the trace; the summary counts the rest
 says how many it left out.
 
 JupyterLab sanitizes the HTML of an untrusted notebook: `<style>` blocks are dropped,
-inline `style` attributes kept. So the summary's HTML styles each element inline.
+inline `style` attributes kept. So the summary's HTML styles each element inline
+(analysis.inline_html, shared with the Trace's own summary and the reports).
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Collection
-
-CELL = "padding:1px 8px;text-align:left;vertical-align:top"
-BAD = "color:#b00020;font-weight:600"
-FAILED = "color:#8a6d00"
 
 
 def environment_actors(actors, since: int, cell_thread: str | None = None, body_end: int | None = None,
@@ -90,21 +86,10 @@ def sections_for(trace, environment: Collection[str]) -> list:
 
 def summary_html(title: str, sections: list) -> str:
     """The summary as an HTML table styled inline (it survives an untrusted notebook's
-    sanitizer): findings in red, failed sections in amber."""
-    rows = []
-    for sec in sections:
-        name = html.escape(sec.name)
-        if sec.error:
-            body = f'<span class="failed" style="{FAILED}">section failed: {html.escape(sec.error)}</span>'
-        else:
-            style = f' style="{BAD}"' if sec.count else ""
-            body = f"<span{style}>{html.escape(sec.headline)}</span>"
-            if sec.items:
-                more = f"<li>… {sec.count - len(sec.items)} more</li>" if sec.count > len(sec.items) else ""
-                body += ('<ul style="margin:0;padding-left:1.2em">'
-                         + "".join(f"<li><code>{html.escape(i)}</code></li>" for i in sec.items) + more + "</ul>")
-        rows.append(f'<tr data-section="{name}"><th style="{CELL}">{name}</th><td style="{CELL}">{body}</td></tr>')
-    return f'<div class="scope-sum"><b>{html.escape(title)}</b><table>{"".join(rows)}</table></div>'
+    sanitizer): findings in red, failed sections in amber. Drawn as a Trace draws its own."""
+    from ..analysis.inline_html import sections_html
+
+    return sections_html(title, sections)
 
 
 __all__ = ["environment_actors", "actors_section", "sections_for", "summary_html"]
