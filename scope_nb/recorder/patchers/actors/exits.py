@@ -1,5 +1,7 @@
 """A child process's end, read from its exit code without reaping it, and recorded
-once whoever sees it first (the waiter thread, the program's join or wait)."""
+once whoever sees it first (the waiter thread, the program's join or wait). A
+non-zero exit is a crash, unless it is the signal the parent sent to end the child
+(`terminate()` / `kill()`): then the child was terminated."""
 
 from __future__ import annotations
 
@@ -42,13 +44,18 @@ def process_ended(rec, actor: str, code: int | None) -> None:
             why = f"killed by {signal.Signals(-code).name} (exit code {code})"
         except ValueError:
             pass
+    lifecycle = rec.parts.actors
+    asked = lifecycle is not None and code is not None and lifecycle.asked.get(actor) == -code
     with rec.actors.lock:
         row = rec.actors.rows.get(actor)
         if row is None or row["ended"] is not None:
             return
         ok = code is None or code == 0
-        row.update(ended=clock.now(), outcome="ok" if ok else "crashed", exception=None if ok else why)
-    if code is None or code == 0:
+        outcome = "ok" if ok else "terminated" if asked else "crashed"
+        row.update(ended=clock.now(), outcome=outcome, exception=None if ok or asked else why)
+    if ok:
         rec.emit("exit", None, "exit code 0" if code == 0 else "exit code unknown", actor=actor, raw=True)
+    elif asked:
+        rec.emit("exit", None, f"{why}, as its parent asked", actor=actor, raw=True)
     else:
         rec.emit("crash", None, f"ChildProcessError|{why}", actor=actor, raw=True)

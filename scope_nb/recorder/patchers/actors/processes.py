@@ -1,11 +1,14 @@
 """Child processes: `BaseProcess.start` records a child (the waiter thread records
-its exit code); in a child, `BaseProcess._bootstrap` records the crash of what
-escapes `run()`, in the thread that ran it."""
+its exit code); `BaseProcess.terminate` / `kill` note that the parent asked the child
+to end (a pool's terminate() ends its workers so: they are terminated, not crashed);
+in a child, `BaseProcess._bootstrap` records the crash of what escapes `run()`, in
+the thread that ran it."""
 
 from __future__ import annotations
 
 import functools
 import os
+import signal
 
 from ... import session
 from ...patching import original, patch, unpatch
@@ -38,6 +41,23 @@ def process_patches(rec) -> None:
             rec.fault("process.start", e)
 
     patch(mpp.BaseProcess, "start", start)
+
+    def asking(name: str, signum: int):
+        orig = getattr(mpp.BaseProcess, name)
+
+        @functools.wraps(orig)
+        def method(self):
+            try:
+                if self._popen is not None and self.pid is not None:
+                    state(rec).asked[f"P{self.pid}"] = signum
+            except Exception as e:
+                rec.fault("process.terminate", e)
+            return orig(self)
+
+        patch(mpp.BaseProcess, name, method)
+
+    asking("terminate", signal.SIGTERM)
+    asking("kill", signal.SIGKILL)
 
     orig_bootstrap = original(mpp.BaseProcess, "_bootstrap")
 
@@ -76,6 +96,6 @@ def _main_crashed(exc: BaseException) -> None:
 def unpatch_processes(rec) -> None:
     import multiprocessing.process as mpp
 
-    unpatch(mpp.BaseProcess, "start")
-    unpatch(mpp.BaseProcess, "_bootstrap")
+    for name in ("start", "_bootstrap", "terminate", "kill"):
+        unpatch(mpp.BaseProcess, name)
     state(rec).waiter.close()

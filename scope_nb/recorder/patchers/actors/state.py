@@ -9,6 +9,7 @@ import traceback
 import weakref
 from typing import Any
 
+from .failures import Failures
 from .waiter import ProcessWaiter
 
 ctx = threading.local()  # .supervisor: the executor / TaskGroup starting a worker right now
@@ -28,6 +29,8 @@ class State:
         self.hook_active = True
         self.waiter = ProcessWaiter(rec)
         self.live_tasks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # before 3.13 only
+        self.failures = Failures(rec)
+        self.asked: dict[str, int] = {}  # process actor -> the signal its parent sent it to end it
 
 
 def state(rec) -> State:

@@ -35,10 +35,10 @@ def end_supervisor(rec, owner, failure: BaseException | None) -> None:
     elif isinstance(failure, asyncio.CancelledError):
         rec.actors.end(actor, "cancelled")
         rec.emit("cancel", None, None, actor=actor)
-    else:
+    else:  # raised into the code that awaited the group: its to handle, not a crash
         short, detail, location = exc_text(rec, failure)
-        rec.actors.end(actor, "crashed", short)
-        rec.emit("crash", None, detail, actor=actor, location=location, raw=True)
+        rec.actors.end(actor, "failed", short)
+        rec.emit("exit", None, detail, actor=actor, location=location, raw=True)
 
 
 class supervising:

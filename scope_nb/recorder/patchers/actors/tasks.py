@@ -1,5 +1,6 @@
 """asyncio tasks: `BaseEventLoop.create_task` (so a task factory already set still
-runs) records the spawn of a task and, by a done callback, its exit / crash / cancel.
+runs) records the spawn of a task and, by a done callback, its exit or cancel; an
+exception it ended by waits for a verdict (`failures`).
 `BaseEventLoop.run_forever` marks the thread as an event-loop thread so events are
 attributed to the running task. Before 3.13 a task is named after it was created, so
 its name is read again when it ends and at stop."""
@@ -87,10 +88,8 @@ def _task_done(rec, actor: str, task) -> None:
         if exc is None:
             rec.actors.end(actor, "ok")
             rec.emit("exit", None, task.result(), actor=actor)
-        else:
-            short, detail, location = exc_text(rec, exc)
-            rec.actors.end(actor, "crashed", short)
-            rec.emit("crash", None, detail, actor=actor, location=location, raw=True)
+        else:  # a crash only if nobody retrieves it (failures.py)
+            state(rec).failures.ended(actor, task, clock.perf_ns(), exc_text(rec, exc))
     except Exception as e:
         rec.fault("task.done", e)
 
@@ -98,5 +97,6 @@ def _task_done(rec, actor: str, task) -> None:
 def unpatch_tasks(rec) -> None:
     for name in ("create_task", "run_forever"):
         unpatch(asyncio.base_events.BaseEventLoop, name)
+    state(rec).failures.close()
     for actor, task in list(state(rec).live_tasks.items()):
         _rename(rec, actor, task)
