@@ -2,9 +2,11 @@
 crash or are cancelled; executors and TaskGroups supervise their workers.
 
 All patches are at class level and removed at stop. The package, by concern:
-`threads`, `tasks`, `processes` (the patches of each kind of actor), `supervisors`
-(executors and TaskGroups), `waiter` (the recorder thread that waits on children)
-and `exits` (a child's exit code and the row it makes), `state` (what they share).
+`threads`, `tasks`, `processes` (the patches of each kind of actor), `failures` (the
+verdict on a task that ended by an exception: crashed only if nobody retrieved it),
+`supervisors` (executors and TaskGroups), `waiter` (the recorder thread that waits on
+children) and `exits` (a child's exit code and the row it makes: a crash, unless its
+parent asked it to end), `state` (what they share).
 """
 
 from __future__ import annotations
