@@ -17,8 +17,8 @@ EVENT_KINDS: tuple[str, ...] = (
     "return",  # it returned normally (detail = return value)
     "exception",  # it ended by an exception (detail = the exception)
     "spawn",  # an actor (thread/task/process) was started; target = the new actor
-    "exit",  # an actor ended normally (detail = result or exit code)
-    "crash",  # an actor ended by an uncaught exception / non-zero exit code
+    "exit",  # an actor ended (detail = result, exit code, or the exception the program retrieved)
+    "crash",  # an actor ended by an exception nobody handled / a non-zero exit nobody asked for
     "cancel",  # an asyncio task was cancelled
     "send",  # a message was put on a queue / a future was set; target = queue
     "receive",  # a message was taken; msg_id pairs it with its send
@@ -140,7 +140,9 @@ ACTORS: dict[str, str] = {
     "pid": "Int64",
     "started": "Int64",  # epoch ns
     "ended": "Int64",
-    "outcome": "String",  # ok | crashed | cancelled | running
+    # ok | crashed | failed (by an exception the program retrieved) | cancelled
+    # | terminated (by its parent's terminate() / kill()) | running
+    "outcome": "String",
     "exception": "String",
 }
 

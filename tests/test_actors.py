@@ -167,7 +167,7 @@ def test_tasks_parent_and_outcomes():
     main_id = _actor(trace, "t-ok")["parent"]
     assert main_id in main_row["actor"].to_list()
     assert _actor(trace, "t-ok")["outcome"] == "ok"
-    assert _actor(trace, "t-bad")["outcome"] == "crashed"
+    assert _actor(trace, "t-bad")["outcome"] == "failed"  # gathered: the program retrieved it
     assert _actor(trace, "t-bad")["exception"] == "ValueError|ValueError('task failed')"
     assert _actor(trace, "t-stuck")["outcome"] == "cancelled"
     assert _lifecycle(trace, _actor(trace, "t-stuck")["actor"]) == ["spawn", "cancel"]
@@ -199,7 +199,7 @@ def test_task_factory_already_set_still_runs_and_exception_stays_unretrieved():
         asyncio.run(main())
     assert "ignored" in [t.get_name() for t in made]  # the factory made it (and the later ones)
     assert seen["log_traceback"] is True  # recording did not mark the exception retrieved
-    assert _actor(trace, "ignored")["outcome"] == "crashed"
+    assert _actor(trace, "ignored")["outcome"] == "failed"  # main retrieved it: not a crash
 
 
 def test_events_inside_tasks_are_attributed_to_the_task():
@@ -264,12 +264,12 @@ def test_taskgroup_supervises_tasks_and_records_failure():
         asyncio.run(main())
     groups = trace.find_processes("supervisor").sort("started")
     assert groups["kind"].to_list() == ["taskgroup", "taskgroup"]
-    assert groups["outcome"].to_list() == ["ok", "crashed"]
+    assert groups["outcome"].to_list() == ["ok", "failed"]  # main handled the ExceptionGroup
     assert groups["exception"][1].startswith("ExceptionGroup|")
     ok_group, bad_group = groups["actor"].to_list()
     assert _actor(trace, "g-fine")["supervisor"] == ok_group
     assert (_actor(trace, "g-forever")["supervisor"], _actor(trace, "g-forever")["outcome"]) == (bad_group, "cancelled")
-    assert (_actor(trace, "g-fails")["supervisor"], _actor(trace, "g-fails")["outcome"]) == (bad_group, "crashed")
+    assert (_actor(trace, "g-fails")["supervisor"], _actor(trace, "g-fails")["outcome"]) == (bad_group, "failed")
     tree = trace.supervision_tree()
     assert sorted(tree.successors(bad_group)) == sorted([_actor(trace, "g-forever")["actor"], _actor(trace, "g-fails")["actor"]])
     parent = _actor(trace, "g-fine")["parent"]

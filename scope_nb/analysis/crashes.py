@@ -1,7 +1,8 @@
-"""Crashes: actors that ended by an uncaught exception (threads, tasks, processes with a
-non-zero exit code), and failed calls: a traced object's method that raised; and the
-context a person needs to understand one: what it handled last, its state, who it
-left waiting.
+"""Crashes: actors that ended by an exception nobody handled (a thread's uncaught
+exception, a task's never retrieved, a process's non-zero exit its parent did not ask
+for: the recorder decides, and writes a `crash` row only then), and failed calls: a
+traced object's method that raised; and the context a person needs to understand
+one: what it handled last, its state, who it left waiting.
 
 A failed call is not a crash of its caller: the caller may handle the exception and
 go on (it crashed only if a `crash` row ends it). So an actor's crashes are its

@@ -26,7 +26,8 @@ MAX_CYCLES = 20
 MAX_SHOWN_WIDTH = 900  # px: a wider drawing is shown scaled down to this (a notebook cell)
 RX, RY = 82, 13  # half width / height of a node's box
 
-OUTCOME_COLORS = {"ok": "#c7e9c0", "crashed": "#fb6a4a", "cancelled": "#fdd0a2", "running": "#c6dbef"}
+OUTCOME_COLORS = {"ok": "#c7e9c0", "crashed": "#fb6a4a", "failed": "#fdae6b", "cancelled": "#fdd0a2",
+                  "terminated": "#d9d9d9", "running": "#c6dbef"}
 
 
 def svg_to_png(svg: str, scale: float = 2.0) -> bytes:

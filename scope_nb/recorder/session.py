@@ -49,7 +49,7 @@ class Parts:
     """What the patchers of one recording keep and share, each part set by the patcher
     that owns it (None while that patcher is not installed)."""
 
-    actors: _actors._State | None = None
+    actors: _actors.State | None = None
     messages: _messages._Mail | None = None
     locks: _locks.LockState | None = None
     objects: _objects.Objects | None = None

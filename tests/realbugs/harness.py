@@ -167,18 +167,6 @@ def mentions(*words: str) -> Callable[[Any], Any]:
     )
 
 
-def crash_of_task(exc_type: str) -> Callable[[Any], bool]:
-    """Whether some asyncio task crashed with `exc_type` (a fact the trace shows)."""
-
-    def shows(tr):
-        tasks = set(tr.actors().filter(tr.actors()["kind"] == "task")["actor"])
-        return any(
-            r.exc_type.endswith(exc_type) and r.actor in tasks for r in tr.get_crash_events()
-        )
-
-    return shows
-
-
 def both(first: Callable[[Any], Any], second: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """The first check's report, but only if the second check also finds its fact."""
     return lambda tr: first(tr) if second(tr) is not None else None

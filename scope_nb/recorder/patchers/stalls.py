@@ -10,8 +10,9 @@
   an await cycle: a `deadlock` whose JSON detail has type "await".
 * `BaseEventLoop.call_exception_handler` sees "Task exception was never retrieved"
   and "Future exception was never retrieved" (-> `exc_unretrieved`; a future's has no
-  target, and its location is where it was made, known in debug mode only) and "Task
-  was destroyed but it is pending!" (-> `task_lost`); the original handler still runs.
+  target, and its location is where it was made, known in debug mode only; a task's
+  is also the verdict on its end, a crash: actors/failures.py) and "Task was
+  destroyed but it is pending!" (-> `task_lost`); the original handler still runs.
 """
 
 from __future__ import annotations
@@ -164,6 +165,9 @@ class StallState:
             actor = self._actor_of(task) if task is not None else self._future_actor(loop)
             if exc is None or (task is not None and actor is None):
                 return  # a task of no concern to this recording, collected while it runs
+            lifecycle = self.rec.parts.actors
+            if task is not None and lifecycle is not None:
+                lifecycle.failures.unretrieved(task)  # the verdict on the task's end: a crash
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             if task is None:
                 loc = _created_at(context.get("source_traceback"))
