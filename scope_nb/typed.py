@@ -50,8 +50,13 @@ def encode_payload(payload: Any, text: str | None = None) -> str | None:
     pickle of its structural copy), or None when it cannot be kept exactly. `text`, the
     value's recorded text, is the stand-in's text when the value is a plain instance
     (`<Point #2>`; one inside a container shows its type only: `<Point>`)."""
+    t = type(payload)
+    if payload is None or t is bool:
+        return "null" if payload is None else ("true" if payload else "false")
+    if t is int and -_INT64 <= payload < _INT64:
+        return str(payload)  # the common `obj.n += 1`: no JSON encoder
     try:
-        value = _own_loads(payload) if type(payload) is bytes else payload
+        value = _own_loads(payload) if t is bytes else payload
         if type(value) is _Instance and text is not None:
             value = Unpicklable.from_text(text, value.type_name)
         return json.dumps(_to_json(value, set()), ensure_ascii=False, allow_nan=False, separators=(",", ":"))

@@ -18,6 +18,7 @@ def states_rows(rec, start: int = 0) -> list[dict]:
     out = []
     to_epoch = rec.offset
     limit = rec.options.max_repr * 4
+    encoded: dict[int, str | None] = {}  # id of a pickle -> its typed JSON (keyframes repeat them)
     for i, (name, ts, actor, cause, changed, removed, attrs, ops, payloads, reprs, keyframe, loc) in enumerate(rows):
         shown = current.setdefault(name, {})
         if keyframe:
@@ -45,9 +46,18 @@ def states_rows(rec, start: int = 0) -> list[dict]:
             "ops": list(ops),
             "removed": list(removed),
             "keyframe": keyframe,
-            "json": [encode_payload(p, t) for p, t in zip(payloads, reprs, strict=True)],
+            "json": [_typed(p, t, encoded) for p, t in zip(payloads, reprs, strict=True)],
         })
     return out
+
+
+def _typed(payload: Any, text: str, encoded: dict[int, str | None]) -> str | None:
+    if type(payload) is not bytes:
+        return encode_payload(payload, text)
+    key = id(payload)  # the rows hold every payload while they are read: ids stay theirs
+    if key not in encoded:
+        encoded[key] = encode_payload(payload, text)
+    return encoded[key]
 
 
 def _blob(payload: Any) -> bytes | None:
