@@ -13,8 +13,6 @@ import pytest
 
 import scope_nb as scope
 
-duckdb = pytest.importorskip("duckdb")
-
 CALL_STREAM_MARKERS = "('suspend', 'resume', 'switch')"
 
 
@@ -60,7 +58,12 @@ def kind_counts(events: pl.DataFrame) -> dict[str, int]:
     return dict(events.group_by("kind").len().iter_rows())
 
 
-def duckdb_counts(glob: str) -> dict[str, int]:
+@pytest.fixture
+def duckdb():
+    return pytest.importorskip("duckdb")
+
+
+def duckdb_counts(duckdb, glob: str) -> dict[str, int]:
     """The README's query."""
     return dict(duckdb.sql(f"""
         SELECT kind, count(*) AS n FROM read_parquet('{glob}')
@@ -104,19 +107,19 @@ def test_load_says_what_was_wrong_and_what_is_accepted(two_runs):
 
 # -- another engine -------------------------------------------------------------------------
 @pytest.mark.parametrize("storage", ["memory", "disk"])
-def test_duckdb_reads_a_persisted_trace_as_it_is(tmp_path, storage):
+def test_duckdb_reads_a_persisted_trace_as_it_is(tmp_path, storage, duckdb):
     record(tmp_path / "app", storage)
     trace = scope.load(tmp_path / "app")
     want = kind_counts(trace.events())
     assert want["call"] == 1 + 3 * (1 + 1 + 4) and want["lock_acquire"] == 3 and want["send"] == 3
-    assert duckdb_counts(f"{tmp_path}/app/**/raw-*.parquet") == want
+    assert duckdb_counts(duckdb, f"{tmp_path}/app/**/raw-*.parquet") == want
     saved = trace.save(tmp_path / "saved")  # the final layout: the events frame itself
-    assert duckdb_counts(f"{saved}/events-*.parquet") == want
+    assert duckdb_counts(duckdb, f"{saved}/events-*.parquet") == want
     same = duckdb.sql(f"SELECT seq, kind, actor, function FROM read_parquet('{saved}/events-*.parquet') ORDER BY seq").pl()
     assert same.equals(trace.events().select("seq", "kind", "actor", "function"))
 
 
-def test_duckdb_reads_typed_state_values(tmp_path):
+def test_duckdb_reads_typed_state_values(tmp_path, duckdb):
     class Counter:
         def __init__(self):
             self.n = 0
@@ -152,24 +155,36 @@ def fleet_member(root: str, first, second, order: int) -> None:
     second.set()
 
 
-def test_a_fleet_writes_one_tree_and_one_load_merges_it(tmp_path):
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    """Two independent processes (not children of a recording), each persisting to its
+    own directory of one tree: the tree and their pids."""
+    root = tmp_path_factory.mktemp("fleet")
     ctx = mp.get_context("spawn")
     first = ctx.Event()
     done = [ctx.Event(), ctx.Event()]
-    members = [ctx.Process(target=fleet_member, args=(str(tmp_path / f"host-{i}"), first, done[i], i))
+    members = [ctx.Process(target=fleet_member, args=(str(root / f"host-{i}"), first, done[i], i))
                for i in range(2)]
     for p in members:
         p.start()
     for p in members:
         p.join(120)
     assert [p.exitcode for p in members] == [0, 0] and all(e.is_set() for e in done)
-    trace = scope.load(tmp_path)
+    return root, [p.pid for p in members]
+
+
+def test_a_fleet_writes_one_tree_and_one_load_merges_it(fleet):
+    root, pids = fleet
+    trace = scope.load(root)
     ev = trace.events()
-    pids = [p.pid for p in members]
     assert sorted(ev["pid"].unique().to_list()) == sorted(pids)
     assert ev["seq"].to_list() == list(range(ev.height)) and ev["ts"].is_sorted()
     arrivals = ev.filter((pl.col("kind") == "call") & (pl.col("function") == "arrive"))
     # member 1 arrived after member 0 (it waited for it): so it is on the one axis
     assert arrivals["pid"].to_list() == pids and arrivals["detail"].to_list() == ["order=0", "order=1"]
     assert set(trace.actors().filter(pl.col("kind") == "process")["pid"].to_list()) == set(pids)
-    assert duckdb_counts(f"{tmp_path}/**/raw-*.parquet") == kind_counts(ev)
+
+
+def test_duckdb_reads_the_fleet_tree_as_it_is(fleet, duckdb):
+    root, _ = fleet
+    assert duckdb_counts(duckdb, f"{root}/**/raw-*.parquet") == kind_counts(scope.load(root).events())
