@@ -69,6 +69,7 @@ def synthetic_trace(n_events: int, n_threads: int = 16, n_objects: int = 4):
         ops=pl.concat_list(pl.lit("set")),
         removed=pl.lit([], pl.List(pl.String)),
         keyframe=pl.lit(True),  # every row holds the whole (one-attribute) state
+        json=pl.concat_list(pl.col("seq").cast(pl.String)),  # an int's typed JSON: its digits
     ).select(list(STATES)).cast(polars_schema(STATES))
     ac = pl.DataFrame({
         "actor": actors, "kind": ["thread"] * n_threads, "name": [f"worker-{i}" for i in range(n_threads)],

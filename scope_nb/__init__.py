@@ -88,7 +88,8 @@ def trace_lock(lock: Any, name: str | None = None) -> Any:
 
 
 def load(path, *more_paths, trusted: bool = False) -> Trace:
-    """Load one persisted trace directory, or several merged on one time axis."""
+    """Load persisted traces merged on one time axis: a trace directory (or a tree of
+    them), several, a list of them, or a glob."""
     from .trace import load_trace
 
     trace = load_trace(path, *more_paths, trusted=trusted)

@@ -129,6 +129,8 @@ STATES: dict[str, str] = {
     # (start, end, items): value[start:end] = items), "dict" (blob = (updated items, removed keys))
     "removed": "List(String)",  # attributes deleted by this change
     "keyframe": "Boolean",  # this row holds the whole state (rebuild from here plus later diffs)
+    "json": "List(String)",  # per name in `attrs`: its op's payload as typed JSON (scope_nb.typed),
+    # null where it could not be kept exactly; what an untrusted load and other engines read
 }
 
 ACTORS: dict[str, str] = {

@@ -9,6 +9,7 @@ from typing import Any
 
 import polars as pl
 
+from ..typed import decode
 from ..values import Unpicklable
 from .labels import Labels, labels_of
 from .state_reports import Change, Snapshot, StateDiff
@@ -50,25 +51,38 @@ def _replay(states: pl.DataFrame, idx: pl.Series, i: int, trusted: bool) -> dict
     else:
         hits = states["keyframe"].gather(idx.slice(0, i + 1)).fill_null(False).arg_true()
         start = int(hits[-1]) if hits.len() else 0
-    rows = states.select("attrs", "ops", "blobs", "values", "removed", "keyframe")[idx.slice(start, i - start + 1)]
+    typed = pl.col("json") if "json" in states.columns else pl.lit(None, dtype=pl.List(pl.String)).alias("json")
+    rows = states.select("attrs", "ops", "blobs", "values", typed, "removed", "keyframe")[idx.slice(start, i - start + 1)]
     state: dict[str, Any] = {}
-    for attrs, ops, blobs, texts, removed, keyframe in rows.iter_rows():
+    for attrs, ops, blobs, texts, jsons, removed, keyframe in rows.iter_rows():
         if keyframe:
             state = {}
         for n in removed or ():
             state.pop(n, None)
-        for n, op, blob, text in zip(attrs, ops, blobs, texts, strict=True):
-            if not trusted or blob is None:
-                state[n] = text
-            elif op not in _OPS:
+        for n, op, blob, text, js in zip(attrs, ops, blobs, texts, jsons or [None] * len(attrs), strict=True):
+            if op not in _OPS:
                 raise ValueError(f"states frame: unknown op {op!r} for {n!r}")
-            else:
-                try:
-                    _apply(state, n, op, pickle.loads(blob))
-                except Exception:  # pickled but does not load back (a lying __reduce__, a class gone), or
-                    # patches such a value: its recorded text; the other attributes keep their real values
-                    state[n] = Unpicklable.from_text(text)
+            try:
+                _apply(state, n, op, _payload(blob if trusted else None, js))
+            except Exception:  # kept neither way (a lying __reduce__, a class gone, no typed form), or
+                # patches such a value: marked as a stand-in of its recorded text; the other
+                # attributes keep their real values
+                state[n] = Unpicklable.from_text(text)
     return state
+
+
+def _payload(blob: bytes | None, typed: str | None) -> Any:
+    """An op's payload: unpickled when trusted (the program's own classes come back),
+    else from its typed JSON (built-in values and stand-ins only, see scope_nb.typed)."""
+    if blob is not None:
+        try:
+            return pickle.loads(blob)
+        except Exception:
+            if typed is None:
+                raise
+    if typed is None:
+        raise ValueError("no payload kept")
+    return decode(typed)
 
 
 def _apply(state: dict[str, Any], n: str, op: str, payload: Any) -> None:
@@ -86,9 +100,11 @@ def _apply(state: dict[str, Any], n: str, op: str, payload: Any) -> None:
 
 
 def get_state_at(states: pl.DataFrame, obj: str, ts: int, trusted: bool = True) -> dict:
-    """The full state of obj as it was at ts: real values (unpickled) when the trace is
-    trusted, else their bounded reprs. Attributes that could not be copied come back
-    as `values.Unpicklable` stand-ins, secrets as "<redacted>"."""
+    """The full state of obj as it was at ts, as real values: unpickled when the trace
+    is trusted (instances of the program's classes too), else read from their typed
+    JSON (built-in values; an instance of a program class is a stand-in of its type).
+    Attributes that could not be copied or kept come back as `values.Unpicklable`
+    stand-ins, secrets as "<redacted>"."""
     idx, times = _positions(states, obj)
     i = int(times.search_sorted(ts, side="right")) - 1
     if i < 0:

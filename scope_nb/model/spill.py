@@ -10,7 +10,9 @@ re-creates its threads after a fork, so the flusher decodes buffers in plain Pyt
 Spill columns: ts (perf ns), ks (the hot-path code word: kind | site << KIND_BITS;
 critical rows are stored as RICH rows), buf, pos, thread_actor, actor (task switch
 or emitting actor), fid (generator frame id), detail, and the emitted events'
-fields (target ... qsize).
+fields (target ... qsize). Written after them: `kind`, the event kind's name read
+from `ks` (or "suspend" / "resume" / "switch" for the call stream's markers), so that
+another engine counts and filters the raw segments as they are.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..recorder.buffer import KIND_BITS, KIND_MASK, RESUME, RICH, SUSPEND, SWITCH
+from ..schema import EVENT_KINDS
 from .decode import Decoded, decode
 
 
@@ -66,7 +70,22 @@ def spill_table(chunks, critical, sites, fmt, bases: dict[int, int]) -> pa.Table
             rows, values = d.sparse(name)
             arrays[name] = _dense(rows, values, n, SPILL_SCHEMA.field(name).type,
                                   shared if rows is d.rich_rows else {})
-    return pa.Table.from_pydict(arrays, schema=SPILL_SCHEMA)
+    table = pa.Table.from_pydict(arrays, schema=SPILL_SCHEMA)
+    return table.append_column(KIND_FIELD, kind_names(table["ks"]))
+
+
+_CODE_NAMES = [*EVENT_KINDS, *["unused"] * (SUSPEND - len(EVENT_KINDS)), "suspend", "resume", "switch", "rich"]
+assert _CODE_NAMES.index("switch") == SWITCH and _CODE_NAMES.index("resume") == RESUME and len(_CODE_NAMES) == RICH + 1
+KIND_FIELD = pa.field("kind", pa.dictionary(pa.int8(), pa.string()))
+
+
+def kind_names(ks: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The kind name of each `ks` code word: a dictionary column (one small integer per
+    row, computed by pyarrow), the names written once per segment."""
+    names = pa.array(_CODE_NAMES, pa.string())
+    low = pc.bit_wise_and(ks, KIND_MASK)
+    code = pc.if_else(pc.equal(low, RICH), pc.shift_right(ks, KIND_BITS), low).cast(pa.int8())
+    return pa.chunked_array([pa.DictionaryArray.from_arrays(c, names) for c in code.chunks], KIND_FIELD.type)
 
 
 def row_columns(d: Decoded) -> dict[str, pa.ChunkedArray]:

@@ -7,7 +7,8 @@ Layout of one process directory (the "raw" layout; `load` pairs the calls):
     raw-000001.parquet    decoded buffer rows (spill.SPILL), perf-ns timestamps
     sites.parquet         the traced code sites the raw rows refer to
     actors.parquet        the actors frame, rewritten when it changes
-    states-000001.parquet rows of the states frame
+    states-000001.parquet rows of the states frame (values as typed JSON, see
+                          scope_nb.typed, and as pickles for a trusted load)
 
 Every file is replaced atomically (temp + rename). The current segment is rewritten
 with the new rows appended until it reaches `segment_bytes`, then a new one starts;
@@ -138,9 +139,9 @@ class Flusher:
         if recorded is not None and len(recorded) > self.states_done:
             from ..recorder.patchers.objects import states_rows
 
-            rows = states_rows(rec)
-            self.states.add(rows_table(rows[self.states_done:], STATES))
-            self.states_done = len(rows)
+            rows = states_rows(rec, self.states_done)
+            self.states.add(rows_table(rows, STATES))
+            self.states_done += len(rows)
         actors = list(rec.actors.rows.values())
         key = (len(actors), sum(1 for r in actors if r["ended"] is not None))
         if key != self.actors_key:

@@ -40,10 +40,46 @@ class Unit:
 
 
 # -- finding the trace directories ------------------------------------------------------
+ACCEPTED_PATHS = ("a trace directory (str or os.PathLike), several of them, a list or tuple of them, "
+                  "or a glob such as 'traces/*/run-1'")
+_GLOB_CHARS = frozenset("*?[")
+
+
+def trace_paths(args: tuple) -> list[Path]:
+    """The paths `load` was given, each list or tuple flattened and each glob expanded
+    (a glob is a str holding * ? or [ that names no existing path as it is)."""
+    out: list[Path] = []
+    for arg in args:
+        if isinstance(arg, list | tuple):
+            if not arg:
+                raise ValueError(f"scope_nb.load: an empty {type(arg).__name__} of paths; accepted: {ACCEPTED_PATHS}")
+            out += trace_paths(tuple(arg))
+        elif isinstance(arg, str | os.PathLike):
+            out += _expand(arg)
+        else:
+            raise TypeError(f"scope_nb.load: a path must be a str or os.PathLike, got {type(arg).__name__} "
+                            f"({arg!r:.80}); accepted: {ACCEPTED_PATHS}")
+    return out
+
+
+def _expand(arg: str | os.PathLike) -> list[Path]:
+    p = Path(arg).expanduser()
+    text = str(p)
+    if p.exists() or not _GLOB_CHARS & set(text):
+        return [p]
+    import glob
+
+    hits = sorted(glob.glob(text, recursive=True))
+    if not hits:
+        raise FileNotFoundError(f"scope_nb: the glob {text!r} matches no path; accepted: {ACCEPTED_PATHS}")
+    return [Path(h) for h in hits]
+
+
 def find_units(path) -> list[Path]:
     """The process directories under `path` (it may be one itself)."""
     if not isinstance(path, str | os.PathLike):
-        raise TypeError(f"path must be a trace directory (a str or os.PathLike); got {type(path).__name__}")
+        raise TypeError(f"path must be a trace directory (a str or os.PathLike); got {type(path).__name__}; "
+                        f"accepted: {ACCEPTED_PATHS}")
     p = Path(path).expanduser()
     if not p.exists():
         raise FileNotFoundError(f"scope_nb: no such trace path: {p}")
@@ -126,11 +162,16 @@ def _readable(path: Path, schema: dict) -> bool:
         return False
     for col, want in schema.items():
         got = found.get(col)
+        if got is None and col in _ADDED:
+            continue  # a file written before the column existed: it reads as nulls
         if got is None:
             raise ValueError(f"scope_nb: {path}: column {col!r} is missing; expected a column {col!r} of type {want}")
         if got != want and got != pl.Null:  # a column of nulls only is cast to its type
             raise ValueError(f"scope_nb: {path}: column {col!r} is of type {got}; expected {want}")
     return True
+
+
+_ADDED = frozenset({"json"})  # columns added since SCHEMA_VERSION 1 (states: typed values)
 
 
 def _concat(frames: list, schema: dict) -> pl.DataFrame:
@@ -255,13 +296,17 @@ def merge_meta(units: list[Unit], trusted: bool) -> dict[str, Any]:
 
 def read_trace(path, *more, trusted: bool = False) -> tuple[Scan, dict[str, Any]]:
     """One or several persisted traces as one source (see the module doc) and their
-    merged metadata: a Trace made from them (`trace.load_trace`) scans the events."""
+    merged metadata: a Trace made from them (`trace.load_trace`) scans the events. Each
+    argument a path, a list or tuple of paths, or a glob; a path is a process directory
+    or a tree of them. A directory named twice is read once."""
     if not isinstance(trusted, bool):
         raise TypeError(f"trusted must be True or False, got {trusted!r}")
     dirs: list[Path] = []
-    for p in (path, *more):
+    seen: set[Path] = set()
+    for p in trace_paths((path, *more)):
         for u in find_units(p):
-            if u.resolve() not in {d.resolve() for d in dirs}:
+            if u.resolve() not in seen:
+                seen.add(u.resolve())
                 dirs.append(u)
     units = [read_unit(d) for d in dirs]
     return (Scan(merge_events(units), merge_actors(units), _concat([u.states for u in units], polars_schema(STATES))),
