@@ -81,10 +81,11 @@ def traced(cls: type | None = None):
 
 
 def trace_lock(lock: Any, name: str | None = None) -> Any:
-    """Trace a lock created before start(); returns the traced lock to use instead."""
+    """Trace a lock created before start(), or name a traced one (its history takes the
+    new name); returns the lock to use instead. Not recording: the lock itself."""
     from .recorder.patchers.locks import trace_lock as _trace_lock
 
-    return _trace_lock(_recorder(), lock, name)
+    return _trace_lock(_control.live_recorder(), lock, name)
 
 
 def load(path, *more_paths, trusted: bool = False) -> Trace:

@@ -29,6 +29,7 @@ from ..recorder.buffer import (
 )
 from ..schema import ACTORS, EVENT_KINDS, EVENTS, STATES, polars_schema
 from ..values import Formatter
+from .lock_renames import renamed_lock_rows
 
 if TYPE_CHECKING:
     from ..recorder.session import Recorder
@@ -86,6 +87,10 @@ def build_frames(rec: Recorder) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFram
     renamed = renamed_objects(rec)
     if renamed:
         events = events.with_columns(pl.col("obj").replace(renamed))
+    from ..recorder.patchers.locks import renamed_locks
+
+    if locks := renamed_locks(rec):
+        events = renamed_lock_rows(events, locks)
     return events, actors_frame(rec), link_states(states_frame(rec), events)
 
 

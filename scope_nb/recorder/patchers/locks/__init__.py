@@ -23,7 +23,7 @@ from ...patching import patch, unpatch
 from .aio import asyncio_patches
 from .api import trace_lock
 from .naming import where
-from .renaming import adopt
+from .renaming import adopt, renamed_locks
 from .state import LockState, held_locks
 from .stdlib import condition_patches, event_patches, semaphore_patches
 from .traced import (
@@ -38,7 +38,7 @@ from .traced import (
 )
 
 __all__ = ["LockState", "PyTracedLock", "PyTracedRLock", "TracedLock", "TracedRLock", "adopt", "held_locks",
-           "install", "trace_lock", "uninstall", "where", "_Traced"]
+           "install", "renamed_locks", "trace_lock", "uninstall", "where", "_Traced"]
 
 _PATCHED: list[tuple[Any, str]] = []
 

@@ -176,6 +176,8 @@ class LockState:
             self.rec.fault("locks:took", e)
 
     def took(self, b, name: str, actor: str, waited: int, loc, before: tuple[str, ...], detail=None) -> None:
+        if self.renamed:  # renamed while it waited: its bookkeeping goes by the new name
+            name = self.renamed.get(name, name)
         self.used.add(name)
         if self.k_acquire:
             self._event(b, self.k_acquire, name, actor, waited, loc, before, detail)
