@@ -6,6 +6,10 @@ Only locks created by user code after `start()` are traced: the factories
 classes (`Condition`, `Semaphore`, `BoundedSemaphore`, `Event` and their asyncio
 namesakes, `asyncio.Lock`) look at the creating frame, so the stdlib's own locks (a
 queue's mutex, a Condition's inner lock) stay untouched originals and cost nothing.
+`_thread.allocate_lock` and `_thread.RLock` are patched alike, so a program calling
+them while recording (or binding them then: `from _thread import RLock`) is seen too;
+a name bound before recording still holds the untraced original, and so does
+`_thread.LockType()` (the type itself, callable from 3.13 on).
 
 The package, by concern: `naming` (which frame made a lock, the name it gets),
 `state` (who holds what, the events) and `order` (the lock-order graph), `traced`
@@ -16,10 +20,11 @@ named after a traced object's attribute).
 
 from __future__ import annotations
 
+import _thread
 import threading
 from typing import Any
 
-from ...patching import patch, unpatch
+from ...patching import original, patch, unpatch
 from .aio import asyncio_patches
 from .api import trace_lock
 from .naming import where
@@ -63,6 +68,9 @@ def install(rec) -> None:
     todo: list[tuple[Any, str, Any]] = [
         (threading, "Lock", _Factory(orig_lock, make_lock, TracedLock)),
         (threading, "RLock", _Factory(orig_rlock, make_rlock, TracedRLock)),
+        # the same factories where a program may reach them under their C names
+        (_thread, "allocate_lock", _Factory(original(_thread, "allocate_lock"), make_lock, TracedLock)),
+        (_thread, "RLock", _Factory(original(_thread, "RLock"), make_rlock, TracedRLock)),
     ]
     todo += condition_patches(st, orig_rlock)
     todo += semaphore_patches(st)
