@@ -14,8 +14,9 @@ a name bound before recording still holds the untraced original, and so does
 The package, by concern: `naming` (which frame made a lock, the name it gets),
 `state` (who holds what, the events) and `order` (the lock-order graph), `traced`
 (the traced Lock / RLock types and their disguise), `stdlib` and `aio` (the Python
-lock classes of threading and asyncio), `api` (`trace_lock`), `renaming` (a lock
-named after a traced object's attribute).
+lock classes of threading and asyncio), `handlers` (a logging Handler's own lock),
+`api` (`trace_lock`), `renaming` (a lock named after a traced object's attribute, or
+renamed by the program).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 from ...patching import original, patch, unpatch
 from .aio import asyncio_patches
 from .api import trace_lock
+from .handlers import handler_patches
 from .naming import where
 from .renaming import adopt, renamed_locks
 from .state import LockState, held_locks
@@ -51,7 +53,7 @@ _PATCHED: list[tuple[Any, str]] = []
 def install(rec) -> None:
     st = LockState(rec)
     rec.parts.locks = st
-    _, _, orig_lock, orig_rlock = _lock_types()
+    _, rlock_type, orig_lock, orig_rlock = _lock_types()
 
     def make_lock(frame, args, kwargs):
         lock = orig_lock(*args, **kwargs)
@@ -76,6 +78,7 @@ def install(rec) -> None:
     todo += semaphore_patches(st)
     todo += event_patches(st)
     todo += asyncio_patches(st)
+    todo += handler_patches(st, rlock_type)
     for owner, attr, new in todo:
         patch(owner, attr, new)
         _PATCHED.append((owner, attr))
