@@ -37,11 +37,9 @@ _recorder = _control.recorder
 def trace_module(module_or_name: types.ModuleType | str) -> int:
     """Record every call of the module's functions and methods (args, result, exception,
     duration). Returns the number of code objects traced."""
-    from .recorder.session import _import
-
     rec = _recorder()
     if isinstance(module_or_name, str):
-        module = _import(module_or_name)
+        module = rec.import_own(module_or_name)
     elif isinstance(module_or_name, types.ModuleType):
         module = module_or_name
     else:

@@ -15,6 +15,7 @@ The package, by concern: `naming` (which frame made a lock, the name it gets),
 `state` (who holds what, the events) and `order` (the lock-order graph), `traced`
 (the traced Lock / RLock types and their disguise), `stdlib` and `aio` (the Python
 lock classes of threading and asyncio), `handlers` (a logging Handler's own lock),
+`modules` (the locks of a module imported before recording that can be traced in place),
 `api` (`trace_lock`), `renaming` (a lock named after a traced object's attribute, or
 renamed by the program).
 """
@@ -29,6 +30,7 @@ from ...patching import original, patch, unpatch
 from .aio import asyncio_patches
 from .api import trace_lock
 from .handlers import handler_patches
+from .modules import adopt_globals
 from .naming import where
 from .renaming import adopt, renamed_locks
 from .state import LockState, held_locks
@@ -44,7 +46,8 @@ from .traced import (
     wrap,
 )
 
-__all__ = ["LockState", "PyTracedLock", "PyTracedRLock", "TracedLock", "TracedRLock", "adopt", "held_locks",
+__all__ = ["LockState", "PyTracedLock", "PyTracedRLock", "TracedLock", "TracedRLock", "adopt", "adopt_globals",
+           "held_locks",
            "install", "renamed_locks", "trace_lock", "uninstall", "where", "_Traced"]
 
 _PATCHED: list[tuple[Any, str]] = []

@@ -93,7 +93,11 @@ class LockNames:
             base = var_name(frame, self._cache)
         except Exception as e:
             self.fault("locks:name", e)
-        name = self.unique(f"{base or owner}.{part}")
+        return self.name_after(f"{base or owner}.{part}")
+
+    def name_after(self, base: str) -> str:
+        """`base` made unique, as a name the recorder chose (a traced object may rename it)."""
+        name = self.unique(base)
         self.given.add(name)
         self.auto.add(name)
         return name
