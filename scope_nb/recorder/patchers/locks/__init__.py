@@ -47,8 +47,7 @@ from .traced import (
 )
 
 __all__ = ["LockState", "PyTracedLock", "PyTracedRLock", "TracedLock", "TracedRLock", "adopt", "adopt_globals",
-           "held_locks",
-           "install", "renamed_locks", "trace_lock", "uninstall", "where", "_Traced"]
+           "held_locks", "install", "renamed_locks", "trace_lock", "uninstall", "where", "_Traced"]
 
 _PATCHED: list[tuple[Any, str]] = []
 

@@ -27,7 +27,8 @@ def trace_lock(rec, lock: Any, name: str | None = None) -> Any:
     name another lock has gets a suffix, "x-2"). `name` None or "": the variable's
     name. Not recording (`rec` None or stopped), or lock tracing off in the recording
     (tracing_level="off", patch=False): the lock itself, nothing recorded. Raises
-    TypeError only for what is not a lock (or a name that is not a str)."""
+    TypeError only for what it cannot trace: not a lock, a name that is not a str, an
+    asyncio.Condition over a lock that is not an asyncio.Lock."""
     if name is not None and not isinstance(name, str):
         raise TypeError(f"trace_lock: name must be a str or None, got {type(name).__name__}")
     if not _is_lock(lock):
