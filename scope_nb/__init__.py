@@ -37,11 +37,9 @@ _recorder = _control.recorder
 def trace_module(module_or_name: types.ModuleType | str) -> int:
     """Record every call of the module's functions and methods (args, result, exception,
     duration). Returns the number of code objects traced."""
-    from .recorder.session import _import
-
     rec = _recorder()
     if isinstance(module_or_name, str):
-        module = _import(module_or_name)
+        module = rec.import_own(module_or_name)
     elif isinstance(module_or_name, types.ModuleType):
         module = module_or_name
     else:
@@ -81,10 +79,11 @@ def traced(cls: type | None = None):
 
 
 def trace_lock(lock: Any, name: str | None = None) -> Any:
-    """Trace a lock created before start(); returns the traced lock to use instead."""
+    """Trace a lock created before start(), or name a traced one (its history takes the
+    new name); returns the lock to use instead. Not recording: the lock itself."""
     from .recorder.patchers.locks import trace_lock as _trace_lock
 
-    return _trace_lock(_recorder(), lock, name)
+    return _trace_lock(_control.live_recorder(), lock, name)
 
 
 def load(path, *more_paths, trusted: bool = False) -> Trace:

@@ -100,7 +100,8 @@ EVENTS: dict[str, str] = {
 # - lock_wait / lock_acquire / lock_release / lock_timeout: target = lock name;
 #   lock_acquire.duration_ns = time waited; locks_held = locks held *before* the event
 #   (a semaphore's release by an actor not holding it does not name it); a semaphore's
-#   lock_acquire.detail = its initial value; a non-blocking acquire's function =
+#   lock_acquire.detail = its initial value; a lock_timeout's detail = the timeout the
+#   program passed (seconds; None for an asyncio wait cancelled); a non-blocking acquire's function =
 #   TRY_ACQUIRE (it cannot wait, so it orders no locks: lockdep's trylock rule).
 # - event_set / event_wait: target = the Event's name (happens-before set -> wait).
 # - read / write: obj = traced object name, target = attribute name, detail = value,

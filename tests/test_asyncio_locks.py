@@ -123,12 +123,12 @@ def test_trace_lock_takes_asyncio_semaphores_and_conditions_made_before_start():
         assert scope.trace_lock(sem, "early_sem") is sem
         assert scope.trace_lock(cond, "cond") is cond
         assert scope.trace_lock(cond) is cond  # the same, again
-        with pytest.raises(ValueError):
-            scope.trace_lock(cond, "other")
         asyncio.run(main())
+        assert scope.trace_lock(cond, "other") is cond  # renamed, its history with it
     assert _on(trace, "early_sem")["kind"].to_list() == ["lock_acquire", "lock_release"]
-    assert _on(trace, "cond")["kind"].to_list() == ["lock_acquire", "lock_release"]
-    assert trace.lock_graph().has_edge("early_sem", "cond")
+    assert _on(trace, "other")["kind"].to_list() == ["lock_acquire", "lock_release"]
+    assert _on(trace, "cond").height == 0
+    assert trace.lock_graph().has_edge("early_sem", "other")
 
 
 def test_asyncio_patches_restored_after_stop():

@@ -205,7 +205,7 @@ def test_traced_decorator_keeps_what_constructors_accept():
 
 # -- locks and modules ---------------------------------------------------------------------
 
-def test_trace_lock_names_stay_unique_and_a_lock_keeps_its_name():
+def test_trace_lock_names_stay_unique_and_a_lock_named_again_is_renamed():
     early = [threading.Lock() for _ in range(3)]
     with scope.record() as trace:
         a = scope.trace_lock(early[0], "x")
@@ -213,10 +213,8 @@ def test_trace_lock_names_stay_unique_and_a_lock_keeps_its_name():
         c = scope.trace_lock(early[2], "x-2")
         assert (a.name, b.name) == ("x", "x-2") and c.name not in ("x", "x-2")
         assert scope.trace_lock(early[0]) is a and scope.trace_lock(early[0], "x") is a
-        with pytest.raises(ValueError, match="already traced as 'x'; accepted: name=None or name='x'"):
-            scope.trace_lock(early[0], "y")
-        with pytest.raises(ValueError, match="name must not be empty"):
-            scope.trace_lock(threading.RLock(), "")
+        assert scope.trace_lock(early[0], "y") is a and a.name == "y"  # named again: renamed
+        assert scope.trace_lock(threading.RLock(), "").name not in ("", "x", "y")
         done = threading.Barrier(2)
 
         def other():

@@ -6,6 +6,8 @@ programs and libraries that inspect the type (trio asserts its lock's class live
 not see the difference.
 """
 
+import _thread
+import copy
 import pickle
 import threading
 
@@ -52,6 +54,25 @@ def test_a_traced_lock_type_reads_as_the_interpreters(factory):
     assert got_pickle == want_pickle
     acquired = trace.events().filter(trace.events()["kind"] == "lock_acquire")
     assert acquired.height == 1, "the lock is still recorded"
+
+
+@pytest.mark.parametrize("factory", ["Lock", "RLock"])
+def test_copying_a_traced_lock_fails_as_copying_the_interpreters(factory):
+    with pytest.raises(TypeError) as want:
+        copy.copy(getattr(threading, factory)())
+    with scope_nb.record():
+        lock = getattr(threading, factory)()
+        with pytest.raises(TypeError) as got:
+            copy.copy(lock)
+    assert str(got.value) == str(want.value)
+
+
+def test_isinstance_answers_as_for_the_interpreters_locks():
+    with scope_nb.record():
+        lock, rlock = threading.Lock(), threading.RLock()
+        assert isinstance(rlock, _thread.RLock) and not isinstance(lock, _thread.RLock)
+        if isinstance(threading.Lock, type):  # 3.13 on: threading.Lock is the type itself
+            assert isinstance(lock, threading.Lock) and not isinstance(rlock, threading.Lock)
 
 
 def test_trio_runs_when_imported_while_recording():

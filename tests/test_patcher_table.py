@@ -2,8 +2,10 @@
 interpreter is exactly as it was (every attribute of the patched modules and their
 classes, the profile/trace/monitoring hooks, the exception hooks, the environment)."""
 
+import _thread
 import asyncio
 import concurrent.futures
+import logging
 import multiprocessing.connection
 import multiprocessing.process
 import multiprocessing.queues
@@ -29,7 +31,7 @@ _MODULES = [
     threading, queue, asyncio.locks, asyncio.queues, asyncio.tasks, asyncio.base_events,
     asyncio.events, asyncio.taskgroups, asyncio.futures, subprocess, multiprocessing.process,
     multiprocessing.queues, multiprocessing.connection, multiprocessing.synchronize,
-    concurrent.futures.thread, concurrent.futures.process, concurrent.futures._base,
+    concurrent.futures.thread, concurrent.futures.process, concurrent.futures._base, _thread, logging,
 ]
 
 

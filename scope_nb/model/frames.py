@@ -32,6 +32,7 @@ from ..recorder.buffer import (
 from ..schema import ACTORS, EVENT_KINDS, EVENTS, STATES, polars_schema
 from ..values import Formatter
 from .fast_events import events_frame, native_pairing
+from .lock_renames import renamed_lock_rows
 
 if TYPE_CHECKING:
     from ..recorder.session import Recorder
@@ -91,6 +92,8 @@ def build_frames(cap: Capture) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame
         events = pair_calls(raw, sites_frame(sites), rec.pid, rec.offset, limit)
     if cap.renamed:
         events = events.with_columns(pl.col("obj").replace(cap.renamed))
+    if cap.renamed_locks:
+        events = renamed_lock_rows(events, cap.renamed_locks)
     actors = pl.DataFrame(cap.actors, schema=polars_schema(ACTORS)) if cap.actors else pl.DataFrame(schema=polars_schema(ACTORS))
     return events, actors, link_states(states_frame(rec, cap.n_states), events)
 

@@ -60,6 +60,7 @@ class Capture:
     shows: a lock wait that ends after stop() is not in it."""
 
     def __init__(self, rec: Recorder):
+        from ..recorder.patchers.locks import renamed_locks
         from ..recorder.patchers.objects import renamed_objects
 
         self.rec = rec
@@ -69,6 +70,7 @@ class Capture:
         states = rec.parts.states
         self.n_states = len(states) if states is not None else 0
         self.renamed = renamed_objects(rec)
+        self.renamed_locks = renamed_locks(rec)
 
 
 class Recording(Source):

@@ -219,6 +219,10 @@ class Recorder:
         # named to be traced, it is the program's own even from site-packages or the
         # stdlib: its locks, queues' names and tasks are traced as the program's
         self.is_user_code.include(c.co_filename for c in codes)
+        if self.parts.locks is not None:  # those it made before recording, where it can
+            from .patchers.locks import adopt_globals
+
+            adopt_globals(self.parts.locks, module)
         return len(codes)
 
     def site_for_new_code(self, code: types.CodeType, frame_globals: dict | None) -> int | None:
@@ -268,24 +272,41 @@ class Recorder:
                     p = cls()
                     p.install(self)
                     self.installed.append(p)
-            # a bad name in `modules` fails start() with every hook and patch undone
-            for name in self.options.modules:
-                self.trace_module(_import(name))
         except BaseException:
+            self._uninstall()
+            raise
+        self._switch(True)
+        try:
+            # imported with the recording on, so what they make at import (a module's
+            # locks) is the program's; a bad name fails start() with everything undone
+            for name in self.options.modules:
+                self.trace_module(self.import_own(name))
+        except BaseException:
+            self._switch(False)
             self._uninstall()
             raise
         if self.options.trace_all:
             self.trace_all()
-        self.running = True
+
+    def _switch(self, on: bool) -> None:
+        self.running = on
         for switch in self.switches:
-            switch.running = True
+            switch.running = on
+
+    def import_own(self, name: str) -> types.ModuleType:
+        """The module `name`, imported if it is not yet, as the program's own code: its
+        file counts as the program's before its code runs, so that the locks, queues
+        and tasks it makes at import are traced as the program's."""
+        if name not in sys.modules:
+            origin = _origin(name)
+            if origin is not None:
+                self.is_user_code.include([origin])
+        return _import(name)
 
     def stop(self) -> None:
         if not self.running:
             return
-        self.running = False
-        for switch in self.switches:
-            switch.running = False
+        self._switch(False)
         self._uninstall()
         self.stopped_perf = clock.perf_ns()
         self.actors.finish(self)
@@ -337,6 +358,20 @@ def _current_task():
         return asyncio.current_task()
     except RuntimeError:
         return None
+
+
+def _origin(name: str) -> str | None:
+    """The source file importing `name` would run, or None (not found, not a file, a
+    bad name: `_import` says why)."""
+    import importlib.util
+
+    if not name or name.startswith("."):
+        return None
+    try:
+        spec = importlib.util.find_spec(name)
+    except Exception:
+        return None
+    return spec.origin if spec is not None and spec.has_location else None
 
 
 def _import(name: str) -> types.ModuleType:

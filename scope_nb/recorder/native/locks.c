@@ -193,31 +193,33 @@ static PyObject *held_of(HubObject *h, PyObject *actor, int create) {
 /* LockState.took_at: the lock was taken at once by the running actor (`tried`: by a
  * non-blocking acquire, which orders no locks). */
 static int hub_took(HubObject *h, LockCoreObject *self, int tried) {
-    PyObject *actor = NULL, *held, *name = self->name;
+    /* a strong reference: a rename (trace_lock) while Python code runs here replaces it */
+    PyObject *actor = NULL, *held, *name = Py_NewRef(self->name), *ev = NULL;
     int rc = -1;
     PyObject *b = sn_buffer(&h->bufs);
     if (b == NULL || (actor = sn_actor(&h->bufs, b)) == NULL || (held = held_of(h, actor, 1)) == NULL)
         goto done;
     Cached *c = lock_event(h, self, self->acq, &self->next_acq, actor, held, h->zero, tried ? h->tried : Py_None);
-    if (c == NULL || (h->k_acquire && sn_push(&h->bufs, b, h->k_acquire, c->ev, sn_perf_ns()) < 0))
+    if (c == NULL)
         goto done;
-    PyObject *loc = PyTuple_GET_ITEM(c->ev, 5), *before = PyTuple_GET_ITEM(c->ev, 9);
+    ev = Py_NewRef(c->ev); /* the cache slot may be replaced or emptied meanwhile */
+    if (h->k_acquire && sn_push(&h->bufs, b, h->k_acquire, ev, sn_perf_ns()) < 0)
+        goto done;
+    PyObject *loc = PyTuple_GET_ITEM(ev, 5), *before = PyTuple_GET_ITEM(ev, 9);
     if (PyList_Append(self->owners, actor) < 0 || PyList_Append(held, name) < 0)
         goto done;
     Py_XSETREF(self->taken, Py_NewRef(loc));
     rc = 0;
-    if (PyTuple_GET_SIZE(before) && !tried) {
-        Py_INCREF(before); /* the cached event may be replaced meanwhile */
-        Py_INCREF(loc);
+    if (PyTuple_GET_SIZE(before) && !tried) { /* `ev` keeps `before` and `loc` alive */
         PyObject *r = PyObject_CallFunctionObjArgs(h->order, before, name, actor, loc, NULL);
         if (r == NULL)
             rc = -1;
         Py_XDECREF(r);
-        Py_DECREF(before);
-        Py_DECREF(loc);
     }
 done:
     Py_XDECREF(actor);
+    Py_XDECREF(ev);
+    Py_DECREF(name);
     return rc == 0 ? 0 : hub_fault(h, s_took);
 }
 
@@ -251,9 +253,10 @@ static int remove_at(PyObject *list, Py_ssize_t i) {
  * Its release event (stamped before the real release, so it sorts before the next
  * owner's acquire), then its owner and the owner's held locks lose it. */
 static int hub_released(HubObject *h, LockCoreObject *self, int64_t t) {
-    PyObject *name = self->name, *owners = self->owners, *actor = NULL, *owner = NULL, *key = NULL;
+    PyObject *owners = self->owners, *actor = NULL, *owner = NULL, *key = NULL;
     if (PyList_GET_SIZE(owners) == 0)
         return 0; /* taken before it was traced */
+    PyObject *name = Py_NewRef(self->name); /* a rename meanwhile replaces self->name */
     int rc = -1;
     PyObject *b = sn_buffer(&h->bufs);
     if (b == NULL || (actor = sn_actor(&h->bufs, b)) == NULL)
@@ -304,6 +307,7 @@ done:
     Py_XDECREF(actor);
     Py_XDECREF(owner);
     Py_XDECREF(key);
+    Py_DECREF(name);
     return rc == 0 ? 0 : hub_fault(h, s_dropped);
 }
 
@@ -613,8 +617,26 @@ static PyObject *lc_rename(LockCoreObject *self, PyObject *name) {
     Py_RETURN_TRUE;
 }
 
+/* _retitle(name): take `name` although events were recorded under the old one (the
+ * program named the lock with trace_lock; the recording maps the old name to the new
+ * one). The event caches hold the old name: emptied, so the next events carry the new. */
+static PyObject *lc_retitle(LockCoreObject *self, PyObject *name) {
+    if (!PyUnicode_Check(name)) {
+        PyErr_SetString(PyExc_TypeError, "a lock's name must be a str");
+        return NULL;
+    }
+    for (int i = 0; i < NCACHE; i++) {
+        Py_CLEAR(self->acq[i].ev);
+        Py_CLEAR(self->rel[i].ev);
+        self->acq[i].code = self->rel[i].code = NULL;
+    }
+    Py_XSETREF(self->name, Py_NewRef(name));
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef lc_methods[] = {
     {"_rename", (PyCFunction)lc_rename, METH_O, "_rename(name): take name if nothing was recorded under the old one"},
+    {"_retitle", (PyCFunction)lc_retitle, METH_O, "_retitle(name): take name, the event caches emptied"},
     {"acquire", (PyCFunction)(void (*)(void))lc_acquire, METH_FASTCALL | METH_KEYWORDS,
      "acquire(blocking=True, timeout=-1): the real lock's acquire, recorded."},
     {"release", (PyCFunction)lc_release, METH_NOARGS, "release(): the real lock's release, recorded."},

@@ -84,6 +84,24 @@ class LockNames:
             self.auto.add(name)
         return name
 
+    def name_of_part(self, frame, owner: str, part: str) -> str:
+        """The name of a lock an object makes for itself (a logging Handler's): after
+        the variable the new object is stored into (`handler.lock`), else its class
+        (`StreamHandler.lock`); a traced object it belongs to may rename it."""
+        base = None
+        try:
+            base = var_name(frame, self._cache)
+        except Exception as e:
+            self.fault("locks:name", e)
+        return self.name_after(f"{base or owner}.{part}")
+
+    def name_after(self, base: str) -> str:
+        """`base` made unique, as a name the recorder chose (a traced object may rename it)."""
+        name = self.unique(base)
+        self.given.add(name)
+        self.auto.add(name)
+        return name
+
     def unique(self, base: str) -> str:
         """`base`, or `base-<n>` with the first n that is free."""
         n = self._bases.get(base, 0) + 1

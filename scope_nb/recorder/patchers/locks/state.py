@@ -137,10 +137,13 @@ class LockState:
         if self.k_wait:
             self._event(b, self.k_wait, name, actor, None, loc, before)
 
-    def timed_out(self, b, name: str, actor: str, waited: int, loc, before: tuple[str, ...]) -> None:
+    def timed_out(self, b, name: str, actor: str, waited: int, loc, before: tuple[str, ...],
+                  timeout=None) -> None:
+        """A wait given up: its detail is the timeout the program passed (seconds; None
+        for an asyncio wait cancelled), so a report can say "gave up after 0.5 s"."""
         self.used.add(name)
         if self.k_timeout:
-            self._event(b, self.k_timeout, name, actor, waited, loc, before)
+            self._event(b, self.k_timeout, name, actor, waited, loc, before, timeout)
 
     def took_at(self, name: str, f, detail=None, tried: bool = False) -> None:
         """A lock taken at once by the code running in frame `f` (or its callers);
@@ -176,6 +179,8 @@ class LockState:
             self.rec.fault("locks:took", e)
 
     def took(self, b, name: str, actor: str, waited: int, loc, before: tuple[str, ...], detail=None) -> None:
+        if self.renamed:  # renamed while it waited: its bookkeeping goes by the new name
+            name = self.renamed.get(name, name)
         self.used.add(name)
         if self.k_acquire:
             self._event(b, self.k_acquire, name, actor, waited, loc, before, detail)

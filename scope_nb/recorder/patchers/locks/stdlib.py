@@ -86,7 +86,7 @@ def semaphore_patches(st: LockState):
         if ok:
             st.took(b, name, actor, perf_ns() - t0, loc, before, value)
         else:
-            st.timed_out(b, name, actor, perf_ns() - t0, loc, before)
+            st.timed_out(b, name, actor, perf_ns() - t0, loc, before, timeout)
         return ok
 
     def _drops(self, n):

@@ -75,7 +75,7 @@ class _Traced(_Core):
         if ok:
             self._got(b, actor, waited, loc, before)
         else:
-            st.timed_out(b, self.name, actor, waited, loc, before)
+            st.timed_out(b, self.name, actor, waited, loc, before, timeout)
         return ok
 
     def _at_fork_reinit(self):
