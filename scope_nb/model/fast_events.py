@@ -57,7 +57,10 @@ def events_frame(chunks, critical, sites, fmt: Formatter, pid: int, offset: int,
     narrow, actors = _rows(d, len(sites))
     if limit is not None and narrow.height > limit:
         narrow = _bounded(narrow, limit)
-    return _wide(d, narrow, actors, sites, pid, offset)
+    # handed over column by column: each narrow column is let go once gathered from
+    columns = narrow.to_dict()
+    del narrow
+    return _wide(d, columns, actors, sites, pid, offset)
 
 
 def _rows(d: Decoded, nsites: int) -> tuple[pl.DataFrame, list[str]]:
@@ -91,49 +94,44 @@ def _bounded(narrow: pl.DataFrame, limit: int) -> pl.DataFrame:
     return narrow.filter(crit | (rank > narrow.height - n_crit - keep))
 
 
-def _wide(d: Decoded, narrow: pl.DataFrame, actors: list[str], sites, pid: int, offset: int) -> pl.DataFrame:
+def _wide(d: Decoded, narrow: dict[str, pl.Series], actors: list[str], sites, pid: int,
+          offset: int) -> pl.DataFrame:
     """Every column of the frame, each gathered once in the frame's order: texts by
     row, names by index, the emitted events' fields by their index (null for calls),
-    module, function and location by label (a call's site, else an emitted event's)."""
-    n = narrow.height
+    module, function and location by label (a call's site, else an emitted event's).
+    The narrow columns and the decoded texts are let go as soon as they are used: the
+    peak is the frame, not the frame and its sources."""
+    n = len(narrow["key"])
     seq = pl.int_range(n, dtype=pl.Int64, eager=True)
-    key, rich, label = narrow["key"], narrow["rich"], narrow["label"]
-    # a row -> its seq, for the parent and call links (rows not kept have none)
-    lut = pl.repeat(None, len(d.detail), dtype=pl.Int64, eager=True).scatter(key, seq)
-    fields = _rich_fields(d)
-
-    def labelled(attr: str) -> pl.Series:
-        values = pl.Series([getattr(s, attr) for s in sites], dtype=pl.String)
-        return values.append(fields[attr]).gather(label)
-
-    def emitted(name: str) -> pl.Series:
-        return fields[name].gather(rich)
-
+    key = narrow.pop("key")
+    cols: dict[str, pl.Series] = {"seq": seq, "detail": pl.Series(d.detail, dtype=pl.String).gather(key)}
+    d.detail.clear()  # the texts' Python objects, now in the frame
     ts = pl.concat([pl.Series(p, dtype=pl.Int64) if not isinstance(p, array) or p.typecode != "q"
                     else pl.from_arrow(pa.Array.from_buffers(pa.int64(), len(p), [None, pa.py_buffer(p)]))
                     for p in d.ts_parts], rechunk=False)
-    cols = {
-        "seq": seq,
-        "ts": ts.gather(key) + offset,
-        "kind": pl.Series(list(EVENT_KINDS), dtype=pl.String).gather(narrow["kind"]),
-        "actor": pl.Series(actors, dtype=pl.String).gather(narrow["actor"]),
-        "pid": pl.repeat(pid, n, dtype=pl.Int64, eager=True),
-        "target": emitted("target"),
-        "module": labelled("module"),
-        "function": labelled("function"),
-        "detail": pl.Series(d.detail, dtype=pl.String).gather(key),
-        "duration_ns": narrow["duration"],
-        "msg_id": emitted("msg_id"),
-        "obj": emitted("obj"),
-        "location": labelled("location"),
-        "depth": narrow["depth"],
-        "parent_seq": lut.gather(narrow["parent"]),
-        "call_seq": lut.gather(narrow["call"]),
-        "locks_held": emitted("locks_held"),
-        "qsize": emitted("qsize"),
-    }
+    cols["ts"] = ts.gather(key) + offset
+    # a row -> its seq, for the parent and call links (rows not kept have none)
+    lut = pl.repeat(None, len(ts), dtype=pl.Int64, eager=True).scatter(key, seq)
+    del ts, key
+    cols["parent_seq"] = lut.gather(narrow.pop("parent"))
+    cols["call_seq"] = lut.gather(narrow.pop("call"))
+    del lut
+    cols["kind"] = pl.Series(list(EVENT_KINDS), dtype=pl.String).gather(narrow.pop("kind"))
+    cols["actor"] = pl.Series(actors, dtype=pl.String).gather(narrow.pop("actor"))
+    fields = _rich_fields(d)
+    label = narrow.pop("label")
+    for attr in ("module", "function", "location"):
+        values = pl.Series([getattr(s, attr) for s in sites], dtype=pl.String)
+        cols[attr] = values.append(fields[attr]).gather(label)
+    del label
+    rich = narrow.pop("rich")
+    for name in ("target", "msg_id", "obj", "locks_held", "qsize"):
+        cols[name] = fields[name].gather(rich)
+    cols["pid"] = pl.repeat(pid, n, dtype=pl.Int64, eager=True)
+    cols["duration_ns"] = narrow.pop("duration")
+    cols["depth"] = narrow.pop("depth")
     schema = polars_schema(EVENTS)
-    return pl.DataFrame([cols[c].alias(c).cast(t) for c, t in schema.items()])
+    return pl.DataFrame([cols.pop(c).alias(c).cast(t) for c, t in schema.items()])
 
 
 def _rich_fields(d: Decoded) -> dict[str, pl.Series]:
