@@ -91,6 +91,7 @@ def load(path, *more_paths, trusted: bool = False) -> Trace:
     them), several, a list of them, or a glob."""
     from .trace import load_trace
 
+    _control.settle_all()
     trace = load_trace(path, *more_paths, trusted=trusted)
     _control.set_last(trace)
     return trace

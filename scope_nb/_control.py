@@ -34,6 +34,7 @@ from .trace import Trace
 _lock = threading.Lock()
 _live: tuple[session.Recorder, Trace] | None = None
 _last: Trace | None = None
+_settling: list = []  # flushers whose last flush stop() left running
 _fork_starts_children = False  # a fork server: every fork is a child to record
 
 
@@ -71,15 +72,39 @@ def stop() -> Trace:
     rec, trace = _take_live()
     if rec is None:
         raise RuntimeError("scope_nb: not recording; call scope_nb.start() first")
-    fl = _finish(rec)
-    if fl is not None and fl.drain:
-        # with storage="disk" the memory only held what waited for the flusher
-        from .trace import load_trace
+    fl = _finish(rec, wait=False)  # the last flush goes on while the program does
+    if fl is not None:
+        _settling.append(fl)
+        from .model.source import Later
 
-        trace.freeze(load_trace(fl.dir, trusted=True), path=str(fl.dir))
+        if fl.drain:
+            # with storage="disk" the memory only held what waited for the flusher: the
+            # trace reads the files once they are complete
+            from .store.load import read_trace
+
+            def written():
+                _settled(fl)
+                return read_trace(fl.dir, trusted=True)[0]
+
+            trace.freeze(Trace(source=Later(written)), path=str(fl.dir))
+        else:
+            trace.freeze(settle=lambda: _settled(fl))
     trace.freeze()
     _last = trace
     return trace
+
+
+def _settled(fl) -> None:
+    fl.settle()
+    if fl in _settling:
+        _settling.remove(fl)
+
+
+def settle_all() -> None:
+    """Wait for the last flushes stop() left running: before the interpreter exits, and
+    before this process loads traces (it may read the files being finished)."""
+    for fl in list(_settling):
+        _settled(fl)
 
 
 def stop_at_exit() -> None:
@@ -96,15 +121,16 @@ def _take_live() -> tuple[session.Recorder | None, Trace | None]:
     return live if live is not None else (None, None)
 
 
-def _finish(rec: session.Recorder):
-    """The steps of every stop: hooks and patches off, then the last flush."""
+def _finish(rec: session.Recorder, wait: bool = True):
+    """The steps of every stop: hooks and patches off, then the last flush (left
+    running with `wait=False`: see Flusher.settle)."""
     rec.stop()
     session.ACTIVE = None
     if rec.flusher is None:
         return None
     from .store.flusher import stop_flusher
 
-    return stop_flusher(rec)
+    return stop_flusher(rec, wait)
 
 
 def current() -> Trace | None:
@@ -232,6 +258,7 @@ def _register_finalizer(_anchor) -> None:
     import multiprocessing.util as mpu
 
     mpu.Finalize(None, stop_at_exit, exitpriority=-100)
+    mpu.Finalize(None, settle_all, exitpriority=-101)
 
 
 def _importable(name: str) -> bool:
@@ -272,6 +299,7 @@ class _TraceOnImport:
 
 
 atexit.register(stop_at_exit)
+atexit.register(settle_all)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
                         after_in_child=_after_fork_in_child)

@@ -23,6 +23,7 @@ class Trace:
         if source is None:
             source = Recording(recorder) if recorder is not None else Source(events, actors, states)
         self._source = source
+        self._settle = None
         self.meta: dict[str, Any] = dict(meta or {})
 
     # -- the frames ---------------------------------------------------------------
@@ -41,11 +42,16 @@ class Trace:
     def _all(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         return self._source.frames()
 
-    def freeze(self, written: Trace | None = None, path: str | None = None) -> Trace:
+    def freeze(self, written: Trace | None = None, path: str | None = None, settle=None) -> Trace:
         """The recording stopped: keep what describes it, build nothing (the frames are
         built when a query first asks). `written`: the same recording as loaded back from
         `path` (storage="disk", where memory only held what waited for the flusher),
-        which becomes this trace's source."""
+        which becomes this trace's source; `settle`: what save() waits for first (the
+        last flush to disk, still running)."""
+        if settle is not None:
+            self._settle = settle
+        if written is not None:
+            self._settle = getattr(written._source, "ready", None)  # a Later: made once the files are
         rec = self._rec
         if rec is not None:
             if isinstance(self._source, Recording):
@@ -355,7 +361,16 @@ class Trace:
     def save(self, path) -> str:
         from .store.save import save_trace
 
+        self.wait_written()
         return save_trace(self, path)
+
+    def wait_written(self) -> Trace:
+        """Wait until a persisted recording's files are complete: stop() returns while
+        its last flush still runs (save(), load() in this process and the interpreter's
+        exit wait for it too; a reader of the files, DuckDB for one, calls this first)."""
+        if self._settle is not None:
+            self._settle()
+        return self
 
     def export_perfetto(self, path) -> str:
         from .store.perfetto import export_perfetto

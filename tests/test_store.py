@@ -32,7 +32,7 @@ def record_some(path, storage="memory", **options):
         t.start()
     for t in threads:
         t.join()
-    return scope.stop()
+    return scope.stop().wait_written()  # the tests read the files
 
 
 def process_dir(root: Path) -> Path:

@@ -51,7 +51,7 @@ def record(path, storage="memory"):
     scope.start(persist_to_disk=True, persist_path=str(path), storage=storage, flush_interval=0.05,
                 modules=[__name__])
     workload()
-    return scope.stop()
+    return scope.stop().wait_written()
 
 
 def kind_counts(events: pl.DataFrame) -> dict[str, int]:
@@ -130,7 +130,7 @@ def test_duckdb_reads_typed_state_values(tmp_path, duckdb):
     t = threading.Thread(target=lambda: [setattr(counter, "n", counter.n + 1) for _ in range(3)])
     t.start()
     t.join()
-    scope.stop()
+    scope.stop().wait_written()  # before another engine reads the files
     rows = duckdb.sql(f"""
         SELECT CAST(value AS BIGINT) AS n FROM (
             SELECT ts, unnest(attrs) AS attr, unnest(json) AS value

@@ -60,7 +60,7 @@ def record(tmp_path, storage):
     t.start()
     t.join()
     assert ready.is_set()
-    return scope.stop()
+    return scope.stop().wait_written()
 
 
 @pytest.fixture(scope="module", params=["memory", "disk"])

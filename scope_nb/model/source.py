@@ -115,6 +115,42 @@ class Recording(Source):
             return self._built  # type: ignore[return-value]
 
 
+class Later(Source):
+    """A source that exists once something has finished (the last flush of a trace
+    stored on disk): made by `make` at the first question, which waits for it."""
+
+    def __init__(self, make):
+        self._make = make
+        self._made: Source | None = None
+        self._lock = threading.Lock()
+
+    def ready(self) -> None:
+        """Wait for what it waits for, and make the source."""
+        self._source()
+
+    def _source(self) -> Source:
+        with self._lock:
+            if self._made is None:
+                self._made = self._make()
+            return self._made
+
+    @property
+    def whole(self) -> bool:
+        return self._made is not None and self._made.whole
+
+    def frames(self) -> Frames3:
+        return self._source().frames()
+
+    def lazy(self) -> pl.LazyFrame:
+        return self._source().lazy()
+
+    def actors(self) -> pl.DataFrame:
+        return self._source().actors()
+
+    def states(self) -> pl.DataFrame:
+        return self._source().states()
+
+
 class Scan(Source):
     """Files on disk: the events stay a lazy scan until a query needs them whole (then
     they are collected once); actors and states are small and read at once."""

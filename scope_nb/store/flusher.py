@@ -111,6 +111,12 @@ class Flusher:
         self.stopped_at: int | None = None
         self.flushes = 0
         self.thread = rec.own_thread(self._loop, "flusher", self.stopping)
+        self.last = None  # the last flush, when stop() left it running
+
+    def settle(self) -> None:
+        """Wait for the last flush, if stop() left it running."""
+        if self.last is not None:
+            self.last.join()
 
     # -- the thread -------------------------------------------------------------------
     def _loop(self) -> None:
@@ -198,13 +204,18 @@ def flusher_of(rec) -> Flusher | None:
     return rec.flusher
 
 
-def stop_flusher(rec) -> Flusher | None:
+def stop_flusher(rec, wait: bool = True) -> Flusher | None:
     """Final flush after the recorder stopped; returns the flusher (its `dir`, and
-    `drain`: whether the memory only held what waited for it)."""
+    `drain`: whether the memory only held what waited for it). With `wait=False` the
+    flush runs on a recorder thread of its own and `Flusher.settle()` waits for it."""
     fl: Flusher | None = rec.flusher
     if fl is None:
         return None
     fl.thread.finish()
     fl.stopped_at = clock.to_epoch(rec.stopped_perf) if rec.stopped_perf else clock.now()
-    fl.flush()
+    if wait:
+        fl.flush()
+    else:
+        fl.last = rec.own_thread(fl.flush, "last-flush")
+        fl.last.start()
     return fl
