@@ -71,7 +71,9 @@ def test_recorder_threads_run_but_threading_does_not_list_them(tmp_path):
         assert _visible() == visible
         assert _dummies() == dummies
         assert trace.actors().filter(kind="thread")["name"].str.starts_with("scope_nb").sum() == 0
-    assert _visible() == visible and own_threads.running() == []
+    assert _visible() == visible
+    trace.wait_written()  # stop() left the last flush running on a recorder thread
+    assert own_threads.running() == []
     _until(lambda: len(sys._current_frames()) == frames)  # ended, not only told to
 
 
@@ -106,10 +108,11 @@ def _right_after_fork() -> dict:
 @pytest.mark.parametrize("follow", [True, False], ids=["followed", "not-followed"])
 def test_a_forked_child_has_no_recorder_thread(tmp_path, follow):
     with scope.record(persist_to_disk=True, persist_path=str(tmp_path), watchdog=0.5,
-                      memory_interval=0.5, follow_children=follow):
+                      memory_interval=0.5, follow_children=follow) as trace:
         assert {t.name for t in own_threads.running()} == _THREADS
         report = _fork_and_report(_right_after_fork)
         assert {t.name for t in own_threads.running()} == _THREADS  # the parent's came back
+    trace.wait_written()
     assert report["frames"] == 1 and report["own"] == [] and report["visible"] == 1
     assert report["recording"] is True
     if follow:  # its own recording, whose threads start once it needs them

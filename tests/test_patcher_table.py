@@ -118,7 +118,7 @@ def test_start_and_stop_leave_the_interpreter_as_it_was(tmp_path, options):
     if options.get("persist_to_disk"):
         options = {**options, "persist_path": str(tmp_path)}
     before = _interpreter()
-    with scope.record(**options):
+    with scope.record(**options) as trace:
         lock = threading.Lock()
         q = queue.Queue()
         t = threading.Thread(target=lambda: q.put(1) if lock.acquire() else None)
@@ -126,6 +126,7 @@ def test_start_and_stop_leave_the_interpreter_as_it_was(tmp_path, options):
         t.join()
         assert q.get() == 1
     assert _diff(before, _interpreter()) == []
+    trace.wait_written()  # stop() left the last flush running on a recorder thread
     assert own_threads.running() == []
     assert session.ACTIVE is None and scope.current() is not None and not scope.is_recording()
 

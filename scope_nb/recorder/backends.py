@@ -351,6 +351,7 @@ class ProfileBackend(_Capture):
         self.exc_pending: dict[int, object] = {}  # id(frame) -> exception being raised through it
         self.trace_exceptions = False
         self.stopped = False
+        self.blocked = False  # another profiler holds the hook: nothing installed
 
     def install(self) -> None:
         self.prev_profile = sys.getprofile()
@@ -358,6 +359,13 @@ class ProfileBackend(_Capture):
         self.prev_trace = sys.gettrace()
         self.prev_thread_trace = getattr(threading, "_trace_hook", None)
         prev = self.prev_profile
+        if prev is not None and not callable(prev):
+            # a C profiler (cProfile's Profile) holds the hook and cannot be chained:
+            # taking the hook from it would change what the program measures
+            self.blocked = True
+            self.rec.fault("calls not recorded: a C profiler holds the profile hook",
+                           RuntimeError(f"sys.getprofile() is a {type(prev).__name__}"))
+            return
         hook = self.hook
         if prev is not None:
 
@@ -404,6 +412,13 @@ class ProfileBackend(_Capture):
         """Nothing to do: site_of misses go through the user-code filter."""
 
     def uninstall(self) -> None:
+        if self.blocked:
+            return
+        if sys.getprofile() is not self.installed_hook:
+            # the program set its own profile function (cProfile.enable() for one) while
+            # recording: this thread's calls after that were not recorded
+            self.rec.fault("calls missed: the program replaced the profile hook",
+                           RuntimeError(f"sys.getprofile() is {type(sys.getprofile()).__name__}"))
         sys.setprofile(self.prev_profile)
         threading.setprofile(self.prev_thread_profile)
         if self.trace_exceptions:
