@@ -1,7 +1,7 @@
 """Sampled recording of the call-heavy workload (benchmarks/callheavy.py, traced as one
 module with arguments and return values): untraced, then at `sample_rate` with the C
-call hooks and with SCOPE_NB_PURE=1 (the Python callbacks), in interleaved rounds,
-best of N. Prints seconds and the ratio of each to the untraced run.
+call hooks and with SCOPE_NB_PURE=1 (the Python callbacks), and every call recorded
+(sample_rate=1.0, C hooks) for scale; in interleaved rounds, best of N. Prints seconds and the ratio of each to the untraced run.
 
     python benchmarks/bench_sampling.py [--rate 0.1] [--scale 2] [--rounds 5]
 """
@@ -49,7 +49,8 @@ def main(argv=None) -> int:
     ap.add_argument("--scale", type=int, default=2, help="callheavy.run(scale): ~125,000 calls per unit")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds, best of N (default 5)")
     a = ap.parse_args(argv)
-    variants = {"untraced": (None, False), "C hooks": (a.rate, False), "pure Python": (a.rate, True)}
+    variants = {"untraced": (None, False), "C hooks": (a.rate, False), "pure Python": (a.rate, True),
+                "every call": (1.0, False)}
     best: dict[str, float] = {}
     native: dict[str, bool] = {}
     for _ in range(a.rounds):
