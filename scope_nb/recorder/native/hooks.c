@@ -8,7 +8,8 @@
  * function (3.11). Sites are looked up by code pointer in a table of our own (filled
  * from Recorder.site_by_code on first sight); the thread's buffer is cached per OS
  * thread and recording. Anything unusual goes to the Python callbacks, which are the
- * reference behaviour.
+ * reference behaviour. When sampling, the hooks take the seeded decisions of
+ * backends._Capture.keep / .kept in the buffer's own slots (sample_keep, sample_kept).
  *
  * Arguments are read from the starting frame's fast locals through the private frame
  * mirror of this exact Python (frame_3XX.h) once buffer.py's self-test verified it,
