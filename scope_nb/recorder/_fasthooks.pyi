@@ -68,6 +68,8 @@ class Hooks:
         py_resume: Any = None,
         gen_ops: tuple[int, int] = ...,
         current_task: Any = None,
+        mask: bytes | None = None,
+        dropped: dict[str, int] | None = None,
     ) -> None: ...
     # 3.12+: sys.monitoring callbacks
     def on_start(self, code: CodeType, offset: int, /) -> object: ...

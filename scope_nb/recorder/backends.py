@@ -80,18 +80,21 @@ class _Capture:
         return Formatted(f"{type(exc).__qualname__}|{text}")
 
     def _fast_hooks(self, **callbacks):
-        """The C versions of the hot callbacks (record/_fasthooks.c), falling back on the
-        given Python ones for anything unusual; None when the module is not built,
-        SCOPE_NB_PURE is set, or sampling is on (sampling decisions stay in Python)."""
+        """The C versions of the hot callbacks (record/native/hooks.c), falling back on the
+        given Python ones for anything unusual; None when the module is not built or
+        SCOPE_NB_PURE is set. When sampling, the C hooks make the decisions of `keep` and
+        `kept` from the same mask, in the buffer's own `pos` and `stack`, so that the
+        Python callbacks still running beside them continue the same sequence."""
         rec = self.rec
-        fast = rec.store.fast
-        if fast is None or self.sampling:
+        store = rec.store
+        if store.fast is None:
             return None
-        return fast.Hooks(
+        return store.fast.Hooks(
             rec=rec, local=rec.local, new_buffer=rec._new_buffer, sync_task=rec.sync_task,
             current_task=asyncio.current_task, fault=rec.fault,
-            cap=self._cap, args_of=self.args_of, sites=rec.site_by_code, chunk=rec.store.chunk_size,
-            capture_args=self.capture_args, buffer_type=ThreadBuffer, redacted=REDACTED, **callbacks,
+            cap=self._cap, args_of=self.args_of, sites=rec.site_by_code, chunk=store.chunk_size,
+            capture_args=self.capture_args, buffer_type=ThreadBuffer, redacted=REDACTED,
+            mask=store.mask if self.sampling else None, dropped=store.dropped, **callbacks,
         )
 
     def keep(self, b) -> bool:

@@ -8,7 +8,8 @@
  * function (3.11). Sites are looked up by code pointer in a table of our own (filled
  * from Recorder.site_by_code on first sight); the thread's buffer is cached per OS
  * thread and recording. Anything unusual goes to the Python callbacks, which are the
- * reference behaviour.
+ * reference behaviour. When sampling, the hooks take the seeded decisions of
+ * backends._Capture.keep / .kept in the buffer's own slots (sample_keep, sample_kept).
  *
  * Arguments are read from the starting frame's fast locals through the private frame
  * mirror of this exact Python (frame_3XX.h) once buffer.py's self-test verified it,
@@ -57,6 +58,10 @@ typedef struct {
     PyObject *rec, *sync_task, *current_task, *fault, *cap, *args_of, *sites;
     PyObject *py_start, *py_return, *py_yield, *py_resume, *py_hook, *exc_tracer, *disable, *redacted;
     PyObject *return_ops, *exc_pending;
+    /* sampling (sample_rate < 1): the store's mask of decisions (bytes of SN_MASK_LEN)
+     * and its `dropped` counters; NULL when every call is recorded */
+    PyObject *mask, *dropped;
+    Py_ssize_t off_pos, off_stack; /* ThreadBuffer.pos, .stack */
     int capture_args;
     int yield_op, resume_op; /* 3.11: generators' YIELD_VALUE and RESUME opcodes (-1: unknown) */
     Slot *table;
@@ -64,7 +69,9 @@ typedef struct {
 } HooksObject;
 
 static PyTypeObject HooksType;
-static PyObject *s_seal, *s_call, *s_return, *s_yield, *s_resume, *s_trace_everything, *s_co_varnames, *s_co_cellvars;
+#define SN_MASK_LEN 4096 /* buffer.MASK_BITS */
+
+static PyObject *s_sampled, *s_seal, *s_call, *s_return, *s_yield, *s_resume, *s_trace_everything, *s_co_varnames, *s_co_cellvars;
 static PyObject *s_site_kcall, *s_site_kret, *s_site_ksuspend, *s_site_kresume, *s_site_is_gen, *s_site_plain_single, *s_site_getter, *s_site_argnames, *s_site_secret;
 
 static inline Py_ssize_t hash_ptr(void *p, Py_ssize_t mask) {
@@ -365,6 +372,75 @@ PyObject *sn_report_fault(PyObject *fault_fn, PyObject *where) {
 static PyObject *fault(HooksObject *h, PyObject *where) { return sn_report_fault(h->fault, where); }
 
 
+/* ---- sampling: the decisions of backends._Capture.keep / .kept ----------------
+ * Kept in the buffer's own `pos` and `stack` slots, which the Python callbacks that
+ * still run (exceptions, a code's first sight) read and write too: the decisions
+ * stay one sequence per thread, and the same mask gives the same calls either way. */
+
+/* store.dropped["sampled"] += 1 */
+static int count_sampled(HooksObject *h) {
+    PyObject *n = PyDict_GetItemWithError(h->dropped, s_sampled); /* borrowed */
+    if (n == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetObject(PyExc_KeyError, s_sampled);
+        return -1;
+    }
+    PyObject *one = PyLong_FromLong(1);
+    PyObject *m = one ? PyNumber_Add(n, one) : NULL;
+    Py_XDECREF(one);
+    if (m == NULL)
+        return -1;
+    int rc = PyDict_SetItem(h->dropped, s_sampled, m);
+    Py_DECREF(m);
+    return rc;
+}
+
+/* A call (or a resume) starts: advance the thread's position, look its decision up in
+ * the mask and push it. 1: record it; 0: dropped (counted); -1: error. */
+static int sample_keep(HooksObject *h, PyObject *b) {
+    PyObject *pos = buf_slot(b, h->off_pos), *stack = buf_slot(b, h->off_stack);
+    if (pos == NULL || stack == NULL)
+        return -1;
+    if (!PyList_CheckExact(stack)) {
+        PyErr_SetString(PyExc_TypeError, "thread buffer stack is not a list");
+        return -1;
+    }
+    Py_ssize_t p = PyLong_AsSsize_t(pos);
+    if (p == -1 && PyErr_Occurred())
+        return -1;
+    PyObject *next = PyLong_FromSsize_t(p + 1);
+    if (next == NULL)
+        return -1;
+    Py_SETREF(SN_SLOT(b, h->off_pos), next);
+    int keep = PyBytes_AS_STRING(h->mask)[(p + 1) & (SN_MASK_LEN - 1)] != 0;
+    if (PyList_Append(stack, keep ? Py_True : Py_False) < 0)
+        return -1;
+    if (!keep && count_sampled(h) < 0)
+        return -1;
+    return keep;
+}
+
+/* A call ends (returns or suspends): pop its decision. 1: it was recorded; 0: it was
+ * not, or its start was never seen (counted); -1: error. */
+static int sample_kept(HooksObject *h, PyObject *b) {
+    PyObject *stack = buf_slot(b, h->off_stack);
+    if (stack == NULL)
+        return -1;
+    if (!PyList_CheckExact(stack)) {
+        PyErr_SetString(PyExc_TypeError, "thread buffer stack is not a list");
+        return -1;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(stack);
+    if (n > 0) {
+        PyObject *top = Py_NewRef(PyList_GET_ITEM(stack, n - 1));
+        int was = PyList_SetSlice(stack, n - 1, n, NULL) < 0 ? -1 : PyObject_IsTrue(top);
+        Py_DECREF(top);
+        if (was != 0)
+            return was;
+    }
+    return count_sampled(h) < 0 ? -1 : 0;
+}
+
 /* In an event loop's thread: is the running task (asyncio.current_task()) still the
  * one the buffer noted? Then Recorder.sync_task has nothing to do, and is not called. */
 static int same_task(HooksObject *h, PyObject *b) {
@@ -529,7 +605,7 @@ static PyObject *hooks_on_start(HooksObject *h, PyObject *const *args, Py_ssize_
     if (b == NULL)
         return fault(h, s_call);
     Py_INCREF(b);
-    if (entering(h, b) <= 0)
+    if (entering(h, b) <= 0 || (h->mask != NULL && sample_keep(h, b) <= 0))
         goto out;
     PyObject *v = call_value(h, b, si, code, checked_current_frame(), NULL);
     if (v == NULL)
@@ -579,7 +655,7 @@ static inline PyObject *on_leave(HooksObject *h, PyObject *const *args, Py_ssize
         return fault(h, where);
     Py_INCREF(b);
     int on = flag(b, h->bufs.off_on);
-    if (on <= 0)
+    if (on <= 0 || (h->mask != NULL && sample_kept(h, b) <= 0))
         goto out;
     PyObject *v = yielded ? frame_id() : keep_value(h, b, args[2]);
     if (v == NULL)
@@ -618,7 +694,7 @@ static PyObject *hooks_on_resume(HooksObject *h, PyObject *const *args, Py_ssize
     if (b == NULL)
         return fault(h, s_resume);
     Py_INCREF(b);
-    if (entering(h, b) <= 0)
+    if (entering(h, b) <= 0 || (h->mask != NULL && sample_keep(h, b) <= 0))
         goto out;
     PyObject *v = frame_id();
     if (v != NULL)
@@ -740,7 +816,7 @@ static int profile_call(HooksObject *h, PyFrameObject *frame) {
     if (b == NULL)
         return fault_rc(h, s_call);
     Py_INCREF(b);
-    if (entering(h, b) <= 0)
+    if (entering(h, b) <= 0 || (h->mask != NULL && sample_keep(h, b) <= 0))
         goto out;
     if (h->exc_tracer != Py_None) {
         if (pyframe_mark(h, frame) < 0)
@@ -825,7 +901,7 @@ static int profile_return(HooksObject *h, PyFrameObject *frame, PyObject *arg) {
         return fault_rc(h, s_return);
     Py_INCREF(b);
     int on = flag(b, h->bufs.off_on);
-    if (on <= 0)
+    if (on <= 0 || (h->mask != NULL && sample_kept(h, b) <= 0))
         goto out;
     PyObject *v = yielded ? PyLong_FromVoidPtr(frame) : keep_value(h, b, arg ? arg : Py_None);
     if (v == NULL)
@@ -994,21 +1070,25 @@ static PyObject *hooks_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"rec", "local", "new_buffer", "sync_task", "fault", "cap", "args_of", "sites",
                              "chunk", "capture_args", "buffer_type", "redacted", "py_start", "py_return",
                              "disable", "py_hook", "exc_tracer", "return_ops", "exc_pending", "py_yield",
-                             "py_resume", "gen_ops", "current_task", NULL};
+                             "py_resume", "gen_ops", "current_task", "mask", "dropped", NULL};
     PyObject *rec, *local, *new_buffer, *sync_task, *faultf, *cap, *args_of, *sites, *buffer_type, *redacted;
     PyObject *py_start = Py_None, *py_return = Py_None, *disable = Py_None, *py_hook = Py_None,
              *exc_tracer = Py_None, *return_ops = NULL, *exc_pending = Py_None, *py_yield = Py_None,
              *py_resume = Py_None;
     int yield_op = -1, resume_op = -1;
-    PyObject *current_task = Py_None;
+    PyObject *current_task = Py_None, *mask = Py_None, *dropped = Py_None;
     Py_ssize_t chunk;
     int capture_args;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOO!npOO|OOOOOOOOO(ii)O:Hooks", kwlist, &rec, &local, &new_buffer,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOO!npOO|OOOOOOOOO(ii)OOO:Hooks", kwlist, &rec, &local, &new_buffer,
                                      &sync_task, &faultf, &cap, &args_of, &PyDict_Type, &sites, &chunk,
                                      &capture_args, &buffer_type, &redacted, &py_start, &py_return, &disable,
                                      &py_hook, &exc_tracer, &return_ops, &exc_pending, &py_yield, &py_resume, &yield_op,
-                                     &resume_op, &current_task))
+                                     &resume_op, &current_task, &mask, &dropped))
         return NULL;
+    if (mask != Py_None && (!PyBytes_CheckExact(mask) || PyBytes_GET_SIZE(mask) != SN_MASK_LEN || !PyDict_Check(dropped))) {
+        PyErr_Format(PyExc_TypeError, "Hooks: mask must be bytes of %d decisions, with a dropped dict", SN_MASK_LEN);
+        return NULL;
+    }
     HooksObject *h = (HooksObject *)type->tp_alloc(type, 0);
     if (h == NULL)
         return NULL;
@@ -1036,6 +1116,14 @@ static PyObject *hooks_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     h->capture_args = capture_args;
     h->yield_op = yield_op;
     h->resume_op = resume_op;
+    if (mask != Py_None) {
+        if (sn_member_offset(buffer_type, "pos", &h->off_pos) < 0 || sn_member_offset(buffer_type, "stack", &h->off_stack) < 0) {
+            Py_DECREF(h);
+            return NULL;
+        }
+        h->mask = Py_NewRef(mask);
+        h->dropped = Py_NewRef(dropped);
+    }
     if (h->return_ops == NULL || table_grow(h) < 0) {
         Py_DECREF(h);
         return NULL;
@@ -1063,6 +1151,8 @@ static int hooks_traverse(HooksObject *h, visitproc visit, void *arg) {
     Py_VISIT(h->exc_tracer);
     Py_VISIT(h->return_ops);
     Py_VISIT(h->exc_pending);
+    Py_VISIT(h->mask);
+    Py_VISIT(h->dropped);
     for (Py_ssize_t i = 0; i < h->size; i++)
         if (h->table[i].info != NULL)
             Py_VISIT(h->table[i].info->site);
@@ -1088,6 +1178,8 @@ static int hooks_clear(HooksObject *h) {
     Py_CLEAR(h->exc_tracer);
     Py_CLEAR(h->return_ops);
     Py_CLEAR(h->exc_pending);
+    Py_CLEAR(h->mask);
+    Py_CLEAR(h->dropped);
     Slot *t = h->table;
     Py_ssize_t n = h->size;
     h->table = NULL;
@@ -1149,6 +1241,7 @@ static PyTypeObject HooksType = {
     } while (0)
 
 int sn_add_hooks_type(PyObject *module) {
+    INTERN(s_sampled, "sampled");
     INTERN(s_seal, "seal");
     INTERN(s_call, "call");
     INTERN(s_return, "return");
