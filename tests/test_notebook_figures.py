@@ -8,6 +8,7 @@ import base64
 import re
 import threading
 
+import networkx as nx
 import pytest
 from cells import run
 
@@ -126,3 +127,19 @@ def test_supervision_tree_folds_wide_levels(five_locks):
     svg = trace.supervision_tree().draw().svg
     assert f"+{30 - graphs.MAX_CHILDREN} more" in svg
     assert graphs._svg_width(svg) < 1800
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_layered_layouts_of_big_trees_and_cyclic_flows_do_not_overlap(seed):
+    """Trees up to the folding bound and flows with cycles: every box apart, a parent a
+    layer above its children, each connected part beside the others."""
+    from scope_nb.notebook import graphs
+
+    tree = nx.bfs_tree(nx.random_labeled_tree(graphs.MAX_NODES, seed=seed), 0)
+    pos = graphs.layered_layout(tree)
+    assert len(pos) == tree.number_of_nodes() and not graphs.boxes_overlap(pos)
+    assert all(pos[a][1] < pos[b][1] for a, b in tree.edges)
+    flow = nx.DiGraph([("main", "w1"), ("w1", "w2"), ("w2", "main"), ("w2", "sink"), ("a", "b")])
+    pos = graphs.layered_layout(flow)
+    assert len(pos) == 6 and not graphs.boxes_overlap(pos)
+    assert pos["a"][0] > max(pos[n][0] for n in ("main", "w1", "w2", "sink"))

@@ -4,9 +4,10 @@ graph (cycles in red) and the message-flow graph.
 A graph is drawn as SVG (with a viewBox, so it scales to the cell) and shown as a PNG
 of that SVG, rasterised in the kernel by vl-convert: a PNG is the one picture every
 front end shows, also in an untrusted notebook (whose sanitizer strips SVG inside
-HTML and refuses an SVG output), in nbconvert and on GitHub. The layouts need no
-numpy: layered for trees and flows, a ring (grown until no two boxes touch) for
-locks. Big graphs are folded before drawing.
+HTML and refuses an SVG output), in nbconvert and on GitHub. Trees and flows are
+laid out in layers by grandalf (a maintained pure-Python Sugiyama layout: networkx's
+own layouts need numpy and have no layered one for general graphs); locks on a ring
+(grown until no two boxes touch). Big graphs are folded before drawing.
 """
 
 from __future__ import annotations
@@ -172,32 +173,51 @@ def _fold_tree(tree: nx.DiGraph) -> nx.DiGraph:
     return folded
 
 
-def layered_layout(tree: nx.DiGraph, dx: int = 180, dy: int = 42) -> dict:
-    """Tree layout: depth down the page, leaves spread left to right, parents centred."""
+def layered_layout(graph: nx.DiGraph, dx: int = 180, dy: int = 42) -> dict:
+    """Layered layout, top-down: grandalf's Sugiyama layering (cycles broken, crossings
+    reduced, parents over their children) per connected part, the parts side by side;
+    layers `dy` apart, boxes at least `dx` apart in a layer, so none overlap."""
+    from grandalf.graphs import Edge, Graph, Vertex
+    from grandalf.layouts import SugiyamaLayout
+
+    class _Box:  # what grandalf reads of a node: its size; it writes the centre in xy
+        w, h = dx - 20, dy  # grandalf adds its xspace (20) between boxes
+        xy = (0.0, 0.0)
+
+    vertices = {n: Vertex(n) for n in graph.nodes}
+    for v in vertices.values():
+        v.view = _Box()
+    edges = [Edge(vertices[a], vertices[b]) for a, b in graph.edges if a != b]
     pos: dict = {}
-    next_x = [0]
+    left = 0.0
+    for part in Graph(list(vertices.values()), edges).C:
+        layout = SugiyamaLayout(part)
+        roots = [v for v in part.sV if all(e.v[0] is v for e in v.e_in())]
+        layout.init_all(roots=roots or None)
+        layout.draw()
+        placed = _spaced({v.data: v.view.xy for v in part.sV}, dx)
+        lo = min(x for x, _ in placed.values())
+        layers = {y: i for i, y in enumerate(sorted({y for _, y in placed.values()}))}
+        for n, (x, y) in placed.items():
+            pos[n] = (90 + left + x - lo, 16 + layers[y] * dy)
+        left += max(x for x, _ in placed.values()) - lo + dx
+    return pos
 
-    def place(node, depth: int, seen: set) -> float:
-        seen.add(node)
-        kids = [c for c in tree.successors(node) if c not in seen]
-        if not kids:
-            x = next_x[0]
-            next_x[0] += 1
-        else:
-            xs = [place(c, depth + 1, seen) for c in kids]
-            x = (xs[0] + xs[-1]) / 2
-        pos[node] = (x, depth)
-        return x
 
-    seen: set = set()
-    roots = [n for n in tree.nodes if tree.in_degree(n) == 0] or list(tree.nodes)[:1]
-    for r in roots:
-        if r not in seen:
-            place(r, 0, seen)
-    for n in tree.nodes:  # anything in a cycle not reached from a root
-        if n not in seen:
-            place(n, 0, seen)
-    return {n: (90 + x * dx, 16 + d * dy) for n, (x, d) in pos.items()}
+def _spaced(xy: dict, dx: float) -> dict:
+    """grandalf's positions with its order in each layer kept and at least `dx` between
+    neighbours (its coordinate step can put two nodes of a big tree on one spot)."""
+    out = {}
+    by_layer: dict = {}
+    for n, (x, y) in xy.items():
+        by_layer.setdefault(y, []).append((x, n))
+    for y, row in by_layer.items():
+        last = None
+        for x, n in sorted(row, key=lambda item: item[0]):
+            x = x if last is None else max(x, last + dx)
+            out[n] = (x, y)
+            last = x
+    return out
 
 
 def supervision_svg(trace) -> SvgGraph:
