@@ -30,8 +30,12 @@ def lock_contention(events: pl.DataFrame) -> pl.DataFrame:
     A counting semaphore or a signal that a timed acquire gave up on counts no timeout: with no
     holder, giving up means no signal had come yet, which is how a poll (the
     ThreadPoolExecutor's `_idle_semaphore.acquire(timeout=0)`) works; the time it
-    waited still counts in wait_ns. A non-blocking acquire records no timeout at all."""
-    lk = events.filter(pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"])).sort("seq")
+    waited still counts in wait_ns. A non-blocking acquire records no timeout at all.
+
+    Cost: O(n) to pick the k lock rows of n events (only the columns read), O(k log k)
+    for the rest (one sort, one join of acquires to releases, group_bys per lock)."""
+    lk = (events.select("seq", "ts", "kind", "actor", "target", "duration_ns", "locks_held", "detail")
+          .filter(pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"])).sort("seq"))
     attempts = lk.filter(pl.col("kind") != "lock_release")
     if attempts.height == 0:
         return pl.DataFrame(schema=CONTENTION)
