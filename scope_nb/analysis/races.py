@@ -265,6 +265,11 @@ def _unordered(pairs: pl.DataFrame, edges: pl.DataFrame, on_thread: dict[str, st
     if pairs.height == 0:
         return pairs.drop("_src", "_dst")
     # the rest: walk the edges between the two accesses, propagating who has heard from p_actor
+    # actors as small ints: the lists hold shared int objects, not a str per edge
+    names = pl.concat([edges["src_actor"], edges["dst_actor"], pairs["_src"], pairs["_dst"]]).unique().to_list()
+    code = {name: i for i, name in enumerate(names)}
+    edges = edges.with_columns(pl.col("src_actor", "dst_actor").replace_strict(code, return_dtype=pl.Int32))
+    pairs = pairs.with_columns(pl.col("_src", "_dst").replace_strict(code, return_dtype=pl.Int32))
     src_actor = edges["src_actor"].to_list()
     dst_actor = edges["dst_actor"].to_list()
     src_seq = edges["src_seq"].to_list()
@@ -276,7 +281,7 @@ def _unordered(pairs: pl.DataFrame, edges: pl.DataFrame, on_thread: dict[str, st
     into = dict(numbered.group_by("dst_actor").agg("_i").iter_rows())
     # one walk per earlier access (p_actor@p_seq) answers all its later partners
     keep = [True] * pairs.height
-    groups: dict[tuple[str, int], list[tuple[int, str, int]]] = {}
+    groups: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
     for k, (p_actor, p_seq, actor, seq) in enumerate(pairs.select("_src", "p_seq", "_dst", "seq").iter_rows()):
         groups.setdefault((p_actor, p_seq), []).append((k, actor, seq))
     budget = MAX_WALK_EDGES
@@ -291,7 +296,7 @@ def _unordered(pairs: pl.DataFrame, edges: pl.DataFrame, on_thread: dict[str, st
         if last - first > budget:
             continue  # too long to walk: reported, as unordered
         budget -= last - first
-        pending: dict[str, list[tuple[int, int, int]]] = {}
+        pending: dict[int, list[tuple[int, int, int]]] = {}
         for k, actor, seq in goals:
             if k in live:
                 pending.setdefault(actor, []).append((live[k][1], seq, k))
