@@ -30,20 +30,27 @@ def lock_contention(events: pl.DataFrame) -> pl.DataFrame:
     A counting semaphore or a signal that a timed acquire gave up on counts no timeout: with no
     holder, giving up means no signal had come yet, which is how a poll (the
     ThreadPoolExecutor's `_idle_semaphore.acquire(timeout=0)`) works; the time it
-    waited still counts in wait_ns. A non-blocking acquire records no timeout at all."""
-    lk = events.filter(pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"])).sort("seq")
+    waited still counts in wait_ns. A non-blocking acquire records no timeout at all.
+
+    Cost: O(n) to pick the k lock rows of n events (only the columns read), O(k log k)
+    for the rest (one sort, acquires paired with releases per actor and lock, group_bys)."""
+    lk = (events.select("seq", "ts", "kind", "actor", "target", "duration_ns", "locks_held", "detail")
+          .filter(pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"])).sort("seq"))
     attempts = lk.filter(pl.col("kind") != "lock_release")
     if attempts.height == 0:
         return pl.DataFrame(schema=CONTENTION)
     acq = lk.filter(pl.col("kind") == "lock_acquire")
-    nth = pl.int_range(pl.len()).over(["actor", "target"]).alias("_n")
+    # an actor's nth acquire of a lock ends at its nth release of it: paired by position
+    # within each (actor, lock), one group_by rather than a join on three keys
+    is_acq, is_rel = pl.col("kind") == "lock_acquire", pl.col("kind") == "lock_release"
+    paired = pl.min_horizontal(pl.col("_a").list.len(), pl.col("_r").list.len())
     holds = (
-        acq.with_columns(nth)
-        .join(lk.filter(pl.col("kind") == "lock_release").with_columns(nth).select("actor", "target", "_n", pl.col("ts").alias("_end")),
-              on=["actor", "target", "_n"], how="inner")
-        .filter(~pl.col("target").is_in(signals(lk)))
+        lk.filter((is_acq | is_rel) & ~pl.col("target").is_in(signals(lk)))
+        .group_by(["actor", "target"]).agg(pl.col("ts").filter(is_acq).alias("_a"), pl.col("ts").filter(is_rel).alias("_r"))
+        .select("target", (pl.col("_r").list.head(paired) - pl.col("_a").list.head(paired)).alias("_held"))
+        .explode("_held").drop_nulls("_held")
         .group_by("target")
-        .agg((pl.col("_end") - pl.col("ts")).sum().alias("hold_ns"), (pl.col("_end") - pl.col("ts")).max().alias("hold_max_ns"))
+        .agg(pl.col("_held").sum().alias("hold_ns"), pl.col("_held").max().alias("hold_max_ns"))
     )
     owned = ~pl.col("target").is_in(unowned(lk))
     gave_up = lk.filter(pl.col("kind") == "lock_timeout").group_by("target").agg(

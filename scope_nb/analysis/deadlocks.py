@@ -41,7 +41,8 @@ def lock_order_edges(events: pl.DataFrame) -> pl.DataFrame:
     non-blocking acquire's (it cannot wait, so it cannot close a deadlock). Owned
     locks only, on both ends: waiting for a signal is not waiting for a holder."""
     free = unowned(events)
-    acq = events.filter(pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_timeout"])
+    acq = events.select("seq", "ts", "kind", "actor", "location", "target", "locks_held", "function").filter(
+                        pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_timeout"])
                         & (pl.col("locks_held").list.len() > 0)
                         & pl.col("function").ne_missing(TRY_ACQUIRE)
                         & ~pl.col("target").is_in(free))
@@ -57,7 +58,7 @@ def shared_locks(events: pl.DataFrame) -> list[str]:
     """The locks that exclude nobody, so are neither a common lock nor a gate: a
     semaphore made with room for several (its acquires carry its initial value), one
     seen held by two actors at once, or one used as a signal (`signals`)."""
-    lk = events.filter(pl.col("kind").is_in(["lock_acquire", "lock_release"])).sort("seq")
+    lk = _lock_events(events).filter(pl.col("kind").is_in(["lock_acquire", "lock_release"])).sort("seq")
     holders = pl.when(pl.col("kind") == "lock_acquire").then(1).otherwise(-1).cum_sum().over("target")
     room = (pl.col("kind") == "lock_acquire") & (pl.col("detail").cast(pl.Int64, strict=False) > 1)
     return sorted(set(lk.filter((holders > 1) | room)["target"]) | set(signals(lk)))
@@ -68,7 +69,8 @@ def counting_semaphores(events: pl.DataFrame) -> list[str]:
     acquires carry their initial value (`detail`; a Lock's or RLock's carry nothing).
     Made with none, only a release lets anyone in; made with several, they admit
     several at once: neither waits for a holder."""
-    acq = events.filter((pl.col("kind") == "lock_acquire") & pl.col("detail").is_not_null()
+    acq = events.select("kind", "target", "detail").filter(
+        (pl.col("kind") == "lock_acquire") & pl.col("detail").is_not_null()
                         & (pl.col("detail") != "1"))
     return acq["target"].unique().to_list()
 
@@ -84,13 +86,18 @@ def signals(events: pl.DataFrame) -> list[str]:
     """The locks released by an actor that did not hold them (its locks held before the
     release do not name the lock): a semaphore (or Lock) used to signal another actor,
     which lets a waiter through rather than ending a critical section."""
-    rel = events.filter((pl.col("kind") == "lock_release") & ~pl.col("locks_held").list.contains(pl.col("target")))
+    rel = events.select("kind", "target", "locks_held").filter(
+        (pl.col("kind") == "lock_release") & ~pl.col("locks_held").list.contains(pl.col("target")))
     return rel["target"].unique().to_list()
 
 
 def lock_graph(events: pl.DataFrame) -> nx.DiGraph:
     """Lock-order graph: an edge A -> B when some actor took B while holding A, with
-    how often, by whom, where first, and the gate locks held at every such step."""
+    how often, by whom, where first, and the gate locks held at every such step.
+
+    Cost: O(n log n + n h) for n events with at most h locks held at once (the steps
+    are exploded once per held lock, then grouped once), plus O(E) to build the graph
+    of E edges."""
     steps = lock_order_edges(events)
     g = nx.DiGraph()
     if steps.height == 0:
@@ -123,7 +130,14 @@ def lock_graph(events: pl.DataFrame) -> nx.DiGraph:
 def detect_deadlocks(events: pl.DataFrame, actors: pl.DataFrame) -> list[DeadlockReport]:
     """Potential deadlocks (lock-order cycles), self-deadlocks, leaked locks and real
     deadlocks recorded by the watchdog, most certain first. A real deadlock's locks also
-    form a lock-order cycle: that weaker finding of the same bug is dropped."""
+    form a lock-order cycle: that weaker finding of the same bug is dropped.
+
+    Cost, for n events, L locks and E lock-order edges (E <= L^2, in practice a few per
+    lock): O(n log n) for the frame passes (the lock rows sorted a few times, joined
+    once per finding, never a loop over locks or rows), plus the cycle search of
+    `_cycles`: one breadth-first search back from each lock of a cycle-bearing
+    component, O(L (L + E)) at worst, and a forward search that only follows paths
+    able to close within MAX_CYCLE locks, stopping at MAX_CYCLES cycles."""
     reports = _self_deadlocks(events)
     reports += _watchdog_deadlocks(events)
     reports += _leaked_locks(events)
@@ -189,20 +203,58 @@ def _lock_cycles(events: pl.DataFrame) -> list[DeadlockReport]:
 
 
 def _cycles(g: nx.DiGraph):
+    """The lock cycles of 2 to MAX_CYCLE locks, each once, starting at its least lock,
+    the first MAX_CYCLES of them by that lock. Only the locks of one strongly connected
+    component can share a cycle; from each lock s, a breadth-first search backwards
+    gives how far every lock is from s, and the depth-first search forwards steps only
+    where the cycle can still close within the bound, so it walks the short cycles'
+    paths and little else (the unpruned search is exponential in the bound)."""
     n = 0
-    for cycle in nx.simple_cycles(g, length_bound=MAX_CYCLE):
-        if len(cycle) < 2:
+    for comp in nx.strongly_connected_components(g):
+        if len(comp) < 2:
             continue
-        i = cycle.index(min(cycle))
-        yield cycle[i:] + cycle[:i]
-        n += 1
-        if n >= MAX_CYCLES:
-            return
+        for s in sorted(comp):
+            for cycle in _cycles_from(g, s, {x for x in comp if x > s}):
+                yield cycle
+                n += 1
+                if n >= MAX_CYCLES:
+                    return
+
+
+def _cycles_from(g: nx.DiGraph, s, allowed: set):
+    """The simple cycles through `s` whose other locks are in `allowed`, of at most
+    MAX_CYCLE locks."""
+    back = {s: 0}  # lock -> fewest steps from it to s, through allowed locks
+    frontier = [s]
+    for depth in range(1, MAX_CYCLE):
+        nxt = []
+        for v in frontier:
+            for u in g.predecessors(v):
+                if u in allowed and u not in back:
+                    back[u] = depth
+                    nxt.append(u)
+        frontier = nxt
+    path, on_path = [s], {s}
+    stack = [iter(g.successors(s))]
+    while stack:
+        w = next(stack[-1], None)
+        if w is None:
+            stack.pop()
+            on_path.discard(path.pop())
+        elif w == s:
+            if len(path) >= 2:
+                yield list(path)
+        elif w not in on_path and w in back and len(path) + back[w] <= MAX_CYCLE:
+            path.append(w)
+            on_path.add(w)
+            stack.append(iter(g.successors(w)))
 
 
 def _lock_events(events: pl.DataFrame) -> pl.DataFrame:
-    return events.filter(pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"])).select(
-        "seq", "ts", "kind", "actor", "target", "location", "locks_held")
+    """The lock rows, with only the columns the lock findings read (a filter copies
+    every column it keeps: on a large trace, most of them would be strings)."""
+    return events.select("seq", "ts", "kind", "actor", "target", "location", "locks_held", "detail").filter(
+        pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"]))
 
 
 def _self_deadlocks(events: pl.DataFrame) -> list[DeadlockReport]:
@@ -210,18 +262,31 @@ def _self_deadlocks(events: pl.DataFrame) -> list[DeadlockReport]:
     non-reentrant Lock taken twice (an RLock grants it at once). Not a counting
     semaphore nor a signal (`unowned`): a second acquire of one waits for anyone's
     release, by design."""
-    lk = _lock_events(events).filter(~pl.col("target").is_in(unowned(events))).sort("seq").with_columns(
-        pl.col("kind").shift(-1).over(["actor", "target"]).alias("next_kind"))
+    lk = _lock_events(events)
+    # only the (actor, lock)s with a wait for a lock already held can have one
+    held = lk.filter(pl.col("kind").is_in(["lock_wait", "lock_timeout"])
+                     & pl.col("locks_held").list.contains(pl.col("target"))).select("actor", "target").unique()
+    if held.height == 0:
+        return []
+    lk = (lk.join(held, on=["actor", "target"], how="semi", maintain_order="left")
+          .filter(~pl.col("target").is_in(unowned(events))).sort("seq")
+          .with_columns(pl.col("kind").shift(-1).over(["actor", "target"]).alias("next_kind")))
     bad = lk.filter(
         pl.col("kind").is_in(["lock_wait", "lock_timeout"])
         & pl.col("locks_held").list.contains(pl.col("target"))
         & ((pl.col("kind") == "lock_timeout") | (pl.col("next_kind").is_null()) | (pl.col("next_kind") != "lock_acquire"))
     ).unique(["actor", "target"], keep="first", maintain_order=True)
+    if bad.height == 0:
+        return []
+    # the actor's latest acquire of that lock before the wait: where it took it first
+    taken = lk.filter(pl.col("kind") == "lock_acquire").select(
+        "actor", "target", pl.col("seq").alias("t_seq"), pl.col("ts").alias("t_ts"), pl.col("location").alias("t_location"))
+    bad = bad.with_row_index("_order").sort("seq").join_asof(
+        taken, left_on="seq", right_on="t_seq", by=["actor", "target"], strategy="backward",
+        allow_exact_matches=False, check_sortedness=False).sort("_order")
     out = []
     for r in bad.iter_rows(named=True):
-        taken = lk.filter((pl.col("actor") == r["actor"]) & (pl.col("target") == r["target"])
-                          & (pl.col("kind") == "lock_acquire") & (pl.col("seq") < r["seq"])).tail(1)
-        first = taken.row(0, named=True) if taken.height else {"location": None, "ts": None, "seq": None}
+        first = {"location": r["t_location"], "ts": r["t_ts"], "seq": r["t_seq"]}
         out.append(DeadlockReport(
             kind="self", cycle=[r["target"]], actors=[r["actor"]], ts=r["ts"],
             edges=pl.DataFrame([
@@ -239,20 +304,28 @@ def _leaked_locks(events: pl.DataFrame) -> list[DeadlockReport]:
     signal (`signals`): its acquirer takes what another actor gave, nothing to give
     back. A pool slot (a counting semaphore's) kept by an ended actor is lost to
     everyone all the same, owned or not."""
-    lk = events.filter(pl.col("kind").is_in(["lock_acquire", "lock_release"])).sort("seq")
+    lk = _lock_events(events).filter(pl.col("kind").is_in(["lock_acquire", "lock_release"])).sort("seq")
     last = lk.group_by("target").agg(pl.all().last()).filter(
         (pl.col("kind") == "lock_acquire") & ~pl.col("target").is_in(signals(lk)))
     if last.height == 0:
         return []
-    ends = events.filter(pl.col("kind").is_in(["exit", "crash", "cancel"])).select(
-        "actor", pl.col("seq").alias("end_seq"), pl.col("kind").alias("end_kind"), pl.col("detail").alias("end_detail"))
+    ends = events.select("kind", "actor", "seq").filter(pl.col("kind").is_in(["exit", "crash", "cancel"])).select(
+        "actor", pl.col("seq").alias("end_seq"))
     leaked = last.join(ends, on="actor", maintain_order="left").filter(pl.col("end_seq") > pl.col("seq")).sort("seq")
+    if leaked.height == 0:
+        return []
+    # who waited for it after it was kept, in the order they first did
+    lk_waits = events.select("seq", "kind", "actor", "target").filter(
+        pl.col("kind").is_in(["lock_wait", "lock_timeout"]) & pl.col("target").is_in(leaked["target"].implode()))
+    waits = (lk_waits.sort("seq").join(leaked.select("target", pl.col("seq").alias("_kept"), pl.col("actor").alias("_keeper")),
+                                       on="target", maintain_order="left")
+             .filter((pl.col("seq") > pl.col("_kept")) & (pl.col("actor") != pl.col("_keeper")))
+             .group_by("target", maintain_order=True).agg(pl.col("actor").unique(maintain_order=True).alias("waiters")))
+    leaked = leaked.join(waits, on="target", how="left", maintain_order="left")
     out = []
     for r in leaked.iter_rows(named=True):
-        waiters = events.filter(pl.col("kind").is_in(["lock_wait", "lock_timeout"]) & (pl.col("target") == r["target"])
-                                & (pl.col("seq") > r["seq"]) & (pl.col("actor") != r["actor"]))
         out.append(DeadlockReport(
-            kind="leaked", cycle=[r["target"]], actors=[r["actor"], *waiters["actor"].unique(maintain_order=True).to_list()],
+            kind="leaked", cycle=[r["target"]], actors=[r["actor"], *(r["waiters"] or [])],
             ts=r["ts"],
             edges=pl.DataFrame([{"holding": None, "taking": r["target"], "actor": r["actor"], "location": r["location"],
                                  "ts": r["ts"], "seq": r["seq"]}], schema=_EDGE_SCHEMA),
