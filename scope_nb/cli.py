@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--repr-objects", action="store_true",
                      help="show objects with their own repr(), formatted later off the traced thread "
                      "(runs the program's __repr__; default: <Type #n>)")
+    run.add_argument("--races", action="store_true",
+                     help="watch attribute accesses of instances of the program's own classes for races "
+                     "(costs a Python call per such access)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     run.add_argument("program", nargs=argparse.REMAINDER, help="script.py [args] (or module [args] with -m)")
     rep = sub.add_parser("report", help="what went wrong in a recorded trace")
@@ -126,7 +129,7 @@ class _Run:
         return {"storage": "disk", "persist_path": out, "tracing_level": a.level, "max_events": a.max_events,
                 "sample_rate": a.sample_rate, "flush_interval": a.flush_interval,
                 "follow_children": not a.no_children, "trace_all": not a.no_calls,
-                "repr_objects": a.repr_objects,
+                "repr_objects": a.repr_objects, "races": a.races,
                 "modules": [m for m in a.modules.split(",") if m]}
 
     def counts(self) -> tuple[int, int]:

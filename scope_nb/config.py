@@ -79,6 +79,10 @@ class Options:
     tracemalloc: bool = False
     patch: bool = True  # patch threads, queues, locks, tasks (lifecycle, messages, locks)
     follow_children: bool = True  # trace child Python processes when persisting
+    # watch attribute accesses of instances of the program's own classes, for the race
+    # detector (recorder/patchers/objects/own_classes.py); off: it costs a Python call
+    # per attribute access of those instances
+    races: bool = False
 
     @property
     def persisting(self) -> bool:
@@ -155,7 +159,7 @@ def make_options(**options: Any) -> Options:
             o[name] = _number(name, o[name], float, 0.0, threading.TIMEOUT_MAX, allow_none=True)
             if o[name] <= 0:
                 raise _fail(name, o[name], f"a positive number of seconds, at most {threading.TIMEOUT_MAX}, or None")
-    for name in ("persist_to_disk", "auto_cleanup", "trace_all", "capture_args", "repr_objects", "tracemalloc", "patch", "follow_children"):
+    for name in ("persist_to_disk", "auto_cleanup", "trace_all", "capture_args", "repr_objects", "tracemalloc", "patch", "follow_children", "races"):
         if name in o and not isinstance(o[name], bool):
             raise TypeError(f"scope_nb: option {name} must be True or False, got {o[name]!r}")
     for name in ("modules", "redact"):

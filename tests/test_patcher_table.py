@@ -4,6 +4,7 @@ classes, the profile/trace/monitoring hooks, the exception hooks, the environmen
 
 import _thread
 import asyncio
+import builtins
 import concurrent.futures
 import logging
 import multiprocessing.connection
@@ -46,7 +47,7 @@ def _interpreter() -> dict:
                 for attr, v in vars(value).items():
                     seen[(module.__name__, name, attr)] = id(v)
     seen["hooks"] = (sys.getprofile(), sys.gettrace(), threading.getprofile(), threading.gettrace(),
-                     sys.excepthook, sys.unraisablehook, threading.excepthook)
+                     sys.excepthook, sys.unraisablehook, threading.excepthook, builtins.__build_class__)
     if hasattr(sys, "monitoring"):
         seen["monitoring"] = [(sys.monitoring.get_tool(i), sys.monitoring.get_events(i)) for i in range(6)]
     seen["environ"] = dict(os.environ)
@@ -65,7 +66,7 @@ def _diff(before: dict, after: dict) -> list:
 
 def _options(tmp_path):
     return make_options(persist_to_disk=True, persist_path=str(tmp_path), watchdog=0.5,
-                        memory_interval=0.5, slow_callback=0.05)
+                        memory_interval=0.5, slow_callback=0.05, races=True)
 
 
 _ORDERS = [("table", None), ("reverse", None), *((f"random-{seed}", seed) for seed in (1, 2, 3))]
@@ -100,7 +101,7 @@ def test_any_install_and_uninstall_order_leaves_the_interpreter_as_it_was(tmp_pa
 
 def test_every_table_entry_is_a_patcher_with_a_unique_name():
     names = [cls.name for cls in PATCHERS]
-    assert len(set(names)) == len(names) == 10
+    assert len(set(names)) == len(names) == 11
     assert names[:4] == ["calls", "children", "mp_messages", "actors"]
     for cls in PATCHERS:
         for hook in ("install", "uninstall", "before_fork", "after_fork_in_parent", "after_fork_in_child"):
@@ -113,6 +114,7 @@ def test_every_table_entry_is_a_patcher_with_a_unique_name():
     {"patch": False},
     {"watchdog": 0.5, "memory_interval": 0.5, "trace_all": True},
     {"persist_to_disk": True, "watchdog": 0.5, "memory_interval": 0.5},
+    {"races": True},
 ])
 def test_start_and_stop_leave_the_interpreter_as_it_was(tmp_path, options):
     if options.get("persist_to_disk"):

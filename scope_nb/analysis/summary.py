@@ -113,7 +113,7 @@ def _races(trace) -> Section:
 
     accesses = trace.events(["read", "write"]).filter(pl.col("obj").is_not_null())
     if accesses.height == 0:
-        return Section("races", headline="not watched (no objects traced: --objects or scope_nb.trace_object)")
+        return Section("races", headline="not watched (no objects traced: --objects, trace_object or --races)")
     sec = _findings("races", "detect_race_conditions", "race")(trace)
     if not sec.count:
         watched = sorted(accesses["obj"].unique().to_list())

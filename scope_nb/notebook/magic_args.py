@@ -74,6 +74,9 @@ def _add_record_options(p: argparse.ArgumentParser, cell: bool) -> None:
                    help="modules whose function calls are recorded (args, result, exception, duration)")
     p.add_argument("--objects", type=_names, default=[], metavar="x,y",
                    help="notebook variables traced as objects: method calls and every state change")
+    p.add_argument("--races", action="store_true",
+                   help="watch attribute accesses of instances of the notebook's and program's own "
+                   "classes for races, with no trace_object (a Python call per such access)")
     p.add_argument("--repr-objects", action="store_true",
                    help="show objects with their own repr(), run later off the traced thread under a "
                    "time budget (it runs the program's __repr__; default: <Type #n>)")
@@ -141,6 +144,8 @@ def record_options(args: argparse.Namespace) -> dict[str, Any]:
         opts["modules"] = tuple(args.modules)
     if args.repr_objects:
         opts["repr_objects"] = True
+    if args.races:
+        opts["races"] = True
     return opts
 
 

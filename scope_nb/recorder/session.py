@@ -53,6 +53,7 @@ class Parts:
     messages: _messages._Mail | None = None
     locks: _locks.LockState | None = None
     objects: _objects.Objects | None = None
+    races: Any = None  # objects.own_classes.OwnClasses: the program's classes hooked (races=True)
     states: list | None = None  # raw rows of the states frame (objects), kept after stop
     stalls: _stalls.StallState | None = None
     memory: _memory.Sampler | None = None

@@ -1,7 +1,7 @@
 """The declared table of instrumentations, in the order they are installed (and removed
 in reverse): call capture first, then child processes, multiprocessing messages,
 thread/task/process lifecycle, queue and future messages, locks, traced objects,
-asyncio stalls, the memory sampler and the watchdog.
+the program's classes watched for races, asyncio stalls, the memory sampler and the watchdog.
 
 Each entry is a class with `install(recording)`, `uninstall()` and fork hooks; the
 Recorder makes one instance of each wanted entry per recording. The entries that only
@@ -14,6 +14,7 @@ import types
 from typing import ClassVar
 
 from . import actors, children, locks, memory, messages, mp_messages, objects, stalls, watchdog
+from .objects import own_classes
 
 
 class Patcher:
@@ -107,6 +108,16 @@ class Objects(ModulePatcher):
     name, module = "objects", objects
 
 
+class Races(ModulePatcher):
+    """The program's own classes hooked for attribute accesses (`races=True`)."""
+
+    name, module = "races", own_classes
+
+    @staticmethod
+    def wanted(rec) -> bool:
+        return Patcher.wanted(rec) and rec.options.races and ("read" in rec.kinds or "write" in rec.kinds)
+
+
 class Stalls(ModulePatcher):
     name, module = "stalls", stalls
 
@@ -120,5 +131,5 @@ class Watchdog(ModulePatcher):
 
 
 PATCHERS: tuple[type[Patcher], ...] = (
-    Calls, Children, MpMessages, Actors, Messages, Locks, Objects, Stalls, Memory, Watchdog,
+    Calls, Children, MpMessages, Actors, Messages, Locks, Objects, Races, Stalls, Memory, Watchdog,
 )
