@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue
+import sys
 import threading
 
 import polars as pl
@@ -111,7 +112,9 @@ def test_duckdb_reads_a_persisted_trace_as_it_is(tmp_path, storage, duckdb):
     record(tmp_path / "app", storage)
     trace = scope.load(tmp_path / "app")
     want = kind_counts(trace.events())
-    assert want["call"] == 1 + 3 * (1 + 1 + 4) and want["lock_acquire"] == 3 and want["send"] == 3
+    comprehensions = 2 if sys.version_info < (3, 12) else 0  # functions of their own before 3.12
+    assert want["call"] == 1 + 3 * (1 + 1 + 4) + comprehensions
+    assert want["lock_acquire"] == 3 and want["send"] == 3
     assert duckdb_counts(duckdb, f"{tmp_path}/app/**/raw-*.parquet") == want
     saved = trace.save(tmp_path / "saved")  # the final layout: the events frame itself
     assert duckdb_counts(duckdb, f"{saved}/events-*.parquet") == want
