@@ -3,6 +3,7 @@ wrong options, postmortem, the explorer at the cursor, the summary, unloading.""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import pathlib
 import subprocess
@@ -75,6 +76,19 @@ def test_await_cell_records_tasks(ip):
     assert result.success and result.result == 6
     trace = ip.user_ns["_scope"]
     assert trace.actors().filter(trace.actors()["kind"] == "task").height >= 2
+
+
+@pytest.mark.timeout(60, method="thread")  # a hang is in the event loop: end the run
+def test_await_cell_returns_when_the_shell_runs_inside_a_task(ip):
+    async def kernel():  # a kernel runs each cell inside a task of its own running loop
+        cell = "%%scope --quiet\nimport asyncio\nawait asyncio.sleep(0)\n'awaited'\n"
+        first = run(ip, cell)
+        return first, asyncio.current_task(), run(ip, cell)
+
+    (result, _), task, (again, _) = asyncio.run(kernel())
+    assert result.success and result.result == "awaited"
+    assert again.success and again.result == "awaited"
+    assert task is not None and task.get_coro().__name__ == "kernel"
 
 
 def test_failing_cell_raises_as_usual_keeps_trace_and_postmortem(ip):

@@ -51,7 +51,9 @@ def run_cell_body(shell, cell: str):
 
 def _run_async(body, expr, ns, marks: dict):
     """Run an `await` cell to completion on a private event loop in this thread (the
-    kernel's own loop may be running here: it is set aside and put back after)."""
+    kernel's own loop may be running here, inside one of its tasks: both are set aside
+    and put back after; from 3.14 a thread has one current task whatever the loop, and
+    the private loop's first task could not start while the kernel's is current)."""
     __tracebackhide__ = True  # noqa: F841
     from .. import clock
 
@@ -69,13 +71,17 @@ def _run_async(body, expr, ns, marks: dict):
             marks["body_end"] = clock.now()
 
     outer = asyncio.events._get_running_loop()
+    task = asyncio.current_task(outer) if outer is not None else None
+    if task is not None:
+        asyncio.tasks._leave_task(outer, task)
     asyncio.events._set_running_loop(None)
     try:
         with asyncio.Runner() as runner:
             return runner.run(main())
     finally:
         asyncio.events._set_running_loop(outer)
-
+        if task is not None:
+            asyncio.tasks._enter_task(outer, task)
 
 
 __all__ = ["compile_cell", "run_compiled", "run_cell_body"]

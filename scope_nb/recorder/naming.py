@@ -14,8 +14,13 @@ from __future__ import annotations
 import dis
 
 _STORE_OPS = frozenset({"STORE_NAME", "STORE_FAST", "STORE_GLOBAL", "STORE_DEREF"})
-_LOAD_OPS = frozenset({"LOAD_NAME", "LOAD_FAST", "LOAD_GLOBAL", "LOAD_DEREF", "LOAD_FAST_CHECK"})
-_PUSH_OPS = _LOAD_OPS | {"LOAD_CONST", "PUSH_NULL", "LOAD_FAST_LOAD_FAST"}  # push, pop nothing
+# one variable's value pushed (3.14: LOAD_FAST_BORROW, a reference the frame keeps alive)
+_LOAD_OPS = frozenset({"LOAD_NAME", "LOAD_FAST", "LOAD_GLOBAL", "LOAD_DEREF", "LOAD_FAST_CHECK",
+                       "LOAD_FAST_BORROW"})
+# push, pop nothing (3.14: LOAD_SMALL_INT for 0-255; 3.15: LOAD_COMMON_CONSTANT for None)
+_PUSH_OPS = _LOAD_OPS | {"LOAD_CONST", "PUSH_NULL", "LOAD_FAST_LOAD_FAST",
+                         "LOAD_FAST_BORROW_LOAD_FAST_BORROW", "LOAD_SMALL_INT",
+                         "LOAD_COMMON_CONSTANT"}
 _JUMPS = frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
 _ENDS = ("RETURN", "RAISE", "YIELD", "RERAISE")
 
@@ -54,7 +59,7 @@ def _stored_into(ins: list, i: int) -> str | None:
             if pos == 0:
                 return x.argval
             pos -= 1
-        elif op == "STORE_FAST_STORE_FAST":  # 3.13: two stores in one
+        elif op == "STORE_FAST_STORE_FAST":  # 3.13+: two stores in one
             if pos < 2:
                 return x.argval[pos]
             pos -= 2
