@@ -40,8 +40,15 @@ class Account:
         self.count = 0
 
 
-def worker(i: int, rounds: int, locks: list, queues: list, accounts: list,
-           start: threading.Barrier, phase: threading.Barrier) -> None:
+def worker(
+    i: int,
+    rounds: int,
+    locks: list,
+    queues: list,
+    accounts: list,
+    start: threading.Barrier,
+    phase: threading.Barrier,
+) -> None:
     """One thread's rounds: a nested pair of locks taken low index first (so the lock
     order graph has edges and no cycle), a queue put or get, and now and then an
     unlocked read-modify-write of a shared traced object (the races' content)."""
@@ -104,8 +111,14 @@ def record(events: int):
         locks = [threading.RLock() if k % 10 == 0 else threading.Lock() for k in range(LOCKS)]
         queues = [queue.Queue() for _ in range(QUEUES)]
         accounts = [scope_nb.trace_object(Account(), f"account{k}") for k in range(2)]
-        threads = [threading.Thread(target=worker, args=(i, rounds, locks, queues, accounts, start, phase),
-                                    name=f"worker-{i}") for i in range(THREADS)]
+        threads = [
+            threading.Thread(
+                target=worker,
+                args=(i, rounds, locks, queues, accounts, start, phase),
+                name=f"worker-{i}",
+            )
+            for i in range(THREADS)
+        ]
         for t in threads:
             t.start()
         asyncio.run(async_part(max(10, events // 1000)))
@@ -175,8 +188,10 @@ def main(argv: list[str] | None = None) -> None:
     ]
     rows += [(name, *measure(fn)) for name, fn in detectors]
 
-    print(f"{len(trace):,} events, {locks:,} locks, {threads} threads; recorded in {recorded:.1f} s "
-          f"(Python {sys.version.split()[0]}, {os.cpu_count()} cores)\n")
+    print(
+        f"{len(trace):,} events, {locks:,} locks, {threads} threads; recorded in {recorded:.1f} s "
+        f"(Python {sys.version.split()[0]}, {os.cpu_count()} cores)\n"
+    )
     print("| query | s | peak MB | result |")
     print("|---|---:|---:|---|")
     for name, took, peak, out in rows:

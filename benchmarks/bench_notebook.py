@@ -34,57 +34,102 @@ def synthetic_trace(n_events: int, n_threads: int = 16, n_objects: int = 4):
     kinds = ["call", "return", "send", "receive", "lock_acquire", "lock_release", "write", "state"]
     idx = pl.int_range(0, n_events, eager=True, dtype=pl.Int64)
     kind_of = pl.Series(kinds).gather(idx % len(kinds))
-    ev = pl.DataFrame({
-        "seq": idx,
-        "ts": t0 + idx * 1000,
-        "kind": kind_of,
-        "actor": pl.Series(actors).gather((idx // 8) % n_threads),
-    }).with_columns(
-        pid=pl.lit(1, pl.Int64),
-        target=pl.when(pl.col("kind").is_in(["send", "receive"])).then(pl.lit("jobs"))
-        .when(pl.col("kind").str.starts_with("lock")).then(pl.lit("L" ) + (pl.col("seq") % 3).cast(pl.String))
-        .when(pl.col("kind") == "write").then(pl.lit("value")).otherwise(None),
-        module=pl.lit("app"),
-        function=pl.when(pl.col("kind").is_in(["call", "return"])).then(pl.lit("work") + (pl.col("seq") % 7).cast(pl.String)),
-        detail=pl.col("seq").cast(pl.String),
-        duration_ns=pl.when(pl.col("kind") == "call").then(pl.lit(900, pl.Int64)),
-        msg_id=pl.when(pl.col("kind").is_in(["send", "receive"])).then(pl.col("seq") // 8),
-        obj=pl.when(pl.col("kind").is_in(["write", "state"])).then(pl.lit("obj") + ((pl.col("seq") // 8) % n_objects).cast(pl.String)),
-        location=pl.lit("app.py:1"),
-        depth=pl.lit(0, pl.Int64),
-        parent_seq=pl.lit(None, pl.Int64),
-        call_seq=pl.when(pl.col("kind").is_in(["call", "return"])).then(pl.col("seq") - (pl.col("seq") % 8)),
-        locks_held=pl.lit(None, pl.List(pl.String)),
-        qsize=pl.when(pl.col("kind").is_in(["send", "receive"])).then(pl.col("seq") % 5),
-    ).select(list(EVENTS)).cast(polars_schema(EVENTS))
-    st = ev.filter(pl.col("kind") == "state").select(
-        "obj", "seq", "ts", "actor",
-        cause=pl.lit("value = ") + pl.col("seq").cast(pl.String),
-        changed=pl.concat_list(pl.lit("value")),
-        state=pl.lit("{'value': ") + pl.col("seq").cast(pl.String) + pl.lit("}"),
-        location=pl.lit("app.py:2"),
-        blobs=pl.concat_list(pl.col("seq").map_elements(lambda s: pickle.dumps(s), return_dtype=pl.Binary)),
-        values=pl.concat_list(pl.col("seq").cast(pl.String)),
-        attrs=pl.concat_list(pl.lit("value")),
-        ops=pl.concat_list(pl.lit("set")),
-        removed=pl.lit([], pl.List(pl.String)),
-        keyframe=pl.lit(True),  # every row holds the whole (one-attribute) state
-        json=pl.concat_list(pl.col("seq").cast(pl.String)),  # an int's typed JSON: its digits
-    ).select(list(STATES)).cast(polars_schema(STATES))
-    ac = pl.DataFrame({
-        "actor": actors, "kind": ["thread"] * n_threads, "name": [f"worker-{i}" for i in range(n_threads)],
-        "parent": [None] * n_threads, "supervisor": [None] * n_threads, "pid": [1] * n_threads,
-        "started": [t0] * n_threads, "ended": [t0 + n_events * 1000] * n_threads,
-        "outcome": ["ok"] * n_threads, "exception": [None] * n_threads,
-    }).cast(polars_schema(ACTORS))
-    return Trace(events=ev, actors=ac, states=st, meta={"started": t0, "stopped": t0 + n_events * 1000})
+    ev = (
+        pl.DataFrame(
+            {
+                "seq": idx,
+                "ts": t0 + idx * 1000,
+                "kind": kind_of,
+                "actor": pl.Series(actors).gather((idx // 8) % n_threads),
+            }
+        )
+        .with_columns(
+            pid=pl.lit(1, pl.Int64),
+            target=pl.when(pl.col("kind").is_in(["send", "receive"]))
+            .then(pl.lit("jobs"))
+            .when(pl.col("kind").str.starts_with("lock"))
+            .then(pl.lit("L") + (pl.col("seq") % 3).cast(pl.String))
+            .when(pl.col("kind") == "write")
+            .then(pl.lit("value"))
+            .otherwise(None),
+            module=pl.lit("app"),
+            function=pl.when(pl.col("kind").is_in(["call", "return"])).then(
+                pl.lit("work") + (pl.col("seq") % 7).cast(pl.String)
+            ),
+            detail=pl.col("seq").cast(pl.String),
+            duration_ns=pl.when(pl.col("kind") == "call").then(pl.lit(900, pl.Int64)),
+            msg_id=pl.when(pl.col("kind").is_in(["send", "receive"])).then(pl.col("seq") // 8),
+            obj=pl.when(pl.col("kind").is_in(["write", "state"])).then(
+                pl.lit("obj") + ((pl.col("seq") // 8) % n_objects).cast(pl.String)
+            ),
+            location=pl.lit("app.py:1"),
+            depth=pl.lit(0, pl.Int64),
+            parent_seq=pl.lit(None, pl.Int64),
+            call_seq=pl.when(pl.col("kind").is_in(["call", "return"])).then(
+                pl.col("seq") - (pl.col("seq") % 8)
+            ),
+            locks_held=pl.lit(None, pl.List(pl.String)),
+            qsize=pl.when(pl.col("kind").is_in(["send", "receive"])).then(pl.col("seq") % 5),
+        )
+        .select(list(EVENTS))
+        .cast(polars_schema(EVENTS))
+    )
+    st = (
+        ev.filter(pl.col("kind") == "state")
+        .select(
+            "obj",
+            "seq",
+            "ts",
+            "actor",
+            cause=pl.lit("value = ") + pl.col("seq").cast(pl.String),
+            changed=pl.concat_list(pl.lit("value")),
+            state=pl.lit("{'value': ") + pl.col("seq").cast(pl.String) + pl.lit("}"),
+            location=pl.lit("app.py:2"),
+            blobs=pl.concat_list(
+                pl.col("seq").map_elements(lambda s: pickle.dumps(s), return_dtype=pl.Binary)
+            ),
+            values=pl.concat_list(pl.col("seq").cast(pl.String)),
+            attrs=pl.concat_list(pl.lit("value")),
+            ops=pl.concat_list(pl.lit("set")),
+            removed=pl.lit([], pl.List(pl.String)),
+            keyframe=pl.lit(True),  # every row holds the whole (one-attribute) state
+            json=pl.concat_list(pl.col("seq").cast(pl.String)),  # an int's typed JSON: its digits
+        )
+        .select(list(STATES))
+        .cast(polars_schema(STATES))
+    )
+    ac = pl.DataFrame(
+        {
+            "actor": actors,
+            "kind": ["thread"] * n_threads,
+            "name": [f"worker-{i}" for i in range(n_threads)],
+            "parent": [None] * n_threads,
+            "supervisor": [None] * n_threads,
+            "pid": [1] * n_threads,
+            "started": [t0] * n_threads,
+            "ended": [t0 + n_events * 1000] * n_threads,
+            "outcome": ["ok"] * n_threads,
+            "exception": [None] * n_threads,
+        }
+    ).cast(polars_schema(ACTORS))
+    return Trace(
+        events=ev, actors=ac, states=st, meta={"started": t0, "stopped": t0 + n_events * 1000}
+    )
 
 
 def time_load_ext(runs: int = 5) -> float:
-    code = ("import time; from IPython.testing.globalipapp import start_ipython; ip = start_ipython(); "
-            "t = time.perf_counter(); ip.run_line_magic('load_ext', 'scope'); print(time.perf_counter() - t)")
-    out = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-                 .stdout.strip().splitlines()[-1]) for _ in range(runs)]
+    code = (
+        "import time; from IPython.testing.globalipapp import start_ipython; ip = start_ipython(); "
+        "t = time.perf_counter(); ip.run_line_magic('load_ext', 'scope'); print(time.perf_counter() - t)"
+    )
+    out = [
+        float(
+            subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        for _ in range(runs)
+    ]
     return min(out)
 
 
@@ -150,7 +195,9 @@ def main() -> None:
     rows.append(("slider_step", f"slider step, median of 40 (max {worst * 1e3:.1f} ms)", median))
     print(f"{'measure':<58} {'seconds':>9} {'target':>7}  ok")
     for key, label, value in rows:
-        print(f"{label:<58} {value:>9.4f} {TARGETS[key]:>7.2f}  {'yes' if value <= TARGETS[key] else 'NO'}")
+        print(
+            f"{label:<58} {value:>9.4f} {TARGETS[key]:>7.2f}  {'yes' if value <= TARGETS[key] else 'NO'}"
+        )
 
 
 if __name__ == "__main__":

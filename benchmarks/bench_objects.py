@@ -154,7 +154,9 @@ def _timed(fn) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--ops", type=int, default=100_000, help="writes / reads / read-modify-writes")
     ap.add_argument("--calls", type=int, default=10_000, help="method calls changing the list")
     ap.add_argument("--size", type=int, default=10_000, help="elements in the list")
@@ -163,18 +165,32 @@ def main() -> None:
 
     print(f"Python {sys.version.split()[0]}; µs per operation (best of {a.repeat})")
     t = timings(a)
-    head = f"{'workload':<24}{'untraced':>10}" + "".join(f"{lv:>13}" for lv in LEVELS) + f"{'race/states':>13}"
+    head = (
+        f"{'workload':<24}{'untraced':>10}"
+        + "".join(f"{lv:>13}" for lv in LEVELS)
+        + f"{'race/states':>13}"
+    )
     print(head)
     print("-" * len(head))
     for name, row in t.items():
         ratio = row["states_only"] / row["minimal"] if row["minimal"] else float("nan")
-        print(f"{name:<24}{row['untraced']:>10.3f}" + "".join(f"{row[lv]:>13.3f}" for lv in LEVELS) + f"{ratio:>12.2f}x")
-    print("  minimal = state history only; states_only = + read/write events with locks held (race tracking)")
+        print(
+            f"{name:<24}{row['untraced']:>10.3f}"
+            + "".join(f"{row[lv]:>13.3f}" for lv in LEVELS)
+            + f"{ratio:>12.2f}x"
+        )
+    print(
+        "  minimal = state history only; states_only = + read/write events with locks held (race tracking)"
+    )
 
     total, full, changes, keyframes = history_memory(a)
-    print(f"\nhistory of a {a.size:,}-element list changed {changes:,} times: {total / 1e6:.2f} MB "
-          f"({keyframes} keyframes); one full copy {full / 1e3:.1f} kB")
-    print(f"  = {total / full:.1f} full copies in all, {total / (full * changes):.4f} of one full copy per change")
+    print(
+        f"\nhistory of a {a.size:,}-element list changed {changes:,} times: {total / 1e6:.2f} MB "
+        f"({keyframes} keyframes); one full copy {full / 1e3:.1f} kB"
+    )
+    print(
+        f"  = {total / full:.1f} full copies in all, {total / (full * changes):.4f} of one full copy per change"
+    )
 
     n, ms = state_query(a)
     print(f"\nget_state_at on {n:,} changes: {ms:.2f} ms")

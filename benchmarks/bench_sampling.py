@@ -44,13 +44,23 @@ def once(scale: int, rate: float | None, pure: bool) -> tuple[float, bool]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--rate", type=float, default=0.1, help="sample_rate (default 0.1)")
-    ap.add_argument("--scale", type=int, default=2, help="callheavy.run(scale): ~125,000 calls per unit")
-    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds, best of N (default 5)")
+    ap.add_argument(
+        "--scale", type=int, default=2, help="callheavy.run(scale): ~125,000 calls per unit"
+    )
+    ap.add_argument(
+        "--rounds", type=int, default=5, help="interleaved rounds, best of N (default 5)"
+    )
     a = ap.parse_args(argv)
-    variants = {"untraced": (None, False), "C hooks": (a.rate, False), "pure Python": (a.rate, True),
-                "every call": (1.0, False)}
+    variants = {
+        "untraced": (None, False),
+        "C hooks": (a.rate, False),
+        "pure Python": (a.rate, True),
+        "every call": (1.0, False),
+    }
     best: dict[str, float] = {}
     native: dict[str, bool] = {}
     for _ in range(a.rounds):
@@ -58,9 +68,15 @@ def main(argv=None) -> int:
             dt, native[name] = once(a.scale, rate, pure)
             best[name] = min(best.get(name, float("inf")), dt)
     base = best["untraced"]
-    print(f"call-heavy, scale {a.scale}, sample_rate={a.rate}, best of {a.rounds}, Python {sys.version.split()[0]}")
+    print(
+        f"call-heavy, scale {a.scale}, sample_rate={a.rate}, best of {a.rounds}, Python {sys.version.split()[0]}"
+    )
     for name, dt in best.items():
-        how = "" if name == "untraced" else (" (C hooks in use)" if native[name] else " (Python callbacks)")
+        how = (
+            ""
+            if name == "untraced"
+            else (" (C hooks in use)" if native[name] else " (Python callbacks)")
+        )
         print(f"  {name:12s} {dt:7.3f} s  {dt / base:5.2f}x{how}")
     return 0
 

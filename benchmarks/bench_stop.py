@@ -65,8 +65,13 @@ def child(variant: str, events: int) -> dict:
         from viztracer import VizTracer
 
         base = _hwm()
-        tracer = VizTracer(verbose=0, register_global=False, tracer_entries=events + 1000,
-                           log_func_args=True, log_func_retval=True)
+        tracer = VizTracer(
+            verbose=0,
+            register_global=False,
+            tracer_entries=events + 1000,
+            log_func_args=True,
+            log_func_retval=True,
+        )
         t0 = time.perf_counter()
         tracer.start()
         callheavy.fib(depth)
@@ -77,8 +82,14 @@ def child(variant: str, events: int) -> dict:
             tracer.save(os.path.join(tmp, "trace.json"))
         t3 = time.perf_counter()
         n = 2 * _calls(depth)  # its entries are whole calls: per event of ours, same program
-        return {"record_s": t1 - t0, "stop_s": t2 - t1, "first_s": t3 - t2, "hotspots_s": None,
-                "events": n, "peak_b": (_hwm() - base) / n}
+        return {
+            "record_s": t1 - t0,
+            "stop_s": t2 - t1,
+            "first_s": t3 - t2,
+            "hotspots_s": None,
+            "events": n,
+            "peak_b": (_hwm() - base) / n,
+        }
     import scope_nb
     from scope_nb.model import frames
 
@@ -95,8 +106,14 @@ def child(variant: str, events: int) -> dict:
     t3 = time.perf_counter()
     trace.performance_hotspots()
     t4 = time.perf_counter()
-    return {"record_s": t1 - t0, "stop_s": t2 - t1, "first_s": t3 - t2, "hotspots_s": t4 - t3,
-            "events": n, "peak_b": (_hwm() - base) / n}
+    return {
+        "record_s": t1 - t0,
+        "stop_s": t2 - t1,
+        "first_s": t3 - t2,
+        "hotspots_s": t4 - t3,
+        "events": n,
+        "peak_b": (_hwm() - base) / n,
+    }
 
 
 def main() -> None:
@@ -109,21 +126,30 @@ def main() -> None:
         print(json.dumps(child(args.child[0], int(args.child[1]))))
         return
     have_viz = importlib.util.find_spec("viztracer") is not None
-    lines = [f"Python {sys.version.split()[0]}; `python benchmarks/bench_stop.py --events "
-             f"{' '.join(map(str, args.events))}`", "",
-             "| events | variant | record s | stop() s | first answer s | hotspots s | peak B/event |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Python {sys.version.split()[0]}; `python benchmarks/bench_stop.py --events "
+        f"{' '.join(map(str, args.events))}`",
+        "",
+        "| events | variant | record s | stop() s | first answer s | hotspots s | peak B/event |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for n in args.events:
         for variant in VARIANTS:
             if variant.startswith("VizTracer") and not have_viz:
                 continue
-            out = subprocess.run([sys.executable, __file__, "--child", variant, str(n)],
-                                 capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", variant, str(n)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             r = json.loads(out.stdout.strip().splitlines()[-1])
             hot = "-" if r["hotspots_s"] is None else f"{r['hotspots_s']:.2f}"
             first = "save() " if variant.startswith("VizTracer") else "events() "
-            lines.append(f"| {r['events']:,} | {variant} | {r['record_s']:.2f} | {r['stop_s']:.4f} | "
-                         f"{first}{r['first_s']:.2f} | {hot} | {r['peak_b']:.0f} |")
+            lines.append(
+                f"| {r['events']:,} | {variant} | {r['record_s']:.2f} | {r['stop_s']:.4f} | "
+                f"{first}{r['first_s']:.2f} | {hot} | {r['peak_b']:.0f} |"
+            )
             print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
     if args.out:

@@ -78,7 +78,13 @@ def flush_rows(calls: int, repeat: int) -> list[tuple[str, str]]:
             mem.append(timed(workload, n, spin))
             scope.stop()
             with tempfile.TemporaryDirectory() as d:
-                scope.start(modules=[__name__], storage="disk", persist_path=d, flush_interval=0.2, max_events=50_000_000)
+                scope.start(
+                    modules=[__name__],
+                    storage="disk",
+                    persist_path=d,
+                    flush_interval=0.2,
+                    max_events=50_000_000,
+                )
                 fl = flusher_of(session.ACTIVE)
                 disk.append(timed(workload, n, spin))
                 scope.stop()
@@ -87,9 +93,15 @@ def flush_rows(calls: int, repeat: int) -> list[tuple[str, str]]:
         rate, extra = written / m, (k / m - 1) * 100
         if extra <= 10:
             within = max(within, rate)
-        rows.append((f"{rate / 1e6:.2f}M events/s: untraced / memory / disk",
-                     f"{b:.3f} s / {m:.3f} s ({m / b:.1f}x) / {k:.3f} s; disk beyond memory-only {extra:+.1f} %"))
-    rows.append(("highest rate persisted within 10% of memory-only", f"{within / 1e6:.2f}M events/s"))
+        rows.append(
+            (
+                f"{rate / 1e6:.2f}M events/s: untraced / memory / disk",
+                f"{b:.3f} s / {m:.3f} s ({m / b:.1f}x) / {k:.3f} s; disk beyond memory-only {extra:+.1f} %",
+            )
+        )
+    rows.append(
+        ("highest rate persisted within 10% of memory-only", f"{within / 1e6:.2f}M events/s")
+    )
     return rows
 
 
@@ -108,7 +120,7 @@ def make_trace(path: str, n: int) -> tuple[int, int]:
     for part, start in enumerate(range(0, n, step)):
         m = min(step, n - start)
         i = pl.int_range(start, start + m, eager=True).alias("seq")
-        call = (i % 2 == 0)
+        call = i % 2 == 0
         df = pl.DataFrame({"seq": i}).with_columns(
             (pl.col("seq") * 1_000 + 1_700_000_000_000_000_000).alias("ts"),
             pl.when(call).then(pl.lit("call")).otherwise(pl.lit("return")).alias("kind"),
@@ -117,22 +129,49 @@ def make_trace(path: str, n: int) -> tuple[int, int]:
             pl.format("mod{}", (pl.col("seq") // 2) % 20).alias("module"),
             pl.format("fn{}", (pl.col("seq") // 2) % 200).alias("function"),
             pl.format("x={}", pl.col("seq") // 2).alias("detail"),
-            pl.when(call).then((pl.col("seq") * 7919) % 100_000).otherwise(None).alias("duration_ns"),
+            pl.when(call)
+            .then((pl.col("seq") * 7919) % 100_000)
+            .otherwise(None)
+            .alias("duration_ns"),
             pl.format("app.py:{}", (pl.col("seq") // 2) % 200).alias("location"),
             pl.lit(0, dtype=pl.Int64).alias("depth"),
             pl.when(call).then(pl.col("seq")).otherwise(pl.col("seq") - 1).alias("call_seq"),
         )
-        df = df.select([pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c) for c, t in schema.items()])
+        df = df.select(
+            [
+                pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c)
+                for c, t in schema.items()
+            ]
+        )
         mem += df.estimated_size()
         df.write_parquet(os.path.join(path, f"events-{part + 1:06d}.parquet"), statistics=True)
-    actors = pl.DataFrame({"actor": [f"T{k}:1" for k in range(16)], "kind": ["thread"] * 16, "name": [f"w{k}" for k in range(16)],
-                           "pid": [1] * 16, "outcome": ["ok"] * 16})
-    actors = actors.select([pl.col(c).cast(t) if c in actors.columns else pl.lit(None, dtype=t).alias(c)
-                            for c, t in polars_schema(ACTORS).items()])
+    actors = pl.DataFrame(
+        {
+            "actor": [f"T{k}:1" for k in range(16)],
+            "kind": ["thread"] * 16,
+            "name": [f"w{k}" for k in range(16)],
+            "pid": [1] * 16,
+            "outcome": ["ok"] * 16,
+        }
+    )
+    actors = actors.select(
+        [
+            pl.col(c).cast(t) if c in actors.columns else pl.lit(None, dtype=t).alias(c)
+            for c, t in polars_schema(ACTORS).items()
+        ]
+    )
     actors.write_parquet(os.path.join(path, "actors.parquet"))
-    files.write_json({"format": files.TRACE_FORMAT, "layout": "final", "schema_version": 1, "pid": 1,
-                      "started": 1_700_000_000_000_000_000, "stopped": 1_700_000_000_000_000_000 + n * 1000},
-                     os.path.join(path, files.METADATA))
+    files.write_json(
+        {
+            "format": files.TRACE_FORMAT,
+            "layout": "final",
+            "schema_version": 1,
+            "pid": 1,
+            "started": 1_700_000_000_000_000_000,
+            "stopped": 1_700_000_000_000_000_000 + n * 1000,
+        },
+        os.path.join(path, files.METADATA),
+    )
     disk = sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path))
     return mem, disk
 
@@ -168,17 +207,38 @@ def query_rows(n: int) -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "big")
         mem, disk = make_trace(path, n)
-        rows.append((f"trace of {n:,} events", f"{mem / 2**20:,.0f} MiB in memory, {disk / 2**20:,.0f} MiB on disk"))
-        base = json.loads(subprocess.run([sys.executable, "-c", PEAK + "import json, scope_nb, polars\n"
-                                          "print(json.dumps(peak_rss()))"],
-                                         capture_output=True, text=True, check=True).stdout)
+        rows.append(
+            (
+                f"trace of {n:,} events",
+                f"{mem / 2**20:,.0f} MiB in memory, {disk / 2**20:,.0f} MiB on disk",
+            )
+        )
+        base = json.loads(
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    PEAK + "import json, scope_nb, polars\nprint(json.dumps(peak_rss()))",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
         for step in ("load", "events_between", "performance_hotspots"):
-            out = subprocess.run([sys.executable, "-c", PEAK + PROBE, path, step], capture_output=True, text=True)
+            out = subprocess.run(
+                [sys.executable, "-c", PEAK + PROBE, path, step], capture_output=True, text=True
+            )
             if out.returncode:
                 raise SystemExit(f"{step} failed: {out.stderr.strip().splitlines()[-1]}")
             r = json.loads(out.stdout)
-            rows.append((step, f"{r['s']:.2f} s, {r['rows']:,} rows, peak RSS {r['rss'] / 2**20:,.0f} MiB "
-                               f"({(r['rss'] - base) / 2**20:,.0f} MiB above an idle interpreter)"))
+            rows.append(
+                (
+                    step,
+                    f"{r['s']:.2f} s, {r['rows']:,} rows, peak RSS {r['rss'] / 2**20:,.0f} MiB "
+                    f"({(r['rss'] - base) / 2**20:,.0f} MiB above an idle interpreter)",
+                )
+            )
     return rows
 
 
@@ -190,7 +250,8 @@ def main() -> None:
     ap.add_argument("--only", choices=["flush", "queries"], default=None)
     args = ap.parse_args()
     rows = ([] if args.only == "queries" else flush_rows(args.calls, args.repeat)) + (
-        [] if args.only == "flush" else query_rows(args.events))
+        [] if args.only == "flush" else query_rows(args.events)
+    )
     width = max(len(k) for k, _ in rows)
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores")
     for k, v in rows:

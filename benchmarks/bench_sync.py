@@ -55,15 +55,22 @@ print(json.dumps(best))
 def run(n: int, repeat: int, traced: bool, pure: bool) -> dict[str, float]:
     env = dict(os.environ)
     env.pop("SCOPE_NB_PURE", None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, env.get("PYTHONPATH")]))  # a checkout works too
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [ROOT, env.get("PYTHONPATH")])
+    )  # a checkout works too
     if pure:
         env["SCOPE_NB_PURE"] = "1"
     with tempfile.TemporaryDirectory() as d:
         script = os.path.join(d, "probe.py")  # a file: locks made by `-c` code are not user code
         with open(script, "w") as f:
             f.write(PROBE)
-        out = subprocess.run([sys.executable, script, str(n), str(repeat), "1" if traced else "0"],
-                             env=env, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, script, str(n), str(repeat), "1" if traced else "0"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     return json.loads(out.stdout)
 
 

@@ -61,7 +61,11 @@ WORKLOADS = {
     # name: (function, sizes, "one module" to trace)
     # sizes: "full" (the default run), "quick" (--quick), and "small" (used, with its own
     # untraced baseline, by variants too slow to run at full size within the time budget)
-    "call-heavy": (workloads.call_heavy, {"full": {"scale": 4}, "quick": {"scale": 1}}, "callheavy"),
+    "call-heavy": (
+        workloads.call_heavy,
+        {"full": {"scale": 4}, "quick": {"scale": 1}},
+        "callheavy",
+    ),
     "threads+queue": (
         workloads.threads_queue,
         {"full": {"messages": 200_000}, "quick": {"messages": 40_000}},
@@ -82,7 +86,11 @@ WORKLOADS = {
 
 
 # the untimed memory pass (per-event bytes do not depend on the size; tracemalloc is slow)
-MEMORY_SIZES = {"call-heavy": {"scale": 1}, "threads+queue": {"messages": 20_000}, "asyncio": {"tasks": 2_000, "messages": 6_000}}
+MEMORY_SIZES = {
+    "call-heavy": {"scale": 1},
+    "threads+queue": {"messages": 20_000},
+    "asyncio": {"tasks": 2_000, "messages": 6_000},
+}
 
 
 def sizes(wl: str, quick: bool, small: bool) -> dict:
@@ -180,7 +188,9 @@ class Viz:
     def start(self, wl):
         from viztracer import VizTracer
 
-        self.tracer = VizTracer(verbose=0, register_global=False, tracer_entries=5_000_000, **self.opts)
+        self.tracer = VizTracer(
+            verbose=0, register_global=False, tracer_entries=5_000_000, **self.opts
+        )
         self.tracer.start()
 
     def stop(self):
@@ -246,8 +256,19 @@ def variants_for(wl: str) -> list:
         if _session_has_fast():
             # the same two modes with the pure-Python callbacks (SCOPE_NB_PURE=1): the floor
             # of a hook written in Python, for comparison with the C callbacks
-            v.append(Scope("scope_nb (pure Python): one module, args+returns", module_key="one", pure=True))
-            v.append(Scope("scope_nb (pure Python): trace everything, no args", pure=True, trace_all=True, capture_args=False))
+            v.append(
+                Scope(
+                    "scope_nb (pure Python): one module, args+returns", module_key="one", pure=True
+                )
+            )
+            v.append(
+                Scope(
+                    "scope_nb (pure Python): trace everything, no args",
+                    pure=True,
+                    trace_all=True,
+                    capture_args=False,
+                )
+            )
     if wl == "threads+queue":
         v.append(Scope("scope_nb: messages_only", tracing_level="messages_only"))
         # the default bound: the oldest chunks are dropped (and counted), so the memory
@@ -261,7 +282,9 @@ def variants_for(wl: str) -> list:
         small = wl == "asyncio"
         if small:
             v.append(Untraced(small=True))
-        v.append(Viz("VizTracer args+retval", small=small, log_func_args=True, log_func_retval=True))
+        v.append(
+            Viz("VizTracer args+retval", small=small, log_func_args=True, log_func_retval=True)
+        )
     if HAVE["pyinstrument"]:
         v.append(Pyinstrument())
     if HAVE["yappi"]:
@@ -361,7 +384,9 @@ def scope_memory(wl: str, variant: Scope, kwargs) -> dict:
     n1 = max(n, 1)
     out = {"events": n, "retained_B": (m1 - m0) / n1, "cols_B": cols / n1}
     out.update({k + "_B": v / n1 for k, v in parts.items()})
-    out["target_B"] = out["retained_B"] - out["text_B"]  # the issue's measure: repr text not counted
+    out["target_B"] = (
+        out["retained_B"] - out["text_B"]
+    )  # the issue's measure: repr text not counted
     return out
 
 
@@ -397,7 +422,9 @@ def memory_in_child(wl: str, variant_name: str, kwargs: dict) -> dict:
     spec = {"wl": wl, "variant": variant_name, "kwargs": kwargs}
     out = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--mem-child", json.dumps(spec)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if out.returncode != 0:
         return {"error": (out.stderr.strip().splitlines() or ["?"])[-1]}
@@ -499,7 +526,12 @@ def versions() -> str:
 
 def git_rev() -> str:
     try:
-        return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
     except Exception:
         return "?"
 
@@ -509,14 +541,32 @@ def main(argv=None) -> int:
     if argv[:1] == ["--mem-child"]:
         _mem_child(argv[1])
         return 0
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (best of N); default 5")
-    ap.add_argument("--quick", action="store_true", help="smaller workloads (smoke test; ratios are noisier)")
-    ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated subset of: " + ", ".join(WORKLOADS))
-    ap.add_argument("--slow-cap", type=float, default=2.5,
-                    help="a variant whose round (start + workload + stop) took longer than this many seconds "
-                         "runs 3 rounds at most, 2 past 3x this, 1 past 8x (default 2.5)")
-    ap.add_argument("--out", default=None, help="markdown file to write (default benchmarks/results-<python>.md)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--rounds", type=int, default=5, help="interleaved rounds (best of N); default 5"
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="smaller workloads (smoke test; ratios are noisier)"
+    )
+    ap.add_argument(
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help="comma-separated subset of: " + ", ".join(WORKLOADS),
+    )
+    ap.add_argument(
+        "--slow-cap",
+        type=float,
+        default=2.5,
+        help="a variant whose round (start + workload + stop) took longer than this many seconds "
+        "runs 3 rounds at most, 2 past 3x this, 1 past 8x (default 2.5)",
+    )
+    ap.add_argument(
+        "--out",
+        default=None,
+        help="markdown file to write (default benchmarks/results-<python>.md)",
+    )
     ap.add_argument("--no-memory", action="store_true", help="skip the untimed memory pass")
     args = ap.parse_args(argv)
 
@@ -567,7 +617,11 @@ def main(argv=None) -> int:
                 # cap, 1 past 8x
                 n = 1 if spent > 8 * args.slow_cap else 2 if spent > 3 * args.slow_cap else 3
                 cap[key] = min(cap.get(key, args.rounds), max(n, len(times[key])))
-        print(f"round {r + 1}/{args.rounds} done ({time.perf_counter() - t_start:.0f} s)", file=sys.stderr, flush=True)
+        print(
+            f"round {r + 1}/{args.rounds} done ({time.perf_counter() - t_start:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     # untimed memory pass, at the --quick sizes (bytes per event do not depend on the
     # size), each variant in a child process of its own
@@ -576,9 +630,15 @@ def main(argv=None) -> int:
         for w in wls:
             for v in plan[w]:
                 key = (w, v.name)
-                if (isinstance(v, Scope) and "outside" not in v.name and not v.pure) or (isinstance(v, Viz) and w == "call-heavy"):
-                    mem[key] = memory_in_child(w, v.name, MEMORY_SIZES.get(w, sizes(w, True, v.small)))
-        print(f"memory pass done ({time.perf_counter() - t_start:.0f} s)", file=sys.stderr, flush=True)
+                if (isinstance(v, Scope) and "outside" not in v.name and not v.pure) or (
+                    isinstance(v, Viz) and w == "call-heavy"
+                ):
+                    mem[key] = memory_in_child(
+                        w, v.name, MEMORY_SIZES.get(w, sizes(w, True, v.small))
+                    )
+        print(
+            f"memory pass done ({time.perf_counter() - t_start:.0f} s)", file=sys.stderr, flush=True
+        )
 
     mat = materialise(3, lambda: calls_recorded(4 if not args.quick else 1))
     mat_msg = materialise(3, lambda: messages_recorded(170_000 if not args.quick else 20_000))
@@ -593,11 +653,22 @@ def main(argv=None) -> int:
     lines.append("")
     lines.append(f"- machine: {machine()}; load average at the end {os.getloadavg()[0]:.2f}")
     lines.append(f"- {versions()}; commit {git_rev()}")
-    lines.append(f"- command: `{cmd}` ({args.rounds} interleaved rounds, best of N; harness total {total:.0f} s)")
-    lines.append("- workload sizes: " + "; ".join(f"{w} {sizes(w, args.quick, False)}" for w in wls)
-                 + ("; small size (asyncio): " + str(sizes("asyncio", args.quick, True)) if "asyncio" in wls else ""))
+    lines.append(
+        f"- command: `{cmd}` ({args.rounds} interleaved rounds, best of N; harness total {total:.0f} s)"
+    )
+    lines.append(
+        "- workload sizes: "
+        + "; ".join(f"{w} {sizes(w, args.quick, False)}" for w in wls)
+        + (
+            "; small size (asyncio): " + str(sizes("asyncio", args.quick, True))
+            if "asyncio" in wls
+            else ""
+        )
+    )
     lines.append("")
-    lines.append("| workload | variant | best s | median s | ratio | events | ns/event | calls | ns/call | B/event | start ms | stop s | notes |")
+    lines.append(
+        "| workload | variant | best s | median s | ratio | events | ns/event | calls | ns/call | B/event | start ms | stop s | notes |"
+    )
     lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     ratios: dict[tuple[str, str], float] = {}
     for w in wls:
@@ -652,7 +723,9 @@ def main(argv=None) -> int:
                 f"without repr text: {m['target_B']:.1f} B/event"
             )
         elif "rss_B" in m:
-            lines.append(f"- memory, {key[0]} / {key[1]}: {m['events']:,} entries; RSS growth {m['rss_B']:.1f} B/entry (one entry per call)")
+            lines.append(
+                f"- memory, {key[0]} / {key[1]}: {m['events']:,} entries; RSS growth {m['rss_B']:.1f} B/entry (one entry per call)"
+            )
         else:
             lines.append(f"- memory, {key[0]} / {key[1]}: not measured ({m})")
     lines.append("")
@@ -677,17 +750,25 @@ def main(argv=None) -> int:
     if r(ch, one) is not None and r(ch, va) is not None:
         if new:
             ok = r(ch, one) <= r(ch, va) / 2
-            lines.append(f"| call-heavy, one module with args+returns: <= half of VizTracer args+retval | {r(ch, one):.2f}x vs {r(ch, va):.2f}x (half: {r(ch, va) / 2:.2f}x) | {'met' if ok else 'NOT met'} |")
+            lines.append(
+                f"| call-heavy, one module with args+returns: <= half of VizTracer args+retval | {r(ch, one):.2f}x vs {r(ch, va):.2f}x (half: {r(ch, va) / 2:.2f}x) | {'met' if ok else 'NOT met'} |"
+            )
         else:
             ok = r(ch, one) <= r(ch, va)
-            lines.append(f"| call-heavy, one module with args+returns: no worse than VizTracer args+retval (3.11) | {r(ch, one):.2f}x vs {r(ch, va):.2f}x | {'met' if ok else 'NOT met'} |")
+            lines.append(
+                f"| call-heavy, one module with args+returns: no worse than VizTracer args+retval (3.11) | {r(ch, one):.2f}x vs {r(ch, va):.2f}x | {'met' if ok else 'NOT met'} |"
+            )
     out_name = "scope_nb: code outside the traced module"
     if r(ch, out_name) is not None:
         x = r(ch, out_name)
         if new:
-            lines.append(f"| code outside the traced modules: <= 1.05x | {x:.2f}x | {'met' if x <= 1.05 else 'NOT met'} |")
+            lines.append(
+                f"| code outside the traced modules: <= 1.05x | {x:.2f}x | {'met' if x <= 1.05 else 'NOT met'} |"
+            )
         else:
-            lines.append(f"| code outside the traced modules: <= 1.05x (a 3.12+ target; 3.11 has no DISABLE) | {x:.2f}x | {'(met)' if x <= 1.05 else 'n/a on 3.11'} |")
+            lines.append(
+                f"| code outside the traced modules: <= 1.05x (a 3.12+ target; 3.11 has no DISABLE) | {x:.2f}x | {'(met)' if x <= 1.05 else 'n/a on 3.11'} |"
+            )
     m = mem.get((ch, one))
     if m and "retained_B" in m:
         ok = m["target_B"] <= 48
@@ -696,9 +777,13 @@ def main(argv=None) -> int:
             f"| {m['target_B']:.1f} B/event (columns alone {m['cols_B']:.1f} B; with repr text {m['retained_B']:.1f} B) | {'met' if ok else 'NOT met'} |"
         )
     per_m = mat["best_s"] / max(mat["events"], 1) * 1e6
-    lines.append(f"| materialise 1M events into polars < 1 s | {mat['best_s']:.2f} s for {mat['events']:,} events ({per_m:.2f} s per 1M) | {'met' if per_m < 1.0 else 'NOT met'} |")
+    lines.append(
+        f"| materialise 1M events into polars < 1 s | {mat['best_s']:.2f} s for {mat['events']:,} events ({per_m:.2f} s per 1M) | {'met' if per_m < 1.0 else 'NOT met'} |"
+    )
     per_m = mat_msg["best_s"] / max(mat_msg["events"], 1) * 1e6
-    lines.append(f"| materialise 1M lock and message events (queue workload, messages_only) < 1 s | {mat_msg['best_s']:.2f} s for {mat_msg['events']:,} events ({per_m:.2f} s per 1M) | {'met' if per_m < 1.0 else 'NOT met'} |")
+    lines.append(
+        f"| materialise 1M lock and message events (queue workload, messages_only) < 1 s | {mat_msg['best_s']:.2f} s for {mat_msg['events']:,} events ({per_m:.2f} s per 1M) | {'met' if per_m < 1.0 else 'NOT met'} |"
+    )
     all_name = "scope_nb: trace everything, no args"
     for w in wls:
         if r(w, all_name) is not None and r(w, "VizTracer defaults") is not None:
@@ -709,11 +794,19 @@ def main(argv=None) -> int:
     mo = r("threads+queue", "scope_nb: messages_only")
     if mo is not None:
         landed = [getattr(p, "__name__", str(p)).rsplit(".", 1)[-1] for p in _session.PATCHERS]
-        note = f" (patchers: {', '.join(landed)})" if landed else " (no thread/queue/lock patchers registered yet: nothing is recorded)"
-        lines.append(f"| messages_only on the 4-thread queue workload <= 1.3x (issue 3), every event kept | {mo:.2f}x{note} | {'met' if mo <= 1.3 else 'NOT met'} |")
+        note = (
+            f" (patchers: {', '.join(landed)})"
+            if landed
+            else " (no thread/queue/lock patchers registered yet: nothing is recorded)"
+        )
+        lines.append(
+            f"| messages_only on the 4-thread queue workload <= 1.3x (issue 3), every event kept | {mo:.2f}x{note} | {'met' if mo <= 1.3 else 'NOT met'} |"
+        )
     mb = r("threads+queue", MO_BOUNDED)
     if mb is not None:
-        lines.append(f"| the same with the default max_events=100,000 (oldest chunks dropped) | {mb:.2f}x | {'met' if mb <= 1.3 else 'NOT met'} |")
+        lines.append(
+            f"| the same with the default max_events=100,000 (oldest chunks dropped) | {mb:.2f}x | {'met' if mb <= 1.3 else 'NOT met'} |"
+        )
     lines.append("")
 
     text = "\n".join(lines)

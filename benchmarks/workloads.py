@@ -72,8 +72,16 @@ def threads_queue(messages: int = 200_000, producers: int = 2, consumers: int = 
     done: list[int] = []
     per = messages // producers
     # each producer sends one None per consumer when it finishes
-    threads = [threading.Thread(target=_consumer, args=(q, lock, counts, done), name=f"consumer-{i}") for i in range(consumers)]
-    threads += [threading.Thread(target=_producer, args=(q, lock, counts, f"p{i}", per), name=f"producer-{i}") for i in range(producers)]
+    threads = [
+        threading.Thread(target=_consumer, args=(q, lock, counts, done), name=f"consumer-{i}")
+        for i in range(consumers)
+    ]
+    threads += [
+        threading.Thread(
+            target=_producer, args=(q, lock, counts, f"p{i}", per), name=f"producer-{i}"
+        )
+        for i in range(producers)
+    ]
     for t in threads:
         t.start()
     for t in threads[consumers:]:

@@ -102,15 +102,30 @@ def install(lib: dict, py: Path) -> None:
 
 def command(lib: dict, mode: str, py: Path, out: Path) -> tuple[list[str], dict]:
     """The exact command line and extra environment of one mode."""
-    pytest_args = [*COMMON, *lib.get("pytest", []), f"--junitxml={out / (mode + '.xml')}",
-                   *lib["tests"]]
+    pytest_args = [
+        *COMMON,
+        *lib.get("pytest", []),
+        f"--junitxml={out / (mode + '.xml')}",
+        *lib["tests"],
+    ]
     env = {"PYTHONPATH": str(ROOT)}
     if mode == "base":
         return [str(py), "-m", "pytest", *pytest_args], env
     if mode == "run":
         trace = out / "trace"
-        return [str(py), "-m", "scope_nb", "run", "-q", "--no-calls", "-o", str(trace),
-                "-m", "pytest", *pytest_args], env
+        return [
+            str(py),
+            "-m",
+            "scope_nb",
+            "run",
+            "-q",
+            "--no-calls",
+            "-o",
+            str(trace),
+            "-m",
+            "pytest",
+            *pytest_args,
+        ], env
     env["SCOPE_CORPUS_MODULES"] = ",".join(lib["modules"])
     env["SCOPE_CORPUS_OUT"] = str(out / "record.json")
     return [str(py), "-m", "pytest", "-p", "record_plugin", *pytest_args], env
@@ -125,8 +140,14 @@ def run_mode(lib: dict, mode: str, py: Path, cwd: Path, out: Path) -> dict:
         shutil.rmtree(out / "trace", ignore_errors=True)
     t0 = time.perf_counter()
     with open(out / f"{mode}.log", "w") as log:
-        proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **env}, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             rc = proc.wait(TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -134,8 +155,12 @@ def run_mode(lib: dict, mode: str, py: Path, cwd: Path, out: Path) -> dict:
             proc.wait()
             rc = "timeout"
     seconds = time.perf_counter() - t0
-    result = {"cmd": _show(cmd, env), "rc": rc, "seconds": round(seconds, 2),
-              "tests": junit_outcomes(out / f"{mode}.xml")}
+    result = {
+        "cmd": _show(cmd, env),
+        "rc": rc,
+        "seconds": round(seconds, 2),
+        "tests": junit_outcomes(out / f"{mode}.xml"),
+    }
     if mode == "run":
         result["recorder"] = _loaded_summary(py, out / "trace")
     elif mode == "record":
@@ -146,10 +171,17 @@ def run_mode(lib: dict, mode: str, py: Path, cwd: Path, out: Path) -> dict:
 
 def _loaded_summary(py: Path, trace: Path) -> dict:
     """trace.errors and events of the CLI's trace, read back by scope_nb.load in the venv."""
-    code = ("import json, sys, scope_nb, record_plugin;"
-            "print(json.dumps(record_plugin.summary(scope_nb.load(sys.argv[1])), default=repr))")
-    p = subprocess.run([str(py), "-c", code, str(trace)], capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=TIMEOUT)
+    code = (
+        "import json, sys, scope_nb, record_plugin;"
+        "print(json.dumps(record_plugin.summary(scope_nb.load(sys.argv[1])), default=repr))"
+    )
+    p = subprocess.run(
+        [str(py), "-c", code, str(trace)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=TIMEOUT,
+    )
     if p.returncode:
         return {"load_failed": p.stderr.strip().splitlines()[-1:] or ["?"]}
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -188,8 +220,14 @@ def differences(base: dict, other: dict) -> list[dict]:
         a = base.get(key, {"outcome": "absent", "message": ""})
         b = other.get(key, {"outcome": "absent", "message": ""})
         if a["outcome"] != b["outcome"]:
-            out.append({"test": key, "base": a["outcome"], "recorded": b["outcome"],
-                        "message": b["message"] or a["message"]})
+            out.append(
+                {
+                    "test": key,
+                    "base": a["outcome"],
+                    "recorded": b["outcome"],
+                    "message": b["message"] or a["message"],
+                }
+            )
     return out
 
 
@@ -268,18 +306,23 @@ def write_results(path: Path) -> None:
             f"| {r['name']} | {r['version']} | {_counts(r['base']['tests'])} | {_same(r, 'run')} "
             f"| {_same(r, 'record')} | {_errors(r, 'run')} / {_errors(r, 'record')} | {ev} "
             f"| {_ratio(r, 'run')} / {_ratio(r, 'record')} | `python corpus/run.py --only "
-            f"{r['name']}` |")
+            f"{r['name']}` |"
+        )
     lines += ["", "## Findings (generated)", ""]
     for r in results:
         found = []
         for mode in MODES[1:]:
             diffs = r[mode]["differences"]
             for d in diffs[:SHOWN]:
-                found.append(f"- {mode}: `{d['test']}`: {d['base']} untraced, {d['recorded']} "
-                             f"recorded: {d['message']!r}")
+                found.append(
+                    f"- {mode}: `{d['test']}`: {d['base']} untraced, {d['recorded']} "
+                    f"recorded: {d['message']!r}"
+                )
             if len(diffs) > SHOWN:
-                found.append(f"- {mode}: ... and {len(diffs) - SHOWN} more differing tests "
-                             f"(corpus/results/{r['name']}.json)")
+                found.append(
+                    f"- {mode}: ... and {len(diffs) - SHOWN} more differing tests "
+                    f"(corpus/results/{r['name']}.json)"
+                )
             rec = r[mode].get("recorder", {})
             for where, n in rec.get("errors", {}).items():
                 sample = rec.get("error_samples", {}).get(where, "")
@@ -293,8 +336,16 @@ def write_results(path: Path) -> None:
             lines += [f"### {r['name']} {r['version']}", "", *found, ""]
     lines += ["## Exact commands", ""]
     for r in results:
-        lines += [f"### {r['name']}", "", "cwd: the unpacked sdist (corpus/.cache/NAME-VERSION)",
-                  "", "```", *(r[m]["cmd"] for m in MODES), "```", ""]
+        lines += [
+            f"### {r['name']}",
+            "",
+            "cwd: the unpacked sdist (corpus/.cache/NAME-VERSION)",
+            "",
+            "```",
+            *(r[m]["cmd"] for m in MODES),
+            "```",
+            "",
+        ]
     notes = ROOT / "notes.md"
     if notes.exists():
         lines += [notes.read_text().rstrip(), ""]
@@ -326,8 +377,10 @@ def main(argv: list[str] | None = None) -> int:
         r = run_library(lib, py)
         bad += not passed(r)
     write_results(ROOT / "RESULTS.md")
-    print(f"[corpus] {len(libs)} libraries, {bad} with changed outcomes or recorder errors; "
-          "see corpus/RESULTS.md")
+    print(
+        f"[corpus] {len(libs)} libraries, {bad} with changed outcomes or recorder errors; "
+        "see corpus/RESULTS.md"
+    )
     return 1 if bad else 0
 
 

@@ -93,7 +93,7 @@ NB01 = [
     went through), and `-o kitchen` keeps the recording in a variable (it is always
     kept as `_scope` too). The cell ends with a summary.
     """),
-    code('''
+    code("""
     %%scope --objects pantry -o kitchen
     orders = queue.Queue()
     cooks = [threading.Thread(target=cook, args=(orders,), name=f"cook-{i}") for i in (1, 2)]
@@ -105,7 +105,7 @@ NB01 = [
         orders.put(None)
     for c in cooks:
         c.join()
-    '''),
+    """),
     md("""
     The summary lists the actors (the main thread and the two cooks), the events by
     kind, and the four questions scope_nb always asks: did anything crash, race,
@@ -125,13 +125,13 @@ NB01 = [
     paired by `msg_id`, so you can see which cook received each order and how long it
     waited (which cook gets which order depends on the scheduler):
     """),
-    code('''
+    code("""
     import polars as pl
 
     names = kitchen.actors().select("actor", "name")
     received = kitchen.events("receive").filter(pl.col("detail") != "None").join(names, on="actor", how="left")
     received.select("name", "target", "detail", (pl.col("duration_ns") / 1e3).alias("waited_us"))
-    '''),
+    """),
     md("""
     ## Time travel on a traced object
 
@@ -140,10 +140,10 @@ NB01 = [
     instant (real values, not text):
     """),
     code('kitchen.state_timeline(pantry).select("actor", "cause", "changed", "state")'),
-    code('''
+    code("""
     after_first_dish = kitchen.state_timeline(pantry)["ts"][1]
     kitchen.get_state_at(pantry, after_first_dish)
-    '''),
+    """),
     md("""
     ## Pictures
 
@@ -151,11 +151,11 @@ NB01 = [
     the kernel, which also reads well when the notebook is saved. The timeline has one
     lane per actor; green lines are messages from sender to receiver.
     """),
-    code('''
+    code("""
     from scope_nb.notebook import charts
 
     charts.timeline_chart(kitchen)
-    '''),
+    """),
     md("Who started whom (the supervision tree, a `networkx.DiGraph` that draws itself):"),
     code("kitchen.supervision_tree()"),
     md("""
@@ -191,7 +191,7 @@ NB02 = [
     after. This notebook gets exactly that from a recording.
     """),
     code("%load_ext scope"),
-    code('''
+    code("""
     import queue
     import threading
 
@@ -213,20 +213,20 @@ NB02 = [
     def ledger_worker(inbox):
         while (payment := inbox.get()) is not None:
             ledger.apply(payment)
-    '''),
+    """),
     md("""
     Like many services, this one sends a dead thread's report to its log as one line
     (instead of the default traceback on stderr):
     """),
-    code('''
+    code("""
     def log_thread_death(args):
         print(f"[log] thread {args.thread.name} stopped: {args.exc_type.__name__}")
 
 
     threading.excepthook = log_thread_death
-    '''),
+    """),
     md("## Reproduce it under the recorder"),
-    code('''
+    code("""
     %%scope --objects ledger -o payday
     inbox = queue.Queue()
     worker = threading.Thread(target=ledger_worker, args=(inbox,), name="ledger-worker")
@@ -239,7 +239,7 @@ NB02 = [
         inbox.put(payment)
     inbox.put(None)
     worker.join()
-    '''),
+    """),
     md("""
     The log line says `KeyError` and nothing more. The summary already names the crash;
     let's take it apart.
@@ -250,30 +250,30 @@ NB02 = [
     person needs: the exception and traceback, the last messages the worker received,
     the calls it was making, and the traced objects' state before and after.
     """),
-    code('''
+    code("""
     crash = payday.get_crash_events("ledger-worker")
     crash
-    '''),
+    """),
     code('payday.analyze_crash("ledger-worker")'),
     md("""
     On the timeline, the payments travel from the cell's thread to the worker (green
     lines) and the worker's lane ends with the crash (red cross):
     """),
-    code('''
+    code("""
     from scope_nb.notebook import charts
 
     charts.timeline_chart(payday)
-    '''),
+    """),
     md("""
     ## The message that killed it
 
     The messages the worker received before it died, most recent last. The second one
     names a payee, `carol`, that the ledger does not know:
     """),
-    code('''
+    code("""
     messages = payday.get_messages_to("ledger-worker", before=crash.ts)
     messages.select("ts", "sender", "via", "detail")
-    '''),
+    """),
     md("""
     ## State before and after: money vanished
 
@@ -284,11 +284,11 @@ NB02 = [
     Rebuild the ledger as it was when the fatal message arrived, and as it was at the
     crash:
     """),
-    code('''
+    code("""
     fatal_received = messages["ts"][-1]
     print("when the fatal message arrived:", payday.get_state_at(ledger, fatal_received))
     print("at the crash:                  ", payday.get_state_at(ledger, crash.ts))
-    '''),
+    """),
     code("payday.analyze_state_change(ledger, fatal_received, crash.ts)"),
     md("""
     Bob was debited 20 that arrived nowhere, `applied` did not move, and the third
@@ -330,7 +330,7 @@ NB03 = [
     treat a Barrier as ordering the two tellers' accesses, so the race stays visible.
     """),
     code("%load_ext scope"),
-    code('''
+    code("""
     import threading
 
 
@@ -340,9 +340,9 @@ NB03 = [
 
 
     account = Account(100)
-    '''),
+    """),
     md("## The racy run"),
-    code('''
+    code("""
     %%scope --objects account -o racy
     both_have_read = threading.Barrier(2)
     teller_1_wrote = threading.Event()
@@ -367,25 +367,25 @@ NB03 = [
     for t in tellers:
         t.join()
     print("balance:", account.balance, "(expected 175)")
-    '''),
+    """),
     md("""
     ## Watch the interleaving
 
     `interleaved_timeline` merges what both tellers did, in global order. Both read 100;
     teller-1 writes 150; teller-2 writes 125, computed from its stale read:
     """),
-    code('''
+    code("""
     import polars as pl
 
     steps = racy.interleaved_timeline(["teller-1", "teller-2"])
     steps.filter(pl.col("kind").is_in(["read", "write"])).select("seq", "actor", "kind", "target", "detail")
-    '''),
+    """),
     md("The same on the timeline (purple: state reads and writes):"),
-    code('''
+    code("""
     from scope_nb.notebook import charts
 
     charts.timeline_chart(racy)
-    '''),
+    """),
     md("""
     ## The race report
 
@@ -393,17 +393,17 @@ NB03 = [
     the object and attribute, both threads, the line of the stale read and of each
     write, the locks each held (none), and whether an update was actually lost:
     """),
-    code('''
+    code("""
     races = racy.detect_race_conditions()
     races
-    '''),
-    code('''
+    """),
+    code("""
     race = races[0]
     print(race.kind, "on", f"{race.obj}.{race.attribute}", "- update lost:", race.lost_update)
     print("stale read: ", race.first.actor, race.first.op, "value", race.first.value, "holding", race.first.locks)
     print("in between: ", race.between[0].actor, race.between[0].op, "value", race.between[0].value)
     print("bad write:  ", race.second.actor, race.second.op, "value", race.second.value)
-    '''),
+    """),
     md("""
     The balance's history tells the same story from the object's side: 100, 150, then
     back down to 125.
@@ -415,20 +415,20 @@ NB03 = [
     Hold one lock across the read and the write. (The forced interleaving cannot happen
     any more: a teller now waits for the lock instead of for the other teller.)
     """),
-    code('''
+    code("""
     account = Account(100)
 
 
     def deposit(amount):
         with account_lock:
             account.balance = account.balance + amount
-    '''),
+    """),
     md("""
     Locks created while recording are traced automatically, so the lock is made inside
     the recorded cell (for a lock that already exists, use `%scope trace lock NAME` or
     `scope_nb.trace_lock(lock, name)`).
     """),
-    code('''
+    code("""
     %%scope --objects account -o fixed --quiet
     account_lock = threading.Lock()
     tellers = [threading.Thread(target=deposit, args=(amount,), name=f"teller-{i}")
@@ -438,19 +438,19 @@ NB03 = [
     for t in tellers:
         t.join()
     print("balance:", account.balance)
-    '''),
-    code('''
+    """),
+    code("""
     print("races:", fixed.detect_race_conditions())
     fixed.state_timeline(account).select("actor", "cause", "state")
-    '''),
+    """),
     md("""
     Both tellers now read and write `balance` with `account_lock` held (the detector
     checks the locks held at each access; the last read is the cell's own `print`,
     after both tellers were joined, which orders it after their writes):
     """),
-    code('''
+    code("""
     fixed.events(["read", "write"]).select("actor", "kind", "target", "detail", "locks_held")
-    '''),
+    """),
     md("""
     ## What you can now do
 
@@ -478,7 +478,7 @@ NB04 = [
     still found.
     """),
     code("%load_ext scope"),
-    code('''
+    code("""
     import threading
 
     import scope_nb as scope
@@ -499,7 +499,7 @@ NB04 = [
 
 
     alice, bob = Account("alice", 100), Account("bob", 100)
-    '''),
+    """),
     md("""
     ## AB-BA: two transfers in opposite directions
 
@@ -507,7 +507,7 @@ NB04 = [
     with names (`scope.trace_lock`). The second transfer starts only after the first
     one finished: this run cannot hang.
     """),
-    code('''
+    code("""
     %%scope -o transfers
     alice.lock = scope.trace_lock(alice.lock, "alice.lock")
     bob.lock = scope.trace_lock(bob.lock, "bob.lock")
@@ -531,36 +531,35 @@ NB04 = [
     for t in threads:
         t.join()
     print("balances:", alice.balance, bob.balance)
-    '''),
+    """),
     md("""
     The run finished, yet the summary lists a potential deadlock. The report gives the
     cycle, the threads, and the line where each lock was taken while the other was held:
     """),
-    code('''
+    code("""
     report = transfers.detect_deadlocks()[0]
     report
-    '''),
-    md("The evidence, straight from the events frame: who held what when taking which lock.")
-    ,
-    code('''
+    """),
+    md("The evidence, straight from the events frame: who held what when taking which lock."),
+    code("""
     transfers.events("lock_acquire").select("actor", "target", "locks_held", "location")
-    '''),
+    """),
     md("The lock graph, with the cycle in red:"),
-    code('''
+    code("""
     from scope_nb.notebook import graphs
 
     graphs.lock_graph_svg(transfers)
-    '''),
+    """),
     md("""
     `lock_graph()` returns the same graph as a `networkx.DiGraph`, if you want to query it:
     """),
-    code('''
+    code("""
     import networkx as nx
 
     g = transfers.lock_graph()
     print("edges:", list(g.edges()))
     print("cycles:", list(nx.simple_cycles(g)))
-    '''),
+    """),
     md("""
     ## Dining philosophers
 
@@ -569,7 +568,7 @@ NB04 = [
     Here they eat one after the other (each waits for the previous one's `Event`), so
     the run cannot hang, and the five-lock cycle is still there.
     """),
-    code('''
+    code("""
     raw_forks = [threading.Lock() for _ in range(5)]
 
 
@@ -592,17 +591,17 @@ NB04 = [
             d.start()
         for d in diners:
             d.join()
-    '''),
-    code('''
+    """),
+    code("""
     %%scope -o table --quiet
     forks = [scope.trace_lock(f, f"fork-{i}") for i, f in enumerate(raw_forks)]
     dinner(forks, ordered=False)
-    '''),
-    code('''
+    """),
+    code("""
     cycle = next(r for r in table.detect_deadlocks() if len(r.cycle) == 5)
     print(" -> ".join(cycle.cycle + cycle.cycle[:1]))
     cycle.to_frame().select("holding", "taking", "actor", "location")
-    '''),
+    """),
     code("graphs.lock_graph_svg(table)"),
     md("""
     ## The fix: one global lock order
@@ -610,15 +609,15 @@ NB04 = [
     If every thread takes locks in the same global order (here: the lower-numbered fork
     first), the graph cannot have a cycle:
     """),
-    code('''
+    code("""
     %%scope -o ordered_table --quiet
     forks = [scope.trace_lock(f, f"fork-{i}") for i, f in enumerate(raw_forks)]
     dinner(forks, ordered=True)
-    '''),
-    code('''
+    """),
+    code("""
     print("deadlocks:", ordered_table.detect_deadlocks())
     graphs.lock_graph_svg(ordered_table)
-    '''),
+    """),
     md("""
     ## What you can now do
 
@@ -655,7 +654,7 @@ NB05 = [
     requests compute a checksum with a synchronous function that takes 300 ms
     (`time.sleep` stands in for CPU work or a blocking client library).
     """),
-    code('''
+    code("""
     import asyncio
     import time
 
@@ -682,47 +681,47 @@ NB05 = [
             tg.create_task(handle(10), name="request-1")
             tg.create_task(handle(20), name="request-2")
         return [round((b - a) * 1000) for a, b in zip(beats, beats[1:])]
-    '''),
-    code('''
+    """),
+    code("""
     %%scope -o blocked
     gaps = await serve()
     print("heartbeat gaps (ms):", gaps)
-    '''),
+    """),
     md("""
     The first heartbeat gap is about 600 ms instead of 50. `detect_stalls` says why:
     each request held the loop for 300 ms, at a line it names, with the stack:
     """),
-    code('''
+    code("""
     stalls = blocked.detect_stalls()
     for s in stalls:
         print(s.headline)
-    '''),
+    """),
     code("stalls[0]"),
     md("""
     On the timeline, the two requests run one after the other, each for 300 ms, and
     nothing else on the loop runs meanwhile (the red marks are the stalls):
     """),
-    code('''
+    code("""
     from scope_nb.notebook import charts
 
     charts.timeline_chart(blocked)
-    '''),
+    """),
     md("""
     The fix is to move the blocking work off the loop with `asyncio.to_thread` (or use
     an async client). The stall detector has nothing more to say:
     """),
-    code('''
+    code("""
     async def handle(request):
         return await asyncio.to_thread(checksum, bytes(range(request)))
-    '''),
-    code('''
+    """),
+    code("""
     %%scope -o unblocked --quiet
     gaps = await serve()
     print("heartbeat gaps (ms):", gaps)
-    '''),
-    code('''
+    """),
+    code("""
     print("loop stalls:", [s for s in unblocked.detect_stalls() if s.kind == "blocked_loop"])
-    '''),
+    """),
     md("""
     ## 2. Check-then-act across `await`
 
@@ -730,7 +729,7 @@ NB05 = [
     fetches the rate, and stores it. The `await` in the middle is where the other task
     runs: two fetches instead of one, and the first result is overwritten.
     """),
-    code('''
+    code("""
     class RateCache:
         def __init__(self):
             self.rate = None
@@ -750,28 +749,28 @@ NB05 = [
         if rates.rate is None:                 # check
             rates.rate = await fetch_rate(who)  # ... act, after an await
         return rates.rate
-    '''),
-    code('''
+    """),
+    code("""
     %%scope --objects rates -o cache_race
     async with asyncio.TaskGroup() as tg:
         a = tg.create_task(get_rate("request-a"), name="request-a")
         b = tg.create_task(get_rate("request-b"), name="request-b")
     print("fetches:", fetches, "answers:", a.result(), b.result())
-    '''),
+    """),
     md("""
     The same race report as with threads: the actors are tasks this time, and the
     stale read is the `if rates.rate is None` check.
     """),
-    code('''
+    code("""
     race = cache_race.detect_race_conditions()[0]
     race
-    '''),
+    """),
     code('cache_race.state_timeline(rates).select("actor", "cause", "state")'),
     md("""
     The fix: an `asyncio.Lock` around check-and-fetch, so the second request waits and
     then finds the cache filled.
     """),
-    code('''
+    code("""
     rates = RateCache()
     fetches = []
 
@@ -781,15 +780,15 @@ NB05 = [
             if rates.rate is None:
                 rates.rate = await fetch_rate(who)
         return rates.rate
-    '''),
-    code('''
+    """),
+    code("""
     %%scope --objects rates -o cache_fixed --quiet
     lock = asyncio.Lock()
     async with asyncio.TaskGroup() as tg:
         a = tg.create_task(get_rate("request-a", lock), name="request-a")
         b = tg.create_task(get_rate("request-b", lock), name="request-b")
     print("fetches:", fetches, "answers:", a.result(), b.result())
-    '''),
+    """),
     code('print("races:", cache_fixed.detect_race_conditions())'),
     md("""
     ## What you can now do
@@ -848,7 +847,7 @@ NB06 = [
         while (record := records.get()) is not None:
             store(record, db)
     '''),
-    code('''
+    code("""
     import json
     import queue
     import threading
@@ -856,8 +855,8 @@ NB06 = [
     import pipeline
 
     lines = [json.dumps({"id": i, "price": 3, "qty": i % 7}) for i in range(500)]
-    '''),
-    code('''
+    """),
+    code("""
     %%scope --modules pipeline -o slow
     records = queue.Queue()
     db = []
@@ -868,24 +867,24 @@ NB06 = [
     reader.join()
     writer.join()
     print(len(db), "records stored")
-    '''),
+    """),
     md("""
     ## Hotspots
 
     Every function of `pipeline`, by total (inclusive) time: `write` runs for the whole
     recording, and nearly all of it is spent in `store`, 3 ms a call, 500 calls.
     """),
-    code('''
+    code("""
     import polars as pl
 
     ms = lambda col: (pl.col(col) / 1e6).round(2).alias(col.replace("_ns", "_ms"))
     slow.performance_hotspots("pipeline").select("function", "count", ms("total_ns"), ms("max_ns"))
-    '''),
-    code('''
+    """),
+    code("""
     from scope_nb.notebook import charts
 
     charts.hotspots_chart(slow)
-    '''),
+    """),
     md("""
     ## The call tree
 
@@ -900,9 +899,9 @@ NB06 = [
     and how long messages waited. The reader finished in a few milliseconds and the
     records piled up waiting for the writer:
     """),
-    code('''
+    code("""
     slow.message_queue_analysis().select("queue", "sends", "receives", "max_depth", ms("latency_p50_ns"), ms("latency_max_ns"))
-    '''),
+    """),
     code("charts.queue_depth_chart(slow)"),
     md("""
     A queue that backs up for a moment is not yet a problem: a logging queue catching up
@@ -912,25 +911,25 @@ NB06 = [
     a message waiting longer than `wait_s` (1 s). `queue_bottlenecks` shows the numbers
     it judges by, for every queue that reached the depth (`performance_analysis().bottlenecks`):
     """),
-    code('''
+    code("""
     slow.performance_analysis("pipeline").bottlenecks.select("queue", "peak_depth", "final_depth", ms("above_ns"), ms("wait_max_ns"))
-    '''),
+    """),
     md("""
     Here the last record waited well over a second for the writer, and the queue stayed
     deep for most of the run: a backlog that hurt. The stall names the slow consumer,
     both rates, and why it counts:
     """),
-    code('''
+    code("""
     backlog = next(s for s in slow.detect_stalls() if s.kind == "backlog")
     backlog
-    '''),
+    """),
     md("""
     ## The fix: batch the round trips
 
     `store` pays one round trip per record. Storing what is waiting in the queue in one
     round trip removes the bottleneck:
     """),
-    code('''
+    code("""
     %%writefile -a pipeline.py
 
 
@@ -949,13 +948,13 @@ NB06 = [
                 batch.pop()
                 done = True
             store_many(batch, db)
-    '''),
-    code('''
+    """),
+    code("""
     import importlib
 
     pipeline = importlib.reload(pipeline)
-    '''),
-    code('''
+    """),
+    code("""
     %%scope --modules pipeline -o fast --quiet
     records = queue.Queue()
     db = []
@@ -966,8 +965,8 @@ NB06 = [
     reader.join()
     writer.join()
     print(len(db), "records stored")
-    '''),
-    code('''
+    """),
+    code("""
     def wall_ms(trace):
         lo, hi = trace.time_range()
         return round((hi - lo) / 1e6, 1)
@@ -975,7 +974,7 @@ NB06 = [
     print("before:", wall_ms(slow), "ms   after:", wall_ms(fast), "ms")
     print("backlogs after:", [s for s in fast.detect_stalls() if s.kind == "backlog"])
     fast.performance_hotspots("pipeline").select("function", "count", ms("total_ns"))
-    '''),
+    """),
     md("""
     ## Threads queueing on a lock
 
@@ -984,7 +983,7 @@ NB06 = [
     store at a time. `lock_contention()` ranks the locks by the time spent waiting for
     them, with how long each was held:
     """),
-    code('''
+    code("""
     %%writefile -a pipeline.py
 
 
@@ -992,8 +991,8 @@ NB06 = [
         while (record := records.get()) is not None:
             with db_lock:  # held for the whole round trip
                 store(record, db)
-    '''),
-    code('''
+    """),
+    code("""
     %%scope --modules pipeline -o locked --quiet
     pipeline = importlib.reload(pipeline)
     records = queue.Queue()
@@ -1010,10 +1009,10 @@ NB06 = [
     for w in writers:
         w.join()
     print(len(db), "records stored")
-    '''),
-    code('''
+    """),
+    code("""
     locked.lock_contention().select("lock", "acquisitions", "actors", "waited", ms("wait_ns"), ms("hold_max_ns"))
-    '''),
+    """),
     md("""
     Most acquisitions waited, and the waits add up to several times the wall time:
     the threads spent their lives in line for `db_lock`. Holding the lock only for what
@@ -1094,7 +1093,7 @@ NB07 = [
     `python -m scope_nb`, the same command, so the notebook does not depend on `PATH`.
     The app's own output is its log; its stderr went nowhere, as in many deployments.
     """),
-    code('''
+    code("""
     import subprocess
     import sys
 
@@ -1102,77 +1101,77 @@ NB07 = [
                          capture_output=True, text=True, timeout=120)
     print("exit code:", run.returncode)
     print(run.stdout)
-    '''),
+    """),
     md("One directory per process, each a small Parquet dataset:"),
-    code('''
+    code("""
     from pathlib import Path
 
     for d in sorted(Path("traces/shop").iterdir()):
         print(d.name.split("-")[0] + "-<pid>", sorted(f.name for f in d.iterdir()))
-    '''),
+    """),
     md("""
     `scope-nb report DIR` prints the findings without a notebook (it is what you would
     run on the server first):
     """),
-    code('''
+    code("""
     report = subprocess.run([sys.executable, "-m", "scope_nb", "report", "traces/shop"],
                             capture_output=True, text=True, timeout=120)
     print(report.stdout.split("== hotspots")[0])
-    '''),
+    """),
     md("""
     ## Load the directory
 
     `scope_nb.load` (or `%scope load DIR`) merges every process directory into one Trace:
     """),
-    code('''
+    code("""
     import polars as pl
 
     import scope_nb as scope
 
     shop = scope.load("traces/shop")
     shop
-    '''),
+    """),
     md("Three processes, who started them, and how they ended:"),
-    code('''
+    code("""
     shop.actors().filter(pl.col("kind") == "process").select("actor", "name", "parent", "pid", "outcome", "exception")
-    '''),
-    code('''
+    """),
+    code("""
     from scope_nb.notebook import charts, graphs
 
     graphs.supervision_svg(shop)
-    '''),
+    """),
     md("""
     ## Find the failure
 
     The crash is the warehouse process, exit code 1. The exit code is all the parent
     saw; the recording has what happened inside that process.
     """),
-    code('''
+    code("""
     crash = shop.get_crash_events()[0]
     crash
-    '''),
-    code('''
+    """),
+    code("""
     dead_pid = shop.actors().filter(pl.col("actor") == crash.actor)["pid"][0]
     inside = shop.events().filter(pl.col("pid") == dead_pid)
     inside.filter(pl.col("kind").is_in(["receive", "send", "exception", "exit"])).select(
         "seq", "actor", "kind", "function", "detail")
-    '''),
+    """),
     md("""
     The calls of the application's code were recorded too; the one that raised, with
     its arguments:
     """),
-    code('''
+    code("""
     shop.function_calls().filter(pl.col("exception").is_not_null()).select(
         "pid", "function", "args", "exception", "location")
-    '''),
+    """),
     md("""
     And the messages the warehouse's main thread received before it died: the order for
     `plum`, an item the warehouse does not stock.
     """),
-    code('''
+    code("""
     main_thread = inside.filter(pl.col("kind") == "receive")["actor"][0]
     shop.get_messages_to(main_thread, before=crash.ts).select("sender", "via", "detail")
-    '''),
+    """),
     md("""
     Every process on one timeline (messages between processes are the green lines):
     """),
@@ -1232,13 +1231,22 @@ def clean(nb: nbformat.NotebookNode) -> None:
 
 
 def execute(nb: nbformat.NotebookNode, workdir: str, timeout: int = CELL_TIMEOUT) -> None:
-    NotebookClient(nb, kernel_name="python3", timeout=timeout, allow_errors=bool(os.environ.get("SCOPE_NB_DRAFT")),
-                   resources={"metadata": {"path": workdir}}).execute()
+    NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=timeout,
+        allow_errors=bool(os.environ.get("SCOPE_NB_DRAFT")),
+        resources={"metadata": {"path": workdir}},
+    ).execute()
 
 
 def build(name: str) -> Path:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     nb.cells = [nbformat.from_dict(c) for c in NOTEBOOKS[name]]
     for i, cell in enumerate(nb.cells):
@@ -1251,7 +1259,9 @@ def build(name: str) -> Path:
         print(f"{name}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
     # the kernel's own words for itself (JupyterLab writes them into a notebook it opens:
     # stored as they are, opening the notebook leaves it unmodified)
-    nb.metadata["kernelspec"]["display_name"] = KernelSpecManager().get_kernel_spec("python3").display_name
+    nb.metadata["kernelspec"]["display_name"] = (
+        KernelSpecManager().get_kernel_spec("python3").display_name
+    )
     path = HERE / f"{name}.ipynb"
     nbformat.validate(nb)
     nbformat.write(nb, path)

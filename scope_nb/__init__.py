@@ -1,9 +1,9 @@
 """scope_nb: a flight recorder and time machine for concurrent Python.
 
-    import scope_nb as scope
-    with scope.record() as trace:
-        run_my_threads()
-    trace.detect_race_conditions()
+import scope_nb as scope
+with scope.record() as trace:
+    run_my_threads()
+trace.detect_race_conditions()
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ def trace_module(module_or_name: types.ModuleType | str) -> int:
     elif isinstance(module_or_name, types.ModuleType):
         module = module_or_name
     else:
-        raise TypeError(f"trace_module takes a module or a module name, got {type(module_or_name).__name__}")
+        raise TypeError(
+            f"trace_module takes a module or a module name, got {type(module_or_name).__name__}"
+        )
     return rec.trace_module(module)
 
 
@@ -114,6 +116,19 @@ def unload_ipython_extension(ipython) -> None:
 
 
 __all__ = [
-    "Options", "Trace", "start", "stop", "record", "current", "is_recording", "trace_module",
-    "trace_all_processes", "trace_process", "trace_object", "traced", "trace_lock", "load", *_QUERIES,
+    "Options",
+    "Trace",
+    "start",
+    "stop",
+    "record",
+    "current",
+    "is_recording",
+    "trace_module",
+    "trace_all_processes",
+    "trace_process",
+    "trace_object",
+    "traced",
+    "trace_lock",
+    "load",
+    *_QUERIES,
 ]

@@ -231,7 +231,9 @@ def _after_fork_in_child() -> None:
             if info.get("parent_pid") != os.getpid():
                 _start_child(info["options"], None)
     except Exception as e:
-        print(f"scope_nb: recording of forked child {os.getpid()} not started: {e}", file=sys.stderr)
+        print(
+            f"scope_nb: recording of forked child {os.getpid()} not started: {e}", file=sys.stderr
+        )
 
 
 def _start_child(options: dict[str, Any], parent_actor: str | None) -> None:
@@ -301,5 +303,8 @@ class _TraceOnImport:
 atexit.register(stop_at_exit)
 atexit.register(settle_all)
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
-                        after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )

@@ -39,38 +39,74 @@ class CliError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="scope-nb", description=__doc__.split("\n\n")[0],
-                                epilog=__doc__.split("\n\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--version", action=_VersionAction, help="print what `scope-nb version` prints and exit")
+    p = argparse.ArgumentParser(
+        prog="scope-nb",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--version", action=_VersionAction, help="print what `scope-nb version` prints and exit"
+    )
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="record a script or module")
     run.add_argument("-o", "--output", help="trace directory (default: ./scope-trace-<time>)")
-    run.add_argument("-m", dest="as_module", action="store_true", help="run a module (like python -m)")
-    run.add_argument("--timeout", type=float, help="stop the program after this many seconds (exit code 124)")
-    run.add_argument("--level", default="full", help="tracing level: full | messages_only | states_only | minimal")
+    run.add_argument(
+        "-m", dest="as_module", action="store_true", help="run a module (like python -m)"
+    )
+    run.add_argument(
+        "--timeout", type=float, help="stop the program after this many seconds (exit code 124)"
+    )
+    run.add_argument(
+        "--level",
+        default="full",
+        help="tracing level: full | messages_only | states_only | minimal",
+    )
     run.add_argument("--modules", default="", help="comma-separated modules whose calls are traced")
-    run.add_argument("--no-calls", action="store_true", help="do not trace calls of all user code (default: traced)")
-    run.add_argument("--max-events", type=int, default=1_000_000, help="events kept in memory between flushes")
+    run.add_argument(
+        "--no-calls",
+        action="store_true",
+        help="do not trace calls of all user code (default: traced)",
+    )
+    run.add_argument(
+        "--max-events", type=int, default=1_000_000, help="events kept in memory between flushes"
+    )
     run.add_argument("--sample-rate", type=float, default=1.0)
-    run.add_argument("--flush-interval", type=float, default=1.0, help="seconds between writes to disk")
-    run.add_argument("--no-children", action="store_true", help="do not record child Python processes")
-    run.add_argument("--repr-objects", action="store_true",
-                     help="show objects with their own repr(), formatted later off the traced thread "
-                     "(runs the program's __repr__; default: <Type #n>)")
-    run.add_argument("--races", action="store_true",
-                     help="watch attribute accesses of instances of the program's own classes for races "
-                     "(costs a Python call per such access)")
+    run.add_argument(
+        "--flush-interval", type=float, default=1.0, help="seconds between writes to disk"
+    )
+    run.add_argument(
+        "--no-children", action="store_true", help="do not record child Python processes"
+    )
+    run.add_argument(
+        "--repr-objects",
+        action="store_true",
+        help="show objects with their own repr(), formatted later off the traced thread "
+        "(runs the program's __repr__; default: <Type #n>)",
+    )
+    run.add_argument(
+        "--races",
+        action="store_true",
+        help="watch attribute accesses of instances of the program's own classes for races "
+        "(costs a Python call per such access)",
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress line")
-    run.add_argument("program", nargs=argparse.REMAINDER, help="script.py [args] (or module [args] with -m)")
+    run.add_argument(
+        "program", nargs=argparse.REMAINDER, help="script.py [args] (or module [args] with -m)"
+    )
     rep = sub.add_parser("report", help="what went wrong in a recorded trace")
     rep.add_argument("paths", nargs="+", help="trace directories (merged)")
     rep.add_argument("--json", action="store_true", help="machine-readable output")
     rep.add_argument("--top", type=int, default=10, help="hotspots and locks shown")
     exp = sub.add_parser("export", help="export a trace to another format")
     exp.add_argument("paths", nargs="+", help="trace directories (merged)")
-    exp.add_argument("--perfetto", required=True, metavar="OUT.json", help="Chrome trace-event JSON file")
+    exp.add_argument(
+        "--perfetto", required=True, metavar="OUT.json", help="Chrome trace-event JSON file"
+    )
     sub.add_parser("demo", help="record and explain the demo program")
-    sub.add_parser("version", help="the Python version and the back-end in use (native or pure), and why")
+    sub.add_parser(
+        "version", help="the Python version and the back-end in use (native or pure), and why"
+    )
     return p
 
 
@@ -126,11 +162,19 @@ class _Run:
     def options(self) -> dict[str, Any]:
         a = self.args
         out = a.output or f"scope-trace-{time.strftime('%Y%m%d-%H%M%S')}"
-        return {"storage": "disk", "persist_path": out, "tracing_level": a.level, "max_events": a.max_events,
-                "sample_rate": a.sample_rate, "flush_interval": a.flush_interval,
-                "follow_children": not a.no_children, "trace_all": not a.no_calls,
-                "repr_objects": a.repr_objects, "races": a.races,
-                "modules": [m for m in a.modules.split(",") if m]}
+        return {
+            "storage": "disk",
+            "persist_path": out,
+            "tracing_level": a.level,
+            "max_events": a.max_events,
+            "sample_rate": a.sample_rate,
+            "flush_interval": a.flush_interval,
+            "follow_children": not a.no_children,
+            "trace_all": not a.no_calls,
+            "repr_objects": a.repr_objects,
+            "races": a.races,
+            "modules": [m for m in a.modules.split(",") if m],
+        }
 
     def counts(self) -> tuple[int, int]:
         from .store.flusher import flusher_of
@@ -153,7 +197,11 @@ class _Run:
         if self.done.wait(timeout) or self.returned:
             return
         self.timed_out = True
-        print(f"\nscope-nb: timeout after {timeout:g} s; stopping the program", file=sys.stderr, flush=True)
+        print(
+            f"\nscope-nb: timeout after {timeout:g} s; stopping the program",
+            file=sys.stderr,
+            flush=True,
+        )
         signal.pthread_kill(main_ident, signal.SIGINT)
         if not self.done.wait(2.0):  # the program did not come back: keep the trace anyway
             self.finish()
@@ -176,9 +224,12 @@ class _Run:
         except KeyboardInterrupt:  # the watcher's signal, sent just before `returned` was set
             pass
         self.timed_out = True
-        print(f"\nscope-nb: timeout after {timeout:g} s; threads still running: "
-              + ", ".join(t.name for t in threading.enumerate() if t is not me and not t.daemon),
-              file=sys.stderr, flush=True)
+        print(
+            f"\nscope-nb: timeout after {timeout:g} s; threads still running: "
+            + ", ".join(t.name for t in threading.enumerate() if t is not me and not t.daemon),
+            file=sys.stderr,
+            flush=True,
+        )
         return False
 
     def finish(self) -> str | None:
@@ -204,13 +255,21 @@ def _run(args) -> int:
     import scope_nb
 
     if not args.program:
-        raise CliError("run: give a script (scope-nb run script.py) or a module (scope-nb run -m module)", EXIT_USAGE)
+        raise CliError(
+            "run: give a script (scope-nb run script.py) or a module (scope-nb run -m module)",
+            EXIT_USAGE,
+        )
     target, *rest = args.program
     if not args.as_module and not os.path.isfile(target):
         raise CliError(f"run: no such script: {target}", EXIT_USAGE)
-    if args.timeout is not None and not 0 < args.timeout <= threading.TIMEOUT_MAX:  # also refuses nan
-        raise CliError(f"run: --timeout {args.timeout:g} is invalid; accepted: a positive number of seconds, "
-                       f"at most {threading.TIMEOUT_MAX:g}", EXIT_USAGE)
+    if (
+        args.timeout is not None and not 0 < args.timeout <= threading.TIMEOUT_MAX
+    ):  # also refuses nan
+        raise CliError(
+            f"run: --timeout {args.timeout:g} is invalid; accepted: a positive number of seconds, "
+            f"at most {threading.TIMEOUT_MAX:g}",
+            EXIT_USAGE,
+        )
     if args.as_module and not _module_exists(target):
         raise CliError(f"run: no module named {target!r}", EXIT_USAGE)
     run = _Run(args)
@@ -226,7 +285,9 @@ def _run(args) -> int:
     if not args.quiet and sys.stderr.isatty():
         run.rec.own_thread(run.progress, "progress").start()
     if args.timeout is not None:
-        run.rec.own_thread(lambda: run.watch(args.timeout, threading.get_ident()), "timeout").start()
+        run.rec.own_thread(
+            lambda: run.watch(args.timeout, threading.get_ident()), "timeout"
+        ).start()
     sys.argv = [target, *rest]
     code = EXIT_OK
     try:
@@ -271,8 +332,10 @@ def _program_crashed(rec, exc: BaseException) -> None:
     """Print the traceback as python would (without this module's frames) and record
     the main thread's crash, which no thread hook sees when the program runs here."""
     tb = exc.__traceback__
-    while tb is not None and (tb.tb_frame.f_code.co_filename in (__file__, "<frozen runpy>")
-                              or tb.tb_frame.f_code.co_filename.endswith("runpy.py")):
+    while tb is not None and (
+        tb.tb_frame.f_code.co_filename in (__file__, "<frozen runpy>")
+        or tb.tb_frame.f_code.co_filename.endswith("runpy.py")
+    ):
         tb = tb.tb_next
     lines = traceback.format_exception(type(exc), exc, tb)
     sys.stderr.write("".join(lines))
@@ -374,10 +437,16 @@ def _report(args) -> int:
         import polars as pl
 
         ov = _overview(trace)
-        print(f"trace {', '.join(ov['paths'])}: {ov['processes']} process(es), {ov['actors']} actors, "
-              f"{ov['events']:,} events over {ov['duration_s']:.3f} s; dropped {sum(ov['dropped'].values()):,}")
+        print(
+            f"trace {', '.join(ov['paths'])}: {ov['processes']} process(es), {ov['actors']} actors, "
+            f"{ov['events']:,} events over {ov['duration_s']:.3f} s; dropped {sum(ov['dropped'].values()):,}"
+        )
         for name, value in sections.items():
-            count = value.height if isinstance(value, pl.DataFrame) else (len(value) if isinstance(value, list) else 0)
+            count = (
+                value.height
+                if isinstance(value, pl.DataFrame)
+                else (len(value) if isinstance(value, list) else 0)
+            )
             print(f"\n== {name} ({'error' if isinstance(value, CliError) else count}) ==")
             if isinstance(value, CliError):
                 print(f"could not compute: {value}")
@@ -412,7 +481,13 @@ def _demo(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"run": _run, "report": _report, "export": _export, "demo": _demo, "version": _version}[args.command](args)
+        return {
+            "run": _run,
+            "report": _report,
+            "export": _export,
+            "demo": _demo,
+            "version": _version,
+        }[args.command](args)
     except CliError as e:
         print(f"scope-nb: error: {e}", file=sys.stderr)
         return e.code

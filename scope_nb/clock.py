@@ -48,7 +48,9 @@ def as_ns(t, name: str = "ts") -> int:
     except (OverflowError, ValueError):  # nan, inf, a datetime at the edge of the calendar
         ns = None
     if ns is None or abs(ns) > INT64_MAX:
-        raise ValueError(f"{name}={t!r} is not a time a trace can hold; accepted: {_TIME} within the int64 ns range")
+        raise ValueError(
+            f"{name}={t!r} is not a time a trace can hold; accepted: {_TIME} within the int64 ns range"
+        )
     return ns
 
 

@@ -105,8 +105,12 @@ def _number(name, value, kind, lo=None, hi=None, allow_none=False):
             f"scope_nb: option {name} must be {'an int' if kind is int else 'a number'}"
             f"{' or None' if allow_none else ''}, got {type(value).__name__} {value!r}"
         )
-    if (lo is not None and not value >= lo) or (hi is not None and not value <= hi):  # NaN fails both
-        raise _fail(name, value, f"{lo if lo is not None else '-inf'} .. {hi if hi is not None else 'inf'}")
+    if (lo is not None and not value >= lo) or (
+        hi is not None and not value <= hi
+    ):  # NaN fails both
+        raise _fail(
+            name, value, f"{lo if lo is not None else '-inf'} .. {hi if hi is not None else 'inf'}"
+        )
     return kind(value)
 
 
@@ -114,7 +118,9 @@ def _names(name: str, value: Any) -> tuple[str, ...]:
     accepted = "names or modules" if name == "modules" else "names (str)"
     if isinstance(value, str):
         return tuple(v.strip() for v in value.split(",") if v.strip())
-    if isinstance(value, Iterable) and not isinstance(value, bytes | bytearray):  # bytes iterate as ints
+    if isinstance(value, Iterable) and not isinstance(
+        value, bytes | bytearray
+    ):  # bytes iterate as ints
         out = []
         for v in value:
             if isinstance(v, str):
@@ -147,19 +153,37 @@ def make_options(**options: Any) -> Options:
         if name in o:
             o[name] = _number(name, o[name], int, 0 if name == "seed" else 1)
     if "retention_segments" in o:
-        o["retention_segments"] = _number("retention_segments", o["retention_segments"], int, 1, allow_none=True)
+        o["retention_segments"] = _number(
+            "retention_segments", o["retention_segments"], int, 1, allow_none=True
+        )
     # durations end up as thread wait timeouts and int nanoseconds: finite, at most TIMEOUT_MAX
     for name in ("flush_interval", "slow_callback"):
         if name in o:
             o[name] = _number(name, o[name], float, 0.0, threading.TIMEOUT_MAX)
             if o[name] <= 0:
-                raise _fail(name, o[name], f"a positive number of seconds, at most {threading.TIMEOUT_MAX}")
+                raise _fail(
+                    name, o[name], f"a positive number of seconds, at most {threading.TIMEOUT_MAX}"
+                )
     for name in ("watchdog", "memory_interval"):
         if name in o and o[name] is not None:
             o[name] = _number(name, o[name], float, 0.0, threading.TIMEOUT_MAX, allow_none=True)
             if o[name] <= 0:
-                raise _fail(name, o[name], f"a positive number of seconds, at most {threading.TIMEOUT_MAX}, or None")
-    for name in ("persist_to_disk", "auto_cleanup", "trace_all", "capture_args", "repr_objects", "tracemalloc", "patch", "follow_children", "races"):
+                raise _fail(
+                    name,
+                    o[name],
+                    f"a positive number of seconds, at most {threading.TIMEOUT_MAX}, or None",
+                )
+    for name in (
+        "persist_to_disk",
+        "auto_cleanup",
+        "trace_all",
+        "capture_args",
+        "repr_objects",
+        "tracemalloc",
+        "patch",
+        "follow_children",
+        "races",
+    ):
         if name in o and not isinstance(o[name], bool):
             raise TypeError(f"scope_nb: option {name} must be True or False, got {o[name]!r}")
     for name in ("modules", "redact"):
@@ -167,7 +191,9 @@ def make_options(**options: Any) -> Options:
             o[name] = _names(name, o[name])
     if "persist_path" in o and o["persist_path"] is not None:
         if not isinstance(o["persist_path"], str | os.PathLike):
-            raise TypeError(f"scope_nb: option persist_path must be a path, got {o['persist_path']!r}")
+            raise TypeError(
+                f"scope_nb: option persist_path must be a path, got {o['persist_path']!r}"
+            )
         o["persist_path"] = os.fspath(o["persist_path"])
     opts = Options(**o)
     if opts.persisting and not opts.persist_path:

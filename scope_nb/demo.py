@@ -16,7 +16,9 @@ EXPECTED_BALANCE = 100 + 10 + 20
 def main() -> int:
     print("Recording a bank: three teller threads, a queue each, two traced accounts...")
     quiet = threading.excepthook
-    threading.excepthook = lambda args: None  # the crash is reported below, not as a stray traceback
+    threading.excepthook = lambda args: (
+        None
+    )  # the crash is reported below, not as a stray traceback
     try:
         with scope.record(modules=[bank]) as trace:
             accounts = bank.run_bank(watch=lambda acct: scope.trace_object(acct, name=acct.name))
@@ -49,7 +51,11 @@ def main() -> int:
 
     print("\n== Where did the time go?")
     with pl.Config(tbl_cols=6):
-        print(trace.performance_hotspots().select("function", "count", "total_ns", "self_ns", "actors").head(5))
+        print(
+            trace.performance_hotspots()
+            .select("function", "count", "total_ns", "self_ns", "actors")
+            .head(5)
+        )
 
     print(f"\n{found} problems found (expected 3: a crash, a lost update, a lock-order inversion).")
     return 0 if found >= 3 else 1

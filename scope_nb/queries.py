@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-
     import networkx as nx
     import polars as pl
 
@@ -20,9 +19,7 @@ def _current(name: str) -> Trace:
 
     trace = current()
     if trace is None:
-        raise RuntimeError(
-            f"scope_nb.{name}: nothing recorded yet; call scope_nb.start() first"
-        )
+        raise RuntimeError(f"scope_nb.{name}: nothing recorded yet; call scope_nb.start() first")
     return trace
 
 
@@ -127,11 +124,13 @@ def lock_graph() -> nx.DiGraph:
     return _current("lock_graph").lock_graph()
 
 
-def detect_stalls(*, backlog_depth: int | None = None, backlog_s: float | None = None,
-                  wait_s: float | None = None) -> list:
+def detect_stalls(
+    *, backlog_depth: int | None = None, backlog_s: float | None = None, wait_s: float | None = None
+) -> list:
     """(`Trace.detect_stalls` of `scope_nb.current()`.)"""
-    return _current("detect_stalls").detect_stalls(backlog_depth=backlog_depth, backlog_s=backlog_s,
-                                                    wait_s=wait_s)
+    return _current("detect_stalls").detect_stalls(
+        backlog_depth=backlog_depth, backlog_s=backlog_s, wait_s=wait_s
+    )
 
 
 def supervision_tree() -> nx.DiGraph:
@@ -200,4 +199,38 @@ def export_perfetto(path) -> str:
     return _current("export_perfetto").export_perfetto(path)
 
 
-__all__ = ['events', 'actors', 'states', 'state_timeline', 'message_flow', 'function_calls', 'get_state_at', 'events_between', 'get_events_before', 'system_snapshot_at', 'analyze_state_change', 'get_crash_events', 'get_messages_to', 'analyze_crash', 'interleaved_timeline', 'detect_race_conditions', 'analyze_race_condition', 'detect_deadlocks', 'lock_graph', 'detect_stalls', 'supervision_tree', 'process_relationships', 'find_processes', 'performance_hotspots', 'performance_analysis', 'call_tree_analysis', 'timing_analysis', 'message_queue_analysis', 'lock_contention', 'memory_analysis', 'explore', 'save', 'export_perfetto']
+__all__ = [
+    "events",
+    "actors",
+    "states",
+    "state_timeline",
+    "message_flow",
+    "function_calls",
+    "get_state_at",
+    "events_between",
+    "get_events_before",
+    "system_snapshot_at",
+    "analyze_state_change",
+    "get_crash_events",
+    "get_messages_to",
+    "analyze_crash",
+    "interleaved_timeline",
+    "detect_race_conditions",
+    "analyze_race_condition",
+    "detect_deadlocks",
+    "lock_graph",
+    "detect_stalls",
+    "supervision_tree",
+    "process_relationships",
+    "find_processes",
+    "performance_hotspots",
+    "performance_analysis",
+    "call_tree_analysis",
+    "timing_analysis",
+    "message_queue_analysis",
+    "lock_contention",
+    "memory_analysis",
+    "explore",
+    "save",
+    "export_perfetto",
+]

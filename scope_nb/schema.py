@@ -45,7 +45,17 @@ KIND_CODE: dict[str, int] = {name: i for i, name in enumerate(EVENT_KINDS)}
 
 # Events never pruned by max_events nor sampled away.
 CRITICAL_KINDS: frozenset[str] = frozenset(
-    {"spawn", "exit", "crash", "cancel", "deadlock", "lock_order", "hang", "task_lost", "exc_unretrieved"}
+    {
+        "spawn",
+        "exit",
+        "crash",
+        "cancel",
+        "deadlock",
+        "lock_order",
+        "hang",
+        "task_lost",
+        "exc_unretrieved",
+    }
 )
 MESSAGE_KINDS: frozenset[str] = frozenset({"send", "receive"})
 LOCK_KINDS: frozenset[str] = frozenset(
@@ -148,7 +158,6 @@ ACTORS: dict[str, str] = {
     "outcome": "String",
     "exception": "String",
 }
-
 
 
 def polars_schema(columns: dict[str, str]):

@@ -18,8 +18,16 @@ if TYPE_CHECKING:
 
 
 class Trace:
-    def __init__(self, recorder=None, *, events=None, actors=None, states=None, meta: dict | None = None,
-                 source: Source | None = None):
+    def __init__(
+        self,
+        recorder=None,
+        *,
+        events=None,
+        actors=None,
+        states=None,
+        meta: dict | None = None,
+        source: Source | None = None,
+    ):
         if source is None:
             source = Recording(recorder) if recorder is not None else Source(events, actors, states)
         self._source = source
@@ -51,7 +59,9 @@ class Trace:
         if settle is not None:
             self._settle = settle
         if written is not None:
-            self._settle = getattr(written._source, "ready", None)  # a Later: made once the files are
+            self._settle = getattr(
+                written._source, "ready", None
+            )  # a Later: made once the files are
         rec = self._rec
         if rec is not None:
             if isinstance(self._source, Recording):
@@ -73,8 +83,12 @@ class Trace:
             "error_samples": dict(rec.store.error_samples),
             "started": clock.to_epoch(rec.started_perf),
             "stopped": clock.to_epoch(rec.stopped_perf) if rec.stopped_perf else None,
-            "objects": dict(rec.objects),  # name -> traced object, so queries accept the object itself
-            "modules": sorted({site.module for site in list(rec.sites)}),  # traced, with calls or not
+            "objects": dict(
+                rec.objects
+            ),  # name -> traced object, so queries accept the object itself
+            "modules": sorted(
+                {site.module for site in list(rec.sites)}
+            ),  # traced, with calls or not
         }
 
     def events(self, kind: str | list[str] | None = None) -> pl.DataFrame:
@@ -107,10 +121,18 @@ class Trace:
 
         lazy = self.events_lazy()
         if drop:
-            lazy = lazy.select([pl.lit(None, dtype=t).alias(c) if c in drop else pl.col(c)
-                                for c, t in polars_schema(EVENTS).items()])
-        return Trace(events=lazy.filter(predicate).collect(), actors=self.actors(), states=self.states(),
-                     meta=self.meta)
+            lazy = lazy.select(
+                [
+                    pl.lit(None, dtype=t).alias(c) if c in drop else pl.col(c)
+                    for c, t in polars_schema(EVENTS).items()
+                ]
+            )
+        return Trace(
+            events=lazy.filter(predicate).collect(),
+            actors=self.actors(),
+            states=self.states(),
+            meta=self.meta,
+        )
 
     def _calls(self, module: str | None = None, light: bool = False) -> Trace:
         """Only what call analyses read: call-stream rows (of `module`, when given);
@@ -122,7 +144,9 @@ class Trace:
         from .schema import CALL_KINDS
 
         if light:
-            return self._subset(pl.col("kind").is_in(["call", "exception"]), drop=("detail", "locks_held"))
+            return self._subset(
+                pl.col("kind").is_in(["call", "exception"]), drop=("detail", "locks_held")
+            )
         pred = pl.col("kind").is_in(sorted(CALL_KINDS))
         if module is not None:
             pred = pred & in_module(module)
@@ -266,17 +290,26 @@ class Trace:
     def get_state_at(self, obj, ts) -> dict:
         from .analysis.states import get_state_at
 
-        return get_state_at(self.states(), self.resolve_object(obj), self._time_in_trace(ts, "ts"),
-                            trusted=self.meta.get("trusted", True))
+        return get_state_at(
+            self.states(),
+            self.resolve_object(obj),
+            self._time_in_trace(ts, "ts"),
+            trusted=self.meta.get("trusted", True),
+        )
 
     def analyze_state_change(self, obj, t0, t1):
         from .analysis.labels import labels_of
         from .analysis.states import analyze_state_change
 
-        return analyze_state_change(self.states(), self.events(), self.resolve_object(obj),
-                                    self._time_in_trace(t0, "t0"), self._time_in_trace(t1, "t1"),
-                                    trusted=self.meta.get("trusted", True),
-                                    labels=labels_of(self.actors(), self.events()))
+        return analyze_state_change(
+            self.states(),
+            self.events(),
+            self.resolve_object(obj),
+            self._time_in_trace(t0, "t0"),
+            self._time_in_trace(t1, "t1"),
+            trusted=self.meta.get("trusted", True),
+            labels=labels_of(self.actors(), self.events()),
+        )
 
     def system_snapshot_at(self, ts):
         from .analysis.states import system_snapshot_at
@@ -304,7 +337,9 @@ class Trace:
         `window` seconds of each other (None: anywhere in the run)."""
         from .analysis.races import analyze_race_condition
 
-        return analyze_race_condition(self, a, b, None if window is None else clock.as_duration_ns(window, "window"))
+        return analyze_race_condition(
+            self, a, b, None if window is None else clock.as_duration_ns(window, "window")
+        )
 
     def detect_deadlocks(self) -> list:
         from .analysis.deadlocks import detect_deadlocks
@@ -317,8 +352,13 @@ class Trace:
 
         return LockGraph(lock_graph(self.events()))
 
-    def detect_stalls(self, *, backlog_depth: int | None = None, backlog_s: float | None = None,
-                      wait_s: float | None = None) -> list:
+    def detect_stalls(
+        self,
+        *,
+        backlog_depth: int | None = None,
+        backlog_s: float | None = None,
+        wait_s: float | None = None,
+    ) -> list:
         """Blocked loops, lost tasks, unretrieved exceptions, hangs, orphaned queues and
         backlogs that hurt: a queue at least `backlog_depth` deep (default 32) left
         non-empty at the end, that deep for longer than `backlog_s` (default 1 s), or
@@ -326,14 +366,18 @@ class Trace:
         from .analysis.stalls import detect_stalls
 
         given = {"backlog_depth": backlog_depth, "backlog_s": backlog_s, "wait_s": wait_s}
-        return detect_stalls(self.events(), self.actors(), **{k: v for k, v in given.items() if v is not None})
+        return detect_stalls(
+            self.events(), self.actors(), **{k: v for k, v in given.items() if v is not None}
+        )
 
     # -- performance and memory -----------------------------------------------------
     def performance_hotspots(self, module=None) -> pl.DataFrame:
         from .analysis.performance import performance_hotspots
 
         name = self._module(module)
-        return performance_hotspots(self.events() if self._source.whole else self.events_lazy(), name)
+        return performance_hotspots(
+            self.events() if self._source.whole else self.events_lazy(), name
+        )
 
     def performance_analysis(self, module=None):
         from .analysis.performance import performance_analysis
@@ -349,13 +393,18 @@ class Trace:
         from .analysis.performance import timing_analysis
 
         name = self._module(module)
-        return timing_analysis((self if self._source.whole else self._calls(light=True)).events(), name)
+        return timing_analysis(
+            (self if self._source.whole else self._calls(light=True)).events(), name
+        )
 
     def memory_analysis(self, obj_or_actor=None, duration=None):
         from .analysis.memory import memory_analysis
 
-        return memory_analysis(self, obj_or_actor,
-                               clock.as_duration_ns(duration, "duration") if duration is not None else None)
+        return memory_analysis(
+            self,
+            obj_or_actor,
+            clock.as_duration_ns(duration, "duration") if duration is not None else None,
+        )
 
     # -- persistence and the notebook --------------------------------------------------
     def save(self, path) -> str:
@@ -390,7 +439,12 @@ class Trace:
             ev = self.events()
             lo, hi = (ev["ts"].min(), ev["ts"].max()) if ev.height else (None, None)
         else:
-            lo, hi = self.events_lazy().select(pl.col("ts").min(), pl.col("ts").max().alias("hi")).collect().row(0)
+            lo, hi = (
+                self.events_lazy()
+                .select(pl.col("ts").min(), pl.col("ts").max().alias("hi"))
+                .collect()
+                .row(0)
+            )
         if lo is None:
             start = self.meta.get("started") or clock.now()
             return start, self.meta.get("stopped") or start
@@ -402,7 +456,11 @@ class Trace:
 
         name = _module_name(module)
         if name is not None:
-            traced = self._recorder_meta()["modules"] if self._rec is not None else self.meta.get("modules") or ()
+            traced = (
+                self._recorder_meta()["modules"]
+                if self._rec is not None
+                else self.meta.get("modules") or ()
+            )
             check_module(name, called_modules(self.events_lazy()) | set(traced))
         return name
 
@@ -421,7 +479,9 @@ class Trace:
         t = clock.as_ns(ts, name)
         start, end = self._span()
         if t < start:
-            raise ValueError(f"{name}={t} is before the trace starts ({start}); {_accepted(start, end)}")
+            raise ValueError(
+                f"{name}={t} is before the trace starts ({start}); {_accepted(start, end)}"
+            )
         if end is not None and t > end:
             raise ValueError(f"{name}={t} is after the trace ends ({end}); {_accepted(start, end)}")
         return t
@@ -432,11 +492,15 @@ class Trace:
         a, b = clock.as_ns(t0, "t0"), clock.as_ns(t1, "t1")
         start, end = self._span()
         if a <= b and b < start:
-            raise ValueError(f"t1={b} is before the trace starts ({start}): the window holds nothing "
-                             f"the trace saw; {_accepted(start, end)}")
+            raise ValueError(
+                f"t1={b} is before the trace starts ({start}): the window holds nothing "
+                f"the trace saw; {_accepted(start, end)}"
+            )
         if a <= b and end is not None and a > end:
-            raise ValueError(f"t0={a} is after the trace ends ({end}): the window holds nothing "
-                             f"the trace saw; {_accepted(start, end)}")
+            raise ValueError(
+                f"t0={a} is after the trace ends ({end}): the window holds nothing "
+                f"the trace saw; {_accepted(start, end)}"
+            )
         return a, b
 
 

@@ -59,7 +59,9 @@ def encode_payload(payload: Any, text: str | None = None) -> str | None:
         value = _own_loads(payload) if t is bytes else payload
         if type(value) is _Instance and text is not None:
             value = Unpicklable.from_text(text, value.type_name)
-        return json.dumps(_to_json(value, set()), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return json.dumps(
+            _to_json(value, set()), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        )
     except Exception:
         return None
 
@@ -93,7 +95,9 @@ def _to_json(v: Any, path: set[int]) -> Any:
     path.add(id(v))
     try:
         if t is dict:
-            if all(type(k) is str for k in v) and not (len(v) == 1 and next(iter(v)).startswith("$")):
+            if all(type(k) is str for k in v) and not (
+                len(v) == 1 and next(iter(v)).startswith("$")
+            ):
                 return {k: _to_json(x, path) for k, x in v.items()}
             return {"$dict": [[_to_json(k, path), _to_json(x, path)] for k, x in v.items()]}
         items = [_to_json(x, path) for x in v]
@@ -126,13 +130,20 @@ def _instance(cls: Any, _state: Any) -> _Instance:
 
 def _getattr(owner: Any, name: str) -> Any:
     """How a stand-in pickles: getattr(Unpicklable, "from_text"); no other getattr."""
-    if type(owner) is _Global and owner.name == "scope_nb.values.Unpicklable" and name == "from_text":
+    if (
+        type(owner) is _Global
+        and owner.name == "scope_nb.values.Unpicklable"
+        and name == "from_text"
+    ):
         return Unpicklable.from_text
     raise pickle.UnpicklingError(f"not a recorded copy: getattr({owner!r}, {name!r})")
 
 
-_ALLOWED = {("builtins", "complex"): complex, ("builtins", "getattr"): _getattr,
-            ("scope_nb.values", "_rebuild"): _instance}
+_ALLOWED = {
+    ("builtins", "complex"): complex,
+    ("builtins", "getattr"): _getattr,
+    ("scope_nb.values", "_rebuild"): _instance,
+}
 
 
 class _Own(pickle.Unpickler):
@@ -156,7 +167,7 @@ def _from_json(j: Any) -> Any:
     if not isinstance(j, dict):
         return j
     if len(j) == 1:
-        (key, body), = j.items()
+        ((key, body),) = j.items()
         if key.startswith("$"):
             return _marker(key, body)
     return {k: _from_json(x) for k, x in j.items()}

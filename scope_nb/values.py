@@ -44,10 +44,22 @@ _obj_dict = object.__getattribute__
 _HEAPTYPE = 1 << 9
 # what a class may define, anywhere in its MRO but object, and still be copied the way
 # the interpreter's default reduction copies it, without any of its code running
-_CUSTOM = frozenset({
-    "__reduce_ex__", "__reduce__", "__getstate__", "__setstate__", "__copy__", "__deepcopy__",
-    "__getnewargs__", "__getnewargs_ex__", "__slots__", "__getattribute__", "__class__", "__del__",
-})
+_CUSTOM = frozenset(
+    {
+        "__reduce_ex__",
+        "__reduce__",
+        "__getstate__",
+        "__setstate__",
+        "__copy__",
+        "__deepcopy__",
+        "__getnewargs__",
+        "__getnewargs_ex__",
+        "__slots__",
+        "__getattribute__",
+        "__class__",
+        "__del__",
+    }
+)
 
 
 def kept_as_is(v: Any) -> bool:
@@ -190,7 +202,10 @@ class Unpicklable:
         return self.text
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, Unpicklable) and (self.type_name, self.text) == (other.type_name, other.text)
+        return isinstance(other, Unpicklable) and (self.type_name, self.text) == (
+            other.type_name,
+            other.text,
+        )
 
     def __hash__(self) -> int:
         return hash((self.type_name, self.text))
@@ -340,8 +355,15 @@ class Formatter:
     object's state when it is formatted, not when it was recorded, and the object is
     kept alive until then."""
 
-    def __init__(self, max_len: int = 200, max_depth: int = 3, redact: Iterable[str] = (),
-                 repr_objects: bool = False, fault=None, own_thread=None):
+    def __init__(
+        self,
+        max_len: int = 200,
+        max_depth: int = 3,
+        redact: Iterable[str] = (),
+        repr_objects: bool = False,
+        fault=None,
+        own_thread=None,
+    ):
         self.max_len = max_len
         self.max_depth = max_depth
         self.is_secret = Redactor(redact)
@@ -385,7 +407,9 @@ class Formatter:
         would wait the budget for each)."""
         label = self.ids.label(value)
         if type(value) in self._slow:
-            self._failed(TimeoutError(f"repr of {label} skipped: its type's repr was too slow before"))
+            self._failed(
+                TimeoutError(f"repr of {label} skipped: its type's repr was too slow before")
+            )
             return label
         out: list = []
 
@@ -407,7 +431,9 @@ class Formatter:
             return label
         text = out[0]
         if type(text) is not str:
-            self._failed(text if isinstance(text, BaseException) else TypeError(f"repr of {label} is no str"))
+            self._failed(
+                text if isinstance(text, BaseException) else TypeError(f"repr of {label} is no str")
+            )
             return label
         return self._cut(text)
 
@@ -516,4 +542,3 @@ class Formatted:
 
     def __reduce__(self):
         return Formatted, (self.text,)
-

@@ -36,8 +36,13 @@ def _free_port() -> int:
 def jupyterlab(root: pathlib.Path, scratch: pathlib.Path):
     """A JupyterLab serving `root`; yields its URL. `scratch` holds its own dirs."""
     env = dict(os.environ)
-    for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_SETTINGS_DIR",
-                "JUPYTERLAB_WORKSPACES_DIR"):
+    for var in (
+        "JUPYTER_CONFIG_DIR",
+        "JUPYTER_DATA_DIR",
+        "JUPYTER_RUNTIME_DIR",
+        "JUPYTERLAB_SETTINGS_DIR",
+        "JUPYTERLAB_WORKSPACES_DIR",
+    ):
         env[var] = str(scratch / var.lower())
         os.makedirs(env[var], exist_ok=True)
     for plugin, values in SETTINGS.items():
@@ -49,11 +54,25 @@ def jupyterlab(root: pathlib.Path, scratch: pathlib.Path):
     log_path = scratch / "lab.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-             f"--port={port}", "--IdentityProvider.token=", "--ServerApp.password=",
-             "--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={root}", "--LabApp.news_url=",
-             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "lab",
+                "--no-browser",
+                "--allow-root",
+                "--ip=127.0.0.1",
+                f"--port={port}",
+                "--IdentityProvider.token=",
+                "--ServerApp.password=",
+                "--LabApp.expose_app_in_browser=True",
+                f"--ServerApp.root_dir={root}",
+                "--LabApp.news_url=",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -83,9 +102,17 @@ def offline_page(viewport=(1400, 1300)):
 
     refused: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-first-run"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
 
         def route(r):
@@ -115,8 +142,11 @@ def poll(fn, timeout: float, what: str):
 def wait_for_notebook(page, kernel: bool = True) -> None:
     """Until the current notebook is open (and with `kernel`, its kernel idle)."""
     ready = "window.jupyterapp && window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.context"
-    page.wait_for_function(ready + " && window.jupyterapp.shell.currentWidget.context.isReady", timeout=60_000)
+    page.wait_for_function(
+        ready + " && window.jupyterapp.shell.currentWidget.context.isReady", timeout=60_000
+    )
     if kernel:
         session = "window.jupyterapp.shell.currentWidget.sessionContext.session"
-        page.wait_for_function(f"{session} && {session}.kernel && {session}.kernel.status === 'idle'",
-                               timeout=60_000)
+        page.wait_for_function(
+            f"{session} && {session}.kernel && {session}.kernel.status === 'idle'", timeout=60_000
+        )

@@ -60,7 +60,9 @@ def test_threads_spawn_exit_crash_join_with_parent():
     assert _lifecycle(trace, crashed["actor"]) == ["spawn", "crash"]
     crash = trace.events("crash").filter(pl.col("actor") == crashed["actor"]).row(0, named=True)
     assert crash["detail"].startswith("KeyError|KeyError('lost')\n")
-    assert "_boom" in crash["detail"] and crash["location"].endswith(f"{_boom.__code__.co_firstlineno + 1}")
+    assert "_boom" in crash["detail"] and crash["location"].endswith(
+        f"{_boom.__code__.co_firstlineno + 1}"
+    )
     joins = trace.events("join")
     assert set(joins["target"]) == {good["actor"], crashed["actor"]}
     assert set(joins["actor"]) == {main}
@@ -126,11 +128,17 @@ def test_sys_exit_in_a_thread_is_a_normal_exit():
 def test_patches_removed_after_stop():
     loop_cls = asyncio.base_events.BaseEventLoop
     watched = [
-        (threading.Thread, "start"), (threading.Thread, "_bootstrap_inner"), (threading.Thread, "join"),
-        (loop_cls, "create_task"), (loop_cls, "run_forever"),
-        (asyncio.TaskGroup, "create_task"), (asyncio.TaskGroup, "__aexit__"),
-        (cf.ThreadPoolExecutor, "_adjust_thread_count"), (cf.ThreadPoolExecutor, "shutdown"),
-        (cf.ProcessPoolExecutor, "_spawn_process"), (cf.ProcessPoolExecutor, "shutdown"),
+        (threading.Thread, "start"),
+        (threading.Thread, "_bootstrap_inner"),
+        (threading.Thread, "join"),
+        (loop_cls, "create_task"),
+        (loop_cls, "run_forever"),
+        (asyncio.TaskGroup, "create_task"),
+        (asyncio.TaskGroup, "__aexit__"),
+        (cf.ThreadPoolExecutor, "_adjust_thread_count"),
+        (cf.ThreadPoolExecutor, "shutdown"),
+        (cf.ProcessPoolExecutor, "_spawn_process"),
+        (cf.ProcessPoolExecutor, "shutdown"),
         (multiprocessing.process.BaseProcess, "start"),
     ]
     before = [cls.__dict__[name] for cls, name in watched]
@@ -162,7 +170,10 @@ def test_tasks_parent_and_outcomes():
 
     with scope.record() as trace:
         asyncio.run(main())
-    main_row = trace.actors().filter((pl.col("kind") == "task") & (pl.col("parent") == trace.resolve_actor(threading.current_thread())))
+    main_row = trace.actors().filter(
+        (pl.col("kind") == "task")
+        & (pl.col("parent") == trace.resolve_actor(threading.current_thread()))
+    )
     assert main_row.height >= 1
     main_id = _actor(trace, "t-ok")["parent"]
     assert main_id in main_row["actor"].to_list()
@@ -268,10 +279,18 @@ def test_taskgroup_supervises_tasks_and_records_failure():
     assert groups["exception"][1].startswith("ExceptionGroup|")
     ok_group, bad_group = groups["actor"].to_list()
     assert _actor(trace, "g-fine")["supervisor"] == ok_group
-    assert (_actor(trace, "g-forever")["supervisor"], _actor(trace, "g-forever")["outcome"]) == (bad_group, "cancelled")
-    assert (_actor(trace, "g-fails")["supervisor"], _actor(trace, "g-fails")["outcome"]) == (bad_group, "failed")
+    assert (_actor(trace, "g-forever")["supervisor"], _actor(trace, "g-forever")["outcome"]) == (
+        bad_group,
+        "cancelled",
+    )
+    assert (_actor(trace, "g-fails")["supervisor"], _actor(trace, "g-fails")["outcome"]) == (
+        bad_group,
+        "failed",
+    )
     tree = trace.supervision_tree()
-    assert sorted(tree.successors(bad_group)) == sorted([_actor(trace, "g-forever")["actor"], _actor(trace, "g-fails")["actor"]])
+    assert sorted(tree.successors(bad_group)) == sorted(
+        [_actor(trace, "g-forever")["actor"], _actor(trace, "g-fails")["actor"]]
+    )
     parent = _actor(trace, "g-fine")["parent"]
     assert tree.edges[parent, ok_group]["relation"] == "spawned"
 
@@ -307,7 +326,9 @@ def _square(x):
 
 def test_process_pool_executor_supervises_worker_processes():
     with scope.record() as trace:
-        with cf.ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("fork")) as ex:
+        with cf.ProcessPoolExecutor(
+            max_workers=2, mp_context=multiprocessing.get_context("fork")
+        ) as ex:
             assert list(ex.map(_square, range(4))) == [0, 1, 4, 9]
     sup = trace.find_processes("supervisor")
     assert sup["kind"].to_list() == ["executor"] and sup["outcome"].to_list() == ["ok"]
@@ -319,7 +340,10 @@ def test_process_pool_executor_supervises_worker_processes():
 def test_find_processes_rejects_unknown_type():
     with scope.record() as trace:
         pass
-    with pytest.raises(ValueError, match=r"type='fiber'.*accepted: thread \| task \| process \| worker \| supervisor"):
+    with pytest.raises(
+        ValueError,
+        match=r"type='fiber'.*accepted: thread \| task \| process \| worker \| supervisor",
+    ):
         trace.find_processes("fiber")
     with pytest.raises(TypeError, match="type must be a string"):
         trace.find_processes(3)

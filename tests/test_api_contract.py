@@ -13,23 +13,61 @@ import pytest
 import scope_nb as scope
 from scope_nb.trace import Trace
 
-MODULE = ["start", "stop", "record", "trace_object", "trace_module", "trace_process",
-          "trace_all_processes", "trace_lock", "current", "load"]
+MODULE = [
+    "start",
+    "stop",
+    "record",
+    "trace_object",
+    "trace_module",
+    "trace_process",
+    "trace_all_processes",
+    "trace_lock",
+    "current",
+    "load",
+]
 QUERIES = {
-    "events": ["kind"], "actors": [], "states": [], "state_timeline": ["obj"], "message_flow": ["a", "b", "both"],
-    "function_calls": ["module"], "get_state_at": ["obj", "ts"], "events_between": ["t0", "t1"],
-    "get_events_before": ["ts", "seconds"], "system_snapshot_at": ["ts"],
-    "analyze_state_change": ["obj", "t0", "t1"], "get_crash_events": ["obj_or_actor"],
-    "get_messages_to": ["obj_or_actor", "before"], "analyze_crash": ["obj_or_actor", "ts"],
-    "interleaved_timeline": ["actors_or_objects"], "detect_race_conditions": ["timeline"],
-    "analyze_race_condition": ["a", "b", "window"], "detect_deadlocks": [], "lock_graph": [],
-    "detect_stalls": [], "supervision_tree": [], "process_relationships": ["actor"], "find_processes": ["type"],
-    "performance_hotspots": ["module"], "performance_analysis": ["module"], "call_tree_analysis": ["module"],
-    "timing_analysis": ["module"], "message_queue_analysis": [], "memory_analysis": ["obj_or_actor", "duration"],
-    "explore": [], "save": ["path"], "export_perfetto": ["path"],
+    "events": ["kind"],
+    "actors": [],
+    "states": [],
+    "state_timeline": ["obj"],
+    "message_flow": ["a", "b", "both"],
+    "function_calls": ["module"],
+    "get_state_at": ["obj", "ts"],
+    "events_between": ["t0", "t1"],
+    "get_events_before": ["ts", "seconds"],
+    "system_snapshot_at": ["ts"],
+    "analyze_state_change": ["obj", "t0", "t1"],
+    "get_crash_events": ["obj_or_actor"],
+    "get_messages_to": ["obj_or_actor", "before"],
+    "analyze_crash": ["obj_or_actor", "ts"],
+    "interleaved_timeline": ["actors_or_objects"],
+    "detect_race_conditions": ["timeline"],
+    "analyze_race_condition": ["a", "b", "window"],
+    "detect_deadlocks": [],
+    "lock_graph": [],
+    "detect_stalls": [],
+    "supervision_tree": [],
+    "process_relationships": ["actor"],
+    "find_processes": ["type"],
+    "performance_hotspots": ["module"],
+    "performance_analysis": ["module"],
+    "call_tree_analysis": ["module"],
+    "timing_analysis": ["module"],
+    "message_queue_analysis": [],
+    "memory_analysis": ["obj_or_actor", "duration"],
+    "explore": [],
+    "save": ["path"],
+    "export_perfetto": ["path"],
 }
-START_OPTIONS = ["storage", "max_events", "sample_rate", "tracing_level", "persist_to_disk", "persist_path",
-                 "auto_cleanup"]
+START_OPTIONS = [
+    "storage",
+    "max_events",
+    "sample_rate",
+    "tracing_level",
+    "persist_to_disk",
+    "persist_path",
+    "auto_cleanup",
+]
 
 
 @pytest.mark.parametrize("name", MODULE)
@@ -40,7 +78,7 @@ def test_module_functions(name):
 @pytest.mark.parametrize("name, params", sorted(QUERIES.items()))
 def test_trace_queries_and_their_module_level_twins(name, params):
     method = getattr(Trace, name)
-    assert list(inspect.signature(method).parameters)[1:len(params) + 1] == params
+    assert list(inspect.signature(method).parameters)[1 : len(params) + 1] == params
     assert callable(getattr(scope, name))
 
 
@@ -49,15 +87,26 @@ def test_start_accepts_every_contract_option(tmp_path):
 
     fields = set(Options.__dataclass_fields__)
     assert set(START_OPTIONS) <= fields
-    trace = scope.start(storage="memory", max_events=10, sample_rate=1.0, tracing_level="minimal",
-                        persist_to_disk=False, persist_path=None, auto_cleanup=True)
+    trace = scope.start(
+        storage="memory",
+        max_events=10,
+        sample_rate=1.0,
+        tracing_level="minimal",
+        persist_to_disk=False,
+        persist_path=None,
+        auto_cleanup=True,
+    )
     assert scope.current() is trace
     assert isinstance(scope.stop(), Trace)
 
 
 def test_module_level_queries_need_a_trace():
-    done = subprocess.run([sys.executable, "-c", "import scope_nb; scope_nb.events()"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", "import scope_nb; scope_nb.events()"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
     assert "RuntimeError: scope_nb.events: nothing recorded yet" in done.stderr
 

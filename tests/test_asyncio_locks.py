@@ -13,7 +13,9 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def _on(trace, name):
-    return trace.events().filter((pl.col("target") == name) & pl.col("kind").str.starts_with("lock_"))
+    return trace.events().filter(
+        (pl.col("target") == name) & pl.col("kind").str.starts_with("lock_")
+    )
 
 
 def test_semaphore_holders_and_waiters():
@@ -36,10 +38,17 @@ def test_semaphore_holders_and_waiters():
         assert asyncio.run(main()) == 2
     ev = _on(trace, "sem")
     kinds = ev["kind"].to_list()
-    assert (kinds.count("lock_acquire"), kinds.count("lock_wait"), kinds.count("lock_release")) == (4, 2, 4)
+    assert (kinds.count("lock_acquire"), kinds.count("lock_wait"), kinds.count("lock_release")) == (
+        4,
+        2,
+        4,
+    )
     acq = ev.filter(pl.col("kind") == "lock_acquire")
     assert acq["detail"].to_list() == ["2"] * 4  # the initial value: room for two, no gate
-    assert sorted(acq["duration_ns"].to_list())[:2] == [0, 0] and min(acq["duration_ns"].to_list()[2:]) > 0
+    assert (
+        sorted(acq["duration_ns"].to_list())[:2] == [0, 0]
+        and min(acq["duration_ns"].to_list()[2:]) > 0
+    )
     # the moment the second waiter started waiting: two tasks hold it, two wait
     t = ev.filter(pl.col("kind") == "lock_wait")["ts"].max()
     locks = trace.system_snapshot_at(t).locks.filter(pl.col("lock") == "sem")
@@ -78,8 +87,14 @@ def test_a_cancelled_wait_gives_up(kind):
     with scope.record() as trace:
         assert asyncio.run(main()) is True
     ev = _on(trace, "lock")
-    assert ev["kind"].to_list() == ["lock_acquire", "lock_wait", "lock_timeout", "lock_release",
-                                    "lock_acquire", "lock_release"]
+    assert ev["kind"].to_list() == [
+        "lock_acquire",
+        "lock_wait",
+        "lock_timeout",
+        "lock_release",
+        "lock_acquire",
+        "lock_release",
+    ]
     end = ev["ts"].max()
     assert trace.system_snapshot_at(end).locks.filter(pl.col("status") == "waiting").height == 0
 
@@ -132,13 +147,23 @@ def test_trace_lock_takes_asyncio_semaphores_and_conditions_made_before_start():
 
 
 def test_asyncio_patches_restored_after_stop():
-    before = (asyncio.Semaphore.__init__, asyncio.Semaphore.acquire, asyncio.Semaphore.release,
-              asyncio.BoundedSemaphore.release, asyncio.Condition.__init__)
+    before = (
+        asyncio.Semaphore.__init__,
+        asyncio.Semaphore.acquire,
+        asyncio.Semaphore.release,
+        asyncio.BoundedSemaphore.release,
+        asyncio.Condition.__init__,
+    )
     scope.start()
     assert asyncio.Semaphore.acquire is not before[1]
     scope.stop()
-    after = (asyncio.Semaphore.__init__, asyncio.Semaphore.acquire, asyncio.Semaphore.release,
-             asyncio.BoundedSemaphore.release, asyncio.Condition.__init__)
+    after = (
+        asyncio.Semaphore.__init__,
+        asyncio.Semaphore.acquire,
+        asyncio.Semaphore.release,
+        asyncio.BoundedSemaphore.release,
+        asyncio.Condition.__init__,
+    )
     assert all(a is b for a, b in zip(before, after, strict=True))
 
 

@@ -20,8 +20,13 @@ from scope_nb.notebook.explorer import Explorer
 
 
 def cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "scope_nb", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "scope_nb", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 # -- %%scope / %scope arguments ---------------------------------------------------------------
@@ -34,11 +39,14 @@ def test_unclosed_quote_is_a_usage_error(ip):
     assert "ran" not in ip.user_ns and not scope_nb.is_recording()
 
 
-@pytest.mark.parametrize("line, option", [
-    ("--level full --level off", "--level"),
-    ("-o a --output b", "-o/--output"),
-    ("--max-events 10 --max-events=20", "--max-events"),
-])
+@pytest.mark.parametrize(
+    "line, option",
+    [
+        ("--level full --level off", "--level"),
+        ("-o a --output b", "-o/--output"),
+        ("--max-events 10 --max-events=20", "--max-events"),
+    ],
+)
 def test_an_option_given_twice_is_refused(ip, line, option):
     ip.user_ns.pop("ran", None)
     with pytest.raises(UsageError, match=f"{option}: given twice"):
@@ -74,15 +82,18 @@ def test_export_json_suffix_in_any_case_writes_perfetto(ip, tmp_path):
 # -- the cell keeps its own behaviour ---------------------------------------------------------
 def test_a_cell_that_stops_the_recording_itself_keeps_its_result(ip):
     ip.user_ns["scope_nb"] = scope_nb
-    result, _ = run(ip, (
-        "%%scope --quiet -o mine\n"
-        "import threading\n"
-        "met = threading.Barrier(2)\n"
-        "t = threading.Thread(target=met.wait, name='helper'); t.start()\n"
-        "met.wait(); t.join()\n"
-        "stopped = scope_nb.stop()\n"
-        "6 * 7\n"
-    ))
+    result, _ = run(
+        ip,
+        (
+            "%%scope --quiet -o mine\n"
+            "import threading\n"
+            "met = threading.Barrier(2)\n"
+            "t = threading.Thread(target=met.wait, name='helper'); t.start()\n"
+            "met.wait(); t.join()\n"
+            "stopped = scope_nb.stop()\n"
+            "6 * 7\n"
+        ),
+    )
     assert result.success and result.result == 42
     assert ip.user_ns["_scope"] is ip.user_ns["stopped"] is ip.user_ns["mine"]
     assert "helper" in ip.user_ns["_scope"].actors()["name"].to_list()
@@ -162,16 +173,19 @@ def test_explorer_object_choices_are_bounded():
     assert len(ex.f_obj.options) <= 2 * MAX_OPTIONS + 2
 
 
-@pytest.mark.parametrize("call, error", [
-    (lambda t: charts.timeline_data(t, bins=0), ValueError),
-    (lambda t: charts.timeline_spec(t, width=-5), ValueError),
-    (lambda t: charts.lanes(t, max_lanes=-1), ValueError),
-    (lambda t: charts.hotspot_frame(t, top=-1), ValueError),
-    (lambda t: charts.queue_depth_chart(t, max_points=0), ValueError),
-    (lambda t: charts.timeline_data(t, bins=2.5), TypeError),
-    (lambda t: charts.timeline_spec(t, cursor="now"), TypeError),
-    (lambda t: charts.to_svg(42), TypeError),
-])
+@pytest.mark.parametrize(
+    "call, error",
+    [
+        (lambda t: charts.timeline_data(t, bins=0), ValueError),
+        (lambda t: charts.timeline_spec(t, width=-5), ValueError),
+        (lambda t: charts.lanes(t, max_lanes=-1), ValueError),
+        (lambda t: charts.hotspot_frame(t, top=-1), ValueError),
+        (lambda t: charts.queue_depth_chart(t, max_points=0), ValueError),
+        (lambda t: charts.timeline_data(t, bins=2.5), TypeError),
+        (lambda t: charts.timeline_spec(t, cursor="now"), TypeError),
+        (lambda t: charts.to_svg(42), TypeError),
+    ],
+)
 def test_chart_arguments_are_checked(call, error):
     with pytest.raises(error, match="bins|width|max_lanes|top|max_points|cursor|chart"):
         call(two_writers()[0])
@@ -203,7 +217,11 @@ def test_cli_corrupt_trace_file_is_one_line_and_exit_3(tmp_path):
     two_writers()[0].save(tmp_path / "t")
     victim = next(pathlib.Path(tmp_path / "t").rglob("actors.parquet"))
     victim.write_bytes(b"not parquet")
-    for args in (("report", "t"), ("report", "t", "--json"), ("export", "t", "--perfetto", "t.json")):
+    for args in (
+        ("report", "t"),
+        ("report", "t", "--json"),
+        ("export", "t", "--perfetto", "t.json"),
+    ):
         r = cli(*args, cwd=tmp_path)
         assert r.returncode == 3, (args, r.stderr)
         assert r.stderr.count("\n") == 1 and r.stderr.startswith("scope-nb: warning:")

@@ -19,7 +19,11 @@ import scope_nb as scope
 
 def _answers(trace):
     """What a bad call must not change."""
-    return len(trace), trace.get_state_at("box", trace.time_range()[1]), trace.state_timeline("box").height
+    return (
+        len(trace),
+        trace.get_state_at("box", trace.time_range()[1]),
+        trace.state_timeline("box").height,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +41,9 @@ def test_export_perfetto_to_a_directory_names_path_and_leaves_nothing(stopped, t
     before = _answers(trace)
     target = tmp_path / "somedir"
     target.mkdir()
-    with pytest.raises(IsADirectoryError, match=r"path is a directory; accepted: a file path, e.g. .*trace\.json") as err:
+    with pytest.raises(
+        IsADirectoryError, match=r"path is a directory; accepted: a file path, e.g. .*trace\.json"
+    ) as err:
         trace.export_perfetto(target)
     assert str(target) in str(err.value) and ".tmp" not in str(err.value)
     assert list(target.iterdir()) == [] and _no_temp_files(tmp_path) == []
@@ -54,10 +60,17 @@ def test_cli_export_to_a_directory_is_one_clear_line(stopped, tmp_path):
     trace, _ = stopped
     trace.save(tmp_path / "T")
     (tmp_path / "somedir").mkdir()
-    r = subprocess.run([sys.executable, "-m", "scope_nb", "export", "T", "--perfetto", "somedir"], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "scope_nb", "export", "T", "--perfetto", "somedir"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 3
-    assert r.stderr.strip().count("\n") == 0 and "somedir: path is a directory" in r.stderr, r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "somedir: path is a directory" in r.stderr, (
+        r.stderr
+    )
     assert ".tmp" not in r.stderr and _no_temp_files(tmp_path) == []
 
 
@@ -66,21 +79,28 @@ def test_save_over_a_file_or_a_foreign_directory_names_path(stopped, tmp_path):
     before = _answers(trace)
     afile = tmp_path / "trace.json"
     afile.write_text("mine")
-    with pytest.raises(FileExistsError, match="path is an existing file; accepted: a new or empty directory"):
+    with pytest.raises(
+        FileExistsError, match="path is an existing file; accepted: a new or empty directory"
+    ):
         trace.save(afile)
     assert afile.read_text() == "mine"
     notes = tmp_path / "notes"
     notes.mkdir()
     for i in range(20):
         (notes / f"n{i:02}.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match=r"path is a directory holding other files \(n00\.txt.*\+\d+ more\); "
-                                              r"accepted: a new or empty directory") as err:
+    with pytest.raises(
+        FileExistsError,
+        match=r"path is a directory holding other files \(n00\.txt.*\+\d+ more\); "
+        r"accepted: a new or empty directory",
+    ) as err:
         trace.save(notes)
     assert "n19.txt" not in str(err.value)
     other = tmp_path / "other"
     other.mkdir()
     (other / "metadata.json").write_text("{}")
-    with pytest.raises(ValueError, match="path is a directory that is not a saved trace .*accepted: a new or empty"):
+    with pytest.raises(
+        ValueError, match="path is a directory that is not a saved trace .*accepted: a new or empty"
+    ):
         trace.save(other)
     assert (other / "metadata.json").read_text() == "{}" and len(list(notes.iterdir())) == 20
     assert _no_temp_files(tmp_path) == [] and _answers(trace) == before
@@ -98,24 +118,36 @@ def test_unknown_object_lists_a_few_names_and_how_many_more():
             gate.wait()
             b.n += 1
 
-        threads = [threading.Thread(target=worker, args=(b,), name=f"w{i}") for i, b in enumerate(boxes[:10])]
+        threads = [
+            threading.Thread(target=worker, args=(b,), name=f"w{i}")
+            for i, b in enumerate(boxes[:10])
+        ]
         for t in threads:
             t.start()
         gate.wait()
         for t in threads:
             t.join()
-    for call in (lambda: trace.state_timeline("nope"), lambda: trace.get_state_at(Box(), trace.time_range()[1])):
-        with pytest.raises(ValueError, match=r"^obj: .*box000, box001, .*, \.\.\. \+142 more$") as err:
+    for call in (
+        lambda: trace.state_timeline("nope"),
+        lambda: trace.get_state_at(Box(), trace.time_range()[1]),
+    ):
+        with pytest.raises(
+            ValueError, match=r"^obj: .*box000, box001, .*, \.\.\. \+142 more$"
+        ) as err:
             call()
         assert "box149" not in str(err.value) and len(str(err.value)) < 300
-    with pytest.raises(ValueError, match=r"^actor: no actor named or with id 'nope'; known: .*\.\.\. \+\d+ more$"):
+    with pytest.raises(
+        ValueError, match=r"^actor: no actor named or with id 'nope'; known: .*\.\.\. \+\d+ more$"
+    ):
         trace.resolve_actor("nope")
     assert trace.get_state_at(boxes[0], trace.time_range()[1]) == {"n": 1}
 
 
 # -- 3. times after the end of a stopped trace -------------------------------------------------
 def _after_end(trace):
-    return trace.time_range()[1] + 60 * 10**9  # a minute after the last event: stop() was long before
+    return (
+        trace.time_range()[1] + 60 * 10**9
+    )  # a minute after the last event: stop() was long before
 
 
 def test_moments_after_the_end_of_a_stopped_trace_are_refused(stopped):
@@ -132,8 +164,11 @@ def test_moments_after_the_end_of_a_stopped_trace_are_refused(stopped):
     ]
     for name, call in calls:
         for t in (late, dt.datetime.fromtimestamp(late / 1e9 + 86400), late / 1e9):
-            with pytest.raises(ValueError, match=rf"^{name}=\d+ is after the trace ends \(\d+\); accepted: a time "
-                                                 r"between \d+ and \d+ \(epoch ns\)"):
+            with pytest.raises(
+                ValueError,
+                match=rf"^{name}=\d+ is after the trace ends \(\d+\); accepted: a time "
+                r"between \d+ and \d+ \(epoch ns\)",
+            ):
                 call(t)
     # the last moment of the trace is inside it
     assert trace.get_state_at(box, hi) == {"n": 2}
@@ -149,7 +184,9 @@ def test_events_between_takes_an_open_upper_bound_but_not_a_window_after_the_end
     late = _after_end(trace)
     assert trace.events_between(lo, late).height == len(trace)  # "from lo on"
     assert trace.events_between(lo - 10**9, late).height == len(trace)
-    with pytest.raises(ValueError, match=r"^t0=\d+ is after the trace ends .*holds nothing the trace saw; accepted"):
+    with pytest.raises(
+        ValueError, match=r"^t0=\d+ is after the trace ends .*holds nothing the trace saw; accepted"
+    ):
         trace.events_between(late, late + 10**9)
     with pytest.raises(ValueError, match=r"^t1=\d+ is before the trace starts"):
         trace.events_between(lo - 120 * 10**9, lo - 60 * 10**9)
@@ -168,7 +205,9 @@ def test_a_loaded_trace_refuses_times_after_its_end_too(stopped, tmp_path):
         loaded.get_events_before(late)
     with pytest.raises(ValueError, match=r"^t0=\d+ is after the trace ends"):
         loaded.events_between(late, late)
-    assert loaded.events_between(lo, late).height == loaded.get_events_before(hi).height == len(trace)
+    assert (
+        loaded.events_between(lo, late).height == loaded.get_events_before(hi).height == len(trace)
+    )
     assert loaded.get_state_at("box", hi) == {"n": 2}  # untrusted: typed values, nothing unpickled
 
 
@@ -186,7 +225,9 @@ def test_a_live_trace_answers_for_now():
         t.start()
         wrote.wait()
         t.join()
-        now = time.time_ns() + 60 * 10**9  # later than any event: while recording, that is still now
+        now = (
+            time.time_ns() + 60 * 10**9
+        )  # later than any event: while recording, that is still now
         assert trace.get_state_at(box, now) == {"n": 7}
         assert trace.system_snapshot_at(now).objects["box"] == {"n": 7}
         assert trace.events_between(trace.time_range()[0], now).height == len(trace)
@@ -212,8 +253,12 @@ def test_explorer_seeks_to_the_very_end_but_not_past_it(stopped):
 def test_postmortem_of_a_cell_that_stopped_the_recording_then_raised_keeps_the_states(ip):
     ip.user_ns.update(scope_nb=scope, Box=Box)
     with capture_output():
-        result = ip.run_cell("%%scope --quiet\nbox = scope_nb.trace_object(Box(), 'box')\nbox.n = 5\n"
-                             "scope_nb.stop()\nraise KeyError('after stop')\n")
+        result = ip.run_cell(
+            "%%scope --quiet\nbox = scope_nb.trace_object(Box(), 'box')\nbox.n = 5\n"
+            "scope_nb.stop()\nraise KeyError('after stop')\n"
+        )
     assert isinstance(result.error_in_exec, KeyError)
     report = ip.run_line_magic("scope", "postmortem")
-    assert report.states() == {"box": {"n": 5}}  # the failure came after the end: the states at the end
+    assert report.states() == {
+        "box": {"n": 5}
+    }  # the failure came after the end: the states at the end

@@ -145,13 +145,16 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-@pytest.mark.parametrize(("file", "change", "column", "expected"), [
-    ("events-000001.parquet", pl.col("ts").cast(pl.String), "ts", "Int64"),
-    ("events-000001.parquet", pl.col("duration_ns").cast(pl.Float64), "duration_ns", "Int64"),
-    ("events-000001.parquet", "drop", "kind", "String"),
-    ("states.parquet", pl.col("ts").cast(pl.String), "ts", "Int64"),
-    ("actors.parquet", "drop", "pid", "Int64"),
-])
+@pytest.mark.parametrize(
+    ("file", "change", "column", "expected"),
+    [
+        ("events-000001.parquet", pl.col("ts").cast(pl.String), "ts", "Int64"),
+        ("events-000001.parquet", pl.col("duration_ns").cast(pl.Float64), "duration_ns", "Int64"),
+        ("events-000001.parquet", "drop", "kind", "String"),
+        ("states.parquet", pl.col("ts").cast(pl.String), "ts", "Int64"),
+        ("actors.parquet", "drop", "pid", "Int64"),
+    ],
+)
 def test_wrong_column_type_refused_at_load(saved, tmp_path, file, change, column, expected):
     assert _worker_calls(scope.load(saved)) == 2
     bad = _copy(saved, tmp_path / "bad")
@@ -178,7 +181,13 @@ def test_wrong_column_type_refused_in_a_raw_trace(tmp_path):
 
 
 # -- call queries about a module never traced ----------------------------------------------
-QUERIES = ["function_calls", "performance_hotspots", "performance_analysis", "call_tree_analysis", "timing_analysis"]
+QUERIES = [
+    "function_calls",
+    "performance_hotspots",
+    "performance_analysis",
+    "call_tree_analysis",
+    "timing_analysis",
+]
 
 
 def _rows(answer) -> int:
@@ -202,7 +211,9 @@ def _record_calls():
             t.start()
         for t in threads:
             t.join()
-        with pytest.raises(ValueError, match=r"module: 'no_such_module' .*traced modules: calls_sample"):
+        with pytest.raises(
+            ValueError, match=r"module: 'no_such_module' .*traced modules: calls_sample"
+        ):
             scope.performance_hotspots("no_such_module")  # live, on scope.current()
     return trace
 
@@ -213,7 +224,9 @@ def calls():
 
 
 def _check_modules(query):
-    with pytest.raises(ValueError, match=rf"module: 'no_such_module' .*traced modules: calls_sample, {__name__}"):
+    with pytest.raises(
+        ValueError, match=rf"module: 'no_such_module' .*traced modules: calls_sample, {__name__}"
+    ):
         query("no_such_module")
     assert _rows(query("calls_sample")) == 0  # traced, made no calls: empty, no error
     assert _rows(query(__name__)) >= 1

@@ -22,6 +22,7 @@ def _outcome(fn):
 
 # -- options -------------------------------------------------------------------------------
 
+
 def test_start_with_a_module_that_does_not_import_undoes_every_patch():
     put, lock = queue.Queue.__dict__["_put"], threading.Lock
     with pytest.raises(ValueError, match="no_such_module_xyz"):
@@ -37,10 +38,17 @@ def test_start_with_a_module_that_does_not_import_undoes_every_patch():
     assert trace.events("send").height == 1
 
 
-@pytest.mark.parametrize("name, value", [
-    ("sample_rate", math.nan), ("flush_interval", math.nan), ("memory_interval", math.nan),
-    ("watchdog", math.inf), ("slow_callback", math.inf), ("memory_interval", 1e300),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("sample_rate", math.nan),
+        ("flush_interval", math.nan),
+        ("memory_interval", math.nan),
+        ("watchdog", math.inf),
+        ("slow_callback", math.inf),
+        ("memory_interval", 1e300),
+    ],
+)
 def test_rates_and_durations_must_be_finite(name, value):
     with pytest.raises(ValueError, match=f"option {name}=.*accepted"):
         scope.start(**{name: value})
@@ -55,6 +63,7 @@ def test_names_option_refuses_bytes_and_non_str_redactions():
 
 
 # -- messages ------------------------------------------------------------------------------
+
 
 class _LenRaises(list):
     def __len__(self):
@@ -94,11 +103,14 @@ def test_messages_whose_container_methods_raise_are_recorded():
     sends = trace.events("send")
     assert sends.height == 6 and trace.events("receive").height == 6
     # subclasses of built-in containers are not walked: their methods are the program's
-    assert sends["detail"].to_list() == [f"<{k} #{n}>" for n in (1, 2, 3) for k in ("_ItemsRaise", "_LenRaises")]
+    assert sends["detail"].to_list() == [
+        f"<{k} #{n}>" for n in (1, 2, 3) for k in ("_ItemsRaise", "_LenRaises")
+    ]
     assert trace.message_queue_analysis()["sends"].to_list() == [6]
 
 
 # -- traced objects ------------------------------------------------------------------------
+
 
 class _LoadsWrong:
     """Pickles, but does not load back."""
@@ -147,7 +159,9 @@ def test_attribute_values_that_do_not_unpickle_lose_no_state():
     # a custom __reduce__ is never called: each value is kept as type + number
     assert list(last["d"]) == list(range(20)) and len(last["items"]) == 20
     assert all(isinstance(v, Unpicklable) for v in [*last["d"].values(), *last["items"]])
-    assert repr(last["d"][0]) == "<_LoadsWrong #1>" and repr(last["items"][0]) == "<_LoadsWrong #21>"
+    assert (
+        repr(last["d"][0]) == "<_LoadsWrong #1>" and repr(last["items"][0]) == "<_LoadsWrong #21>"
+    )
     assert trace.events("send").height == 0 and trace.message_queue_analysis().height == 0
 
 
@@ -188,8 +202,12 @@ def _make_classes():
 
 def _construct(deco):
     no_init, takes_new, sub = (deco(c) for c in _make_classes())
-    return [_outcome(lambda: type(no_init()).__name__), _outcome(lambda: no_init(1)),
-            _outcome(lambda: type(takes_new(5)).__name__), _outcome(lambda: sub(k=1))]
+    return [
+        _outcome(lambda: type(no_init()).__name__),
+        _outcome(lambda: no_init(1)),
+        _outcome(lambda: type(takes_new(5)).__name__),
+        _outcome(lambda: sub(k=1)),
+    ]
 
 
 def test_traced_decorator_keeps_what_constructors_accept():
@@ -204,6 +222,7 @@ def test_traced_decorator_keeps_what_constructors_accept():
 
 
 # -- locks and modules ---------------------------------------------------------------------
+
 
 def test_trace_lock_names_stay_unique_and_a_lock_named_again_is_renamed():
     early = [threading.Lock() for _ in range(3)]
@@ -233,14 +252,19 @@ def test_trace_lock_names_stay_unique_and_a_lock_named_again_is_renamed():
 
 def test_trace_module_bad_names_are_value_errors(tmp_path, monkeypatch):
     (tmp_path / "scope_nb_getattr_mod.py").write_text(
-        "def __getattr__(name):\n    raise RuntimeError('no ' + name)\n")
+        "def __getattr__(name):\n    raise RuntimeError('no ' + name)\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     with scope.record():
-        with pytest.raises(ValueError, match="cannot trace module ''; accepted: an absolute module name"):
+        with pytest.raises(
+            ValueError, match="cannot trace module ''; accepted: an absolute module name"
+        ):
             scope.trace_module("")
         with pytest.raises(ValueError, match=r"cannot trace module '\.json'; accepted"):
             scope.trace_module(".json")
-        with pytest.raises(ValueError, match="'scope_nb_getattr_mod.K': importing it raised RuntimeError"):
+        with pytest.raises(
+            ValueError, match="'scope_nb_getattr_mod.K': importing it raised RuntimeError"
+        ):
             scope.trace_module("scope_nb_getattr_mod.K")
         assert scope.trace_module("json") > 0
     sys.modules.pop("scope_nb_getattr_mod", None)

@@ -17,7 +17,9 @@ import scope_nb as scope
 from scope_nb.recorder import session
 
 # fork from a process with threads (the test runner's, the recorder's) is what is tested
-_FORK_WARNING = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+_FORK_WARNING = pytest.mark.filterwarnings(
+    "ignore:This process .* is multi-threaded:DeprecationWarning"
+)
 
 
 def _identity(x):
@@ -38,6 +40,7 @@ def _both_ways(run):
 
 
 # -- multiprocessing queues --------------------------------------------------------------------
+
 
 class _ReportingQueue(multiprocessing.queues.Queue):
     """A queue that reports what its feeder thread could not send (the documented hook)."""
@@ -69,7 +72,9 @@ def test_feeder_error_handler_gets_the_programs_object():
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("used_before_start", [False, True])
 def test_process_pool_fails_the_future_of_an_argument_that_does_not_pickle(used_before_start):
-    ctx = mp.get_context("spawn")  # the fork server is one per process: started here untraced, it would not trace later tests' children
+    ctx = mp.get_context(
+        "spawn"
+    )  # the fork server is one per process: started here untraced, it would not trace later tests' children
     ex = cf.ProcessPoolExecutor(1, mp_context=ctx)
     try:
         if used_before_start:  # its call queue's feeder thread runs already
@@ -91,6 +96,7 @@ def test_process_pool_fails_the_future_of_an_argument_that_does_not_pickle(used_
 
 
 # -- child processes -----------------------------------------------------------------------------
+
 
 @_FORK_WARNING
 @pytest.mark.timeout(120)

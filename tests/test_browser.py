@@ -14,7 +14,9 @@ from lab import ARTIFACTS, CHROMIUM, jupyterlab, offline_page, poll, wait_for_no
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)"
+    ),
 ]
 
 CELLS = [
@@ -47,7 +49,11 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, root / "race.ipynb")
     with jupyterlab(root, tmp_path_factory.mktemp("jupyter")) as url:
         yield url
@@ -62,8 +68,12 @@ def test_explorer_in_jupyterlab(lab):
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
             explorer = page.locator(".scope-explorer")
             explorer.wait_for(state="visible", timeout=120_000)
-            oracle_text = page.locator(".jp-OutputArea-output", has_text="EXPECTED").first.inner_text()
-            expected = {int(k): v for k, v in json.loads(oracle_text.split("EXPECTED", 1)[1]).items()}
+            oracle_text = page.locator(
+                ".jp-OutputArea-output", has_text="EXPECTED"
+            ).first.inner_text()
+            expected = {
+                int(k): v for k, v in json.loads(oracle_text.split("EXPECTED", 1)[1]).items()
+            }
             assert expected, "the race recorded no state of acct"
 
             handle = explorer.locator(".widget-slider .noUi-handle").first
@@ -73,7 +83,11 @@ def test_explorer_in_jupyterlab(lab):
             target = sorted(expected)[len(expected) // 2]
             for _ in range(target):
                 page.keyboard.press("ArrowRight")
-            poll(lambda: readout.inner_text().strip() == str(target), 30, f"the slider to reach row {target}")
+            poll(
+                lambda: readout.inner_text().strip() == str(target),
+                30,
+                f"the slider to reach row {target}",
+            )
 
             def shown_balance():
                 text = state.inner_text() if state.count() else ""
@@ -81,8 +95,11 @@ def test_explorer_in_jupyterlab(lab):
                 at_row = readout.inner_text().strip()
                 return (int(at_row), int(m.group(1))) if m and at_row == str(target) else None
 
-            row, balance = poll(lambda: (lambda v: v if v and v[1] == expected[v[0]] else None)(shown_balance()),
-                                 30, "the state panel to show acct.balance at the cursor")
+            row, balance = poll(
+                lambda: (lambda v: v if v and v[1] == expected[v[0]] else None)(shown_balance()),
+                30,
+                "the state panel to show acct.balance at the cursor",
+            )
             assert balance == expected[row]
 
             timeline = explorer.locator("img.scope-timeline")

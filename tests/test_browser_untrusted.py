@@ -16,7 +16,9 @@ from lab import ARTIFACTS, CHROMIUM, jupyterlab, offline_page, poll, wait_for_no
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)"
+    ),
 ]
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
@@ -61,7 +63,11 @@ def lab(tmp_path_factory):
         shutil.copy(NOTEBOOKS / f"{name}.ipynb", root)
     live = nbformat.v4.new_notebook()
     live.cells = [nbformat.v4.new_code_cell(src) for src in LIVE]
-    live.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    live.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(live, root / "live.ipynb")
     with jupyterlab(root, tmp_path_factory.mktemp("jupyter")) as url:
         yield url, root
@@ -79,9 +85,11 @@ def test_stored_notebooks_show_every_figure_untrusted(lab):
             assert expected, f"{name} stores no figure"
             page.goto(f"{url}/lab/tree/{name}.ipynb?reset")  # no tab restored from before
             wait_for_notebook(page, kernel=False)
-            trusted = page.evaluate("(() => { const cells = window.jupyterapp.shell.currentWidget.model.cells;"
-                                    " let t = 0; for (let i = 0; i < cells.length; i++) t += cells.get(i).trusted;"
-                                    " return t; })()")
+            trusted = page.evaluate(
+                "(() => { const cells = window.jupyterapp.shell.currentWidget.model.cells;"
+                " let t = 0; for (let i = 0; i < cells.length; i++) t += cells.get(i).trusted;"
+                " return t; })()"
+            )
             assert trusted == 0, f"{name} opened trusted"
             panel = page.evaluate("window.jupyterapp.shell.currentWidget.id")
             cells = page.locator(f"[id='{panel}'] .jp-Notebook .jp-Cell")
@@ -91,32 +99,54 @@ def test_stored_notebooks_show_every_figure_untrusted(lab):
                 outputs = cells.nth(index).locator(".jp-OutputArea-output")
 
                 def drawn(outputs=outputs, n=n):
-                    found = [k for k in (outputs.nth(j).evaluate(DRAWN) for j in range(outputs.count())) if k]
+                    found = [
+                        k
+                        for k in (outputs.nth(j).evaluate(DRAWN) for j in range(outputs.count()))
+                        if k
+                    ]
                     return found if len(found) == n else None
 
                 kinds += poll(drawn, 30, f"{name} cell {index}: {n} figure(s) drawn")
                 text = cells.nth(index).locator(".jp-OutputArea").inner_text()
-                assert "alt.LayerChart" not in text and "alt.Chart" not in text and "DiGraph at 0x" not in text
+                assert (
+                    "alt.LayerChart" not in text
+                    and "alt.Chart" not in text
+                    and "DiGraph at 0x" not in text
+                )
             shown[name] = kinds
             first = cells.nth(next(iter(expected))).locator(".jp-OutputArea")
             first.screenshot(path=str(ARTIFACTS / f"untrusted-{name}-figure.png"))
-            summary = page.locator(f"[id='{panel}'] .scope-sum:has(th[style])")  # the %%scope summary
-            html = [o.get("data", {}).get("text/html", "") for c in nb.cells for o in c.get("outputs", [])]
+            summary = page.locator(
+                f"[id='{panel}'] .scope-sum:has(th[style])"
+            )  # the %%scope summary
+            html = [
+                o.get("data", {}).get("text/html", "")
+                for c in nb.cells
+                for o in c.get("outputs", [])
+            ]
             stored = any("scope-sum" in h and "<style" not in h for h in html)  # a %%scope summary
             assert summary.count() >= stored, f"{name}: the summary lost its inline styles"
             if summary.count():  # keeps its inline styling through the sanitizer
                 th = summary.first.locator("th").first
                 assert th.evaluate("e => getComputedStyle(e).textAlign") == "left"
                 summary.first.screenshot(path=str(ARTIFACTS / f"untrusted-{name}-summary.png"))
-            wait_for_notebook(page)  # the kernel's info is in: JupyterLab has written what it writes
-            page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.info")
+            wait_for_notebook(
+                page
+            )  # the kernel's info is in: JupyterLab has written what it writes
+            page.evaluate(
+                "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.info"
+            )
             dirty = page.evaluate("window.jupyterapp.shell.currentWidget.context.model.dirty")
             assert not dirty, f"opening {name} changed it"
-            page.evaluate("(() => { const w = window.jupyterapp.shell.currentWidget;"
-                          " return w.sessionContext.shutdown().then(() => w.dispose()); })()")
+            page.evaluate(
+                "(() => { const w = window.jupyterapp.shell.currentWidget;"
+                " return w.sessionContext.shutdown().then(() => w.dispose()); })()"
+            )
     assert not refused, f"requests left the machine: {refused[:5]}"
     for name in NAMES:
-        assert (root / f"{name}.ipynb").read_bytes() == before[name], f"{name} was modified by opening it"
+        assert (root / f"{name}.ipynb").read_bytes() == before[name], (
+            f"{name} was modified by opening it"
+        )
     assert all(shown.values())
 
 
@@ -130,7 +160,11 @@ def test_live_charts_draw_offline_with_nothing_enabled(lab):
         cells = page.locator(f"[id='{panel}'] .jp-Notebook .jp-Cell")
         for index in (2, 3):
             out = cells.nth(index).locator(".jp-OutputArea-output")
-            poll(lambda out=out: out.count() and out.first.evaluate(DRAWN), 120, f"cell {index} drawn")
+            poll(
+                lambda out=out: out.count() and out.first.evaluate(DRAWN),
+                120,
+                f"cell {index} drawn",
+            )
             text = cells.nth(index).locator(".jp-OutputArea").inner_text()
             assert "Error loading script" not in text and "DiGraph at 0x" not in text
         page.screenshot(path=str(ARTIFACTS / "live-charts.png"), full_page=True)

@@ -51,8 +51,13 @@ HANG = textwrap.dedent("""
 
 
 def cli(*args, cwd, timeout=120):
-    return subprocess.run([sys.executable, "-m", "scope_nb", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "scope_nb", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_run_crashing_script_then_report_and_export(tmp_path):
@@ -69,7 +74,11 @@ def test_run_crashing_script_then_report_and_export(tmp_path):
 
     rep = cli("report", "trace", cwd=tmp_path)
     assert rep.returncode == 0, rep.stderr
-    assert "== crashes (2) ==" in rep.stdout and "boom in a thread" in rep.stdout and "main crashed" in rep.stdout
+    assert (
+        "== crashes (2) ==" in rep.stdout
+        and "boom in a thread" in rep.stdout
+        and "main crashed" in rep.stdout
+    )
     for section in ("races", "deadlocks", "stalls", "hotspots", "contention"):
         assert f"== {section} (" in rep.stdout
 

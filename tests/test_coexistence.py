@@ -19,8 +19,11 @@ needs_monitoring = pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.mo
 
 def _fib_calls(prof: cProfile.Profile) -> int:
     stats = pstats.Stats(prof).stats
-    return sum(calls for (file, _, name), (_, calls, *_rest) in stats.items()
-               if name == "fib" and file.endswith("calls_sample.py"))
+    return sum(
+        calls
+        for (file, _, name), (_, calls, *_rest) in stats.items()
+        if name == "fib" and file.endswith("calls_sample.py")
+    )
 
 
 def _traced_fib_calls(trace) -> int:
@@ -84,8 +87,11 @@ def test_coverage_measures_the_same_lines_while_recording(core, tmp_path, monkey
                 assert _traced_fib_calls(trace) == 15
                 # on 3.11 the recorder reads exceptions with a trace function: with
                 # coverage's, it records exceptions by type only, and says so
-                assert trace.errors == ({} if core == "sysmon" or sys.version_info >= (3, 12) else
-                                        {"exception values unavailable: another trace function is installed": 1})
+                assert trace.errors == (
+                    {}
+                    if core == "sysmon" or sys.version_info >= (3, 12)
+                    else {"exception values unavailable: another trace function is installed": 1}
+                )
             else:
                 cs.fib(5)
                 list(cs.countdown(3))

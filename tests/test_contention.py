@@ -45,7 +45,11 @@ def test_a_contended_lock_a_timeout_and_a_signal():
     lk = rows["lock"]
     assert (lk["acquisitions"], lk["actors"], lk["waited"], lk["timeouts"]) == (2, 2, 1, 1)
     timeout = trace.events("lock_timeout")["duration_ns"].item()
-    assert lk["wait_ns"] == lk["wait_max_ns"] + timeout and timeout >= 10_000_000 and lk["wait_max_ns"] > 0
+    assert (
+        lk["wait_ns"] == lk["wait_max_ns"] + timeout
+        and timeout >= 10_000_000
+        and lk["wait_max_ns"] > 0
+    )
     assert lk["hold_max_ns"] > timeout  # main held it through its own timed acquire
     assert rows["done"]["hold_ns"] is None and rows["done"]["acquisitions"] == 1
     assert trace.lock_contention()["lock"].to_list()[0] == "lock"  # the most waited-for first
@@ -110,7 +114,9 @@ def test_a_thread_still_waiting_at_the_end_comes_first():
         with other:
             pass
         held.acquire()
-        t = threading.Thread(target=lambda: held.acquire() and held.release(), name="stuck", daemon=True)
+        t = threading.Thread(
+            target=lambda: held.acquire() and held.release(), name="stuck", daemon=True
+        )
         t.start()
         _until_waiting("stuck")
     held.release()  # after the recording: the wait never ended inside it

@@ -85,7 +85,10 @@ def test_consumers_ended_by_a_queue_shutdown_and_gathered_did_not_crash():
     assert _summary_crashes(trace) == "none"
     for i in range(3):
         row = _row(trace, f"consumer-{i}")
-        assert (row["outcome"], row["exception"]) == ("failed", "_Closed|_Closed('queue shut down')")
+        assert (row["outcome"], row["exception"]) == (
+            "failed",
+            "_Closed|_Closed('queue shut down')",
+        )
 
 
 @pytest.mark.skipif(sys.version_info < (3, 13), reason="asyncio.Queue.shutdown is new in 3.13")
@@ -249,7 +252,9 @@ def test_pool_terminate_ends_its_workers_without_a_crash():
         pool.terminate()
         pool.join()
     assert not pending.ready()
-    workers = trace.actors().filter((pl.col("kind") == "process") & pl.col("name").str.starts_with("ForkPoolWorker"))
+    workers = trace.actors().filter(
+        (pl.col("kind") == "process") & pl.col("name").str.starts_with("ForkPoolWorker")
+    )
     assert workers["outcome"].to_list() == ["terminated", "terminated"], trace.actors()
     assert trace.get_crash_events() == []
 
@@ -302,7 +307,9 @@ def test_a_main_task_exception_asyncio_run_reraises_unhandled_is_its_threads_cra
     crash = trace.get_crash_events(_row(trace, "loop-thread")["actor"])
     assert crash.exception == "ValueError: bad input" and "_fails" in crash.traceback
     tasks = trace.actors().filter(pl.col("kind") == "task")  # main() and asyncio.run's own
-    assert tasks.filter(pl.col("outcome") != "ok")["outcome"].to_list() == ["failed"]  # retrieved by asyncio.run
+    assert tasks.filter(pl.col("outcome") != "ok")["outcome"].to_list() == [
+        "failed"
+    ]  # retrieved by asyncio.run
 
 
 class Account:
@@ -333,5 +340,6 @@ def test_an_exception_escaping_a_traced_method_is_a_failed_call_of_its_caller_no
     assert _row(trace, "teller")["outcome"] == "ok"
     failed = trace.get_crash_events("account")
     assert failed is not None and failed.kind == "exception"
-    assert failed.actor == _row(trace, "teller")["actor"] and failed.exception.startswith("ValueError")
-
+    assert failed.actor == _row(trace, "teller")["actor"] and failed.exception.startswith(
+        "ValueError"
+    )

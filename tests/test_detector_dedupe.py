@@ -27,7 +27,9 @@ def test_real_deadlock_is_reported_once_and_other_inversions_still_are():
         def t1():
             with a:
                 both_hold.wait()
-                if b.acquire(timeout=2):  # the watchdog sees both waiting long before this times out
+                if b.acquire(
+                    timeout=2
+                ):  # the watchdog sees both waiting long before this times out
                     b.release()
             with c, d:
                 c_then_d.set()
@@ -75,7 +77,9 @@ def test_future_exception_never_retrieved_is_reported():
     assert len(reports) == 1
     r = reports[0]
     # no debug mode, so no creation site: pinned on the loop's thread
-    assert r.summary.startswith(f"a future in MainThread ({r.actor.split(':')[0]}) failed"), r.summary
+    assert r.summary.startswith(f"a future in MainThread ({r.actor.split(':')[0]}) failed"), (
+        r.summary
+    )
     assert "Lost: nobody looked" in r.summary and r.location is None
 
 

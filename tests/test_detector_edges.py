@@ -142,7 +142,9 @@ def test_tasks_of_event_loops_in_two_threads_race():
 
     trace = run(program)
     [r] = trace.detect_race_conditions()
-    assert r.kind == "data_race" and r.first.actor.startswith("A") and r.second.actor.startswith("A")
+    assert (
+        r.kind == "data_race" and r.first.actor.startswith("A") and r.second.actor.startswith("A")
+    )
 
 
 def test_a_loop_thread_and_its_tasks_share_one_program_order():

@@ -97,14 +97,56 @@ def test_calls_sample_values(monkeypatch):
                 cs.fail(x, password="pw")
         with pytest.raises(ValueError):
             cs.fail(1.5)
-        for v in (1, True, 1.0, 0, False, 0.0, -0.0, None, 10**15 - 1, 10**15, -(10**15) + 1, -(10**15), 10**40,
-                  -(10**40), 2**63, -5, 1023, 1024, -6, 1.5e300, math.inf, -math.inf, math.nan, 0.1, 1e16, "s",
-                  "y" * 10_000, b"z" * 10, 2j, (1, "a"), Hostile(), loop, list(range(100_000)),
-                  {"token": "abc", "user": "bob"}, fs.Shown("s")):
+        for v in (
+            1,
+            True,
+            1.0,
+            0,
+            False,
+            0.0,
+            -0.0,
+            None,
+            10**15 - 1,
+            10**15,
+            -(10**15) + 1,
+            -(10**15),
+            10**40,
+            -(10**40),
+            2**63,
+            -5,
+            1023,
+            1024,
+            -6,
+            1.5e300,
+            math.inf,
+            -math.inf,
+            math.nan,
+            0.1,
+            1e16,
+            "s",
+            "y" * 10_000,
+            b"z" * 10,
+            2j,
+            (1, "a"),
+            Hostile(),
+            loop,
+            list(range(100_000)),
+            {"token": "abc", "user": "bob"},
+            fs.Shown("s"),
+        ):
             cs.echo(v)
             cs.echo(v)
-        for a, b in ((1, True), (True, 1.0), (1.0, 1), (10**15, -(10**15)), (None, 2.5), ([1], {"k": Hostile()}),
-                     ("a", b"b"), (math.nan, -0.0), (fs.Shown("t"), 3)):
+        for a, b in (
+            (1, True),
+            (True, 1.0),
+            (1.0, 1),
+            (10**15, -(10**15)),
+            (None, 2.5),
+            ([1], {"k": Hostile()}),
+            ("a", b"b"),
+            (math.nan, -0.0),
+            (fs.Shown("t"), 3),
+        ):
             fs.pair(a, b)
         fs.login("ann", "tok", 1, 2, mode="x")
         fs.nothing()
@@ -120,10 +162,24 @@ def test_calls_sample_values(monkeypatch):
         snap = _snapshot(trace)
     cols = _check(monkeypatch, snap)
     details = _details(cols)
-    for text in ("value=1", "value=True", "value=1.0", "value=None", "value=999999999999999",
-                 "value=1000000000000000", "value=-999999999999999", "value=inf", "value=nan",
-                 "value=1e+16", "a=1, b=True", "a=True, b=1.0", "a=1.0, b=1", "a=None, b=2.5",
-                 "x=3, password='<redacted>'", "by=True"):
+    for text in (
+        "value=1",
+        "value=True",
+        "value=1.0",
+        "value=None",
+        "value=999999999999999",
+        "value=1000000000000000",
+        "value=-999999999999999",
+        "value=inf",
+        "value=nan",
+        "value=1e+16",
+        "a=1, b=True",
+        "a=True, b=1.0",
+        "a=1.0, b=1",
+        "a=None, b=2.5",
+        "x=3, password='<redacted>'",
+        "by=True",
+    ):
         assert text in details, text
     for text in ("1", "True", "1.0", "610", "1000000000000000", "None"):
         assert text in details, text
@@ -190,28 +246,83 @@ def test_hand_made_chunks(monkeypatch):
     value) (1 and True are different keys; floats are not cached, so -0.0 keeps its
     sign), Formatted texts, odd shapes that go to the Python functions, every marker,
     a ks that is a plain list."""
-    sites = [_site("x"), _site("a", "b", "c"), _site(), _site("g", is_gen=True), _site("p", "q", is_gen=True)]
+    sites = [
+        _site("x"),
+        _site("a", "b", "c"),
+        _site(),
+        _site("g", is_gen=True),
+        _site("p", "q", is_gen=True),
+    ]
     fmt = Formatter()
     call = [CALL | (s << KIND_BITS) for s in range(len(sites))]
     big = 10**15
     rich = ("T1", "queue-1", "payload", 3, "obj", None, 12, "mod", "fn", ("lock-1",), 2)
     events = [
-        (call[0], 0.0), (call[0], -0.0), (call[0], 1), (call[0], True), (call[0], 1.0), (call[0], None),
-        (call[0], big), (call[0], -big + 1), (call[0], "s"), (call[0], b"b"), (call[0], Formatted("F")),
-        (call[0], [1, 2]), (call[0], (1, 2)), (call[0], math.nan), (call[0], math.nan),
-        (call[1], (1, True, 1.0)), (call[1], (Formatted("<f>"), None, big)), (call[1], ("t", b"u", -big)),
-        (call[1], (1, 2)), (call[1], (1, 2, 3, 4)), (call[1], ()), (call[1], None),
-        (call[1], [7, 8, 9]), (call[2], None), (call[2], (1,)),
-        (call[3], (11, 5)), (call[3], (12, Formatted("G"))), (call[4], (13, (2.5, False))),
-        (RETURN, 5), (RETURN, True), (RETURN, 2.0), (RETURN, None), (RETURN, big), (RETURN, -big), (RETURN, "r"),
-        (RETURN, Formatted("R")), (RETURN, (1, 2)), (RETURN, 2**70), (RETURN, -3),
-        (EXCEPTION, Formatted("ValueError('e')")), (EXCEPTION, None), (EXCEPTION, 4), (EXCEPTION, "text"),
-        (SUSPEND, 11), (RESUME, 11), (SWITCH, "Task-1"),
-        (RICH | (7 << KIND_BITS), rich), (RICH, ("T2", None, (1, 2.5), None, None, None, None, None, None, None, None)),
+        (call[0], 0.0),
+        (call[0], -0.0),
+        (call[0], 1),
+        (call[0], True),
+        (call[0], 1.0),
+        (call[0], None),
+        (call[0], big),
+        (call[0], -big + 1),
+        (call[0], "s"),
+        (call[0], b"b"),
+        (call[0], Formatted("F")),
+        (call[0], [1, 2]),
+        (call[0], (1, 2)),
+        (call[0], math.nan),
+        (call[0], math.nan),
+        (call[1], (1, True, 1.0)),
+        (call[1], (Formatted("<f>"), None, big)),
+        (call[1], ("t", b"u", -big)),
+        (call[1], (1, 2)),
+        (call[1], (1, 2, 3, 4)),
+        (call[1], ()),
+        (call[1], None),
+        (call[1], [7, 8, 9]),
+        (call[2], None),
+        (call[2], (1,)),
+        (call[3], (11, 5)),
+        (call[3], (12, Formatted("G"))),
+        (call[4], (13, (2.5, False))),
+        (RETURN, 5),
+        (RETURN, True),
+        (RETURN, 2.0),
+        (RETURN, None),
+        (RETURN, big),
+        (RETURN, -big),
+        (RETURN, "r"),
+        (RETURN, Formatted("R")),
+        (RETURN, (1, 2)),
+        (RETURN, 2**70),
+        (RETURN, -3),
+        (EXCEPTION, Formatted("ValueError('e')")),
+        (EXCEPTION, None),
+        (EXCEPTION, 4),
+        (EXCEPTION, "text"),
+        (SUSPEND, 11),
+        (RESUME, 11),
+        (SWITCH, "Task-1"),
+        (RICH | (7 << KIND_BITS), rich),
+        (RICH, ("T2", None, (1, 2.5), None, None, None, None, None, None, None, None)),
         (RICH | (7 << KIND_BITS), rich),  # the same tuple again, as a lock reuses its events
-        *((RICH, ("T3", "q", m, None, None, None, None, None, None, None, None)) for m in (
-            tuple(range(12)), ("x" * 300,), (b"y" * 300, 1), 2**70, -0.0, True, Formatted("<m>"), "text " * 100,
-            (1.234567890123e-300,) * 10, [1, 2], Hostile())),
+        *(
+            (RICH, ("T3", "q", m, None, None, None, None, None, None, None, None))
+            for m in (
+                tuple(range(12)),
+                ("x" * 300,),
+                (b"y" * 300, 1),
+                2**70,
+                -0.0,
+                True,
+                Formatted("<m>"),
+                "text " * 100,
+                (1.234567890123e-300,) * 10,
+                [1, 2],
+                Hostile(),
+            )
+        ),
     ]
     ks = [k for k, _ in events]
     vals = [v for _, v in events]

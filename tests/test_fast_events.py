@@ -32,9 +32,13 @@ from scope_nb.values import Formatter
 pytestmark = pytest.mark.skipif(native_pairing() is None, reason="the C extension is not built")
 
 
-def _both(chunks, critical, sites, fmt, limit=None, pid=7, offset=1000) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _both(
+    chunks, critical, sites, fmt, limit=None, pid=7, offset=1000
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     fast = events_frame(chunks, critical, sites, fmt, pid, offset, limit)
-    ref = pair_calls(raw_events(chunks, critical, sites, fmt), sites_frame(sites), pid, offset, limit)
+    ref = pair_calls(
+        raw_events(chunks, critical, sites, fmt), sites_frame(sites), pid, offset, limit
+    )
     return fast, ref
 
 
@@ -116,11 +120,15 @@ def test_a_bound_keeps_the_critical_events():
         fast, ref = _both(chunks, critical, sites, fmt, limit)
         _same(fast, ref)
         if limit is not None:
-            assert fast.height <= max(limit, fast.filter(kind="spawn").height + fast.filter(kind="exit").height)
+            assert fast.height <= max(
+                limit, fast.filter(kind="spawn").height + fast.filter(kind="exit").height
+            )
 
 
 def _site(name, *, is_gen=False):
-    return SimpleNamespace(argnames=("x",), is_gen=is_gen, module="m", function=name, location=f"m.py:{len(name)}")
+    return SimpleNamespace(
+        argnames=("x",), is_gen=is_gen, module="m", function=name, location=f"m.py:{len(name)}"
+    )
 
 
 def test_hand_made_streams_with_orphans_and_segments():

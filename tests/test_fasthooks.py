@@ -80,8 +80,20 @@ def _single_thread_workload():
         cs.fail(3)
     with pytest.raises(ValueError):
         cs.fail("x", password="pw")
-    for v in (Hostile(), loop, list(range(100_000)), {"token": "abc", "user": "bob"}, "y" * 10_000, b"z" * 10,
-              1.5, 2j, True, None, (1, "a"), fs.Shown("s")):
+    for v in (
+        Hostile(),
+        loop,
+        list(range(100_000)),
+        {"token": "abc", "user": "bob"},
+        "y" * 10_000,
+        b"z" * 10,
+        1.5,
+        2j,
+        True,
+        None,
+        (1, "a"),
+        fs.Shown("s"),
+    ):
         cs.echo(v)
     c = cs.Counter()
     c.bump()
@@ -242,8 +254,11 @@ def test_same_lock_events(monkeypatch):
     def run(pure):
         with scope.record(tracing_level="messages_only") as trace:
             a, r = _lock_workload()
-        assert (type(a), type(r)) == ((locks.PyTracedLock, locks.PyTracedRLock) if pure else
-                                      (locks.TracedLock, locks.TracedRLock))
+        assert (type(a), type(r)) == (
+            (locks.PyTracedLock, locks.PyTracedRLock)
+            if pure
+            else (locks.TracedLock, locks.TracedRLock)
+        )
         return trace
 
     c_trace, py_trace = c_then_pure(monkeypatch, run)
@@ -306,7 +321,11 @@ def _message_workload(early):
     for v in (3, 1, 2):
         lifo.put(v)
         prio.put(v)
-    assert [lifo.get() for _ in range(3)] == [2, 1, 3] and [prio.get() for _ in range(3)] == [1, 2, 3]
+    assert [lifo.get() for _ in range(3)] == [2, 1, 3] and [prio.get() for _ in range(3)] == [
+        1,
+        2,
+        3,
+    ]
 
     async def pipe():
         aq = asyncio.Queue()
@@ -352,7 +371,9 @@ def test_same_message_events(monkeypatch):
     kinds = ["send", "receive"]
     c_ev, py_ev = c_trace.events(kinds), py_trace.events(kinds)
     assert c_ev.height == py_ev.height == 2 * 41 + 3 + 6 + 6 + 2 * 6 + 10
-    assert _normalise(c_ev.drop("msg_id"), order_free=True) == _normalise(py_ev.drop("msg_id"), order_free=True)
+    assert _normalise(c_ev.drop("msg_id"), order_free=True) == _normalise(
+        py_ev.drop("msg_id"), order_free=True
+    )
     for ev in (c_ev, py_ev):  # every receive but the item waiting before start pairs with its send
         sends, receives = ev.filter(kind="send"), ev.filter(kind="receive")
         assert receives["msg_id"].null_count() == 1
@@ -387,7 +408,10 @@ def test_a_fault_in_c_is_counted_not_raised(monkeypatch):
         assert cs.echo(2) == 2  # atomic values need no formatter
         monkeypatch.undo()
     assert trace.errors.get("capture") == 2
-    assert trace.function_calls().filter(pl.col("function") == "echo")["result"].to_list() == ["<list>", "2"]
+    assert trace.function_calls().filter(pl.col("function") == "echo")["result"].to_list() == [
+        "<list>",
+        "2",
+    ]
 
 
 def test_a_fault_in_lock_or_queue_bookkeeping_is_counted_not_raised(monkeypatch):
@@ -424,7 +448,9 @@ def test_buffers_use_c_columns_and_chunks_stay_arrays():
         assert type(b.ts) is fast.Col and type(b.ks) is fast.Col
         cs.fib(10)
         sealed = list(session.ACTIVE.store.sealed)
-    assert sealed and all(type(c.ts) is array and c.ts.typecode == "q" and c.ks.typecode == "I" for c in sealed)
+    assert sealed and all(
+        type(c.ts) is array and c.ts.typecode == "q" and c.ks.typecode == "I" for c in sealed
+    )
     assert trace.function_calls().height == 177
 
 
@@ -482,7 +508,11 @@ def test_suite_passes_with_the_python_callbacks(suite):
     env = dict(os.environ, SCOPE_NB_PURE="1")
     r = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", str(here / suite)],
-        env=env, capture_output=True, text=True, timeout=240, cwd=here.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=here.parent,
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
 

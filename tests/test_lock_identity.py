@@ -43,7 +43,10 @@ def test_a_traced_lock_type_reads_as_the_interpreters(factory):
         got_new = _refusal(getattr(threading, factory))
         got_pickle = _pickle_error(lock)
     assert (got_type.__module__, got_type.__name__, got_type.__qualname__) == (
-        real_type.__module__, real_type.__name__, real_type.__qualname__)
+        real_type.__module__,
+        real_type.__name__,
+        real_type.__qualname__,
+    )
     assert repr(got_type) == repr(real_type)
     # the same TypeError text where the interpreter refuses, else the same kind of lock
     assert type(got_new) is type(want_new)

@@ -17,19 +17,41 @@ from scope_nb.recorder.patchers.locks import TracedLock, TracedRLock
 
 def _lock_events(trace, name):
     ev = trace.events().filter(pl.col("target") == name)
-    return ev.filter(pl.col("kind").str.starts_with("lock_") | pl.col("kind").str.starts_with("event_"))
+    return ev.filter(
+        pl.col("kind").str.starts_with("lock_") | pl.col("kind").str.starts_with("event_")
+    )
 
 
 def test_factories_and_classes_restored_after_stop():
-    before = (threading.Lock, threading.RLock, threading.Condition.__init__, threading.Semaphore.acquire,
-              threading.Semaphore.__enter__, threading.BoundedSemaphore.release, threading.Event.set,
-              threading.Event.wait, asyncio.Lock.acquire, asyncio.Lock.release, asyncio.Event.wait)
+    before = (
+        threading.Lock,
+        threading.RLock,
+        threading.Condition.__init__,
+        threading.Semaphore.acquire,
+        threading.Semaphore.__enter__,
+        threading.BoundedSemaphore.release,
+        threading.Event.set,
+        threading.Event.wait,
+        asyncio.Lock.acquire,
+        asyncio.Lock.release,
+        asyncio.Event.wait,
+    )
     scope.start()
     assert threading.Lock is not before[0]
     scope.stop()
-    after = (threading.Lock, threading.RLock, threading.Condition.__init__, threading.Semaphore.acquire,
-             threading.Semaphore.__enter__, threading.BoundedSemaphore.release, threading.Event.set,
-             threading.Event.wait, asyncio.Lock.acquire, asyncio.Lock.release, asyncio.Event.wait)
+    after = (
+        threading.Lock,
+        threading.RLock,
+        threading.Condition.__init__,
+        threading.Semaphore.acquire,
+        threading.Semaphore.__enter__,
+        threading.BoundedSemaphore.release,
+        threading.Event.set,
+        threading.Event.wait,
+        asyncio.Lock.acquire,
+        asyncio.Lock.release,
+        asyncio.Event.wait,
+    )
     assert all(a is b for a, b in zip(before, after, strict=True))
 
 
@@ -66,7 +88,9 @@ def test_user_locks_traced_stdlib_locks_not():
     assert isinstance(rmine, TracedRLock) and rmine.name == "rmine"
     assert not isinstance(q.mutex, TracedLock)
     assert not isinstance(q.not_empty._lock, TracedLock)
-    targets = set(trace.events().filter(pl.col("kind").str.starts_with("lock_"))["target"].drop_nulls())
+    targets = set(
+        trace.events().filter(pl.col("kind").str.starts_with("lock_"))["target"].drop_nulls()
+    )
     assert targets == set()  # nothing of the queue's or the thread's own locks
 
 
@@ -77,7 +101,9 @@ def test_acquire_release_held_and_timeouts():
         got = []
 
         def worker():
-            got.append(a.acquire(timeout=0.01))  # a is held by the main thread: must wait, then time out
+            got.append(
+                a.acquire(timeout=0.01)
+            )  # a is held by the main thread: must wait, then time out
 
         with a:
             with b:
@@ -206,7 +232,11 @@ def test_stress_eight_threads_mutual_exclusion():
         for t in threads:
             t.join()
     assert overlap == []
-    assert counts == {"lock": n_threads * n_iter * 3 // 2, "rlock": n_threads * n_iter, "sem": n_threads * n_iter // 2}
+    assert counts == {
+        "lock": n_threads * n_iter * 3 // 2,
+        "rlock": n_threads * n_iter,
+        "sem": n_threads * n_iter // 2,
+    }
     for name, n in (("lock", counts["lock"]), ("rlock", counts["rlock"]), ("sem", counts["sem"])):
         ev = _lock_events(trace, name)
         assert ev.filter(pl.col("kind") == "lock_acquire").height == n
@@ -267,7 +297,14 @@ def test_semaphore_bounded_and_event():
         t.join()
     assert seen == [True]
     kinds = _lock_events(trace, "sem")["kind"].to_list()
-    assert kinds == ["lock_acquire", "lock_acquire", "lock_wait", "lock_timeout", "lock_release", "lock_release"]
+    assert kinds == [
+        "lock_acquire",
+        "lock_acquire",
+        "lock_wait",
+        "lock_timeout",
+        "lock_release",
+        "lock_release",
+    ]
     fev = _lock_events(trace, "flag")
     assert fev.filter(pl.col("kind") == "event_set").height == 1
     waited = fev.filter(pl.col("kind") == "event_wait")
@@ -360,8 +397,10 @@ def test_asyncio_lock_and_event():
 def test_isinstance_keeps_working():
     with scope.record():
         lk = threading.Lock()
-        if isinstance(threading.Lock, type) or hasattr(threading.Lock, "_original") and isinstance(
-            threading.Lock._original, type
+        if (
+            isinstance(threading.Lock, type)
+            or hasattr(threading.Lock, "_original")
+            and isinstance(threading.Lock._original, type)
         ):
             assert isinstance(lk, threading.Lock)
         else:
@@ -403,7 +442,9 @@ class TestCPythonRLock(_Recording, lock_tests.RLockTests):
 
 
 class TestCPythonCondition(_Recording, lock_tests.ConditionTests):
-    condtype = staticmethod(lambda lock=None: threading.Condition(scope.trace_lock(lock or _orig_rlock())))
+    condtype = staticmethod(
+        lambda lock=None: threading.Condition(scope.trace_lock(lock or _orig_rlock()))
+    )
 
 
 class TestCPythonSemaphore(_Recording, lock_tests.SemaphoreTests):

@@ -12,7 +12,7 @@ import pytest
 
 import scope_nb as scope
 
-_SOURCE = '''
+_SOURCE = """
 import logging
 import threading
 
@@ -30,7 +30,7 @@ def register():
             changed.notify_all()
     with slots:
         ready.set()
-'''
+"""
 
 
 @pytest.fixture
@@ -63,8 +63,9 @@ def test_a_named_module_imported_by_the_recording_has_its_import_time_locks_trac
     assert taken == ["registry_lock", "state_lock", "changed", "slots", "handler.lock"]
     assert trace.events("event_set")["target"].to_list() == ["ready"]
     assert trace.lock_graph().has_edge("registry_lock", "state_lock")
-    assert trace.events("lock_acquire").filter(pl.col("target") == "changed")["locks_held"].to_list() == [
-        ["registry_lock", "state_lock"]]
+    assert trace.events("lock_acquire").filter(pl.col("target") == "changed")[
+        "locks_held"
+    ].to_list() == [["registry_lock", "state_lock"]]
 
 
 def test_a_module_imported_before_recording_keeps_its_locks(library):

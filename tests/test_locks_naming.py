@@ -17,7 +17,9 @@ class Account:
 
 
 def _rows(trace, name):
-    ev = trace.events().filter(pl.col("kind").str.starts_with("lock_") & (pl.col("kind") != "lock_order"))
+    ev = trace.events().filter(
+        pl.col("kind").str.starts_with("lock_") & (pl.col("kind") != "lock_order")
+    )
     return ev.filter(pl.col("target") == name)
 
 

@@ -27,9 +27,13 @@ def test_thread_module_factories_are_traced_and_restored():
         inner.wait()
         t.join()
     assert all(a is b for a, b in zip(before, (_thread.allocate_lock, _thread.RLock), strict=True))
-    taken = trace.events("lock_acquire").filter(pl.col("target").is_in(["first", "second", "third"]))
+    taken = trace.events("lock_acquire").filter(
+        pl.col("target").is_in(["first", "second", "third"])
+    )
     assert taken["target"].to_list() == ["second", "first", "third"]
-    assert trace.lock_graph().has_edge("second", "first") and trace.lock_graph().has_edge("first", "third")
+    assert trace.lock_graph().has_edge("second", "first") and trace.lock_graph().has_edge(
+        "first", "third"
+    )
     assert trace.errors == {}
     with first:  # after stop: a lock as the interpreter's, nothing recorded
         assert first.locked()
@@ -43,5 +47,8 @@ def test_the_patched_factories_answer_as_the_originals():
     with scope.record():
         traced = _thread.RLock()
         assert isinstance(traced, _thread.RLock) and isinstance(plain, _thread.RLock)
-        assert _thread.allocate_lock.__name__ == "allocate_lock" and _thread.RLock.__module__ == "_thread"
+        assert (
+            _thread.allocate_lock.__name__ == "allocate_lock"
+            and _thread.RLock.__module__ == "_thread"
+        )
         assert repr(_thread.allocate_lock) == "<built-in function allocate_lock>"

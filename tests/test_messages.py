@@ -32,7 +32,9 @@ def test_exact_counts_and_pairing_with_several_producers():
                 out.append(jobs.get())
 
         got = []
-        threads = [threading.Thread(target=producer, args=(i,), name=f"prod-{i}") for i in range(n_prod)]
+        threads = [
+            threading.Thread(target=producer, args=(i,), name=f"prod-{i}") for i in range(n_prod)
+        ]
         cons = threading.Thread(target=consumer, args=(got,), name="cons")
         for t in [*threads, cons]:
             t.start()
@@ -191,13 +193,22 @@ def test_get_messages_to_rejects_unknown():
 
 
 def test_queue_classes_unpatched_after_stop_and_not_patched_without_messages():
-    classes = [queue.Queue, queue.LifoQueue, queue.PriorityQueue, asyncio.Queue, asyncio.LifoQueue, asyncio.PriorityQueue]
+    classes = [
+        queue.Queue,
+        queue.LifoQueue,
+        queue.PriorityQueue,
+        asyncio.Queue,
+        asyncio.LifoQueue,
+        asyncio.PriorityQueue,
+    ]
     before = [(c.__dict__["_put"], c.__dict__["_get"]) for c in classes]
     fut = [cf.Future.__dict__[n] for n in ("set_result", "set_exception", "result", "exception")]
     with scope.record():
         assert queue.Queue.__dict__["_put"] is not before[0][0]
     assert [(c.__dict__["_put"], c.__dict__["_get"]) for c in classes] == before
-    assert [cf.Future.__dict__[n] for n in ("set_result", "set_exception", "result", "exception")] == fut
+    assert [
+        cf.Future.__dict__[n] for n in ("set_result", "set_exception", "result", "exception")
+    ] == fut
     with scope.record(tracing_level="states_only") as trace:
         assert queue.Queue.__dict__["_put"] is before[0][0]
         q = queue.Queue()

@@ -46,13 +46,19 @@ def test_children_merged_and_messages_paired(tmp_path, method):
     done = parent_end.recv()
     p.join(60)
     scope.stop()
-    assert got == [("item", 0), ("item", 1), ("item", 2)] and done == {"done": 3}  # untouched by tracing
+    assert got == [("item", 0), ("item", 1), ("item", 2)] and done == {
+        "done": 3
+    }  # untouched by tracing
     assert p.exitcode == 0
     assert len(child_dirs(tmp_path)) == 2  # the parent's and the child's (not the fork server's)
     trace = scope.load(tmp_path)
     ev = trace.events()
     sends = ev.filter((pl.col("kind") == "send") & (pl.col("pid") == p.pid))
-    recvs = ev.filter((pl.col("kind") == "receive") & (pl.col("pid") == os.getpid()) & pl.col("msg_id").is_not_null())
+    recvs = ev.filter(
+        (pl.col("kind") == "receive")
+        & (pl.col("pid") == os.getpid())
+        & pl.col("msg_id").is_not_null()
+    )
     assert sends.height == 4
     pairs = sends.join(recvs, on="msg_id", suffix="_r")
     assert pairs.height == 4
@@ -62,7 +68,11 @@ def test_children_merged_and_messages_paired(tmp_path, method):
     assert (pairs["ts_r"] >= pairs["ts"]).all()  # one time axis
     actors = trace.actors()
     child = actors.filter(pl.col("actor") == f"P{p.pid}").row(0, named=True)
-    assert child["kind"] == "process" and child["name"] == f"producer-{method}" and child["outcome"] == "ok"
+    assert (
+        child["kind"] == "process"
+        and child["name"] == f"producer-{method}"
+        and child["outcome"] == "ok"
+    )
     assert child["parent"] in set(actors.filter(pl.col("pid") == os.getpid())["actor"])
     tree = trace.supervision_tree()
     assert tree.has_edge(child["parent"], f"P{p.pid}")
@@ -71,11 +81,13 @@ def test_children_merged_and_messages_paired(tmp_path, method):
 
 
 def test_process_pool_workers_recorded(tmp_path):
-    scope.start(persist_to_disk=True, persist_path=str(tmp_path), flush_interval=0.1, modules=[__name__])
+    scope.start(
+        persist_to_disk=True, persist_path=str(tmp_path), flush_interval=0.1, modules=[__name__]
+    )
     with ProcessPoolExecutor(max_workers=2, mp_context=mp.get_context("spawn")) as ex:
         results = list(ex.map(cube, range(6)))
     scope.stop()
-    assert results == [x ** 3 for x in range(6)]
+    assert results == [x**3 for x in range(6)]
     trace = scope.load(tmp_path)
     calls = trace.events("call").filter(pl.col("function") == "cube")
     assert calls.height == 6
@@ -110,8 +122,14 @@ def test_child_killed_keeps_what_it_flushed(tmp_path):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     root = tmp_path / "trace"
-    scope.start(persist_to_disk=True, persist_path=str(root), storage="disk", flush_interval=0.05,
-                segment_bytes=4096, trace_all=True)
+    scope.start(
+        persist_to_disk=True,
+        persist_path=str(root),
+        storage="disk",
+        flush_interval=0.05,
+        segment_bytes=4096,
+        trace_all=True,
+    )
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "flushed"
     # wait until the child has flushed more on its own timer, then kill it mid-run
@@ -125,9 +143,13 @@ def test_child_killed_keeps_what_it_flushed(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", TraceLoadWarning)  # no segment was left damaged
         trace = scope.load(root)
-    steps = trace.events("call").filter((pl.col("function") == "step") & (pl.col("pid") == proc.pid))
+    steps = trace.events("call").filter(
+        (pl.col("function") == "step") & (pl.col("pid") == proc.pid)
+    )
     seen = sorted(int(d.removeprefix("i=")) for d in steps["detail"])
-    assert len(seen) > 200 and seen == list(range(len(seen)))  # nothing missing before the last flush
+    assert len(seen) > 200 and seen == list(
+        range(len(seen))
+    )  # nothing missing before the last flush
     row = trace.actors().filter(pl.col("actor") == f"P{proc.pid}").row(0, named=True)
     assert row["outcome"] == "crashed" and "SIGKILL" in row["exception"]
 
@@ -135,8 +157,18 @@ def test_child_killed_keeps_what_it_flushed(tmp_path):
 def test_subprocess_with_explicit_env(tmp_path):
     scope.start(persist_to_disk=True, persist_path=str(tmp_path), flush_interval=0.1)
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/")}
-    out = subprocess.run([sys.executable, "-c", "import threading; t = threading.Thread(target=print, args=('x',)); "
-                          "t.start(); t.join()"], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import threading; t = threading.Thread(target=print, args=('x',)); "
+            "t.start(); t.join()",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     scope.stop()
     assert out.stdout == "x\n" and out.stderr == ""
     trace = scope.load(tmp_path)
@@ -144,5 +176,7 @@ def test_subprocess_with_explicit_env(tmp_path):
     child_pids = set(trace.actors().filter(pl.col("kind") == "process")["pid"]) - {os.getpid()}
     assert len(child_pids) == 1
     (pid,) = child_pids
-    assert spawned.filter(pl.col("pid") == pid).height == 1  # its thread, recorded by the child itself
+    assert (
+        spawned.filter(pl.col("pid") == pid).height == 1
+    )  # its thread, recorded by the child itself
     assert "SCOPE_NB_CHILD" not in os.environ and "boot" not in os.environ.get("PYTHONPATH", "")

@@ -20,14 +20,21 @@ FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 # The suites comparing C with Python skip themselves when the extension is missing: on a
 # Python it supports, a missing build must fail here rather than pass unnoticed.
 MUST_BE_NATIVE = (
-    platform.python_implementation() == "CPython" and SUPPORTED and not FREE_THREADED
+    platform.python_implementation() == "CPython"
+    and SUPPORTED
+    and not FREE_THREADED
     and os.environ.get("SCOPE_NB_PURE", "") in ("", "0")
 )
 
 
 def _scope_nb(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "scope_nb", *args], capture_output=True, text=True,
-                          timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "scope_nb", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 @pytest.fixture
@@ -83,15 +90,20 @@ def test_not_built(fresh, monkeypatch):
     monkeypatch.setattr(buffer.importlib, "import_module", no_extension)
     st = buffer.backend_status()
     assert st.backend == "pure"
-    assert st.reason == "the C extension is not built: No module named 'scope_nb.recorder._fasthooks'"
+    assert (
+        st.reason == "the C extension is not built: No module named 'scope_nb.recorder._fasthooks'"
+    )
     assert buffer.fast_module() is None
     assert "back-end: pure (the C extension is not built: " in cli._version_text()
 
 
 def test_free_threaded(fresh, monkeypatch):
     real = sysconfig.get_config_var
-    monkeypatch.setattr(buffer.sysconfig, "get_config_var",
-                        lambda name: 1 if name == "Py_GIL_DISABLED" else real(name))
+    monkeypatch.setattr(
+        buffer.sysconfig,
+        "get_config_var",
+        lambda name: 1 if name == "Py_GIL_DISABLED" else real(name),
+    )
     st = buffer.backend_status()
     assert (st.backend, st.reason) == ("pure", "free-threaded build (the C hot paths need the GIL)")
     assert buffer.fast_module() is None
@@ -107,8 +119,12 @@ def test_self_test_failure(fresh, monkeypatch):
 def test_frame_mirror_mismatch_falls_back_to_public_api(fresh, monkeypatch):
     mod = pytest.importorskip("scope_nb.recorder._fasthooks", reason="the C extension is not built")
     on = []
-    fake = types.SimpleNamespace(Col=mod.Col, FRAME_MIRROR="CPython x.y test", frame_probe=lambda: "local 0 differs",
-                                 use_frame_mirror=lambda flag: on.append(flag) or False)
+    fake = types.SimpleNamespace(
+        Col=mod.Col,
+        FRAME_MIRROR="CPython x.y test",
+        frame_probe=lambda: "local 0 differs",
+        use_frame_mirror=lambda flag: on.append(flag) or False,
+    )
     monkeypatch.setattr(buffer.importlib, "import_module", lambda name, *a: fake)
     st = buffer.backend_status()
     assert st.backend == "native"

@@ -14,22 +14,28 @@ def cells(tmp) -> list[tuple[str, str]]:
     """(key, source) of every cell; the key names the cell in the assertions."""
     return [
         ("load", "%load_ext scope"),
-        ("setup", "import threading\n"
-                  "class Counter:\n"
-                  "    def __init__(self):\n"
-                  "        self.value = 0\n"
-                  "counter = Counter()\n"
-                  "guard = threading.Lock()"),
-        ("record", "%%scope --objects counter -o race\n"
-                   "gate = threading.Barrier(2)\n"
-                   "def bump():\n"
-                   "    gate.wait()\n"
-                   "    for _ in range(25):\n"
-                   "        v = counter.value\n"
-                   "        counter.value = v + 1\n"
-                   "workers = [threading.Thread(target=bump, name=f'bump-{i}') for i in range(2)]\n"
-                   "for w in workers: w.start()\n"
-                   "for w in workers: w.join()"),
+        (
+            "setup",
+            "import threading\n"
+            "class Counter:\n"
+            "    def __init__(self):\n"
+            "        self.value = 0\n"
+            "counter = Counter()\n"
+            "guard = threading.Lock()",
+        ),
+        (
+            "record",
+            "%%scope --objects counter -o race\n"
+            "gate = threading.Barrier(2)\n"
+            "def bump():\n"
+            "    gate.wait()\n"
+            "    for _ in range(25):\n"
+            "        v = counter.value\n"
+            "        counter.value = v + 1\n"
+            "workers = [threading.Thread(target=bump, name=f'bump-{i}') for i in range(2)]\n"
+            "for w in workers: w.start()\n"
+            "for w in workers: w.join()",
+        ),
         ("await", "%%scope --quiet\nimport asyncio\nawait asyncio.sleep(0)\n'awaited'"),
         ("status", "%scope status"),
         ("start", "%scope start --max-events 5000"),
@@ -42,8 +48,7 @@ def cells(tmp) -> list[tuple[str, str]]:
         ("load", f"%scope load {tmp}/saved"),
         ("fail", "%%scope --quiet\nraise ValueError('cell failed on purpose')"),
         ("postmortem", "%scope postmortem"),
-        ("chart", "from scope_nb.notebook import charts, graphs\n"
-                  "charts.timeline_chart(race)"),
+        ("chart", "from scope_nb.notebook import charts, graphs\ncharts.timeline_chart(race)"),
         ("graph", "graphs.supervision_svg(race)"),
         ("tree", "race.supervision_tree()"),
         ("renderer", "import altair as alt\nalt.renderers.active"),
@@ -62,7 +67,13 @@ def executed(tmp_path_factory):
         cell = nbformat.v4.new_code_cell(source)
         nb.cells.append(cell)
         keys.append(key)
-    NotebookClient(nb, kernel_name="python3", timeout=120, allow_errors=True, resources={"metadata": {"path": str(tmp)}}).execute()
+    NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=120,
+        allow_errors=True,
+        resources={"metadata": {"path": str(tmp)}},
+    ).execute()
     return {key: cell.outputs for key, cell in zip(keys, nb.cells, strict=True)}
 
 
@@ -75,7 +86,9 @@ def text(outputs) -> str:
 
 
 def test_no_cell_failed_unexpectedly(executed):
-    errors = {k: o["ename"] for k, outs in executed.items() for o in outs if o["output_type"] == "error"}
+    errors = {
+        k: o["ename"] for k, outs in executed.items() for o in outs if o["output_type"] == "error"
+    }
     assert errors == {"fail": "ValueError"}
 
 
@@ -87,7 +100,9 @@ def test_summary_outputs_are_html_and_live_widgets(executed):
     assert executed["load"] and executed["await"][0]["data"]["text/plain"] == "'awaited'"
     summary = next(o["data"]["text/plain"] for o in executed["record"] if "data" in o)
     actors = next(line for line in summary.splitlines() if line.strip().startswith("actors"))
-    assert actors.split(";")[0].split(None, 1)[1] == "2 threads", "the kernel's own actors are not counted"
+    assert actors.split(";")[0].split(None, 1)[1] == "2 threads", (
+        "the kernel's own actors are not counted"
+    )
     assert "of the kernel's own left out" in actors
     assert "<style" not in html, "an untrusted notebook drops <style>: the summary styles inline"
 
@@ -100,7 +115,9 @@ def test_explorer_has_a_static_fallback(executed):
 
 def test_line_commands_print(executed):
     assert "not recording" in text(executed["status"])
-    assert "recording" in text(executed["start"]) and "tracing lock guard" in text(executed["trace_lock"])
+    assert "recording" in text(executed["start"]) and "tracing lock guard" in text(
+        executed["trace_lock"]
+    )
     assert "race.json" in text(executed["export"])
     assert "--max-events" in text(executed["help"]) and "postmortem" in text(executed["help"])
 
@@ -123,5 +140,7 @@ def test_charts_and_graphs_render_offline_untrusted(executed):
         assert "image/png" in mimes(executed[key]), key
         assert not {"text/html", "image/svg+xml"} & mimes(executed[key]), key
     assert "DiGraph at 0x" not in str(executed["tree"])
-    assert executed["renderer"][0]["data"]["text/plain"] == "'default'", "altair's renderer left alone"
+    assert executed["renderer"][0]["data"]["text/plain"] == "'default'", (
+        "altair's renderer left alone"
+    )
     assert "text/html" in mimes(executed["repr"])

@@ -13,7 +13,9 @@ import pytest
 import scope_nb
 
 pytest.importorskip("ipywidgets")
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the crash is the point
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::pytest.PytestUnhandledThreadExceptionWarning"
+)  # the crash is the point
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +82,9 @@ def test_long_details_do_not_wrap_the_times(trace):
     html = ex.events_panel.value
     crash_row = next(r for r in html.split("<tr") if ">crash<" in r)
     cells = re.findall(r"<td([^>]*)>", crash_row)
-    assert all("white-space:nowrap" in c for c in cells[:4]), "seq, time, actor and kind stay on one line"
+    assert all("white-space:nowrap" in c for c in cells[:4]), (
+        "seq, time, actor and kind stay on one line"
+    )
     assert "word-break" in cells[-1]
 
 
@@ -91,7 +95,9 @@ def test_timeline_is_a_png_with_its_axis_title(trace):
     assert ex.timeline_base.value.startswith('<img class="scope-timeline"')
     svg = charts.to_svg(charts.timeline_spec(trace))
     assert "seconds since start" in svg
-    assert "data:image/png;base64," in ex._repr_html_(), "the saved picture survives an untrusted notebook"
+    assert "data:image/png;base64," in ex._repr_html_(), (
+        "the saved picture survives an untrusted notebook"
+    )
 
 
 def test_the_cursor_moves_among_the_rows_of_a_kind_or_of_the_filters(trace):
@@ -109,7 +115,10 @@ def test_the_cursor_moves_among_the_rows_of_a_kind_or_of_the_filters(trace):
     assert scrub.row_at(int(ev["ts"][crash_row])) <= crash_row
     actor = ev["actor"][crash_row]
     rows = scrub.matching(actor, None, None)
-    assert set(ev[rows.to_list()]["actor"]) == {actor} and rows.len() == ev.filter(ev["actor"] == actor).height
+    assert (
+        set(ev[rows.to_list()]["actor"]) == {actor}
+        and rows.len() == ev.filter(ev["actor"] == actor).height
+    )
     assert scrub.matching(None, None, None) is None
     with pytest.raises(ValueError, match="'sned' is not an event kind"):
         scrub.kind_rows("sned")

@@ -40,6 +40,7 @@ def five_locks():
             for a, b in [(0, 1), (1, 2), (2, 3), (3, 4), (1, 0)]:
                 with locks[a], locks[b]:
                     pass
+
         workers = [threading.Thread(target=chain, name="chainer")]
         workers += [threading.Thread(target=lambda: None, name=f"helper-{i}") for i in range(3)]
         for w in workers:
@@ -57,11 +58,17 @@ def test_charts_carry_png_and_vegalite_and_leave_the_renderer_alone(ip, five_loc
     alt.renderers.enable("default")  # altair's CDN renderer: what a fresh kernel has
     try:
         run(ip, "%load_ext scope")
-        for chart in (charts.timeline_chart(five_locks), charts.hotspots_chart(five_locks),
-                      charts.queue_depth_chart(five_locks), charts.timeline_chart(five_locks).properties(width=300)):
+        for chart in (
+            charts.timeline_chart(five_locks),
+            charts.hotspots_chart(five_locks),
+            charts.queue_depth_chart(five_locks),
+            charts.timeline_chart(five_locks).properties(width=300),
+        ):
             data, _ = _shown(ip, chart)
             assert VEGALITE in data and "image/png" in data, type(chart)
-            assert not {"text/html", "image/svg+xml"} & set(data), "an untrusted notebook would show neither"
+            assert not {"text/html", "image/svg+xml"} & set(data), (
+                "an untrusted notebook would show neither"
+            )
             assert data[VEGALITE]["$schema"].endswith("/v5.json")
             assert _png_size(data)[0] > 100
         assert alt.renderers.active == "default"
@@ -89,7 +96,9 @@ def test_graph_queries_stay_digraphs_and_draw_as_png(ip, five_locks):
     for graph in (five_locks.supervision_tree(), five_locks.lock_graph()):
         assert isinstance(graph, nx.DiGraph)
         data, meta = _shown(ip, graph)
-        assert set(data) == {"image/png", "text/plain"}, "no networkx <DiGraph at 0x...> text, no SVG"
+        assert set(data) == {"image/png", "text/plain"}, (
+            "no networkx <DiGraph at 0x...> text, no SVG"
+        )
         assert "at 0x" not in data["text/plain"]
         width, height = _png_size(data)
         assert meta["image/png"]["width"] <= 900 and width >= meta["image/png"]["width"]
@@ -110,8 +119,12 @@ def test_lock_graph_layout_reads(five_locks):
     assert not graphs.boxes_overlap(pos)
     two_cycle = [(u, v) for u, v in graph.edges if graph.has_edge(v, u)]
     assert len(two_cycle) == 2
-    lines = re.findall(r'<line x1="([-\d.]+)" y1="([-\d.]+)" x2="([-\d.]+)" y2="([-\d.]+)" stroke="#d62728"', svg)
-    assert len(lines) == 2 and lines[0] != lines[1][2:] + lines[1][:2], "two arrows, not one line drawn twice"
+    lines = re.findall(
+        r'<line x1="([-\d.]+)" y1="([-\d.]+)" x2="([-\d.]+)" y2="([-\d.]+)" stroke="#d62728"', svg
+    )
+    assert len(lines) == 2 and lines[0] != lines[1][2:] + lines[1][:2], (
+        "two arrows, not one line drawn twice"
+    )
     assert svg.count('marker-end="url(#arr-red)"') == 2
 
 

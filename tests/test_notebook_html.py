@@ -21,7 +21,9 @@ from programs import gated_inversion, in_turn, threads
 
 import scope_nb
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # crashes on purpose
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::pytest.PytestUnhandledThreadExceptionWarning"
+)  # crashes on purpose
 FORBIDDEN = re.compile(r"<\s*(style|script)\b", re.IGNORECASE)
 
 
@@ -30,7 +32,10 @@ def classes_with_html() -> set[type]:
     found = set()
     modules = [scope_nb.trace]
     for pkg in (scope_nb.analysis, scope_nb.notebook):
-        modules += [importlib.import_module(f"{pkg.__name__}.{m.name}") for m in pkgutil.iter_modules(pkg.__path__)]
+        modules += [
+            importlib.import_module(f"{pkg.__name__}.{m.name}")
+            for m in pkgutil.iter_modules(pkg.__path__)
+        ]
     for module in modules:
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ == module.__name__ and "_repr_html_" in vars(cls):
@@ -61,8 +66,11 @@ def failed_cell(shell):
     """The post-mortem of a `%%scope` cell that started a thread and raised."""
     shell.run_line_magic("load_ext", "scope")
     try:
-        run(shell, "%%scope --quiet\nimport threading\nthreading.Thread(target=print).start()\n"
-                   "raise KeyError('x')\n")
+        run(
+            shell,
+            "%%scope --quiet\nimport threading\nthreading.Thread(target=print).start()\n"
+            "raise KeyError('x')\n",
+        )
         return shell.run_line_magic("scope", "postmortem")
     finally:
         shell.run_line_magic("unload_ext", "scope")
@@ -139,7 +147,9 @@ def test_every_html_is_sanitizer_proof(rendered):
         assert rendered.get(cls), f"the programs gave no {cls.__name__}"
     for cls, pages in rendered.items():
         for page in pages:
-            assert FORBIDDEN.search(page) is None, f"{cls.__name__}'s HTML holds a <style> or <script>"
+            assert FORBIDDEN.search(page) is None, (
+                f"{cls.__name__}'s HTML holds a <style> or <script>"
+            )
 
 
 def test_the_trace_summary_styles_its_findings_inline(rendered):

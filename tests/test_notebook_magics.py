@@ -21,7 +21,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _synthetic():
-    spec = importlib.util.spec_from_file_location("bench_notebook", ROOT / "benchmarks" / "bench_notebook.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_notebook", ROOT / "benchmarks" / "bench_notebook.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.synthetic_trace
@@ -43,17 +45,20 @@ def test_load_ext_is_fast_and_lazy():
 
 
 def test_cell_records_threads_keeps_trace_and_returns_value(ip):
-    result, cap = run(ip, (
-        "%%scope -o recorded\n"
-        "import threading\n"
-        "gate = threading.Barrier(2)\n"
-        "def worker():\n"
-        "    gate.wait()\n"
-        "pair = [threading.Thread(target=worker, name=f'nb-worker-{i}') for i in range(2)]\n"
-        "for t in pair: t.start()\n"
-        "for t in pair: t.join()\n"
-        "6 * 7\n"
-    ))
+    result, cap = run(
+        ip,
+        (
+            "%%scope -o recorded\n"
+            "import threading\n"
+            "gate = threading.Barrier(2)\n"
+            "def worker():\n"
+            "    gate.wait()\n"
+            "pair = [threading.Thread(target=worker, name=f'nb-worker-{i}') for i in range(2)]\n"
+            "for t in pair: t.start()\n"
+            "for t in pair: t.join()\n"
+            "6 * 7\n"
+        ),
+    )
     assert result.success and result.result == 42
     trace = ip.user_ns["_scope"]
     assert ip.user_ns["recorded"] is trace and not scope_nb.is_recording()
@@ -64,15 +69,18 @@ def test_cell_records_threads_keeps_trace_and_returns_value(ip):
 
 
 def test_await_cell_records_tasks(ip):
-    result, _ = run(ip, (
-        "%%scope --quiet\n"
-        "import asyncio\n"
-        "async def child(n):\n"
-        "    await asyncio.sleep(0)\n"
-        "    return n * 2\n"
-        "results = await asyncio.gather(child(1), child(2))\n"
-        "sum(results)\n"
-    ))
+    result, _ = run(
+        ip,
+        (
+            "%%scope --quiet\n"
+            "import asyncio\n"
+            "async def child(n):\n"
+            "    await asyncio.sleep(0)\n"
+            "    return n * 2\n"
+            "results = await asyncio.gather(child(1), child(2))\n"
+            "sum(results)\n"
+        ),
+    )
     assert result.success and result.result == 6
     trace = ip.user_ns["_scope"]
     assert trace.actors().filter(trace.actors()["kind"] == "task").height >= 2
@@ -104,29 +112,37 @@ def test_failing_cell_raises_as_usual_keeps_trace_and_postmortem(ip):
     assert "KeyError" in report._repr_html_() and "boom" in repr(report)
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the crash is the point
+@pytest.mark.filterwarnings(
+    "ignore::pytest.PytestUnhandledThreadExceptionWarning"
+)  # the crash is the point
 def test_postmortem_of_a_crashed_thread(ip):
-    result, _ = run(ip, (
-        "%%scope --quiet\n"
-        "import threading\n"
-        "def doomed():\n"
-        "    raise ValueError('thread died')\n"
-        "t = threading.Thread(target=doomed, name='doomed')\n"
-        "t.start(); t.join()\n"
-    ))
+    result, _ = run(
+        ip,
+        (
+            "%%scope --quiet\n"
+            "import threading\n"
+            "def doomed():\n"
+            "    raise ValueError('thread died')\n"
+            "t = threading.Thread(target=doomed, name='doomed')\n"
+            "t.start(); t.join()\n"
+        ),
+    )
     assert result.success
     report = ip.run_line_magic("scope", "postmortem")
     assert "thread died" in repr(report)
 
 
-@pytest.mark.parametrize("line, message", [
-    ("--level nope", "invalid choice"),
-    ("--sample lots", "invalid float"),
-    ("--bogus", "unrecognized arguments"),
-    ("--sample 2", "sample_rate"),
-    ("--objects missing_variable", "missing_variable"),
-    ("-o 'not a name'", "not a valid variable name"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("--level nope", "invalid choice"),
+        ("--sample lots", "invalid float"),
+        ("--bogus", "unrecognized arguments"),
+        ("--sample 2", "sample_rate"),
+        ("--objects missing_variable", "missing_variable"),
+        ("-o 'not a name'", "not a valid variable name"),
+    ],
+)
 def test_wrong_options_are_one_line_errors_and_do_not_run_the_cell(ip, line, message):
     ip.user_ns.pop("ran", None)
     with pytest.raises(UsageError) as err:
@@ -136,9 +152,13 @@ def test_wrong_options_are_one_line_errors_and_do_not_run_the_cell(ip, line, mes
 
 
 def test_wrong_line_commands(ip):
-    for line, message in [("", "missing COMMAND"), ("frobnicate", "invalid choice"),
-                          ("stop", "nothing is recording"), ("trace module json", "nothing is recording"),
-                          ("trace widget x", "invalid choice")]:
+    for line, message in [
+        ("", "missing COMMAND"),
+        ("frobnicate", "invalid choice"),
+        ("stop", "nothing is recording"),
+        ("trace module json", "nothing is recording"),
+        ("trace widget x", "invalid choice"),
+    ]:
         with pytest.raises(UsageError, match=message):
             ip.run_line_magic("scope", line)
 
@@ -170,8 +190,24 @@ def test_help_names_every_option_and_command(ip, capsys):
     ip.run_line_magic("scope", "help")
     printed = capsys.readouterr().out
     for text in (doc, printed):
-        for word in ("--level", "--sample", "--max-events", "--modules", "--objects", "--output", "--quiet",
-                     "start", "stop", "status", "trace", "load", "explore", "postmortem", "export", "--trusted"):
+        for word in (
+            "--level",
+            "--sample",
+            "--max-events",
+            "--modules",
+            "--objects",
+            "--output",
+            "--quiet",
+            "start",
+            "stop",
+            "status",
+            "trace",
+            "load",
+            "explore",
+            "postmortem",
+            "export",
+            "--trusted",
+        ):
             assert word in text
 
 
@@ -191,18 +227,21 @@ def test_explorer_shows_the_state_the_object_held_at_the_cursor(ip):
         "        self.balance = 0\n"
         "acct = Account()\n"
     )
-    result, _ = run(ip, (
-        "%%scope --quiet --objects acct\n"
-        "start_line = threading.Barrier(2)\n"
-        "def deposit():\n"
-        "    start_line.wait()\n"
-        "    for _ in range(20):\n"
-        "        seen = acct.balance\n"
-        "        acct.balance = seen + 1\n"
-        "ts = [threading.Thread(target=deposit) for _ in range(2)]\n"
-        "for t in ts: t.start()\n"
-        "for t in ts: t.join()\n"
-    ))
+    result, _ = run(
+        ip,
+        (
+            "%%scope --quiet --objects acct\n"
+            "start_line = threading.Barrier(2)\n"
+            "def deposit():\n"
+            "    start_line.wait()\n"
+            "    for _ in range(20):\n"
+            "        seen = acct.balance\n"
+            "        acct.balance = seen + 1\n"
+            "ts = [threading.Thread(target=deposit) for _ in range(2)]\n"
+            "for t in ts: t.start()\n"
+            "for t in ts: t.join()\n"
+        ),
+    )
     assert result.success
     trace = ip.user_ns["_scope"]
     timeline = trace.state_timeline("acct")
@@ -216,7 +255,10 @@ def test_explorer_shows_the_state_the_object_held_at_the_cursor(ip):
     explorer.step(1)
     explorer.step(-1)
     assert explorer.last_update_ms < 100
-    assert explorer.timeline_base.value.startswith("<img") and "Error" not in explorer.timeline_base.value
+    assert (
+        explorer.timeline_base.value.startswith("<img")
+        and "Error" not in explorer.timeline_base.value
+    )
     assert "<line" in explorer.timeline_cursor.value
 
 

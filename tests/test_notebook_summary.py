@@ -29,7 +29,9 @@ def test_summary_counts_the_cells_actors_only(ip):
     assert "2 threads" in actors and "process" not in actors.split(";")[0]
     assert "2 of the kernel's own left out (MainProcess, MainThread" in actors
     trace = ip.user_ns["_scope"]
-    assert {"MainThread", "pair-0", "pair-1"} <= set(trace.actors()["name"]), "nothing is dropped from the trace"
+    assert {"MainThread", "pair-0", "pair-1"} <= set(trace.actors()["name"]), (
+        "nothing is dropped from the trace"
+    )
 
 
 def test_environment_flag_counts_everything(ip):
@@ -41,17 +43,24 @@ def test_environment_flag_counts_everything(ip):
 
 
 def test_await_cell_leaves_out_the_private_loops_housekeeping(ip):
-    result, cap = run(ip, "%%scope\nimport asyncio\n"
-                          "async def job():\n    await asyncio.sleep(0)\n"
-                          "await asyncio.gather(job(), job())\n")
+    result, cap = run(
+        ip,
+        "%%scope\nimport asyncio\n"
+        "async def job():\n    await asyncio.sleep(0)\n"
+        "await asyncio.gather(job(), job())\n",
+    )
     assert result.success
-    actors = next(line for line in _summary(cap)[0].splitlines() if line.strip().startswith("actors"))
+    actors = next(
+        line for line in _summary(cap)[0].splitlines() if line.strip().startswith("actors")
+    )
     counted = actors.split(";")[0]
-    assert "3 tasks" in counted, actors  # the cell's own task and its two jobs, not the loop's shutdown tasks
+    assert "3 tasks" in counted, (
+        actors
+    )  # the cell's own task and its two jobs, not the loop's shutdown tasks
 
 
 def test_summary_html_survives_sanitizing(ip):
     _, cap = run(ip, "%%scope\nraise_later = None\n" + CELL)
     _, html = _summary(cap)
-    assert "<style" not in html and "class=\"bad\"" not in html
+    assert "<style" not in html and 'class="bad"' not in html
     assert 'style="padding:1px 8px' in html and 'data-section="crashes"' in html

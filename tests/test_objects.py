@@ -89,8 +89,10 @@ def test_method_calls_are_messages_from_the_caller():
     calls = trace.events(["call", "return", "exception"]).filter(pl.col("obj") == "acct")
     rows = calls.select("kind", "function", "detail").rows()
     assert rows == [
-        ("call", "Account.deposit", "(5,)"), ("return", "Account.deposit", "105"),
-        ("call", "Account.deposit", "(7,)"), ("return", "Account.deposit", "112"),
+        ("call", "Account.deposit", "(5,)"),
+        ("return", "Account.deposit", "105"),
+        ("call", "Account.deposit", "(7,)"),
+        ("return", "Account.deposit", "112"),
         ("call", "Account.withdraw", "(10000,)"),
         ("exception", "Account.withdraw", "ValueError|ValueError('insufficient funds')"),
     ]
@@ -197,10 +199,17 @@ def test_redaction_of_sensitive_attributes():
     with scope.record() as trace:
         login = scope.trace_object(Login(), "login")
         login.password = "correct horse"
-    text = str(trace.events().filter(pl.col("obj") == "login").rows()) + str(trace.states().drop("blobs").rows())
+    text = str(trace.events().filter(pl.col("obj") == "login").rows()) + str(
+        trace.states().drop("blobs").rows()
+    )
     assert "hunter2" not in text and "correct horse" not in text
-    assert trace.get_state_at("login", trace.time_range()[1]) == {"user": "ann", "password": "<redacted>"}
-    assert trace.events("write").filter(pl.col("obj") == "login")["detail"].to_list() == ["<redacted>"]
+    assert trace.get_state_at("login", trace.time_range()[1]) == {
+        "user": "ann",
+        "password": "<redacted>",
+    }
+    assert trace.events("write").filter(pl.col("obj") == "login")["detail"].to_list() == [
+        "<redacted>"
+    ]
 
 
 def test_traced_decorator():
@@ -223,8 +232,11 @@ def test_traced_decorator():
 
 
 def test_tracing_levels():
-    for level, has_calls, has_states in (("full", True, True), ("states_only", False, True),
-                                         ("messages_only", False, False)):
+    for level, has_calls, has_states in (
+        ("full", True, True),
+        ("states_only", False, True),
+        ("messages_only", False, False),
+    ):
         with scope.record(tracing_level=level) as trace:
             acct = scope.trace_object(Account(), "acct")
             acct.deposit(1)

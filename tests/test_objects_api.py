@@ -34,7 +34,11 @@ def test_naming_a_traced_object_again_renames_its_whole_history():
     assert set(trace.states()["obj"]) == {"alice-2"}
     assert set(trace.events().filter(pl.col("obj").is_not_null())["obj"]) == {"alice-2"}
     assert trace.state_timeline("alice-2")["cause"].to_list() == [
-        "trace_object", "balance = 1", "balance = 3", "balance = 10"]
+        "trace_object",
+        "balance = 1",
+        "balance = 3",
+        "balance = 10",
+    ]
     assert trace.get_state_at(acct, trace.time_range()[1]) == {"balance": 10}
     with pytest.raises(ValueError, match="acct"):
         trace.state_timeline("acct")  # the old name is gone: one identity
@@ -67,7 +71,9 @@ def test_wrong_types_name_what_was_given_and_what_is_accepted(recording):
     try:
         with pytest.raises(TypeError, match="name must be a str or None, got int"):
             scope.trace_object(Account(), 3)
-        with pytest.raises(TypeError, match="got the type .*accepted: an instance of a class defined in Python"):
+        with pytest.raises(
+            TypeError, match="got the type .*accepted: an instance of a class defined in Python"
+        ):
             scope.trace_object(Account)
         with pytest.raises(TypeError, match="got the module .*for a module use trace_module"):
             scope.trace_object(threading)

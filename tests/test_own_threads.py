@@ -17,7 +17,9 @@ from scope_nb.recorder import own_threads, session
 from scope_nb.store.flusher import flusher_of
 
 _THREADS = {"scope_nb-flusher", "scope_nb-memory", "scope_nb-watchdog"}
-_FORK_WARNING = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+_FORK_WARNING = pytest.mark.filterwarnings(
+    "ignore:This process .* is multi-threaded:DeprecationWarning"
+)
 
 
 def _visible():
@@ -26,7 +28,10 @@ def _visible():
 
 def _work():
     lock, done = threading.Lock(), []
-    threads = [threading.Thread(target=lambda: done.append(lock.acquire() and lock.release())) for _ in range(3)]
+    threads = [
+        threading.Thread(target=lambda: done.append(lock.acquire() and lock.release()))
+        for _ in range(3)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -58,8 +63,13 @@ def test_an_in_memory_recording_starts_no_thread():
 
 def test_recorder_threads_run_but_threading_does_not_list_them(tmp_path):
     visible, frames, dummies = _visible(), len(sys._current_frames()), _dummies()
-    with scope.record(persist_to_disk=True, persist_path=str(tmp_path), flush_interval=0.01,
-                      watchdog=0.05, memory_interval=0.01) as trace:
+    with scope.record(
+        persist_to_disk=True,
+        persist_path=str(tmp_path),
+        flush_interval=0.01,
+        watchdog=0.05,
+        memory_interval=0.01,
+    ) as trace:
         rec = session.ACTIVE
         assert {t.name for t in own_threads.running()} == _THREADS
         _until(lambda: len(sys._current_frames()) == frames + 3)  # they run
@@ -95,9 +105,13 @@ def _fork_and_report(child_work) -> dict:
 
 
 def _right_after_fork() -> dict:
-    report = {"frames": len(sys._current_frames()), "own": [t.name for t in own_threads.running()],
-              "visible": threading.active_count(), "recording": scope.is_recording(),
-              "pid_recorded": session.ACTIVE.pid == os.getpid() if session.ACTIVE else None}
+    report = {
+        "frames": len(sys._current_frames()),
+        "own": [t.name for t in own_threads.running()],
+        "visible": threading.active_count(),
+        "recording": scope.is_recording(),
+        "pid_recorded": session.ACTIVE.pid == os.getpid() if session.ACTIVE else None,
+    }
     _work()  # the child's first thread: now it needs its recorder's threads
     report["own_later"] = sorted(t.name for t in own_threads.running())
     return report
@@ -107,8 +121,13 @@ def _right_after_fork() -> dict:
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork")
 @pytest.mark.parametrize("follow", [True, False], ids=["followed", "not-followed"])
 def test_a_forked_child_has_no_recorder_thread(tmp_path, follow):
-    with scope.record(persist_to_disk=True, persist_path=str(tmp_path), watchdog=0.5,
-                      memory_interval=0.5, follow_children=follow) as trace:
+    with scope.record(
+        persist_to_disk=True,
+        persist_path=str(tmp_path),
+        watchdog=0.5,
+        memory_interval=0.5,
+        follow_children=follow,
+    ) as trace:
         assert {t.name for t in own_threads.running()} == _THREADS
         report = _fork_and_report(_right_after_fork)
         assert {t.name for t in own_threads.running()} == _THREADS  # the parent's came back
@@ -135,13 +154,21 @@ def test_the_interpreter_exits_with_a_recording_running_and_writes_its_last_rows
         go.set()
         print(threading.active_count(), sorted(t.name for t in threading.enumerate()))
     """)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p)}
-    out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True,
-                         timeout=120, check=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", program],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert out.stderr == ""
     count, names = out.stdout.split(" ", 1)
     assert int(count) == 2 and "scope_nb" not in names
     trace = scope.load(tmp_path)
     worker = trace.actors().filter(name="last-worker").row(0, named=True)
     assert worker["outcome"] == "ok"  # written by the last flush, at exit, after the thread ended
-

@@ -29,10 +29,25 @@ from scope_nb.recorder.patchers.table import PATCHERS
 asyncio.get_event_loop_policy()  # made once, here, not by the first snapshot
 
 _MODULES = [
-    threading, queue, asyncio.locks, asyncio.queues, asyncio.tasks, asyncio.base_events,
-    asyncio.events, asyncio.taskgroups, asyncio.futures, subprocess, multiprocessing.process,
-    multiprocessing.queues, multiprocessing.connection, multiprocessing.synchronize,
-    concurrent.futures.thread, concurrent.futures.process, concurrent.futures._base, _thread, logging,
+    threading,
+    queue,
+    asyncio.locks,
+    asyncio.queues,
+    asyncio.tasks,
+    asyncio.base_events,
+    asyncio.events,
+    asyncio.taskgroups,
+    asyncio.futures,
+    subprocess,
+    multiprocessing.process,
+    multiprocessing.queues,
+    multiprocessing.connection,
+    multiprocessing.synchronize,
+    concurrent.futures.thread,
+    concurrent.futures.process,
+    concurrent.futures._base,
+    _thread,
+    logging,
 ]
 
 
@@ -46,10 +61,20 @@ def _interpreter() -> dict:
             if isinstance(value, type) and value.__module__ == module.__name__:
                 for attr, v in vars(value).items():
                     seen[(module.__name__, name, attr)] = id(v)
-    seen["hooks"] = (sys.getprofile(), sys.gettrace(), threading.getprofile(), threading.gettrace(),
-                     sys.excepthook, sys.unraisablehook, threading.excepthook, builtins.__build_class__)
+    seen["hooks"] = (
+        sys.getprofile(),
+        sys.gettrace(),
+        threading.getprofile(),
+        threading.gettrace(),
+        sys.excepthook,
+        sys.unraisablehook,
+        threading.excepthook,
+        builtins.__build_class__,
+    )
     if hasattr(sys, "monitoring"):
-        seen["monitoring"] = [(sys.monitoring.get_tool(i), sys.monitoring.get_events(i)) for i in range(6)]
+        seen["monitoring"] = [
+            (sys.monitoring.get_tool(i), sys.monitoring.get_events(i)) for i in range(6)
+        ]
     seen["environ"] = dict(os.environ)
     seen["meta_path"] = list(sys.meta_path)
     loop = asyncio.new_event_loop()
@@ -65,8 +90,14 @@ def _diff(before: dict, after: dict) -> list:
 
 
 def _options(tmp_path):
-    return make_options(persist_to_disk=True, persist_path=str(tmp_path), watchdog=0.5,
-                        memory_interval=0.5, slow_callback=0.05, races=True)
+    return make_options(
+        persist_to_disk=True,
+        persist_path=str(tmp_path),
+        watchdog=0.5,
+        memory_interval=0.5,
+        slow_callback=0.05,
+        races=True,
+    )
 
 
 _ORDERS = [("table", None), ("reverse", None), *((f"random-{seed}", seed) for seed in (1, 2, 3))]
@@ -104,18 +135,27 @@ def test_every_table_entry_is_a_patcher_with_a_unique_name():
     assert len(set(names)) == len(names) == 11
     assert names[:4] == ["calls", "children", "mp_messages", "actors"]
     for cls in PATCHERS:
-        for hook in ("install", "uninstall", "before_fork", "after_fork_in_parent", "after_fork_in_child"):
+        for hook in (
+            "install",
+            "uninstall",
+            "before_fork",
+            "after_fork_in_parent",
+            "after_fork_in_child",
+        ):
             assert callable(getattr(cls, hook)), (cls.name, hook)
 
 
-@pytest.mark.parametrize("options", [
-    {},
-    {"tracing_level": "messages_only"},
-    {"patch": False},
-    {"watchdog": 0.5, "memory_interval": 0.5, "trace_all": True},
-    {"persist_to_disk": True, "watchdog": 0.5, "memory_interval": 0.5},
-    {"races": True},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"tracing_level": "messages_only"},
+        {"patch": False},
+        {"watchdog": 0.5, "memory_interval": 0.5, "trace_all": True},
+        {"persist_to_disk": True, "watchdog": 0.5, "memory_interval": 0.5},
+        {"races": True},
+    ],
+)
 def test_start_and_stop_leave_the_interpreter_as_it_was(tmp_path, options):
     if options.get("persist_to_disk"):
         options = {**options, "persist_path": str(tmp_path)}

@@ -108,7 +108,6 @@ def test_the_summary_says_races_were_not_watched_when_no_object_was_traced():
     assert races.headline == "none in 1 traced object (counter)"
 
 
-
 class _Tally:
     def __init__(self):
         self.n = 0
@@ -131,7 +130,10 @@ def test_analyze_race_condition_returns_what_detect_race_conditions_reports():
 
     with scope_nb.record() as trace:
         scope_nb.trace_object(tally, name="tally")
-        threads = [threading.Thread(target=slow, name="slow"), threading.Thread(target=fast, name="fast")]
+        threads = [
+            threading.Thread(target=slow, name="slow"),
+            threading.Thread(target=fast, name="fast"),
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -140,8 +142,12 @@ def test_analyze_race_condition_returns_what_detect_race_conditions_reports():
     (lost,) = [r for r in found if r.kind == "lost_update"]
     # the stale read and the write are both slow's; fast's write in between makes it a race
     assert set(lost.actors) == {trace.resolve_actor("slow")}
-    assert [r.headline for r in trace.analyze_race_condition("slow", threads[1])] == [r.headline for r in found]
-    assert [r.headline for r in trace.analyze_race_condition("fast", "slow", 3600)] == [r.headline for r in found]
+    assert [r.headline for r in trace.analyze_race_condition("slow", threads[1])] == [
+        r.headline for r in found
+    ]
+    assert [r.headline for r in trace.analyze_race_condition("fast", "slow", 3600)] == [
+        r.headline for r in found
+    ]
     assert trace.analyze_race_condition("slow", "MainThread") == []
 
 
@@ -157,7 +163,11 @@ def test_silent_deadlock_and_stall_sections_say_what_they_watched():
             q.put(1)
             q.get()
     said = {s.name: s.headline for s in summarize(bare)}
-    assert said["deadlocks"].startswith("none: no locks seen") and "watchdog off" in said["deadlocks"]
+    assert (
+        said["deadlocks"].startswith("none: no locks seen") and "watchdog off" in said["deadlocks"]
+    )
     assert said["stalls"].startswith("none: no queues or event loops seen")
     said = {s.name: s.headline for s in summarize(busy)}
-    assert said["deadlocks"].startswith("none in 1 lock (") and said["stalls"].startswith("none in 1 queue (")
+    assert said["deadlocks"].startswith("none in 1 lock (") and said["stalls"].startswith(
+        "none in 1 queue ("
+    )

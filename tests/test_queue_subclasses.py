@@ -51,7 +51,9 @@ class AsyncStack(asyncio.Queue):
 
 
 def _messages(trace, name):
-    ev = trace.events().filter(pl.col("kind").is_in(["send", "receive"]) & (pl.col("target") == name))
+    ev = trace.events().filter(
+        pl.col("kind").is_in(["send", "receive"]) & (pl.col("target") == name)
+    )
     return ev.select("kind", "detail", "msg_id", "qsize", "actor")
 
 
@@ -79,7 +81,10 @@ def test_a_deduplicating_queue_between_threads(monkeypatch):
     for trace, got in c_then_pure(monkeypatch, run):
         assert got == ["a", "b", "c"]
         ev = _messages(trace, "jobs")
-        sends, receives = ev.filter(pl.col("kind") == "send"), ev.filter(pl.col("kind") == "receive")
+        sends, receives = (
+            ev.filter(pl.col("kind") == "send"),
+            ev.filter(pl.col("kind") == "receive"),
+        )
         assert sends["detail"].to_list() == ["'a'", "'b'", "'a'", "'c'", "'stop'"]
         assert sends["qsize"].to_list() == [1, 2, 2, 3, 4]  # the queue's own count
         assert receives["detail"].to_list() == ["'a'", "'b'", "'c'", "'stop'"]
@@ -103,12 +108,15 @@ def test_an_override_calling_super_is_one_message(monkeypatch):
         assert (got, puts) == ([0, 1, 2], 3)
         ev = _messages(trace, "counted")
         assert ev["kind"].to_list() == ["send"] * 3 + ["receive"] * 3
-        assert ev.filter(pl.col("kind") == "receive")["msg_id"].to_list() == ev["msg_id"].to_list()[:3]
+        assert (
+            ev.filter(pl.col("kind") == "receive")["msg_id"].to_list() == ev["msg_id"].to_list()[:3]
+        )
 
 
 def test_a_class_defined_while_recording_and_an_asyncio_subclass(monkeypatch):
     def run(_pure):
         with scope.record() as trace:
+
             class Stack(queue.Queue):  # LIFO by hand
                 def _get(self):
                     return self.queue.pop()
@@ -137,8 +145,12 @@ def test_a_class_defined_while_recording_and_an_asyncio_subclass(monkeypatch):
 
 
 def test_classes_restored_after_stop():
-    before = {cls: (cls.__dict__.get("_put"), cls.__dict__.get("_get")) for cls in (UniqueQueue, Counted, AsyncStack)}
+    before = {
+        cls: (cls.__dict__.get("_put"), cls.__dict__.get("_get"))
+        for cls in (UniqueQueue, Counted, AsyncStack)
+    }
     with scope.record():
+
         class Late(queue.Queue):
             def _put(self, item):
                 self.queue.appendleft(item)
@@ -149,7 +161,10 @@ def test_classes_restored_after_stop():
     assert {cls: (cls.__dict__.get("_put"), cls.__dict__.get("_get")) for cls in before} == before
     assert "_get" not in Counted.__dict__ and "_get" not in Late.__dict__
     assert Late.__dict__["_put"] is late_put.__wrapped__
-    assert "__init_subclass__" not in queue.Queue.__dict__ and "__init_subclass__" not in asyncio.Queue.__dict__
+    assert (
+        "__init_subclass__" not in queue.Queue.__dict__
+        and "__init_subclass__" not in asyncio.Queue.__dict__
+    )
     late = Late()  # and it still works
     late.put(1)
     late.put(2)
@@ -189,10 +204,15 @@ def test_items_drained_by_an_immediate_shutdown_are_not_received(monkeypatch):
 
 def test_a_put_that_is_no_plain_method_is_left_alone():
     with scope.record() as trace:
+
         class Odd(queue.Queue):
             _put = staticmethod(lambda item: None)  # drops everything: its own business
 
         odd = Odd()
         odd.put(1)
-        assert odd.qsize() == 0 and "_put" in Odd.__dict__ and isinstance(Odd.__dict__["_put"], staticmethod)
+        assert (
+            odd.qsize() == 0
+            and "_put" in Odd.__dict__
+            and isinstance(Odd.__dict__["_put"], staticmethod)
+        )
     assert _messages(trace, "odd").height == 0 and trace.errors == {}

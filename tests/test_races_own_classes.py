@@ -53,8 +53,13 @@ LOST = textwrap.dedent("""\
 
 
 def cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "scope_nb", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "scope_nb", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_run_races_finds_the_lost_update_on_an_untraced_object(tmp_path):
@@ -104,7 +109,10 @@ def _lost_update_on(obj) -> None:
         obj.n += 1
         second_done.set()
 
-    pair = [threading.Thread(target=first, name="first"), threading.Thread(target=second, name="second")]
+    pair = [
+        threading.Thread(target=first, name="first"),
+        threading.Thread(target=second, name="second"),
+    ]
     for t in pair:
         t.start()
     for t in pair:
@@ -153,7 +161,10 @@ def test_the_same_updates_under_a_lock_are_no_race():
             t.join()
     assert tally.n == 100
     writes = trace.events("write").filter(pl.col("obj") == "Tally-1")
-    assert writes.height == 101 and set(writes["actor"].replace_strict(_names(trace))) >= {"bumper-0", "bumper-1"}
+    assert writes.height == 101 and set(writes["actor"].replace_strict(_names(trace))) >= {
+        "bumper-0",
+        "bumper-1",
+    }
     assert trace.detect_race_conditions() == []
     [races] = [s for s in summarize(trace) if s.name == "races"]
     assert races.headline == "none in 1 traced object (Tally-1)"
@@ -162,7 +173,9 @@ def test_the_same_updates_under_a_lock_are_no_race():
 def test_library_classes_are_not_watched():
     with scope_nb.record(races=True) as trace:
         ns, counts = argparse.Namespace(n=0), collections.Counter()
-        assert "__setattr__" not in vars(argparse.Namespace) and "__setattr__" not in vars(collections.Counter)
+        assert "__setattr__" not in vars(argparse.Namespace) and "__setattr__" not in vars(
+            collections.Counter
+        )
         _lost_update_on(ns)
         counts["k"] += 1
     assert type(ns) is argparse.Namespace and ns.n == 1
@@ -181,6 +194,7 @@ def test_instances_watched_per_class_are_capped():
 
 def test_a_class_made_while_recording_is_watched_and_put_back():
     with scope_nb.record(races=True) as trace:
+
         class Late:
             __slots__ = ("x", "__weakref__")
 
@@ -190,7 +204,11 @@ def test_a_class_made_while_recording_is_watched_and_put_back():
         assert type(late) is Late
     assert "__setattr__" not in vars(Late)
     rows = trace.events(["read", "write"]).filter(pl.col("obj") == "Late-1")
-    assert rows["kind"].to_list() == ["write", "read", "write"] and rows["detail"].to_list() == ["1", "1", "2"]
+    assert rows["kind"].to_list() == ["write", "read", "write"] and rows["detail"].to_list() == [
+        "1",
+        "1",
+        "2",
+    ]
 
 
 def test_races_option_must_be_a_bool():
@@ -200,27 +218,30 @@ def test_races_option_must_be_a_bool():
 
 
 def test_scope_magic_races_finds_the_lost_update(ip):
-    result, _ = run(ip, (
-        "%%scope --races --quiet\n"
-        "import threading\n"
-        "class Account:\n"
-        "    def __init__(self):\n"
-        "        self.balance = 0\n"
-        "acct = Account()\n"
-        "first_read, second_done = threading.Event(), threading.Event()\n"
-        "def first():\n"
-        "    seen = acct.balance\n"
-        "    first_read.set(); second_done.wait()\n"
-        "    acct.balance = seen + 10\n"
-        "def second():\n"
-        "    first_read.wait()\n"
-        "    acct.balance += 5\n"
-        "    second_done.set()\n"
-        "pair = [threading.Thread(target=first, name='first'), threading.Thread(target=second, name='second')]\n"
-        "for t in pair: t.start()\n"
-        "for t in pair: t.join()\n"
-        "type(acct) is Account\n"
-    ))
+    result, _ = run(
+        ip,
+        (
+            "%%scope --races --quiet\n"
+            "import threading\n"
+            "class Account:\n"
+            "    def __init__(self):\n"
+            "        self.balance = 0\n"
+            "acct = Account()\n"
+            "first_read, second_done = threading.Event(), threading.Event()\n"
+            "def first():\n"
+            "    seen = acct.balance\n"
+            "    first_read.set(); second_done.wait()\n"
+            "    acct.balance = seen + 10\n"
+            "def second():\n"
+            "    first_read.wait()\n"
+            "    acct.balance += 5\n"
+            "    second_done.set()\n"
+            "pair = [threading.Thread(target=first, name='first'), threading.Thread(target=second, name='second')]\n"
+            "for t in pair: t.start()\n"
+            "for t in pair: t.join()\n"
+            "type(acct) is Account\n"
+        ),
+    )
     assert result.success and result.result is True
     [race] = ip.user_ns["_scope"].detect_race_conditions()
     assert (race.kind, race.obj, race.attribute) == ("lost_update", "Account-1", "balance")

@@ -122,7 +122,11 @@ def test_hooks_restored_after_stop_and_other_profilers_keep_working():
             sys.setprofile(None)
     assert trace.function_calls().height == 1
     assert sys.getprofile() is None
-    assert sys.gettrace() is None or "pytest" in repr(sys.gettrace()) or "coverage" in repr(sys.gettrace())
+    assert (
+        sys.gettrace() is None
+        or "pytest" in repr(sys.gettrace())
+        or "coverage" in repr(sys.gettrace())
+    )
     if sys.version_info >= (3, 12):
         assert all(sys.monitoring.get_tool(i) != "scope_nb" for i in range(6))
     else:

@@ -35,14 +35,19 @@ def test_race_headline_names_the_threads_and_the_frame_keeps_ids():
 
     with scope.record() as trace:
         scope.trace_object(c, name="counter")
-        ts = [threading.Thread(target=f, name=n) for f, n in ((slow, "bumper-1"), (fast, "bumper-2"))]
+        ts = [
+            threading.Thread(target=f, name=n) for f, n in ((slow, "bumper-1"), (fast, "bumper-2"))
+        ]
         for t in ts:
             t.start()
         for t in ts:
             t.join()
     (race,) = [r for r in trace.detect_race_conditions() if r.kind == "lost_update"]
-    assert re.search(r"bumper-1 \(T\d+\) wrote a value based on a stale read \(read at "
-                     r"tests/test_report_words\.py:\d+\) after bumper-2 \(T\d+\) wrote it", race.headline), race.headline
+    assert re.search(
+        r"bumper-1 \(T\d+\) wrote a value based on a stale read \(read at "
+        r"tests/test_report_words\.py:\d+\) after bumper-2 \(T\d+\) wrote it",
+        race.headline,
+    ), race.headline
     text = repr(race)
     assert f":{PID}" not in text and os.path.dirname(__file__) not in text
     assert re.search(r"\(\+\d+\.\d{4} s\)", text), text
@@ -66,19 +71,26 @@ def test_backlog_stall_names_writer_and_reader():
             q.get()
 
     with scope.record() as trace:
-        ts = [threading.Thread(target=writer, name="writer"), threading.Thread(target=reader, name="reader")]
+        ts = [
+            threading.Thread(target=writer, name="writer"),
+            threading.Thread(target=reader, name="reader"),
+        ]
         for t in ts:
             t.start()
         for t in ts:
             t.join()
     (stall,) = trace.detect_stalls(backlog_depth=10)
-    assert re.search(r"reader \(T\d+\) took [\d.]+/s while writer \(T\d+\) put", stall.headline), stall.headline
+    assert re.search(r"reader \(T\d+\) took [\d.]+/s while writer \(T\d+\) put", stall.headline), (
+        stall.headline
+    )
     assert f":{PID}" not in repr(stall)
     assert stall.to_frame()["actor"][0].endswith(f":{PID}")
 
 
 def test_crash_in_a_notebook_cell_says_cell_and_time_from_start():
-    cell = compile("def work():\n    raise KeyError('carol')\n", "/tmp/ipykernel_4242/1234567.py", "exec")
+    cell = compile(
+        "def work():\n    raise KeyError('carol')\n", "/tmp/ipykernel_4242/1234567.py", "exec"
+    )
     space: dict = {}
     exec(cell, space)
     with scope.record() as trace:
@@ -87,7 +99,9 @@ def test_crash_in_a_notebook_cell_says_cell_and_time_from_start():
         t.join()
     report = trace.analyze_crash("payer")
     text = repr(report)
-    assert re.fullmatch(r"payer \(T\d+\) crashed: KeyError: carol", report.headline), report.headline
+    assert re.fullmatch(r"payer \(T\d+\) crashed: KeyError: carol", report.headline), (
+        report.headline
+    )
     assert "at: cell:2" in text and "ipykernel" not in text.split("traceback:")[0], text
     assert re.search(r"at time: \+\d+\.\d{4} s", text), text
     assert report.crash.location == "/tmp/ipykernel_4242/1234567.py:2"

@@ -132,7 +132,9 @@ def test_sealed_chunks_and_the_bound_keep_the_decisions(monkeypatch):
             with contextlib.suppress(ValueError):
                 cs.fail(1)
 
-    c_trace, py_trace = _both(monkeypatch, work, modules=[cs], max_events=2_000, sample_rate=0.5, seed=2)
+    c_trace, py_trace = _both(
+        monkeypatch, work, modules=[cs], max_events=2_000, sample_rate=0.5, seed=2
+    )
     assert c_trace.dropped_by_reason == py_trace.dropped_by_reason
     assert c_trace.dropped_by_reason["bound"] > 0 and c_trace.dropped_by_reason["sampled"] > 0
     assert _per_thread(c_trace) == _per_thread(py_trace)  # (the bound cut calls from their ends)

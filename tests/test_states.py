@@ -95,7 +95,11 @@ def test_state_timeline_columns_and_errors():
     with pytest.raises(ValueError, match="no traced object named"):
         trace.get_state_at("nobody", trace.time_range()[1])
     untrusted = get_state_at(trace.states(), "inv", trace.time_range()[1], trusted=False)
-    assert untrusted == {"items": {"x": 2}, "log": [("x", 2)], "total": 2}  # typed, nothing unpickled
+    assert untrusted == {
+        "items": {"x": 2},
+        "log": [("x", 2)],
+        "total": 2,
+    }  # typed, nothing unpickled
 
 
 def test_analyze_state_change_links_each_change_to_its_event():
@@ -182,14 +186,29 @@ def test_system_snapshot_at_shows_actors_objects_and_locks():
 
 def test_snapshot_queue_depths_from_send_and_receive():
     def ev(seq, kind, target, qsize):
-        return {"seq": seq, "ts": 1_000 + seq, "kind": kind, "actor": "T1:1", "target": target, "qsize": qsize}
+        return {
+            "seq": seq,
+            "ts": 1_000 + seq,
+            "kind": kind,
+            "actor": "T1:1",
+            "target": target,
+            "qsize": qsize,
+        }
 
     events = pl.DataFrame(
-        [ev(0, "send", "jobs", 1), ev(1, "send", "jobs", 2), ev(2, "send", "done", 1),
-         ev(3, "receive", "jobs", 1), ev(4, "send", "jobs", 2)],
+        [
+            ev(0, "send", "jobs", 1),
+            ev(1, "send", "jobs", 2),
+            ev(2, "send", "done", 1),
+            ev(3, "receive", "jobs", 1),
+            ev(4, "send", "jobs", 2),
+        ],
         schema=polars_schema(EVENTS),
     )
-    actors = pl.DataFrame([{"actor": "T1:1", "kind": "thread", "name": "w", "started": 0}], schema=polars_schema(ACTORS))
+    actors = pl.DataFrame(
+        [{"actor": "T1:1", "kind": "thread", "name": "w", "started": 0}],
+        schema=polars_schema(ACTORS),
+    )
     trace = Trace(events=events, actors=actors, states=pl.DataFrame(schema=polars_schema(STATES)))
     snap = trace.system_snapshot_at(1_003)
     assert dict(snap.queues.select("target", "depth").rows()) == {"done": 1, "jobs": 1}
@@ -225,4 +244,6 @@ def test_state_change_names_the_write_and_the_call_that_made_it():
     assert calls["function"].to_list() == ["_Basket.rename"]
     row = diff.to_frame().row(0, named=True)
     assert (row["call"], row["actor"]) == ("rename('bob')", trace.resolve_actor("basket-worker"))
-    assert re.search(r"owner = 'bob' in rename\('bob'\) by basket-worker \(T\d+\)", repr(diff)), repr(diff)
+    assert re.search(r"owner = 'bob' in rename\('bob'\) by basket-worker \(T\d+\)", repr(diff)), (
+        repr(diff)
+    )

@@ -47,12 +47,21 @@ def _start(mode: str, module: str, cwd) -> subprocess.Popen:
     if mode == "cli":  # the runner itself untouched, recorded from outside by the CLI
         runner = cwd / "runner.py"
         runner.write_text(RUNNER)
-        cmd = [sys.executable, "-m", "scope_nb", "run", "-q", "-o", str(cwd / "trace"),
-               str(runner), "plain", module]
+        cmd = [
+            sys.executable,
+            "-m",
+            "scope_nb",
+            "run",
+            "-q",
+            "-o",
+            str(cwd / "trace"),
+            str(runner),
+            "plain",
+            module,
+        ]
     else:
         cmd = [sys.executable, "-c", RUNNER, mode, module]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=cwd)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
 
 
 def _outcome(proc: subprocess.Popen) -> tuple[dict, str]:

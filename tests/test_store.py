@@ -25,8 +25,14 @@ def work(n):
 
 
 def record_some(path, storage="memory", **options):
-    scope.start(persist_to_disk=True, persist_path=str(path), storage=storage, flush_interval=0.05,
-                modules=[__name__], **options)
+    scope.start(
+        persist_to_disk=True,
+        persist_path=str(path),
+        storage=storage,
+        flush_interval=0.05,
+        modules=[__name__],
+        **options,
+    )
     threads = [threading.Thread(target=work, args=(300,), name=f"w{i}") for i in range(3)]
     for t in threads:
         t.start()
@@ -52,8 +58,12 @@ def test_roundtrip_matches_memory(tmp_path, storage):
     assert loaded.events().select(cols).sort(cols).equals(trace.events().select(cols).sort(cols))
     assert set(loaded.actors()["name"]) >= {"w0", "w1", "w2"}
     meta = json.loads((process_dir(tmp_path) / "metadata.json").read_text())
-    assert meta["schema_version"] == 1 and meta["pid"] == os.getpid() and meta["stopped"] is not None
-    assert meta["options"]["flush_interval"] == 0.05 and "clock_offset" in meta and "dropped" in meta
+    assert (
+        meta["schema_version"] == 1 and meta["pid"] == os.getpid() and meta["stopped"] is not None
+    )
+    assert (
+        meta["options"]["flush_interval"] == 0.05 and "clock_offset" in meta and "dropped" in meta
+    )
 
 
 @pytest.mark.parametrize("storage", ["memory", "disk"])
@@ -62,8 +72,13 @@ def test_roundtrip_keeps_every_field_of_lock_and_message_events(tmp_path, storag
     from the segments exactly, for few and for many such rows."""
     import queue
 
-    scope.start(persist_to_disk=True, persist_path=str(tmp_path), storage=storage, flush_interval=0.05,
-                modules=[__name__])
+    scope.start(
+        persist_to_disk=True,
+        persist_path=str(tmp_path),
+        storage=storage,
+        flush_interval=0.05,
+        modules=[__name__],
+    )
     q, lock, outer = queue.Queue(), threading.Lock(), threading.RLock()
 
     def producer():
@@ -80,9 +95,21 @@ def test_roundtrip_keeps_every_field_of_lock_and_message_events(tmp_path, storag
     t.join()
     trace = scope.stop()
     loaded = scope.load(tmp_path)
-    cols = ["kind", "actor", "target", "msg_id", "detail", "location", "locks_held", "qsize", "function"]
+    cols = [
+        "kind",
+        "actor",
+        "target",
+        "msg_id",
+        "detail",
+        "location",
+        "locks_held",
+        "qsize",
+        "function",
+    ]
     mine, back = trace.events().select(cols), loaded.events().select(cols)
-    assert back.height == mine.height and mine.filter(pl.col("kind") == "lock_acquire").height == 400
+    assert (
+        back.height == mine.height and mine.filter(pl.col("kind") == "lock_acquire").height == 400
+    )
     key = [c for c in cols if c != "locks_held"]
     assert back.sort(key).equals(mine.sort(key))
 
@@ -96,8 +123,14 @@ def test_files_are_owner_only(tmp_path):
 
 
 def test_segments_rotate_and_retention_drops_oldest(tmp_path):
-    scope.start(persist_to_disk=True, persist_path=str(tmp_path), flush_interval=0.05, segment_bytes=1,
-                retention_segments=2, modules=[__name__])
+    scope.start(
+        persist_to_disk=True,
+        persist_path=str(tmp_path),
+        flush_interval=0.05,
+        segment_bytes=1,
+        retention_segments=2,
+        modules=[__name__],
+    )
     fl = __import__("scope_nb.store.flusher", fromlist=["x"]).flusher_of(scope.current()._rec)
     for _ in range(5):
         work(50)
@@ -114,8 +147,13 @@ def test_segments_rotate_and_retention_drops_oldest(tmp_path):
 
 
 def test_corrupt_segment_warns_and_rest_loads(tmp_path):
-    scope.start(persist_to_disk=True, persist_path=str(tmp_path), flush_interval=0.05, segment_bytes=1,
-                modules=[__name__])
+    scope.start(
+        persist_to_disk=True,
+        persist_path=str(tmp_path),
+        flush_interval=0.05,
+        segment_bytes=1,
+        modules=[__name__],
+    )
     fl = __import__("scope_nb.store.flusher", fromlist=["x"]).flusher_of(scope.current()._rec)
     for _ in range(3):
         work(20)
@@ -164,7 +202,9 @@ def test_several_processes_merge_on_one_axis(tmp_path):
     assert ev["ts"].is_sorted()
     # links between rows survive the renumbering: every return points at a call row
     rets = ev.filter(kind="return")
-    calls = ev.filter(kind="call").select(pl.col("seq").alias("call_seq"), pl.col("function").alias("f"))
+    calls = ev.filter(kind="call").select(
+        pl.col("seq").alias("call_seq"), pl.col("function").alias("f")
+    )
     joined = rets.join(calls, on="call_seq", how="left")
     assert joined["f"].null_count() == 0 and (joined["f"] == joined["function"]).all()
 
@@ -197,9 +237,13 @@ def test_untrusted_by_default(tmp_path):
     assert scope.load(tmp_path, trusted=True).meta["trusted"] is True
 
 
-REQUIRED = {"X": {"name", "ph", "ts", "pid", "tid", "dur"}, "i": {"name", "ph", "ts", "pid", "tid", "s"},
-            "M": {"name", "ph", "pid", "args"}, "s": {"name", "ph", "ts", "pid", "tid", "id", "cat"},
-            "f": {"name", "ph", "ts", "pid", "tid", "id", "cat", "bp"}}
+REQUIRED = {
+    "X": {"name", "ph", "ts", "pid", "tid", "dur"},
+    "i": {"name", "ph", "ts", "pid", "tid", "s"},
+    "M": {"name", "ph", "pid", "args"},
+    "s": {"name", "ph", "ts", "pid", "tid", "id", "cat"},
+    "f": {"name", "ph", "ts", "pid", "tid", "id", "cat", "bp"},
+}
 
 
 def test_perfetto_export_is_valid_trace_event_json(tmp_path):

@@ -49,8 +49,13 @@ def workload(n_threads: int = 3) -> None:
 
 
 def record(path, storage="memory"):
-    scope.start(persist_to_disk=True, persist_path=str(path), storage=storage, flush_interval=0.05,
-                modules=[__name__])
+    scope.start(
+        persist_to_disk=True,
+        persist_path=str(path),
+        storage=storage,
+        flush_interval=0.05,
+        modules=[__name__],
+    )
     workload()
     return scope.stop().wait_written()
 
@@ -66,10 +71,12 @@ def duckdb():
 
 def duckdb_counts(duckdb, glob: str) -> dict[str, int]:
     """The README's query."""
-    return dict(duckdb.sql(f"""
+    return dict(
+        duckdb.sql(f"""
         SELECT kind, count(*) AS n FROM read_parquet('{glob}')
         WHERE kind NOT IN {CALL_STREAM_MARKERS} GROUP BY kind
-    """).fetchall())
+    """).fetchall()
+    )
 
 
 # -- load's arguments ---------------------------------------------------------------------
@@ -84,23 +91,36 @@ def test_load_takes_several_paths_a_list_a_tuple_or_a_glob(two_runs):
     root, (ha, hb) = two_runs
     a, b = root / "run-a", root / "run-b"
     assert scope.load(a).events().height == ha
-    for args in ((a, b), ([a, b],), ((str(a), str(b)),), (a, [b]), (str(root / "run-*"),), (root / "run-[ab]",),
-                 (str(root / "*" / "*" / "metadata.json"),)):
+    for args in (
+        (a, b),
+        ([a, b],),
+        ((str(a), str(b)),),
+        (a, [b]),
+        (str(root / "run-*"),),
+        (root / "run-[ab]",),
+        (str(root / "*" / "*" / "metadata.json"),),
+    ):
         trace = scope.load(*args)
         assert trace.events().height == ha + hb, args
         assert trace.events()["seq"].to_list() == list(range(ha + hb))
-    assert scope.load(a, [a], str(root / "run-a*")).events().height == ha  # a directory named twice is read once
+    assert (
+        scope.load(a, [a], str(root / "run-a*")).events().height == ha
+    )  # a directory named twice is read once
 
 
 def test_load_says_what_was_wrong_and_what_is_accepted(two_runs):
     root, _ = two_runs
-    with pytest.raises(TypeError, match=r"got int \(42\); accepted: a trace directory .* a list .* or a glob"):
+    with pytest.raises(
+        TypeError, match=r"got int \(42\); accepted: a trace directory .* a list .* or a glob"
+    ):
         scope.load(42)
     with pytest.raises(TypeError, match=r"got NoneType .*accepted"):
         scope.load([root / "run-a", None])
     with pytest.raises(ValueError, match=r"an empty list of paths; accepted"):
         scope.load([])
-    with pytest.raises(FileNotFoundError, match=r"the glob '.*nothing-\*' matches no path; accepted"):
+    with pytest.raises(
+        FileNotFoundError, match=r"the glob '.*nothing-\*' matches no path; accepted"
+    ):
         scope.load(root / "nothing-*")
     with pytest.raises(FileNotFoundError, match="no such trace path"):
         scope.load(root / "missing")
@@ -118,7 +138,9 @@ def test_duckdb_reads_a_persisted_trace_as_it_is(tmp_path, storage, duckdb):
     assert duckdb_counts(duckdb, f"{tmp_path}/app/**/raw-*.parquet") == want
     saved = trace.save(tmp_path / "saved")  # the final layout: the events frame itself
     assert duckdb_counts(duckdb, f"{saved}/events-*.parquet") == want
-    same = duckdb.sql(f"SELECT seq, kind, actor, function FROM read_parquet('{saved}/events-*.parquet') ORDER BY seq").pl()
+    same = duckdb.sql(
+        f"SELECT seq, kind, actor, function FROM read_parquet('{saved}/events-*.parquet') ORDER BY seq"
+    ).pl()
     assert same.equals(trace.events().select("seq", "kind", "actor", "function"))
 
 
@@ -147,7 +169,12 @@ def test_duckdb_reads_typed_state_values(tmp_path, duckdb):
 def fleet_member(root: str, first, second, order: int) -> None:
     """One independent process of a fleet: records itself into its own directory of the
     tree; member 1 arrives only after member 0 did (and said so)."""
-    scope.start(persist_to_disk=True, persist_path=root, flush_interval=0.05, modules=[fleet_member.__module__])
+    scope.start(
+        persist_to_disk=True,
+        persist_path=root,
+        flush_interval=0.05,
+        modules=[fleet_member.__module__],
+    )
     if order == 1:
         assert first.wait(60)
     workload(2)
@@ -166,8 +193,10 @@ def fleet(tmp_path_factory):
     ctx = mp.get_context("spawn")
     first = ctx.Event()
     done = [ctx.Event(), ctx.Event()]
-    members = [ctx.Process(target=fleet_member, args=(str(root / f"host-{i}"), first, done[i], i))
-               for i in range(2)]
+    members = [
+        ctx.Process(target=fleet_member, args=(str(root / f"host-{i}"), first, done[i], i))
+        for i in range(2)
+    ]
     for p in members:
         p.start()
     for p in members:
@@ -184,10 +213,15 @@ def test_a_fleet_writes_one_tree_and_one_load_merges_it(fleet):
     assert ev["seq"].to_list() == list(range(ev.height)) and ev["ts"].is_sorted()
     arrivals = ev.filter((pl.col("kind") == "call") & (pl.col("function") == "arrive"))
     # member 1 arrived after member 0 (it waited for it): so it is on the one axis
-    assert arrivals["pid"].to_list() == pids and arrivals["detail"].to_list() == ["order=0", "order=1"]
+    assert arrivals["pid"].to_list() == pids and arrivals["detail"].to_list() == [
+        "order=0",
+        "order=1",
+    ]
     assert set(trace.actors().filter(pl.col("kind") == "process")["pid"].to_list()) == set(pids)
 
 
 def test_duckdb_reads_the_fleet_tree_as_it_is(fleet, duckdb):
     root, _ = fleet
-    assert duckdb_counts(duckdb, f"{root}/**/raw-*.parquet") == kind_counts(scope.load(root).events())
+    assert duckdb_counts(duckdb, f"{root}/**/raw-*.parquet") == kind_counts(
+        scope.load(root).events()
+    )

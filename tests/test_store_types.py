@@ -32,11 +32,27 @@ class Account:
 
 
 VALUES = {
-    "n": 6, "neg": -3, "f": 1.5, "tiny": 5e-324, "zero": -0.0, "yes": True, "no": False, "none": None,
-    "s": "six", "empty": "", "nested": [1, [2, "x"], {"a": [None, 2.5], "b": {"c": True}}],
-    "big": 10**40, "neg_big": -(2**64), "tup": (1, ("a", 2.0)), "st": {1, 2}, "fs": frozenset({"k"}),
-    "by": b"\x00\xff", "cx": 1 + 2j, "odd_keys": {1: "one", (2, 3): [4], "$marker": "kept"},
-    "dollar": {"$int": "not a marker"}, "inf": float("inf"),
+    "n": 6,
+    "neg": -3,
+    "f": 1.5,
+    "tiny": 5e-324,
+    "zero": -0.0,
+    "yes": True,
+    "no": False,
+    "none": None,
+    "s": "six",
+    "empty": "",
+    "nested": [1, [2, "x"], {"a": [None, 2.5], "b": {"c": True}}],
+    "big": 10**40,
+    "neg_big": -(2**64),
+    "tup": (1, ("a", 2.0)),
+    "st": {1, 2},
+    "fs": frozenset({"k"}),
+    "by": b"\x00\xff",
+    "cx": 1 + 2j,
+    "odd_keys": {1: "one", (2, 3): [4], "$marker": "kept"},
+    "dollar": {"$int": "not a marker"},
+    "inf": float("inf"),
 }
 
 
@@ -45,7 +61,12 @@ def record(tmp_path, storage):
     list holding itself) by a real thread, persisted to disk while it runs."""
     acct = Account()
     ready = threading.Event()
-    scope.start(persist_to_disk=True, persist_path=str(tmp_path / "persisted"), storage=storage, flush_interval=0.05)
+    scope.start(
+        persist_to_disk=True,
+        persist_path=str(tmp_path / "persisted"),
+        storage=storage,
+        flush_interval=0.05,
+    )
     scope.trace_object(acct, name="acct")
 
     def work():
@@ -69,7 +90,8 @@ def traces(request, tmp_path_factory):
     live = record(tmp_path, request.param)
     saved = live.save(tmp_path / "saved")
     return live, {
-        "saved": scope.load(saved), "saved, trusted": scope.load(saved, trusted=True),
+        "saved": scope.load(saved),
+        "saved, trusted": scope.load(saved, trusted=True),
         "persisted": scope.load(tmp_path / "persisted"),
         "persisted, trusted": scope.load(tmp_path / "persisted", trusted=True),
     }
@@ -90,7 +112,9 @@ def test_every_real_value_reads_back_equal_with_its_type(traces):
                 value = 7
             assert got[name] == value and type(got[name]) is type(value), (how, name, got[name])
         assert repr(got["zero"]) == "-0.0" and got["nested"][2]["b"] == {"c": True}
-        assert got["lock"] == want["lock"] and isinstance(got["lock"], Unpicklable)  # a stand-in both ways
+        assert got["lock"] == want["lock"] and isinstance(
+            got["lock"], Unpicklable
+        )  # a stand-in both ways
         assert repr(got["lock"]).startswith("<lock #")
 
 
@@ -133,7 +157,9 @@ def test_the_typed_column_is_json_other_engines_read(traces):
     assert json.loads(typed["neg"]) == -3 and json.loads(typed["s"]) == "six"
 
 
-@pytest.mark.parametrize("value", [v for v in VALUES.values()] + [[], {}, (), Unpicklable.from_text("<X #2>", "X")])
+@pytest.mark.parametrize(
+    "value", [v for v in VALUES.values()] + [[], {}, (), Unpicklable.from_text("<X #2>", "X")]
+)
 def test_encoding_round_trips(value):
     """Through the recorder's own pickle of the value, as a states row holds it."""
     back = decode(encode_payload(pickle.dumps(value)))

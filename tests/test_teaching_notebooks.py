@@ -31,32 +31,75 @@ CELL_TIMEOUT = 60  # seconds per cell
 # What each notebook must still show after a fresh run (the forced interleavings make
 # these the same on every run).
 EXPECTED = {
-    "01-quickstart": ["cook-1", "cook-2", "omelette", "{'eggs': 4, 'served': []}", "supervision tree"],
-    "02-worker-crash-postmortem": ["KeyError: carol", "{'from': 'bob', 'to': 'carol', 'amount': 20}",
-                                   "{'balances': {'alice': 70, 'bob': 80}, 'applied': 1}",
-                                   "{'balances': {'alice': 70, 'bob': 60}, 'applied': 1}", "lost its consumer"],
-    "03-lost-update": ["balance: 125 (expected 175)", "lost update on account.balance", "update lost: True",
-                       "balance: 175", "races: []"],
-    "04-deadlock": ["alice.lock -> bob.lock -> alice.lock", "fork-0 -> fork-1 -> fork-2 -> fork-3 -> fork-4 -> fork-0",
-                    "lock graph — 1 cycle(s)", "deadlocks: []"],
-    "05-asyncio-stalls": ["event loop blocked", "request-1 (A", "loop stalls: []", "lost update on rates.rate",
-                          "fetches: ['request-a'] answers: 1.0821 1.0821", "races: []"],
-    "06-performance": ["500 records stored", "queue records backed up to", "deep for", "store  x500", "80 records stored",
-                       "db_lock"],
-    "07-production-postmortem": ["warehouse-1 exited with code 1", "3 process(es)", "exit code 1",
-                                 "KeyError('plum')", "('plum', 2)"],
+    "01-quickstart": [
+        "cook-1",
+        "cook-2",
+        "omelette",
+        "{'eggs': 4, 'served': []}",
+        "supervision tree",
+    ],
+    "02-worker-crash-postmortem": [
+        "KeyError: carol",
+        "{'from': 'bob', 'to': 'carol', 'amount': 20}",
+        "{'balances': {'alice': 70, 'bob': 80}, 'applied': 1}",
+        "{'balances': {'alice': 70, 'bob': 60}, 'applied': 1}",
+        "lost its consumer",
+    ],
+    "03-lost-update": [
+        "balance: 125 (expected 175)",
+        "lost update on account.balance",
+        "update lost: True",
+        "balance: 175",
+        "races: []",
+    ],
+    "04-deadlock": [
+        "alice.lock -> bob.lock -> alice.lock",
+        "fork-0 -> fork-1 -> fork-2 -> fork-3 -> fork-4 -> fork-0",
+        "lock graph — 1 cycle(s)",
+        "deadlocks: []",
+    ],
+    "05-asyncio-stalls": [
+        "event loop blocked",
+        "request-1 (A",
+        "loop stalls: []",
+        "lost update on rates.rate",
+        "fetches: ['request-a'] answers: 1.0821 1.0821",
+        "races: []",
+    ],
+    "06-performance": [
+        "500 records stored",
+        "queue records backed up to",
+        "deep for",
+        "store  x500",
+        "80 records stored",
+        "db_lock",
+    ],
+    "07-production-postmortem": [
+        "warehouse-1 exited with code 1",
+        "3 process(es)",
+        "exit code 1",
+        "KeyError('plum')",
+        "('plum', 2)",
+    ],
 }
 
 
 def run_notebook(name: str, root: Path) -> nbformat.NotebookNode:
     workdir = root / name
-    shutil.copytree(NOTEBOOKS, workdir, ignore=shutil.ignore_patterns("__pycache__", "*.py", "traces"))
+    shutil.copytree(
+        NOTEBOOKS, workdir, ignore=shutil.ignore_patterns("__pycache__", "*.py", "traces")
+    )
     nb = nbformat.read(workdir / f"{name}.ipynb", as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = []
-    NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT, allow_errors=True,
-                   resources={"metadata": {"path": str(workdir)}}).execute()
+    NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=CELL_TIMEOUT,
+        allow_errors=True,
+        resources={"metadata": {"path": str(workdir)}},
+    ).execute()
     return nb
 
 
@@ -93,7 +136,11 @@ def test_runs_without_errors(executed, name):
         for out in cell.get("outputs", []):
             if out["output_type"] == "error":
                 problems.append(f"cell {i}: {out['ename']}: {out['evalue']}")
-            elif out["output_type"] == "stream" and out["name"] == "stderr" and "Traceback" in out["text"]:
+            elif (
+                out["output_type"] == "stream"
+                and out["name"] == "stderr"
+                and "Traceback" in out["text"]
+            ):
                 problems.append(f"cell {i}: traceback on stderr:\n{out['text']}")
     assert not problems, "\n".join(problems)
 

@@ -101,8 +101,11 @@ def test_call_arguments_and_results_run_no_program_code():
     assert CALLS == []
     calls = trace.function_calls()
     assert calls["args"].to_list() == [
-        "value=<Spy #1>", "value=<Spy #1>", "value=<SpyList #1>",
-        "value={'k': <Spy #1>, 'p': <Point #1>}", "value=[1, 'a', (2.5, None)]",
+        "value=<Spy #1>",
+        "value=<Spy #1>",
+        "value=<SpyList #1>",
+        "value={'k': <Spy #1>, 'p': <Point #1>}",
+        "value=[1, 'a', (2.5, None)]",
     ]
     assert calls["result"].to_list()[0] == "<Spy #1>"  # the same object keeps its number
     assert trace.errors == {}
@@ -132,8 +135,12 @@ def test_state_of_plain_instances_is_copied_and_comes_back_real():
         h.put(Spy())
     assert CALLS == []
     tl = trace.state_timeline("h")
-    assert tl["cause"].to_list() == ["trace_object", "value = <Point #1>",
-                                     "value = [<Point #2>, {'p': <Point #3>}]", "value = <Spy #1>"]
+    assert tl["cause"].to_list() == [
+        "trace_object",
+        "value = <Point #1>",
+        "value = [<Point #2>, {'p': <Point #3>}]",
+        "value = <Spy #1>",
+    ]
     CALLS.clear()
     assert trace.get_state_at("h", tl["ts"][1]) == {"value": Point(1, 2)}
     assert trace.get_state_at("h", tl["ts"][2])["value"] == [Point(3, 4), {"p": Point(0, 0)}]
@@ -225,7 +232,15 @@ def test_redaction_matches_whole_words_of_names():
 
     assert name_tokens("X.Secret") == ("x", "secret") and name_tokens("APIKey") == ("api", "key")
     secret = Redactor(DEFAULT_REDACT)
-    for name in ("db_password", "authToken", "api-key", "X.Secret", "password", "APIKey", "session_id"):
+    for name in (
+        "db_password",
+        "authToken",
+        "api-key",
+        "X.Secret",
+        "password",
+        "APIKey",
+        "session_id",
+    ):
         assert secret(name), name
     for name in ("sessions", "keyboard", "monkey", "tokenizer", "author", "n"):
         assert not secret(name), name
@@ -240,7 +255,8 @@ def test_redaction_of_arguments_dict_keys_and_attributes():
         h.db_password = "hunter2"
         h.monkey = "george"
     assert trace.function_calls()["args"].to_list() == [
-        "value={'authToken': <redacted>, 'keyboard': 'qwerty', 'X.Secret': <redacted>, 'sessions': 3}"]
+        "value={'authToken': <redacted>, 'keyboard': 'qwerty', 'X.Secret': <redacted>, 'sessions': 3}"
+    ]
     state = trace.get_state_at("h", trace.time_range()[1])
     assert state == {"value": None, "db_password": "<redacted>", "monkey": "george"}
 

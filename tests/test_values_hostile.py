@@ -126,7 +126,9 @@ def test_hostile_argument_and_result(make):
     with scope.record(modules=[cs]) as trace:
         assert cs.echo(value) is value
     calls = trace.function_calls()
-    assert calls.height == 1 and calls["args"][0].startswith("value=") and len(calls["args"][0]) <= 220
+    assert (
+        calls.height == 1 and calls["args"][0].startswith("value=") and len(calls["args"][0]) <= 220
+    )
     assert RAN == []
     assert trace.errors == {}
 
@@ -169,4 +171,7 @@ def test_tracing_an_object_that_already_holds_hostile_values():
         box.set(None)
     assert RAN == []
     assert trace.errors == {}
-    assert trace.state_timeline("box")["state"][0] == "{v: [<Everything #1>, <RaisingRepr #1>], w: <Everything #2>}"
+    assert (
+        trace.state_timeline("box")["state"][0]
+        == "{v: [<Everything #1>, <RaisingRepr #1>], w: <Everything #2>}"
+    )

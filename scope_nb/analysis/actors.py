@@ -8,7 +8,17 @@ import polars as pl
 
 PROCESS_TYPES: tuple[str, ...] = ("thread", "task", "process", "worker", "supervisor")
 SUPERVISOR_KINDS: tuple[str, ...] = ("executor", "taskgroup")
-_NODE_ATTRS = ("kind", "name", "outcome", "parent", "supervisor", "pid", "started", "ended", "exception")
+_NODE_ATTRS = (
+    "kind",
+    "name",
+    "outcome",
+    "parent",
+    "supervisor",
+    "pid",
+    "started",
+    "ended",
+    "exception",
+)
 
 
 def _one_row_per_actor(actors: pl.DataFrame) -> pl.DataFrame:
@@ -29,8 +39,12 @@ def supervision_tree(actors: pl.DataFrame, events: pl.DataFrame) -> nx.DiGraph:
     spawn time when recorded). Who started a worker is its node's `spawned_by`."""
     rows = _one_row_per_actor(actors)
     known = set(rows["actor"].to_list())
-    spawn_ts = dict(events.filter(pl.col("kind") == "spawn").group_by("target")
-                    .agg(pl.col("ts").min()).iter_rows())
+    spawn_ts = dict(
+        events.filter(pl.col("kind") == "spawn")
+        .group_by("target")
+        .agg(pl.col("ts").min())
+        .iter_rows()
+    )
     g = nx.DiGraph()
     for r in rows.iter_rows(named=True):
         g.add_node(r["actor"], **{k: r.get(k) for k in _NODE_ATTRS}, spawned_by=r["parent"])
@@ -38,10 +52,17 @@ def supervision_tree(actors: pl.DataFrame, events: pl.DataFrame) -> nx.DiGraph:
         child, parent, sup = r["actor"], r["parent"], r["supervisor"]
         if sup in known and sup != child and not _under(g, sup, child):
             relation = "spawned+supervises" if sup == parent else "supervises"
-            g.add_edge(sup, child, relation=relation, ts=spawn_ts.get(child) if sup == parent else None)
+            g.add_edge(
+                sup, child, relation=relation, ts=spawn_ts.get(child) if sup == parent else None
+            )
     for r in rows.iter_rows(named=True):
         child, parent = r["actor"], r["parent"]
-        if g.in_degree(child) == 0 and parent in known and parent != child and not _under(g, parent, child):
+        if (
+            g.in_degree(child) == 0
+            and parent in known
+            and parent != child
+            and not _under(g, parent, child)
+        ):
             g.add_edge(parent, child, relation="spawned", ts=spawn_ts.get(child))
     return g
 
@@ -69,7 +90,9 @@ def loop_threads(actors: pl.DataFrame) -> pl.Series:
         while kind.get(a) == "task" and a not in loop and a not in chain:
             chain.append(a)
             a = parent.get(a)
-        loop.update(dict.fromkeys(chain, loop[a] if a in loop else a if kind.get(a) == "thread" else None))
+        loop.update(
+            dict.fromkeys(chain, loop[a] if a in loop else a if kind.get(a) == "thread" else None)
+        )
     return pl.Series("loop", [loop.get(a, a) for a in actors["actor"]], dtype=pl.String)
 
 
@@ -90,12 +113,18 @@ def process_relationships(actors: pl.DataFrame, events: pl.DataFrame, actor: str
     row = me.row(0, named=True)
     pairs = _message_pairs(events)
     sent_to = pairs.filter((pl.col("sender") == actor) & (pl.col("receiver") != actor))["receiver"]
-    received_from = pairs.filter((pl.col("receiver") == actor) & (pl.col("sender") != actor))["sender"]
+    received_from = pairs.filter((pl.col("receiver") == actor) & (pl.col("sender") != actor))[
+        "sender"
+    ]
     mine = events.filter(pl.col("actor") == actor)
     queues = mine.filter(pl.col("kind").is_in(["send", "receive"]))["target"].drop_nulls()
     joined = mine.filter(pl.col("kind") == "join")["target"].drop_nulls()
     joined_by = events.filter((pl.col("kind") == "join") & (pl.col("target") == actor))["actor"]
-    acquired = events.filter((pl.col("kind") == "lock_acquire") & pl.col("target").is_not_null()).select("target", "actor").unique()
+    acquired = (
+        events.filter((pl.col("kind") == "lock_acquire") & pl.col("target").is_not_null())
+        .select("target", "actor")
+        .unique()
+    )
     my_locks = acquired.filter(pl.col("actor") == actor)["target"]
     shared = (
         acquired.filter(pl.col("target").is_in(my_locks.implode()) & (pl.col("actor") != actor))
@@ -133,9 +162,13 @@ def find_processes(actors: pl.DataFrame, type: str | None = None) -> pl.DataFram
     if type is None:
         return actors
     if not isinstance(type, str):
-        raise TypeError(f"type must be a string ({' | '.join(PROCESS_TYPES)}) or None; got {type.__class__.__name__}")
+        raise TypeError(
+            f"type must be a string ({' | '.join(PROCESS_TYPES)}) or None; got {type.__class__.__name__}"
+        )
     if type not in PROCESS_TYPES:
-        raise ValueError(f"type={type!r} is not a kind of actor; accepted: {' | '.join(PROCESS_TYPES)}")
+        raise ValueError(
+            f"type={type!r} is not a kind of actor; accepted: {' | '.join(PROCESS_TYPES)}"
+        )
     if type == "worker":
         return actors.filter(pl.col("supervisor").is_not_null())
     if type == "supervisor":

@@ -13,7 +13,9 @@ def call_rows(events: pl.DataFrame) -> pl.DataFrame:
     messages = calls.filter(pl.col("call_seq").is_null() & pl.col("obj").is_not_null())
     if messages.height == 0:
         return calls
-    return calls.filter(~pl.col("seq").is_in(_doubled(calls.lazy(), messages.lazy()).collect()["seq"].implode()))
+    return calls.filter(
+        ~pl.col("seq").is_in(_doubled(calls.lazy(), messages.lazy()).collect()["seq"].implode())
+    )
 
 
 def call_rows_lazy(events: pl.LazyFrame) -> pl.LazyFrame:
@@ -41,7 +43,11 @@ def in_module(module: str) -> pl.Expr:
 
 def called_modules(events: pl.DataFrame | pl.LazyFrame) -> set[str]:
     """The modules of the recorded call rows (a scan is read for that one column)."""
-    calls = events.lazy().filter(pl.col("kind") == "call").select(pl.col("module").drop_nulls().unique())
+    calls = (
+        events.lazy()
+        .filter(pl.col("kind") == "call")
+        .select(pl.col("module").drop_nulls().unique())
+    )
     return set(calls.collect()["module"].to_list())
 
 
@@ -49,7 +55,9 @@ def check_module(module: str, traced: set[str]) -> None:
     """Refuse a module the trace never traced (`traced`: modules with calls, and those
     traced that made none): an empty answer would read as "it took no time"."""
     if module not in traced and not any(m.startswith(module + ".") for m in traced):
-        raise ValueError(f"module: {module!r} was not traced; traced modules: {', '.join(sorted(traced)) or 'none'}")
+        raise ValueError(
+            f"module: {module!r} was not traced; traced modules: {', '.join(sorted(traced)) or 'none'}"
+        )
 
 
 def function_calls(events: pl.DataFrame, module: str | None = None) -> pl.DataFrame:
@@ -65,8 +73,20 @@ def function_calls(events: pl.DataFrame, module: str | None = None) -> pl.DataFr
     return (
         calls.join(ends, left_on="seq", right_on="call_seq", how="left", maintain_order="left")
         .select(
-            "seq", "ts", "actor", "pid", "module", "function", pl.col("detail").alias("args"), "result",
-            "exception", "duration_ns", "depth", "parent_seq", "obj", "location",
+            "seq",
+            "ts",
+            "actor",
+            "pid",
+            "module",
+            "function",
+            pl.col("detail").alias("args"),
+            "result",
+            "exception",
+            "duration_ns",
+            "depth",
+            "parent_seq",
+            "obj",
+            "location",
         )
         .sort("seq")
     )

@@ -14,12 +14,16 @@ from ..schema import EVENT_KINDS
 
 def kinds_filter(kind: str | list[str] | tuple[str, ...]) -> pl.Expr:
     if not isinstance(kind, str | list | tuple | set | frozenset):
-        raise TypeError(f"kind must be an event kind (str) or a list of them; got {type(kind).__name__}; "
-                        f"accepted: {', '.join(EVENT_KINDS)}")
+        raise TypeError(
+            f"kind must be an event kind (str) or a list of them; got {type(kind).__name__}; "
+            f"accepted: {', '.join(EVENT_KINDS)}"
+        )
     kinds = [kind] if isinstance(kind, str) else list(kind)
     unknown = [k for k in kinds if k not in EVENT_KINDS]
     if unknown:
-        raise ValueError(f"kind: unknown event kind(s) {unknown}; accepted: {', '.join(EVENT_KINDS)}")
+        raise ValueError(
+            f"kind: unknown event kind(s) {unknown}; accepted: {', '.join(EVENT_KINDS)}"
+        )
     return pl.col("kind").is_in(kinds)
 
 
@@ -50,7 +54,9 @@ def resolve_actor(trace, actor: Any) -> str:
         found = actors.filter((pl.col("kind") == "process") & (pl.col("pid") == actor))
         if found.height:
             return found["actor"][0]
-        raise ValueError(f"actor: no process with pid {actor} in this trace; known: {_some(actors)}")
+        raise ValueError(
+            f"actor: no process with pid {actor} in this trace; known: {_some(actors)}"
+        )
     if isinstance(actor, threading.Thread):
         rec = trace._rec
         if rec is not None:
@@ -121,7 +127,9 @@ def resolve_actor_or_object(trace, x: Any, name: str = "obj_or_actor") -> tuple[
         try:
             return "obj", resolve_object(trace, x)
         except ValueError as obj_err:
-            raise ValueError(f"{name}: {x!r} is neither an actor ({actor_err}) nor a traced object ({obj_err})") from None
+            raise ValueError(
+                f"{name}: {x!r} is neither an actor ({actor_err}) nor a traced object ({obj_err})"
+            ) from None
 
 
 def interleaved_timeline(trace, items) -> pl.DataFrame:

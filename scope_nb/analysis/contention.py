@@ -34,8 +34,11 @@ def lock_contention(events: pl.DataFrame) -> pl.DataFrame:
 
     Cost: O(n) to pick the k lock rows of n events (only the columns read), O(k log k)
     for the rest (one sort, acquires paired with releases per actor and lock, group_bys)."""
-    lk = (events.select("seq", "ts", "kind", "actor", "target", "duration_ns", "locks_held", "detail")
-          .filter(pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"])).sort("seq"))
+    lk = (
+        events.select("seq", "ts", "kind", "actor", "target", "duration_ns", "locks_held", "detail")
+        .filter(pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"]))
+        .sort("seq")
+    )
     attempts = lk.filter(pl.col("kind") != "lock_release")
     if attempts.height == 0:
         return pl.DataFrame(schema=CONTENTION)
@@ -46,18 +49,29 @@ def lock_contention(events: pl.DataFrame) -> pl.DataFrame:
     paired = pl.min_horizontal(pl.col("_a").list.len(), pl.col("_r").list.len())
     holds = (
         lk.filter((is_acq | is_rel) & ~pl.col("target").is_in(signals(lk)))
-        .group_by(["actor", "target"]).agg(pl.col("ts").filter(is_acq).alias("_a"), pl.col("ts").filter(is_rel).alias("_r"))
-        .select("target", (pl.col("_r").list.head(paired) - pl.col("_a").list.head(paired)).alias("_held"))
-        .explode("_held").drop_nulls("_held")
+        .group_by(["actor", "target"])
+        .agg(pl.col("ts").filter(is_acq).alias("_a"), pl.col("ts").filter(is_rel).alias("_r"))
+        .select(
+            "target",
+            (pl.col("_r").list.head(paired) - pl.col("_a").list.head(paired)).alias("_held"),
+        )
+        .explode("_held")
+        .drop_nulls("_held")
         .group_by("target")
         .agg(pl.col("_held").sum().alias("hold_ns"), pl.col("_held").max().alias("hold_max_ns"))
     )
     owned = ~pl.col("target").is_in(unowned(lk))
-    gave_up = lk.filter(pl.col("kind") == "lock_timeout").group_by("target").agg(
-        owned.sum().alias("timeouts"), pl.col("duration_ns").sum().alias("_lost"))
+    gave_up = (
+        lk.filter(pl.col("kind") == "lock_timeout")
+        .group_by("target")
+        .agg(owned.sum().alias("timeouts"), pl.col("duration_ns").sum().alias("_lost"))
+    )
     stuck = (
-        attempts.group_by(["target", "actor"]).agg(pl.col("kind").last())
-        .filter(pl.col("kind") == "lock_wait").group_by("target").agg(pl.len().alias("waiting"))
+        attempts.group_by(["target", "actor"])
+        .agg(pl.col("kind").last())
+        .filter(pl.col("kind") == "lock_wait")
+        .group_by("target")
+        .agg(pl.len().alias("waiting"))
     )
     wait = pl.col("duration_ns").fill_null(0)
     per = acq.group_by("target").agg(

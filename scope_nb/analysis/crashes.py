@@ -31,7 +31,7 @@ def _split(detail: str | None) -> tuple[str, str]:
         return head, tb
     short = typ.rsplit(".", 1)[-1]
     if rep.startswith(short + "(") and rep.endswith(")"):
-        rep = rep[len(short) + 1:-1]
+        rep = rep[len(short) + 1 : -1]
         if len(rep) >= 2 and rep[0] == rep[-1] and rep[0] in "'\"":
             rep = rep[1:-1]
     return (f"{typ}: {rep}" if rep else typ), tb
@@ -57,8 +57,17 @@ def _rows_of(trace, obj_or_actor) -> tuple[pl.DataFrame, str]:
 
 def _event(r: dict, labels: Labels) -> CrashEvent:
     exc, tb = _split(r["detail"])
-    return CrashEvent(ts=r["ts"], actor=r["actor"], exception=exc, traceback=tb, location=r["location"], seq=r["seq"],
-                      obj=r["obj"] if r["kind"] == "exception" else None, kind=r["kind"], labels=labels)
+    return CrashEvent(
+        ts=r["ts"],
+        actor=r["actor"],
+        exception=exc,
+        traceback=tb,
+        location=r["location"],
+        seq=r["seq"],
+        obj=r["obj"] if r["kind"] == "exception" else None,
+        kind=r["kind"],
+        labels=labels,
+    )
 
 
 def get_crash_events(trace, obj_or_actor=None) -> CrashEvent | list[CrashEvent] | None:
@@ -79,8 +88,10 @@ def analyze_crash(trace, obj_or_actor=None, ts_ns: int | None = None) -> CrashRe
     if ts_ns is not None:
         rows = rows.filter(pl.col("ts") <= ts_ns)
     if rows.height == 0:
-        raise ValueError(f"analyze_crash: no {said} recorded for {obj_or_actor!r}"
-                         + (f" at or before ts={ts_ns}" if ts_ns is not None else ""))
+        raise ValueError(
+            f"analyze_crash: no {said} recorded for {obj_or_actor!r}"
+            + (f" at or before ts={ts_ns}" if ts_ns is not None else "")
+        )
     crash = _event(rows.row(-1, named=True), labels_of(trace.actors(), trace.events()))
     ev = trace.events()
     inner = _crash_inside_process(trace, ev, crash)
@@ -91,44 +102,85 @@ def analyze_crash(trace, obj_or_actor=None, ts_ns: int | None = None) -> CrashRe
     msgs = before.filter(pl.col("kind").is_in(["send", "receive"]))
     calls = before.filter(pl.col("kind") == "call")
     if crash.obj is not None:
-        msgs = ev.filter((pl.col("seq") < crash.seq) & (pl.col("obj") == crash.obj) & (pl.col("kind") == "call"))
+        msgs = ev.filter(
+            (pl.col("seq") < crash.seq) & (pl.col("obj") == crash.obj) & (pl.col("kind") == "call")
+        )
     actors = trace.actors()
     name_row = actors.filter(pl.col("actor") == actor)
     held = _locks_held(ev, actor, crash.seq)
-    consumed = before.filter(pl.col("kind") == "receive")["target"].drop_nulls().unique(maintain_order=True).to_list()
-    waiting = ev.filter((pl.col("seq") > crash.seq) & (pl.col("actor") != actor) & (
-        (pl.col("kind").is_in(["lock_wait", "lock_timeout"]) & pl.col("target").is_in(held))
-        | ((pl.col("kind") == "send") & pl.col("target").is_in(consumed))
-        | ((pl.col("kind") == "join") & (pl.col("target") == actor))
-    )).select("seq", "ts", "actor", "kind", "target")
-    objects = [crash.obj] if crash.obj else before.filter(pl.col("kind").is_in(["state", "write"]))["obj"].drop_nulls().unique(maintain_order=True).to_list()
+    consumed = (
+        before.filter(pl.col("kind") == "receive")["target"]
+        .drop_nulls()
+        .unique(maintain_order=True)
+        .to_list()
+    )
+    waiting = ev.filter(
+        (pl.col("seq") > crash.seq)
+        & (pl.col("actor") != actor)
+        & (
+            (pl.col("kind").is_in(["lock_wait", "lock_timeout"]) & pl.col("target").is_in(held))
+            | ((pl.col("kind") == "send") & pl.col("target").is_in(consumed))
+            | ((pl.col("kind") == "join") & (pl.col("target") == actor))
+        )
+    ).select("seq", "ts", "actor", "kind", "target")
+    objects = (
+        [crash.obj]
+        if crash.obj
+        else before.filter(pl.col("kind").is_in(["state", "write"]))["obj"]
+        .drop_nulls()
+        .unique(maintain_order=True)
+        .to_list()
+    )
     state_before, state_after = _states(trace, objects, _handling_since(before, msgs, crash))
     states = trace.states()
-    changes = states.filter(pl.col("obj").is_in(objects) & (pl.col("seq") < crash.seq)).tail(LAST_N) if states.height else None
+    changes = (
+        states.filter(pl.col("obj").is_in(objects) & (pl.col("seq") < crash.seq)).tail(LAST_N)
+        if states.height
+        else None
+    )
     return CrashReport(
-        crash=crash, actor_name=name_row["name"][0] if name_row.height else None,
-        last_messages=msgs.tail(LAST_N).select("seq", "ts", "actor", "kind", "target", "detail", "msg_id"),
-        last_calls=calls.tail(LAST_N).select("seq", "ts", "actor", "kind", "module", "function", "detail", "duration_ns"),
-        state_before=state_before, state_after=state_after, last_changes=changes,
-        locks_held=held, queues_consumed=consumed, waiting=waiting,
+        crash=crash,
+        actor_name=name_row["name"][0] if name_row.height else None,
+        last_messages=msgs.tail(LAST_N).select(
+            "seq", "ts", "actor", "kind", "target", "detail", "msg_id"
+        ),
+        last_calls=calls.tail(LAST_N).select(
+            "seq", "ts", "actor", "kind", "module", "function", "detail", "duration_ns"
+        ),
+        state_before=state_before,
+        state_after=state_after,
+        last_changes=changes,
+        locks_held=held,
+        queues_consumed=consumed,
+        waiting=waiting,
     )
 
 
 def _crash_inside_process(trace, ev: pl.DataFrame, crash) -> str | None:
     """A process that died of a crash in one of its own threads (recorded by the child
     itself): that thread is where the exception, messages and calls are."""
-    process = trace.actors().filter((pl.col("actor") == crash.actor) & (pl.col("kind") == "process"))
+    process = trace.actors().filter(
+        (pl.col("actor") == crash.actor) & (pl.col("kind") == "process")
+    )
     if process.height == 0:
         return None
     pid = process["pid"][0]
-    inner = crash_rows(ev).filter((pl.col("pid") == pid) & (pl.col("actor") != crash.actor) & (pl.col("kind") == "crash"))
+    inner = crash_rows(ev).filter(
+        (pl.col("pid") == pid) & (pl.col("actor") != crash.actor) & (pl.col("kind") == "crash")
+    )
     return inner["actor"][-1] if inner.height else None
 
 
 def _locks_held(ev: pl.DataFrame, actor: str, seq: int) -> list[str]:
-    lk = ev.filter((pl.col("actor") == actor) & (pl.col("seq") < seq) & pl.col("kind").is_in(["lock_acquire", "lock_release"]))
-    bal = lk.group_by("target").agg((pl.when(pl.col("kind") == "lock_acquire").then(1).otherwise(-1)).sum().alias("n"),
-                                    pl.col("seq").min().alias("first"))
+    lk = ev.filter(
+        (pl.col("actor") == actor)
+        & (pl.col("seq") < seq)
+        & pl.col("kind").is_in(["lock_acquire", "lock_release"])
+    )
+    bal = lk.group_by("target").agg(
+        (pl.when(pl.col("kind") == "lock_acquire").then(1).otherwise(-1)).sum().alias("n"),
+        pl.col("seq").min().alias("first"),
+    )
     return bal.filter(pl.col("n") > 0).sort("first")["target"].to_list()
 
 
@@ -141,7 +193,9 @@ def _handling_since(before: pl.DataFrame, msgs: pl.DataFrame, crash) -> int:
     return int(started["ts"][-1]) if started.height else crash.ts
 
 
-def _states(trace, objects: list[str], ts: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def _states(
+    trace, objects: list[str], ts: int
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Each object's state just before the actor began handling what crashed it, and
     at the end of the trace."""
     if not objects or trace.states().height == 0:

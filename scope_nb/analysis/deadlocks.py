@@ -31,8 +31,14 @@ from .reports import DeadlockReport
 MAX_CYCLE = 8  # longest lock cycle searched
 MAX_CYCLES = 100
 
-_EDGE_SCHEMA = {"holding": pl.String, "taking": pl.String, "actor": pl.String, "location": pl.String,
-                "ts": pl.Int64, "seq": pl.Int64}
+_EDGE_SCHEMA = {
+    "holding": pl.String,
+    "taking": pl.String,
+    "actor": pl.String,
+    "location": pl.String,
+    "ts": pl.Int64,
+    "seq": pl.Int64,
+}
 
 
 def lock_order_edges(events: pl.DataFrame) -> pl.DataFrame:
@@ -41,14 +47,24 @@ def lock_order_edges(events: pl.DataFrame) -> pl.DataFrame:
     non-blocking acquire's (it cannot wait, so it cannot close a deadlock). Owned
     locks only, on both ends: waiting for a signal is not waiting for a holder."""
     free = unowned(events)
-    acq = events.select("seq", "ts", "kind", "actor", "location", "target", "locks_held", "function").filter(
-                        pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_timeout"])
-                        & (pl.col("locks_held").list.len() > 0)
-                        & pl.col("function").ne_missing(TRY_ACQUIRE)
-                        & ~pl.col("target").is_in(free))
+    acq = events.select(
+        "seq", "ts", "kind", "actor", "location", "target", "locks_held", "function"
+    ).filter(
+        pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_timeout"])
+        & (pl.col("locks_held").list.len() > 0)
+        & pl.col("function").ne_missing(TRY_ACQUIRE)
+        & ~pl.col("target").is_in(free)
+    )
     return (
-        acq.select("seq", "ts", "actor", "location", pl.col("target").alias("taking"),
-                   pl.col("locks_held").alias("held"), pl.col("locks_held").alias("holding"))
+        acq.select(
+            "seq",
+            "ts",
+            "actor",
+            "location",
+            pl.col("target").alias("taking"),
+            pl.col("locks_held").alias("held"),
+            pl.col("locks_held").alias("holding"),
+        )
         .explode("holding")
         .filter((pl.col("holding") != pl.col("taking")) & ~pl.col("holding").is_in(free))
     )
@@ -58,8 +74,14 @@ def shared_locks(events: pl.DataFrame) -> list[str]:
     """The locks that exclude nobody, so are neither a common lock nor a gate: a
     semaphore made with room for several (its acquires carry its initial value), one
     seen held by two actors at once, or one used as a signal (`signals`)."""
-    lk = _lock_events(events).filter(pl.col("kind").is_in(["lock_acquire", "lock_release"])).sort("seq")
-    holders = pl.when(pl.col("kind") == "lock_acquire").then(1).otherwise(-1).cum_sum().over("target")
+    lk = (
+        _lock_events(events)
+        .filter(pl.col("kind").is_in(["lock_acquire", "lock_release"]))
+        .sort("seq")
+    )
+    holders = (
+        pl.when(pl.col("kind") == "lock_acquire").then(1).otherwise(-1).cum_sum().over("target")
+    )
     room = (pl.col("kind") == "lock_acquire") & (pl.col("detail").cast(pl.Int64, strict=False) > 1)
     return sorted(set(lk.filter((holders > 1) | room)["target"]) | set(signals(lk)))
 
@@ -70,8 +92,10 @@ def counting_semaphores(events: pl.DataFrame) -> list[str]:
     Made with none, only a release lets anyone in; made with several, they admit
     several at once: neither waits for a holder."""
     acq = events.select("kind", "target", "detail").filter(
-        (pl.col("kind") == "lock_acquire") & pl.col("detail").is_not_null()
-                        & (pl.col("detail") != "1"))
+        (pl.col("kind") == "lock_acquire")
+        & pl.col("detail").is_not_null()
+        & (pl.col("detail") != "1")
+    )
     return acq["target"].unique().to_list()
 
 
@@ -87,7 +111,8 @@ def signals(events: pl.DataFrame) -> list[str]:
     release do not name the lock): a semaphore (or Lock) used to signal another actor,
     which lets a waiter through rather than ending a critical section."""
     rel = events.select("kind", "target", "locks_held").filter(
-        (pl.col("kind") == "lock_release") & ~pl.col("locks_held").list.contains(pl.col("target")))
+        (pl.col("kind") == "lock_release") & ~pl.col("locks_held").list.contains(pl.col("target"))
+    )
     return rel["target"].unique().to_list()
 
 
@@ -103,27 +128,50 @@ def lock_graph(events: pl.DataFrame) -> nx.DiGraph:
     if steps.height == 0:
         return g
     shared = shared_locks(events)
-    first = steps.sort("seq").group_by(["holding", "taking"], maintain_order=True).agg(
-        pl.len().alias("count"),
-        pl.col("actor").unique().sort().alias("actors"),
-        pl.col("actor").first().alias("actor"),
-        pl.col("location").first(),
-        pl.col("ts").first(),
-        pl.col("seq").first(),
+    first = (
+        steps.sort("seq")
+        .group_by(["holding", "taking"], maintain_order=True)
+        .agg(
+            pl.len().alias("count"),
+            pl.col("actor").unique().sort().alias("actors"),
+            pl.col("actor").first().alias("actor"),
+            pl.col("location").first(),
+            pl.col("ts").first(),
+            pl.col("seq").first(),
+        )
     )
     gates = (
         steps.with_row_index("_r")
         .explode("held")
-        .filter((pl.col("held") != pl.col("holding")) & (pl.col("held") != pl.col("taking")) & ~pl.col("held").is_in(shared))
-        .group_by(["holding", "taking", "held"]).agg(pl.col("_r").n_unique().alias("n"))
-        .join(first.select("holding", "taking", "count"), on=["holding", "taking"], maintain_order="left")
+        .filter(
+            (pl.col("held") != pl.col("holding"))
+            & (pl.col("held") != pl.col("taking"))
+            & ~pl.col("held").is_in(shared)
+        )
+        .group_by(["holding", "taking", "held"])
+        .agg(pl.col("_r").n_unique().alias("n"))
+        .join(
+            first.select("holding", "taking", "count"),
+            on=["holding", "taking"],
+            maintain_order="left",
+        )
         .filter(pl.col("n") == pl.col("count"))
-        .group_by(["holding", "taking"]).agg(pl.col("held").sort().alias("gates"))
+        .group_by(["holding", "taking"])
+        .agg(pl.col("held").sort().alias("gates"))
     )
     first = first.join(gates, on=["holding", "taking"], how="left", maintain_order="left")
     for r in first.iter_rows(named=True):
-        g.add_edge(r["holding"], r["taking"], count=r["count"], actors=list(r["actors"]), actor=r["actor"],
-                   location=r["location"], ts=r["ts"], seq=r["seq"], gates=list(r["gates"] or []))
+        g.add_edge(
+            r["holding"],
+            r["taking"],
+            count=r["count"],
+            actors=list(r["actors"]),
+            actor=r["actor"],
+            location=r["location"],
+            ts=r["ts"],
+            seq=r["seq"],
+            gates=list(r["gates"] or []),
+        )
     return g
 
 
@@ -157,7 +205,11 @@ def detect_deadlocks(events: pl.DataFrame, actors: pl.DataFrame) -> list[Deadloc
 
 def _waited_locks(report: DeadlockReport) -> list[str]:
     """The locks the actors of a watchdog deadlock wait on (its steps' `on`: "lock <name>")."""
-    return [t.removeprefix("lock ") for t in report.edges["taking"].drop_nulls() if t.startswith("lock ")]
+    return [
+        t.removeprefix("lock ")
+        for t in report.edges["taking"].drop_nulls()
+        if t.startswith("lock ")
+    ]
 
 
 def _lock_cycles(events: pl.DataFrame) -> list[DeadlockReport]:
@@ -174,12 +226,28 @@ def _lock_cycles(events: pl.DataFrame) -> list[DeadlockReport]:
         if gates:
             continue
         found.add(frozenset(cycle))
-        out.append(DeadlockReport(
-            kind="potential", cycle=list(cycle), actors=everyone, ts=min(d["ts"] for d in data),
-            edges=pl.DataFrame([{"holding": a, "taking": b, "actor": d["actor"], "location": d["location"],
-                                 "ts": d["ts"], "seq": d["seq"]} for (a, b), d in zip(steps, data, strict=True)],
-                               schema=_EDGE_SCHEMA),
-        ))
+        out.append(
+            DeadlockReport(
+                kind="potential",
+                cycle=list(cycle),
+                actors=everyone,
+                ts=min(d["ts"] for d in data),
+                edges=pl.DataFrame(
+                    [
+                        {
+                            "holding": a,
+                            "taking": b,
+                            "actor": d["actor"],
+                            "location": d["location"],
+                            "ts": d["ts"],
+                            "seq": d["seq"],
+                        }
+                        for (a, b), d in zip(steps, data, strict=True)
+                    ],
+                    schema=_EDGE_SCHEMA,
+                ),
+            )
+        )
     # inversions the recorder saw live whose lock_acquire rows were pruned by the bound;
     # the recorder does not tell a signal from a lock, so those through one are dropped
     free = set(unowned(events))
@@ -190,15 +258,34 @@ def _lock_cycles(events: pl.DataFrame) -> list[DeadlockReport]:
         # the target names the edge that closed the cycle: when the graph still holds a
         # cycle through it, the verdict above stands (the recorder knows no gates, nor
         # whether one actor alone made the cycle)
-        if len(locks) < 2 or any(frozenset(locks) <= cycle for cycle in found) or (
-                g.has_edge(locks[0], locks[1]) and nx.has_path(g, locks[1], locks[0])):
+        if (
+            len(locks) < 2
+            or any(frozenset(locks) <= cycle for cycle in found)
+            or (g.has_edge(locks[0], locks[1]) and nx.has_path(g, locks[1], locks[0]))
+        ):
             continue
         found.add(frozenset(locks))
-        out.append(DeadlockReport(
-            kind="potential", cycle=locks, actors=[r["actor"]], ts=r["ts"],
-            edges=pl.DataFrame([{"holding": locks[0], "taking": locks[1], "actor": r["actor"],
-                                 "location": r["location"], "ts": r["ts"], "seq": r["seq"]}], schema=_EDGE_SCHEMA),
-        ))
+        out.append(
+            DeadlockReport(
+                kind="potential",
+                cycle=locks,
+                actors=[r["actor"]],
+                ts=r["ts"],
+                edges=pl.DataFrame(
+                    [
+                        {
+                            "holding": locks[0],
+                            "taking": locks[1],
+                            "actor": r["actor"],
+                            "location": r["location"],
+                            "ts": r["ts"],
+                            "seq": r["seq"],
+                        }
+                    ],
+                    schema=_EDGE_SCHEMA,
+                ),
+            )
+        )
     return out
 
 
@@ -253,8 +340,9 @@ def _cycles_from(g: nx.DiGraph, s, allowed: set):
 def _lock_events(events: pl.DataFrame) -> pl.DataFrame:
     """The lock rows, with only the columns the lock findings read (a filter copies
     every column it keeps: on a large trace, most of them would be strings)."""
-    return events.select("seq", "ts", "kind", "actor", "target", "location", "locks_held", "detail").filter(
-        pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"]))
+    return events.select(
+        "seq", "ts", "kind", "actor", "target", "location", "locks_held", "detail"
+    ).filter(pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"]))
 
 
 def _self_deadlocks(events: pl.DataFrame) -> list[DeadlockReport]:
@@ -264,38 +352,87 @@ def _self_deadlocks(events: pl.DataFrame) -> list[DeadlockReport]:
     release, by design."""
     lk = _lock_events(events)
     # only the (actor, lock)s with a wait for a lock already held can have one
-    held = lk.filter(pl.col("kind").is_in(["lock_wait", "lock_timeout"])
-                     & pl.col("locks_held").list.contains(pl.col("target"))).select("actor", "target").unique()
+    held = (
+        lk.filter(
+            pl.col("kind").is_in(["lock_wait", "lock_timeout"])
+            & pl.col("locks_held").list.contains(pl.col("target"))
+        )
+        .select("actor", "target")
+        .unique()
+    )
     if held.height == 0:
         return []
-    lk = (lk.join(held, on=["actor", "target"], how="semi", maintain_order="left")
-          .filter(~pl.col("target").is_in(unowned(events))).sort("seq")
-          .with_columns(pl.col("kind").shift(-1).over(["actor", "target"]).alias("next_kind")))
+    lk = (
+        lk.join(held, on=["actor", "target"], how="semi", maintain_order="left")
+        .filter(~pl.col("target").is_in(unowned(events)))
+        .sort("seq")
+        .with_columns(pl.col("kind").shift(-1).over(["actor", "target"]).alias("next_kind"))
+    )
     bad = lk.filter(
         pl.col("kind").is_in(["lock_wait", "lock_timeout"])
         & pl.col("locks_held").list.contains(pl.col("target"))
-        & ((pl.col("kind") == "lock_timeout") | (pl.col("next_kind").is_null()) | (pl.col("next_kind") != "lock_acquire"))
+        & (
+            (pl.col("kind") == "lock_timeout")
+            | (pl.col("next_kind").is_null())
+            | (pl.col("next_kind") != "lock_acquire")
+        )
     ).unique(["actor", "target"], keep="first", maintain_order=True)
     if bad.height == 0:
         return []
     # the actor's latest acquire of that lock before the wait: where it took it first
     taken = lk.filter(pl.col("kind") == "lock_acquire").select(
-        "actor", "target", pl.col("seq").alias("t_seq"), pl.col("ts").alias("t_ts"), pl.col("location").alias("t_location"))
-    bad = bad.with_row_index("_order").sort("seq").join_asof(
-        taken, left_on="seq", right_on="t_seq", by=["actor", "target"], strategy="backward",
-        allow_exact_matches=False, check_sortedness=False).sort("_order")
+        "actor",
+        "target",
+        pl.col("seq").alias("t_seq"),
+        pl.col("ts").alias("t_ts"),
+        pl.col("location").alias("t_location"),
+    )
+    bad = (
+        bad.with_row_index("_order")
+        .sort("seq")
+        .join_asof(
+            taken,
+            left_on="seq",
+            right_on="t_seq",
+            by=["actor", "target"],
+            strategy="backward",
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
+        .sort("_order")
+    )
     out = []
     for r in bad.iter_rows(named=True):
         first = {"location": r["t_location"], "ts": r["t_ts"], "seq": r["t_seq"]}
-        out.append(DeadlockReport(
-            kind="self", cycle=[r["target"]], actors=[r["actor"]], ts=r["ts"],
-            edges=pl.DataFrame([
-                {"holding": None, "taking": r["target"], "actor": r["actor"], "location": first["location"],
-                 "ts": first["ts"], "seq": first["seq"]},
-                {"holding": r["target"], "taking": r["target"], "actor": r["actor"], "location": r["location"],
-                 "ts": r["ts"], "seq": r["seq"]},
-            ], schema=_EDGE_SCHEMA),
-        ))
+        out.append(
+            DeadlockReport(
+                kind="self",
+                cycle=[r["target"]],
+                actors=[r["actor"]],
+                ts=r["ts"],
+                edges=pl.DataFrame(
+                    [
+                        {
+                            "holding": None,
+                            "taking": r["target"],
+                            "actor": r["actor"],
+                            "location": first["location"],
+                            "ts": first["ts"],
+                            "seq": first["seq"],
+                        },
+                        {
+                            "holding": r["target"],
+                            "taking": r["target"],
+                            "actor": r["actor"],
+                            "location": r["location"],
+                            "ts": r["ts"],
+                            "seq": r["seq"],
+                        },
+                    ],
+                    schema=_EDGE_SCHEMA,
+                ),
+            )
+        )
     return out
 
 
@@ -304,32 +441,70 @@ def _leaked_locks(events: pl.DataFrame) -> list[DeadlockReport]:
     signal (`signals`): its acquirer takes what another actor gave, nothing to give
     back. A pool slot (a counting semaphore's) kept by an ended actor is lost to
     everyone all the same, owned or not."""
-    lk = _lock_events(events).filter(pl.col("kind").is_in(["lock_acquire", "lock_release"])).sort("seq")
-    last = lk.group_by("target").agg(pl.all().last()).filter(
-        (pl.col("kind") == "lock_acquire") & ~pl.col("target").is_in(signals(lk)))
+    lk = (
+        _lock_events(events)
+        .filter(pl.col("kind").is_in(["lock_acquire", "lock_release"]))
+        .sort("seq")
+    )
+    last = (
+        lk.group_by("target")
+        .agg(pl.all().last())
+        .filter((pl.col("kind") == "lock_acquire") & ~pl.col("target").is_in(signals(lk)))
+    )
     if last.height == 0:
         return []
-    ends = events.select("kind", "actor", "seq").filter(pl.col("kind").is_in(["exit", "crash", "cancel"])).select(
-        "actor", pl.col("seq").alias("end_seq"))
-    leaked = last.join(ends, on="actor", maintain_order="left").filter(pl.col("end_seq") > pl.col("seq")).sort("seq")
+    ends = (
+        events.select("kind", "actor", "seq")
+        .filter(pl.col("kind").is_in(["exit", "crash", "cancel"]))
+        .select("actor", pl.col("seq").alias("end_seq"))
+    )
+    leaked = (
+        last.join(ends, on="actor", maintain_order="left")
+        .filter(pl.col("end_seq") > pl.col("seq"))
+        .sort("seq")
+    )
     if leaked.height == 0:
         return []
     # who waited for it after it was kept, in the order they first did
     lk_waits = events.select("seq", "kind", "actor", "target").filter(
-        pl.col("kind").is_in(["lock_wait", "lock_timeout"]) & pl.col("target").is_in(leaked["target"].implode()))
-    waits = (lk_waits.sort("seq").join(leaked.select("target", pl.col("seq").alias("_kept"), pl.col("actor").alias("_keeper")),
-                                       on="target", maintain_order="left")
-             .filter((pl.col("seq") > pl.col("_kept")) & (pl.col("actor") != pl.col("_keeper")))
-             .group_by("target", maintain_order=True).agg(pl.col("actor").unique(maintain_order=True).alias("waiters")))
+        pl.col("kind").is_in(["lock_wait", "lock_timeout"])
+        & pl.col("target").is_in(leaked["target"].implode())
+    )
+    waits = (
+        lk_waits.sort("seq")
+        .join(
+            leaked.select("target", pl.col("seq").alias("_kept"), pl.col("actor").alias("_keeper")),
+            on="target",
+            maintain_order="left",
+        )
+        .filter((pl.col("seq") > pl.col("_kept")) & (pl.col("actor") != pl.col("_keeper")))
+        .group_by("target", maintain_order=True)
+        .agg(pl.col("actor").unique(maintain_order=True).alias("waiters"))
+    )
     leaked = leaked.join(waits, on="target", how="left", maintain_order="left")
     out = []
     for r in leaked.iter_rows(named=True):
-        out.append(DeadlockReport(
-            kind="leaked", cycle=[r["target"]], actors=[r["actor"], *(r["waiters"] or [])],
-            ts=r["ts"],
-            edges=pl.DataFrame([{"holding": None, "taking": r["target"], "actor": r["actor"], "location": r["location"],
-                                 "ts": r["ts"], "seq": r["seq"]}], schema=_EDGE_SCHEMA),
-        ))
+        out.append(
+            DeadlockReport(
+                kind="leaked",
+                cycle=[r["target"]],
+                actors=[r["actor"], *(r["waiters"] or [])],
+                ts=r["ts"],
+                edges=pl.DataFrame(
+                    [
+                        {
+                            "holding": None,
+                            "taking": r["target"],
+                            "actor": r["actor"],
+                            "location": r["location"],
+                            "ts": r["ts"],
+                            "seq": r["seq"],
+                        }
+                    ],
+                    schema=_EDGE_SCHEMA,
+                ),
+            )
+        )
     return out
 
 
@@ -352,10 +527,27 @@ def _watchdog_deadlocks(events: pl.DataFrame) -> list[DeadlockReport]:
             continue  # await cycles are asyncio stalls (detect_stalls)
         waits = data.get("waits", [])
         cycle = data.get("cycle") or [r["actor"]]
-        out.append(DeadlockReport(
-            kind="deadlock", cycle=list(cycle), actors=list(cycle), ts=r["ts"], stacks=data.get("stacks", {}),
-            edges=pl.DataFrame([{"holding": ", ".join(w.get("holds", [])), "taking": w.get("on"), "actor": w.get("actor"),
-                                 "location": w.get("location"), "ts": r["ts"], "seq": r["seq"]} for w in waits],
-                               schema=_EDGE_SCHEMA),
-        ))
+        out.append(
+            DeadlockReport(
+                kind="deadlock",
+                cycle=list(cycle),
+                actors=list(cycle),
+                ts=r["ts"],
+                stacks=data.get("stacks", {}),
+                edges=pl.DataFrame(
+                    [
+                        {
+                            "holding": ", ".join(w.get("holds", [])),
+                            "taking": w.get("on"),
+                            "actor": w.get("actor"),
+                            "location": w.get("location"),
+                            "ts": r["ts"],
+                            "seq": r["seq"],
+                        }
+                        for w in waits
+                    ],
+                    schema=_EDGE_SCHEMA,
+                ),
+            )
+        )
     return out

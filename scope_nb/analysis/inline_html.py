@@ -31,10 +31,20 @@ def sections_html(title: str, sections: list) -> str:
             style = f' style="{BAD}"' if sec.count else ""
             body = f"<span{style}>{html.escape(sec.headline)}</span>"
             if sec.items:
-                more = f"<li>… {sec.count - len(sec.items)} more</li>" if sec.count > len(sec.items) else ""
-                body += ('<ul style="margin:0;padding-left:1.2em">'
-                         + "".join(f"<li><code>{html.escape(i)}</code></li>" for i in sec.items) + more + "</ul>")
-        rows.append(f'<tr data-section="{name}"><th style="{CELL}">{name}</th><td style="{CELL}">{body}</td></tr>')
+                more = (
+                    f"<li>… {sec.count - len(sec.items)} more</li>"
+                    if sec.count > len(sec.items)
+                    else ""
+                )
+                body += (
+                    '<ul style="margin:0;padding-left:1.2em">'
+                    + "".join(f"<li><code>{html.escape(i)}</code></li>" for i in sec.items)
+                    + more
+                    + "</ul>"
+                )
+        rows.append(
+            f'<tr data-section="{name}"><th style="{CELL}">{name}</th><td style="{CELL}">{body}</td></tr>'
+        )
     return f'<div class="scope-sum"><b>{html.escape(title)}</b><table>{"".join(rows)}</table></div>'
 
 
@@ -51,10 +61,18 @@ def frame_html(frame, rows: int = 20) -> str:
     if frame is None or frame.height == 0:
         return ""
     head = "".join(f'<th style="{_FRAME_CELL}">{html.escape(c)}</th>' for c in frame.columns)
-    body = "".join("<tr>" + "".join(f'<td style="{_FRAME_CELL}">{_value(v)}</td>' for v in row) + "</tr>"
-                   for row in frame.head(rows).iter_rows())
-    more = (f'<tr><td colspan="{frame.width}" style="{_FRAME_CELL}"><i>… {frame.height - rows:,} more '
-            f"rows</i></td></tr>") if frame.height > rows else ""
+    body = "".join(
+        "<tr>" + "".join(f'<td style="{_FRAME_CELL}">{_value(v)}</td>' for v in row) + "</tr>"
+        for row in frame.head(rows).iter_rows()
+    )
+    more = (
+        (
+            f'<tr><td colspan="{frame.width}" style="{_FRAME_CELL}"><i>… {frame.height - rows:,} more '
+            f"rows</i></td></tr>"
+        )
+        if frame.height > rows
+        else ""
+    )
     return f'<table class="scope-frame" style="{_TABLE}"><tr>{head}</tr>{body}{more}</table>'
 
 

@@ -60,10 +60,10 @@ def short_location(location: str | None, root: str | None = None) -> str | None:
     norm = os.path.normpath(path)
     base = os.path.normpath(root or os.getcwd()) + os.sep
     if norm.startswith(base):
-        return norm[len(base):] + suffix
+        return norm[len(base) :] + suffix
     for lib in _LIBRARY_ROOTS:
         if norm.startswith(lib):
-            return norm[len(lib):] + suffix
+            return norm[len(lib) :] + suffix
     return os.path.basename(norm) + suffix
 
 

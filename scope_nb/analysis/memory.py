@@ -30,12 +30,27 @@ def memory_analysis(trace, obj_or_actor=None, duration_ns: int | None = None) ->
     rows = trace.events().filter(pl.col("kind") == "memory").sort("seq")
     if duration_ns is not None and rows.height:
         rows = rows.filter(pl.col("ts") >= trace.time_range()[1] - duration_ns)
-    parsed = [(r["ts"], r["pid"], parse_sample(r["detail"])) for r in rows.select("ts", "pid", "detail").iter_rows(named=True)]
-    samples = pl.DataFrame([{"ts": t, "pid": p, "rss": d.get("rss"), "heap": d.get("heap")} for t, p, d in parsed], schema=_SAMPLES)
-    objects = pl.DataFrame([{"ts": t, "obj": name, "size": size} for t, _, d in parsed for name, size in d.get("objects", {}).items()],
-                           schema=_OBJECTS)
+    parsed = [
+        (r["ts"], r["pid"], parse_sample(r["detail"]))
+        for r in rows.select("ts", "pid", "detail").iter_rows(named=True)
+    ]
+    samples = pl.DataFrame(
+        [{"ts": t, "pid": p, "rss": d.get("rss"), "heap": d.get("heap")} for t, p, d in parsed],
+        schema=_SAMPLES,
+    )
+    objects = pl.DataFrame(
+        [
+            {"ts": t, "obj": name, "size": size}
+            for t, _, d in parsed
+            for name, size in d.get("objects", {}).items()
+        ],
+        schema=_OBJECTS,
+    )
     last_top = next((d["top"] for _, _, d in reversed(parsed) if d.get("top")), [])
-    growth = pl.DataFrame([{"site": s, "size_diff": sd, "count_diff": cd, "size": sz} for s, sd, cd, sz in last_top], schema=_GROWTH)
+    growth = pl.DataFrame(
+        [{"site": s, "size_diff": sd, "count_diff": cd, "size": sz} for s, sd, cd, sz in last_top],
+        schema=_GROWTH,
+    )
     actor = None
     if obj_or_actor is not None:
         what, name = resolve_actor_or_object(trace, obj_or_actor)
@@ -46,4 +61,9 @@ def memory_analysis(trace, obj_or_actor=None, duration_ns: int | None = None) ->
             pid = trace.actors().filter(pl.col("actor") == actor)["pid"]
             if pid.len():
                 samples = samples.filter(pl.col("pid") == pid[0])
-    return MemoryReport(samples=samples, objects=objects, top_growth=growth.sort("size_diff", descending=True), actor=actor)
+    return MemoryReport(
+        samples=samples,
+        objects=objects,
+        top_growth=growth.sort("size_diff", descending=True),
+        actor=actor,
+    )

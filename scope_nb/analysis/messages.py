@@ -31,12 +31,22 @@ PAIRS: dict[str, Any] = {
 def message_pairs(events: pl.DataFrame) -> pl.DataFrame:
     """One row per message received whose send was recorded (columns: PAIRS)."""
     sends = events.filter((pl.col("kind") == "send") & pl.col("msg_id").is_not_null()).select(
-        "msg_id", pl.col("target").alias("queue"), pl.col("actor").alias("sender"), pl.col("pid").alias("_spid"),
-        pl.col("ts").alias("sent_ts"), "detail", pl.col("seq").alias("send_seq"),
+        "msg_id",
+        pl.col("target").alias("queue"),
+        pl.col("actor").alias("sender"),
+        pl.col("pid").alias("_spid"),
+        pl.col("ts").alias("sent_ts"),
+        "detail",
+        pl.col("seq").alias("send_seq"),
     )
     receives = events.filter((pl.col("kind") == "receive") & pl.col("msg_id").is_not_null()).select(
-        "msg_id", pl.col("target").alias("queue"), pl.col("actor").alias("receiver"), pl.col("pid").alias("_rpid"),
-        pl.col("ts").alias("received_ts"), pl.col("duration_ns").alias("latency_ns"), pl.col("seq").alias("receive_seq"),
+        "msg_id",
+        pl.col("target").alias("queue"),
+        pl.col("actor").alias("receiver"),
+        pl.col("pid").alias("_rpid"),
+        pl.col("ts").alias("received_ts"),
+        pl.col("duration_ns").alias("latency_ns"),
+        pl.col("seq").alias("receive_seq"),
     )
     pairs = sends.join(receives, on=["msg_id", "queue"], how="inner", maintain_order="left").filter(
         (pl.col("msg_id") >= _GLOBAL_IDS) | (pl.col("_spid") == pl.col("_rpid"))
@@ -44,7 +54,9 @@ def message_pairs(events: pl.DataFrame) -> pl.DataFrame:
     pairs = pairs.with_columns(
         pl.col("latency_ns").fill_null(pl.col("received_ts") - pl.col("sent_ts"))
     )
-    return pairs.select([pl.col(c).cast(t) for c, t in PAIRS.items()]).sort("send_seq", "receive_seq")
+    return pairs.select([pl.col(c).cast(t) for c, t in PAIRS.items()]).sort(
+        "send_seq", "receive_seq"
+    )
 
 
 def message_flow(events: pl.DataFrame, a: str, b: str, both: bool = False) -> pl.DataFrame:
@@ -84,19 +96,44 @@ def get_messages_to(trace, obj_or_actor, before_ns: int | None) -> pl.DataFrame:
     what, name = resolve_actor_or_object(trace, obj_or_actor)
     if what == "obj":
         calls = events.filter((pl.col("kind") == "call") & (pl.col("obj") == name)).select(
-            "seq", "ts", "kind", pl.col("actor").alias("sender"), pl.lit(name).alias("receiver"),
-            pl.col("obj").alias("via"), "function", "msg_id", "detail", "duration_ns",
+            "seq",
+            "ts",
+            "kind",
+            pl.col("actor").alias("sender"),
+            pl.lit(name).alias("receiver"),
+            pl.col("obj").alias("via"),
+            "function",
+            "msg_id",
+            "detail",
+            "duration_ns",
         )
         return calls.select([pl.col(c).cast(t) for c, t in TO.items()]).sort("seq")
     received = events.filter((pl.col("kind") == "receive") & (pl.col("actor") == name))
     senders = events.filter((pl.col("kind") == "send") & pl.col("msg_id").is_not_null()).select(
-        "msg_id", pl.col("target").alias("via"), pl.col("actor").alias("sender"), pl.col("pid").alias("_spid"),
+        "msg_id",
+        pl.col("target").alias("via"),
+        pl.col("actor").alias("sender"),
+        pl.col("pid").alias("_spid"),
     )
     out = (
-        received.select("seq", "ts", "kind", pl.col("actor").alias("receiver"), pl.col("target").alias("via"),
-                        "function", "msg_id", "detail", "duration_ns", "pid")
+        received.select(
+            "seq",
+            "ts",
+            "kind",
+            pl.col("actor").alias("receiver"),
+            pl.col("target").alias("via"),
+            "function",
+            "msg_id",
+            "detail",
+            "duration_ns",
+            "pid",
+        )
         .join(senders, on=["msg_id", "via"], how="left", maintain_order="left")
-        .filter(pl.col("_spid").is_null() | (pl.col("msg_id") >= _GLOBAL_IDS) | (pl.col("_spid") == pl.col("pid")))
+        .filter(
+            pl.col("_spid").is_null()
+            | (pl.col("msg_id") >= _GLOBAL_IDS)
+            | (pl.col("_spid") == pl.col("pid"))
+        )
     )
     return out.select([pl.col(c).cast(t) for c, t in TO.items()]).sort("seq")
 
@@ -127,7 +164,9 @@ def message_queue_analysis(events: pl.DataFrame) -> pl.DataFrame:
 
     Cost: O(n) to pick the m send/receive rows of n events, O(m log m) for the rest
     (one sort, one join of the receives, one group_by per queue)."""
-    msgs = events.filter(pl.col("kind").is_in(["send", "receive"]) & pl.col("target").is_not_null()).sort("seq")
+    msgs = events.filter(
+        pl.col("kind").is_in(["send", "receive"]) & pl.col("target").is_not_null()
+    ).sort("seq")
     if msgs.height == 0:
         return pl.DataFrame(schema=QUEUES)
     got = (
@@ -135,11 +174,17 @@ def message_queue_analysis(events: pl.DataFrame) -> pl.DataFrame:
         .select("target", "msg_id", pl.lit(True).alias("_got"))
         .unique()
     )
-    msgs = msgs.join(got, on=["target", "msg_id"], how="left", maintain_order="left").sort("seq").with_columns(
-        (pl.col("ts").shift(-1).over("target") - pl.col("ts")).alias("_dt"),
+    msgs = (
+        msgs.join(got, on=["target", "msg_id"], how="left", maintain_order="left")
+        .sort("seq")
+        .with_columns(
+            (pl.col("ts").shift(-1).over("target") - pl.col("ts")).alias("_dt"),
+        )
     )
     is_send, is_recv = pl.col("kind") == "send", pl.col("kind") == "receive"
-    weighted = (pl.col("qsize") * pl.col("_dt")).sum() / pl.col("_dt").filter(pl.col("qsize").is_not_null()).sum()
+    weighted = (pl.col("qsize") * pl.col("_dt")).sum() / pl.col("_dt").filter(
+        pl.col("qsize").is_not_null()
+    ).sum()
     out = msgs.group_by("target").agg(
         is_send.sum().alias("sends"),
         is_recv.sum().alias("receives"),

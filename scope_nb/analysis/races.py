@@ -41,8 +41,17 @@ def accesses(events: pl.DataFrame) -> pl.DataFrame:
     """The read/write rows of traced objects, one per attribute access."""
     return (
         events.filter(pl.col("kind").is_in(["read", "write"]) & pl.col("obj").is_not_null())
-        .select("seq", "ts", "actor", pl.col("kind").alias("op"), "obj", pl.col("target").alias("attr"),
-                "location", pl.col("locks_held").fill_null([]).alias("locks"), pl.col("detail").alias("value"))
+        .select(
+            "seq",
+            "ts",
+            "actor",
+            pl.col("kind").alias("op"),
+            "obj",
+            pl.col("target").alias("attr"),
+            "location",
+            pl.col("locks_held").fill_null([]).alias("locks"),
+            pl.col("detail").alias("value"),
+        )
         .sort("seq")
     )
 
@@ -53,34 +62,92 @@ def sync_edges(events: pl.DataFrame) -> pl.DataFrame:
     parts = []
     sends = ev.filter((pl.col("kind") == "send") & pl.col("msg_id").is_not_null())
     recvs = ev.filter((pl.col("kind") == "receive") & pl.col("msg_id").is_not_null())
-    parts.append(sends.select(pl.col("msg_id"), pl.col("actor").alias("src_actor"), pl.col("seq").alias("src_seq"))
-                 .join(recvs.select("msg_id", pl.col("actor").alias("dst_actor"), pl.col("seq").alias("dst_seq")), on="msg_id", maintain_order="left")
-                 .drop("msg_id"))
+    parts.append(
+        sends.select(
+            pl.col("msg_id"), pl.col("actor").alias("src_actor"), pl.col("seq").alias("src_seq")
+        )
+        .join(
+            recvs.select(
+                "msg_id", pl.col("actor").alias("dst_actor"), pl.col("seq").alias("dst_seq")
+            ),
+            on="msg_id",
+            maintain_order="left",
+        )
+        .drop("msg_id")
+    )
     first = ev.group_by("actor").agg(pl.col("seq").min().alias("dst_seq"))
-    parts.append(ev.filter(pl.col("kind") == "spawn").select(pl.col("actor").alias("src_actor"), pl.col("seq").alias("src_seq"),
-                                                             pl.col("target").alias("dst_actor"))
-                 .join(first.rename({"actor": "dst_actor"}), on="dst_actor", maintain_order="left"))
+    parts.append(
+        ev.filter(pl.col("kind") == "spawn")
+        .select(
+            pl.col("actor").alias("src_actor"),
+            pl.col("seq").alias("src_seq"),
+            pl.col("target").alias("dst_actor"),
+        )
+        .join(first.rename({"actor": "dst_actor"}), on="dst_actor", maintain_order="left")
+    )
     # exit -> join: the joined actor's last event before the join returned
-    joins = ev.filter(pl.col("kind") == "join").select(pl.col("actor").alias("dst_actor"), pl.col("seq").alias("dst_seq"),
-                                                      pl.col("target").alias("src_actor")).sort("dst_seq")
-    parts.append(joins.join_asof(ev.select(pl.col("actor").alias("src_actor"), pl.col("seq").alias("src_seq")).sort("src_seq"),
-                                 left_on="dst_seq", right_on="src_seq", by="src_actor", strategy="backward", check_sortedness=False,
-                                 allow_exact_matches=False).drop_nulls("src_seq"))
+    joins = (
+        ev.filter(pl.col("kind") == "join")
+        .select(
+            pl.col("actor").alias("dst_actor"),
+            pl.col("seq").alias("dst_seq"),
+            pl.col("target").alias("src_actor"),
+        )
+        .sort("dst_seq")
+    )
+    parts.append(
+        joins.join_asof(
+            ev.select(pl.col("actor").alias("src_actor"), pl.col("seq").alias("src_seq")).sort(
+                "src_seq"
+            ),
+            left_on="dst_seq",
+            right_on="src_seq",
+            by="src_actor",
+            strategy="backward",
+            check_sortedness=False,
+            allow_exact_matches=False,
+        ).drop_nulls("src_seq")
+    )
     # each wait / acquire after the latest earlier set / release of its Event / lock (a
     # semaphore's release, by a holder or not, is what an acquire after it may consume)
     for src_kind, dst_kind in (("event_set", "event_wait"), ("lock_release", "lock_acquire")):
-        src = ev.filter(pl.col("kind") == src_kind).select("target", pl.col("actor").alias("src_actor"),
-                                                          pl.col("seq").alias("src_seq")).sort("src_seq")
-        dst = ev.filter(pl.col("kind") == dst_kind).select("target", pl.col("actor").alias("dst_actor"),
-                                                          pl.col("seq").alias("dst_seq")).sort("dst_seq")
-        parts.append(dst.join_asof(src, left_on="dst_seq", right_on="src_seq", by="target", strategy="backward", check_sortedness=False)
-                     .drop_nulls("src_seq").drop("target"))
+        src = (
+            ev.filter(pl.col("kind") == src_kind)
+            .select("target", pl.col("actor").alias("src_actor"), pl.col("seq").alias("src_seq"))
+            .sort("src_seq")
+        )
+        dst = (
+            ev.filter(pl.col("kind") == dst_kind)
+            .select("target", pl.col("actor").alias("dst_actor"), pl.col("seq").alias("dst_seq"))
+            .sort("dst_seq")
+        )
+        parts.append(
+            dst.join_asof(
+                src,
+                left_on="dst_seq",
+                right_on="src_seq",
+                by="target",
+                strategy="backward",
+                check_sortedness=False,
+            )
+            .drop_nulls("src_seq")
+            .drop("target")
+        )
     cols = ["src_actor", "src_seq", "dst_actor", "dst_seq"]
-    edges = pl.concat([p.select(pl.col(c).cast(pl.Int64 if c.endswith("seq") else pl.String) for c in cols) for p in parts])
-    return edges.filter((pl.col("src_actor") != pl.col("dst_actor")) & (pl.col("src_seq") < pl.col("dst_seq"))).sort("src_seq")
+    edges = pl.concat(
+        [
+            p.select(pl.col(c).cast(pl.Int64 if c.endswith("seq") else pl.String) for c in cols)
+            for p in parts
+        ]
+    )
+    return edges.filter(
+        (pl.col("src_actor") != pl.col("dst_actor")) & (pl.col("src_seq") < pl.col("dst_seq"))
+    ).sort("src_seq")
 
 
-def detect_race_conditions(events: pl.DataFrame, actors: pl.DataFrame, timeline=None) -> list[RaceReport]:
+def detect_race_conditions(
+    events: pl.DataFrame, actors: pl.DataFrame, timeline=None
+) -> list[RaceReport]:
     """Lost updates, atomicity violations and data races on traced objects; with
     `timeline` (a frame with a `seq` column, e.g. from events_between), only accesses in it.
 
@@ -93,14 +160,18 @@ def detect_race_conditions(events: pl.DataFrame, actors: pl.DataFrame, timeline=
     acc = accesses(events)
     if timeline is not None:
         if not isinstance(timeline, pl.DataFrame) or "seq" not in timeline.columns:
-            raise TypeError("timeline must be a polars DataFrame of events (with a 'seq' column), or None")
+            raise TypeError(
+                "timeline must be a polars DataFrame of events (with a 'seq' column), or None"
+            )
         acc = acc.filter(pl.col("seq").is_in(timeline["seq"].implode()))
     if acc.height == 0:
         return []
     lost = _lost_updates(acc)
     reports = _lost_reports(lost, acc)
     reports += _atomicity(acc)
-    reports += _data_races(acc, events, actors, skip={(r.obj, r.attribute) for r in reports if r.kind == "lost_update"})
+    reports += _data_races(
+        acc, events, actors, skip={(r.obj, r.attribute) for r in reports if r.kind == "lost_update"}
+    )
     return attach(reports, labels_of(actors, events))
 
 
@@ -110,8 +181,11 @@ def analyze_race_condition(trace, a, b, window_ns: int | None = None) -> list[Ra
     read and write are one actor's, the write in between the other's), its accesses
     spanning at most `window_ns` (None: the whole run)."""
     pair = {trace.resolve_actor(a), trace.resolve_actor(b)}
-    return [r for r in detect_race_conditions(trace.events(), trace.actors())
-            if involved(r) == pair and (window_ns is None or _span_ns(r) <= window_ns)]
+    return [
+        r
+        for r in detect_race_conditions(trace.events(), trace.actors())
+        if involved(r) == pair and (window_ns is None or _span_ns(r) <= window_ns)
+    ]
 
 
 def involved(report: RaceReport) -> set[str]:
@@ -131,68 +205,199 @@ def _lost_updates(acc: pl.DataFrame) -> pl.DataFrame:
     acc = acc.with_columns(
         pl.col("op").shift(1).over([*var, "actor"]).alias("own_prev_op"),
         pl.col("seq").shift(1).over([*var, "actor"]).alias("read_seq"),
-        *[pl.when(is_w).then(pl.col(c)).otherwise(None).shift(1).forward_fill().over(var).alias(f"w_{c}")
-          for c in ("seq", "actor", "location", "locks", "ts", "value")],
+        *[
+            pl.when(is_w)
+            .then(pl.col(c))
+            .otherwise(None)
+            .shift(1)
+            .forward_fill()
+            .over(var)
+            .alias(f"w_{c}")
+            for c in ("seq", "actor", "location", "locks", "ts", "value")
+        ],
     )
-    return acc.filter(is_w & (pl.col("own_prev_op") == "read") & (pl.col("w_seq") > pl.col("read_seq"))
-                      & (pl.col("w_actor") != pl.col("actor")))
+    return acc.filter(
+        is_w
+        & (pl.col("own_prev_op") == "read")
+        & (pl.col("w_seq") > pl.col("read_seq"))
+        & (pl.col("w_actor") != pl.col("actor"))
+    )
 
 
 def _access(row: dict, prefix: str = "") -> Access:
-    return Access(actor=row[f"{prefix}actor"], op=row.get(f"{prefix}op", "write"), location=row[f"{prefix}location"],
-                  locks=list(row[f"{prefix}locks"] or []), seq=row[f"{prefix}seq"], ts=row[f"{prefix}ts"],
-                  value=row[f"{prefix}value"])
+    return Access(
+        actor=row[f"{prefix}actor"],
+        op=row.get(f"{prefix}op", "write"),
+        location=row[f"{prefix}location"],
+        locks=list(row[f"{prefix}locks"] or []),
+        seq=row[f"{prefix}seq"],
+        ts=row[f"{prefix}ts"],
+        value=row[f"{prefix}value"],
+    )
 
 
 def _lost_reports(lost: pl.DataFrame, acc: pl.DataFrame) -> list[RaceReport]:
     if lost.height == 0:
         return []
-    reads = acc.select(pl.col("seq").alias("read_seq"), pl.col("seq").alias("r_seq"), *[pl.col(c).alias(f"r_{c}") for c in ("actor", "op", "location", "locks", "ts", "value")])
+    reads = acc.select(
+        pl.col("seq").alias("read_seq"),
+        pl.col("seq").alias("r_seq"),
+        *[pl.col(c).alias(f"r_{c}") for c in ("actor", "op", "location", "locks", "ts", "value")],
+    )
     lost = lost.join(reads, on="read_seq", how="left", maintain_order="left").sort("seq")
     counts = lost.group_by(["obj", "attr"]).agg(pl.len().alias("n"))
     out = []
-    for r in lost.unique(["obj", "attr"], keep="first", maintain_order=True).join(counts, on=["obj", "attr"], maintain_order="left").iter_rows(named=True):
-        between = Access(actor=r["w_actor"], op="write", location=r["w_location"], locks=list(r["w_locks"] or []),
-                         seq=r["w_seq"], ts=r["w_ts"], value=r["w_value"])
-        out.append(RaceReport(obj=r["obj"], attribute=r["attr"], kind="lost_update", first=_access(r, "r_"),
-                              second=_access(r), between=[between], lost_update=True, instances=r["n"]))
+    for r in (
+        lost.unique(["obj", "attr"], keep="first", maintain_order=True)
+        .join(counts, on=["obj", "attr"], maintain_order="left")
+        .iter_rows(named=True)
+    ):
+        between = Access(
+            actor=r["w_actor"],
+            op="write",
+            location=r["w_location"],
+            locks=list(r["w_locks"] or []),
+            seq=r["w_seq"],
+            ts=r["w_ts"],
+            value=r["w_value"],
+        )
+        out.append(
+            RaceReport(
+                obj=r["obj"],
+                attribute=r["attr"],
+                kind="lost_update",
+                first=_access(r, "r_"),
+                second=_access(r),
+                between=[between],
+                lost_update=True,
+                instances=r["n"],
+            )
+        )
     return out
 
 
 # -- atomicity -------------------------------------------------------------------------
 def _atomicity(acc: pl.DataFrame) -> list[RaceReport]:
     """R reads obj.a then obj.b; another actor wrote both a and b in between."""
-    reads = acc.filter(pl.col("op") == "read").with_columns(
-        pl.col("attr").shift(1).over(["obj", "actor"]).alias("p_attr"),
-        pl.col("seq").shift(1).over(["obj", "actor"]).alias("p_seq"),
-    ).filter(pl.col("p_attr").is_not_null() & (pl.col("p_attr") != pl.col("attr")))
+    reads = (
+        acc.filter(pl.col("op") == "read")
+        .with_columns(
+            pl.col("attr").shift(1).over(["obj", "actor"]).alias("p_attr"),
+            pl.col("seq").shift(1).over(["obj", "actor"]).alias("p_seq"),
+        )
+        .filter(pl.col("p_attr").is_not_null() & (pl.col("p_attr") != pl.col("attr")))
+    )
     if reads.height == 0:
         return []
-    writes = acc.filter(pl.col("op") == "write").select("obj", "attr", pl.col("seq").alias("ws"), pl.col("actor").alias("wa"),
-                                                        pl.col("location").alias("wl"), pl.col("locks").alias("wk"),
-                                                        pl.col("ts").alias("wt"), pl.col("value").alias("wv")).sort("ws")
-    cand = reads.sort("seq").join_asof(writes, left_on="seq", right_on="ws", by=["obj", "attr"], strategy="backward", check_sortedness=False)
-    cand = cand.join_asof(writes.rename({"attr": "p_attr", "ws": "ws1", "wa": "wa1", "wl": "wl1", "wk": "wk1", "wt": "wt1", "wv": "wv1"}),
-                          left_on="seq", right_on="ws1", by=["obj", "p_attr"], strategy="backward", check_sortedness=False)
-    bad = cand.filter((pl.col("ws") > pl.col("p_seq")) & (pl.col("ws1") > pl.col("p_seq"))
-                      & (pl.col("wa") == pl.col("wa1")) & (pl.col("wa") != pl.col("actor")))
+    writes = (
+        acc.filter(pl.col("op") == "write")
+        .select(
+            "obj",
+            "attr",
+            pl.col("seq").alias("ws"),
+            pl.col("actor").alias("wa"),
+            pl.col("location").alias("wl"),
+            pl.col("locks").alias("wk"),
+            pl.col("ts").alias("wt"),
+            pl.col("value").alias("wv"),
+        )
+        .sort("ws")
+    )
+    cand = reads.sort("seq").join_asof(
+        writes,
+        left_on="seq",
+        right_on="ws",
+        by=["obj", "attr"],
+        strategy="backward",
+        check_sortedness=False,
+    )
+    cand = cand.join_asof(
+        writes.rename(
+            {
+                "attr": "p_attr",
+                "ws": "ws1",
+                "wa": "wa1",
+                "wl": "wl1",
+                "wk": "wk1",
+                "wt": "wt1",
+                "wv": "wv1",
+            }
+        ),
+        left_on="seq",
+        right_on="ws1",
+        by=["obj", "p_attr"],
+        strategy="backward",
+        check_sortedness=False,
+    )
+    bad = cand.filter(
+        (pl.col("ws") > pl.col("p_seq"))
+        & (pl.col("ws1") > pl.col("p_seq"))
+        & (pl.col("wa") == pl.col("wa1"))
+        & (pl.col("wa") != pl.col("actor"))
+    )
     if bad.height == 0:
         return []
-    first_read = acc.select(pl.col("seq").alias("p_seq"), pl.col("location").alias("pl"), pl.col("locks").alias("pk"),
-                            pl.col("ts").alias("pt"), pl.col("value").alias("pv"))
+    first_read = acc.select(
+        pl.col("seq").alias("p_seq"),
+        pl.col("location").alias("pl"),
+        pl.col("locks").alias("pk"),
+        pl.col("ts").alias("pt"),
+        pl.col("value").alias("pv"),
+    )
     bad = bad.join(first_read, on="p_seq", how="left", maintain_order="left").sort("seq")
-    bad = bad.with_columns(pl.concat_list(pl.min_horizontal("p_attr", "attr"), pl.max_horizontal("p_attr", "attr")).alias("pair"))
+    bad = bad.with_columns(
+        pl.concat_list(
+            pl.min_horizontal("p_attr", "attr"), pl.max_horizontal("p_attr", "attr")
+        ).alias("pair")
+    )
     counts = bad.group_by(["obj", "pair"]).agg(pl.len().alias("n"))
     out = []
-    for r in bad.unique(["obj", "pair"], keep="first", maintain_order=True).join(counts, on=["obj", "pair"], maintain_order="left").iter_rows(named=True):
-        writer = [Access(actor=r["wa1"], op="write", location=r["wl1"], locks=list(r["wk1"] or []), seq=r["ws1"], ts=r["wt1"], value=r["wv1"]),
-                  Access(actor=r["wa"], op="write", location=r["wl"], locks=list(r["wk"] or []), seq=r["ws"], ts=r["wt"], value=r["wv"])]
-        out.append(RaceReport(
-            obj=r["obj"], attribute=r["attr"], kind="atomicity",
-            first=Access(actor=r["actor"], op="read", location=r["pl"], locks=list(r["pk"] or []), seq=r["p_seq"], ts=r["pt"], value=r["pv"]),
-            second=_access(r), between=sorted(writer, key=lambda a: a.seq), lost_update=False, instances=r["n"],
-            attributes=[r["p_attr"], r["attr"]],
-        ))
+    for r in (
+        bad.unique(["obj", "pair"], keep="first", maintain_order=True)
+        .join(counts, on=["obj", "pair"], maintain_order="left")
+        .iter_rows(named=True)
+    ):
+        writer = [
+            Access(
+                actor=r["wa1"],
+                op="write",
+                location=r["wl1"],
+                locks=list(r["wk1"] or []),
+                seq=r["ws1"],
+                ts=r["wt1"],
+                value=r["wv1"],
+            ),
+            Access(
+                actor=r["wa"],
+                op="write",
+                location=r["wl"],
+                locks=list(r["wk"] or []),
+                seq=r["ws"],
+                ts=r["wt"],
+                value=r["wv"],
+            ),
+        ]
+        out.append(
+            RaceReport(
+                obj=r["obj"],
+                attribute=r["attr"],
+                kind="atomicity",
+                first=Access(
+                    actor=r["actor"],
+                    op="read",
+                    location=r["pl"],
+                    locks=list(r["pk"] or []),
+                    seq=r["p_seq"],
+                    ts=r["pt"],
+                    value=r["pv"],
+                ),
+                second=_access(r),
+                between=sorted(writer, key=lambda a: a.seq),
+                lost_update=False,
+                instances=r["n"],
+                attributes=[r["p_attr"], r["attr"]],
+            )
+        )
     return out
 
 
@@ -200,49 +405,115 @@ def _atomicity(acc: pl.DataFrame) -> list[RaceReport]:
 def _last_other(acc: pl.DataFrame, op: str) -> pl.DataFrame:
     """For every access, the latest earlier `op` access of the same attribute by another actor."""
     side = acc.filter(pl.col("op") == op).with_columns(
-        (pl.col("actor") != pl.col("actor").shift(1)).fill_null(True).cast(pl.Int64).cum_sum().over(["obj", "attr"]).alias("run"))
+        (pl.col("actor") != pl.col("actor").shift(1))
+        .fill_null(True)
+        .cast(pl.Int64)
+        .cum_sum()
+        .over(["obj", "attr"])
+        .alias("run")
+    )
     run_last = side.group_by(["obj", "attr", "run"]).agg(pl.col("seq").max().alias("run_last"))
-    side = side.join(run_last.with_columns(pl.col("run") + 1), on=["obj", "attr", "run"], how="left", maintain_order="left").rename({"run_last": "prev_run_last"})
-    p1 = side.select("obj", "attr", pl.col("seq").alias("p1"), pl.col("actor").alias("a1"), "prev_run_last").sort("p1")
-    joined = acc.sort("seq").join_asof(p1, left_on="seq", right_on="p1", by=["obj", "attr"], strategy="backward", check_sortedness=False,
-                                       allow_exact_matches=False)
-    return joined.with_columns(
-        pl.when(pl.col("a1") != pl.col("actor")).then(pl.col("p1")).otherwise(pl.col("prev_run_last")).alias("partner")
-    ).filter(pl.col("partner").is_not_null()).select(*_ACCESS_COLS, "partner")
+    side = side.join(
+        run_last.with_columns(pl.col("run") + 1),
+        on=["obj", "attr", "run"],
+        how="left",
+        maintain_order="left",
+    ).rename({"run_last": "prev_run_last"})
+    p1 = side.select(
+        "obj", "attr", pl.col("seq").alias("p1"), pl.col("actor").alias("a1"), "prev_run_last"
+    ).sort("p1")
+    joined = acc.sort("seq").join_asof(
+        p1,
+        left_on="seq",
+        right_on="p1",
+        by=["obj", "attr"],
+        strategy="backward",
+        check_sortedness=False,
+        allow_exact_matches=False,
+    )
+    return (
+        joined.with_columns(
+            pl.when(pl.col("a1") != pl.col("actor"))
+            .then(pl.col("p1"))
+            .otherwise(pl.col("prev_run_last"))
+            .alias("partner")
+        )
+        .filter(pl.col("partner").is_not_null())
+        .select(*_ACCESS_COLS, "partner")
+    )
 
 
-def _data_races(acc: pl.DataFrame, events: pl.DataFrame, actors: pl.DataFrame, skip: set) -> list[RaceReport]:
-    pairs = pl.concat([_last_other(acc, "write"), _last_other(acc, "read").filter(pl.col("op") == "write")])
+def _data_races(
+    acc: pl.DataFrame, events: pl.DataFrame, actors: pl.DataFrame, skip: set
+) -> list[RaceReport]:
+    pairs = pl.concat(
+        [_last_other(acc, "write"), _last_other(acc, "read").filter(pl.col("op") == "write")]
+    )
     if pairs.height == 0:
         return []
     part = acc.select(*[pl.col(c).alias(f"p_{c}") for c in _ACCESS_COLS])
-    pairs = pairs.join(part, left_on="partner", right_on="p_seq", how="inner", maintain_order="left").with_columns(pl.col("partner").alias("p_seq"))
+    pairs = pairs.join(
+        part, left_on="partner", right_on="p_seq", how="inner", maintain_order="left"
+    ).with_columns(pl.col("partner").alias("p_seq"))
     kinds = actors.select("actor", "kind", "pid", loop_threads(actors))
-    pairs = (pairs.join(kinds.rename({"kind": "k2", "pid": "pid2", "loop": "loop2"}), on="actor", how="left", maintain_order="left")
-             .join(kinds.rename({"actor": "p_actor", "kind": "k1", "pid": "pid1", "loop": "loop1"}), on="p_actor", how="left",
-                   maintain_order="left"))
+    pairs = pairs.join(
+        kinds.rename({"kind": "k2", "pid": "pid2", "loop": "loop2"}),
+        on="actor",
+        how="left",
+        maintain_order="left",
+    ).join(
+        kinds.rename({"actor": "p_actor", "kind": "k1", "pid": "pid1", "loop": "loop1"}),
+        on="p_actor",
+        how="left",
+        maintain_order="left",
+    )
     # a loop's tasks and its thread take turns on one OS thread (tasks of an unknown
     # loop: the process's)
-    one_thread = pl.coalesce(pl.col("loop1") == pl.col("loop2"),
-                             (pl.col("k1") == "task") & (pl.col("k2") == "task") & (pl.col("pid1") == pl.col("pid2")))
+    one_thread = pl.coalesce(
+        pl.col("loop1") == pl.col("loop2"),
+        (pl.col("k1") == "task") & (pl.col("k2") == "task") & (pl.col("pid1") == pl.col("pid2")),
+    )
     pairs = pairs.filter(
         (pl.col("p_actor") != pl.col("actor"))
-        & (pl.col("locks").list.set_intersection(pl.col("p_locks")).list.set_difference(shared_locks(events)).list.len() == 0)
+        & (
+            pl.col("locks")
+            .list.set_intersection(pl.col("p_locks"))
+            .list.set_difference(shared_locks(events))
+            .list.len()
+            == 0
+        )
         & ~one_thread.fill_null(False)
     )
     if skip:
-        pairs = pairs.filter(~pl.concat_str("obj", "attr", separator="\x00").is_in([f"{o}\x00{a}" for o, a in skip]))
+        pairs = pairs.filter(
+            ~pl.concat_str("obj", "attr", separator="\x00").is_in([f"{o}\x00{a}" for o, a in skip])
+        )
     if pairs.height == 0:
         return []
-    on_thread = {a: t for a, t in kinds.select("actor", "loop").iter_rows() if t is not None and t != a}
+    on_thread = {
+        a: t for a, t in kinds.select("actor", "loop").iter_rows() if t is not None and t != a
+    }
     pairs = _unordered(pairs.sort("seq"), sync_edges(events), on_thread)
     if pairs.height == 0:
         return []
     counts = pairs.group_by(["obj", "attr"]).agg(pl.len().alias("n"))
     out = []
-    for r in pairs.unique(["obj", "attr"], keep="first", maintain_order=True).join(counts, on=["obj", "attr"], maintain_order="left").iter_rows(named=True):
-        out.append(RaceReport(obj=r["obj"], attribute=r["attr"], kind="data_race", first=_access(r, "p_"), second=_access(r),
-                              lost_update=False, instances=r["n"]))
+    for r in (
+        pairs.unique(["obj", "attr"], keep="first", maintain_order=True)
+        .join(counts, on=["obj", "attr"], maintain_order="left")
+        .iter_rows(named=True)
+    ):
+        out.append(
+            RaceReport(
+                obj=r["obj"],
+                attribute=r["attr"],
+                kind="data_race",
+                first=_access(r, "p_"),
+                second=_access(r),
+                lost_update=False,
+                instances=r["n"],
+            )
+        )
     return out
 
 
@@ -252,23 +523,53 @@ def _unordered(pairs: pl.DataFrame, edges: pl.DataFrame, on_thread: dict[str, st
     message that thread's loop received orders what its tasks do next."""
     if edges.height == 0:
         return pairs
-    edges = edges.with_columns(pl.col("src_actor", "dst_actor").replace(on_thread)).filter(pl.col("src_actor") != pl.col("dst_actor"))
-    pairs = pairs.with_columns(pl.col("p_actor").replace(on_thread).alias("_src"), pl.col("actor").replace(on_thread).alias("_dst"))
+    edges = edges.with_columns(pl.col("src_actor", "dst_actor").replace(on_thread)).filter(
+        pl.col("src_actor") != pl.col("dst_actor")
+    )
+    pairs = pairs.with_columns(
+        pl.col("p_actor").replace(on_thread).alias("_src"),
+        pl.col("actor").replace(on_thread).alias("_dst"),
+    )
     # a direct edge from p_actor after p_seq to actor before seq: the suffix minimum of
     # dst_seq over that actor pair's edges, found from p_seq forward
     direct = edges.sort("src_seq").with_columns(
-        pl.col("dst_seq").reverse().cum_min().reverse().over(["src_actor", "dst_actor"]).alias("min_dst"))
+        pl.col("dst_seq")
+        .reverse()
+        .cum_min()
+        .reverse()
+        .over(["src_actor", "dst_actor"])
+        .alias("min_dst")
+    )
     pairs = pairs.sort("p_seq").join_asof(
-        direct.select(pl.col("src_actor").alias("_src"), pl.col("dst_actor").alias("_dst"), "src_seq", "min_dst"),
-        left_on="p_seq", right_on="src_seq", by=["_src", "_dst"], strategy="forward", allow_exact_matches=False, check_sortedness=False)
-    pairs = pairs.filter(pl.col("min_dst").is_null() | (pl.col("min_dst") > pl.col("seq"))).drop("src_seq", "min_dst")
+        direct.select(
+            pl.col("src_actor").alias("_src"),
+            pl.col("dst_actor").alias("_dst"),
+            "src_seq",
+            "min_dst",
+        ),
+        left_on="p_seq",
+        right_on="src_seq",
+        by=["_src", "_dst"],
+        strategy="forward",
+        allow_exact_matches=False,
+        check_sortedness=False,
+    )
+    pairs = pairs.filter(pl.col("min_dst").is_null() | (pl.col("min_dst") > pl.col("seq"))).drop(
+        "src_seq", "min_dst"
+    )
     if pairs.height == 0:
         return pairs.drop("_src", "_dst")
     # the rest: walk the edges between the two accesses, propagating who has heard from p_actor
     # actors as small ints: the lists hold shared int objects, not a str per edge
-    names = pl.concat([edges["src_actor"], edges["dst_actor"], pairs["_src"], pairs["_dst"]]).unique().to_list()
+    names = (
+        pl.concat([edges["src_actor"], edges["dst_actor"], pairs["_src"], pairs["_dst"]])
+        .unique()
+        .to_list()
+    )
     code = {name: i for i, name in enumerate(names)}
-    edges = edges.with_columns(pl.col("src_actor", "dst_actor").replace_strict(code, return_dtype=pl.Int32))
+    edges = edges.with_columns(
+        pl.col("src_actor", "dst_actor").replace_strict(code, return_dtype=pl.Int32)
+    )
     pairs = pairs.with_columns(pl.col("_src", "_dst").replace_strict(code, return_dtype=pl.Int32))
     src_actor = edges["src_actor"].to_list()
     dst_actor = edges["dst_actor"].to_list()
@@ -282,13 +583,19 @@ def _unordered(pairs: pl.DataFrame, edges: pl.DataFrame, on_thread: dict[str, st
     # one walk per earlier access (p_actor@p_seq) answers all its later partners
     keep = [True] * pairs.height
     groups: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
-    for k, (p_actor, p_seq, actor, seq) in enumerate(pairs.select("_src", "p_seq", "_dst", "seq").iter_rows()):
+    for k, (p_actor, p_seq, actor, seq) in enumerate(
+        pairs.select("_src", "p_seq", "_dst", "seq").iter_rows()
+    ):
         groups.setdefault((p_actor, p_seq), []).append((k, actor, seq))
     budget = MAX_WALK_EDGES
     for (p_actor, p_seq), goals in groups.items():
         lo = bisect_right(src_seq, p_seq)
-        ranges = {k: _walk_range(out_of.get(p_actor, []), into.get(actor, []), lo, bisect_left(src_seq, seq))
-                  for k, actor, seq in goals}
+        ranges = {
+            k: _walk_range(
+                out_of.get(p_actor, []), into.get(actor, []), lo, bisect_left(src_seq, seq)
+            )
+            for k, actor, seq in goals
+        }
         live = {k: r for k, r in ranges.items() if r[1] > r[0]}  # an empty range: no path
         if not live:
             continue
@@ -300,7 +607,9 @@ def _unordered(pairs: pl.DataFrame, edges: pl.DataFrame, on_thread: dict[str, st
         for k, actor, seq in goals:
             if k in live:
                 pending.setdefault(actor, []).append((live[k][1], seq, k))
-        for k in _reached(src_actor, dst_actor, src_seq, dst_seq, first, last, p_actor, p_seq, pending):
+        for k in _reached(
+            src_actor, dst_actor, src_seq, dst_seq, first, last, p_actor, p_seq, pending
+        ):
             keep[k] = False
     return pairs.filter(pl.Series(keep, dtype=pl.Boolean)).drop("_src", "_dst")
 
@@ -315,7 +624,9 @@ def _walk_range(out_of: list[int], into: list[int], lo: int, hi: int) -> tuple[i
     return max(lo, out_of[i]), min(hi, into[j] + 1)
 
 
-def _reached(src_actor, dst_actor, src_seq, dst_seq, lo, hi, start, start_seq, pending) -> list[int]:
+def _reached(
+    src_actor, dst_actor, src_seq, dst_seq, lo, hi, start, start_seq, pending
+) -> list[int]:
     """The goals of `pending` (actor -> [(end of its walk, its seq, its key)]) that an
     edge path from start@start_seq reaches: an edge in [lo, hi) from an actor informed
     before the edge's source event informs its destination from its dst_seq on; a goal

@@ -22,9 +22,12 @@ def _html(title: str, facts: list[tuple[str, Any]], sections: list[tuple[str, st
     rows = "".join(
         f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>"
         f"<pre style='margin:0'>{html.escape(str(v))}</pre></td></tr>"
-        for k, v in facts if v not in (None, "", [], ())
+        for k, v in facts
+        if v not in (None, "", [], ())
     )
-    body = "".join(f"<h5>{html.escape(name)}</h5>{content}" for name, content in sections if content)
+    body = "".join(
+        f"<h5>{html.escape(name)}</h5>{content}" for name, content in sections if content
+    )
     return f"<div class='scope-report'><b>{html.escape(title)}</b><table>{rows}</table>{body}</div>"
 
 
@@ -72,9 +75,13 @@ class CrashEvent:
         return f"{self.labels.actor(self.actor)} crashed: {self.exception}"
 
     def _facts(self):
-        return [("at time", self.labels.time(self.ts)), ("actor", self.labels.actor(self.actor)),
-                ("object", self.obj), ("at", self.labels.location(self.location)),
-                ("traceback", self.traceback)]
+        return [
+            ("at time", self.labels.time(self.ts)),
+            ("actor", self.labels.actor(self.actor)),
+            ("object", self.obj),
+            ("at", self.labels.location(self.location)),
+            ("traceback", self.traceback),
+        ]
 
     def __repr__(self) -> str:
         return _text(f"CrashEvent: {self.headline}", self._facts())
@@ -121,7 +128,12 @@ class CrashReport:
             ("last calls", _rows(self.last_calls, ["function", "detail"])),
             ("state before", self.state_before),
             ("state after", self.state_after),
-            ("left waiting", _rows(self.waiting, ["actor", "kind", "target"], {"actor": self.crash.labels.actor})),
+            (
+                "left waiting",
+                _rows(
+                    self.waiting, ["actor", "kind", "target"], {"actor": self.crash.labels.actor}
+                ),
+            ),
             ("traceback", self.crash.traceback),
         ]
 
@@ -129,19 +141,29 @@ class CrashReport:
         return _text(f"CrashReport: {self.headline}", self._facts())
 
     def _repr_html_(self) -> str:
-        return _html(f"Crash: {self.headline}", self._facts(),
-                     [("Messages and calls before the crash", frame_html(self.to_frame()))])
+        return _html(
+            f"Crash: {self.headline}",
+            self._facts(),
+            [("Messages and calls before the crash", frame_html(self.to_frame()))],
+        )
 
 
-def _rows(frame: pl.DataFrame | None, cols: list[str], say: dict | None = None, n: int = 5) -> str | None:
+def _rows(
+    frame: pl.DataFrame | None, cols: list[str], say: dict | None = None, n: int = 5
+) -> str | None:
     """The last `n` rows of `frame` as text; `say` maps a column to how its values read."""
     if frame is None or frame.height == 0:
         return None
     cols = [c for c in cols if c in frame.columns]
     say = say or {}
-    return "\n".join(" ".join(str(say[c](v)) if c in say else str(v) for c, v in zip(cols, row, strict=True)
-                              if v is not None)
-                     for row in frame.tail(n).select(cols).iter_rows())
+    return "\n".join(
+        " ".join(
+            str(say[c](v)) if c in say else str(v)
+            for c, v in zip(cols, row, strict=True)
+            if v is not None
+        )
+        for row in frame.tail(n).select(cols).iter_rows()
+    )
 
 
 @dataclass
@@ -168,8 +190,12 @@ class RaceReport:
     second: Access
     lost_update: bool
     instances: int = 1
-    between: list[Access] = field(default_factory=list)  # the other actor's writes in between (lost updates)
-    attributes: list[str] = field(default_factory=list)  # atomicity: the attributes read as one view
+    between: list[Access] = field(
+        default_factory=list
+    )  # the other actor's writes in between (lost updates)
+    attributes: list[str] = field(
+        default_factory=list
+    )  # atomicity: the attributes read as one view
     labels: Labels = _LABELS
 
     @property
@@ -190,41 +216,79 @@ class RaceReport:
         say = self.labels
         w = say.actor(self.between[0].actor) if self.between else "another actor"
         if self.kind == "lost_update":
-            return (f"lost update on {where}: {say.actor(self.second.actor)} wrote a value based on a stale read "
-                    f"(read at {say.location(self.first.location)}) after {w} wrote it")
+            return (
+                f"lost update on {where}: {say.actor(self.second.actor)} wrote a value based on a stale read "
+                f"(read at {say.location(self.first.location)}) after {w} wrote it"
+            )
         if self.kind == "atomicity":
-            return (f"atomicity violation on {self.obj}.{{{', '.join(self.attributes)}}}: "
-                    f"{say.actor(self.second.actor)} read them as one view while {w} changed both in between")
-        return (f"data race on {where}: {say.actor(self.first.actor)} {self.first.op} / "
-                f"{say.actor(self.second.actor)} {self.second.op} with no common lock and no ordering")
+            return (
+                f"atomicity violation on {self.obj}.{{{', '.join(self.attributes)}}}: "
+                f"{say.actor(self.second.actor)} read them as one view while {w} changed both in between"
+            )
+        return (
+            f"data race on {where}: {say.actor(self.first.actor)} {self.first.op} / "
+            f"{say.actor(self.second.actor)} {self.second.op} with no common lock and no ordering"
+        )
 
     def to_frame(self) -> pl.DataFrame:
-        rows = [("first", self.first), *[("between", a) for a in self.between], ("second", self.second)]
+        rows = [
+            ("first", self.first),
+            *[("between", a) for a in self.between],
+            ("second", self.second),
+        ]
         return pl.DataFrame(
-            [{"role": r, "actor": a.actor, "op": a.op, "location": a.location, "locks": a.locks,
-              "seq": a.seq, "ts": a.ts, "value": a.value} for r, a in rows],
-            schema={"role": pl.String, "actor": pl.String, "op": pl.String, "location": pl.String,
-                    "locks": pl.List(pl.String), "seq": pl.Int64, "ts": pl.Int64, "value": pl.String},
+            [
+                {
+                    "role": r,
+                    "actor": a.actor,
+                    "op": a.op,
+                    "location": a.location,
+                    "locks": a.locks,
+                    "seq": a.seq,
+                    "ts": a.ts,
+                    "value": a.value,
+                }
+                for r, a in rows
+            ],
+            schema={
+                "role": pl.String,
+                "actor": pl.String,
+                "op": pl.String,
+                "location": pl.String,
+                "locks": pl.List(pl.String),
+                "seq": pl.Int64,
+                "ts": pl.Int64,
+                "value": pl.String,
+            },
         ).sort("seq")
 
     def _facts(self):
         def side(a: Access) -> str:
             locks = ", ".join(a.locks) if a.locks else "no locks"
-            return (f"{self.labels.actor(a.actor)} {a.op} at {self.labels.location(a.location)} "
-                    f"({self.labels.time(a.ts)}) holding {locks}" + (f" (value {a.value})" if a.value else ""))
+            return (
+                f"{self.labels.actor(a.actor)} {a.op} at {self.labels.location(a.location)} "
+                f"({self.labels.time(a.ts)}) holding {locks}"
+                + (f" (value {a.value})" if a.value else "")
+            )
 
         return [
-            ("object", self.obj), ("attribute", self.attribute), ("kind", self.kind),
-            ("first", side(self.first)), ("second", side(self.second)),
+            ("object", self.obj),
+            ("attribute", self.attribute),
+            ("kind", self.kind),
+            ("first", side(self.first)),
+            ("second", side(self.second)),
             ("in between", "\n".join(side(a) for a in self.between)),
-            ("update lost", "yes" if self.lost_update else "no"), ("instances", self.instances),
+            ("update lost", "yes" if self.lost_update else "no"),
+            ("instances", self.instances),
         ]
 
     def __repr__(self) -> str:
         return _text(f"RaceReport: {self.headline}", self._facts())
 
     def _repr_html_(self) -> str:
-        return _html(f"Race: {self.headline}", self._facts(), [("Accesses", frame_html(self.to_frame()))])
+        return _html(
+            f"Race: {self.headline}", self._facts(), [("Accesses", frame_html(self.to_frame()))]
+        )
 
 
 @dataclass
@@ -244,8 +308,10 @@ class DeadlockReport:
     def headline(self) -> str:
         say = self.labels
         if self.kind == "potential":
-            return (f"lock-order inversion (potential deadlock): {' -> '.join([*self.cycle, self.cycle[0]])} "
-                    f"taken by {say.actors(self.actors)}")
+            return (
+                f"lock-order inversion (potential deadlock): {' -> '.join([*self.cycle, self.cycle[0]])} "
+                f"taken by {say.actors(self.actors)}"
+            )
         if self.kind == "self":
             return f"self-deadlock: {say.actor(self.actors[0])} acquires non-reentrant {self.cycle[0]} it already holds"
         if self.kind == "leaked":
@@ -263,16 +329,25 @@ class DeadlockReport:
                 f"at {self.labels.location(r['location'])}"
                 for r in self.edges.iter_rows(named=True)
             )
-        cycle = self.cycle if self.kind != "deadlock" else [self.labels.actor(a) for a in self.cycle]
-        return [("kind", self.kind), ("cycle", " -> ".join(cycle)), ("actors", self.labels.actors(self.actors)),
-                ("at time", self.labels.time(self.ts)), ("where", steps),
-                ("stacks", "\n".join(f"{self.labels.actor(a)}:\n{s}" for a, s in self.stacks.items()))]
+        cycle = (
+            self.cycle if self.kind != "deadlock" else [self.labels.actor(a) for a in self.cycle]
+        )
+        return [
+            ("kind", self.kind),
+            ("cycle", " -> ".join(cycle)),
+            ("actors", self.labels.actors(self.actors)),
+            ("at time", self.labels.time(self.ts)),
+            ("where", steps),
+            ("stacks", "\n".join(f"{self.labels.actor(a)}:\n{s}" for a, s in self.stacks.items())),
+        ]
 
     def __repr__(self) -> str:
         return _text(f"DeadlockReport: {self.headline}", self._facts())
 
     def _repr_html_(self) -> str:
-        return _html(f"Deadlock: {self.headline}", self._facts(), [("Steps", frame_html(self.edges))])
+        return _html(
+            f"Deadlock: {self.headline}", self._facts(), [("Steps", frame_html(self.edges))]
+        )
 
 
 @dataclass
@@ -298,17 +373,42 @@ class StallReport:
         return self.summary
 
     def to_frame(self) -> pl.DataFrame:
-        return pl.DataFrame([{"kind": self.kind, "actor": self.actor, "ts": self.ts, "duration_ns": self.duration_ns,
-                              "location": self.location, "target": self.target, "summary": self.summary}],
-                            schema={"kind": pl.String, "actor": pl.String, "ts": pl.Int64, "duration_ns": pl.Int64,
-                                    "location": pl.String, "target": pl.String, "summary": pl.String})
+        return pl.DataFrame(
+            [
+                {
+                    "kind": self.kind,
+                    "actor": self.actor,
+                    "ts": self.ts,
+                    "duration_ns": self.duration_ns,
+                    "location": self.location,
+                    "target": self.target,
+                    "summary": self.summary,
+                }
+            ],
+            schema={
+                "kind": pl.String,
+                "actor": pl.String,
+                "ts": pl.Int64,
+                "duration_ns": pl.Int64,
+                "location": pl.String,
+                "target": pl.String,
+                "summary": pl.String,
+            },
+        )
 
     def _facts(self):
         say = self.labels
-        return [("kind", self.kind), ("actor", say.actor(self.actor) if self.actor else None),
-                ("at time", say.time(self.ts)), ("duration", _ms(self.duration_ns)),
-                ("at", say.location(self.location)), ("target", self.target), ("actors", say.actors(self.actors)),
-                ("detail", self.detail), ("stacks", "\n".join(f"{say.actor(a)}:\n{s}" for a, s in self.stacks.items()))]
+        return [
+            ("kind", self.kind),
+            ("actor", say.actor(self.actor) if self.actor else None),
+            ("at time", say.time(self.ts)),
+            ("duration", _ms(self.duration_ns)),
+            ("at", say.location(self.location)),
+            ("target", self.target),
+            ("actors", say.actors(self.actors)),
+            ("detail", self.detail),
+            ("stacks", "\n".join(f"{say.actor(a)}:\n{s}" for a, s in self.stacks.items())),
+        ]
 
     def __repr__(self) -> str:
         return _text(f"StallReport: {self.headline}", self._facts())
@@ -331,23 +431,36 @@ class PerformanceReport:
         if self.hotspots.height == 0:
             return f"no calls recorded{' in ' + self.module if self.module else ''}"
         top = self.hotspots.row(0, named=True)
-        return (f"{self.hotspots.height} functions; most self time in {top['module']}.{top['function']} "
-                f"({_ms(top['self_ns'])} over {top['count']} calls)")
+        return (
+            f"{self.hotspots.height} functions; most self time in {top['module']}.{top['function']} "
+            f"({_ms(top['self_ns'])} over {top['count']} calls)"
+        )
 
     def to_frame(self) -> pl.DataFrame:
         return self.hotspots
 
     def _facts(self):
-        return [("module", self.module or "all"),
-                ("bottlenecks", _rows(self.bottlenecks, ["queue", "consumers", "peak_depth", "summary"]))]
+        return [
+            ("module", self.module or "all"),
+            (
+                "bottlenecks",
+                _rows(self.bottlenecks, ["queue", "consumers", "peak_depth", "summary"]),
+            ),
+        ]
 
     def __repr__(self) -> str:
         return _text(f"PerformanceReport: {self.headline}", self._facts())
 
     def _repr_html_(self) -> str:
-        return _html(f"Performance: {self.headline}", self._facts(),
-                     [("Hotspots", frame_html(self.hotspots)), ("Slowest calls", frame_html(self.slowest_calls)),
-                      ("Queue bottlenecks", frame_html(self.bottlenecks))])
+        return _html(
+            f"Performance: {self.headline}",
+            self._facts(),
+            [
+                ("Hotspots", frame_html(self.hotspots)),
+                ("Slowest calls", frame_html(self.slowest_calls)),
+                ("Queue bottlenecks", frame_html(self.bottlenecks)),
+            ],
+        )
 
 
 @dataclass
@@ -367,7 +480,9 @@ class CallTree:
     def __repr__(self) -> str:
         lines = [self.headline]
         for r in self.frame.head(40).iter_rows(named=True):
-            lines.append(f"{'  ' * r['depth']}{r['function']}  x{r['count']}  incl {_ms(r['inclusive_ns'])}  self {_ms(r['self_ns'])}")
+            lines.append(
+                f"{'  ' * r['depth']}{r['function']}  x{r['count']}  incl {_ms(r['inclusive_ns'])}  self {_ms(r['self_ns'])}"
+            )
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -391,19 +506,38 @@ class MemoryReport:
         if rss.len() == 0:
             return f"{self.samples.height} memory samples"
         growth = int(rss[-1]) - int(rss[0])
-        return (f"RSS {int(rss[0]) / 2**20:.1f} -> {int(rss[-1]) / 2**20:.1f} MiB "
-                f"({growth / 2**20:+.1f} MiB, peak {int(rss.max()) / 2**20:.1f} MiB) over {self.samples.height} samples")
+        return (
+            f"RSS {int(rss[0]) / 2**20:.1f} -> {int(rss[-1]) / 2**20:.1f} MiB "
+            f"({growth / 2**20:+.1f} MiB, peak {int(rss.max()) / 2**20:.1f} MiB) over {self.samples.height} samples"
+        )
 
     def to_frame(self) -> pl.DataFrame:
         return self.samples
 
     def __repr__(self) -> str:
-        return _text(f"MemoryReport: {self.headline}",
-                     [("top growing sites", _rows(self.top_growth, ["site", "size_diff"])),
-                      ("objects", _rows(self.objects.group_by("obj").agg(pl.col("size").last()) if self.objects.height else None,
-                                        ["obj", "size"]))])
+        return _text(
+            f"MemoryReport: {self.headline}",
+            [
+                ("top growing sites", _rows(self.top_growth, ["site", "size_diff"])),
+                (
+                    "objects",
+                    _rows(
+                        self.objects.group_by("obj").agg(pl.col("size").last())
+                        if self.objects.height
+                        else None,
+                        ["obj", "size"],
+                    ),
+                ),
+            ],
+        )
 
     def _repr_html_(self) -> str:
-        return _html(f"Memory: {self.headline}", [],
-                     [("Samples", frame_html(self.samples)), ("Top growing allocation sites", frame_html(self.top_growth)),
-                      ("Traced objects", frame_html(self.objects))])
+        return _html(
+            f"Memory: {self.headline}",
+            [],
+            [
+                ("Samples", frame_html(self.samples)),
+                ("Top growing allocation sites", frame_html(self.top_growth)),
+                ("Traced objects", frame_html(self.objects)),
+            ],
+        )

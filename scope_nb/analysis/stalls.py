@@ -21,8 +21,13 @@ BACKLOG_SECONDS = 1.0  # a queue at least backlog_depth deep for this long is a 
 WAIT_SECONDS = 1.0  # a message that waited this long in a backed-up queue hurt
 
 
-def detect_stalls(events: pl.DataFrame, actors: pl.DataFrame, backlog_depth: int = BACKLOG_DEPTH,
-                  backlog_s: float = BACKLOG_SECONDS, wait_s: float = WAIT_SECONDS) -> list[StallReport]:
+def detect_stalls(
+    events: pl.DataFrame,
+    actors: pl.DataFrame,
+    backlog_depth: int = BACKLOG_DEPTH,
+    backlog_s: float = BACKLOG_SECONDS,
+    wait_s: float = WAIT_SECONDS,
+) -> list[StallReport]:
     """Every stall, in the order it happened, then orphaned queues and backlogs (see
     the module docstring for what makes a backlog a stall).
 
@@ -33,54 +38,121 @@ def detect_stalls(events: pl.DataFrame, actors: pl.DataFrame, backlog_depth: int
     who = labels.actor
 
     out: list[StallReport] = []
-    rows = events.filter(pl.col("kind").is_in(["stall", "exc_unretrieved", "task_lost", "hang", "deadlock"])).sort("seq")
+    rows = events.filter(
+        pl.col("kind").is_in(["stall", "exc_unretrieved", "task_lost", "hang", "deadlock"])
+    ).sort("seq")
     for r in rows.iter_rows(named=True):
         kind, a = r["kind"], r["actor"]
         if kind == "stall" and r["target"] == "cancel_swallowed":
-            out.append(StallReport("cancel_swallowed", a, r["ts"], f"task {who(a)} swallowed its cancellation: it was cancelled "
-                                   f"but finished normally", location=r["location"], detail=r["detail"]))
+            out.append(
+                StallReport(
+                    "cancel_swallowed",
+                    a,
+                    r["ts"],
+                    f"task {who(a)} swallowed its cancellation: it was cancelled "
+                    f"but finished normally",
+                    location=r["location"],
+                    detail=r["detail"],
+                )
+            )
         elif kind == "stall":
             ms = (r["duration_ns"] or 0) / 1e6
-            out.append(StallReport("blocked_loop", a, r["ts"], f"event loop blocked {ms:.0f} ms by {r['function'] or 'a callback'} "
-                                   f"in {who(a)} at {labels.location(r['location'])}", duration_ns=r["duration_ns"], location=r["location"],
-                                   detail=r["detail"], target=r["function"]))
+            out.append(
+                StallReport(
+                    "blocked_loop",
+                    a,
+                    r["ts"],
+                    f"event loop blocked {ms:.0f} ms by {r['function'] or 'a callback'} "
+                    f"in {who(a)} at {labels.location(r['location'])}",
+                    duration_ns=r["duration_ns"],
+                    location=r["location"],
+                    detail=r["detail"],
+                    target=r["function"],
+                )
+            )
         elif kind == "exc_unretrieved":
             # a plain future's row has no target (no coroutine); its location, if known, is where it was made
-            what = f"task {who(a)}" if r["target"] is not None else (
-                f"future created at {labels.location(r['location'])}" if r["location"] else f"a future in {who(a)}")
-            out.append(StallReport("exc_unretrieved", a, r["ts"], f"{what} failed and nobody retrieved its exception: "
-                                   f"{_exc(r['detail'])}", location=r["location"], detail=r["detail"]))
+            what = (
+                f"task {who(a)}"
+                if r["target"] is not None
+                else (
+                    f"future created at {labels.location(r['location'])}"
+                    if r["location"]
+                    else f"a future in {who(a)}"
+                )
+            )
+            out.append(
+                StallReport(
+                    "exc_unretrieved",
+                    a,
+                    r["ts"],
+                    f"{what} failed and nobody retrieved its exception: {_exc(r['detail'])}",
+                    location=r["location"],
+                    detail=r["detail"],
+                )
+            )
         elif kind == "task_lost":
-            out.append(StallReport("task_lost", a, r["ts"], f"task {who(a)} was destroyed while still pending "
-                                   f"(no reference kept to it)", location=r["location"], detail=r["detail"]))
+            out.append(
+                StallReport(
+                    "task_lost",
+                    a,
+                    r["ts"],
+                    f"task {who(a)} was destroyed while still pending (no reference kept to it)",
+                    location=r["location"],
+                    detail=r["detail"],
+                )
+            )
         else:
             data = parse_watchdog(r["detail"])
             if kind == "deadlock" and data.get("type") != "await":
                 continue  # lock/queue deadlocks are detect_deadlocks' business
             waits = data.get("waits", [])
             involved = [w.get("actor") for w in waits] or [a]
-            text = "; ".join(f"{who(w.get('actor'))} waits on {w.get('on')}"
-                             + (f" held by {labels.actors(w['holders'])}" if w.get("holders") else "")
-                             for w in waits) or data.get("summary", "")
+            text = "; ".join(
+                f"{who(w.get('actor'))} waits on {w.get('on')}"
+                + (f" held by {labels.actors(w['holders'])}" if w.get("holders") else "")
+                for w in waits
+            ) or data.get("summary", "")
             rkind = "await_cycle" if kind == "deadlock" else "hang"
-            head = "await cycle: tasks wait on each other forever: " if rkind == "await_cycle" else "hang: "
-            out.append(StallReport(rkind, a, r["ts"], head + text, duration_ns=r["duration_ns"], location=r["location"],
-                                   detail=r["detail"], actors=involved, stacks=data.get("stacks", {}),
-                                   target=waits[0].get("on") if waits else None))
+            head = (
+                "await cycle: tasks wait on each other forever: "
+                if rkind == "await_cycle"
+                else "hang: "
+            )
+            out.append(
+                StallReport(
+                    rkind,
+                    a,
+                    r["ts"],
+                    head + text,
+                    duration_ns=r["duration_ns"],
+                    location=r["location"],
+                    detail=r["detail"],
+                    actors=involved,
+                    stacks=data.get("stacks", {}),
+                    target=waits[0].get("on") if waits else None,
+                )
+            )
     out += _orphaned_queues(events, labels)
     out += _backlogs(events, labels, backlog_depth, backlog_s, wait_s)
     return attach(out, labels)
 
 
-def _backlogs(events: pl.DataFrame, labels: Labels, depth: int, backlog_s: float, wait_s: float) -> list[StallReport]:
+def _backlogs(
+    events: pl.DataFrame, labels: Labels, depth: int, backlog_s: float, wait_s: float
+) -> list[StallReport]:
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise ValueError(f"detect_stalls: backlog_depth must be an int >= 1; got {depth!r}")
     for name, value in (("backlog_s", backlog_s), ("wait_s", wait_s)):
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ValueError(f"detect_stalls: {name} must be a number of seconds >= 0; got {value!r}")
+            raise ValueError(
+                f"detect_stalls: {name} must be a number of seconds >= 0; got {value!r}"
+            )
     hurt = queue_bottlenecks(events, depth).filter(
-        (pl.col("final_depth") > 0) | (pl.col("above_ns") > int(backlog_s * 1e9))
-        | (pl.col("wait_max_ns") > int(wait_s * 1e9)))
+        (pl.col("final_depth") > 0)
+        | (pl.col("above_ns") > int(backlog_s * 1e9))
+        | (pl.col("wait_max_ns") > int(wait_s * 1e9))
+    )
     out = []
     for r in hurt.iter_rows(named=True):
         if r["final_depth"] > 0:
@@ -90,10 +162,20 @@ def _backlogs(events: pl.DataFrame, labels: Labels, depth: int, backlog_s: float
         else:
             why = f"a message waited {r['wait_max_ns'] / 1e9:.3f} s in it"
         took = labels.actors(r["consumers"]) or "no consumer"
-        said = (f"queue {r['queue']} backed up to {r['peak_depth']} items (left {r['final_depth']}): {took} took "
-                f"{round(r['get_per_s'], 1)}/s while {labels.actors(r['producers'])} put {round(r['put_per_s'], 1)}/s")
-        out.append(StallReport("backlog", (r["consumers"] or [None])[0], r["peak_ts"], f"{said}; {why}",
-                               target=r["queue"], actors=list(r["consumers"])))
+        said = (
+            f"queue {r['queue']} backed up to {r['peak_depth']} items (left {r['final_depth']}): {took} took "
+            f"{round(r['get_per_s'], 1)}/s while {labels.actors(r['producers'])} put {round(r['put_per_s'], 1)}/s"
+        )
+        out.append(
+            StallReport(
+                "backlog",
+                (r["consumers"] or [None])[0],
+                r["peak_ts"],
+                f"{said}; {why}",
+                target=r["queue"],
+                actors=list(r["consumers"]),
+            )
+        )
     return out
 
 
@@ -104,22 +186,61 @@ def _exc(detail: str | None) -> str:
 def _orphaned_queues(events: pl.DataFrame, labels: Labels) -> list[StallReport]:
     """A queue whose every consumer crashed, with messages sent that nobody received."""
     recv = events.filter(pl.col("kind") == "receive").select("target", "actor").unique()
-    crashed = events.filter(pl.col("kind") == "crash").select("actor", pl.col("seq").alias("crash_seq"), pl.col("ts").alias("crash_ts"),
-                                                            pl.col("detail").alias("exc"))
-    ended = events.filter(pl.col("kind").is_in(["exit", "crash", "cancel"])).select("actor").unique()
-    consumers = recv.join(ended.with_columns(pl.lit(True).alias("gone")), on="actor", how="left", maintain_order="left").group_by("target").agg(
-        pl.col("gone").fill_null(False).all().alias("all_gone"), pl.col("actor").alias("consumers"))
-    dead = consumers.filter(pl.col("all_gone")).explode("consumers").rename({"consumers": "actor"}).join(crashed, on="actor", maintain_order="left")
+    crashed = events.filter(pl.col("kind") == "crash").select(
+        "actor",
+        pl.col("seq").alias("crash_seq"),
+        pl.col("ts").alias("crash_ts"),
+        pl.col("detail").alias("exc"),
+    )
+    ended = (
+        events.filter(pl.col("kind").is_in(["exit", "crash", "cancel"])).select("actor").unique()
+    )
+    consumers = (
+        recv.join(
+            ended.with_columns(pl.lit(True).alias("gone")),
+            on="actor",
+            how="left",
+            maintain_order="left",
+        )
+        .group_by("target")
+        .agg(
+            pl.col("gone").fill_null(False).all().alias("all_gone"),
+            pl.col("actor").alias("consumers"),
+        )
+    )
+    dead = (
+        consumers.filter(pl.col("all_gone"))
+        .explode("consumers")
+        .rename({"consumers": "actor"})
+        .join(crashed, on="actor", maintain_order="left")
+    )
     if dead.height == 0:
         return []
     received = events.filter(pl.col("kind") == "receive").select("msg_id").drop_nulls()
-    left = (events.filter((pl.col("kind") == "send") & pl.col("msg_id").is_not_null()).join(received, on="msg_id", how="anti", maintain_order="left")
-            .group_by("target").agg(pl.len().alias("unread"), pl.col("actor").unique().sort().alias("producers")))
+    left = (
+        events.filter((pl.col("kind") == "send") & pl.col("msg_id").is_not_null())
+        .join(received, on="msg_id", how="anti", maintain_order="left")
+        .group_by("target")
+        .agg(pl.len().alias("unread"), pl.col("actor").unique().sort().alias("producers"))
+    )
     out = []
-    for r in dead.join(left, on="target", maintain_order="left").unique("target", keep="first").sort("crash_seq").iter_rows(named=True):
-        out.append(StallReport("orphaned_queue", r["actor"], r["crash_ts"],
-                               f"queue {r['target']} lost its consumer: {labels.actor(r['actor'])} crashed "
-                               f"({_exc(r['exc'])}); {r['unread']} message(s) from {labels.actors(r['producers'])} "
-                               "never consumed",
-                               target=r["target"], actors=[r["actor"], *r["producers"]], detail=r["exc"]))
+    for r in (
+        dead.join(left, on="target", maintain_order="left")
+        .unique("target", keep="first")
+        .sort("crash_seq")
+        .iter_rows(named=True)
+    ):
+        out.append(
+            StallReport(
+                "orphaned_queue",
+                r["actor"],
+                r["crash_ts"],
+                f"queue {r['target']} lost its consumer: {labels.actor(r['actor'])} crashed "
+                f"({_exc(r['exc'])}); {r['unread']} message(s) from {labels.actors(r['producers'])} "
+                "never consumed",
+                target=r["target"],
+                actors=[r["actor"], *r["producers"]],
+                detail=r["exc"],
+            )
+        )
     return out

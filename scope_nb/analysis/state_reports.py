@@ -84,9 +84,20 @@ class StateDiff:
                 "call": [c.call for c in self.changes],
                 "call_seq": [c.call_seq for c in self.changes],
             },
-            schema={"attribute": pl.String, "change": pl.String, "before": pl.String, "after": pl.String,
-                    "ts": pl.Int64, "actor": pl.String, "cause": pl.String, "location": pl.String,
-                    "event_seq": pl.Int64, "event_kind": pl.String, "call": pl.String, "call_seq": pl.Int64},
+            schema={
+                "attribute": pl.String,
+                "change": pl.String,
+                "before": pl.String,
+                "after": pl.String,
+                "ts": pl.Int64,
+                "actor": pl.String,
+                "cause": pl.String,
+                "location": pl.String,
+                "event_seq": pl.Int64,
+                "event_kind": pl.String,
+                "call": pl.String,
+                "call_seq": pl.Int64,
+            },
         )
 
     @property
@@ -94,7 +105,9 @@ class StateDiff:
         span = f"between {self.labels.time(self.t0)} and {self.labels.time(self.t1)}"
         if not self.changes:
             return f"{self.obj}: no change {span}"
-        counts = {k: sum(c.change == k for c in self.changes) for k in ("added", "removed", "changed")}
+        counts = {
+            k: sum(c.change == k for c in self.changes) for k in ("added", "removed", "changed")
+        }
         parts = [f"{n} {k}" for k, n in counts.items() if n]
         return f"{self.obj}: {', '.join(parts)} {span}"
 
@@ -108,8 +121,12 @@ class StateDiff:
             else:
                 what = f"~ {c.attribute}: {_show(c.before)} -> {_show(c.after)}"
             how = f"{c.cause} in {c.call}" if c.call and c.call != c.cause else c.cause
-            why = (f"  [{how} by {self.labels.actor(c.actor)} at {self.labels.location(c.location)}, "
-                   f"{self.labels.time(c.ts)}]" if c.cause else "")
+            why = (
+                f"  [{how} by {self.labels.actor(c.actor)} at {self.labels.location(c.location)}, "
+                f"{self.labels.time(c.ts)}]"
+                if c.cause
+                else ""
+            )
             lines.append("  " + what + why)
         return "\n".join(lines)
 
@@ -153,14 +170,20 @@ class Snapshot:
             pl.col("lock").filter(pl.col("status") == "held").alias("holding"),
             pl.col("lock").filter(pl.col("status") == "waiting").alias("waiting_for"),
         )
-        return self.actors.select("actor", "kind", "name", "parent").join(per, on="actor", how="left", maintain_order="left").with_columns(
-            pl.col("holding").fill_null(pl.lit([], dtype=pl.List(pl.String))),
-            pl.col("waiting_for").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+        return (
+            self.actors.select("actor", "kind", "name", "parent")
+            .join(per, on="actor", how="left", maintain_order="left")
+            .with_columns(
+                pl.col("holding").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+                pl.col("waiting_for").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+            )
         )
 
     def __repr__(self) -> str:
-        lines = [f"Snapshot at {self.labels.time(self.ts)}: {self.actors.height} actors alive, {len(self.objects)} traced objects, "
-                 f"{self.queues.height} queues"]
+        lines = [
+            f"Snapshot at {self.labels.time(self.ts)}: {self.actors.height} actors alive, {len(self.objects)} traced objects, "
+            f"{self.queues.height} queues"
+        ]
         for row in self.to_frame().iter_rows(named=True):
             extra = ""
             if row["holding"]:
@@ -179,7 +202,11 @@ class Snapshot:
             f"<tr><th style='text-align:left'>{html.escape(n)}</th><td><code>{html.escape(_show(s))}</code></td></tr>"
             for n, s in self.objects.items()
         )
-        parts = [f"<b>Snapshot at {html.escape(self.labels.time(self.ts))}</b>", "<h5>actors</h5>", frame_html(self.to_frame(), MAX_SNAPSHOT_ROWS)]
+        parts = [
+            f"<b>Snapshot at {html.escape(self.labels.time(self.ts))}</b>",
+            "<h5>actors</h5>",
+            frame_html(self.to_frame(), MAX_SNAPSHOT_ROWS),
+        ]
         if objs:
             parts += ["<h5>traced objects</h5>", f"<table>{objs}</table>"]
         if self.queues.height:

@@ -30,7 +30,9 @@ def _positions(states: pl.DataFrame, obj: str) -> tuple[pl.Series, pl.Series]:
     """Row positions of obj's rows in time order, and their ts."""
     idx = (states["obj"] == obj).arg_true()
     if idx.len() == 0:
-        raise ValueError(f"obj: {obj!r} has no recorded state; traced: {', '.join(_names(states)) or 'none'}")
+        raise ValueError(
+            f"obj: {obj!r} has no recorded state; traced: {', '.join(_names(states)) or 'none'}"
+        )
     ts = states["ts"].gather(idx)
     if not ts.is_sorted():
         order = ts.arg_sort(maintain_order=True)
@@ -51,20 +53,30 @@ def _replay(states: pl.DataFrame, idx: pl.Series, i: int, trusted: bool) -> dict
     else:
         hits = states["keyframe"].gather(idx.slice(0, i + 1)).fill_null(False).arg_true()
         start = int(hits[-1]) if hits.len() else 0
-    typed = pl.col("json") if "json" in states.columns else pl.lit(None, dtype=pl.List(pl.String)).alias("json")
-    rows = states.select("attrs", "ops", "blobs", "values", typed, "removed", "keyframe")[idx.slice(start, i - start + 1)]
+    typed = (
+        pl.col("json")
+        if "json" in states.columns
+        else pl.lit(None, dtype=pl.List(pl.String)).alias("json")
+    )
+    rows = states.select("attrs", "ops", "blobs", "values", typed, "removed", "keyframe")[
+        idx.slice(start, i - start + 1)
+    ]
     state: dict[str, Any] = {}
     for attrs, ops, blobs, texts, jsons, removed, keyframe in rows.iter_rows():
         if keyframe:
             state = {}
         for n in removed or ():
             state.pop(n, None)
-        for n, op, blob, text, js in zip(attrs, ops, blobs, texts, jsons or [None] * len(attrs), strict=True):
+        for n, op, blob, text, js in zip(
+            attrs, ops, blobs, texts, jsons or [None] * len(attrs), strict=True
+        ):
             if op not in _OPS:
                 raise ValueError(f"states frame: unknown op {op!r} for {n!r}")
             try:
                 _apply(state, n, op, _payload(blob if trusted else None, js))
-            except Exception:  # kept neither way (a lying __reduce__, a class gone, no typed form), or
+            except (
+                Exception
+            ):  # kept neither way (a lying __reduce__, a class gone, no typed form), or
                 # patches such a value: marked as a stand-in of its recorded text; the other
                 # attributes keep their real values
                 state[n] = Unpicklable.from_text(text)
@@ -108,13 +120,22 @@ def get_state_at(states: pl.DataFrame, obj: str, ts: int, trusted: bool = True) 
     idx, times = _positions(states, obj)
     i = int(times.search_sorted(ts, side="right")) - 1
     if i < 0:
-        raise ValueError(f"ts={ts} is before {obj!r} was traced (first state at {int(times[0])}); "
-                         f"accepted: a time at or after {int(times[0])}")
+        raise ValueError(
+            f"ts={ts} is before {obj!r} was traced (first state at {int(times[0])}); "
+            f"accepted: a time at or after {int(times[0])}"
+        )
     return _replay(states, idx, i, trusted)
 
 
-def analyze_state_change(states: pl.DataFrame, events: pl.DataFrame, obj: str, t0: int, t1: int,
-                         trusted: bool = True, labels: Labels | None = None) -> StateDiff:
+def analyze_state_change(
+    states: pl.DataFrame,
+    events: pl.DataFrame,
+    obj: str,
+    t0: int,
+    t1: int,
+    trusted: bool = True,
+    labels: Labels | None = None,
+) -> StateDiff:
     """Attribute-level diff of obj between t0 and t1, each change linked to the event
     that caused it (the attribute write, else the method call, else the state event)
     and to the method call on obj that was running when it happened."""
@@ -136,7 +157,9 @@ def analyze_state_change(states: pl.DataFrame, events: pl.DataFrame, obj: str, t
             continue
         else:
             kind = "changed"
-        changes.append(_explain(Change(name, kind, before.get(name), after.get(name)), window, events, obj))
+        changes.append(
+            _explain(Change(name, kind, before.get(name), after.get(name)), window, events, obj)
+        )
     history = window.select([c for c in _TIMELINE if c in window.columns])
     return StateDiff(obj, t0, t1, before, after, changes, history, labels=labels or Labels())
 
@@ -160,10 +183,19 @@ def _explain(change: Change, window: pl.DataFrame, events: pl.DataFrame, obj: st
     if touched.height == 0:
         return change
     row = touched.row(-1, named=True)
-    change.ts, change.actor, change.cause, change.location = row["ts"], row["actor"], row["cause"], row["location"]
-    mine = events.filter((pl.col("obj") == obj) & (pl.col("actor") == row["actor"]) & (pl.col("ts") <= row["ts"]))
+    change.ts, change.actor, change.cause, change.location = (
+        row["ts"],
+        row["actor"],
+        row["cause"],
+        row["location"],
+    )
+    mine = events.filter(
+        (pl.col("obj") == obj) & (pl.col("actor") == row["actor"]) & (pl.col("ts") <= row["ts"])
+    )
     write = mine.filter((pl.col("kind") == "write") & (pl.col("target") == change.attribute))
-    call = mine.filter((pl.col("kind") == "call") & pl.col("function").str.ends_with("." + (row["cause"] or "")))
+    call = mine.filter(
+        (pl.col("kind") == "call") & pl.col("function").str.ends_with("." + (row["cause"] or ""))
+    )
     state = mine.filter((pl.col("kind") == "state") & (pl.col("ts") == row["ts"]))
     if write.height and _cause_is_write(row["cause"], change.attribute):
         change.event_seq, change.event_kind = int(write["seq"][-1]), "write"
@@ -182,7 +214,11 @@ def _open_call(mine: pl.DataFrame) -> dict | None:
     """The outermost call on the object still running at the end of `mine` (one actor's
     events on it, up to the change): the method the program called."""
     stack: list[dict] = []
-    for r in mine.filter(pl.col("kind").is_in(["call", "return", "exception"])).sort("seq").iter_rows(named=True):
+    for r in (
+        mine.filter(pl.col("kind").is_in(["call", "return", "exception"]))
+        .sort("seq")
+        .iter_rows(named=True)
+    ):
         if r["kind"] == "call":
             stack.append(r)
         elif stack:
@@ -207,12 +243,15 @@ def _cause_is_write(cause: str | None, attribute: str) -> bool:
 def system_snapshot_at(trace, ts: int) -> Snapshot:
     """Live actors, every traced object's state, queue depths and locks at ts."""
     actors = trace.actors().filter(
-        (pl.col("started").is_null() | (pl.col("started") <= ts)) & (pl.col("ended").is_null() | (pl.col("ended") > ts))
+        (pl.col("started").is_null() | (pl.col("started") <= ts))
+        & (pl.col("ended").is_null() | (pl.col("ended") > ts))
     )
     states = trace.states()
     objects: dict[str, dict[str, Any]] = {}
     if states.height:
-        first = states.group_by("obj").agg(pl.col("ts").min()).filter(pl.col("ts") <= ts).sort("obj")
+        first = (
+            states.group_by("obj").agg(pl.col("ts").min()).filter(pl.col("ts") <= ts).sort("obj")
+        )
         trusted = trace.meta.get("trusted", True)
         for name in first["obj"].to_list():
             objects[name] = get_state_at(states, name, ts, trusted=trusted)
@@ -224,19 +263,31 @@ def system_snapshot_at(trace, ts: int) -> Snapshot:
         .agg(pl.col("qsize").last().alias("depth"), pl.col("ts").last())
         .sort("target")
     )
-    return Snapshot(ts, actors, objects, queues, locks_at(before), labels=labels_of(trace.actors(), events))
+    return Snapshot(
+        ts, actors, objects, queues, locks_at(before), labels=labels_of(trace.actors(), events)
+    )
 
 
 def locks_at(events: pl.DataFrame) -> pl.DataFrame:
     """From the lock events up to an instant: which actor holds which lock (acquires
     minus releases) and which waits (its last event on the lock is a wait)."""
-    lk = events.filter(pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"]))
-    per = lk.group_by(["actor", "target"], maintain_order=True).agg(
-        ((pl.col("kind") == "lock_acquire").sum().cast(pl.Int64) - (pl.col("kind") == "lock_release").sum().cast(pl.Int64)).alias("n"),
-        pl.col("kind").last().alias("last"),
-        pl.col("ts").filter(pl.col("kind").is_in(["lock_acquire", "lock_wait"])).last().alias("since"),
+    lk = events.filter(
+        pl.col("kind").is_in(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"])
     )
-    held = per.filter(pl.col("n") > 0).select("actor", pl.col("target").alias("lock"), pl.lit("held").alias("status"), "since")
+    per = lk.group_by(["actor", "target"], maintain_order=True).agg(
+        (
+            (pl.col("kind") == "lock_acquire").sum().cast(pl.Int64)
+            - (pl.col("kind") == "lock_release").sum().cast(pl.Int64)
+        ).alias("n"),
+        pl.col("kind").last().alias("last"),
+        pl.col("ts")
+        .filter(pl.col("kind").is_in(["lock_acquire", "lock_wait"]))
+        .last()
+        .alias("since"),
+    )
+    held = per.filter(pl.col("n") > 0).select(
+        "actor", pl.col("target").alias("lock"), pl.lit("held").alias("status"), "since"
+    )
     waiting = per.filter(pl.col("last") == "lock_wait").select(
         "actor", pl.col("target").alias("lock"), pl.lit("waiting").alias("status"), "since"
     )

@@ -87,7 +87,12 @@ def _crashes(trace) -> Section:
     labels = labels_of(trace.actors(), trace.events())
     sec.headline = f"{sec.count} actor{'s' if sec.count != 1 else ''} crashed"
     sec.first_ts = int(crashed["ts"].min())
-    for actor, detail in crashed.sort("ts").head(MAX_ITEMS).select("actor", pl.col("detail").fill_null("")).iter_rows():
+    for actor, detail in (
+        crashed.sort("ts")
+        .head(MAX_ITEMS)
+        .select("actor", pl.col("detail").fill_null(""))
+        .iter_rows()
+    ):
         exc = detail.split("\n", 1)[0].split("|", 1)[-1]  # "ExcType|repr": the repr names the type
         sec.items.append(f"{labels.actor(actor)}: {exc}")
     return sec
@@ -97,7 +102,9 @@ def _findings(name: str, method: str, noun: str) -> Callable[[Any], Section]:
     def compute(trace) -> Section:
         reports = list(getattr(trace, method)())
         sec = Section(name, count=len(reports))
-        sec.headline = f"{len(reports)} {noun}{'s' if len(reports) != 1 else ''}" if reports else "none"
+        sec.headline = (
+            f"{len(reports)} {noun}{'s' if len(reports) != 1 else ''}" if reports else "none"
+        )
         sec.items = [_first_line(r) for r in reports[:MAX_ITEMS]]
         stamps = [t for t in map(_ts_of, reports) if t is not None]
         sec.first_ts = min(stamps) if stamps else None
@@ -113,7 +120,9 @@ def _races(trace) -> Section:
 
     accesses = trace.events(["read", "write"]).filter(pl.col("obj").is_not_null())
     if accesses.height == 0:
-        return Section("races", headline="not watched (no objects traced: --objects, trace_object or --races)")
+        return Section(
+            "races", headline="not watched (no objects traced: --objects, trace_object or --races)"
+        )
     sec = _findings("races", "detect_race_conditions", "race")(trace)
     if not sec.count:
         watched = sorted(accesses["obj"].unique().to_list())
@@ -123,7 +132,9 @@ def _races(trace) -> Section:
 
 def _listed(names: list[str], noun: str) -> str:
     """`3 locks (a, b, c)`: how many were watched, the first few by name."""
-    shown = ", ".join(names[:MAX_ITEMS]) + (f", +{len(names) - MAX_ITEMS}" if len(names) > MAX_ITEMS else "")
+    shown = ", ".join(names[:MAX_ITEMS]) + (
+        f", +{len(names) - MAX_ITEMS}" if len(names) > MAX_ITEMS else ""
+    )
     return f"{len(names)} {_plural(noun, len(names))} ({shown})"
 
 
@@ -135,7 +146,11 @@ def _option(trace, name: str) -> Any:
 def _watchdog(trace) -> str:
     """Hangs and real deadlocks are seen only by the watchdog: say whether it ran."""
     seconds = _option(trace, "watchdog")
-    return f"watchdog every {seconds} s" if seconds else "hangs not watched (watchdog off: watchdog=seconds)"
+    return (
+        f"watchdog every {seconds} s"
+        if seconds
+        else "hangs not watched (watchdog off: watchdog=seconds)"
+    )
 
 
 def _deadlocks(trace) -> Section:
@@ -146,9 +161,17 @@ def _deadlocks(trace) -> Section:
     sec = _findings("deadlocks", "detect_deadlocks", "deadlock")(trace)
     if sec.count:
         return sec
-    locks = sorted(trace.events(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"])
-                   .filter(pl.col("target").is_not_null())["target"].unique().to_list())
-    seen = f"none in {_listed(locks, 'lock')} watched" if locks else "none: no locks seen (none taken, or none traced)"
+    locks = sorted(
+        trace.events(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"])
+        .filter(pl.col("target").is_not_null())["target"]
+        .unique()
+        .to_list()
+    )
+    seen = (
+        f"none in {_listed(locks, 'lock')} watched"
+        if locks
+        else "none: no locks seen (none taken, or none traced)"
+    )
     sec.headline = f"{seen}; {_watchdog(trace)}"
     return sec
 
@@ -163,11 +186,23 @@ def _stalls(trace) -> Section:
     sec = _findings("stalls", "detect_stalls", "stall")(trace)
     if sec.count:
         return sec
-    queues = sorted(trace.events(["send", "receive"]).filter(pl.col("qsize").is_not_null())["target"]
-                    .drop_nulls().unique().to_list())
+    queues = sorted(
+        trace.events(["send", "receive"])
+        .filter(pl.col("qsize").is_not_null())["target"]
+        .drop_nulls()
+        .unique()
+        .to_list()
+    )
     actors = trace.actors()
-    loops = actors.select("kind", loop_threads(actors)).filter(pl.col("kind") == "task")["loop"].drop_nulls().n_unique()
-    watched = ([_listed(queues, "queue")] if queues else []) + ([f"{loops} event {_plural('loop', loops)}"] if loops else [])
+    loops = (
+        actors.select("kind", loop_threads(actors))
+        .filter(pl.col("kind") == "task")["loop"]
+        .drop_nulls()
+        .n_unique()
+    )
+    watched = ([_listed(queues, "queue")] if queues else []) + (
+        [f"{loops} event {_plural('loop', loops)}"] if loops else []
+    )
     seen = f"none in {', '.join(watched)}" if watched else "none: no queues or event loops seen"
     sec.headline = f"{seen}; {_watchdog(trace)}"
     return sec
@@ -199,12 +234,18 @@ def _contention(trace) -> Section:
     locks = trace.lock_contention()
     waited = locks.filter((locks["wait_ns"] > 0) | (locks["waiting"] > 0))
     if waited.height == 0:
-        sec.headline = f"no lock waited for ({locks.height} taken)" if locks.height else "no locks traced"
+        sec.headline = (
+            f"no lock waited for ({locks.height} taken)" if locks.height else "no locks traced"
+        )
         return sec
-    sec.headline = f"{waited.height} of {locks.height} lock{'s' if locks.height != 1 else ''} waited for"
+    sec.headline = (
+        f"{waited.height} of {locks.height} lock{'s' if locks.height != 1 else ''} waited for"
+    )
     for row in waited.head(MAX_ITEMS).iter_rows(named=True):
-        item = (f"{row['lock']}: {row['waited']:,} of {row['acquisitions']:,} acquisitions waited, "
-                f"{row['wait_ns'] / 1e6:.2f} ms in all (longest {row['wait_max_ns'] / 1e6:.2f} ms)")
+        item = (
+            f"{row['lock']}: {row['waited']:,} of {row['acquisitions']:,} acquisitions waited, "
+            f"{row['wait_ns'] / 1e6:.2f} ms in all (longest {row['wait_max_ns'] / 1e6:.2f} ms)"
+        )
         if row["waiting"]:
             item += f"; {row['waiting']} still waiting at the end"
         sec.items.append(item)
@@ -218,10 +259,18 @@ def _health(trace) -> Section:
     parts = []
     total = sum(dropped.values())
     if total:
-        parts.append(f"{total:,} dropped (" + ", ".join(f"{k} {v:,}" for k, v in sorted(dropped.items()) if v) + ")")
+        parts.append(
+            f"{total:,} dropped ("
+            + ", ".join(f"{k} {v:,}" for k, v in sorted(dropped.items()) if v)
+            + ")"
+        )
     n_err = sum(errors.values())
     if n_err:
-        parts.append(f"{n_err:,} recorder errors (" + ", ".join(f"{k} {v}" for k, v in sorted(errors.items())) + ")")
+        parts.append(
+            f"{n_err:,} recorder errors ("
+            + ", ".join(f"{k} {v}" for k, v in sorted(errors.items()))
+            + ")"
+        )
         sec.count = n_err
     sec.headline = "; ".join(parts) if parts else "nothing dropped, no recorder errors"
     return sec

@@ -17,7 +17,9 @@ def _boot() -> None:
     try:
         boot_child()
     except Exception as e:  # a child must start even when its recording cannot
-        print(f"scope_nb: recording of child process {os.getpid()} not started: {e}", file=sys.stderr)
+        print(
+            f"scope_nb: recording of child process {os.getpid()} not started: {e}", file=sys.stderr
+        )
 
 
 def _chain() -> None:
@@ -33,7 +35,10 @@ def _chain() -> None:
     try:
         spec.loader.exec_module(module)
     except Exception as e:
-        print(f"Error in sitecustomize; set PYTHONVERBOSE for traceback:\n{type(e).__name__}: {e}", file=sys.stderr)
+        print(
+            f"Error in sitecustomize; set PYTHONVERBOSE for traceback:\n{type(e).__name__}: {e}",
+            file=sys.stderr,
+        )
     else:
         sys.modules["sitecustomize"] = module
 

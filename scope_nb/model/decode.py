@@ -26,7 +26,17 @@ from ..recorder.sites import location_text
 from ..values import TEXT, Formatted, Formatter
 
 # the fields of an emitted event tuple (see Recorder.emit) after actor and detail
-RICH_FIELDS = ("target", "msg_id", "obj", "location", "duration_ns", "module", "function", "locks_held", "qsize")
+RICH_FIELDS = (
+    "target",
+    "msg_id",
+    "obj",
+    "location",
+    "duration_ns",
+    "module",
+    "function",
+    "locks_held",
+    "qsize",
+)
 # values whose text is cached per site (not floats: 0.0 == -0.0 would share a key)
 _HASHABLE_ATOMIC = frozenset({int, bool, type(None), str, bytes})
 _PLAIN = frozenset({int, float, bool})
@@ -98,8 +108,9 @@ def rich_detail(fmt: Formatter, d) -> str | None:
         return d.text
     if t is tuple or t in _PLAIN:
         # the plain repr is what fmt.repr makes when nothing is cut
-        if t is not tuple or (len(d) <= fmt.max_items
-                              and all(type(x) not in TEXT or len(x) <= fmt.max_len for x in d)):
+        if t is not tuple or (
+            len(d) <= fmt.max_items and all(type(x) not in TEXT or len(x) <= fmt.max_len for x in d)
+        ):
             r = repr(d)
             if len(r) <= fmt.max_len:
                 return r
@@ -159,11 +170,28 @@ def decode(chunks, critical, sites, fmt: Formatter, bases: dict[int, int] | None
     row = 0
     # the loop below in C (record/_fasthooks.c), same output, when the extension is built
     Decoder = getattr(fast_module(), "Decoder", None)
-    dec = None if Decoder is None else Decoder(
-        names=names, gens=gens, shown=shown, locations=locations, fmt=fmt, formatted=Formatted, show=show,
-        args_text=args_text, rich_values=rich_values, rich_detail=rich_detail, detail=out.detail, fid=fid,
-        actor=actor, rich_rows=out.rich_rows, rich_cols=out.rich_cols,
-        codes=(CALL, RETURN, EXCEPTION, SUSPEND, RESUME, SWITCH, KIND_BITS))
+    dec = (
+        None
+        if Decoder is None
+        else Decoder(
+            names=names,
+            gens=gens,
+            shown=shown,
+            locations=locations,
+            fmt=fmt,
+            formatted=Formatted,
+            show=show,
+            args_text=args_text,
+            rich_values=rich_values,
+            rich_detail=rich_detail,
+            detail=out.detail,
+            fid=fid,
+            actor=actor,
+            rich_rows=out.rich_rows,
+            rich_cols=out.rich_cols,
+            codes=(CALL, RETURN, EXCEPTION, SUSPEND, RESUME, SWITCH, KIND_BITS),
+        )
+    )
     for ch in chunks:
         n = len(ch.ts)
         start = bases.get(ch.index, 0)

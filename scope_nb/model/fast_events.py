@@ -38,8 +38,20 @@ from ..values import Formatter
 from .decode import RICH_FIELDS, Decoded, decode
 from .spill import SPILL_SCHEMA
 
-_CODES = (CALL, RETURN, EXCEPTION, SUSPEND, RESUME, SWITCH, RICH, KIND_MASK, KIND_BITS,
-          KIND_CODE["call"], KIND_CODE["return"], KIND_CODE["exception"])
+_CODES = (
+    CALL,
+    RETURN,
+    EXCEPTION,
+    SUSPEND,
+    RESUME,
+    SWITCH,
+    RICH,
+    KIND_MASK,
+    KIND_BITS,
+    KIND_CODE["call"],
+    KIND_CODE["return"],
+    KIND_CODE["exception"],
+)
 _CRITICAL = sorted(KIND_CODE[k] for k in CRITICAL_KINDS)
 _COLUMNS = ("key", "kind", "actor", "depth", "parent", "call", "duration", "label", "rich")
 
@@ -49,8 +61,9 @@ def native_pairing() -> Any:
     return getattr(fast_module(), "pair_calls", None)
 
 
-def events_frame(chunks, critical, sites, fmt: Formatter, pid: int, offset: int,
-                 limit: int | None = None) -> pl.DataFrame:
+def events_frame(
+    chunks, critical, sites, fmt: Formatter, pid: int, offset: int, limit: int | None = None
+) -> pl.DataFrame:
     """The events frame (schema.EVENTS) of buffered chunks and the critical lane: calls
     paired, markers gone, `seq` set, at most `limit` rows (the critical kinds kept)."""
     d = decode(chunks, critical, sites, fmt)
@@ -71,20 +84,32 @@ def _rows(d: Decoded, nsites: int) -> tuple[pl.DataFrame, list[str]]:
     row = 0
     for (b, actor, pos0, n), ts, ks in zip(d.segments, d.ts_parts, d.ks_parts, strict=False):
         if n:
-            streams.setdefault(b, []).append((_ints(ks, "I"), _ints(ts, "q"), pos0, row, bisect_left(d.rich_rows, row)))
+            streams.setdefault(b, []).append(
+                (_ints(ks, "I"), _ints(ts, "q"), pos0, row, bisect_left(d.rich_rows, row))
+            )
         thread_actor[b] = actor
         row += n
     # the critical lane, in (ts, buffer) order; its rows keep their numbers
     ts_c, ks_c, first_rich = d.ts_parts[-1], d.ks_parts[-1], len(d.rich_rows) - len(d.critical_buf)
     crit = sorted(range(len(d.critical_buf)), key=lambda i: (ts_c[i], d.critical_buf[i]))
-    lane = (array("q", [ks_c[i] for i in crit]), array("q", [ts_c[i] for i in crit]),
-            array("q", [d.critical_buf[i] for i in crit]), array("q", [row + i for i in crit]),
-            array("q", [first_rich + i for i in crit]))
+    lane = (
+        array("q", [ks_c[i] for i in crit]),
+        array("q", [ts_c[i] for i in crit]),
+        array("q", [d.critical_buf[i] for i in crit]),
+        array("q", [row + i for i in crit]),
+        array("q", [first_rich + i for i in crit]),
+    )
     durations = d.rich_cols[RICH_FIELDS.index("duration_ns")]
-    *cols, m, actors = native_pairing()(list(streams.items()), lane, thread_actor, d.actor, d.fid, durations,
-                                        nsites, _CODES)
-    arrays = [pa.Array.from_buffers(pa.int64(), m, [pa.py_buffer(valid), pa.py_buffer(data)]) for data, valid in cols]
+    *cols, m, actors = native_pairing()(
+        list(streams.items()), lane, thread_actor, d.actor, d.fid, durations, nsites, _CODES
+    )
+    arrays = [
+        pa.Array.from_buffers(pa.int64(), m, [pa.py_buffer(valid), pa.py_buffer(data)])
+        for data, valid in cols
+    ]
     return pl.from_arrow(pa.table(dict(zip(_COLUMNS, arrays, strict=True)))), actors
+
+
 def _bounded(narrow: pl.DataFrame, limit: int) -> pl.DataFrame:
     """At most `limit` rows: every critical event, and the latest of the others."""
     crit = pl.col("kind").is_in(_CRITICAL) & pl.col("rich").is_not_null()
@@ -94,8 +119,9 @@ def _bounded(narrow: pl.DataFrame, limit: int) -> pl.DataFrame:
     return narrow.filter(crit | (rank > narrow.height - n_crit - keep))
 
 
-def _wide(d: Decoded, narrow: dict[str, pl.Series], actors: list[str], sites, pid: int,
-          offset: int) -> pl.DataFrame:
+def _wide(
+    d: Decoded, narrow: dict[str, pl.Series], actors: list[str], sites, pid: int, offset: int
+) -> pl.DataFrame:
     """Every column of the frame, each gathered once in the frame's order: texts by
     row, names by index, the emitted events' fields by their index (null for calls),
     module, function and location by label (a call's site, else an emitted event's).
@@ -104,11 +130,20 @@ def _wide(d: Decoded, narrow: dict[str, pl.Series], actors: list[str], sites, pi
     n = len(narrow["key"])
     seq = pl.int_range(n, dtype=pl.Int64, eager=True)
     key = narrow.pop("key")
-    cols: dict[str, pl.Series] = {"seq": seq, "detail": pl.Series(d.detail, dtype=pl.String).gather(key)}
+    cols: dict[str, pl.Series] = {
+        "seq": seq,
+        "detail": pl.Series(d.detail, dtype=pl.String).gather(key),
+    }
     d.detail.clear()  # the texts' Python objects, now in the frame
-    ts = pl.concat([pl.Series(p, dtype=pl.Int64) if not isinstance(p, array) or p.typecode != "q"
-                    else pl.from_arrow(pa.Array.from_buffers(pa.int64(), len(p), [None, pa.py_buffer(p)]))
-                    for p in d.ts_parts], rechunk=False)
+    ts = pl.concat(
+        [
+            pl.Series(p, dtype=pl.Int64)
+            if not isinstance(p, array) or p.typecode != "q"
+            else pl.from_arrow(pa.Array.from_buffers(pa.int64(), len(p), [None, pa.py_buffer(p)]))
+            for p in d.ts_parts
+        ],
+        rechunk=False,
+    )
     cols["ts"] = ts.gather(key) + offset
     # a row -> its seq, for the parent and call links (rows not kept have none)
     lut = pl.repeat(None, len(ts), dtype=pl.Int64, eager=True).scatter(key, seq)
@@ -136,8 +171,10 @@ def _wide(d: Decoded, narrow: dict[str, pl.Series], actors: list[str], sites, pi
 
 def _rich_fields(d: Decoded) -> dict[str, pl.Series]:
     """The emitted events' fields, one Series each, indexed like `d.rich_rows`."""
-    return {name: pl.from_arrow(pa.array(values, type=SPILL_SCHEMA.field(name).type)).alias(name)
-            for name, values in zip(RICH_FIELDS, d.rich_cols, strict=True)}
+    return {
+        name: pl.from_arrow(pa.array(values, type=SPILL_SCHEMA.field(name).type)).alias(name)
+        for name, values in zip(RICH_FIELDS, d.rich_cols, strict=True)
+    }
 
 
 def _ints(a, typecode: str):

@@ -94,7 +94,11 @@ def build_frames(cap: Capture) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame
         events = events.with_columns(pl.col("obj").replace(cap.renamed))
     if cap.renamed_locks:
         events = renamed_lock_rows(events, cap.renamed_locks)
-    actors = pl.DataFrame(cap.actors, schema=polars_schema(ACTORS)) if cap.actors else pl.DataFrame(schema=polars_schema(ACTORS))
+    actors = (
+        pl.DataFrame(cap.actors, schema=polars_schema(ACTORS))
+        if cap.actors
+        else pl.DataFrame(schema=polars_schema(ACTORS))
+    )
     return events, actors, link_states(states_frame(rec, cap.n_states), events)
 
 
@@ -121,7 +125,9 @@ def raw_events(chunks, critical, sites, fmt: Formatter) -> pl.DataFrame:
     as RAW rows."""
     from .spill import spill_table
 
-    return spill_to_raw(pl.from_arrow(spill_table(chunks, critical, sites, fmt, {}).combine_chunks()))
+    return spill_to_raw(
+        pl.from_arrow(spill_table(chunks, critical, sites, fmt, {}).combine_chunks())
+    )
 
 
 def spill_to_raw(spill: pl.DataFrame) -> pl.DataFrame:
@@ -153,7 +159,9 @@ def sites_frame(sites) -> pl.DataFrame:
 _KIND_NAMES = pl.Series("kinds", list(EVENT_KINDS), dtype=pl.String)
 
 
-def pair_calls(raw: pl.DataFrame, sites: pl.DataFrame, pid: int, offset: int, limit: int | None = None) -> pl.DataFrame:
+def pair_calls(
+    raw: pl.DataFrame, sites: pl.DataFrame, pid: int, offset: int, limit: int | None = None
+) -> pl.DataFrame:
     """Events frame (schema.EVENTS) from raw rows: calls paired, markers gone, seq set."""
     is_call_stream = pl.col("site").is_not_null()
     raw = raw.sort(["ts", "buf", "pos"])
@@ -161,21 +169,42 @@ def pair_calls(raw: pl.DataFrame, sites: pl.DataFrame, pid: int, offset: int, li
     # in the same thread (threads with no event loop have none)
     if (raw["code"] == SWITCH).any():
         last_switch = (
-            pl.when(pl.col("code") == SWITCH).then(pl.col("actor")).otherwise(None)
-            .forward_fill().over("buf", order_by=["ts", "pos"]).fill_null(pl.col("thread_actor"))
+            pl.when(pl.col("code") == SWITCH)
+            .then(pl.col("actor"))
+            .otherwise(None)
+            .forward_fill()
+            .over("buf", order_by=["ts", "pos"])
+            .fill_null(pl.col("thread_actor"))
         )
     else:
         last_switch = pl.col("thread_actor")
     raw = raw.with_columns(
-        pl.when(is_call_stream & (pl.col("code") != SWITCH)).then(last_switch).otherwise(pl.col("actor")).alias("actor")
+        pl.when(is_call_stream & (pl.col("code") != SWITCH))
+        .then(last_switch)
+        .otherwise(pl.col("actor"))
+        .alias("actor")
     )
-    calls = raw.filter(is_call_stream & pl.col("code").is_in([CALL, RETURN, EXCEPTION, SUSPEND, RESUME]))
+    calls = raw.filter(
+        is_call_stream & pl.col("code").is_in([CALL, RETURN, EXCEPTION, SUSPEND, RESUME])
+    )
     others = raw.filter(~is_call_stream)
     paired = _pair(calls, sites)
     events = pl.concat([paired, _rich(others, sites)], how="diagonal_relaxed")
     events = events.sort(["ts", "buf", "pos"])
     if limit is not None and events.height > limit:
-        crit = events["kind"].is_in(["spawn", "exit", "crash", "cancel", "deadlock", "lock_order", "hang", "task_lost", "exc_unretrieved"])
+        crit = events["kind"].is_in(
+            [
+                "spawn",
+                "exit",
+                "crash",
+                "cancel",
+                "deadlock",
+                "lock_order",
+                "hang",
+                "task_lost",
+                "exc_unretrieved",
+            ]
+        )
         keep_n = max(limit - int(crit.sum()), 0)
         noncrit_rank = (~crit).cast(pl.Int64).cum_sum()
         n_noncrit = int((~crit).sum())
@@ -192,15 +221,26 @@ def pair_calls(raw: pl.DataFrame, sites: pl.DataFrame, pid: int, offset: int, li
         size = int(keyed["_key"].max()) + 1
         lut = pl.Series("lut", [None] * size, dtype=pl.Int64).scatter(keyed["_key"], keyed["seq"])
         events = events.with_columns(
-            pl.col("parent_key").map_batches(lambda k: lut.gather(k), return_dtype=pl.Int64).alias("parent_seq"),
-            pl.col("call_key").map_batches(lambda k: lut.gather(k), return_dtype=pl.Int64).alias("call_seq"),
+            pl.col("parent_key")
+            .map_batches(lambda k: lut.gather(k), return_dtype=pl.Int64)
+            .alias("parent_seq"),
+            pl.col("call_key")
+            .map_batches(lambda k: lut.gather(k), return_dtype=pl.Int64)
+            .alias("call_seq"),
         )
     schema = polars_schema(EVENTS)
-    return events.select([pl.col(c).cast(t) if c in events.columns else pl.lit(None, dtype=t).alias(c) for c, t in schema.items()])
+    return events.select(
+        [
+            pl.col(c).cast(t) if c in events.columns else pl.lit(None, dtype=t).alias(c)
+            for c, t in schema.items()
+        ]
+    )
 
 
 def _kind_name(code_col: str = "code") -> pl.Expr:
-    return pl.col(code_col).replace_strict(list(range(len(EVENT_KINDS))), list(EVENT_KINDS), default=None, return_dtype=pl.String)
+    return pl.col(code_col).replace_strict(
+        list(range(len(EVENT_KINDS))), list(EVENT_KINDS), default=None, return_dtype=pl.String
+    )
 
 
 def _rich(others: pl.DataFrame, sites: pl.DataFrame) -> pl.DataFrame:
@@ -224,35 +264,78 @@ def _pair(calls: pl.DataFrame, sites: pl.DataFrame) -> pl.DataFrame:
     # (rows are in _key order, so the windows below need no order_by)
     c = c.with_columns(pl.col("_d").cum_sum().over("actor").alias("_c"))
     c = c.with_columns(
-        pl.min_horizontal(pl.col("_c").cum_min().shift(1).over("actor").fill_null(0), pl.lit(0)).alias("_low")
+        pl.min_horizontal(
+            pl.col("_c").cum_min().shift(1).over("actor").fill_null(0), pl.lit(0)
+        ).alias("_low")
     )
     orphan = (pl.col("_d") == -1) & (pl.col("_c") < pl.col("_low"))
     if c.select(orphan.any()).item():
         c = c.filter(~orphan).with_columns(pl.col("_d").cum_sum().over("actor").alias("_c"))
-    c = c.with_columns(pl.when(opening).then(pl.col("_c")).otherwise(pl.col("_c") + 1).alias("depth"))
+    c = c.with_columns(
+        pl.when(opening).then(pl.col("_c")).otherwise(pl.col("_c") + 1).alias("depth")
+    )
     # within (actor, depth) opens and closes alternate: an open's close is the next
     # close of its group (a backward fill, not a join)
     is_close = pl.col("_d") == -1
 
     def next_close(col: str) -> pl.Expr:
-        return pl.when(is_close).then(pl.col(col)).otherwise(None).backward_fill().over(["actor", "depth"])
+        return (
+            pl.when(is_close)
+            .then(pl.col(col))
+            .otherwise(None)
+            .backward_fill()
+            .over(["actor", "depth"])
+        )
 
     seg = c.with_columns(
-        next_close("_key").alias("close_key"), next_close("ts").alias("close_ts"),
-        next_close("code").alias("close_code"), next_close("site").alias("close_site"),
+        next_close("_key").alias("close_key"),
+        next_close("ts").alias("close_ts"),
+        next_close("code").alias("close_code"),
+        next_close("site").alias("close_site"),
     ).filter(pl.col("_d") == 1)
     # parent: the latest open one level up in the same actor
-    parents = seg.select("actor", (pl.col("depth") + 1).alias("depth"), pl.col("_key").alias("parent_open"), pl.col("fid").alias("parent_fid"), pl.col("code").alias("parent_code"))
-    seg = seg.sort("_key").join_asof(parents.sort("parent_open"), left_on="_key", right_on="parent_open", by=["actor", "depth"], strategy="backward", check_sortedness=False)
+    parents = seg.select(
+        "actor",
+        (pl.col("depth") + 1).alias("depth"),
+        pl.col("_key").alias("parent_open"),
+        pl.col("fid").alias("parent_fid"),
+        pl.col("code").alias("parent_code"),
+    )
+    seg = seg.sort("_key").join_asof(
+        parents.sort("parent_open"),
+        left_on="_key",
+        right_on="parent_open",
+        by=["actor", "depth"],
+        strategy="backward",
+        check_sortedness=False,
+    )
     if seg["fid"].null_count() == seg.height:  # no generator or coroutine: one segment per call
-        seg = seg.with_columns(pl.col("_key").alias("call_key"), pl.col("parent_open").alias("parent_key"))
+        seg = seg.with_columns(
+            pl.col("_key").alias("call_key"), pl.col("parent_open").alias("parent_key")
+        )
     else:
         # generator/coroutine segments: join them to the call (CALL row) of the same frame
-        gen_calls = seg.filter(pl.col("fid").is_not_null() & (pl.col("code") == CALL)).select(pl.col("fid"), pl.col("_key").alias("gen_call"))
-        seg = seg.join_asof(gen_calls.sort("gen_call"), left_on="_key", right_on="gen_call", by="fid", strategy="backward", check_sortedness=False)
-        seg = seg.with_columns(pl.when(pl.col("fid").is_not_null()).then(pl.col("gen_call")).otherwise(pl.col("_key")).alias("call_key"))
+        gen_calls = seg.filter(pl.col("fid").is_not_null() & (pl.col("code") == CALL)).select(
+            pl.col("fid"), pl.col("_key").alias("gen_call")
+        )
+        seg = seg.join_asof(
+            gen_calls.sort("gen_call"),
+            left_on="_key",
+            right_on="gen_call",
+            by="fid",
+            strategy="backward",
+            check_sortedness=False,
+        )
+        seg = seg.with_columns(
+            pl.when(pl.col("fid").is_not_null())
+            .then(pl.col("gen_call"))
+            .otherwise(pl.col("_key"))
+            .alias("call_key")
+        )
         # a segment's parent call: map a RESUME open to its generator's CALL
-        resume_to_call = seg.select(pl.col("_key").alias("parent_open"), pl.col("call_key").alias("parent_key"))
+        resume_to_call = seg.select(
+            pl.col("_key").alias("parent_open"), pl.col("call_key").alias("parent_key")
+        )
         seg = seg.join(resume_to_call, on="parent_open", how="left")
     # the end of each call: its last segment's close when that close is a return/exception
     ends = (
@@ -263,22 +346,53 @@ def _pair(calls: pl.DataFrame, sites: pl.DataFrame) -> pl.DataFrame:
     call_rows = (
         seg.filter(pl.col("code") == CALL)
         .join(ends.select("call_key", "end_ts"), on="call_key", how="left")
-        .with_columns((pl.col("end_ts") - pl.col("ts")).alias("duration_ns"), pl.lit("call").alias("kind"))
+        .with_columns(
+            (pl.col("end_ts") - pl.col("ts")).alias("duration_ns"), pl.lit("call").alias("kind")
+        )
     )
     end_rows = (
         c.filter(pl.col("code").is_in([RETURN, EXCEPTION]))
-        .join(ends.select("close_key", "call_key"), left_on="_key", right_on="close_key", how="inner")
-        .join(call_rows.select("call_key", "duration_ns", pl.col("depth").alias("call_depth"), pl.col("parent_key").alias("call_parent")), on="call_key", how="left")
+        .join(
+            ends.select("close_key", "call_key"), left_on="_key", right_on="close_key", how="inner"
+        )
+        .join(
+            call_rows.select(
+                "call_key",
+                "duration_ns",
+                pl.col("depth").alias("call_depth"),
+                pl.col("parent_key").alias("call_parent"),
+            ),
+            on="call_key",
+            how="left",
+        )
         .with_columns(
-            pl.when(pl.col("code") == RETURN).then(pl.lit("return")).otherwise(pl.lit("exception")).alias("kind"),
+            pl.when(pl.col("code") == RETURN)
+            .then(pl.lit("return"))
+            .otherwise(pl.lit("exception"))
+            .alias("kind"),
             pl.col("call_depth").alias("depth"),
             pl.col("call_parent").alias("parent_key"),
         )
     )
-    keep = ["_key", "ts", "buf", "pos", "kind", "actor", "site", "detail", "duration_ns", "depth", "parent_key", "call_key"]
+    keep = [
+        "_key",
+        "ts",
+        "buf",
+        "pos",
+        "kind",
+        "actor",
+        "site",
+        "detail",
+        "duration_ns",
+        "depth",
+        "parent_key",
+        "call_key",
+    ]
     out = pl.concat([call_rows.select(keep), end_rows.select(keep)], how="vertical_relaxed")
     out = out.join(sites, on="site", how="left").with_columns(
-        pl.col("site_module").alias("module"), pl.col("site_function").alias("function"), pl.col("site_location").alias("location"),
+        pl.col("site_module").alias("module"),
+        pl.col("site_function").alias("function"),
+        pl.col("site_location").alias("location"),
         pl.col("depth").cast(pl.Int64),
     )
     return out.drop("site", "site_module", "site_function", "site_location", "is_gen")

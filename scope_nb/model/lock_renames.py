@@ -23,11 +23,17 @@ def renamed_lock_rows(events: pl.DataFrame, renamed: dict[str, str]) -> pl.DataF
     order = kind == "lock_order"
     # a cycle's description: "A -> B" then "actor took B at f:1 while holding A (...)"
     # (only those rows' text is split: null elsewhere)
-    cycle = pl.when(order).then(detail).str.split("\n").list.eval(_names(pl.element(), renamed, " "))
+    cycle = (
+        pl.when(order).then(detail).str.split("\n").list.eval(_names(pl.element(), renamed, " "))
+    )
     edge = _names(pl.when(order).then(target), renamed, " -> ")
     return events.with_columns(
-        pl.when(kind.is_in(_TARGETS_A_LOCK)).then(target.replace(renamed))
-        .when(order).then(edge).otherwise(target).alias("target"),
+        pl.when(kind.is_in(_TARGETS_A_LOCK))
+        .then(target.replace(renamed))
+        .when(order)
+        .then(edge)
+        .otherwise(target)
+        .alias("target"),
         pl.when(order).then(cycle.list.join("\n")).otherwise(detail).alias("detail"),
         pl.col("locks_held").list.eval(pl.element().replace(renamed)).alias("locks_held"),
     )

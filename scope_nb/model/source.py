@@ -27,8 +27,12 @@ if TYPE_CHECKING:
 class Source:
     """Fixed frames in memory (a Trace made from frames, a subset of another)."""
 
-    def __init__(self, events: pl.DataFrame | None = None, actors: pl.DataFrame | None = None,
-                 states: pl.DataFrame | None = None):
+    def __init__(
+        self,
+        events: pl.DataFrame | None = None,
+        actors: pl.DataFrame | None = None,
+        states: pl.DataFrame | None = None,
+    ):
         self._frames: Frames3 = (
             events if events is not None else empty_frame(EVENTS),
             actors if actors is not None else empty_frame(ACTORS),
@@ -81,7 +85,9 @@ class Recording(Source):
 
     def __init__(self, rec: Recorder):
         self._rec: Recorder | None = rec
-        self._store = rec.store  # its counters outlive the recorder: building the frames adds faults
+        self._store = (
+            rec.store
+        )  # its counters outlive the recorder: building the frames adds faults
         self._final: Capture | None = None
         self._built: Frames3 | None = None
         self._key = None

@@ -31,8 +31,13 @@ from .decode import Decoded, decode
 def arrow_type(name: str) -> pa.DataType:
     if name.startswith("List(") and name.endswith(")"):
         return pa.list_(arrow_type(name[5:-1]))
-    return {"Int64": pa.int64(), "String": pa.string(), "Binary": pa.binary(), "Boolean": pa.bool_(),
-            "Float64": pa.float64()}[name]
+    return {
+        "Int64": pa.int64(),
+        "String": pa.string(),
+        "Binary": pa.binary(),
+        "Boolean": pa.bool_(),
+        "Float64": pa.float64(),
+    }[name]
 
 
 def arrow_schema(columns: dict[str, str]) -> pa.Schema:
@@ -40,13 +45,32 @@ def arrow_schema(columns: dict[str, str]) -> pa.Schema:
 
 
 SPILL: dict[str, str] = {
-    "ts": "Int64", "ks": "Int64", "buf": "Int64", "pos": "Int64", "thread_actor": "String", "actor": "String",
-    "fid": "Int64", "detail": "String", "target": "String", "msg_id": "Int64", "obj": "String", "location": "String",
-    "duration_ns": "Int64", "module": "String", "function": "String", "locks_held": "List(String)", "qsize": "Int64",
+    "ts": "Int64",
+    "ks": "Int64",
+    "buf": "Int64",
+    "pos": "Int64",
+    "thread_actor": "String",
+    "actor": "String",
+    "fid": "Int64",
+    "detail": "String",
+    "target": "String",
+    "msg_id": "Int64",
+    "obj": "String",
+    "location": "String",
+    "duration_ns": "Int64",
+    "module": "String",
+    "function": "String",
+    "locks_held": "List(String)",
+    "qsize": "Int64",
 }
 SPILL_SCHEMA = arrow_schema(SPILL)
-SITES: dict[str, str] = {"site": "Int64", "site_module": "String", "site_function": "String",
-                         "site_location": "String", "is_gen": "Boolean"}
+SITES: dict[str, str] = {
+    "site": "Int64",
+    "site_module": "String",
+    "site_function": "String",
+    "site_location": "String",
+    "is_gen": "Boolean",
+}
 
 
 def spill_table(chunks, critical, sites, fmt, bases: dict[int, int]) -> pa.Table:
@@ -60,22 +84,40 @@ def spill_table(chunks, critical, sites, fmt, bases: dict[int, int]) -> pa.Table
     seg = d.segments
     arrays: dict[str, Any] = {
         **row_columns(d),
-        "thread_actor": _concat([pa.repeat(pa.scalar(a, pa.string()), k) for _, a, _, k in seg]
-                                + [pa.array(d.critical_actor, pa.string())]),
+        "thread_actor": _concat(
+            [pa.repeat(pa.scalar(a, pa.string()), k) for _, a, _, k in seg]
+            + [pa.array(d.critical_actor, pa.string())]
+        ),
         "detail": pa.array(d.detail, type=pa.string()),
     }
     shared: dict[str, pa.Array] = {}  # the emitted events' fields share their rows: placed once
     for name in SPILL:
         if name not in arrays:
             rows, values = d.sparse(name)
-            arrays[name] = _dense(rows, values, n, SPILL_SCHEMA.field(name).type,
-                                  shared if rows is d.rich_rows else {})
+            arrays[name] = _dense(
+                rows,
+                values,
+                n,
+                SPILL_SCHEMA.field(name).type,
+                shared if rows is d.rich_rows else {},
+            )
     table = pa.Table.from_pydict(arrays, schema=SPILL_SCHEMA)
     return table.append_column(KIND_FIELD, kind_names(table["ks"]))
 
 
-_CODE_NAMES = [*EVENT_KINDS, *["unused"] * (SUSPEND - len(EVENT_KINDS)), "suspend", "resume", "switch", "rich"]
-assert _CODE_NAMES.index("switch") == SWITCH and _CODE_NAMES.index("resume") == RESUME and len(_CODE_NAMES) == RICH + 1
+_CODE_NAMES = [
+    *EVENT_KINDS,
+    *["unused"] * (SUSPEND - len(EVENT_KINDS)),
+    "suspend",
+    "resume",
+    "switch",
+    "rich",
+]
+assert (
+    _CODE_NAMES.index("switch") == SWITCH
+    and _CODE_NAMES.index("resume") == RESUME
+    and len(_CODE_NAMES) == RICH + 1
+)
 KIND_FIELD = pa.field("kind", pa.dictionary(pa.int8(), pa.string()))
 
 
@@ -85,7 +127,9 @@ def kind_names(ks: pa.ChunkedArray) -> pa.ChunkedArray:
     names = pa.array(_CODE_NAMES, pa.string())
     low = pc.bit_wise_and(ks, KIND_MASK)
     code = pc.if_else(pc.equal(low, RICH), pc.shift_right(ks, KIND_BITS), low).cast(pa.int8())
-    return pa.chunked_array([pa.DictionaryArray.from_arrays(c, names) for c in code.chunks], KIND_FIELD.type)
+    return pa.chunked_array(
+        [pa.DictionaryArray.from_arrays(c, names) for c in code.chunks], KIND_FIELD.type
+    )
 
 
 def row_columns(d: Decoded) -> dict[str, pa.ChunkedArray]:
@@ -96,9 +140,14 @@ def row_columns(d: Decoded) -> dict[str, pa.ChunkedArray]:
     return {
         "ts": _concat([_int64(p) for p in d.ts_parts]),
         "ks": _concat([_int64(p) for p in d.ks_parts]),
-        "buf": _concat([pa.repeat(pa.scalar(b, pa.int64()), k) for b, _, _, k in seg] + [pa.array(d.critical_buf, pa.int64())]),
-        "pos": _concat([pc.cumulative_sum(pa.repeat(one, k), start=p - 1) for _, _, p, k in seg]
-                       + [pa.repeat(pa.scalar(-1, pa.int64()), len(d.critical_buf))]),
+        "buf": _concat(
+            [pa.repeat(pa.scalar(b, pa.int64()), k) for b, _, _, k in seg]
+            + [pa.array(d.critical_buf, pa.int64())]
+        ),
+        "pos": _concat(
+            [pc.cumulative_sum(pa.repeat(one, k), start=p - 1) for _, _, p, k in seg]
+            + [pa.repeat(pa.scalar(-1, pa.int64()), len(d.critical_buf))]
+        ),
     }
 
 
@@ -106,7 +155,9 @@ def _int64(a) -> pa.Array:
     """An int64 array from an array.array ('q' as is, 'I' widened) or a list."""
     if isinstance(a, array) and a.typecode in ("q", "I"):
         narrow = a.typecode == "I"
-        raw = pa.Array.from_buffers(pa.uint32() if narrow else pa.int64(), len(a), [None, pa.py_buffer(a)])
+        raw = pa.Array.from_buffers(
+            pa.uint32() if narrow else pa.int64(), len(a), [None, pa.py_buffer(a)]
+        )
         return raw.cast(pa.int64()) if narrow else raw
     return pa.array(a, type=pa.int64())
 
@@ -115,7 +166,9 @@ def _concat(parts: list[pa.Array]) -> pa.ChunkedArray:
     return pa.chunked_array(parts)  # no copy: a table's columns may be chunked
 
 
-def _dense(rows: list[int], values: list, n: int, typ: pa.DataType, placed: dict) -> pa.Array | pa.ChunkedArray:
+def _dense(
+    rows: list[int], values: list, n: int, typ: pa.DataType, placed: dict
+) -> pa.Array | pa.ChunkedArray:
     """A sparse column (`values` at `rows`, rising) as n rows, null elsewhere: runs of
     nulls between the values when they are few, else one gather (its index kept in
     `placed` for the next column of the same rows)."""
@@ -143,16 +196,31 @@ def _positions(rows: list[int], n: int) -> pa.Array:
     for row in rows:
         mask[row] = 1
     flags = pa.Array.from_buffers(pa.uint8(), n, [None, pa.py_buffer(mask)]).cast(pa.int64())
-    return pc.if_else(pc.equal(flags, 1), pc.subtract(pc.cumulative_sum(flags), 1), pa.scalar(None, pa.int64()))
+    return pc.if_else(
+        pc.equal(flags, 1), pc.subtract(pc.cumulative_sum(flags), 1), pa.scalar(None, pa.int64())
+    )
 
 
 def sites_table(sites) -> pa.Table:
-    return rows_table([{"site": i, "site_module": s.module, "site_function": s.function,
-                        "site_location": s.location, "is_gen": s.is_gen} for i, s in enumerate(sites)], SITES)
+    return rows_table(
+        [
+            {
+                "site": i,
+                "site_module": s.module,
+                "site_function": s.function,
+                "site_location": s.location,
+                "is_gen": s.is_gen,
+            }
+            for i, s in enumerate(sites)
+        ],
+        SITES,
+    )
 
 
 def rows_table(rows: list[dict], columns: dict[str, str]) -> pa.Table:
     """Rows (dicts) as a table of exactly `columns` (missing keys are null)."""
     schema = arrow_schema(columns)
-    return pa.Table.from_pydict({c: pa.array([r.get(c) for r in rows], type=schema.field(c).type) for c in columns},
-                                schema=schema)
+    return pa.Table.from_pydict(
+        {c: pa.array([r.get(c) for r in rows], type=schema.field(c).type) for c in columns},
+        schema=schema,
+    )

@@ -26,7 +26,11 @@ def compile_cell(shell, cell: str) -> tuple[CodeType, CodeType | None, str]:
         last = ast.Expression(tree.body.pop().value)
     flags = shell.compile.flags | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     body = compile(tree, filename, "exec", flags=flags, dont_inherit=True)
-    expr = compile(last, filename, "eval", flags=flags, dont_inherit=True) if last is not None else None
+    expr = (
+        compile(last, filename, "eval", flags=flags, dont_inherit=True)
+        if last is not None
+        else None
+    )
     return body, expr, filename
 
 

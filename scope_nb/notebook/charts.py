@@ -29,18 +29,40 @@ PLOT_WIDTH = 640
 
 # Event kinds grouped into what a person looks for on a timeline.
 CATEGORY = {
-    "call": "calls", "return": "calls", "exception": "errors",
-    "send": "messages", "receive": "messages",
-    "lock_wait": "locks", "lock_acquire": "locks", "lock_release": "locks", "lock_timeout": "locks",
-    "event_set": "locks", "event_wait": "locks", "join": "locks",
-    "state": "state", "read": "state", "write": "state",
-    "spawn": "lifecycle", "exit": "lifecycle", "crash": "errors", "cancel": "errors",
-    "deadlock": "errors", "lock_order": "errors", "hang": "errors", "stall": "errors",
-    "task_lost": "errors", "exc_unretrieved": "errors",
+    "call": "calls",
+    "return": "calls",
+    "exception": "errors",
+    "send": "messages",
+    "receive": "messages",
+    "lock_wait": "locks",
+    "lock_acquire": "locks",
+    "lock_release": "locks",
+    "lock_timeout": "locks",
+    "event_set": "locks",
+    "event_wait": "locks",
+    "join": "locks",
+    "state": "state",
+    "read": "state",
+    "write": "state",
+    "spawn": "lifecycle",
+    "exit": "lifecycle",
+    "crash": "errors",
+    "cancel": "errors",
+    "deadlock": "errors",
+    "lock_order": "errors",
+    "hang": "errors",
+    "stall": "errors",
+    "task_lost": "errors",
+    "exc_unretrieved": "errors",
 }
 COLORS = {
-    "calls": "#9ecae1", "messages": "#31a354", "locks": "#fd8d3c", "state": "#756bb1",
-    "lifecycle": "#636363", "errors": "#d62728", "other": "#bdbdbd",
+    "calls": "#9ecae1",
+    "messages": "#31a354",
+    "locks": "#fd8d3c",
+    "state": "#756bb1",
+    "lifecycle": "#636363",
+    "errors": "#d62728",
+    "other": "#bdbdbd",
 }
 
 VEGALITE_MIME = "application/vnd.vegalite.v5+json"  # the newest the front ends render
@@ -85,7 +107,9 @@ def to_svg(chart: alt.TopLevelMixin | dict) -> str:
     import vl_convert as vlc
 
     if not isinstance(chart, dict) and not hasattr(chart, "to_dict"):
-        raise TypeError(f"chart: expected an altair chart or a Vega-Lite dict; got {type(chart).__name__}")
+        raise TypeError(
+            f"chart: expected an altair chart or a Vega-Lite dict; got {type(chart).__name__}"
+        )
     return vlc.vegalite_to_svg(chart if isinstance(chart, dict) else chart.to_dict())
 
 
@@ -94,7 +118,9 @@ def to_png(chart: alt.TopLevelMixin | dict, scale: float = 1.0) -> bytes:
     import vl_convert as vlc
 
     if not isinstance(chart, dict) and not hasattr(chart, "to_dict"):
-        raise TypeError(f"chart: expected an altair chart or a Vega-Lite dict; got {type(chart).__name__}")
+        raise TypeError(
+            f"chart: expected an altair chart or a Vega-Lite dict; got {type(chart).__name__}"
+        )
     return vlc.vegalite_to_png(chart if isinstance(chart, dict) else chart.to_dict(), scale=scale)
 
 
@@ -117,7 +143,9 @@ class _OfflineDisplay:
         spec = self.to_dict()
         title = spec.get("title")
         name = title.get("text") if isinstance(title, dict) else title
-        return figure_bundle(spec, f"<{name or 'scope_nb'} chart: {type(self).__mro__[2].__name__}>")
+        return figure_bundle(
+            spec, f"<{name or 'scope_nb'} chart: {type(self).__mro__[2].__name__}>"
+        )
 
 
 @functools.cache
@@ -184,32 +212,60 @@ def timeline_data(trace, bins: int = TIME_BINS, max_lanes: int = MAX_LANES) -> d
     )
     msgs = ev.filter(pl.col("kind").is_in(["send", "receive"]) & pl.col("msg_id").is_not_null())
     pairs = (
-        msgs.filter(pl.col("kind") == "send").select("msg_id", pl.col("actor").alias("src"), pl.col("ts").alias("ts_s"), "target")
-        .join(msgs.filter(pl.col("kind") == "receive").select("msg_id", pl.col("actor").alias("dst"), pl.col("ts").alias("ts_r")),
-              on="msg_id", maintain_order="left")
-        .join(label_of.rename({"actor": "src", "label": "src_label"}), on="src", maintain_order="left")
-        .join(label_of.rename({"actor": "dst", "label": "dst_label"}), on="dst", maintain_order="left")
+        msgs.filter(pl.col("kind") == "send")
+        .select("msg_id", pl.col("actor").alias("src"), pl.col("ts").alias("ts_s"), "target")
+        .join(
+            msgs.filter(pl.col("kind") == "receive").select(
+                "msg_id", pl.col("actor").alias("dst"), pl.col("ts").alias("ts_r")
+            ),
+            on="msg_id",
+            maintain_order="left",
+        )
+        .join(
+            label_of.rename({"actor": "src", "label": "src_label"}), on="src", maintain_order="left"
+        )
+        .join(
+            label_of.rename({"actor": "dst", "label": "dst_label"}), on="dst", maintain_order="left"
+        )
     )
     if pairs.height > MAX_ARROWS:
         pairs = pairs.gather_every(pairs.height // MAX_ARROWS + 1)
     pairs = pairs.with_columns(
-        ((pl.col("ts_s") - t0) / 1e9).alias("sent_s"), ((pl.col("ts_r") - t0) / 1e9).alias("received_s")
+        ((pl.col("ts_s") - t0) / 1e9).alias("sent_s"),
+        ((pl.col("ts_r") - t0) / 1e9).alias("received_s"),
     ).select("src_label", "dst_label", "sent_s", "received_s", "target")
     crashes = (
         ev.filter(pl.col("kind").is_in(["crash", "deadlock", "hang", "lock_order"]))
         .head(200)
         .join(label_of, on="actor", how="left", maintain_order="left")
-        .select(pl.col("label").fill_null("other actors"), ((pl.col("ts") - t0) / 1e9).alias("at_s"), "kind",
-                pl.col("detail").fill_null("").str.slice(0, 120))
+        .select(
+            pl.col("label").fill_null("other actors"),
+            ((pl.col("ts") - t0) / 1e9).alias("at_s"),
+            "kind",
+            pl.col("detail").fill_null("").str.slice(0, 120),
+        )
     )
     order = lane["label"].to_list()
     if binned.filter(pl.col("label") == "other actors").height:
         order.append("other actors")
-    return {"bins": binned, "messages": pairs, "crashes": crashes, "lanes": order, "t0": t0, "span_s": span / 1e9}
+    return {
+        "bins": binned,
+        "messages": pairs,
+        "crashes": crashes,
+        "lanes": order,
+        "t0": t0,
+        "span_s": span / 1e9,
+    }
 
 
-def timeline_spec(trace, cursor: int | None = None, *, bins: int = TIME_BINS,
-                  max_lanes: int = MAX_LANES, width: int = PLOT_WIDTH) -> dict[str, Any]:
+def timeline_spec(
+    trace,
+    cursor: int | None = None,
+    *,
+    bins: int = TIME_BINS,
+    max_lanes: int = MAX_LANES,
+    width: int = PLOT_WIDTH,
+) -> dict[str, Any]:
     """The timeline as a Vega-Lite dict, built without altair (whose import alone
     costs about a second) so the explorer can draw it straight with vl-convert."""
     from .. import clock
@@ -221,57 +277,120 @@ def timeline_spec(trace, cursor: int | None = None, *, bins: int = TIME_BINS,
     x_scale = {"domain": [0, data["span_s"]], "nice": False, "zero": False}
 
     def x(field: str) -> dict:  # one title on every layer: a None in one layer drops it
-        return {"field": field, "type": "quantitative", "scale": x_scale, "title": "seconds since start"}
+        return {
+            "field": field,
+            "type": "quantitative",
+            "scale": x_scale,
+            "title": "seconds since start",
+        }
 
     def y(field: str) -> dict:
-        return {"field": field, "type": "nominal", "sort": lanes_, "scale": {"domain": lanes_}, "title": None,
-                "axis": {"labelLimit": 220}}
+        return {
+            "field": field,
+            "type": "nominal",
+            "sort": lanes_,
+            "scale": {"domain": lanes_},
+            "title": None,
+            "axis": {"labelLimit": 220},
+        }
 
-    layers: list[dict] = [{
-        "data": {"values": data["bins"].to_dicts()},
-        "mark": "rect",
-        "encoding": {
-            "x": x("start_s"), "x2": {"field": "end_s"}, "y": y("label"),
-            "color": {"field": "category", "type": "nominal", "legend": {"orient": "bottom", "title": None},
-                      "scale": {"domain": list(COLORS), "range": list(COLORS.values())}},
-            "opacity": {"field": "events", "type": "quantitative", "legend": None,
-                        "scale": {"type": "log", "range": [0.35, 1]}},
-            "tooltip": [{"field": "label", "type": "nominal"}, {"field": "category", "type": "nominal"},
-                        {"field": "events", "type": "quantitative"},
-                        {"field": "start_s", "type": "quantitative", "format": ".6f"}],
-        },
-    }]
+    layers: list[dict] = [
+        {
+            "data": {"values": data["bins"].to_dicts()},
+            "mark": "rect",
+            "encoding": {
+                "x": x("start_s"),
+                "x2": {"field": "end_s"},
+                "y": y("label"),
+                "color": {
+                    "field": "category",
+                    "type": "nominal",
+                    "legend": {"orient": "bottom", "title": None},
+                    "scale": {"domain": list(COLORS), "range": list(COLORS.values())},
+                },
+                "opacity": {
+                    "field": "events",
+                    "type": "quantitative",
+                    "legend": None,
+                    "scale": {"type": "log", "range": [0.35, 1]},
+                },
+                "tooltip": [
+                    {"field": "label", "type": "nominal"},
+                    {"field": "category", "type": "nominal"},
+                    {"field": "events", "type": "quantitative"},
+                    {"field": "start_s", "type": "quantitative", "format": ".6f"},
+                ],
+            },
+        }
+    ]
     if data["messages"].height:
-        layers.append({
-            "data": {"values": data["messages"].to_dicts()},
-            "mark": {"type": "rule", "color": COLORS["messages"], "opacity": 0.6},
-            "encoding": {"x": x("sent_s"), "x2": {"field": "received_s"}, "y": y("src_label"),
-                         "y2": {"field": "dst_label"},
-                         "tooltip": [{"field": f, "type": "nominal"} for f in ("target", "src_label", "dst_label")]},
-        })
+        layers.append(
+            {
+                "data": {"values": data["messages"].to_dicts()},
+                "mark": {"type": "rule", "color": COLORS["messages"], "opacity": 0.6},
+                "encoding": {
+                    "x": x("sent_s"),
+                    "x2": {"field": "received_s"},
+                    "y": y("src_label"),
+                    "y2": {"field": "dst_label"},
+                    "tooltip": [
+                        {"field": f, "type": "nominal"}
+                        for f in ("target", "src_label", "dst_label")
+                    ],
+                },
+            }
+        )
     if data["crashes"].height:
-        layers.append({
-            "data": {"values": data["crashes"].to_dicts()},
-            "mark": {"type": "point", "shape": "cross", "color": COLORS["errors"], "size": 90, "filled": True},
-            "encoding": {"x": x("at_s"), "y": y("label"),
-                         "tooltip": [{"field": "kind", "type": "nominal"}, {"field": "detail", "type": "nominal"}]},
-        })
+        layers.append(
+            {
+                "data": {"values": data["crashes"].to_dicts()},
+                "mark": {
+                    "type": "point",
+                    "shape": "cross",
+                    "color": COLORS["errors"],
+                    "size": 90,
+                    "filled": True,
+                },
+                "encoding": {
+                    "x": x("at_s"),
+                    "y": y("label"),
+                    "tooltip": [
+                        {"field": "kind", "type": "nominal"},
+                        {"field": "detail", "type": "nominal"},
+                    ],
+                },
+            }
+        )
     if cursor is not None:
-        layers.append({
-            "data": {"values": [{"at": (cursor - data["t0"]) / 1e9}]},
-            "mark": {"type": "rule", "color": "black", "strokeWidth": 2},
-            "encoding": {"x": x("at")},
-        })
-    return {"$schema": "https://vega.github.io/schema/vega-lite/v6.json", "title": "timeline",
-            "width": width, "height": max(60, 18 * len(lanes_)), "layer": layers}
+        layers.append(
+            {
+                "data": {"values": [{"at": (cursor - data["t0"]) / 1e9}]},
+                "mark": {"type": "rule", "color": "black", "strokeWidth": 2},
+                "encoding": {"x": x("at")},
+            }
+        )
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+        "title": "timeline",
+        "width": width,
+        "height": max(60, 18 * len(lanes_)),
+        "layer": layers,
+    }
 
 
-def timeline_chart(trace, cursor: int | None = None, *, bins: int = TIME_BINS,
-                   max_lanes: int = MAX_LANES, width: int = PLOT_WIDTH) -> alt.LayerChart:
+def timeline_chart(
+    trace,
+    cursor: int | None = None,
+    *,
+    bins: int = TIME_BINS,
+    max_lanes: int = MAX_LANES,
+    width: int = PLOT_WIDTH,
+) -> alt.LayerChart:
     """One lane per actor: activity (color = what dominated), messages as lines from
     sender to receiver, crashes as red marks, and a rule at `cursor` (a time)."""
-    return offline_class("LayerChart").from_dict(timeline_spec(trace, cursor, bins=bins, max_lanes=max_lanes, width=width),
-                                    validate=False)
+    return offline_class("LayerChart").from_dict(
+        timeline_spec(trace, cursor, bins=bins, max_lanes=max_lanes, width=width), validate=False
+    )
 
 
 def queue_depth_chart(trace, max_points: int = 400, width: int = PLOT_WIDTH) -> alt.Chart:
@@ -291,16 +410,32 @@ def queue_depth_chart(trace, max_points: int = 400, width: int = PLOT_WIDTH) -> 
         .with_columns((pl.col("bucket") * width_ns / 1e9).alias("at_s"))
         .sort("target", "bucket")
     )
-    top = depth.group_by("target").agg(pl.col("depth").max()).sort("depth", descending=True).head(10)["target"]
+    top = (
+        depth.group_by("target")
+        .agg(pl.col("depth").max())
+        .sort("depth", descending=True)
+        .head(10)["target"]
+    )
     depth = depth.filter(pl.col("target").is_in(top.implode()))
-    return offline_class("Chart")(depth.rename({"target": "queue"})).mark_line(interpolate="step-after", point=False).encode(
-        # whole-number depths and thinned time labels: small depths and long spans
-        # otherwise print labels over one another
-        x=alt.X("at_s:Q", title="seconds since start", axis=alt.Axis(labelOverlap=True, tickCount=8)),
-        y=alt.Y("depth:Q", title="depth", axis=alt.Axis(tickMinStep=1, format="d", labelOverlap=True)),
-        color=alt.Color("queue:N", legend=alt.Legend(labelLimit=240)),
-        tooltip=["queue:N", "depth:Q", alt.Tooltip("at_s:Q", format=".6f")],
-    ).properties(width=width, height=180, title="queue depth")
+    return (
+        offline_class("Chart")(depth.rename({"target": "queue"}))
+        .mark_line(interpolate="step-after", point=False)
+        .encode(
+            # whole-number depths and thinned time labels: small depths and long spans
+            # otherwise print labels over one another
+            x=alt.X(
+                "at_s:Q", title="seconds since start", axis=alt.Axis(labelOverlap=True, tickCount=8)
+            ),
+            y=alt.Y(
+                "depth:Q",
+                title="depth",
+                axis=alt.Axis(tickMinStep=1, format="d", labelOverlap=True),
+            ),
+            color=alt.Color("queue:N", legend=alt.Legend(labelLimit=240)),
+            tooltip=["queue:N", "depth:Q", alt.Tooltip("at_s:Q", format=".6f")],
+        )
+        .properties(width=width, height=180, title="queue depth")
+    )
 
 
 def hotspot_frame(trace, top: int = 20) -> pl.DataFrame:
@@ -315,7 +450,9 @@ def hotspot_frame(trace, top: int = 20) -> pl.DataFrame:
         .with_columns(
             (pl.col("total_ns") / 1e6).alias("total_ms"),
             (pl.col("total_ns") / pl.col("calls") / 1e6).alias("mean_ms"),
-            pl.concat_str([pl.col("module").fill_null("?"), pl.col("function").fill_null("?")], separator=".").alias("name"),
+            pl.concat_str(
+                [pl.col("module").fill_null("?"), pl.col("function").fill_null("?")], separator="."
+            ).alias("name"),
         )
         .sort("total_ns", descending=True)
         .head(top)
@@ -328,11 +465,21 @@ def hotspots_chart(trace, top: int = 20, width: int = 420) -> alt.Chart:
 
     _count("width", width)
     hot = hotspot_frame(trace, top)
-    return offline_class("Chart")(hot).mark_bar(color=COLORS["calls"]).encode(
-        x=alt.X("total_ms:Q", title="total ms (inclusive)"),
-        y=alt.Y("name:N", sort="-x", title=None, axis=alt.Axis(labelLimit=260)),
-        tooltip=["name:N", "calls:Q", alt.Tooltip("total_ms:Q", format=".3f"), alt.Tooltip("mean_ms:Q", format=".4f")],
-    ).properties(width=width, height=max(40, 16 * hot.height), title="hotspots")
+    return (
+        offline_class("Chart")(hot)
+        .mark_bar(color=COLORS["calls"])
+        .encode(
+            x=alt.X("total_ms:Q", title="total ms (inclusive)"),
+            y=alt.Y("name:N", sort="-x", title=None, axis=alt.Axis(labelLimit=260)),
+            tooltip=[
+                "name:N",
+                "calls:Q",
+                alt.Tooltip("total_ms:Q", format=".3f"),
+                alt.Tooltip("mean_ms:Q", format=".4f"),
+            ],
+        )
+        .properties(width=width, height=max(40, 16 * hot.height), title="hotspots")
+    )
 
 
 _TRANSLATE = re.compile(r'transform="translate\(([-\d.]+),([-\d.]+)\)"')
@@ -350,6 +497,20 @@ def plot_geometry(svg: str) -> tuple[float, float, float, float]:
 
 
 __all__ = [
-    "enable_offline", "to_svg", "to_png", "figure_bundle", "offline_class", "VEGALITE_MIME", "timeline_chart", "timeline_spec", "timeline_data", "queue_depth_chart", "hotspots_chart",
-    "hotspot_frame", "lanes", "plot_geometry", "CATEGORY", "COLORS",
+    "enable_offline",
+    "to_svg",
+    "to_png",
+    "figure_bundle",
+    "offline_class",
+    "VEGALITE_MIME",
+    "timeline_chart",
+    "timeline_spec",
+    "timeline_data",
+    "queue_depth_chart",
+    "hotspots_chart",
+    "hotspot_frame",
+    "lanes",
+    "plot_geometry",
+    "CATEGORY",
+    "COLORS",
 ]

@@ -52,21 +52,45 @@ class Explorer:
         objects = trace.states()["obj"].unique().sort().head(MAX_OPTIONS).to_list()
         if obj is not None and obj not in objects:
             objects.append(obj)
-        targets = ev["target"].drop_nulls().unique().sort().head(MAX_OPTIONS).to_list() if self.n else []
+        targets = (
+            ev["target"].drop_nulls().unique().sort().head(MAX_OPTIONS).to_list() if self.n else []
+        )
         names = self._panes.names
-        actor_opts = [(f"{names.get(a) or a} [{a}]", a) for a in trace.actors()["actor"].head(MAX_OPTIONS)]
+        actor_opts = [
+            (f"{names.get(a) or a} [{a}]", a) for a in trace.actors()["actor"].head(MAX_OPTIONS)
+        ]
 
         self._tabs = LowerTabs(trace, self.n)
         self.lower = self._tabs.widget
-        self.timeline_base, self.timeline_cursor = self._tabs.timeline_base, self._tabs.timeline_cursor
-        c = self._controls = Controls(self.n, self._panes.header(), kinds, actor_opts,
-                                      sorted(set(objects) | set(targets)), objects, obj, self.lower)
+        self.timeline_base, self.timeline_cursor = (
+            self._tabs.timeline_base,
+            self._tabs.timeline_cursor,
+        )
+        c = self._controls = Controls(
+            self.n,
+            self._panes.header(),
+            kinds,
+            actor_opts,
+            sorted(set(objects) | set(targets)),
+            objects,
+            obj,
+            self.lower,
+        )
         self.widget = c.widget
         self.slider, self.play, self.back, self.fwd = c.slider, c.play, c.back, c.fwd
         self.position, self.note = c.position, c.note
         self.jump_kind, self.prev_kind, self.next_kind = c.jump_kind, c.prev_kind, c.next_kind
-        self.f_actor, self.f_kind, self.f_obj, self.state_obj = c.f_actor, c.f_kind, c.f_obj, c.state_obj
-        self.events_panel, self.state_panel, self.actors_panel = c.events_panel, c.state_panel, c.actors_panel
+        self.f_actor, self.f_kind, self.f_obj, self.state_obj = (
+            c.f_actor,
+            c.f_kind,
+            c.f_obj,
+            c.state_obj,
+        )
+        self.events_panel, self.state_panel, self.actors_panel = (
+            c.events_panel,
+            c.state_panel,
+            c.actors_panel,
+        )
 
         self.slider.observe(lambda _: self._update(), names="value")
         self.state_obj.observe(lambda _: self._update(), names="value")
@@ -103,8 +127,12 @@ class Explorer:
         """Move to the previous (-1) / next (+1) event matching the filters."""
         check_direction(direction)
         moved = self._move_in(self._filtered, direction)
-        self._say("" if moved else f"no {'later' if direction > 0 else 'earlier'} event"
-                  + (" matching the filters" if self._filtered is not None else ""))
+        self._say(
+            ""
+            if moved
+            else f"no {'later' if direction > 0 else 'earlier'} event"
+            + (" matching the filters" if self._filtered is not None else "")
+        )
         return self.slider.value
 
     def jump(self, kind: str, direction: int = 1) -> int:
@@ -155,13 +183,23 @@ class Explorer:
 
     def _repr_html_(self) -> str:
         """A static picture of the explorer at the cursor, for saved notebooks."""
-        return (f'<div class="scope-explorer-static">{self._panes.header()}<br>{self.position.value}'
-                f'<div style="display:flex;gap:12px"><div>{self.events_panel.value}</div>'
-                f"<div>{self.state_panel.value}{self.actors_panel.value}</div></div>"
-                f"{self._tabs.static_timeline()}</div>")
+        return (
+            f'<div class="scope-explorer-static">{self._panes.header()}<br>{self.position.value}'
+            f'<div style="display:flex;gap:12px"><div>{self.events_panel.value}</div>'
+            f"<div>{self.state_panel.value}{self.actors_panel.value}</div></div>"
+            f"{self._tabs.static_timeline()}</div>"
+        )
 
     def __repr__(self) -> str:
         return f"<scope_nb Explorer: {self.n:,} events, cursor at row {self.cursor}>"
 
 
-__all__ = ["Explorer", "describe", "ALL", "MAX_OPTIONS", "WINDOW", "ACTIVITY_LOOKBACK", "MAX_ACTORS_SHOWN"]
+__all__ = [
+    "Explorer",
+    "describe",
+    "ALL",
+    "MAX_OPTIONS",
+    "WINDOW",
+    "ACTIVITY_LOOKBACK",
+    "MAX_ACTORS_SHOWN",
+]

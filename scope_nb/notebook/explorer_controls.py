@@ -19,59 +19,111 @@ class Controls:
     `filter_objects` are the filters' choices, `objects` those of "state of" (`obj`
     chosen); `lower` is the widget of the lower panels."""
 
-    def __init__(self, n_events: int, header: str, kinds: list[str], actors: list[tuple[str, str]],
-                 filter_objects: list[str], objects: list[str], obj: str | None, lower):
+    def __init__(
+        self,
+        n_events: int,
+        header: str,
+        kinds: list[str],
+        actors: list[tuple[str, str]],
+        filter_objects: list[str],
+        objects: list[str],
+        obj: str | None,
+        lower,
+    ):
         import ipywidgets as W
 
         last = max(n_events - 1, 0)
-        self.slider = W.IntSlider(value=0, min=0, max=last, step=1, description="event", readout=True,
-                                  continuous_update=False, layout=W.Layout(width="520px"))
-        self.play = W.Play(value=0, min=0, max=last, step=max(1, n_events // 300), interval=250,
-                           description="play")
+        self.slider = W.IntSlider(
+            value=0,
+            min=0,
+            max=last,
+            step=1,
+            description="event",
+            readout=True,
+            continuous_update=False,
+            layout=W.Layout(width="520px"),
+        )
+        self.play = W.Play(
+            value=0, min=0, max=last, step=max(1, n_events // 300), interval=250, description="play"
+        )
         W.jslink((self.play, "value"), (self.slider, "value"))
         self._play_seen = (0, 0)  # (value before the last, last value) the play button reported
-        self.back = W.Button(description="◀ step", tooltip="previous event (matching the filters)",
-                             layout=W.Layout(width="80px"))
-        self.fwd = W.Button(description="step ▶", tooltip="next event (matching the filters)",
-                            layout=W.Layout(width="80px"))
+        self.back = W.Button(
+            description="◀ step",
+            tooltip="previous event (matching the filters)",
+            layout=W.Layout(width="80px"),
+        )
+        self.fwd = W.Button(
+            description="step ▶",
+            tooltip="next event (matching the filters)",
+            layout=W.Layout(width="80px"),
+        )
         self.position = W.HTML()
         self.note = W.HTML()  # why a button did nothing (no later match, ...)
-        self.jump_kind = W.Dropdown(options=kinds or ["-"], description="jump to", layout=W.Layout(width="220px"))
-        self.prev_kind = W.Button(description="◀ prev", tooltip="previous event of this kind",
-                                  layout=W.Layout(width="70px"))
-        self.next_kind = W.Button(description="next ▶", tooltip="next event of this kind",
-                                  layout=W.Layout(width="70px"))
+        self.jump_kind = W.Dropdown(
+            options=kinds or ["-"], description="jump to", layout=W.Layout(width="220px")
+        )
+        self.prev_kind = W.Button(
+            description="◀ prev",
+            tooltip="previous event of this kind",
+            layout=W.Layout(width="70px"),
+        )
+        self.next_kind = W.Button(
+            description="next ▶", tooltip="next event of this kind", layout=W.Layout(width="70px")
+        )
         self.prev_kind.disabled = self.next_kind.disabled = not kinds  # "-" is no kind to jump to
-        self.f_actor = W.Dropdown(options=[(ALL, ALL), *actors], value=ALL, description="actor",
-                                  layout=W.Layout(width="260px"))
-        self.f_kind = W.Dropdown(options=[ALL, *kinds], description="kind", layout=W.Layout(width="200px"))
-        self.f_obj = W.Dropdown(options=[ALL, *filter_objects], description="object",
-                                layout=W.Layout(width="240px"))
+        self.f_actor = W.Dropdown(
+            options=[(ALL, ALL), *actors],
+            value=ALL,
+            description="actor",
+            layout=W.Layout(width="260px"),
+        )
+        self.f_kind = W.Dropdown(
+            options=[ALL, *kinds], description="kind", layout=W.Layout(width="200px")
+        )
+        self.f_obj = W.Dropdown(
+            options=[ALL, *filter_objects], description="object", layout=W.Layout(width="240px")
+        )
         chosen = obj if obj in objects else (objects[0] if objects else NO_OBJECT)
-        self.state_obj = W.Dropdown(options=objects or [NO_OBJECT], value=chosen,
-                                    description="state of", layout=W.Layout(width="260px"))
+        self.state_obj = W.Dropdown(
+            options=objects or [NO_OBJECT],
+            value=chosen,
+            description="state of",
+            layout=W.Layout(width="260px"),
+        )
 
         self.events_panel = W.HTML(layout=W.Layout(width="58%"))
         self.state_panel = W.HTML()
         self.actors_panel = W.HTML()
 
-        self.widget = W.VBox([
-            W.HTML(header),
-            W.HBox([self.back, self.play, self.fwd, self.slider]),
-            W.HBox([self.position]),
-            W.HBox([self.jump_kind, self.prev_kind, self.next_kind, self.note]),
-            W.HBox([self.f_actor, self.f_kind, self.f_obj]),
-            W.HBox([self.events_panel, W.VBox([self.state_obj, self.state_panel, self.actors_panel],
-                                              layout=W.Layout(width="42%"))]),
-            lower,
-        ])
+        self.widget = W.VBox(
+            [
+                W.HTML(header),
+                W.HBox([self.back, self.play, self.fwd, self.slider]),
+                W.HBox([self.position]),
+                W.HBox([self.jump_kind, self.prev_kind, self.next_kind, self.note]),
+                W.HBox([self.f_actor, self.f_kind, self.f_obj]),
+                W.HBox(
+                    [
+                        self.events_panel,
+                        W.VBox(
+                            [self.state_obj, self.state_panel, self.actors_panel],
+                            layout=W.Layout(width="42%"),
+                        ),
+                    ]
+                ),
+                lower,
+            ]
+        )
         self.widget.add_class("scope-explorer")
         self.play.observe(self._play_moved, names="value")
         self.play.observe(self._play_stopped, names="playing")
 
     def filters(self) -> tuple[str | None, str | None, str | None]:
         """The (actor, kind, object) filters set, None for each left at "(all)"."""
-        return tuple(None if f.value == ALL else f.value for f in (self.f_actor, self.f_kind, self.f_obj))
+        return tuple(
+            None if f.value == ALL else f.value for f in (self.f_actor, self.f_kind, self.f_obj)
+        )
 
     def _play_moved(self, change) -> None:
         self._play_seen = (change["old"], change["new"])

@@ -27,7 +27,9 @@ def esc(x: Any, limit: int = 90) -> str:
     return html.escape(s)
 
 
-def describe(kind: str, target: str | None, function: str | None, obj: str | None, detail: str | None) -> str:
+def describe(
+    kind: str, target: str | None, function: str | None, obj: str | None, detail: str | None
+) -> str:
     """What an actor is doing, read from the last event it produced."""
     if kind == "lock_wait":
         return f"waiting for lock {target}"
@@ -71,8 +73,10 @@ class Panes:
     def header(self) -> str:
         t = self.trace
         span = (t.time_range()[1] - self.t0) / 1e9 if self.n else 0.0
-        return (f"<b>scope_nb explorer</b> — {self.n:,} events, {t.actors().height:,} actors, "
-                f"{span:.3f} s" + (f", {t.dropped:,} dropped" if t.dropped else ""))
+        return (
+            f"<b>scope_nb explorer</b> — {self.n:,} events, {t.actors().height:,} actors, "
+            f"{span:.3f} s" + (f", {t.dropped:,} dropped" if t.dropped else "")
+        )
 
     def rel(self, ts: int) -> str:
         return f"+{(ts - self.t0) / 1e9:.6f} s"
@@ -82,8 +86,10 @@ class Panes:
 
     def position(self, i: int, ts: int) -> str:
         row = self._ev.row(i, named=True)
-        return (f"<code>seq {row['seq']}</code> at <code>{self.rel(ts)}</code>: "
-                f"<b>{esc(row['kind'])}</b> by {self._actor(row['actor'])}")
+        return (
+            f"<code>seq {row['seq']}</code> at <code>{self.rel(ts)}</code>: "
+            f"<b>{esc(row['kind'])}</b> by {self._actor(row['actor'])}"
+        )
 
     def events(self, i: int, rows) -> str:
         """The events around row `i`: of all rows, or of `rows` (those matching the filters)."""
@@ -97,17 +103,25 @@ class Panes:
             positions = picked.to_list()
             window = self._ev[positions] if positions else self._ev.clear()
         cols = ("seq", "ts", "actor", "kind", "target", "obj", "function", "detail")
-        out = ['<table class="scope-events" style="font-size:12px;border-collapse:collapse">',
-               "<tr><th>seq</th><th>t</th><th>actor</th><th>kind</th><th>on</th><th>function</th><th>detail</th></tr>"]
+        out = [
+            '<table class="scope-events" style="font-size:12px;border-collapse:collapse">',
+            "<tr><th>seq</th><th>t</th><th>actor</th><th>kind</th><th>on</th><th>function</th><th>detail</th></tr>",
+        ]
         keep = ' style="white-space:nowrap"'  # a long detail wraps in its own cell, never the times
         for pos, r in zip(positions, window.select(cols).iter_rows(named=True), strict=True):
             style = ' style="background:#ffe08a;font-weight:600"' if pos == i else ""
-            on = r["obj"] if r["obj"] and r["target"] and r["kind"] in ("read", "write") else (r["target"] or r["obj"])
+            on = (
+                r["obj"]
+                if r["obj"] and r["target"] and r["kind"] in ("read", "write")
+                else (r["target"] or r["obj"])
+            )
             detail = esc(r["detail"], 60)
-            out.append(f"<tr{style}><td{keep}>{r['seq']}</td><td{keep}>{self.rel(r['ts'])}</td>"
-                       f"<td{keep}>{self._actor(r['actor'], 24)}</td>"
-                       f"<td{keep}>{esc(r['kind'])}</td><td>{esc(on, 30)}</td><td>{esc(r['function'], 30)}</td>"
-                       f'<td style="word-break:break-word;min-width:12em">{detail}</td></tr>')
+            out.append(
+                f"<tr{style}><td{keep}>{r['seq']}</td><td{keep}>{self.rel(r['ts'])}</td>"
+                f"<td{keep}>{self._actor(r['actor'], 24)}</td>"
+                f"<td{keep}>{esc(r['kind'])}</td><td>{esc(on, 30)}</td><td>{esc(r['function'], 30)}</td>"
+                f'<td style="word-break:break-word;min-width:12em">{detail}</td></tr>'
+            )
         if not positions:
             out.append('<tr><td colspan="7"><i>no event matches the filters</i></td></tr>')
         out.append("</table>")
@@ -134,38 +148,61 @@ class Panes:
             names = tl["changed"][k]
             changed = set(names.to_list()) if names is not None else set()
             cause, actor, at = tl["cause"][k], tl["actor"][k], int(tl["ts"][k])
-        except Exception as exc:  # a state that cannot be rebuilt is shown, not raised into the widget
+        except (
+            Exception
+        ) as exc:  # a state that cannot be rebuilt is shown, not raised into the widget
             return f'<span style="color:#b00020">state of {esc(obj)}: {esc(type(exc).__name__)}: {esc(exc, 200)}</span>'
         rows = []
         for name, value in state.items():
             mark = ' style="background:#ffe08a"' if name in changed else ""
-            rows.append(f'<tr{mark}><td><code>{esc(name)}</code></td><td class="scope-value"><code>{esc(repr(value), 120)}</code></td></tr>')
-        return (f'<div class="scope-state"><b>{esc(obj)}</b> at {self.rel(ts)}'
-                f'<table style="font-size:12px">{"".join(rows)}</table>'
-                f"<small>last change: {esc(cause, 60)} by {self._actor(actor)} "
-                f"at {self.rel(at)} (highlighted)</small></div>")
+            rows.append(
+                f'<tr{mark}><td><code>{esc(name)}</code></td><td class="scope-value"><code>{esc(repr(value), 120)}</code></td></tr>'
+            )
+        return (
+            f'<div class="scope-state"><b>{esc(obj)}</b> at {self.rel(ts)}'
+            f'<table style="font-size:12px">{"".join(rows)}</table>'
+            f"<small>last change: {esc(cause, 60)} by {self._actor(actor)} "
+            f"at {self.rel(at)} (highlighted)</small></div>"
+        )
 
     def actors(self, i: int, ts: int) -> str:
         """The actors alive at `ts` and what each last did up to row `i`."""
         import polars as pl
 
         actors = self.trace.actors()
-        alive = actors.filter((pl.col("started").is_null() | (pl.col("started") <= ts))
-                              & (pl.col("ended").is_null() | (pl.col("ended") > ts)))
+        alive = actors.filter(
+            (pl.col("started").is_null() | (pl.col("started") <= ts))
+            & (pl.col("ended").is_null() | (pl.col("ended") > ts))
+        )
         lo = max(0, i - ACTIVITY_LOOKBACK)
-        recent = (self._ev.slice(lo, i - lo + 1)
-                  .group_by("actor").agg(pl.all().sort_by("seq").last())
-                  .select("actor", "kind", "target", "function", "obj", "detail"))
+        recent = (
+            self._ev.slice(lo, i - lo + 1)
+            .group_by("actor")
+            .agg(pl.all().sort_by("seq").last())
+            .select("actor", "kind", "target", "function", "obj", "detail")
+        )
         doing = {r[0]: describe(*r[1:]) for r in recent.iter_rows()}
-        out = [f"<b>{alive.height} actor{'s' if alive.height != 1 else ''} alive</b>",
-               '<table style="font-size:12px">']
+        out = [
+            f"<b>{alive.height} actor{'s' if alive.height != 1 else ''} alive</b>",
+            '<table style="font-size:12px">',
+        ]
         for r in alive.head(MAX_ACTORS_SHOWN).select("actor", "name", "kind").iter_rows():
-            out.append(f"<tr><td>{esc(r[1] or r[0], 28)}</td><td>{esc(r[2])}</td>"
-                       f"<td>{esc(doing.get(r[0], '—'), 60)}</td></tr>")
+            out.append(
+                f"<tr><td>{esc(r[1] or r[0], 28)}</td><td>{esc(r[2])}</td>"
+                f"<td>{esc(doing.get(r[0], '—'), 60)}</td></tr>"
+            )
         if alive.height > MAX_ACTORS_SHOWN:
             out.append(f"<tr><td colspan=3>… {alive.height - MAX_ACTORS_SHOWN} more</td></tr>")
         out.append("</table>")
         return "".join(out)
 
 
-__all__ = ["Panes", "describe", "esc", "WINDOW", "ACTIVITY_LOOKBACK", "MAX_ACTORS_SHOWN", "NO_OBJECT"]
+__all__ = [
+    "Panes",
+    "describe",
+    "esc",
+    "WINDOW",
+    "ACTIVITY_LOOKBACK",
+    "MAX_ACTORS_SHOWN",
+    "NO_OBJECT",
+]

@@ -14,7 +14,9 @@ from typing import Any
 def check_direction(direction: int) -> None:
     """Steps go one event back or forward; any other number was a mistake, not a jump."""
     if isinstance(direction, bool) or direction not in (-1, 1):
-        raise ValueError(f"direction: {direction!r} is not a direction; accepted: -1 (back) | 1 (forward)")
+        raise ValueError(
+            f"direction: {direction!r} is not a direction; accepted: -1 (back) | 1 (forward)"
+        )
 
 
 class Scrub:
@@ -38,10 +40,15 @@ class Scrub:
         from ..schema import EVENT_KINDS
 
         if kind not in EVENT_KINDS:
-            raise ValueError(f"kind: {kind!r} is not an event kind; accepted: {', '.join(EVENT_KINDS)}")
+            raise ValueError(
+                f"kind: {kind!r} is not an event kind; accepted: {', '.join(EVENT_KINDS)}"
+            )
         if kind not in self._kind_rows:
-            self._kind_rows[kind] = (self.ev.select(pl.col("kind") == kind).to_series().arg_true()
-                                     if self.n else pl.Series([], dtype=pl.UInt32))
+            self._kind_rows[kind] = (
+                self.ev.select(pl.col("kind") == kind).to_series().arg_true()
+                if self.n
+                else pl.Series([], dtype=pl.UInt32)
+            )
         return self._kind_rows[kind]
 
     def matching(self, actor: str | None, kind: str | None, obj: str | None):

@@ -27,15 +27,23 @@ class LowerTabs:
         self.n = n_events
         self.timeline_base = W.HTML(layout=W.Layout(grid_area="main"))
         self.timeline_cursor = W.HTML(layout=W.Layout(grid_area="main"))
-        timeline = W.GridBox([self.timeline_base, self.timeline_cursor],
-                             layout=W.Layout(grid_template_areas='"main"', grid_template_columns="auto",
-                                             justify_items="flex-start", align_items="flex-start"))
+        timeline = W.GridBox(
+            [self.timeline_base, self.timeline_cursor],
+            layout=W.Layout(
+                grid_template_areas='"main"',
+                grid_template_columns="auto",
+                justify_items="flex-start",
+                align_items="flex-start",
+            ),
+        )
         self.widget = W.Tab(children=[timeline] + [W.HTML() for _ in TABS[1:]])
         for i, title in enumerate(TABS):
             self.widget.set_title(i, title)
         self.geometry: tuple[float, float, float, float, float, float] | None = None
         self._rendered: set[int] = set()
-        self.widget.observe(lambda _: self.render(self.widget.selected_index), names="selected_index")
+        self.widget.observe(
+            lambda _: self.render(self.widget.selected_index), names="selected_index"
+        )
 
     def select(self, tab: str) -> None:
         self.widget.selected_index = TABS.index(tab)
@@ -69,15 +77,18 @@ class LowerTabs:
         self.timeline_cursor.value = (
             f'<svg class="scope-cursor" xmlns="http://www.w3.org/2000/svg" width="{w:.0f}" height="{h:.0f}" '
             f'style="pointer-events:none"><line x1="{x:.1f}" x2="{x:.1f}" y1="{oy:.1f}" y2="{oy + plot_h:.1f}" '
-            f'stroke="black" stroke-width="2"/></svg>')
+            f'stroke="black" stroke-width="2"/></svg>'
+        )
 
     def static_timeline(self) -> str:
         """The timeline with its cursor as one piece of HTML ("" before it is drawn)."""
         if self.geometry is None:
             return ""
         base, overlay = self.timeline_base.value, self.timeline_cursor.value
-        return (f'<div style="display:grid"><div style="grid-area:1/1">{base}</div>'
-                f'<div style="grid-area:1/1">{overlay}</div></div>')
+        return (
+            f'<div style="display:grid"><div style="grid-area:1/1">{base}</div>'
+            f'<div style="grid-area:1/1">{overlay}</div></div>'
+        )
 
     def _render_timeline(self) -> None:
         from . import charts
@@ -92,8 +103,10 @@ class LowerTabs:
         ox, oy, w, h = charts.plot_geometry(svg)
         self.geometry = (ox, oy, w, h, float(spec["width"]), float(spec["height"]))
         png = base64.b64encode(svg_to_png(svg)).decode("ascii")
-        self.timeline_base.value = (f'<img class="scope-timeline" alt="timeline" width="{w:.0f}" height="{h:.0f}" '
-                                    f'src="data:image/png;base64,{png}">')
+        self.timeline_base.value = (
+            f'<img class="scope-timeline" alt="timeline" width="{w:.0f}" height="{h:.0f}" '
+            f'src="data:image/png;base64,{png}">'
+        )
 
     def _tab_html(self, name: str) -> str:
         from . import charts, graphs

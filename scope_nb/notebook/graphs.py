@@ -27,8 +27,14 @@ MAX_CYCLES = 20
 MAX_SHOWN_WIDTH = 900  # px: a wider drawing is shown scaled down to this (a notebook cell)
 RX, RY = 82, 13  # half width / height of a node's box
 
-OUTCOME_COLORS = {"ok": "#c7e9c0", "crashed": "#fb6a4a", "failed": "#fdae6b", "cancelled": "#fdd0a2",
-                  "terminated": "#d9d9d9", "running": "#c6dbef"}
+OUTCOME_COLORS = {
+    "ok": "#c7e9c0",
+    "crashed": "#fb6a4a",
+    "failed": "#fdae6b",
+    "cancelled": "#fdd0a2",
+    "terminated": "#d9d9d9",
+    "running": "#c6dbef",
+}
 
 
 def svg_to_png(svg: str, scale: float = 2.0) -> bytes:
@@ -49,7 +55,7 @@ def png_bundle(svg: str, text: str) -> tuple[dict[str, Any], dict[str, Any]]:
 def _svg_width(svg: str) -> float:
     head = svg[: svg.find(">")]
     start = head.find('width="') + len('width="')
-    return float(head[start: head.find('"', start)])
+    return float(head[start : head.find('"', start)])
 
 
 @dataclass
@@ -78,9 +84,17 @@ def _label(text: object, limit: int = 28) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-def draw_svg(graph: nx.DiGraph, pos: dict, *, labels: dict | None = None, node_colors: dict | None = None,
-             edge_colors: dict | None = None, edge_labels: dict | None = None, title: str = "",
-             empty: str = "nothing to draw") -> str:
+def draw_svg(
+    graph: nx.DiGraph,
+    pos: dict,
+    *,
+    labels: dict | None = None,
+    node_colors: dict | None = None,
+    edge_colors: dict | None = None,
+    edge_labels: dict | None = None,
+    title: str = "",
+    empty: str = "nothing to draw",
+) -> str:
     """Draw nodes at `pos` (pixel coordinates) with arrows; returns an SVG string whose
     viewBox lets it scale to the width it is shown at. A pair of opposite edges (a
     two-lock cycle) is drawn as two parallel arrows, one each way."""
@@ -89,10 +103,12 @@ def draw_svg(graph: nx.DiGraph, pos: dict, *, labels: dict | None = None, node_c
     edge_colors = edge_colors or {}
     edge_labels = edge_labels or {}
     if not pos:
-        return (f'<svg xmlns="http://www.w3.org/2000/svg" width="360" height="40" viewBox="0 0 360 40">'
-                f'<rect width="360" height="40" fill="white"/>'
-                f'<text x="8" y="24" font-family="sans-serif" font-size="13">{html.escape(title)}: '
-                f"{html.escape(empty)}</text></svg>")
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="360" height="40" viewBox="0 0 360 40">'
+            f'<rect width="360" height="40" fill="white"/>'
+            f'<text x="8" y="24" font-family="sans-serif" font-size="13">{html.escape(title)}: '
+            f"{html.escape(empty)}</text></svg>"
+        )
     rx, ry = RX, RY
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
@@ -124,20 +140,26 @@ def draw_svg(graph: nx.DiGraph, pos: dict, *, labels: dict | None = None, node_c
         color = edge_colors.get((u, v), "#777")
         wide = 2.5 if color != "#777" else 1.2
         marker = "arr" if color == "#777" else "arr-red"
-        out.append(f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{ex:.1f}" y2="{ey:.1f}" stroke="{color}" '
-                   f'stroke-width="{wide}" marker-end="url(#{marker})"><title>{html.escape(f"{u} -> {v}")}</title>'
-                   "</line>")
+        out.append(
+            f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{ex:.1f}" y2="{ey:.1f}" stroke="{color}" '
+            f'stroke-width="{wide}" marker-end="url(#{marker})"><title>{html.escape(f"{u} -> {v}")}</title>'
+            "</line>"
+        )
         if (u, v) in edge_labels:
             mx, my = (sx + ex) / 2 - dy / dist * 8, (sy + ey) / 2 + dx / dist * 8
-            out.append(f'<text x="{mx:.1f}" y="{my:.1f}" fill="{color}" text-anchor="middle">'
-                       f"{html.escape(_label(edge_labels[(u, v)], 24))}</text>")
+            out.append(
+                f'<text x="{mx:.1f}" y="{my:.1f}" fill="{color}" text-anchor="middle">'
+                f"{html.escape(_label(edge_labels[(u, v)], 24))}</text>"
+            )
     for node, (x, y) in pos.items():
         fill = node_colors.get(node, "#eeeeee")
         text = labels.get(node, node)
-        out.append(f'<g><title>{html.escape(str(node))}</title>'
-                   f'<rect x="{x - rx:.1f}" y="{y - ry:.1f}" width="{2 * rx}" height="{2 * ry}" rx="6" '
-                   f'fill="{fill}" stroke="#555"/>'
-                   f'<text x="{x:.1f}" y="{y + 4:.1f}" text-anchor="middle">{html.escape(_label(text))}</text></g>')
+        out.append(
+            f"<g><title>{html.escape(str(node))}</title>"
+            f'<rect x="{x - rx:.1f}" y="{y - ry:.1f}" width="{2 * rx}" height="{2 * ry}" rx="6" '
+            f'fill="{fill}" stroke="#555"/>'
+            f'<text x="{x:.1f}" y="{y + 4:.1f}" text-anchor="middle">{html.escape(_label(text))}</text></g>'
+        )
     out.append("</g></svg>")
     return "".join(out)
 
@@ -145,8 +167,11 @@ def draw_svg(graph: nx.DiGraph, pos: dict, *, labels: dict | None = None, node_c
 def boxes_overlap(pos: dict, gap: float = 6.0) -> bool:
     """Whether any two node boxes at `pos` touch (closer than `gap`)."""
     points = list(pos.values())
-    return any(abs(ax - bx) < 2 * RX + gap and abs(ay - by) < 2 * RY + gap
-               for i, (ax, ay) in enumerate(points) for bx, by in points[i + 1:])
+    return any(
+        abs(ax - bx) < 2 * RX + gap and abs(ay - by) < 2 * RY + gap
+        for i, (ax, ay) in enumerate(points)
+        for bx, by in points[i + 1 :]
+    )
 
 
 def _fold_tree(tree: nx.DiGraph) -> nx.DiGraph:
@@ -234,8 +259,14 @@ def draw_supervision(tree: nx.DiGraph) -> SvgGraph:
         kind = data.get("kind")
         labels[n] = f"{name} ({kind})" if kind and not data.get("folded") else name
         colors[n] = OUTCOME_COLORS.get(data.get("outcome"), "#eeeeee")
-    svg = draw_svg(folded, layered_layout(folded), labels=labels, node_colors=colors,
-                   title="supervision tree", empty="no actors recorded")
+    svg = draw_svg(
+        folded,
+        layered_layout(folded),
+        labels=labels,
+        node_colors=colors,
+        title="supervision tree",
+        empty="no actors recorded",
+    )
     return SvgGraph(svg, tree, "supervision tree")
 
 
@@ -255,8 +286,13 @@ def circle_layout(nodes: list, radius_per_node: int = 34) -> dict:
     r = max(70, radius_per_node * n / math.pi)
     while True:
         cx, cy = 2 * r + RX + 8, r + RY + 8
-        pos = {node: (cx + 2 * r * math.cos(2 * math.pi * i / n - math.pi / 2),
-                      cy + r * math.sin(2 * math.pi * i / n - math.pi / 2)) for i, node in enumerate(nodes)}
+        pos = {
+            node: (
+                cx + 2 * r * math.cos(2 * math.pi * i / n - math.pi / 2),
+                cy + r * math.sin(2 * math.pi * i / n - math.pi / 2),
+            )
+            for i, node in enumerate(nodes)
+        }
         if n < 2 or not boxes_overlap(pos):
             return pos
         r *= 1.15
@@ -277,9 +313,17 @@ def draw_lock_graph(graph: nx.DiGraph) -> SvgGraph:
         for a, b in zip(cycle, cycle[1:] + cycle[:1], strict=True):
             red[(a, b)] = "#d62728"
     colors = {n: "#fdd0a2" if any(n in e for e in red) else "#eeeeee" for n in nodes}
-    title = "lock graph" + (f" — {len({frozenset(c) for c in lock_cycles(sub)})} cycle(s)" if red else "")
-    svg = draw_svg(sub, circle_layout(nodes), node_colors=colors, edge_colors=red, title=title,
-                   empty="no lock taken while holding another")
+    title = "lock graph" + (
+        f" — {len({frozenset(c) for c in lock_cycles(sub)})} cycle(s)" if red else ""
+    )
+    svg = draw_svg(
+        sub,
+        circle_layout(nodes),
+        node_colors=colors,
+        edge_colors=red,
+        title=title,
+        empty="no lock taken while holding another",
+    )
     return SvgGraph(svg, graph, title)
 
 
@@ -307,9 +351,9 @@ def message_flow_svg(trace) -> SvgGraph:
 
 def draw_message_flow(graph: nx.DiGraph) -> SvgGraph:
     """A message-flow graph (see `message_flow_graph`) drawn in three columns."""
-    queues = [n for n, d in graph.nodes(data=True) if d["role"] == "queue"][:MAX_NODES // 3]
-    producers = sorted({u for q in queues for u in graph.predecessors(q)})[:MAX_NODES // 3]
-    consumers = sorted({v for q in queues for v in graph.successors(q)})[:MAX_NODES // 3]
+    queues = [n for n, d in graph.nodes(data=True) if d["role"] == "queue"][: MAX_NODES // 3]
+    producers = sorted({u for q in queues for u in graph.predecessors(q)})[: MAX_NODES // 3]
+    consumers = sorted({v for q in queues for v in graph.successors(q)})[: MAX_NODES // 3]
     pos = {}
     for col, members in enumerate((producers, queues, consumers)):
         for row, node in enumerate(members):
@@ -325,8 +369,15 @@ def draw_message_flow(graph: nx.DiGraph) -> SvgGraph:
     labels = {n: (lbl[0] if isinstance(lbl, tuple) else lbl) for n, lbl in labels.items()}
     colors = {n: "#c7e9c0" if n in queues else "#c6dbef" for n in pos}
     edge_labels = {(u, v): f"{d['count']}" for u, v, d in drawn.edges(data=True)}
-    svg = draw_svg(drawn, pos, labels=labels, node_colors=colors, edge_labels=edge_labels,
-                   title="message flow", empty="no messages recorded")
+    svg = draw_svg(
+        drawn,
+        pos,
+        labels=labels,
+        node_colors=colors,
+        edge_labels=edge_labels,
+        title="message flow",
+        empty="no messages recorded",
+    )
     return SvgGraph(svg, graph, "message flow")
 
 
@@ -368,12 +419,28 @@ class MessageFlow(DrawnGraph):
 def draw_svg_graph(graph: nx.DiGraph) -> SvgGraph:
     """Any DiGraph drawn layered (roots on top), for graphs with no drawing of their own."""
     pos = layered_layout(graph)
-    return SvgGraph(draw_svg(graph, pos, title=str(graph.graph.get("name") or "graph")), graph, "graph")
+    return SvgGraph(
+        draw_svg(graph, pos, title=str(graph.graph.get("name") or "graph")), graph, "graph"
+    )
 
 
 __all__ = [
-    "DrawnGraph", "SupervisionTree", "LockGraph", "MessageFlow", "draw_supervision", "draw_lock_graph",
-    "draw_message_flow", "boxes_overlap", "svg_to_png",
-    "SvgGraph", "draw_svg", "layered_layout", "circle_layout", "supervision_svg", "lock_graph_svg",
-    "lock_cycles", "message_flow_graph", "message_flow_svg",
+    "DrawnGraph",
+    "SupervisionTree",
+    "LockGraph",
+    "MessageFlow",
+    "draw_supervision",
+    "draw_lock_graph",
+    "draw_message_flow",
+    "boxes_overlap",
+    "svg_to_png",
+    "SvgGraph",
+    "draw_svg",
+    "layered_layout",
+    "circle_layout",
+    "supervision_svg",
+    "lock_graph_svg",
+    "lock_cycles",
+    "message_flow_graph",
+    "message_flow_svg",
 ]

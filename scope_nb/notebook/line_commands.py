@@ -24,8 +24,10 @@ class LineCommands:
     def _line(self, line: str):
         words = split_words(line, "%scope")
         if not words:
-            raise UsageError("%scope: missing COMMAND (start, stop, status, trace, load, explore, postmortem, "
-                             "export, summary); %%scope records a cell; see %scope?")
+            raise UsageError(
+                "%scope: missing COMMAND (start, stop, status, trace, load, explore, postmortem, "
+                "export, summary); %%scope records a cell; see %scope?"
+            )
         if words[0] in ("-h", "--help", "help"):
             raise HelpShown()
         args = line_parser().parse_args(words)
@@ -44,10 +46,16 @@ class LineCommands:
         import scope_nb
 
         if not scope_nb.is_recording():
-            raise UsageError("%scope stop: nothing is recording (%scope start, or %%scope on a cell)")
+            raise UsageError(
+                "%scope stop: nothing is recording (%scope start, or %%scope on a cell)"
+            )
         live = scope_nb.current()
-        cell = {"since": live._span()[0], "thread": threading.current_thread().name, "body_end": None,
-                "actor": self._actor_here(live)}
+        cell = {
+            "since": live._span()[0],
+            "thread": threading.current_thread().name,
+            "body_end": None,
+            "actor": self._actor_here(live),
+        }
         trace = scope_nb.stop()
         self._started_here = False
         self._keep(trace, None)
@@ -60,8 +68,10 @@ class LineCommands:
         if scope_nb.is_recording():
             trace = scope_nb.current()
             opts = trace.options
-            msg = (f"scope_nb: recording ({len(trace):,} events so far, {trace.dropped:,} dropped; "
-                   f"level {opts.tracing_level}, max_events {opts.max_events:,}, sample {opts.sample_rate})")
+            msg = (
+                f"scope_nb: recording ({len(trace):,} events so far, {trace.dropped:,} dropped; "
+                f"level {opts.tracing_level}, max_events {opts.max_events:,}, sample {opts.sample_rate})"
+            )
         elif isinstance(self.shell.user_ns.get("_scope"), scope_nb.Trace):
             msg = f"scope_nb: not recording; _scope holds {len(self.shell.user_ns['_scope']):,} events"
         else:
@@ -121,8 +131,10 @@ class LineCommands:
         if cell is not None and (crash_ts is None or cell.ts >= crash_ts):
             return cell
         if crash_ts is None:
-            raise UsageError("%scope postmortem: no failure in the last trace (no crashed thread/task, "
-                             "the cell did not raise)")
+            raise UsageError(
+                "%scope postmortem: no failure in the last trace (no crashed thread/task, "
+                "the cell did not raise)"
+            )
         actor = crashes.filter(pl.col("ts") == crash_ts)["actor"][0]
         return trace.analyze_crash(actor)
 
@@ -146,7 +158,9 @@ class LineCommands:
         if not isinstance(trace, scope_nb.Trace):
             trace = scope_nb.current()
         if trace is None:
-            raise UsageError(f"%scope {cmd}: no trace yet; record a cell with %%scope or %scope load PATH")
+            raise UsageError(
+                f"%scope {cmd}: no trace yet; record a cell with %%scope or %scope load PATH"
+            )
         return trace
 
 

@@ -64,34 +64,75 @@ def _names(text: str) -> list[str]:
 
 
 def _add_record_options(p: argparse.ArgumentParser, cell: bool) -> None:
-    p.add_argument("--level", choices=LEVELS, default=None, help="what to record (default full): "
-                   "full | messages_only | states_only | minimal | off")
-    p.add_argument("--sample", type=float, default=None, metavar="R",
-                   help="keep this fraction (0..1) of non-critical events, chosen deterministically")
-    p.add_argument("--max-events", type=int, default=None, metavar="N",
-                   help="hard bound on kept events; the oldest non-critical ones go first (default 100000)")
-    p.add_argument("--modules", type=_names, default=[], metavar="a,b",
-                   help="modules whose function calls are recorded (args, result, exception, duration)")
-    p.add_argument("--objects", type=_names, default=[], metavar="x,y",
-                   help="notebook variables traced as objects: method calls and every state change")
-    p.add_argument("--races", action="store_true",
-                   help="watch attribute accesses of instances of the notebook's and program's own "
-                   "classes for races, with no trace_object (a Python call per such access)")
-    p.add_argument("--repr-objects", action="store_true",
-                   help="show objects with their own repr(), run later off the traced thread under a "
-                   "time budget (it runs the program's __repr__; default: <Type #n>)")
+    p.add_argument(
+        "--level",
+        choices=LEVELS,
+        default=None,
+        help="what to record (default full): full | messages_only | states_only | minimal | off",
+    )
+    p.add_argument(
+        "--sample",
+        type=float,
+        default=None,
+        metavar="R",
+        help="keep this fraction (0..1) of non-critical events, chosen deterministically",
+    )
+    p.add_argument(
+        "--max-events",
+        type=int,
+        default=None,
+        metavar="N",
+        help="hard bound on kept events; the oldest non-critical ones go first (default 100000)",
+    )
+    p.add_argument(
+        "--modules",
+        type=_names,
+        default=[],
+        metavar="a,b",
+        help="modules whose function calls are recorded (args, result, exception, duration)",
+    )
+    p.add_argument(
+        "--objects",
+        type=_names,
+        default=[],
+        metavar="x,y",
+        help="notebook variables traced as objects: method calls and every state change",
+    )
+    p.add_argument(
+        "--races",
+        action="store_true",
+        help="watch attribute accesses of instances of the notebook's and program's own "
+        "classes for races, with no trace_object (a Python call per such access)",
+    )
+    p.add_argument(
+        "--repr-objects",
+        action="store_true",
+        help="show objects with their own repr(), run later off the traced thread under a "
+        "time budget (it runs the program's __repr__; default: <Type #n>)",
+    )
     if cell:
-        p.add_argument("-o", "--output", default=None, metavar="NAME",
-                       help="also keep the Trace in this variable (it is always kept as _scope)")
+        p.add_argument(
+            "-o",
+            "--output",
+            default=None,
+            metavar="NAME",
+            help="also keep the Trace in this variable (it is always kept as _scope)",
+        )
         p.add_argument("--quiet", action="store_true", help="do not show the summary")
-        p.add_argument("--environment", action="store_true",
-                       help="count the kernel's own threads and tasks in the summary too")
+        p.add_argument(
+            "--environment",
+            action="store_true",
+            help="count the kernel's own threads and tasks in the summary too",
+        )
 
 
 def record_parser() -> _Parser:
-    p = _Parser(prog="%scope", description="%%scope [options]: record the cell -- the threads, tasks and "
-                "processes it starts, their messages, locks and traced objects -- keep the Trace as _scope "
-                "and show a summary. If the cell raises, the exception shows as usual and the trace is kept.")
+    p = _Parser(
+        prog="%scope",
+        description="%%scope [options]: record the cell -- the threads, tasks and "
+        "processes it starts, their messages, locks and traced objects -- keep the Trace as _scope "
+        "and show a summary. If the cell raises, the exception shows as usual and the trace is kept.",
+    )
     _add_record_options(p, cell=True)
     return p
 
@@ -100,7 +141,9 @@ def line_parser() -> _Parser:
     p = _Parser(prog="scope", description="%scope COMMAND: drive a recording and the traces.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    start = sub.add_parser("start", help="start recording until %%scope stop (options as for %%%%scope)")
+    start = sub.add_parser(
+        "start", help="start recording until %%scope stop (options as for %%%%scope)"
+    )
     _add_record_options(start, cell=False)
     sub.add_parser("stop", help="stop recording; the Trace becomes _scope and its summary is shown")
     sub.add_parser("status", help="is a recording running, and how much it holds")
@@ -109,10 +152,19 @@ def line_parser() -> _Parser:
     tr.add_argument("name", help="module name, or the notebook variable holding the object / lock")
     ld = sub.add_parser("load", help="load persisted trace directories (merged) as _scope")
     ld.add_argument("paths", nargs="+", metavar="PATH", help="trace directory")
-    ld.add_argument("--trusted", action="store_true", help="unpickle recorded object state (only your own traces)")
+    ld.add_argument(
+        "--trusted",
+        action="store_true",
+        help="unpickle recorded object state (only your own traces)",
+    )
     sub.add_parser("explore", help="open the explorer on _scope")
-    sub.add_parser("postmortem", help="crash analysis of the last failure: a failed cell or a crashed thread/task")
-    ex = sub.add_parser("export", help="write _scope: PATH.json = Chrome/Perfetto trace, else a Parquet directory")
+    sub.add_parser(
+        "postmortem",
+        help="crash analysis of the last failure: a failed cell or a crashed thread/task",
+    )
+    ex = sub.add_parser(
+        "export", help="write _scope: PATH.json = Chrome/Perfetto trace, else a Parquet directory"
+    )
     ex.add_argument("path", metavar="PATH", help="where to write")
     sub.add_parser("summary", help="show the summary of _scope again")
     return p
@@ -125,8 +177,11 @@ def usage() -> str:
     for parser in sub.choices.values():
         if any(a.dest != "help" for a in parser._actions):
             parts.append(f"\n%{parser.format_usage().split(':', 1)[1].strip()}\n")
-            parts.extend(f"    {'/'.join(a.option_strings) or a.dest}: {a.help}\n"
-                         for a in parser._actions if a.dest != "help")
+            parts.extend(
+                f"    {'/'.join(a.option_strings) or a.dest}: {a.help}\n"
+                for a in parser._actions
+                if a.dest != "help"
+            )
     return "".join(parts)
 
 
@@ -155,5 +210,13 @@ def check_output_name(name: str | None) -> None:
         raise UsageError(f"%%scope -o: {name!r} is not a valid variable name")
 
 
-__all__ = ["LEVELS", "HelpShown", "split_words", "record_parser", "line_parser", "usage",
-           "record_options", "check_output_name"]
+__all__ = [
+    "LEVELS",
+    "HelpShown",
+    "split_words",
+    "record_parser",
+    "line_parser",
+    "usage",
+    "record_options",
+    "check_output_name",
+]

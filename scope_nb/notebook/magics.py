@@ -70,7 +70,9 @@ class ScopeMagics(LineCommands, Magics):
     def _objects(self, names: list[str]) -> list[tuple[str, Any]]:
         missing = [n for n in names if n not in self.shell.user_ns]
         if missing:
-            raise UsageError(f"%%scope --objects: no variable named {', '.join(missing)} in the notebook")
+            raise UsageError(
+                f"%%scope --objects: no variable named {', '.join(missing)} in the notebook"
+            )
         return [(n, self.shell.user_ns[n]) for n in names]
 
     def _start(self, args: argparse.Namespace):
@@ -100,12 +102,19 @@ class ScopeMagics(LineCommands, Magics):
 
         args = record_parser().parse_args(split_words(line, "%%scope"))
         check_output_name(args.output)
-        code = compile_cell(self.shell, cell)  # a SyntaxError shows before anything is recorded or replaced
+        code = compile_cell(
+            self.shell, cell
+        )  # a SyntaxError shows before anything is recorded or replaced
         from .. import clock
 
         since = clock.now()
         trace = self._start(args)
-        cell = {"since": since, "thread": threading.current_thread().name, "body_end": None, "actor": None}
+        cell = {
+            "since": since,
+            "thread": threading.current_thread().name,
+            "body_end": None,
+            "actor": None,
+        }
         failure: BaseException | None = None
         actor, failed_at = None, 0
         try:
@@ -117,28 +126,44 @@ class ScopeMagics(LineCommands, Magics):
         finally:
             self._finish(trace, args, failure, failed_at, actor, code[2], cell)
 
-    def _finish(self, trace, args: argparse.Namespace, failure: BaseException | None, failed_at: int,
-                actor: str | None, cell_file: str, cell: dict[str, Any]) -> None:
+    def _finish(
+        self,
+        trace,
+        args: argparse.Namespace,
+        failure: BaseException | None,
+        failed_at: int,
+        actor: str | None,
+        cell_file: str,
+        cell: dict[str, Any],
+    ) -> None:
         """Stop the cell's recording (unless the cell stopped it itself), keep the trace and
         show the summary. A fault here is reported, never raised: the cell's own result or
         exception is what the notebook must see."""
         import scope_nb
 
         try:
-            cell["actor"] = self._actor_here(trace)  # the actor the cell ran as, known once it did something
+            cell["actor"] = self._actor_here(
+                trace
+            )  # the actor the cell ran as, known once it did something
             if scope_nb.is_recording() and scope_nb.current() is trace:
                 scope_nb.stop()
             self._keep(trace, args.output)
             if failure is not None:
                 self._failure = CellFailure(trace, failure, failed_at, actor, cell_file)
                 self._failure_trace = trace
-                print(f"scope_nb: the cell raised {type(failure).__name__}; trace kept as _scope "
-                      f"({len(trace):,} events) -- %scope postmortem for the analysis", file=sys.stderr)
+                print(
+                    f"scope_nb: the cell raised {type(failure).__name__}; trace kept as _scope "
+                    f"({len(trace):,} events) -- %scope postmortem for the analysis",
+                    file=sys.stderr,
+                )
             elif not args.quiet:
                 self._show_summary(trace, None if args.environment else cell)
         except Exception as exc:
-            print(f"scope_nb: internal error after the cell ({type(exc).__name__}: {exc}); "
-                  "the cell itself ran as usual", file=sys.stderr)
+            print(
+                f"scope_nb: internal error after the cell ({type(exc).__name__}: {exc}); "
+                "the cell itself ran as usual",
+                file=sys.stderr,
+            )
 
     def _keep(self, trace, name: str | None) -> None:
         self.shell.user_ns["_scope"] = trace
@@ -154,8 +179,14 @@ class ScopeMagics(LineCommands, Magics):
         if cell is not None:
             from .summary_view import environment_actors
 
-            environment = environment_actors(trace.actors(), cell["since"], cell["thread"], cell["body_end"],
-                                             os.getpid(), cell["actor"])
+            environment = environment_actors(
+                trace.actors(),
+                cell["since"],
+                cell["thread"],
+                cell["body_end"],
+                os.getpid(),
+                cell["actor"],
+            )
         display(SummaryPanel(trace, environment))
 
     # -- shared with the line commands ------------------------------------------------------
@@ -166,10 +197,19 @@ class ScopeMagics(LineCommands, Magics):
 
         try:
             return scope_nb._recorder().current_actor() if scope_nb.current() is trace else None
-        except Exception:  # not recording any more, or a recorder fault: the failure is kept without it
+        except (
+            Exception
+        ):  # not recording any more, or a recorder fault: the failure is kept without it
             return None
 
 
 ScopeMagics.scope.__doc__ = usage()
 
-__all__ = ["ScopeMagics", "SummaryPanel", "CellFailure", "run_cell_body", "compile_cell", "run_compiled"]
+__all__ = [
+    "ScopeMagics",
+    "SummaryPanel",
+    "CellFailure",
+    "run_cell_body",
+    "compile_cell",
+    "run_compiled",
+]

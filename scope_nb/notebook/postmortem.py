@@ -14,7 +14,9 @@ class CellFailure:
     """The post-mortem of a `%%scope` cell that raised: the exception, where, and what
     the recording holds from just before (the cell's last events, object states)."""
 
-    def __init__(self, trace, exc: BaseException, ts: int, actor: str | None, cell_file: str | None = None):
+    def __init__(
+        self, trace, exc: BaseException, ts: int, actor: str | None, cell_file: str | None = None
+    ):
         import traceback
 
         self.trace = trace
@@ -22,10 +24,16 @@ class CellFailure:
         end = trace._span()[1]  # a cell that stopped the recording itself failed after its end
         self.ts = ts if end is None else min(ts, end)
         self.actor = actor
-        tb = exc.__traceback__  # from the cell's own frame on: the magic's frames are not the user's
-        while cell_file is not None and tb is not None and tb.tb_frame.f_code.co_filename != cell_file:
+        tb = (
+            exc.__traceback__
+        )  # from the cell's own frame on: the magic's frames are not the user's
+        while (
+            cell_file is not None and tb is not None and tb.tb_frame.f_code.co_filename != cell_file
+        ):
             tb = tb.tb_next
-        self.traceback = "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
+        self.traceback = "".join(
+            traceback.format_exception(type(exc), exc, tb or exc.__traceback__)
+        )
 
     def last_events(self, n: int = 15):
         import polars as pl
@@ -45,8 +53,12 @@ class CellFailure:
         return out
 
     def __repr__(self) -> str:
-        lines = [f"Cell failed: {type(self.exception).__name__}: {self.exception}", self.traceback.rstrip(),
-                 "Last events of the cell's thread:", str(self.last_events())]
+        lines = [
+            f"Cell failed: {type(self.exception).__name__}: {self.exception}",
+            self.traceback.rstrip(),
+            "Last events of the cell's thread:",
+            str(self.last_events()),
+        ]
         lines += [f"state of {k}: {v!r}" for k, v in self.states().items()]
         return "\n".join(lines)
 
@@ -55,14 +67,18 @@ class CellFailure:
 
         from ..analysis.inline_html import frame_html
 
-        states = "".join(f"<li><code>{html.escape(k)}</code>: <code>{html.escape(repr(v)[:300])}</code></li>"
-                         for k, v in self.states().items())
-        return (f'<div class="scope-postmortem"><b style="color:#b00020">Cell failed: '
-                f"{html.escape(type(self.exception).__name__)}: {html.escape(str(self.exception))}</b>"
-                f"<pre>{html.escape(self.traceback)}</pre><b>Last events of the cell's thread</b>"
-                f"{frame_html(self.last_events())}"
-                + (f"<b>Traced objects at the failure</b><ul>{states}</ul>" if states else "") + "</div>")
-
+        states = "".join(
+            f"<li><code>{html.escape(k)}</code>: <code>{html.escape(repr(v)[:300])}</code></li>"
+            for k, v in self.states().items()
+        )
+        return (
+            f'<div class="scope-postmortem"><b style="color:#b00020">Cell failed: '
+            f"{html.escape(type(self.exception).__name__)}: {html.escape(str(self.exception))}</b>"
+            f"<pre>{html.escape(self.traceback)}</pre><b>Last events of the cell's thread</b>"
+            f"{frame_html(self.last_events())}"
+            + (f"<b>Traced objects at the failure</b><ul>{states}</ul>" if states else "")
+            + "</div>"
+        )
 
 
 __all__ = ["CellFailure"]

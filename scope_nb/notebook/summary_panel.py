@@ -32,21 +32,38 @@ class SummaryPanel:
     def _repr_html_(self) -> str:
         from .summary_view import summary_html
 
-        return summary_html(f"scope_nb {'recording' if self.trace.live else 'trace'}", self.sections)
+        return summary_html(
+            f"scope_nb {'recording' if self.trace.live else 'trace'}", self.sections
+        )
 
     def widget(self):
         import ipywidgets as W
 
         out = W.Output()
-        buttons = [W.Button(description="explore", icon="search", tooltip="open the explorer on this trace")]
+        buttons = [
+            W.Button(
+                description="explore", icon="search", tooltip="open the explorer on this trace"
+            )
+        ]
         targets: list[tuple[Any, str | None]] = [(None, None)]
         for sec in self.sections:
-            if sec.count and sec.first_ts is not None and sec.name in ("crashes", "races", "deadlocks", "stalls"):
-                buttons.append(W.Button(description=f"{sec.name} ({sec.count})", button_style="danger",
-                                        tooltip=f"open the explorer at the first of the {sec.name}"))
+            if (
+                sec.count
+                and sec.first_ts is not None
+                and sec.name in ("crashes", "races", "deadlocks", "stalls")
+            ):
+                buttons.append(
+                    W.Button(
+                        description=f"{sec.name} ({sec.count})",
+                        button_style="danger",
+                        tooltip=f"open the explorer at the first of the {sec.name}",
+                    )
+                )
                 targets.append((sec.first_ts, None))
             elif sec.name == "hotspots" and sec.items:
-                buttons.append(W.Button(description="hotspots", tooltip="open the explorer on the hotspots"))
+                buttons.append(
+                    W.Button(description="hotspots", tooltip="open the explorer on the hotspots")
+                )
                 targets.append((None, "hotspots"))
 
         def opener(at, tab):
@@ -55,8 +72,12 @@ class SummaryPanel:
 
                 out.clear_output()
                 with out:
-                    display(self.trace.explore() if at is None and tab is None else
-                            _explorer(self.trace, at, tab))
+                    display(
+                        self.trace.explore()
+                        if at is None and tab is None
+                        else _explorer(self.trace, at, tab)
+                    )
+
             return open_
 
         for button, (at, tab) in zip(buttons, targets, strict=True):

@@ -156,7 +156,12 @@ class LockCore:
     _depth: int
 
     def __init__(
-        self, lock: Any, name: str, st: Any, hub: LockHub | None = None, reentrant: bool = False,
+        self,
+        lock: Any,
+        name: str,
+        st: Any,
+        hub: LockHub | None = None,
+        reentrant: bool = False,
         owners: dict | None = None,
     ) -> None: ...
     def _rename(self, name: str, /) -> bool: ...

@@ -20,8 +20,17 @@ class ActorRegistry:
         self._tasks: dict[int, str] = {}  # id(Task) -> actor, removed when the task is done
         self.lock = threading.Lock()  # only on spawn / end, never per event
 
-    def new(self, kind: str, name: str, parent: str | None, supervisor: str | None = None, started: int | None = None) -> str:
-        letter = {"thread": "T", "task": "A", "executor": "X", "taskgroup": "G", "process": "P"}[kind]
+    def new(
+        self,
+        kind: str,
+        name: str,
+        parent: str | None,
+        supervisor: str | None = None,
+        started: int | None = None,
+    ) -> str:
+        letter = {"thread": "T", "task": "A", "executor": "X", "taskgroup": "G", "process": "P"}[
+            kind
+        ]
         actor = f"{letter}{next(self._n)}:{self.pid}"
         self.rows[actor] = {
             "actor": actor,
@@ -53,14 +62,18 @@ class ActorRegistry:
             "exception": None,
         }
 
-    def register_thread(self, thread: threading.Thread, parent: str | None, supervisor: str | None = None) -> str:
+    def register_thread(
+        self, thread: threading.Thread, parent: str | None, supervisor: str | None = None
+    ) -> str:
         """A thread about to be started by `parent` (called from the Thread.start patch)."""
         with self.lock:
             actor = self.new("thread", thread.name, parent, supervisor)
             self._threads[id(thread)] = actor
             return actor
 
-    def register_process(self, pid: int, name: str, parent: str | None, supervisor: str | None = None) -> str:
+    def register_process(
+        self, pid: int, name: str, parent: str | None, supervisor: str | None = None
+    ) -> str:
         """A child OS process started from this one, seen from the parent side ("P<pid>").
         A row already made for it (by another patch of the same start) is kept."""
         actor = f"P{pid}"
@@ -68,9 +81,16 @@ class ActorRegistry:
             row = self.rows.get(actor)
             if row is None:
                 self.rows[actor] = {
-                    "actor": actor, "kind": "process", "name": name, "parent": parent,
-                    "supervisor": supervisor, "pid": pid, "started": clock.now(), "ended": None,
-                    "outcome": "running", "exception": None,
+                    "actor": actor,
+                    "kind": "process",
+                    "name": name,
+                    "parent": parent,
+                    "supervisor": supervisor,
+                    "pid": pid,
+                    "started": clock.now(),
+                    "ended": None,
+                    "outcome": "running",
+                    "exception": None,
                 }
             elif supervisor is not None and row["supervisor"] is None:
                 row["supervisor"] = supervisor
@@ -89,7 +109,9 @@ class ActorRegistry:
     def forget_thread(self, thread: threading.Thread) -> None:
         self._threads.pop(id(thread), None)
 
-    def task_actor(self, task, rec=None, parent: str | None = None, supervisor: str | None = None) -> str:
+    def task_actor(
+        self, task, rec=None, parent: str | None = None, supervisor: str | None = None
+    ) -> str:
         actor = self._tasks.get(id(task))
         if actor is None:
             with self.lock:
@@ -104,7 +126,9 @@ class ActorRegistry:
     def _task_gone(self, task) -> None:
         self._tasks.pop(id(task), None)
 
-    def end(self, actor: str, outcome: str, exception: str | None = None, ts: int | None = None) -> None:
+    def end(
+        self, actor: str, outcome: str, exception: str | None = None, ts: int | None = None
+    ) -> None:
         row = self.rows.get(actor)
         if row is not None and row["ended"] is None:
             row["ended"] = ts if ts is not None else clock.now()

@@ -90,11 +90,22 @@ class _Capture:
         if store.fast is None:
             return None
         return store.fast.Hooks(
-            rec=rec, local=rec.local, new_buffer=rec._new_buffer, sync_task=rec.sync_task,
-            current_task=asyncio.current_task, fault=rec.fault,
-            cap=self._cap, args_of=self.args_of, sites=rec.site_by_code, chunk=store.chunk_size,
-            capture_args=self.capture_args, buffer_type=ThreadBuffer, redacted=REDACTED,
-            mask=store.mask if self.sampling else None, dropped=store.dropped, **callbacks,
+            rec=rec,
+            local=rec.local,
+            new_buffer=rec._new_buffer,
+            sync_task=rec.sync_task,
+            current_task=asyncio.current_task,
+            fault=rec.fault,
+            cap=self._cap,
+            args_of=self.args_of,
+            sites=rec.site_by_code,
+            chunk=store.chunk_size,
+            capture_args=self.capture_args,
+            buffer_type=ThreadBuffer,
+            redacted=REDACTED,
+            mask=store.mask if self.sampling else None,
+            dropped=store.dropped,
+            **callbacks,
         )
 
     def keep(self, b) -> bool:
@@ -128,7 +139,9 @@ class MonitoringBackend(_Capture):
             if mon.get_tool(tool) is None:
                 break
         else:
-            raise RuntimeError("scope_nb: every sys.monitoring tool id is taken; cannot record calls")
+            raise RuntimeError(
+                "scope_nb: every sys.monitoring tool id is taken; cannot record calls"
+            )
         mon.use_tool_id(tool, "scope_nb")
         self.tool = tool
         if _used_tools.get(tool):
@@ -138,8 +151,13 @@ class MonitoringBackend(_Capture):
         self.E = E
         on_start, on_return = self._hot_callbacks()
         on_yield, on_resume = self.on_yield, self.on_resume
-        self.fast = self._fast_hooks(py_start=on_start, py_return=on_return, py_yield=on_yield, py_resume=on_resume,
-                                     disable=mon.DISABLE)
+        self.fast = self._fast_hooks(
+            py_start=on_start,
+            py_return=on_return,
+            py_yield=on_yield,
+            py_resume=on_resume,
+            disable=mon.DISABLE,
+        )
         if self.fast is not None:
             on_start, on_return = self.fast.on_start, self.fast.on_return
             on_yield, on_resume = self.fast.on_yield, self.fast.on_resume
@@ -168,7 +186,10 @@ class MonitoringBackend(_Capture):
 
     def watch_all(self) -> None:
         E = self.E
-        self.mon.set_events(self.tool, E.PY_UNWIND | E.PY_THROW | E.PY_START | E.PY_RETURN | E.PY_YIELD | E.PY_RESUME)
+        self.mon.set_events(
+            self.tool,
+            E.PY_UNWIND | E.PY_THROW | E.PY_START | E.PY_RETURN | E.PY_YIELD | E.PY_RESUME,
+        )
 
     def uninstall(self) -> None:
         mon = self.mon
@@ -177,7 +198,14 @@ class MonitoringBackend(_Capture):
         mon.set_events(self.tool, 0)
         for code in self.watched:
             mon.set_local_events(self.tool, code, 0)
-        for ev in (self.E.PY_START, self.E.PY_RETURN, self.E.PY_YIELD, self.E.PY_RESUME, self.E.PY_THROW, self.E.PY_UNWIND):
+        for ev in (
+            self.E.PY_START,
+            self.E.PY_RETURN,
+            self.E.PY_YIELD,
+            self.E.PY_RESUME,
+            self.E.PY_THROW,
+            self.E.PY_UNWIND,
+        ):
             mon.register_callback(self.tool, ev, None)
         mon.free_tool_id(self.tool)
         self.tool = None
@@ -282,7 +310,11 @@ class MonitoringBackend(_Capture):
         t = clock.perf_ns()
         site = self.rec.site_of.get(id(code))
         if site is None:
-            return None if self.rec.trace_everything and self.rec.is_user_code(code) else self.mon.DISABLE
+            return (
+                None
+                if self.rec.trace_everything and self.rec.is_user_code(code)
+                else self.mon.DISABLE
+            )
         try:
             b = self._buf()
             if not b.on:
@@ -298,7 +330,11 @@ class MonitoringBackend(_Capture):
     def on_resume(self, code, offset):
         site = self.rec.site_of.get(id(code))
         if site is None:
-            return None if self.rec.trace_everything and self.rec.is_user_code(code) else self.mon.DISABLE
+            return (
+                None
+                if self.rec.trace_everything and self.rec.is_user_code(code)
+                else self.mon.DISABLE
+            )
         self._resumed(site)
 
     def on_throw(self, code, offset, exc):
@@ -366,8 +402,10 @@ class ProfileBackend(_Capture):
             # a C profiler (cProfile's Profile) holds the hook and cannot be chained:
             # taking the hook from it would change what the program measures
             self.blocked = True
-            self.rec.fault("calls not recorded: a C profiler holds the profile hook",
-                           RuntimeError(f"sys.getprofile() is a {type(prev).__name__}"))
+            self.rec.fault(
+                "calls not recorded: a C profiler holds the profile hook",
+                RuntimeError(f"sys.getprofile() is a {type(prev).__name__}"),
+            )
             return
         hook = self.hook
         if prev is not None:
@@ -380,12 +418,22 @@ class ProfileBackend(_Capture):
         if self.prev_trace is None and self.prev_thread_trace is None:
             self.trace_exceptions = True
         else:
-            self.rec.fault("exception values unavailable: another trace function is installed", RuntimeError("sys.gettrace() is set"))
+            self.rec.fault(
+                "exception values unavailable: another trace function is installed",
+                RuntimeError("sys.gettrace() is set"),
+            )
         # the C profile function when nothing is chained (it calls self.hook for
         # generators, exceptions and code seen for the first time in trace-everything mode)
-        self.fast = None if prev is not None else self._fast_hooks(
-            py_hook=self.hook, exc_tracer=self._exc_tracer if self.trace_exceptions else None,
-            return_ops=tuple(sorted(_RETURN_OPS)), exc_pending=self.exc_pending, gen_ops=(_YIELD_OP, _RESUME_OP),
+        self.fast = (
+            None
+            if prev is not None
+            else self._fast_hooks(
+                py_hook=self.hook,
+                exc_tracer=self._exc_tracer if self.trace_exceptions else None,
+                return_ops=tuple(sorted(_RETURN_OPS)),
+                exc_pending=self.exc_pending,
+                gen_ops=(_YIELD_OP, _RESUME_OP),
+            )
         )
         if self.trace_exceptions:
             if self.fast is not None:
@@ -420,8 +468,10 @@ class ProfileBackend(_Capture):
         if sys.getprofile() is not self.installed_hook:
             # the program set its own profile function (cProfile.enable() for one) while
             # recording: this thread's calls after that were not recorded
-            self.rec.fault("calls missed: the program replaced the profile hook",
-                           RuntimeError(f"sys.getprofile() is {type(sys.getprofile()).__name__}"))
+            self.rec.fault(
+                "calls missed: the program replaced the profile hook",
+                RuntimeError(f"sys.getprofile() is {type(sys.getprofile()).__name__}"),
+            )
         sys.setprofile(self.prev_profile)
         threading.setprofile(self.prev_thread_profile)
         if self.trace_exceptions:
@@ -513,7 +563,11 @@ class ProfileBackend(_Capture):
                     kind = SUSPEND
                 else:
                     exc = self.exc_pending.pop(id(frame), None)
-                    b.vals.append(self.exc_value(b, exc) if exc is not None else Formatted("BaseException|<unknown>"))
+                    b.vals.append(
+                        self.exc_value(b, exc)
+                        if exc is not None
+                        else Formatted("BaseException|<unknown>")
+                    )
                     kind = EXCEPTION
                 self.exc_pending.pop(id(frame), None)
                 b.ts.append(t)

@@ -127,7 +127,20 @@ def backend_status() -> BackendStatus:
 class ThreadBuffer:
     """The events of one thread, oldest first, in the current (unsealed) chunk."""
 
-    __slots__ = ("ts", "ks", "vals", "actor", "ident", "store", "task", "loopy", "pos", "stack", "index", "on")
+    __slots__ = (
+        "ts",
+        "ks",
+        "vals",
+        "actor",
+        "ident",
+        "store",
+        "task",
+        "loopy",
+        "pos",
+        "stack",
+        "index",
+        "on",
+    )
 
     def __init__(self, store: Store, actor: str, ident: int, index: int):
         self.store = store

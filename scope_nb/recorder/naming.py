@@ -15,12 +15,18 @@ import dis
 
 _STORE_OPS = frozenset({"STORE_NAME", "STORE_FAST", "STORE_GLOBAL", "STORE_DEREF"})
 # one variable's value pushed (3.14: LOAD_FAST_BORROW, a reference the frame keeps alive)
-_LOAD_OPS = frozenset({"LOAD_NAME", "LOAD_FAST", "LOAD_GLOBAL", "LOAD_DEREF", "LOAD_FAST_CHECK",
-                       "LOAD_FAST_BORROW"})
+_LOAD_OPS = frozenset(
+    {"LOAD_NAME", "LOAD_FAST", "LOAD_GLOBAL", "LOAD_DEREF", "LOAD_FAST_CHECK", "LOAD_FAST_BORROW"}
+)
 # push, pop nothing (3.14: LOAD_SMALL_INT for 0-255; 3.15: LOAD_COMMON_CONSTANT for None)
-_PUSH_OPS = _LOAD_OPS | {"LOAD_CONST", "PUSH_NULL", "LOAD_FAST_LOAD_FAST",
-                         "LOAD_FAST_BORROW_LOAD_FAST_BORROW", "LOAD_SMALL_INT",
-                         "LOAD_COMMON_CONSTANT"}
+_PUSH_OPS = _LOAD_OPS | {
+    "LOAD_CONST",
+    "PUSH_NULL",
+    "LOAD_FAST_LOAD_FAST",
+    "LOAD_FAST_BORROW_LOAD_FAST_BORROW",
+    "LOAD_SMALL_INT",
+    "LOAD_COMMON_CONSTANT",
+}
 _JUMPS = frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
 _ENDS = ("RETURN", "RAISE", "YIELD", "RERAISE")
 
@@ -66,12 +72,19 @@ def _stored_into(ins: list, i: int) -> str | None:
         elif op == "STORE_ATTR":
             if pos < 2:
                 prev = ins[i - 1]
-                return f"{prev.argval}.{x.argval}" if pos == 1 and prev.opname in _LOAD_OPS else None
+                return (
+                    f"{prev.argval}.{x.argval}" if pos == 1 and prev.opname in _LOAD_OPS else None
+                )
             pos -= 2
         elif op == "SWAP":
             pos = arg - 1 if pos == 0 else 0 if pos == arg - 1 else pos
-        elif (op in ("BUILD_TUPLE", "BUILD_LIST") and pos < arg and i + 1 < len(ins)
-              and ins[i + 1].opname == "UNPACK_SEQUENCE" and ins[i + 1].arg == arg):
+        elif (
+            op in ("BUILD_TUPLE", "BUILD_LIST")
+            and pos < arg
+            and i + 1 < len(ins)
+            and ins[i + 1].opname == "UNPACK_SEQUENCE"
+            and ins[i + 1].arg == arg
+        ):
             pos = arg - 1 - pos
             i += 1
         elif x.opcode in _JUMPS or op.startswith(_ENDS) or (pos == 0 and op not in _PUSH_OPS):

@@ -138,4 +138,3 @@ def after_fork_in_child() -> None:
             t.stop.clear()
             _pending.append(t)
     _paused.clear()
-

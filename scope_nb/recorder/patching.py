@@ -15,7 +15,11 @@ _UNKNOWN = object()
 def patch(owner: Any, name: str, new: Any) -> None:
     key = (id(owner), name)
     if key not in _originals:
-        _originals[key] = owner.__dict__.get(name, _MISSING) if isinstance(owner, type) else getattr(owner, name, _MISSING)
+        _originals[key] = (
+            owner.__dict__.get(name, _MISSING)
+            if isinstance(owner, type)
+            else getattr(owner, name, _MISSING)
+        )
     setattr(owner, name, new)
 
 
@@ -34,4 +38,3 @@ def unpatch(owner: Any, name: str) -> None:
         delattr(owner, name)
     else:
         setattr(owner, name, value)
-

@@ -76,8 +76,14 @@ class Recorder:
         self.started_perf = clock.perf_ns()
         self.stopped_perf: int | None = None
         self.store = Store(options.max_events, options.sample_rate, options.seed)
-        self.fmt = Formatter(options.max_repr, options.max_depth, options.redact, options.repr_objects,
-                             self.fault, self.own_thread)
+        self.fmt = Formatter(
+            options.max_repr,
+            options.max_depth,
+            options.redact,
+            options.repr_objects,
+            self.fault,
+            self.own_thread,
+        )
         self.kinds = LEVEL_KINDS[options.tracing_level]
         self.calls_on = "call" in self.kinds
         self.sites: list[Site] = []
@@ -145,7 +151,9 @@ class Recorder:
         task = _current_task()
         if task is not b.task:
             b.task = task
-            actor = self.actors.task_actor(task, self, parent=b.actor) if task is not None else b.actor
+            actor = (
+                self.actors.task_actor(task, self, parent=b.actor) if task is not None else b.actor
+            )
             b.ts.append(clock.perf_ns())
             b.ks.append(SWITCH)
             b.vals.append(actor)
@@ -185,7 +193,19 @@ class Recorder:
                     detail = self.fmt.show(self.fmt.capture(detail))
                 finally:
                     b.on = b_on
-            ev = (actor, target, detail, msg_id, obj, location, duration_ns, module, function, locks_held, qsize)
+            ev = (
+                actor,
+                target,
+                detail,
+                msg_id,
+                obj,
+                location,
+                duration_ns,
+                module,
+                function,
+                locks_held,
+                qsize,
+            )
             now = clock.perf_ns() if ts is None else ts
             code = KIND_CODE[kind]
             if kind in _CRITICAL:
@@ -214,7 +234,9 @@ class Recorder:
 
     def trace_module(self, module: types.ModuleType) -> int:
         if is_recorder_module(module.__name__):
-            raise ValueError(f"scope_nb: the recorder does not trace itself (module {module.__name__!r})")
+            raise ValueError(
+                f"scope_nb: the recorder does not trace itself (module {module.__name__!r})"
+            )
         codes = module_codes(module)
         self.add_codes(codes, module.__name__)
         # named to be traced, it is the program's own even from site-packages or the
@@ -321,8 +343,9 @@ class Recorder:
             except Exception as e:
                 self.fault(f"uninstall:{p.name}", e)
 
-    def own_thread(self, target: Callable[[], None], name: str,
-                   stop: threading.Event | None = None) -> own_threads.OwnThread:
+    def own_thread(
+        self, target: Callable[[], None], name: str, stop: threading.Event | None = None
+    ) -> own_threads.OwnThread:
         """A recorder-internal thread (flusher, watchdog, sampler): never recorded, never
         listed by threading; `stop` (its loop's stop event) pauses it around fork."""
         return own_threads.OwnThread(target, name, stop)
@@ -381,10 +404,16 @@ def _import(name: str) -> types.ModuleType:
     if name in sys.modules:
         return sys.modules[name]
     if not name or name.startswith("."):
-        raise ValueError(f"scope_nb: cannot trace module {name!r}; accepted: an absolute module name such as 'pkg.mod'")
+        raise ValueError(
+            f"scope_nb: cannot trace module {name!r}; accepted: an absolute module name such as 'pkg.mod'"
+        )
     try:
         return importlib.import_module(name)
     except ImportError as e:
         raise ValueError(f"scope_nb: cannot trace module {name!r}: {e}") from None
-    except Exception as e:  # the module's own code (or a module __getattr__ asked for __path__) raised
-        raise ValueError(f"scope_nb: cannot trace module {name!r}: importing it raised {type(e).__name__}: {e}") from e
+    except (
+        Exception
+    ) as e:  # the module's own code (or a module __getattr__ asked for __path__) raised
+        raise ValueError(
+            f"scope_nb: cannot trace module {name!r}: importing it raised {type(e).__name__}: {e}"
+        ) from e

@@ -13,12 +13,31 @@ import types
 
 from .buffer import CALL, KIND_BITS, RESUME, RETURN, SUSPEND
 
-GEN_FLAGS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
+GEN_FLAGS = (
+    inspect.CO_GENERATOR
+    | inspect.CO_COROUTINE
+    | inspect.CO_ASYNC_GENERATOR
+    | inspect.CO_ITERABLE_COROUTINE
+)
 
 
 class Site:
-    __slots__ = ("code", "module", "function", "filename", "line", "argnames", "getter", "secret", "is_gen",
-                 "plain_single", "kcall", "kret", "ksuspend", "kresume")
+    __slots__ = (
+        "code",
+        "module",
+        "function",
+        "filename",
+        "line",
+        "argnames",
+        "getter",
+        "secret",
+        "is_gen",
+        "plain_single",
+        "kcall",
+        "kret",
+        "ksuspend",
+        "kresume",
+    )
 
     def __init__(self, code: types.CodeType, module: str, is_secret, site_id: int):
         self.code = code
@@ -35,7 +54,9 @@ class Site:
         self.getter = operator.itemgetter(*names) if names else None
         self.secret = tuple(i for i, a in enumerate(names) if is_secret(a))
         self.is_gen = bool(code.co_flags & GEN_FLAGS)
-        self.plain_single = len(names) == 1 and not self.secret  # the fast path: one argument, kept as is
+        self.plain_single = (
+            len(names) == 1 and not self.secret
+        )  # the fast path: one argument, kept as is
         # the buffer codes of this site's call, return, yield and resume events, ready to append
         self.kcall = CALL | (site_id << KIND_BITS)
         self.kret = RETURN | (site_id << KIND_BITS)
@@ -98,7 +119,9 @@ def program_stack(frame, limit: int) -> str:
 
 def is_recorder_module(name: str) -> bool:
     """Modules of scope_nb itself (its shipped example programs are not)."""
-    return (name == "scope_nb" or name.startswith("scope_nb.")) and not name.startswith("scope_nb.examples")
+    return (name == "scope_nb" or name.startswith("scope_nb.")) and not name.startswith(
+        "scope_nb.examples"
+    )
 
 
 class UserCodeFilter:

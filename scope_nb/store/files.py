@@ -68,7 +68,9 @@ def write_atomic(path: Path, write) -> int:
 
 
 def write_parquet(df, path: Path) -> int:
-    return write_atomic(path, lambda tmp: df.write_parquet(tmp, compression="zstd", statistics=True))
+    return write_atomic(
+        path, lambda tmp: df.write_parquet(tmp, compression="zstd", statistics=True)
+    )
 
 
 def write_json(obj: Any, path: Path) -> int:

@@ -37,7 +37,12 @@ class Segments:
     """One rotating series of Parquet segments (raw-*, states-*)."""
 
     def __init__(self, directory: Path, prefix: str, max_bytes: int, retention: int | None):
-        self.dir, self.prefix, self.max_bytes, self.retention = directory, prefix, max_bytes, retention
+        self.dir, self.prefix, self.max_bytes, self.retention = (
+            directory,
+            prefix,
+            max_bytes,
+            retention,
+        )
         self.number = 1
         self.current: list[pa.Table] = []
         self.sealed: list[tuple[str, int]] = []  # (file name, rows)
@@ -188,7 +193,9 @@ class Flusher:
 
 
 def _options(options) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(options).items()}
+    return {
+        k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(options).items()
+    }
 
 
 def start_flusher(rec) -> Flusher:

@@ -40,8 +40,10 @@ class Unit:
 
 
 # -- finding the trace directories ------------------------------------------------------
-ACCEPTED_PATHS = ("a trace directory (str or os.PathLike), several of them, a list or tuple of them, "
-                  "or a glob such as 'traces/*/run-1'")
+ACCEPTED_PATHS = (
+    "a trace directory (str or os.PathLike), several of them, a list or tuple of them, "
+    "or a glob such as 'traces/*/run-1'"
+)
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -52,13 +54,17 @@ def trace_paths(args: tuple) -> list[Path]:
     for arg in args:
         if isinstance(arg, list | tuple):
             if not arg:
-                raise ValueError(f"scope_nb.load: an empty {type(arg).__name__} of paths; accepted: {ACCEPTED_PATHS}")
+                raise ValueError(
+                    f"scope_nb.load: an empty {type(arg).__name__} of paths; accepted: {ACCEPTED_PATHS}"
+                )
             out += trace_paths(tuple(arg))
         elif isinstance(arg, str | os.PathLike):
             out += _expand(arg)
         else:
-            raise TypeError(f"scope_nb.load: a path must be a str or os.PathLike, got {type(arg).__name__} "
-                            f"({arg!r:.80}); accepted: {ACCEPTED_PATHS}")
+            raise TypeError(
+                f"scope_nb.load: a path must be a str or os.PathLike, got {type(arg).__name__} "
+                f"({arg!r:.80}); accepted: {ACCEPTED_PATHS}"
+            )
     return out
 
 
@@ -71,15 +77,19 @@ def _expand(arg: str | os.PathLike) -> list[Path]:
 
     hits = sorted(glob.glob(text, recursive=True))
     if not hits:
-        raise FileNotFoundError(f"scope_nb: the glob {text!r} matches no path; accepted: {ACCEPTED_PATHS}")
+        raise FileNotFoundError(
+            f"scope_nb: the glob {text!r} matches no path; accepted: {ACCEPTED_PATHS}"
+        )
     return [Path(h) for h in hits]
 
 
 def find_units(path) -> list[Path]:
     """The process directories under `path` (it may be one itself)."""
     if not isinstance(path, str | os.PathLike):
-        raise TypeError(f"path must be a trace directory (a str or os.PathLike); got {type(path).__name__}; "
-                        f"accepted: {ACCEPTED_PATHS}")
+        raise TypeError(
+            f"path must be a trace directory (a str or os.PathLike); got {type(path).__name__}; "
+            f"accepted: {ACCEPTED_PATHS}"
+        )
     p = Path(path).expanduser()
     if not p.exists():
         raise FileNotFoundError(f"scope_nb: no such trace path: {p}")
@@ -92,9 +102,14 @@ def find_units(path) -> list[Path]:
         )
     if (p / files.METADATA).exists():
         return [p]
-    units = sorted({m.parent for m in p.glob(f"*/{files.METADATA}")} | {m.parent for m in p.glob(f"*/*/{files.METADATA}")})
+    units = sorted(
+        {m.parent for m in p.glob(f"*/{files.METADATA}")}
+        | {m.parent for m in p.glob(f"*/*/{files.METADATA}")}
+    )
     if not units:
-        raise ValueError(f"scope_nb: no scope_nb trace in {p} (no {files.METADATA} in it or in its subdirectories)")
+        raise ValueError(
+            f"scope_nb: no scope_nb trace in {p} (no {files.METADATA} in it or in its subdirectories)"
+        )
     return units
 
 
@@ -117,11 +132,15 @@ def read_metadata(unit: Path) -> dict[str, Any]:
             raise ValueError(f"scope_nb: {path}: {key} must be an int (ns), got {meta[key]!r}")
     modules = meta.get("modules", [])
     if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
-        raise ValueError(f"scope_nb: {path}: modules must be a list of module names, got {modules!r}")
+        raise ValueError(
+            f"scope_nb: {path}: modules must be a list of module names, got {modules!r}"
+        )
     for key in ("dropped", "errors"):
         counts = meta.get(key) or {}
         if not isinstance(counts, dict) or not all(_is_int(v) for v in counts.values()):
-            raise ValueError(f"scope_nb: {path}: {key} must map reasons to counts (ints), got {counts!r}")
+            raise ValueError(
+                f"scope_nb: {path}: {key} must map reasons to counts (ints), got {counts!r}"
+            )
     return meta
 
 
@@ -131,7 +150,11 @@ def _is_int(v: Any) -> bool:
 
 # -- reading one unit -------------------------------------------------------------------
 def _bad(path: Path, e: BaseException) -> None:
-    warnings.warn(f"scope_nb: skipped unreadable trace file {path}: {type(e).__name__}: {e}", TraceLoadWarning, stacklevel=4)
+    warnings.warn(
+        f"scope_nb: skipped unreadable trace file {path}: {type(e).__name__}: {e}",
+        TraceLoadWarning,
+        stacklevel=4,
+    )
 
 
 def _read(path: Path, schema: dict) -> pl.DataFrame | None:
@@ -147,8 +170,14 @@ def _read(path: Path, schema: dict) -> pl.DataFrame | None:
 
 
 def _conform(df, schema: dict):
-    return df.select([pl.col(c).cast(t) if c in df.collect_schema().names() else pl.lit(None, dtype=t).alias(c)
-                      for c, t in schema.items()])
+    return df.select(
+        [
+            pl.col(c).cast(t)
+            if c in df.collect_schema().names()
+            else pl.lit(None, dtype=t).alias(c)
+            for c, t in schema.items()
+        ]
+    )
 
 
 def _readable(path: Path, schema: dict) -> bool:
@@ -165,7 +194,9 @@ def _readable(path: Path, schema: dict) -> bool:
         if got is None and col in _ADDED:
             continue  # a file written before the column existed: it reads as nulls
         if got is None:
-            raise ValueError(f"scope_nb: {path}: column {col!r} is missing; expected a column {col!r} of type {want}")
+            raise ValueError(
+                f"scope_nb: {path}: column {col!r} is missing; expected a column {col!r} of type {want}"
+            )
         if got != want and got != pl.Null:  # a column of nulls only is cast to its type
             raise ValueError(f"scope_nb: {path}: column {col!r} is of type {got}; expected {want}")
     return True
@@ -188,10 +219,18 @@ def read_unit(unit: Path) -> Unit:
     actors = _read(actors_file, polars_schema(ACTORS)) if actors_file.exists() else None
     actors = actors if actors is not None else pl.DataFrame(schema=polars_schema(ACTORS))
     if meta.get("layout") == "final":
-        ev_files = [f for f in sorted(unit.glob("events-*.parquet")) if _readable(f, polars_schema(EVENTS))]
-        events = (_conform(pl.scan_parquet(ev_files), polars_schema(EVENTS)) if ev_files
-                  else pl.DataFrame(schema=polars_schema(EVENTS)).lazy())
-        states = _concat([_read(f, polars_schema(STATES)) for f in sorted(unit.glob("states*.parquet"))], polars_schema(STATES))
+        ev_files = [
+            f for f in sorted(unit.glob("events-*.parquet")) if _readable(f, polars_schema(EVENTS))
+        ]
+        events = (
+            _conform(pl.scan_parquet(ev_files), polars_schema(EVENTS))
+            if ev_files
+            else pl.DataFrame(schema=polars_schema(EVENTS)).lazy()
+        )
+        states = _concat(
+            [_read(f, polars_schema(STATES)) for f in sorted(unit.glob("states*.parquet"))],
+            polars_schema(STATES),
+        )
         return Unit(unit, meta, events, actors, states)
     spill = [_read(f, polars_schema(SPILL)) for f in sorted(unit.glob("raw-*.parquet"))]
     raw = spill_to_raw(_concat(spill, polars_schema(SPILL)))
@@ -201,12 +240,17 @@ def read_unit(unit: Path) -> Unit:
         sites = pl.DataFrame(schema=SITES)
     events = pair_calls(raw, sites, int(meta["pid"]), int(meta.get("clock_offset", 0)), None)
     meta["modules"] = sites["site_module"].drop_nulls().unique().to_list()
-    states = _concat([_read(f, polars_schema(STATES)) for f in sorted(unit.glob("states-*.parquet"))], polars_schema(STATES))
+    states = _concat(
+        [_read(f, polars_schema(STATES)) for f in sorted(unit.glob("states-*.parquet"))],
+        polars_schema(STATES),
+    )
     parent = meta.get("parent_actor")
     if parent:
         actors = actors.with_columns(
             pl.when((pl.col("actor") == f"P{meta['pid']}") & pl.col("parent").is_null())
-            .then(pl.lit(parent)).otherwise(pl.col("parent")).alias("parent")
+            .then(pl.lit(parent))
+            .otherwise(pl.col("parent"))
+            .alias("parent")
         )
     return Unit(unit, meta, events.lazy(), actors, states)
 
@@ -217,15 +261,29 @@ def merge_events(units: list[Unit]) -> pl.LazyFrame:
     parent_seq / call_seq remapped)."""
     if len(units) == 1:
         return units[0].events
-    ev = pl.concat([u.events.with_columns(pl.lit(i, dtype=pl.Int64).alias("_u")) for i, u in enumerate(units)],
-                   how="vertical_relaxed")
-    ev = ev.sort(["ts", "_u", "seq"]).with_row_index("_new").with_columns(pl.col("_new").cast(pl.Int64))
+    ev = pl.concat(
+        [u.events.with_columns(pl.lit(i, dtype=pl.Int64).alias("_u")) for i, u in enumerate(units)],
+        how="vertical_relaxed",
+    )
+    ev = (
+        ev.sort(["ts", "_u", "seq"])
+        .with_row_index("_new")
+        .with_columns(pl.col("_new").cast(pl.Int64))
+    )
     keys = ev.select("_u", "seq", "_new")
     for col in ("parent_seq", "call_seq"):
-        ev = ev.join(keys.rename({"seq": col, "_new": f"_{col}"}), on=["_u", col], how="left", maintain_order="left")
+        ev = ev.join(
+            keys.rename({"seq": col, "_new": f"_{col}"}),
+            on=["_u", col],
+            how="left",
+            maintain_order="left",
+        )
     schema = polars_schema(EVENTS)
-    ev = ev.sort("_new").with_columns(pl.col("_new").alias("seq"), pl.col("_parent_seq").alias("parent_seq"),
-                                      pl.col("_call_seq").alias("call_seq"))
+    ev = ev.sort("_new").with_columns(
+        pl.col("_new").alias("seq"),
+        pl.col("_parent_seq").alias("parent_seq"),
+        pl.col("_call_seq").alias("call_seq"),
+    )
     return ev.select([pl.col(c).cast(t) for c, t in schema.items()])
 
 
@@ -253,9 +311,15 @@ def merge_actors(units: list[Unit]) -> pl.DataFrame:
             if mine["parent"] is None and other["parent"] is not None:
                 mine["parent"] = other["parent"]
             if mine["outcome"] == "running" and other["outcome"] != "running":
-                mine.update(ended=other["ended"], outcome=other["outcome"], exception=other["exception"])
+                mine.update(
+                    ended=other["ended"], outcome=other["outcome"], exception=other["exception"]
+                )
     rows = sorted(own.values(), key=lambda r: (r["started"] is None, r["started"] or 0, r["actor"]))
-    return pl.DataFrame(rows, schema=polars_schema(ACTORS)) if rows else pl.DataFrame(schema=polars_schema(ACTORS))
+    return (
+        pl.DataFrame(rows, schema=polars_schema(ACTORS))
+        if rows
+        else pl.DataFrame(schema=polars_schema(ACTORS))
+    )
 
 
 def _options(raw: Any) -> Any:
@@ -263,7 +327,9 @@ def _options(raw: Any) -> Any:
         return raw
     names = {f.name for f in dataclasses.fields(Options)}
     try:
-        return Options(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in names})
+        return Options(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in names}
+        )
     except TypeError:
         return raw
 
@@ -309,5 +375,11 @@ def read_trace(path, *more, trusted: bool = False) -> tuple[Scan, dict[str, Any]
                 seen.add(u.resolve())
                 dirs.append(u)
     units = [read_unit(d) for d in dirs]
-    return (Scan(merge_events(units), merge_actors(units), _concat([u.states for u in units], polars_schema(STATES))),
-            merge_meta(units, trusted))
+    return (
+        Scan(
+            merge_events(units),
+            merge_actors(units),
+            _concat([u.states for u in units], polars_schema(STATES)),
+        ),
+        merge_meta(units, trusted),
+    )

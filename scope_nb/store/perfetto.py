@@ -38,18 +38,57 @@ def trace_events(trace) -> list[dict[str, Any]]:
     for a, row in names.items():
         pid = int(row["pid"] or 0)
         if row["kind"] == "process":
-            out.append({"name": "process_name", "ph": "M", "ts": 0, "pid": pid, "tid": 0,
-                        "args": {"name": f"{row['name']} ({a})"}})
+            out.append(
+                {
+                    "name": "process_name",
+                    "ph": "M",
+                    "ts": 0,
+                    "pid": pid,
+                    "tid": 0,
+                    "args": {"name": f"{row['name']} ({a})"},
+                }
+            )
         else:
-            out.append({"name": "thread_name", "ph": "M", "ts": 0, "pid": pid, "tid": tid(a, pid),
-                        "args": {"name": f"{row['kind']} {row['name']} ({a})"}})
-    cols = ["seq", "ts", "kind", "actor", "pid", "target", "module", "function", "detail", "duration_ns", "msg_id",
-            "obj", "location"]
-    for r in ev.select(cols).filter(~pl.col("kind").is_in(["return", "exception"])).iter_rows(named=True):
+            out.append(
+                {
+                    "name": "thread_name",
+                    "ph": "M",
+                    "ts": 0,
+                    "pid": pid,
+                    "tid": tid(a, pid),
+                    "args": {"name": f"{row['kind']} {row['name']} ({a})"},
+                }
+            )
+    cols = [
+        "seq",
+        "ts",
+        "kind",
+        "actor",
+        "pid",
+        "target",
+        "module",
+        "function",
+        "detail",
+        "duration_ns",
+        "msg_id",
+        "obj",
+        "location",
+    ]
+    for r in (
+        ev.select(cols).filter(~pl.col("kind").is_in(["return", "exception"])).iter_rows(named=True)
+    ):
         pid = int(r["pid"] or 0)
         if r["actor"] not in names:
-            out.append({"name": "thread_name", "ph": "M", "ts": 0, "pid": pid, "tid": tid(r["actor"], pid),
-                        "args": {"name": str(r["actor"])}})
+            out.append(
+                {
+                    "name": "thread_name",
+                    "ph": "M",
+                    "ts": 0,
+                    "pid": pid,
+                    "tid": tid(r["actor"], pid),
+                    "args": {"name": str(r["actor"])},
+                }
+            )
             names[r["actor"]] = {}
         base = {"pid": pid, "tid": tid(r["actor"], pid), "ts": _us(r["ts"], t0)}
         args = {k: r[k] for k in ("detail", "target", "obj", "location", "seq") if r[k] is not None}
@@ -59,8 +98,16 @@ def trace_events(trace) -> list[dict[str, Any]]:
             dur = _us(r["duration_ns"], 0) if r["duration_ns"] is not None else 0.0
             out.append({**base, "name": name, "cat": "call", "ph": "X", "dur": dur, "args": args})
         elif kind in ("send", "receive") and r["msg_id"] is not None:
-            out.append({**base, "name": f"{kind} {r['target']}", "cat": "message", "ph": "X",
-                        "dur": _MSG_SLICE_US, "args": {**args, "msg_id": r["msg_id"]}})
+            out.append(
+                {
+                    **base,
+                    "name": f"{kind} {r['target']}",
+                    "cat": "message",
+                    "ph": "X",
+                    "dur": _MSG_SLICE_US,
+                    "args": {**args, "msg_id": r["msg_id"]},
+                }
+            )
             flow = {**base, "name": "message", "cat": "message", "id": hex(r["msg_id"])}
             out.append({**flow, "ph": "s"} if kind == "send" else {**flow, "ph": "f", "bp": "e"})
         else:
@@ -73,14 +120,23 @@ def export_perfetto(trace, path) -> str:
     """Write `trace` as Chrome trace-event JSON to `path` (0600); returns the path."""
     target = Path(os.fspath(path)).expanduser()
     if target.is_dir():  # else the rename of the temp file onto it fails, naming only the temp file
-        raise IsADirectoryError(f"scope_nb: cannot export to {target}: path is a directory; "
-                                f"accepted: a file path, e.g. {target / 'trace.json'}")
+        raise IsADirectoryError(
+            f"scope_nb: cannot export to {target}: path is a directory; "
+            f"accepted: a file path, e.g. {target / 'trace.json'}"
+        )
     if not target.parent.is_dir():
         if target.parent.exists():
-            raise NotADirectoryError(f"scope_nb: cannot export to {target}: {target.parent} is not a directory")
-        raise FileNotFoundError(f"scope_nb: cannot export to {target}: directory {target.parent} does not exist")
-    doc = {"traceEvents": trace_events(trace), "displayTimeUnit": "ms",
-           "otherData": {"producer": "scope_nb", "t0_epoch_ns": int(trace.time_range()[0])}}
+            raise NotADirectoryError(
+                f"scope_nb: cannot export to {target}: {target.parent} is not a directory"
+            )
+        raise FileNotFoundError(
+            f"scope_nb: cannot export to {target}: directory {target.parent} does not exist"
+        )
+    doc = {
+        "traceEvents": trace_events(trace),
+        "displayTimeUnit": "ms",
+        "otherData": {"producer": "scope_nb", "t0_epoch_ns": int(trace.time_range()[0])},
+    }
 
     def w(tmp):
         with open(tmp, "w", encoding="utf-8") as f:

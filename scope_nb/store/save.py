@@ -16,12 +16,16 @@ from ..schema import SCHEMA_VERSION
 from . import files
 
 _OURS = {files.METADATA, "actors.parquet", "states.parquet"}
-_ACCEPTED = "accepted: a new or empty directory, or one a trace was saved to before (it is replaced)"
+_ACCEPTED = (
+    "accepted: a new or empty directory, or one a trace was saved to before (it is replaced)"
+)
 
 
 def _jsonable(value):
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(value).items()}
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(value).items()
+        }
     return value
 
 
@@ -34,20 +38,30 @@ def save_trace(trace, path) -> str:
         if not target.is_dir():
             raise FileExistsError(f"{refuse} is an existing file; {_ACCEPTED}")
         present = {p.name for p in target.iterdir()}
-        foreign = sorted(n for n in present if n not in _OURS and not (n.startswith("events-") and n.endswith(".parquet")))
+        foreign = sorted(
+            n
+            for n in present
+            if n not in _OURS and not (n.startswith("events-") and n.endswith(".parquet"))
+        )
         if foreign:
-            raise FileExistsError(f"{refuse} is a directory holding other files ({some(foreign)}); {_ACCEPTED}")
+            raise FileExistsError(
+                f"{refuse} is a directory holding other files ({some(foreign)}); {_ACCEPTED}"
+            )
         if files.METADATA in present:
             try:  # refuse to overwrite what is not a trace
                 files.read_json(target / files.METADATA)
             except ValueError as e:
-                raise ValueError(f"{refuse} is a directory that is not a saved trace ({e}); {_ACCEPTED}") from None
+                raise ValueError(
+                    f"{refuse} is a directory that is not a saved trace ({e}); {_ACCEPTED}"
+                ) from None
     files.private_dir(target)
     lazy = trace.events_lazy()
     first = target / "events-000001.parquet"
     # the scan may read the very files being replaced (a loaded trace saved in place):
     # the new file is complete before it is renamed over the old one
-    files.write_atomic(first, lambda tmp: lazy.sink_parquet(tmp, compression="zstd", statistics=True))
+    files.write_atomic(
+        first, lambda tmp: lazy.sink_parquet(tmp, compression="zstd", statistics=True)
+    )
     for old in target.glob("events-*.parquet"):
         if old != first:
             old.unlink()

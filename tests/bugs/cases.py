@@ -53,8 +53,15 @@ def _join(ts):
 
 def races(kind: str, obj: str, attr: str | None = None):
     def check(trace):
-        return next((r for r in trace.detect_race_conditions()
-                     if r.kind == kind and r.obj == obj and (attr is None or r.attribute == attr)), None)
+        return next(
+            (
+                r
+                for r in trace.detect_race_conditions()
+                if r.kind == kind and r.obj == obj and (attr is None or r.attribute == attr)
+            ),
+            None,
+        )
+
     return check
 
 
@@ -67,7 +74,9 @@ def stall(*kinds: str):
 
 
 def crash(exc_type: str):
-    return lambda trace: next((r for r in trace.get_crash_events() if r.exc_type.endswith(exc_type)), None)
+    return lambda trace: next(
+        (r for r in trace.get_crash_events() if r.exc_type.endswith(exc_type)), None
+    )
 
 
 # -- data races -----------------------------------------------------------------------------
@@ -820,27 +829,95 @@ WATCHDOG = {"watchdog": 0.2}
 
 CASES = [
     Case("lost update", lost_update_bug, lost_update_fixed, races("lost_update", "counter", "n")),
-    Case("check-then-act", check_then_act_bug, check_then_act_fixed, races("lost_update", "resource", "owner")),
-    Case("multi-attribute atomicity violation", atomicity_bug, atomicity_fixed, races("atomicity", "account")),
-    Case("order violation", order_violation_bug, order_violation_fixed, races("data_race", "config", "conn")),
-    Case("late-binding closure in a thread loop", late_binding_bug, late_binding_fixed, races("data_race", "config", "current")),
+    Case(
+        "check-then-act",
+        check_then_act_bug,
+        check_then_act_fixed,
+        races("lost_update", "resource", "owner"),
+    ),
+    Case(
+        "multi-attribute atomicity violation",
+        atomicity_bug,
+        atomicity_fixed,
+        races("atomicity", "account"),
+    ),
+    Case(
+        "order violation",
+        order_violation_bug,
+        order_violation_fixed,
+        races("data_race", "config", "conn"),
+    ),
+    Case(
+        "late-binding closure in a thread loop",
+        late_binding_bug,
+        late_binding_fixed,
+        races("data_race", "config", "current"),
+    ),
     Case("AB-BA lock order", ab_ba_bug, ab_ba_fixed, deadlock("potential")),
     Case("dining philosophers", philosophers_bug, philosophers_fixed, deadlock("potential")),
     Case("self-deadlock on Lock", self_deadlock_bug, self_deadlock_fixed, deadlock("self")),
     Case("lock leaked on exception", lock_leak_bug, lock_leak_fixed, deadlock("leaked")),
-    Case("AB-BA deadlock that hangs", real_deadlock_bug, real_deadlock_fixed, deadlock("deadlock"), WATCHDOG),
+    Case(
+        "AB-BA deadlock that hangs",
+        real_deadlock_bug,
+        real_deadlock_fixed,
+        deadlock("deadlock"),
+        WATCHDOG,
+    ),
     Case("lost wakeup on Condition", lost_wakeup_bug, lost_wakeup_fixed, stall("hang"), WATCHDOG),
-    Case("consumer death with a full bounded queue", consumer_death_bug, consumer_death_fixed,
-         stall("orphaned_queue", "hang"), WATCHDOG),
+    Case(
+        "consumer death with a full bounded queue",
+        consumer_death_bug,
+        consumer_death_fixed,
+        stall("orphaned_queue", "hang"),
+        WATCHDOG,
+    ),
     Case("unbounded backlog", backlog_bug, backlog_fixed, stall("backlog")),
-    Case("missing task_done with Queue.join", missing_task_done_bug, missing_task_done_fixed, stall("hang"), WATCHDOG),
-    Case("lock held across a blocking queue get", lock_across_get_bug, lock_across_get_fixed, stall("hang"), WATCHDOG),
-    Case("dict changed during iteration", dict_iteration_bug, dict_iteration_fixed, crash("RuntimeError")),
+    Case(
+        "missing task_done with Queue.join",
+        missing_task_done_bug,
+        missing_task_done_fixed,
+        stall("hang"),
+        WATCHDOG,
+    ),
+    Case(
+        "lock held across a blocking queue get",
+        lock_across_get_bug,
+        lock_across_get_fixed,
+        stall("hang"),
+        WATCHDOG,
+    ),
+    Case(
+        "dict changed during iteration",
+        dict_iteration_bug,
+        dict_iteration_fixed,
+        crash("RuntimeError"),
+    ),
     Case("silent worker crash", silent_crash_bug, silent_crash_fixed, crash("KeyError")),
-    Case("asyncio blocking call", asyncio_blocking_bug, asyncio_blocking_fixed, stall("blocked_loop"), {"slow_callback": 0.2}),
-    Case("asyncio check-then-act across await", asyncio_check_then_act_bug, asyncio_check_then_act_fixed,
-         races("lost_update", "cache", "value")),
-    Case("task exception never retrieved", exc_unretrieved_bug, exc_unretrieved_fixed, stall("exc_unretrieved")),
-    Case("cancellation swallowed", cancel_swallowed_bug, cancel_swallowed_fixed, stall("cancel_swallowed")),
+    Case(
+        "asyncio blocking call",
+        asyncio_blocking_bug,
+        asyncio_blocking_fixed,
+        stall("blocked_loop"),
+        {"slow_callback": 0.2},
+    ),
+    Case(
+        "asyncio check-then-act across await",
+        asyncio_check_then_act_bug,
+        asyncio_check_then_act_fixed,
+        races("lost_update", "cache", "value"),
+    ),
+    Case(
+        "task exception never retrieved",
+        exc_unretrieved_bug,
+        exc_unretrieved_fixed,
+        stall("exc_unretrieved"),
+    ),
+    Case(
+        "cancellation swallowed",
+        cancel_swallowed_bug,
+        cancel_swallowed_fixed,
+        stall("cancel_swallowed"),
+    ),
     Case("task lost while pending", task_lost_bug, task_lost_fixed, stall("task_lost")),
 ]

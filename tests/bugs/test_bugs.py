@@ -23,4 +23,6 @@ def test_bug_is_named_and_twin_is_clean(case):
     assert report is not None, f"{case.name}: not detected"
     assert report.headline and repr(report) and report._repr_html_()
     fixed = _run(case.fixed, case.options)
-    assert case.check(fixed) is None, f"{case.name}: false alarm on the fixed twin: {case.check(fixed).headline}"
+    assert case.check(fixed) is None, (
+        f"{case.name}: false alarm on the fixed twin: {case.check(fixed).headline}"
+    )

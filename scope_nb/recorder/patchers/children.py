@@ -24,7 +24,9 @@ from ..patching import original, patch, unpatch
 
 ENV = "SCOPE_NB_CHILD"
 # scope_nb/boot: the child's side, beside the module that owns recordings (`_control`)
-BOOT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "boot")
+BOOT_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "boot"
+)
 _saved_env: dict[str, str | None] = {}
 
 
@@ -35,7 +37,9 @@ def following(options) -> bool:
 
 def options_json(options) -> dict[str, Any]:
     """The options as the child's environment carries them."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(options).items()}
+    return {
+        k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(options).items()
+    }
 
 
 # -- the parent side ----------------------------------------------------------------------
@@ -117,14 +121,22 @@ def _popen_init(orig):
         if env is not None and _recording() is not None and ENV in os.environ:
             env = dict(env)
             env[ENV] = os.environ[ENV]
-            env["PYTHONPATH"] = BOOT_DIR + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+            env["PYTHONPATH"] = BOOT_DIR + (
+                os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+            )
             kw["env"] = env
         orig(self, args, *a, **kw)
         rec = _recording()
         if rec is not None:
             try:
-                prog = args if isinstance(args, str | bytes | os.PathLike) else (args[0] if args else "?")
-                _child_started(rec, self.pid, os.path.basename(os.fsdecode(prog)).split()[0] or "subprocess")
+                prog = (
+                    args
+                    if isinstance(args, str | bytes | os.PathLike)
+                    else (args[0] if args else "?")
+                )
+                _child_started(
+                    rec, self.pid, os.path.basename(os.fsdecode(prog)).split()[0] or "subprocess"
+                )
             except Exception as e:
                 rec.fault("children:popen", e)
 

@@ -78,7 +78,11 @@ class Sampler:
 
     def _snapshot(self):
         return tracemalloc.take_snapshot().filter_traces(
-            (tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, _HERE + os.sep + "*")))
+            (
+                tracemalloc.Filter(False, tracemalloc.__file__),
+                tracemalloc.Filter(False, _HERE + os.sep + "*"),
+            )
+        )
 
     def sample(self) -> None:
         rec = self.rec
@@ -88,8 +92,16 @@ class Sampler:
                 data["heap"] = tracemalloc.get_traced_memory()[0]
                 if self.first is not None:
                     top = self._snapshot().compare_to(self.first, "lineno")[:TOP_SITES]
-                    data["top"] = [[f"{s.traceback[0].filename}:{s.traceback[0].lineno}", s.size_diff, s.count_diff, s.size]
-                                   for s in top if s.size_diff > 0]
+                    data["top"] = [
+                        [
+                            f"{s.traceback[0].filename}:{s.traceback[0].lineno}",
+                            s.size_diff,
+                            s.count_diff,
+                            s.size,
+                        ]
+                        for s in top
+                        if s.size_diff > 0
+                    ]
             sizes = {}
             for name, obj in list(rec.objects.items()):
                 try:
@@ -115,4 +127,3 @@ def uninstall(rec) -> None:
     s, rec.parts.memory = rec.parts.memory, None
     if s is not None:
         s.finish()
-

@@ -64,7 +64,9 @@ class _Box:
 
     def __init__(self, name: str, fifo: bool, lifo: bool, untracked: int, ref: weakref.ref):
         self.name = name
-        self.outer = False  # a wrapper of a program's _put / _get runs: inner hooks leave the message to it
+        self.outer = (
+            False  # a wrapper of a program's _put / _get runs: inner hooks leave the message to it
+        )
         self.lifo = lifo
         self.ref = ref
         # FIFO queues: (msg_id, put perf ns) in queue order, or the send's event (a C
@@ -72,7 +74,9 @@ class _Box:
         # first seen come out first, without a message id
         self.fifo: deque | None = deque() if fifo else None
         self.untracked = untracked
-        self.pending: dict[int, list[tuple[int, int]]] = {}  # others: id(item) -> [(msg_id, put perf ns)]
+        self.pending: dict[
+            int, list[tuple[int, int]]
+        ] = {}  # others: id(item) -> [(msg_id, put perf ns)]
 
 
 class _Letter:
@@ -94,7 +98,9 @@ class _Mail:
         self.boxes: dict[int, _Box] = {}
         self.letters: dict[int, tuple[weakref.ref, _Letter]] = {}
         self.names: set[str] = set()
-        self.user_classes: list[type] = []  # the program's queue classes whose _put / _get are wrapped
+        self.user_classes: list[
+            type
+        ] = []  # the program's queue classes whose _put / _get are wrapped
         self.numbers = itertools.count(1)
         self.lock = original(threading, "Lock")()  # new queues / futures only, never per message
 
@@ -165,7 +171,9 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool, user: bool = False) ->
         return _depth(q._qsize()) if threaded else len(q._queue)
 
     def new_box(q, after_put: bool) -> _Box:
-        waiting = _waiting(q, threaded) if user else len(q.queue if threaded else q._queue)  # whatever _qsize says
+        waiting = (
+            _waiting(q, threaded) if user else len(q.queue if threaded else q._queue)
+        )  # whatever _qsize says
         return box_of(q, fifo, waiting - 1 if after_put else waiting)
 
     def sent(q, box: _Box, item) -> None:
@@ -213,8 +221,14 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool, user: bool = False) ->
             b = rec.buffer()
         if not b.on and b.ident in own:
             return  # the recorder's own threads are not recorded
-        ev = (current_actor(b) if b.loopy else b.actor, box.name,
-              item if type(item) in _BY_REFERENCE else _detail(rec, b, item), mid, waited, depth(q))
+        ev = (
+            current_actor(b) if b.loopy else b.actor,
+            box.name,
+            item if type(item) in _BY_REFERENCE else _detail(rec, b, item),
+            mid,
+            waited,
+            depth(q),
+        )
         _push(store, b, k, ev, t)
 
     def _put(self, item):
@@ -279,7 +293,9 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool, user: bool = False) ->
         finally:
             box.outer = False
         try:
-            received(self, box, item, perf(), bool(k_receive) and _DRAINS and _draining(self, threaded))
+            received(
+                self, box, item, perf(), bool(k_receive) and _DRAINS and _draining(self, threaded)
+            )
         except Exception as e:
             rec.fault("queue.get", e)
         return item
@@ -288,14 +304,38 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool, user: bool = False) ->
     hook = getattr(store.fast, "QueueHook", None)
     if fifo and hook is not None and store.sample_rate == 1.0:
         common = dict(
-            threaded=threaded, boxes=boxes, box_type=_Box, ids=ids, own=own, detail=lambda b, item: _detail(rec, b, item),
-            fault=rec.fault, local=local, new_buffer=rec.buffer, buffer_type=ThreadBuffer, current_actor=current_actor,
-            chunk=store.chunk_size, plain_qsize=queue.Queue.__dict__["_qsize"],
+            threaded=threaded,
+            boxes=boxes,
+            box_type=_Box,
+            ids=ids,
+            own=own,
+            detail=lambda b, item: _detail(rec, b, item),
+            fault=rec.fault,
+            local=local,
+            new_buffer=rec.buffer,
+            buffer_type=ThreadBuffer,
+            current_actor=current_actor,
+            chunk=store.chunk_size,
+            plain_qsize=queue.Queue.__dict__["_qsize"],
         )
-        put = hook(orig=orig_put, py=_put, get=False, k=k_send, box_of=lambda q: new_box(q, True),
-                   plain=orig_put in _STOCK, **common)
-        get = hook(orig=orig_get, py=_get, get=True, k=k_receive, box_of=lambda q: new_box(q, False),
-                   plain=orig_get in _STOCK, **common)
+        put = hook(
+            orig=orig_put,
+            py=_put,
+            get=False,
+            k=k_send,
+            box_of=lambda q: new_box(q, True),
+            plain=orig_put in _STOCK,
+            **common,
+        )
+        get = hook(
+            orig=orig_get,
+            py=_get,
+            get=True,
+            k=k_receive,
+            box_of=lambda q: new_box(q, False),
+            plain=orig_get in _STOCK,
+            **common,
+        )
     for name, new, old in (("_put", put, orig_put), ("_get", get, orig_get)):
         if user:
             new.__wrapped__ = old
@@ -326,8 +366,10 @@ def _depth(n) -> int | None:
 def _draining(q, threaded: bool) -> bool:
     """This `_get` is shutdown(immediate=True) emptying the queue (its caller is
     `shutdown`, the queue is shut down)."""
-    return getattr(q, "is_shutdown" if threaded else "_is_shutdown", False) is True and \
-        _getframe(2).f_code.co_name == "shutdown"
+    return (
+        getattr(q, "is_shutdown" if threaded else "_is_shutdown", False) is True
+        and _getframe(2).f_code.co_name == "shutdown"
+    )
 
 
 def _detail(rec, b, item):
@@ -370,7 +412,15 @@ def _future_patches(rec, mail: _Mail) -> None:
                 return  # the same message read again
             letter.takers.add(actor)
             waited = t - letter.sent if letter.sent is not None else None
-            rec.emit("receive", letter.name, value, msg_id=letter.msg_id, duration_ns=waited, actor=actor, ts=t)
+            rec.emit(
+                "receive",
+                letter.name,
+                value,
+                msg_id=letter.msg_id,
+                duration_ns=waited,
+                actor=actor,
+                ts=t,
+            )
         except Exception as e:
             rec.fault("future.result", e)
 
@@ -401,7 +451,12 @@ def _future_patches(rec, mail: _Mail) -> None:
             taken(self, exc)
         return exc
 
-    for name, fn in (("set_result", set_result), ("set_exception", set_exception), ("result", result), ("exception", exception)):
+    for name, fn in (
+        ("set_result", set_result),
+        ("set_exception", set_exception),
+        ("result", result),
+        ("exception", exception),
+    ):
         fn.__doc__ = orig[name].__doc__
         fn.__qualname__ = orig[name].__qualname__
         patch(F, name, fn)
@@ -432,7 +487,9 @@ def _overriding(base) -> list[type]:
         if cls in seen:
             continue
         seen.add(cls)
-        if cls not in _THREAD_QUEUES + _ASYNC_QUEUES and ("_put" in cls.__dict__ or "_get" in cls.__dict__):
+        if cls not in _THREAD_QUEUES + _ASYNC_QUEUES and (
+            "_put" in cls.__dict__ or "_get" in cls.__dict__
+        ):
             found.append(cls)
         todo.extend(cls.__subclasses__())
     return found
@@ -481,4 +538,3 @@ def uninstall(rec) -> None:
         unpatch(base, "__init_subclass__")
     for name in _FUTURE_METHODS:
         unpatch(cf.Future, name)
-

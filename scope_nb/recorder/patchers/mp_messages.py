@@ -83,17 +83,43 @@ def _send(rec, target, obj, channel: str, put, qsize, envelope: bool = True) -> 
     msg_id = new_msg_id() if envelope else None
     t = clock.perf_ns()
     put(_Envelope(msg_id, channel, clock.to_epoch(t), obj) if envelope else obj)
-    rec.emit("send", target=channel, detail=obj, msg_id=msg_id, ts=t, qsize=qsize(target) if qsize else None)
+    rec.emit(
+        "send",
+        target=channel,
+        detail=obj,
+        msg_id=msg_id,
+        ts=t,
+        qsize=qsize(target) if qsize else None,
+    )
 
 
-def _feed(buffer, notempty, send_bytes, writelock, reader_close, writer_close, ignore_epipe, onerror, queue_sem):
+def _feed(
+    buffer,
+    notempty,
+    send_bytes,
+    writelock,
+    reader_close,
+    writer_close,
+    ignore_epipe,
+    onerror,
+    queue_sem,
+):
     """A multiprocessing.Queue's feeder thread: a message that does not pickle goes to
     `onerror` (the queue's `_on_queue_feeder_error`) as the program's object, not its
     envelope; ProcessPoolExecutor fails the submitted future from there."""
     import multiprocessing.queues as mpq
 
-    original(mpq.Queue, "_feed")(buffer, notempty, send_bytes, writelock, reader_close, writer_close,
-                                  ignore_epipe, functools.partial(_feeder_error, onerror), queue_sem)
+    original(mpq.Queue, "_feed")(
+        buffer,
+        notempty,
+        send_bytes,
+        writelock,
+        reader_close,
+        writer_close,
+        ignore_epipe,
+        functools.partial(_feeder_error, onerror),
+        queue_sem,
+    )
 
 
 def _feeder_error(onerror, e, obj):
@@ -115,8 +141,15 @@ def _received(rec, target, obj, qsize) -> None:
         rec.emit("receive", target=channel_name(target), detail=obj, ts=now)
         return
     msg_id, channel, sent = got
-    rec.emit("receive", target=channel, detail=obj, msg_id=msg_id, ts=now,
-             duration_ns=max(clock.to_epoch(now) - sent, 0), qsize=qsize(target) if qsize else None)
+    rec.emit(
+        "receive",
+        target=channel,
+        detail=obj,
+        msg_id=msg_id,
+        ts=now,
+        duration_ns=max(clock.to_epoch(now) - sent, 0),
+        qsize=qsize(target) if qsize else None,
+    )
 
 
 # -- the patches ----------------------------------------------------------------------------
@@ -134,8 +167,15 @@ def _q_put(orig, sized: bool):
         rec = _recording()
         if rec is None:
             return orig(self, obj, *a, **kw)
-        _send(rec, self, obj, channel_name(self), lambda env: orig(self, env, *a, **kw), _qsize if sized else None,
-              _unwraps(self))
+        _send(
+            rec,
+            self,
+            obj,
+            channel_name(self),
+            lambda env: orig(self, env, *a, **kw),
+            _qsize if sized else None,
+            _unwraps(self),
+        )
 
     return put
 
@@ -211,4 +251,3 @@ def install(rec) -> None:
 def uninstall(rec) -> None:
     for owner, name, _ in _targets():
         unpatch(owner, name)
-

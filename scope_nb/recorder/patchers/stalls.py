@@ -71,7 +71,9 @@ class StallState:
     def __init__(self, rec):
         self.rec = rec
         self.threshold = int(rec.options.slow_callback * 1e9)
-        self.running: dict[int, list] = {}  # loop thread ident -> [t0, handle, (location, stack) | None]
+        self.running: dict[
+            int, list
+        ] = {}  # loop thread ident -> [t0, handle, (location, stack) | None]
         self.cycles: set[frozenset[int]] = set()
         self.stop = threading.Event()
         self.monitor: threading.Thread | None = None
@@ -115,8 +117,15 @@ class StallState:
         if task is not None:
             if task.done():
                 if not task.cancelled() and task.cancelling() > 0:
-                    rec.emit("stall", "cancel_swallowed", f"{_coro_name(task)} was cancelled but finished normally",
-                             actor=actor, location=_coro_location(task), function=_coro_name(task), raw=True)
+                    rec.emit(
+                        "stall",
+                        "cancel_swallowed",
+                        f"{_coro_name(task)} was cancelled but finished normally",
+                        actor=actor,
+                        location=_coro_location(task),
+                        function=_coro_name(task),
+                        raw=True,
+                    )
             else:
                 self._await_cycle(task)
         if duration > self.threshold:
@@ -128,8 +137,16 @@ class StallState:
                 name = getattr(cb, "__qualname__", None) or type(cb).__qualname__
                 code = getattr(cb, "__code__", None)
                 loc = f"{code.co_filename}:{code.co_firstlineno}" if code is not None else None
-            rec.emit("stall", "slow_step", seen[1] if seen else None, actor=actor, duration_ns=duration,
-                     location=seen[0] if seen else loc, function=name, raw=True)
+            rec.emit(
+                "stall",
+                "slow_step",
+                seen[1] if seen else None,
+                actor=actor,
+                duration_ns=duration,
+                location=seen[0] if seen else loc,
+                function=name,
+                raw=True,
+            )
 
     def _await_cycle(self, task) -> None:
         chain = [task]
@@ -149,16 +166,41 @@ class StallState:
     def _report_cycle(self, chain) -> None:
         rec = self.rec
         actors = [rec.actors.task_actor(t, rec) for t in chain]
-        waits = [{"actor": a, "on": f"task {b} ({_coro_name(t2)})", "holders": [b], "location": _coro_location(t)}
-                 for a, b, t, t2 in zip(actors, actors[1:] + actors[:1], chain, chain[1:] + chain[:1], strict=True)]
-        detail = {"type": "await", "cycle": actors, "waits": waits,
-                  "stacks": {a: f"{_coro_name(t)} at {_coro_location(t)}" for a, t in zip(actors, chain, strict=True)}}
-        rec.emit("deadlock", " -> ".join(actors), json.dumps(detail), actor=actors[0], location=waits[0]["location"], raw=True)
+        waits = [
+            {
+                "actor": a,
+                "on": f"task {b} ({_coro_name(t2)})",
+                "holders": [b],
+                "location": _coro_location(t),
+            }
+            for a, b, t, t2 in zip(
+                actors, actors[1:] + actors[:1], chain, chain[1:] + chain[:1], strict=True
+            )
+        ]
+        detail = {
+            "type": "await",
+            "cycle": actors,
+            "waits": waits,
+            "stacks": {
+                a: f"{_coro_name(t)} at {_coro_location(t)}"
+                for a, t in zip(actors, chain, strict=True)
+            },
+        }
+        rec.emit(
+            "deadlock",
+            " -> ".join(actors),
+            json.dumps(detail),
+            actor=actors[0],
+            location=waits[0]["location"],
+            raw=True,
+        )
 
     # -- the loop's exception handler -----------------------------------------------------
     def exception_context(self, loop, context: dict) -> None:
         message = str(context.get("message", ""))
-        if message.endswith("exception was never retrieved"):  # "Task ...", "Future ..." or a subclass's name
+        if message.endswith(
+            "exception was never retrieved"
+        ):  # "Task ...", "Future ..." or a subclass's name
             fut = context.get("future")
             exc = context.get("exception")
             task = fut if isinstance(fut, asyncio.Task) else None
@@ -175,14 +217,26 @@ class StallState:
                 frames = traceback.extract_tb(exc.__traceback__)
                 loc = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else None
             text = f"{type(exc).__qualname__}|{self.rec.fmt.repr(exc)}\n{tb}"
-            self.rec.emit("exc_unretrieved", _coro_name(task) if task is not None else None, text,
-                          actor=actor, location=loc, raw=True)
+            self.rec.emit(
+                "exc_unretrieved",
+                _coro_name(task) if task is not None else None,
+                text,
+                actor=actor,
+                location=loc,
+                raw=True,
+            )
         elif message.startswith("Task was destroyed but it is pending"):
             task = context.get("task")
             if task is None or self._actor_of(task) is None:
                 return
-            self.rec.emit("task_lost", _coro_name(task), f"{task.get_name()} destroyed while pending at {_coro_location(task)}",
-                          actor=self._actor_of(task), location=_coro_location(task), raw=True)
+            self.rec.emit(
+                "task_lost",
+                _coro_name(task),
+                f"{task.get_name()} destroyed while pending at {_coro_location(task)}",
+                actor=self._actor_of(task),
+                location=_coro_location(task),
+                raw=True,
+            )
 
     def _future_actor(self, loop) -> str:
         """Who a plain Future's lost exception is pinned on: the thread running its loop
@@ -202,7 +256,9 @@ class StallState:
         if actor is not None:
             return actor
         name = task.get_name()
-        found = [a for a, row in list(reg.rows.items()) if row["kind"] == "task" and row["name"] == name]
+        found = [
+            a for a, row in list(reg.rows.items()) if row["kind"] == "task" and row["name"] == name
+        ]
         return found[-1] if found else None
 
 
@@ -254,4 +310,3 @@ def uninstall(rec) -> None:
         st.stop.set()
         if st.monitor is not None:
             st.monitor.finish(5)
-

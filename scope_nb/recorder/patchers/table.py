@@ -115,7 +115,11 @@ class Races(ModulePatcher):
 
     @staticmethod
     def wanted(rec) -> bool:
-        return Patcher.wanted(rec) and rec.options.races and ("read" in rec.kinds or "write" in rec.kinds)
+        return (
+            Patcher.wanted(rec)
+            and rec.options.races
+            and ("read" in rec.kinds or "write" in rec.kinds)
+        )
 
 
 class Stalls(ModulePatcher):
@@ -131,5 +135,15 @@ class Watchdog(ModulePatcher):
 
 
 PATCHERS: tuple[type[Patcher], ...] = (
-    Calls, Children, MpMessages, Actors, Messages, Locks, Objects, Races, Stalls, Memory, Watchdog,
+    Calls,
+    Children,
+    MpMessages,
+    Actors,
+    Messages,
+    Locks,
+    Objects,
+    Races,
+    Stalls,
+    Memory,
+    Watchdog,
 )

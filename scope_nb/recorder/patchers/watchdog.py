@@ -30,10 +30,16 @@ def _blockers() -> dict:
     """code object -> what kind of wait a frame running it is."""
     out = {}
     for fn, kind in (
-        (queue.Queue.get, "queue get"), (queue.Queue.put, "queue put"), (queue.Queue.join, "queue join"),
-        (threading.Event.wait, "event"), (threading.Condition.wait, "condition"), (threading.Condition.wait_for, "condition"),
-        (threading.Thread.join, "join"), (threading.Semaphore.acquire, "semaphore"),
-        (locks._Traced._wait, "lock"), (locks.TracedRLock._acquire_restore, "lock"),
+        (queue.Queue.get, "queue get"),
+        (queue.Queue.put, "queue put"),
+        (queue.Queue.join, "queue join"),
+        (threading.Event.wait, "event"),
+        (threading.Condition.wait, "condition"),
+        (threading.Condition.wait_for, "condition"),
+        (threading.Thread.join, "join"),
+        (threading.Semaphore.acquire, "semaphore"),
+        (locks._Traced._wait, "lock"),
+        (locks.TracedRLock._acquire_restore, "lock"),
     ):
         fn = getattr(fn, "__wrapped__", fn)
         out[fn.__code__] = kind
@@ -46,7 +52,9 @@ class Watchdog:
         self.threshold = int(rec.options.watchdog * 1e9)
         self.blockers = _blockers()
         self.is_user = UserCodeFilter()
-        self.since: dict[int, tuple[tuple, int]] = {}  # thread ident -> (what it waits on, since perf ns)
+        self.since: dict[
+            int, tuple[tuple, int]
+        ] = {}  # thread ident -> (what it waits on, since perf ns)
         self.reported: set[tuple] = set()
         self.stop = threading.Event()
         self.thread = rec.own_thread(self._loop, "watchdog", self.stop)
@@ -82,7 +90,9 @@ class Watchdog:
         for ident in list(self.since):
             if ident not in frames:
                 del self.since[ident]
-        fresh = {i for i, w in waits.items() if (i, w[0][:2], self.since[i][1]) not in self.reported}
+        fresh = {
+            i for i, w in waits.items() if (i, w[0][:2], self.since[i][1]) not in self.reported
+        }
         if fresh:
             for i in waits:
                 self.reported.add((i, waits[i][0][:2], self.since[i][1]))
@@ -108,7 +118,11 @@ class Watchdog:
         st = self.rec.parts.locks
         if name is None and st is not None:
             target = obj._lock if kind == "condition" and hasattr(obj, "_lock") else obj
-            name = getattr(target, "name", None) if isinstance(target, locks._Traced) else st.lookup(target)
+            name = (
+                getattr(target, "name", None)
+                if isinstance(target, locks._Traced)
+                else st.lookup(target)
+            )
         if name is None and kind.startswith("queue"):
             name = next((n for n, q in list(self.rec.queues.items()) if q is obj), None)
         return (name or f"{type(obj).__name__}@{id(obj):x}"), obj
@@ -144,7 +158,12 @@ class Watchdog:
         chunks, _ = self.rec.snapshot()
         for ch in chunks:
             for k, v in zip(ch.ks, ch.vals, strict=True):
-                if k & KIND_MASK == RICH and k >> KIND_BITS == send and v[1] == qname and v[0] not in out:
+                if (
+                    k & KIND_MASK == RICH
+                    and k >> KIND_BITS == send
+                    and v[1] == qname
+                    and v[0] not in out
+                ):
                     out.append(v[0])
         return out
 
@@ -158,19 +177,45 @@ class Watchdog:
             holders = [h for h in self._holders(kind, name, obj) if h != actor or kind == "lock"]
             graph[actor] = holders
             stacks[actor] = program_stack(frame, STACK_LINES)
-            rows.append({"actor": actor, "on": f"{kind} {name}", "holders": holders,
-                         "holds": list(st.held.get(actor, ())) if st is not None else [],
-                         "blocked_ns": blocked, "location": self._where(frame)})
+            rows.append(
+                {
+                    "actor": actor,
+                    "on": f"{kind} {name}",
+                    "holders": holders,
+                    "holds": list(st.held.get(actor, ())) if st is not None else [],
+                    "blocked_ns": blocked,
+                    "location": self._where(frame),
+                }
+            )
         cycle = _find_cycle(graph)
         if cycle:
             involved = [r for r in rows if r["actor"] in cycle]
-            detail = {"type": "deadlock", "cycle": cycle, "waits": involved, "stacks": {a: stacks[a] for a in cycle}}
-            emit_own(self.rec, "deadlock", cycle[0], " -> ".join(cycle), json.dumps(detail),
-                     location=involved[0]["location"], duration_ns=max(r["blocked_ns"] for r in involved))
+            detail = {
+                "type": "deadlock",
+                "cycle": cycle,
+                "waits": involved,
+                "stacks": {a: stacks[a] for a in cycle},
+            }
+            emit_own(
+                self.rec,
+                "deadlock",
+                cycle[0],
+                " -> ".join(cycle),
+                json.dumps(detail),
+                location=involved[0]["location"],
+                duration_ns=max(r["blocked_ns"] for r in involved),
+            )
         else:
             detail = {"type": "hang", "cycle": [], "waits": rows, "stacks": stacks}
-            emit_own(self.rec, "hang", rows[0]["actor"], rows[0]["on"], json.dumps(detail),
-                     location=rows[0]["location"], duration_ns=max(r["blocked_ns"] for r in rows))
+            emit_own(
+                self.rec,
+                "hang",
+                rows[0]["actor"],
+                rows[0]["on"],
+                json.dumps(detail),
+                location=rows[0]["location"],
+                duration_ns=max(r["blocked_ns"] for r in rows),
+            )
 
     def _where(self, frame) -> str | None:
         f = frame
@@ -191,7 +236,7 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
         path.append(n)
         for m in graph.get(n, ()):
             if state.get(m) == 1:
-                return path[path.index(m):]
+                return path[path.index(m) :]
             if m in graph and m not in state:
                 found = visit(m)
                 if found:
@@ -220,4 +265,3 @@ def uninstall(rec) -> None:
     w, rec.parts.watchdog = rec.parts.watchdog, None
     if w is not None:
         w.thread.finish(5)
-

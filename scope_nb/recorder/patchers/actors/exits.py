@@ -54,7 +54,9 @@ def process_ended(rec, actor: str, code: int | None) -> None:
         outcome = "ok" if ok else "terminated" if asked else "crashed"
         row.update(ended=clock.now(), outcome=outcome, exception=None if ok or asked else why)
     if ok:
-        rec.emit("exit", None, "exit code 0" if code == 0 else "exit code unknown", actor=actor, raw=True)
+        rec.emit(
+            "exit", None, "exit code 0" if code == 0 else "exit code unknown", actor=actor, raw=True
+        )
     elif asked:
         rec.emit("exit", None, f"{why}, as its parent asked", actor=actor, raw=True)
     else:

@@ -22,7 +22,9 @@ class Failure:
 
     __slots__ = ("actor", "coro", "detail", "location", "name", "ref", "short", "ts")
 
-    def __init__(self, actor: str, name: str, coro: str, ts: int, text: tuple[str, str, str | None]):
+    def __init__(
+        self, actor: str, name: str, coro: str, ts: int, text: tuple[str, str, str | None]
+    ):
         self.actor, self.name, self.coro, self.ts = actor, name, coro, ts
         self.short, self.detail, self.location = text
         self.ref: weakref.ref | None = None
@@ -34,11 +36,19 @@ class Failures:
     def __init__(self, rec):
         self.rec = rec
         self.waiting: dict[int, Failure] = {}  # id(task) -> its failure, the task alive
-        self.gone: dict[int, Failure] = {}  # the task freed: retrieved, unless asyncio complains now
+        self.gone: dict[
+            int, Failure
+        ] = {}  # the task freed: retrieved, unless asyncio complains now
 
     def ended(self, actor: str, task, ts: int, text: tuple[str, str, str | None]) -> None:
         coro = task.get_coro()
-        f = Failure(actor, task.get_name(), getattr(coro, "__qualname__", None) or type(coro).__name__, ts, text)
+        f = Failure(
+            actor,
+            task.get_name(),
+            getattr(coro, "__qualname__", None) or type(coro).__name__,
+            ts,
+            text,
+        )
         key = id(task)
         f.ref = weakref.ref(task, lambda _, key=key, f=f: self._freed(key, f))
         self.waiting[key] = f
@@ -75,15 +85,27 @@ class Failures:
             task = f.ref() if f.ref is not None else None
             if task is not None and _log_traceback(task):
                 self._crash(f)
-                self.rec.emit("exc_unretrieved", f.coro, f.detail, actor=f.actor, location=f.location, ts=f.ts, raw=True)
+                self.rec.emit(
+                    "exc_unretrieved",
+                    f.coro,
+                    f.detail,
+                    actor=f.actor,
+                    location=f.location,
+                    ts=f.ts,
+                    raw=True,
+                )
             else:
-                self.rec.emit("exit", None, f.detail, actor=f.actor, location=f.location, ts=f.ts, raw=True)
+                self.rec.emit(
+                    "exit", None, f.detail, actor=f.actor, location=f.location, ts=f.ts, raw=True
+                )
 
     def _crash(self, f: Failure) -> None:
         row = self.rec.actors.rows.get(f.actor)
         if row is not None:
             row["outcome"] = "crashed"
-        self.rec.emit("crash", None, f.detail, actor=f.actor, location=f.location, ts=f.ts, raw=True)
+        self.rec.emit(
+            "crash", None, f.detail, actor=f.actor, location=f.location, ts=f.ts, raw=True
+        )
 
 
 def _log_traceback(task) -> bool:

@@ -82,7 +82,11 @@ def _thread_crashed(rec, args) -> None:
     t = args.thread
     if t is None or t.ident != threading.get_ident() or args.exc_type is SystemExit:
         return
-    crashed(rec, lambda: args.exc_value if args.exc_value is not None else args.exc_type(), "thread.excepthook")
+    crashed(
+        rec,
+        lambda: args.exc_value if args.exc_value is not None else args.exc_type(),
+        "thread.excepthook",
+    )
 
 
 def unpatch_threads(rec) -> None:

@@ -88,7 +88,9 @@ class ProcessWaiter:
     def _ensure(self) -> None:  # under self.lock
         if self.thread is None and self.procs and not self.pausers and not self.closed:
             self.wake_r, self.wake_w = os.pipe()
-            self.thread = self.rec.own_thread(functools.partial(self._run, self.wake_r), "process-waiter")
+            self.thread = self.rec.own_thread(
+                functools.partial(self._run, self.wake_r), "process-waiter"
+            )
             self.thread.start()
 
     def _stop_thread(self):  # under self.lock

@@ -46,8 +46,22 @@ from .traced import (
     wrap,
 )
 
-__all__ = ["LockState", "PyTracedLock", "PyTracedRLock", "TracedLock", "TracedRLock", "adopt", "adopt_globals",
-           "held_locks", "install", "renamed_locks", "trace_lock", "uninstall", "where", "_Traced"]
+__all__ = [
+    "LockState",
+    "PyTracedLock",
+    "PyTracedRLock",
+    "TracedLock",
+    "TracedRLock",
+    "adopt",
+    "adopt_globals",
+    "held_locks",
+    "install",
+    "renamed_locks",
+    "trace_lock",
+    "uninstall",
+    "where",
+    "_Traced",
+]
 
 _PATCHED: list[tuple[Any, str]] = []
 
@@ -73,7 +87,11 @@ def install(rec) -> None:
         (threading, "Lock", _Factory(orig_lock, make_lock, TracedLock)),
         (threading, "RLock", _Factory(orig_rlock, make_rlock, TracedRLock)),
         # the same factories where a program may reach them under their C names
-        (_thread, "allocate_lock", _Factory(original(_thread, "allocate_lock"), make_lock, TracedLock)),
+        (
+            _thread,
+            "allocate_lock",
+            _Factory(original(_thread, "allocate_lock"), make_lock, TracedLock),
+        ),
         (_thread, "RLock", _Factory(original(_thread, "RLock"), make_rlock, TracedRLock)),
     ]
     todo += condition_patches(st, orig_rlock)

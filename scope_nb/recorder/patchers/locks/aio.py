@@ -36,7 +36,15 @@ def _async_acquire(st: LockState, orig_acquire, semaphore: bool):
             if waits:
                 st.timed_out(b, name, actor, perf_ns() - t0, loc, before)
             raise
-        st.took(b, name, actor, perf_ns() - t0 if waits else 0, loc, before, st.initial.get(name) if semaphore else None)
+        st.took(
+            b,
+            name,
+            actor,
+            perf_ns() - t0 if waits else 0,
+            loc,
+            before,
+            st.initial.get(name) if semaphore else None,
+        )
         return r
 
     return acquire
@@ -95,8 +103,15 @@ def asyncio_patches(st: LockState):
         st.rec.emit("event_wait", name, r, duration_ns=perf_ns() - t0, location=where())
         return r
 
-    for f, o in ((acquire, orig_acquire), (release, orig_release), (set, orig_set), (wait, orig_wait),
-                 (sem_acquire, orig_sem_acquire), (sem_release, orig_sem_release), (cond_init, orig_cond_init)):
+    for f, o in (
+        (acquire, orig_acquire),
+        (release, orig_release),
+        (set, orig_set),
+        (wait, orig_wait),
+        (sem_acquire, orig_sem_acquire),
+        (sem_release, orig_sem_release),
+        (cond_init, orig_cond_init),
+    ):
         f.__wrapped__ = o
         f.__qualname__ = o.__qualname__
     return [
@@ -111,4 +126,3 @@ def asyncio_patches(st: LockState):
         (ev_cls, "set", set),
         (ev_cls, "wait", wait),
     ]
-

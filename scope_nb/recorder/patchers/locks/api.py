@@ -14,9 +14,11 @@ from .renaming import rename
 from .state import LockState
 from .traced import _lock_types, _Traced, wrap
 
-_ACCEPTED = ("threading.Lock, threading.RLock, threading.Condition, threading.Semaphore, "
-             "threading.BoundedSemaphore, threading.Event, asyncio.Lock, asyncio.Event, asyncio.Semaphore, "
-             "asyncio.BoundedSemaphore, asyncio.Condition")
+_ACCEPTED = (
+    "threading.Lock, threading.RLock, threading.Condition, threading.Semaphore, "
+    "threading.BoundedSemaphore, threading.Event, asyncio.Lock, asyncio.Event, asyncio.Semaphore, "
+    "asyncio.BoundedSemaphore, asyncio.Condition"
+)
 
 
 def trace_lock(rec, lock: Any, name: str | None = None) -> Any:
@@ -48,7 +50,9 @@ def trace_lock(rec, lock: Any, name: str | None = None) -> Any:
         if known is not None and known._lock is lock:
             return _again(st, known, known, name)
         reentrant = type(lock) is not lock_type
-        traced = wrap(st, lock, st.name_for(frame, "RLock" if reentrant else "Lock", name), reentrant)
+        traced = wrap(
+            st, lock, st.name_for(frame, "RLock" if reentrant else "Lock", name), reentrant
+        )
         st.wrapped[id(lock)] = weakref.ref(traced)
         return traced
     if isinstance(lock, threading.Condition):
@@ -60,16 +64,23 @@ def trace_lock(rec, lock: Any, name: str | None = None) -> Any:
         return lock
     if isinstance(lock, asyncio.Condition):
         if not isinstance(lock._lock, asyncio.Lock):
-            raise TypeError(f"trace_lock: this asyncio.Condition's lock is a {type(lock._lock).__name__}, which "
-                            "is not traced; accepted: a Condition made with its own lock or an asyncio.Lock")
+            raise TypeError(
+                f"trace_lock: this asyncio.Condition's lock is a {type(lock._lock).__name__}, which "
+                "is not traced; accepted: a Condition made with its own lock or an asyncio.Lock"
+            )
         if st.lookup(lock._lock) is not None:
             return _again(st, lock, lock._lock, name)
         st.register(lock._lock, st.name_for(frame, "AsyncCondition", name))
         # it exported its lock's methods when made: bound before they were patched
         lock.acquire, lock.release = lock._lock.acquire, lock._lock.release
         return lock
-    for cls, label in ((threading.Semaphore, "Semaphore"), (threading.Event, "Event"),
-                      (asyncio.Lock, "AsyncLock"), (asyncio.Event, "AsyncEvent"), (asyncio.Semaphore, "AsyncSemaphore")):
+    for cls, label in (
+        (threading.Semaphore, "Semaphore"),
+        (threading.Event, "Event"),
+        (asyncio.Lock, "AsyncLock"),
+        (asyncio.Event, "AsyncEvent"),
+        (asyncio.Semaphore, "AsyncSemaphore"),
+    ):
         if isinstance(lock, cls):
             if st.lookup(lock) is not None:
                 return _again(st, lock, lock, name)
@@ -80,9 +91,20 @@ def trace_lock(rec, lock: Any, name: str | None = None) -> Any:
 
 def _is_lock(lock) -> bool:
     lock_type, rlock_type, _, _ = _lock_types()
-    return isinstance(lock, _Traced | lock_type | rlock_type | threading._PyRLock | threading.Condition
-                      | threading.Semaphore | threading.Event | asyncio.Lock | asyncio.Event
-                      | asyncio.Semaphore | asyncio.Condition)
+    return isinstance(
+        lock,
+        _Traced
+        | lock_type
+        | rlock_type
+        | threading._PyRLock
+        | threading.Condition
+        | threading.Semaphore
+        | threading.Event
+        | asyncio.Lock
+        | asyncio.Event
+        | asyncio.Semaphore
+        | asyncio.Condition,
+    )
 
 
 def _again(st: LockState, returned, traced, name: str | None):
@@ -103,4 +125,3 @@ def _rebind_condition(cond, lock: _Traced) -> None:
             setattr(cond, attr, getattr(lock, attr))
         except AttributeError:
             pass
-

@@ -33,7 +33,9 @@ def handler_patches(st: LockState, rlock_type: type):
             # past any __getattribute__ / __setattr__ of the program's handler class
             lock = object.__getattribute__(self, "lock")
             if type(lock) is rlock_type and st.user_frame(frame):
-                traced = wrap(st, lock, st.names.name_of_part(frame, type(self).__name__, "lock"), True)
+                traced = wrap(
+                    st, lock, st.names.name_of_part(frame, type(self).__name__, "lock"), True
+                )
                 object.__setattr__(self, "lock", traced)
         except Exception as e:
             st.rec.fault("locks:handler", e)

@@ -14,7 +14,13 @@ import types
 
 from .state import LockState
 
-_BY_IDENTITY = (threading.Semaphore, threading.Event, asyncio.Lock, asyncio.Event, asyncio.Semaphore)
+_BY_IDENTITY = (
+    threading.Semaphore,
+    threading.Event,
+    asyncio.Lock,
+    asyncio.Event,
+    asyncio.Semaphore,
+)
 
 
 def adopt_globals(st: LockState, module: types.ModuleType) -> int:

@@ -17,8 +17,10 @@ from ...sites import is_recorder_module
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # the lock machinery: this package's modules, threading and asyncio.locks
-_SKIP_FILES = frozenset({os.path.join(_HERE, f) for f in os.listdir(_HERE) if f.endswith(".py")}
-                        | {threading.__file__, asyncio.locks.__file__})
+_SKIP_FILES = frozenset(
+    {os.path.join(_HERE, f) for f in os.listdir(_HERE) if f.endswith(".py")}
+    | {threading.__file__, asyncio.locks.__file__}
+)
 _getframe = sys._getframe
 
 
@@ -38,15 +40,20 @@ def creator(frame, obj):
     """The frame that asked for `obj`: up through the `__init__` chain of obj itself
     (a subclass calling super().__init__), but not further, so that a lock the stdlib
     makes for its own use (Thread's Event, Barrier's Condition) is not the user's."""
-    while frame is not None and frame.f_code.co_name == "__init__" and frame.f_locals.get("self") is obj:
+    while (
+        frame is not None
+        and frame.f_code.co_name == "__init__"
+        and frame.f_locals.get("self") is obj
+    ):
         frame = frame.f_back
     return frame
 
 
 def user_caller(f):
     """The first frame from `f` outwards outside the lock machinery and the recorder."""
-    while f is not None and (f.f_code.co_filename in _SKIP_FILES
-                             or is_recorder_module(f.f_globals.get("__name__", ""))):
+    while f is not None and (
+        f.f_code.co_filename in _SKIP_FILES or is_recorder_module(f.f_globals.get("__name__", ""))
+    ):
         f = f.f_back
     return f
 

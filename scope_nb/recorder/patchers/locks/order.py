@@ -15,7 +15,9 @@ class LockOrder:
     def __init__(self, rec, taken):
         self.rec = rec
         self._taken = taken  # (actor, lock) -> where the actor took the lock it holds
-        self.edges: dict[tuple[str, str], tuple[str, tuple | None, tuple | None]] = {}  # a->b: actor, a at, b at
+        self.edges: dict[
+            tuple[str, str], tuple[str, tuple | None, tuple | None]
+        ] = {}  # a->b: actor, a at, b at
         self.succ: dict[str, set[str]] = {}
         self.reported: set[frozenset[str]] = set()
 
@@ -33,12 +35,19 @@ class LockOrder:
                 if key in self.reported:
                     continue
                 self.reported.add(key)
-                self.rec.emit("lock_order", f"{a} -> {name}", self._describe(cycle), actor=actor,
-                              location=loc, locks_held=before, raw=True)
+                self.rec.emit(
+                    "lock_order",
+                    f"{a} -> {name}",
+                    self._describe(cycle),
+                    actor=actor,
+                    location=loc,
+                    locks_held=before,
+                    raw=True,
+                )
 
     def rename(self, old: str, new: str) -> None:
         """Lock `old` is called `new` from now on: its edges follow it."""
-        ren = (lambda n: new if n == old else n)  # noqa: E731 - one use, right here
+        ren = lambda n: new if n == old else n  # noqa: E731 - one use, right here
         self.edges = {(ren(a), ren(b)): v for (a, b), v in self.edges.items()}
         self.succ = {ren(a): {ren(b) for b in bs} for a, bs in self.succ.items()}
         self.reported = {frozenset(ren(n) for n in k) for k in self.reported}
@@ -65,5 +74,7 @@ class LockOrder:
         lines = [" -> ".join(cycle)]
         for a, b in zip(cycle, cycle[1:], strict=False):
             actor, a_at, b_at = self.edges.get((a, b), ("?", None, None))
-            lines.append(f"{actor} took {b} at {location_text(b_at)} while holding {a} (taken at {location_text(a_at)})")
+            lines.append(
+                f"{actor} took {b} at {location_text(b_at)} while holding {a} (taken at {location_text(a_at)})"
+            )
         return "\n".join(lines)

@@ -28,7 +28,10 @@ def _code(kind: str, kinds) -> int:
     return RICH | (KIND_CODE[kind] << KIND_BITS) if kind in kinds else 0
 
 
-_KIND_OF = {RICH | (KIND_CODE[k] << KIND_BITS): k for k in ("lock_wait", "lock_acquire", "lock_release", "lock_timeout")}
+_KIND_OF = {
+    RICH | (KIND_CODE[k] << KIND_BITS): k
+    for k in ("lock_wait", "lock_acquire", "lock_release", "lock_timeout")
+}
 
 
 def held_locks(rec, actor: str | None = None) -> tuple[str, ...]:
@@ -53,11 +56,15 @@ class LockState:
         # (actor, lock) -> where it was taken (a C core keeps that itself: `_taken`)
         self.taken_at: dict[tuple[str, str], tuple | None] = {}
         self.cores: dict[str, weakref.ref] = {}  # lock name -> its C core, when it has one
-        self.initial: dict[str, str] = {}  # semaphore name -> its initial value (its acquires' detail)
+        self.initial: dict[
+            str, str
+        ] = {}  # semaphore name -> its initial value (its acquires' detail)
         self.registry: dict[int, tuple[weakref.ref, str]] = {}  # patched-class instances
         self.names = LockNames(rec.fault)
         self.graph = LockOrder(rec, self._taken)
-        self.used: set[str] = set()  # names recorded by the Python paths (a C core's caches say its own)
+        self.used: set[str] = (
+            set()
+        )  # names recorded by the Python paths (a C core's caches say its own)
         self.wrapped: dict[int, weakref.ref] = {}  # id(lock) -> its wrapper, made by trace_lock
         self.renamed: dict[str, str] = {}  # old name -> current name (trace_lock under a new name)
         self.local = rec.local
@@ -76,10 +83,20 @@ class LockState:
         if hub is None or C_CORE is None or rec.store.sample_rate < 1.0:
             return None
         hub = hub(
-            local=self.local, new_buffer=rec.buffer, buffer_type=ThreadBuffer,
-            current_actor=rec.current_actor, fault=rec.fault, skip_files=_SKIP_FILES, held=self.held,
-            taken_at=self.taken_at, order=self._order, k_acquire=self.k_acquire,
-            k_release=self.k_release, chunk=rec.store.chunk_size, timeout_max=_TIMEOUT_MAX, tried=TRY_ACQUIRE,
+            local=self.local,
+            new_buffer=rec.buffer,
+            buffer_type=ThreadBuffer,
+            current_actor=rec.current_actor,
+            fault=rec.fault,
+            skip_files=_SKIP_FILES,
+            held=self.held,
+            taken_at=self.taken_at,
+            order=self._order,
+            k_acquire=self.k_acquire,
+            k_release=self.k_release,
+            chunk=rec.store.chunk_size,
+            timeout_max=_TIMEOUT_MAX,
+            tried=TRY_ACQUIRE,
         )
         rec.switches.append(hub)  # its `running` follows the recorder's
         return hub
@@ -128,7 +145,13 @@ class LockState:
 
     def _event(self, b, code: int, name: str, actor: str, waited, loc, held, detail=None) -> None:
         try:
-            _push(self.store, b, code, (actor, name, detail, None, None, loc, waited, None, None, held, None), perf_ns())
+            _push(
+                self.store,
+                b,
+                code,
+                (actor, name, detail, None, None, loc, waited, None, None, held, None),
+                perf_ns(),
+            )
         except Exception as e:
             self.rec.fault(f"emit:{_KIND_OF[code]}", e)
 
@@ -137,8 +160,9 @@ class LockState:
         if self.k_wait:
             self._event(b, self.k_wait, name, actor, None, loc, before)
 
-    def timed_out(self, b, name: str, actor: str, waited: int, loc, before: tuple[str, ...],
-                  timeout=None) -> None:
+    def timed_out(
+        self, b, name: str, actor: str, waited: int, loc, before: tuple[str, ...], timeout=None
+    ) -> None:
         """A wait given up: its detail is the timeout the program passed (seconds; None
         for an asyncio wait cancelled), so a report can say "gave up after 0.5 s"."""
         self.used.add(name)
@@ -164,7 +188,19 @@ class LockState:
                 held = self.held[actor] = []
             before = tuple(held)
             if self.k_acquire:
-                ev = (actor, name, detail, None, None, loc, 0, None, TRY_ACQUIRE if tried else None, before, None)
+                ev = (
+                    actor,
+                    name,
+                    detail,
+                    None,
+                    None,
+                    loc,
+                    0,
+                    None,
+                    TRY_ACQUIRE if tried else None,
+                    before,
+                    None,
+                )
                 _push(self.store, b, self.k_acquire, ev, perf_ns())
             owners = self.owners.get(name)
             if owners is None:
@@ -178,7 +214,9 @@ class LockState:
         except Exception as e:
             self.rec.fault("locks:took", e)
 
-    def took(self, b, name: str, actor: str, waited: int, loc, before: tuple[str, ...], detail=None) -> None:
+    def took(
+        self, b, name: str, actor: str, waited: int, loc, before: tuple[str, ...], detail=None
+    ) -> None:
         if self.renamed:  # renamed while it waited: its bookkeeping goes by the new name
             name = self.renamed.get(name, name)
         self.used.add(name)
@@ -223,8 +261,19 @@ class LockState:
             if self.k_release:
                 while f is not None and f.f_code.co_filename in _SKIP_FILES:
                     f = f.f_back
-                ev = (actor, name, None, None, None, (f.f_code, f.f_lasti) if f is not None else None, None, None,
-                      None, tuple(held) if held else (), None)
+                ev = (
+                    actor,
+                    name,
+                    None,
+                    None,
+                    None,
+                    (f.f_code, f.f_lasti) if f is not None else None,
+                    None,
+                    None,
+                    None,
+                    tuple(held) if held else (),
+                    None,
+                )
                 _push(self.store, b, self.k_release, ev, perf_ns())
             if not owners:
                 return None

@@ -139,5 +139,8 @@ def event_patches(st: LockState):
 
     set.__wrapped__ = orig_set
     wait.__wrapped__ = orig_wait
-    return [(cls, "__init__", registering_init(st, cls, "Event")), (cls, "set", set), (cls, "wait", wait)]
-
+    return [
+        (cls, "__init__", registering_init(st, cls, "Event")),
+        (cls, "set", set),
+        (cls, "wait", wait),
+    ]

@@ -266,7 +266,10 @@ def _disguise(traced: type, real_type: type) -> None:
 
 
 def _disguise_all() -> None:
-    lock_type, rlock_type = type(original(threading, "Lock")()), type(original(threading, "RLock")())
+    lock_type, rlock_type = (
+        type(original(threading, "Lock")()),
+        type(original(threading, "RLock")()),
+    )
     for traced in (TracedLock, PyTracedLock):
         _disguise(traced, lock_type)
     for traced in (TracedRLock, PyTracedRLock):
@@ -292,7 +295,9 @@ class _Factory:
         return self._make(sys._getframe(1), args, kwargs)
 
     def __instancecheck__(self, obj):
-        return isinstance(obj, self._original) or (isinstance(self._original, type) and isinstance(obj, self._traced))
+        return isinstance(obj, self._original) or (
+            isinstance(self._original, type) and isinstance(obj, self._traced)
+        )
 
     def __subclasscheck__(self, cls):
         return issubclass(cls, self._original)
@@ -319,14 +324,13 @@ def _lock_types():
     return type(orig_lock()), type(orig_rlock()), orig_lock, orig_rlock
 
 
-
-
 def wrap(st: LockState, lock, name: str, reentrant: bool):
     """A traced Lock (or RLock, `reentrant`) delegating to the real `lock`."""
     if st.hub is None:
         return (PyTracedRLock if reentrant else PyTracedLock)(lock, name, st, None, reentrant)
     # the core and the Python paths share the lock's list of owners
-    core = (TracedRLock if reentrant else TracedLock)(lock, name, st, st.hub, reentrant,
-                                                     st.owners.setdefault(name, []))
+    core = (TracedRLock if reentrant else TracedLock)(
+        lock, name, st, st.hub, reentrant, st.owners.setdefault(name, [])
+    )
     st.cores[name] = weakref.ref(core)
     return core

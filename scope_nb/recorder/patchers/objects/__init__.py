@@ -43,8 +43,17 @@ from .hooks import _CLASS_SET
 from .report import states_rows
 from .traced import Objects, Traced
 
-__all__ = ["Objects", "Traced", "check_arguments", "install", "renamed_objects", "states_rows",
-           "trace_object", "traced", "uninstall"]
+__all__ = [
+    "Objects",
+    "Traced",
+    "check_arguments",
+    "install",
+    "renamed_objects",
+    "states_rows",
+    "trace_object",
+    "traced",
+    "uninstall",
+]
 
 
 def install(rec) -> None:

@@ -25,11 +25,18 @@ def check_arguments(obj: Any, name: Any) -> None:
     if name is not None and not isinstance(name, str):
         raise TypeError(f"trace_object: name must be a str or None, got {type(name).__name__}")
     if name == "":
-        raise ValueError("trace_object: name must not be empty; pass a name, or None for the variable's name")
-    if isinstance(obj, type | types.ModuleType | types.FunctionType | types.BuiltinFunctionType | types.MethodType):
-        raise TypeError(f"trace_object traces instances of Python classes; got the {type(obj).__name__} "
-                        f"{SAFE.repr(obj)}; accepted: an instance of a class defined in Python "
-                        "(for a module use trace_module)")
+        raise ValueError(
+            "trace_object: name must not be empty; pass a name, or None for the variable's name"
+        )
+    if isinstance(
+        obj,
+        type | types.ModuleType | types.FunctionType | types.BuiltinFunctionType | types.MethodType,
+    ):
+        raise TypeError(
+            f"trace_object traces instances of Python classes; got the {type(obj).__name__} "
+            f"{SAFE.repr(obj)}; accepted: an instance of a class defined in Python "
+            "(for a module use trace_module)"
+        )
 
 
 def trace_object(rec, obj: Any, name: str | None = None) -> Any:
@@ -48,18 +55,26 @@ def trace_object(rec, obj: Any, name: str | None = None) -> Any:
             _rename(objs, known, name)
         return obj
     if _is_lock(cls):
-        raise TypeError(f"trace_object: a {cls.__module__}.{cls.__qualname__} is a lock; use trace_lock; "
-                        "accepted: instances of the program's classes")
+        raise TypeError(
+            f"trace_object: a {cls.__module__}.{cls.__qualname__} is a lock; use trace_lock; "
+            "accepted: instances of the program's classes"
+        )
     if is_recorder_module(cls.__module__):
-        raise TypeError(f"trace_object: {cls.__qualname__} is part of scope_nb, which does not trace itself; "
-                        "accepted: instances of the program's classes (a lock: use trace_lock)")
+        raise TypeError(
+            f"trace_object: {cls.__qualname__} is part of scope_nb, which does not trace itself; "
+            "accepted: instances of the program's classes (a lock: use trace_lock)"
+        )
     if not cls.__flags__ & _HEAPTYPE:
-        raise TypeError(f"trace_object: {cls.__qualname__} is implemented in C and cannot be traced; "
-                        "accepted: instances of classes defined in Python (with or without __slots__)")
+        raise TypeError(
+            f"trace_object: {cls.__qualname__} is implemented in C and cannot be traced; "
+            "accepted: instances of classes defined in Python (with or without __slots__)"
+        )
     if name is None:
         name = _default_name(objs, cls)
     elif name in rec.objects and rec.objects[name] is not obj:
-        raise ValueError(f"trace_object: name {name!r} is already used by another traced object; pass another name")
+        raise ValueError(
+            f"trace_object: name {name!r} is already used by another traced object; pass another name"
+        )
     sub = objs.subclasses.get(cls)
     if sub is None:
         sub = objs.subclasses[cls] = _make_subclass(objs, cls)
@@ -69,8 +84,10 @@ def trace_object(rec, obj: Any, name: str | None = None) -> Any:
         _CLASS_SET(obj, sub)
     except TypeError as e:
         del objs.table[id(obj)]
-        raise TypeError(f"trace_object: cannot trace this {cls.__qualname__} object ({e}); accepted: instances "
-                        "of classes defined in Python (with or without __slots__)") from None
+        raise TypeError(
+            f"trace_object: cannot trace this {cls.__qualname__} object ({e}); accepted: instances "
+            "of classes defined in Python (with or without __slots__)"
+        ) from None
     rec.objects[name] = obj
     locks = rec.parts.locks
     if locks is not None:
@@ -95,8 +112,9 @@ def _inspectable(t: type) -> bool:
     program that defines __class__, __getattribute__ or __getattr__ is left alone."""
     for klass in type.__dict__["__mro__"].__get__(t)[:-1]:
         d = type.__dict__["__dict__"].__get__(klass)
-        if ("__class__" in d or "__getattribute__" in d or "__getattr__" in d) and not is_recorder_module(
-                type.__dict__["__module__"].__get__(klass)):
+        if (
+            "__class__" in d or "__getattribute__" in d or "__getattr__" in d
+        ) and not is_recorder_module(type.__dict__["__module__"].__get__(klass)):
             return False
     return True
 
@@ -106,7 +124,9 @@ def _rename(objs: Objects, t: Traced, name: str) -> None:
     events frame maps the old name through `renamed_objects`)."""
     rec = objs.rec
     if name in rec.objects and rec.objects[name] is not t.obj:
-        raise ValueError(f"trace_object: name {name!r} is already used by another traced object; pass another name")
+        raise ValueError(
+            f"trace_object: name {name!r} is already used by another traced object; pass another name"
+        )
     old = t.name
     with t.lock:
         t.name = name
@@ -160,8 +180,10 @@ def traced(cls: type | None = None):
         if not isinstance(klass, type):
             raise TypeError(f"traced decorates a class, got {type(klass).__name__}")
         if not klass.__flags__ & _HEAPTYPE or is_recorder_module(klass.__module__):
-            raise TypeError(f"traced: {klass.__qualname__} cannot be traced; accepted: a class of the program "
-                            "defined in Python")
+            raise TypeError(
+                f"traced: {klass.__qualname__} cannot be traced; accepted: a class of the program "
+                "defined in Python"
+            )
         orig_init = klass.__init__
 
         @functools.wraps(orig_init)
@@ -173,7 +195,12 @@ def traced(cls: type | None = None):
             else:
                 orig_init(self, *args, **kwargs)
             rec = session.ACTIVE
-            if rec is not None and rec.running and rec.parts.objects is not None and id(self) not in rec.parts.objects.table:
+            if (
+                rec is not None
+                and rec.running
+                and rec.parts.objects is not None
+                and id(self) not in rec.parts.objects.table
+            ):
                 try:
                     trace_object(rec, self, _counted_name(rec, type(self).__name__))
                 except Exception as e:

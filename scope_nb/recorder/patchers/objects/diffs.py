@@ -86,7 +86,6 @@ def _splice(old: list, new: list, prev: tuple, blobs: tuple) -> tuple[int, int, 
     return p, n_old - s, new[p : n_new - s]
 
 
-
 def _apply(value, op: str, arg) -> None:
     """Apply a patch in place (the recorder's private copy; analysis does the same)."""
     if op == "splice":

@@ -46,8 +46,6 @@ def _text(fmt, max_len: int, v: Any, t: type) -> str:
     return r if len(r) <= max_len else r[: max_len - 3] + "..."
 
 
-
-
 def _short(rec, attr: str, value: Any) -> str:
     return REDACTED if rec.fmt.is_secret(attr) else rec.fmt.repr(value)
 
@@ -57,7 +55,9 @@ def _args(rec, fn, args: tuple, kwargs: dict):
     code = getattr(fn, "__code__", None)
     names = code.co_varnames[1 : code.co_argcount] if code is not None else ()
     is_secret = rec.fmt.is_secret
-    pos = tuple(REDACTED if i < len(names) and is_secret(names[i]) else a for i, a in enumerate(args))
+    pos = tuple(
+        REDACTED if i < len(names) and is_secret(names[i]) else a for i, a in enumerate(args)
+    )
     if not kwargs:
         return pos
     return pos, {k: REDACTED if is_secret(k) else v for k, v in kwargs.items()}

@@ -19,6 +19,7 @@ _CLASS_SET = object.__dict__["__class__"].__set__
 
 # -- the traced subclass ---------------------------------------------------------------
 
+
 def _make_subclass(objs: Objects, cls: type) -> type:
     table = objs.table
     orig_get = cls.__getattribute__
@@ -81,7 +82,9 @@ def _make_subclass(objs: Objects, cls: type) -> type:
     try:
         sub = type(cls)(cls.__name__, (cls,), ns)
     except Exception as e:
-        raise TypeError(f"trace_object: cannot trace instances of {cls.__qualname__}: {e}") from None
+        raise TypeError(
+            f"trace_object: cannot trace instances of {cls.__qualname__}: {e}"
+        ) from None
     return sub
 
 

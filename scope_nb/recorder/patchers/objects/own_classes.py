@@ -212,8 +212,19 @@ class OwnClasses:
             actor = rec.current_actor(b) if b.loopy else b.actor
             st = rec.parts.locks
             h = st.held.get(actor) if st is not None else None
-            ev = (actor, attr, self.shown(attr, value), None, entry[0], f"{f.f_code.co_filename}:{f.f_lineno}",
-                  None, None, None, tuple(h) if h else (), None)
+            ev = (
+                actor,
+                attr,
+                self.shown(attr, value),
+                None,
+                entry[0],
+                f"{f.f_code.co_filename}:{f.f_lineno}",
+                None,
+                None,
+                None,
+                tuple(h) if h else (),
+                None,
+            )
             _push(rec, b, code, ev)
         except Exception as e:
             rec.fault("races:access", e)

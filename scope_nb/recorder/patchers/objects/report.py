@@ -19,7 +19,20 @@ def states_rows(rec, start: int = 0) -> list[dict]:
     to_epoch = rec.offset
     limit = rec.options.max_repr * 4
     encoded: dict[int, str | None] = {}  # id of a pickle -> its typed JSON (keyframes repeat them)
-    for i, (name, ts, actor, cause, changed, removed, attrs, ops, payloads, reprs, keyframe, loc) in enumerate(rows):
+    for i, (
+        name,
+        ts,
+        actor,
+        cause,
+        changed,
+        removed,
+        attrs,
+        ops,
+        payloads,
+        reprs,
+        keyframe,
+        loc,
+    ) in enumerate(rows):
         shown = current.setdefault(name, {})
         if keyframe:
             shown.clear()
@@ -31,23 +44,25 @@ def states_rows(rec, start: int = 0) -> list[dict]:
         text = "{" + ", ".join(f"{k}: {v}" for k, v in shown.items()) + "}"
         if len(text) > limit:
             text = text[: limit - 3] + "..."
-        out.append({
-            "obj": name,
-            "seq": None,
-            "ts": ts + to_epoch,
-            "actor": actor,
-            "cause": cause,
-            "changed": list(changed),
-            "state": text,
-            "location": loc,
-            "blobs": [_blob(p) for p in payloads],
-            "values": list(reprs),
-            "attrs": list(attrs),
-            "ops": list(ops),
-            "removed": list(removed),
-            "keyframe": keyframe,
-            "json": [_typed(p, t, encoded) for p, t in zip(payloads, reprs, strict=True)],
-        })
+        out.append(
+            {
+                "obj": name,
+                "seq": None,
+                "ts": ts + to_epoch,
+                "actor": actor,
+                "cause": cause,
+                "changed": list(changed),
+                "state": text,
+                "location": loc,
+                "blobs": [_blob(p) for p in payloads],
+                "values": list(reprs),
+                "attrs": list(attrs),
+                "ops": list(ops),
+                "removed": list(removed),
+                "keyframe": keyframe,
+                "json": [_typed(p, t, encoded) for p, t in zip(payloads, reprs, strict=True)],
+            }
+        )
     return out
 
 

@@ -17,8 +17,18 @@ class Snapshots:
     texts, private copies of big values) and the rows recorded when it changes. Mixed
     into `Traced`, which sets the attributes used here."""
 
-    def commit_atomic(self, n: str, v: Any, t: type, text: str, secret: bool, cause: str, actor: str,
-                      loc: str | None, b) -> None:
+    def commit_atomic(
+        self,
+        n: str,
+        v: Any,
+        t: type,
+        text: str,
+        secret: bool,
+        cause: str,
+        actor: str,
+        loc: str | None,
+        b,
+    ) -> None:
         """commit() for a write of an atomic value `v` (of type t, shown as `text`) to
         attribute n: the same row, without a snapshot of the whole object."""
         with self.lock:
@@ -40,13 +50,38 @@ class Snapshots:
                 self._row(cause, actor, loc, [n], [], [n], ["set"], [payload], [text], True, b)
             else:
                 now = clock.perf_ns()
-                self.objs.rows.append((self.name, now, actor, cause, (n,), (), (n,), ("set",), (payload,), (text,),
-                                       False, loc))
-                _push(self.rec, b, _K_STATE, (actor, None, cause, None, self.name, loc, None, None, None, None, None),
-                      now)
+                self.objs.rows.append(
+                    (
+                        self.name,
+                        now,
+                        actor,
+                        cause,
+                        (n,),
+                        (),
+                        (n,),
+                        ("set",),
+                        (payload,),
+                        (text,),
+                        False,
+                        loc,
+                    )
+                )
+                _push(
+                    self.rec,
+                    b,
+                    _K_STATE,
+                    (actor, None, cause, None, self.name, loc, None, None, None, None, None),
+                    now,
+                )
 
-    def commit(self, cause: str, actor: str, loc: str | None, names: tuple[str, ...] | None = None,
-               keyframe: bool = False) -> None:
+    def commit(
+        self,
+        cause: str,
+        actor: str,
+        loc: str | None,
+        names: tuple[str, ...] | None = None,
+        keyframe: bool = False,
+    ) -> None:
         """Compare the object with its last snapshot; record a row if anything changed.
         `names`: only these attributes were touched (a write); None: look at all."""
         state = self.read_state()
@@ -78,10 +113,24 @@ class Snapshots:
             if not changed and not removed and not keyframe:
                 return
             self.since_kf += 1
-            self._row(cause, actor, loc, changed, removed, attrs, ops, payloads, reprs, keyframe, None)
+            self._row(
+                cause, actor, loc, changed, removed, attrs, ops, payloads, reprs, keyframe, None
+            )
 
-    def _row(self, cause: str, actor: str, loc: str | None, changed: list, removed: list, attrs: list, ops: list,
-             payloads: list, reprs: list, keyframe: bool, b) -> None:
+    def _row(
+        self,
+        cause: str,
+        actor: str,
+        loc: str | None,
+        changed: list,
+        removed: list,
+        attrs: list,
+        ops: list,
+        payloads: list,
+        reprs: list,
+        keyframe: bool,
+        b,
+    ) -> None:
         """Append one states row and its `state` event (the lock is held)."""
         if keyframe or self.since_kf >= KEYFRAME_EVERY:
             keyframe = True
@@ -91,12 +140,34 @@ class Snapshots:
             payloads = [self._keyframe_payload(n) for n in attrs]
             reprs = [self.reprs[n] for n in attrs]
         now = clock.perf_ns()
-        self.objs.rows.append((self.name, now, actor, cause, tuple(changed + removed), tuple(removed),
-                               tuple(attrs), tuple(ops), tuple(payloads), tuple(reprs), keyframe, loc))
+        self.objs.rows.append(
+            (
+                self.name,
+                now,
+                actor,
+                cause,
+                tuple(changed + removed),
+                tuple(removed),
+                tuple(attrs),
+                tuple(ops),
+                tuple(payloads),
+                tuple(reprs),
+                keyframe,
+                loc,
+            )
+        )
         if b is None:
-            self.rec.emit("state", None, cause, obj=self.name, actor=actor, ts=now, location=loc, raw=True)
+            self.rec.emit(
+                "state", None, cause, obj=self.name, actor=actor, ts=now, location=loc, raw=True
+            )
         else:
-            _push(self.rec, b, _K_STATE, (actor, None, cause, None, self.name, loc, None, None, None, None, None), now)
+            _push(
+                self.rec,
+                b,
+                _K_STATE,
+                (actor, None, cause, None, self.name, loc, None, None, None, None, None),
+                now,
+            )
 
     def _keyframe_payload(self, n: str) -> Any:
         p = self.payloads[n]
@@ -119,7 +190,9 @@ class Snapshots:
                 self.reprs[n] = self.payloads[n] = REDACTED
                 return "set", REDACTED
             self.reprs[n] = self.rec.fmt.repr(v)
-            p = self.payloads[n] = v if t is not bytes else pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)
+            p = self.payloads[n] = (
+                v if t is not bytes else pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)
+            )
             return "set", p
         self.mutable.add(n)
         # from here on, only the recorder's own copy is compared, pickled and patched
@@ -167,7 +240,12 @@ class Snapshots:
         decides)."""
         try:
             dumps = pickle.dumps
-            blobs = tuple([dumps(v[i : i + CHUNK], protocol=pickle.HIGHEST_PROTOCOL) for i in range(0, len(v), CHUNK)])
+            blobs = tuple(
+                [
+                    dumps(v[i : i + CHUNK], protocol=pickle.HIGHEST_PROTOCOL)
+                    for i in range(0, len(v), CHUNK)
+                ]
+            )
         except BaseException:
             return _MISSING
         prev = self.current.get(n)

@@ -78,9 +78,15 @@ class Traced(Snapshots):
         self.lock = _thread.allocate_lock()
         self.slots = _slots(cls)
         self.has_dict = type(_own_dict(obj)) is dict
-        self.vars = functools.partial(object.__getattribute__, obj, "__dict__")  # its __dict__, unrecorded
-        self.current: dict[str, Any] = {}  # attr -> fingerprint (atomic value / pickle bytes / chunk pickles / Unpicklable)
-        self.payloads: dict[str, Any] = {}  # attr -> what a keyframe stores (_FROM_SHADOW: pickle shadow[attr] then)
+        self.vars = functools.partial(
+            object.__getattribute__, obj, "__dict__"
+        )  # its __dict__, unrecorded
+        self.current: dict[
+            str, Any
+        ] = {}  # attr -> fingerprint (atomic value / pickle bytes / chunk pickles / Unpicklable)
+        self.payloads: dict[
+            str, Any
+        ] = {}  # attr -> what a keyframe stores (_FROM_SHADOW: pickle shadow[attr] then)
         self.reprs: dict[str, str] = {}  # attr -> bounded repr (also: the names in the state)
         self.shadow: dict[str, Any] = {}  # attr -> a private copy of a big list/dict, for diffs
         self.since_kf = 0
@@ -138,7 +144,9 @@ class Traced(Snapshots):
             if secret:
                 detail = REDACTED
             elif t is str or t is bytes:
-                detail = rec.fmt.show(rec.fmt.capture(value))  # as Recorder.emit shows a captured value
+                detail = rec.fmt.show(
+                    rec.fmt.capture(value)
+                )  # as Recorder.emit shows a captured value
             elif t in ATOMIC:
                 detail = repr(value)
                 if len(detail) > objs.max_len:
@@ -151,7 +159,19 @@ class Traced(Snapshots):
             loc = f"{fn}:{f.f_lineno}" if hit is False else _where_from(f)
             st = objs.lock_state
             h = st.held.get(actor) if st is not None else objs.held(actor)
-            ev = (actor, attr, detail, None, self.name, loc, None, None, None, tuple(h) if h else (), None)
+            ev = (
+                actor,
+                attr,
+                detail,
+                None,
+                self.name,
+                loc,
+                None,
+                None,
+                None,
+                tuple(h) if h else (),
+                None,
+            )
             _push(rec, b, _K_READ, ev)
         except Exception as e:
             rec.fault("objects:read", e)
@@ -186,13 +206,32 @@ class Traced(Snapshots):
                 text = _text(rec.fmt, objs.max_len, v, t)
                 shown = text if value is v else rec.fmt.repr(value)
             if objs.writes:
-                _push(rec, b, _K_WRITE, (actor, attr, shown, None, self.name, loc, None, None, None, objs.held(actor), None))
+                _push(
+                    rec,
+                    b,
+                    _K_WRITE,
+                    (
+                        actor,
+                        attr,
+                        shown,
+                        None,
+                        self.name,
+                        loc,
+                        None,
+                        None,
+                        None,
+                        objs.held(actor),
+                        None,
+                    ),
+                )
             if objs.states:
                 self.commit_atomic(attr, v, t, text, secret, f"{attr} = {shown}", actor, loc, b)
         except Exception as e:
             rec.fault("objects:write", e)
 
-    def _wrote_slow(self, attr: str, value: Any, deleted: bool = False, whole: bool = False) -> None:
+    def _wrote_slow(
+        self, attr: str, value: Any, deleted: bool = False, whole: bool = False
+    ) -> None:
         rec = self.rec
         ident = _get_ident()
         _busy.add(ident)
@@ -206,8 +245,16 @@ class Traced(Snapshots):
                     detail = REDACTED
                 else:
                     detail = rec.fmt.repr(value)
-                rec.emit("write", attr, detail, obj=self.name, actor=actor, location=loc,
-                         locks_held=self.objs.held(actor), raw=True)
+                rec.emit(
+                    "write",
+                    attr,
+                    detail,
+                    obj=self.name,
+                    actor=actor,
+                    location=loc,
+                    locks_held=self.objs.held(actor),
+                    raw=True,
+                )
             if self.objs.states:
                 cause = f"del {attr}" if deleted else f"{attr} = {_short(rec, attr, value)}"
                 self.commit(cause, actor, loc, names=None if whole else (attr,))
@@ -227,8 +274,16 @@ class Traced(Snapshots):
         ident = _get_ident()
         _busy.add(ident)
         try:
-            rec.emit("call", None, _args(rec, fn, args, kwargs), obj=self.name, actor=actor,
-                     function=fn.__qualname__, module=fn.__module__, location=_where())
+            rec.emit(
+                "call",
+                None,
+                _args(rec, fn, args, kwargs),
+                obj=self.name,
+                actor=actor,
+                function=fn.__qualname__,
+                module=fn.__module__,
+                location=_where(),
+            )
         except Exception as e:
             rec.fault("objects:call", e)
         finally:
@@ -245,11 +300,28 @@ class Traced(Snapshots):
             self.depth[actor] = d
             took = clock.perf_ns() - t0
             if exc is None:
-                rec.emit("return", None, result, obj=self.name, actor=actor, function=fn.__qualname__,
-                         module=fn.__module__, duration_ns=took)
+                rec.emit(
+                    "return",
+                    None,
+                    result,
+                    obj=self.name,
+                    actor=actor,
+                    function=fn.__qualname__,
+                    module=fn.__module__,
+                    duration_ns=took,
+                )
             else:
-                rec.emit("exception", None, f"{type(exc).__qualname__}|{rec.fmt.repr(exc)}", obj=self.name,
-                         actor=actor, function=fn.__qualname__, module=fn.__module__, duration_ns=took, raw=True)
+                rec.emit(
+                    "exception",
+                    None,
+                    f"{type(exc).__qualname__}|{rec.fmt.repr(exc)}",
+                    obj=self.name,
+                    actor=actor,
+                    function=fn.__qualname__,
+                    module=fn.__module__,
+                    duration_ns=took,
+                    raw=True,
+                )
             if d <= 0 and self.objs.states and self.live:
                 self.commit(method, actor, _where())
         except Exception as e:
@@ -276,7 +348,11 @@ def _slots(cls: type) -> dict[str, Any]:
         for s in slots:
             if s in ("__dict__", "__weakref__"):
                 continue
-            name = f"_{klass.__name__.lstrip('_')}{s}" if s.startswith("__") and not s.endswith("__") else s
+            name = (
+                f"_{klass.__name__.lstrip('_')}{s}"
+                if s.startswith("__") and not s.endswith("__")
+                else s
+            )
             desc = klass.__dict__.get(name)
             if isinstance(desc, types.MemberDescriptorType):
                 out.setdefault(name, desc)
