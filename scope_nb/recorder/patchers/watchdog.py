@@ -19,6 +19,7 @@ import sys
 import threading
 
 from ...clock import perf_ns
+from ..naming import bound_name
 from ..own_events import emit_own
 from ..sites import UserCodeFilter, program_stack
 from . import locks
@@ -106,13 +107,16 @@ class Watchdog:
         while f is not None:
             kind = self.blockers.get(f.f_code)
             if kind is not None:
-                found = (kind, *self._resource(kind, f))
+                found = (kind, f)
             elif self.is_user(f.f_code):
                 break
             f = f.f_back
-        return found
+        return None if found is None else (found[0], *self._resource(found[0], found[1], f))
 
-    def _resource(self, kind: str, frame):
+    def _resource(self, kind: str, frame, user=None):
+        """The name and object a blocking call waits on: a traced lock's or queue's name,
+        else the variable the program's frame `user` holds it in (`jobs`), else its type
+        and address."""
         obj = frame.f_locals.get("self")
         name = getattr(obj, "name", None) if kind in ("lock", "join") else None
         st = self.rec.parts.locks
@@ -125,6 +129,11 @@ class Watchdog:
             )
         if name is None and kind.startswith("queue"):
             name = next((n for n, q in list(self.rec.queues.items()) if q is obj), None)
+        if name is None and user is not None and obj is not None:
+            try:
+                name = bound_name(obj, user)  # compares by identity only
+            except Exception as e:
+                self.rec.fault("watchdog:name", e)
         return (name or f"{type(obj).__name__}@{id(obj):x}"), obj
 
     # -- the wait-for graph ----------------------------------------------------------------
