@@ -151,3 +151,34 @@ def test_every_tool_id_taken_is_a_clear_error_and_changes_nothing():
     with scope.record(modules=[cs]) as trace:  # and recording works again
         cs.echo(1)
     assert trace.function_calls().height == 1
+
+
+@needs_monitoring
+def test_another_tools_disabled_events_stay_disabled_across_recordings():
+    """sys.monitoring.restart_events() re-arms every tool's DISABLEd events: a recording
+    that disabled nothing (a module traced, local events) must not call it, or the other
+    tool (coverage's sysmon core disables each line after its first hit) runs again."""
+    mon = sys.monitoring
+    tool = mon.DEBUGGER_ID
+    hits: list[int] = []
+
+    def on_line(code, line):
+        hits.append(line)
+        return mon.DISABLE
+
+    mon.use_tool_id(tool, "a line counter")
+    try:
+        mon.register_callback(tool, mon.events.LINE, on_line)
+        mon.set_local_events(tool, cs.echo.__code__, mon.events.LINE)
+        cs.echo(1)
+        first = len(hits)
+        for _ in range(2):  # the second recording finds its tool id used before
+            with scope.record(modules=[cs]) as trace:
+                cs.echo(2)
+            assert trace.function_calls().height == 1
+        cs.echo(3)
+    finally:
+        mon.set_local_events(tool, cs.echo.__code__, 0)
+        mon.register_callback(tool, mon.events.LINE, None)
+        mon.free_tool_id(tool)
+    assert first >= 1 and len(hits) == first

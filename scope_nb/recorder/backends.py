@@ -144,9 +144,11 @@ class MonitoringBackend(_Capture):
             )
         mon.use_tool_id(tool, "scope_nb")
         self.tool = tool
-        if _used_tools.get(tool):
-            mon.restart_events()  # our DISABLEs from an earlier recording must not stick
-        _used_tools[tool] = True
+        if _disabled_by_us.get(tool):
+            # our DISABLEs from an earlier recording must not stick; restart_events() is
+            # global (it re-arms every tool's), so only when we did disable something
+            mon.restart_events()
+        _disabled_by_us[tool] = False
         E = mon.events
         self.E = E
         on_start, on_return = self._hot_callbacks()
@@ -182,10 +184,13 @@ class MonitoringBackend(_Capture):
             self.watched.append(code)
         # a code trace-everything passed over earlier was DISABLEd at its locations:
         # without this its module, traced now, would stay silent
-        self.mon.restart_events()
+        if _disabled_by_us.get(self.tool):
+            self.mon.restart_events()
 
     def watch_all(self) -> None:
         E = self.E
+        # global events: the callbacks DISABLE the code that is not the program's
+        _disabled_by_us[self.tool] = True
         self.mon.set_events(
             self.tool,
             E.PY_UNWIND | E.PY_THROW | E.PY_START | E.PY_RETURN | E.PY_YIELD | E.PY_RESUME,
@@ -375,7 +380,9 @@ class MonitoringBackend(_Capture):
             self.rec.fault("unwind", e)
 
 
-_used_tools: dict[int, bool] = {}
+# tool id -> whether a recording on it may have DISABLEd events (only with global events:
+# with local ones, the callbacks only fire on the code they trace)
+_disabled_by_us: dict[int, bool] = {}
 
 _RETURN_OPS = {dis.opmap[n] for n in ("RETURN_VALUE", "RETURN_CONST") if n in dis.opmap}
 _YIELD_OP = dis.opmap["YIELD_VALUE"]
