@@ -388,12 +388,9 @@ CASES = [
         "python/cpython gh-141617",
         pool_self_wait_bug,
         pool_self_wait_fixed,
-        stall("hang", "pool_0", "condition"),
-        "detect_stalls: hang, worker pool_0 waits on the inner future's condition",
+        stall("hang", "pool_0", "future result"),
+        "detect_stalls: hang, worker pool_0 waits on the inner future's result",
         WATCHDOG,
-        gaps=(
-            ("the hang says pool_0 waits on a future's result", stall("hang", "pool_0", "future")),
-        ),
     ),
     Case(
         "leaving a ThreadPoolExecutor block joins a worker that never returns",

@@ -28,9 +28,13 @@ STACK_LINES = 15
 
 
 def _blockers() -> dict:
-    """code object -> what kind of wait a frame running it is."""
+    """code object -> what kind of wait a frame running it is (the outermost one a stack
+    is parked in names the wait: a future's result, not the condition inside it)."""
+    from concurrent.futures import Future
+
     out = {}
     for fn, kind in (
+        (Future.result, "future result"),
         (queue.Queue.get, "queue get"),
         (queue.Queue.put, "queue put"),
         (queue.Queue.join, "queue join"),
