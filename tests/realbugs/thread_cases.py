@@ -406,12 +406,9 @@ CASES = [
         "MISP/misp-takedown #4",
         takedown_bug,
         takedown_fixed,
-        both(stall("hang", "joiner", "queue join"), crash("ValueError", "consumer")),
-        "detect_stalls: hang, joiner waits on queue join; get_crash_events: consumer ValueError",
+        both(stall("hang", "joiner", "queue join tasks"), crash("ValueError", "consumer")),
+        "detect_stalls: hang, joiner waits on queue join tasks; get_crash_events: consumer ValueError",
         WATCHDOG,
-        gaps=(
-            ("the hang names the queue by its variable, tasks", stall("hang", "queue join tasks")),
-        ),
     ),
     Case(
         "enqueuer thread crashes, the main thread waits for results forever",

@@ -133,12 +133,26 @@ class Watchdog:
             )
         if name is None and kind.startswith("queue"):
             name = next((n for n, q in list(self.rec.queues.items()) if q is obj), None)
-        if name is None and user is not None and obj is not None:
-            try:
-                name = bound_name(obj, user)  # compares by identity only
+        if name is None and obj is not None:
+            try:  # compares by identity only
+                name = (bound_name(obj, user) if user is not None else None) or self._held_as(obj)
             except Exception as e:
                 self.rec.fault("watchdog:name", e)
         return (name or f"{type(obj).__name__}@{id(obj):x}"), obj
+
+    def _held_as(self, obj, depth: int = 20) -> str | None:
+        """The variable some program frame of any thread holds `obj` in: a thread whose
+        target is `queue.join` itself has no frame of the program, but the one that made
+        the queue may still hold it (`tasks`)."""
+        for frame in sys._current_frames().values():
+            f, n = frame, 0
+            while f is not None and n < depth:
+                if self.is_user(f.f_code):
+                    name = bound_name(obj, f)
+                    if name is not None:
+                        return name
+                f, n = f.f_back, n + 1
+        return None
 
     # -- the wait-for graph ----------------------------------------------------------------
     def _actor(self, ident: int) -> str:
