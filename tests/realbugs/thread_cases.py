@@ -422,7 +422,8 @@ CASES = [
         tilequeue_bug,
         tilequeue_fixed,
         both(stall("hang", "MainThread", "queue get"), crash("AssertionError", "enqueuer")),
-        "detect_stalls: hang, MainThread and worker wait on queue get; get_crash_events: enqueuer AssertionError",
+        "detect_stalls: hang, MainThread and worker wait on queue get; get_crash_events: enqueuer "
+        "AssertionError",
         WATCHDOG,
         gaps=(
             (
