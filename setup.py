@@ -16,7 +16,9 @@ NATIVE = Path("scope_nb/recorder/native")
 SOURCES = ["module", "buffers", "hooks", "locks", "queues", "decoder", "pairing"]
 
 ext_modules = []
-if platform.python_implementation() == "CPython" and not sysconfig.get_config_var("Py_GIL_DISABLED"):
+if platform.python_implementation() == "CPython" and not sysconfig.get_config_var(
+    "Py_GIL_DISABLED"
+):
     ext_modules.append(
         Extension(
             "scope_nb.recorder._fasthooks",

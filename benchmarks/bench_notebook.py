@@ -120,7 +120,8 @@ def synthetic_trace(n_events: int, n_threads: int = 16, n_objects: int = 4):
 def time_load_ext(runs: int = 5) -> float:
     code = (
         "import time; from IPython.testing.globalipapp import start_ipython; ip = start_ipython(); "
-        "t = time.perf_counter(); ip.run_line_magic('load_ext', 'scope'); print(time.perf_counter() - t)"
+        "t = time.perf_counter(); ip.run_line_magic('load_ext', 'scope'); "
+        "print(time.perf_counter() - t)"
     )
     out = [
         float(
@@ -196,7 +197,8 @@ def main() -> None:
     print(f"{'measure':<58} {'seconds':>9} {'target':>7}  ok")
     for key, label, value in rows:
         print(
-            f"{label:<58} {value:>9.4f} {TARGETS[key]:>7.2f}  {'yes' if value <= TARGETS[key] else 'NO'}"
+            f"{label:<58} {value:>9.4f} {TARGETS[key]:>7.2f}  "
+            f"{'yes' if value <= TARGETS[key] else 'NO'}"
         )
 
 

@@ -180,7 +180,8 @@ def main() -> None:
             + f"{ratio:>12.2f}x"
         )
     print(
-        "  minimal = state history only; states_only = + read/write events with locks held (race tracking)"
+        "  minimal = state history only; states_only = + read/write events with locks held (race "
+        "tracking)"
     )
 
     total, full, changes, keyframes = history_memory(a)
@@ -189,7 +190,8 @@ def main() -> None:
         f"({keyframes} keyframes); one full copy {full / 1e3:.1f} kB"
     )
     print(
-        f"  = {total / full:.1f} full copies in all, {total / (full * changes):.4f} of one full copy per change"
+        f"  = {total / full:.1f} full copies in all, {total / (full * changes):.4f} of one full "
+        "copy per change"
     )
 
     n, ms = state_query(a)

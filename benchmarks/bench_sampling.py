@@ -1,7 +1,8 @@
 """Sampled recording of the call-heavy workload (benchmarks/callheavy.py, traced as one
 module with arguments and return values): untraced, then at `sample_rate` with the C
 call hooks and with SCOPE_NB_PURE=1 (the Python callbacks), and every call recorded
-(sample_rate=1.0, C hooks) for scale; in interleaved rounds, best of N. Prints seconds and the ratio of each to the untraced run.
+(sample_rate=1.0, C hooks) for scale; in interleaved rounds, best of N. Prints seconds
+and the ratio of each to the untraced run.
 
     python benchmarks/bench_sampling.py [--rate 0.1] [--scale 2] [--rounds 5]
 """
@@ -69,7 +70,8 @@ def main(argv=None) -> int:
             best[name] = min(best.get(name, float("inf")), dt)
     base = best["untraced"]
     print(
-        f"call-heavy, scale {a.scale}, sample_rate={a.rate}, best of {a.rounds}, Python {sys.version.split()[0]}"
+        f"call-heavy, scale {a.scale}, sample_rate={a.rate}, best of {a.rounds}, Python "
+        f"{sys.version.split()[0]}"
     )
     for name, dt in best.items():
         how = (

@@ -8,7 +8,8 @@
    `performance_hotspots`, each timed in a fresh process with its peak RSS,
    against the data's size in memory.
 
-    python benchmarks/bench_store.py [--events 10000000] [--calls 2000000] [--repeat 5] [--only flush|queries]
+    python benchmarks/bench_store.py [--events 10000000] [--calls 2000000] [--repeat 5]
+        [--only flush|queries]
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ def flush_rows(calls: int, repeat: int) -> list[tuple[str, str]]:
         rows.append(
             (
                 f"{rate / 1e6:.2f}M events/s: untraced / memory / disk",
-                f"{b:.3f} s / {m:.3f} s ({m / b:.1f}x) / {k:.3f} s; disk beyond memory-only {extra:+.1f} %",
+                f"{b:.3f} s / {m:.3f} s ({m / b:.1f}x) / {k:.3f} s; disk beyond memory-only "
+                f"{extra:+.1f} %",
             )
         )
     rows.append(

@@ -509,7 +509,10 @@ def machine() -> str:
                     break
     except OSError:
         pass
-    return f"{platform.system()} {platform.release()}, {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
+    return (
+        f"{platform.system()} {platform.release()}, {os.cpu_count()} cores ({cpu}), Python "
+        f"{platform.python_version()}"
+    )
 
 
 def versions() -> str:
@@ -654,7 +657,8 @@ def main(argv=None) -> int:
     lines.append(f"- machine: {machine()}; load average at the end {os.getloadavg()[0]:.2f}")
     lines.append(f"- {versions()}; commit {git_rev()}")
     lines.append(
-        f"- command: `{cmd}` ({args.rounds} interleaved rounds, best of N; harness total {total:.0f} s)"
+        f"- command: `{cmd}` ({args.rounds} interleaved rounds, best of N; harness total "
+        f"{total:.0f} s)"
     )
     lines.append(
         "- workload sizes: "
@@ -667,7 +671,8 @@ def main(argv=None) -> int:
     )
     lines.append("")
     lines.append(
-        "| workload | variant | best s | median s | ratio | events | ns/event | calls | ns/call | B/event | start ms | stop s | notes |"
+        "| workload | variant | best s | median s | ratio | events | ns/event | calls | ns/call | "
+        "B/event | start ms | stop s | notes |"
     )
     lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     ratios: dict[tuple[str, str], float] = {}
@@ -709,29 +714,38 @@ def main(argv=None) -> int:
             stop = "" if is_base else f"{min(stops[key]):.2f}"
             start = "" if is_base else f"{min(starts[key]) * 1e3:.1f}"
             lines.append(
-                f"| {w} | {v.name} | {best:.3f} | {statistics.median(ts_):.3f} | {'1.00x' if is_base else fmt_ratio(ratio)} "
-                f"| {ev if ev is not None else '—'} | {'' if is_base else nsev} | {calls if calls is not None else '—'} "
+                f"| {w} | {v.name} | {best:.3f} | {statistics.median(ts_):.3f} | "
+                f"{'1.00x' if is_base else fmt_ratio(ratio)} "
+                f"| {ev if ev is not None else '—'} | {'' if is_base else nsev} | "
+                f"{calls if calls is not None else '—'} "
                 f"| {'' if is_base else nscall} | {bev} | {start} | {stop} | {'; '.join(notes)} |"
             )
     lines.append("")
     for key, m in mem.items():
         if "retained_B" in m:
+            rest_B = m["retained_B"] - m["cols_B"] - m["tuples_B"] - m["values_B"]
+            rest_B = rest_B - m["formatted_B"] - m["text_B"]
             lines.append(
-                f"- memory, {key[0]} / {key[1]}: {m['events']:,} events; retained {m['retained_B']:.1f} B/event = "
-                f"columns {m['cols_B']:.1f} + tuples (args, event records) {m['tuples_B']:.1f} + values kept by reference {m['values_B']:.1f} "
-                f"+ Formatted wrappers {m['formatted_B']:.1f} + repr text {m['text_B']:.1f} (+ rest {m['retained_B'] - m['cols_B'] - m['tuples_B'] - m['values_B'] - m['formatted_B'] - m['text_B']:.1f}); "
+                f"- memory, {key[0]} / {key[1]}: {m['events']:,} events; retained "
+                f"{m['retained_B']:.1f} B/event = "
+                f"columns {m['cols_B']:.1f} + tuples (args, event records) {m['tuples_B']:.1f} + "
+                f"values kept by reference {m['values_B']:.1f} "
+                f"+ Formatted wrappers {m['formatted_B']:.1f} + repr text {m['text_B']:.1f} "
+                f"(+ rest {rest_B:.1f}); "
                 f"without repr text: {m['target_B']:.1f} B/event"
             )
         elif "rss_B" in m:
             lines.append(
-                f"- memory, {key[0]} / {key[1]}: {m['events']:,} entries; RSS growth {m['rss_B']:.1f} B/entry (one entry per call)"
+                f"- memory, {key[0]} / {key[1]}: {m['events']:,} entries; RSS growth "
+                f"{m['rss_B']:.1f} B/entry (one entry per call)"
             )
         else:
             lines.append(f"- memory, {key[0]} / {key[1]}: not measured ({m})")
     lines.append("")
     lines.append(
         f"Materialise: `trace.events()` on a live trace of {mat['events']:,} buffered events "
-        f"({mat['rows']:,} rows): best {mat['best_s']:.2f} s, median {mat['median_s']:.2f} s (3 runs)"
+        f"({mat['rows']:,} rows): best {mat['best_s']:.2f} s, median {mat['median_s']:.2f} s (3 "
+        "runs)"
         f" = {mat['best_s'] / max(mat['events'], 1) * 1e9:.0f} ns/event."
     )
     lines.append("")
@@ -751,45 +765,57 @@ def main(argv=None) -> int:
         if new:
             ok = r(ch, one) <= r(ch, va) / 2
             lines.append(
-                f"| call-heavy, one module with args+returns: <= half of VizTracer args+retval | {r(ch, one):.2f}x vs {r(ch, va):.2f}x (half: {r(ch, va) / 2:.2f}x) | {'met' if ok else 'NOT met'} |"
+                "| call-heavy, one module with args+returns: <= half of VizTracer args+retval | "
+                f"{r(ch, one):.2f}x vs {r(ch, va):.2f}x (half: {r(ch, va) / 2:.2f}x) | "
+                f"{'met' if ok else 'NOT met'} |"
             )
         else:
             ok = r(ch, one) <= r(ch, va)
             lines.append(
-                f"| call-heavy, one module with args+returns: no worse than VizTracer args+retval (3.11) | {r(ch, one):.2f}x vs {r(ch, va):.2f}x | {'met' if ok else 'NOT met'} |"
+                "| call-heavy, one module with args+returns: no worse than VizTracer args+retval "
+                f"(3.11) | {r(ch, one):.2f}x vs {r(ch, va):.2f}x | {'met' if ok else 'NOT met'} |"
             )
     out_name = "scope_nb: code outside the traced module"
     if r(ch, out_name) is not None:
         x = r(ch, out_name)
         if new:
             lines.append(
-                f"| code outside the traced modules: <= 1.05x | {x:.2f}x | {'met' if x <= 1.05 else 'NOT met'} |"
+                f"| code outside the traced modules: <= 1.05x | {x:.2f}x | "
+                f"{'met' if x <= 1.05 else 'NOT met'} |"
             )
         else:
             lines.append(
-                f"| code outside the traced modules: <= 1.05x (a 3.12+ target; 3.11 has no DISABLE) | {x:.2f}x | {'(met)' if x <= 1.05 else 'n/a on 3.11'} |"
+                "| code outside the traced modules: <= 1.05x (a 3.12+ target; 3.11 has no "
+                f"DISABLE) | {x:.2f}x | {'(met)' if x <= 1.05 else 'n/a on 3.11'} |"
             )
     m = mem.get((ch, one))
     if m and "retained_B" in m:
         ok = m["target_B"] <= 48
         lines.append(
-            f"| buffered call events <= 48 B each, repr text of mutable args not counted (call-heavy, one module, args) "
-            f"| {m['target_B']:.1f} B/event (columns alone {m['cols_B']:.1f} B; with repr text {m['retained_B']:.1f} B) | {'met' if ok else 'NOT met'} |"
+            "| buffered call events <= 48 B each, repr text of mutable args not counted "
+            "(call-heavy, one module, args) "
+            f"| {m['target_B']:.1f} B/event (columns alone {m['cols_B']:.1f} B; with repr text "
+            f"{m['retained_B']:.1f} B) | {'met' if ok else 'NOT met'} |"
         )
     per_m = mat["best_s"] / max(mat["events"], 1) * 1e6
     lines.append(
-        f"| materialise 1M events into polars < 1 s | {mat['best_s']:.2f} s for {mat['events']:,} events ({per_m:.2f} s per 1M) | {'met' if per_m < 1.0 else 'NOT met'} |"
+        f"| materialise 1M events into polars < 1 s | {mat['best_s']:.2f} s for {mat['events']:,} "
+        f"events ({per_m:.2f} s per 1M) | {'met' if per_m < 1.0 else 'NOT met'} |"
     )
     per_m = mat_msg["best_s"] / max(mat_msg["events"], 1) * 1e6
     lines.append(
-        f"| materialise 1M lock and message events (queue workload, messages_only) < 1 s | {mat_msg['best_s']:.2f} s for {mat_msg['events']:,} events ({per_m:.2f} s per 1M) | {'met' if per_m < 1.0 else 'NOT met'} |"
+        "| materialise 1M lock and message events (queue workload, messages_only) < 1 s | "
+        f"{mat_msg['best_s']:.2f} s for {mat_msg['events']:,} events ({per_m:.2f} s per 1M) | "
+        f"{'met' if per_m < 1.0 else 'NOT met'} |"
     )
     all_name = "scope_nb: trace everything, no args"
     for w in wls:
         if r(w, all_name) is not None and r(w, "VizTracer defaults") is not None:
             lines.append(
-                f"| {w}, trace everything without args: ratio to VizTracer defaults (report) | {r(w, all_name):.2f}x vs {r(w, 'VizTracer defaults'):.2f}x "
-                f"= {r(w, all_name) / r(w, 'VizTracer defaults'):.1f}x VizTracer's overhead ratio | report |"
+                f"| {w}, trace everything without args: ratio to VizTracer defaults (report) | "
+                f"{r(w, all_name):.2f}x vs {r(w, 'VizTracer defaults'):.2f}x "
+                f"= {r(w, all_name) / r(w, 'VizTracer defaults'):.1f}x VizTracer's overhead ratio "
+                "| report |"
             )
     mo = r("threads+queue", "scope_nb: messages_only")
     if mo is not None:
@@ -800,12 +826,14 @@ def main(argv=None) -> int:
             else " (no thread/queue/lock patchers registered yet: nothing is recorded)"
         )
         lines.append(
-            f"| messages_only on the 4-thread queue workload <= 1.3x (issue 3), every event kept | {mo:.2f}x{note} | {'met' if mo <= 1.3 else 'NOT met'} |"
+            "| messages_only on the 4-thread queue workload <= 1.3x (issue 3), every event kept | "
+            f"{mo:.2f}x{note} | {'met' if mo <= 1.3 else 'NOT met'} |"
         )
     mb = r("threads+queue", MO_BOUNDED)
     if mb is not None:
         lines.append(
-            f"| the same with the default max_events=100,000 (oldest chunks dropped) | {mb:.2f}x | {'met' if mb <= 1.3 else 'NOT met'} |"
+            f"| the same with the default max_events=100,000 (oldest chunks dropped) | {mb:.2f}x | "
+            f"{'met' if mb <= 1.3 else 'NOT met'} |"
         )
     lines.append("")
 

@@ -129,7 +129,11 @@ NB01 = [
     import polars as pl
 
     names = kitchen.actors().select("actor", "name")
-    received = kitchen.events("receive").filter(pl.col("detail") != "None").join(names, on="actor", how="left")
+    received = (
+        kitchen.events("receive")
+        .filter(pl.col("detail") != "None")
+        .join(names, on="actor", how="left")
+    )
     received.select("name", "target", "detail", (pl.col("duration_ns") / 1e3).alias("waited_us"))
     """),
     md("""
@@ -170,7 +174,8 @@ NB01 = [
     md("""
     ## What you can now do
 
-    - record any cell with `%%scope` (add `--objects x,y` for objects whose state you care about, `-o name` to keep the trace);
+    - record any cell with `%%scope` (add `--objects x,y` for objects whose state you care
+      about, `-o name` to keep the trace);
     - read the summary: crashes, races, deadlocks, stalls, hotspots;
     - query `actors()`, `events(kind)`, `states()` with polars;
     - follow an object through time with `state_timeline` and `get_state_at`;
@@ -378,7 +383,9 @@ NB03 = [
     import polars as pl
 
     steps = racy.interleaved_timeline(["teller-1", "teller-2"])
-    steps.filter(pl.col("kind").is_in(["read", "write"])).select("seq", "actor", "kind", "target", "detail")
+    steps.filter(pl.col("kind").is_in(["read", "write"])).select(
+        "seq", "actor", "kind", "target", "detail"
+    )
     """),
     md("The same on the timeline (purple: state reads and writes):"),
     code("""
@@ -400,7 +407,10 @@ NB03 = [
     code("""
     race = races[0]
     print(race.kind, "on", f"{race.obj}.{race.attribute}", "- update lost:", race.lost_update)
-    print("stale read: ", race.first.actor, race.first.op, "value", race.first.value, "holding", race.first.locks)
+    print(
+        "stale read: ", race.first.actor, race.first.op, "value", race.first.value,
+        "holding", race.first.locks,
+    )
     print("in between: ", race.between[0].actor, race.between[0].op, "value", race.between[0].value)
     print("bad write:  ", race.second.actor, race.second.op, "value", race.second.value)
     """),
@@ -456,7 +466,8 @@ NB03 = [
 
     - force an interleaving with a `Barrier` and an `Event` so a race shows on every run;
     - follow two threads step by step with `interleaved_timeline([...])`;
-    - read a `RaceReport`: object, attribute, threads, lines, locks held, whether an update was lost;
+    - read a `RaceReport`: object, attribute, threads, lines, locks held, whether an update
+      was lost;
     - check a fix: the same recording with `detect_race_conditions() == []`.
 
     Next: [04 · deadlocks](04-deadlock.ipynb)
@@ -586,7 +597,10 @@ NB04 = [
                     pass      # eat
             turns[i + 1].set()
 
-        diners = [threading.Thread(target=philosopher, args=(i,), name=f"philosopher-{i}") for i in range(5)]
+        diners = [
+            threading.Thread(target=philosopher, args=(i,), name=f"philosopher-{i}")
+            for i in range(5)
+        ]
         for d in diners:
             d.start()
         for d in diners:
@@ -622,8 +636,10 @@ NB04 = [
     ## What you can now do
 
     - find lock-order inversions from a run that did not hang, with `detect_deadlocks()`;
-    - read a `DeadlockReport`: the cycle, the threads, where each lock was taken while holding the previous one;
-    - draw the lock graph (`graphs.lock_graph_svg`) or query it (`lock_graph()` is a networkx graph);
+    - read a `DeadlockReport`: the cycle, the threads, where each lock was taken while
+      holding the previous one;
+    - draw the lock graph (`graphs.lock_graph_svg`) or query it (`lock_graph()` is a
+      networkx graph);
     - name locks that existed before recording with `scope.trace_lock(lock, name)`;
     - check a fix by recording again: no cycle, no report.
 
@@ -900,7 +916,9 @@ NB06 = [
     records piled up waiting for the writer:
     """),
     code("""
-    slow.message_queue_analysis().select("queue", "sends", "receives", "max_depth", ms("latency_p50_ns"), ms("latency_max_ns"))
+    slow.message_queue_analysis().select(
+        "queue", "sends", "receives", "max_depth", ms("latency_p50_ns"), ms("latency_max_ns")
+    )
     """),
     code("charts.queue_depth_chart(slow)"),
     md("""
@@ -912,7 +930,9 @@ NB06 = [
     it judges by, for every queue that reached the depth (`performance_analysis().bottlenecks`):
     """),
     code("""
-    slow.performance_analysis("pipeline").bottlenecks.select("queue", "peak_depth", "final_depth", ms("above_ns"), ms("wait_max_ns"))
+    slow.performance_analysis("pipeline").bottlenecks.select(
+        "queue", "peak_depth", "final_depth", ms("above_ns"), ms("wait_max_ns")
+    )
     """),
     md("""
     Here the last record waited well over a second for the writer, and the queue stayed
@@ -998,7 +1018,8 @@ NB06 = [
     records = queue.Queue()
     db = []
     db_lock = threading.Lock()
-    writers = [threading.Thread(target=pipeline.write_locked, args=(records, db, db_lock), name=f"writer-{i}")
+    writers = [threading.Thread(target=pipeline.write_locked, args=(records, db, db_lock),
+                                name=f"writer-{i}")
                for i in range(4)]
     for w in writers:
         w.start()
@@ -1011,7 +1032,9 @@ NB06 = [
     print(len(db), "records stored")
     """),
     code("""
-    locked.lock_contention().select("lock", "acquisitions", "actors", "waited", ms("wait_ns"), ms("hold_max_ns"))
+    locked.lock_contention().select(
+        "lock", "acquisitions", "actors", "waited", ms("wait_ns"), ms("hold_max_ns")
+    )
     """),
     md("""
     Most acquisitions waited, and the waits add up to several times the wall time:
@@ -1024,7 +1047,9 @@ NB06 = [
     - record function calls of chosen modules with `--modules` (or `scope_nb.trace_module`);
     - rank functions with `performance_hotspots(module)` and draw them with `charts.hotspots_chart`;
     - read inclusive and self time per call path with `call_tree_analysis(module)`;
-    - spot a slow consumer from its queue: `message_queue_analysis()`, `charts.queue_depth_chart`, and the `backlog` stall, reported only when the backlog hurt;
+    - spot a slow consumer from its queue: `message_queue_analysis()`,
+      `charts.queue_depth_chart`, and the `backlog` stall, reported only when the backlog
+      hurt;
     - find the lock threads queue on with `lock_contention()`;
     - measure a fix with a second recording.
 
@@ -1067,7 +1092,8 @@ NB07 = [
         ctx = mp.get_context("spawn")
         done = ctx.Queue()
         inboxes = [ctx.Queue() for _ in range(2)]
-        workers = [ctx.Process(target=warehouse, args=(f"warehouse-{i}", inboxes[i], done), name=f"warehouse-{i}")
+        workers = [ctx.Process(target=warehouse, args=(f"warehouse-{i}", inboxes[i], done),
+                               name=f"warehouse-{i}")
                    for i in range(2)]
         for w in workers:
             w.start()
@@ -1097,7 +1123,8 @@ NB07 = [
     import subprocess
     import sys
 
-    run = subprocess.run([sys.executable, "-m", "scope_nb", "run", "--quiet", "-o", "traces/shop", "shop.py"],
+    run = subprocess.run([sys.executable, "-m", "scope_nb", "run", "--quiet",
+                          "-o", "traces/shop", "shop.py"],
                          capture_output=True, text=True, timeout=120)
     print("exit code:", run.returncode)
     print(run.stdout)
@@ -1133,7 +1160,9 @@ NB07 = [
     """),
     md("Three processes, who started them, and how they ended:"),
     code("""
-    shop.actors().filter(pl.col("kind") == "process").select("actor", "name", "parent", "pid", "outcome", "exception")
+    shop.actors().filter(pl.col("kind") == "process").select(
+        "actor", "name", "parent", "pid", "outcome", "exception"
+    )
     """),
     code("""
     from scope_nb.notebook import charts, graphs

@@ -3,7 +3,8 @@ notebook, then read what it recorded.
 
     scope-nb run [options] script.py [args...]   record a script (like python -m cProfile)
     scope-nb run [options] -m module [args...]   record a module run as __main__
-    scope-nb report DIR [--json]                 crashes, races, deadlocks, stalls, hotspots, contention
+    scope-nb report DIR [--json]                 crashes, races, deadlocks, stalls,
+                                                 hotspots, contention
     scope-nb export DIR --perfetto out.json      Chrome trace-event JSON (opens in Perfetto)
     scope-nb demo                                the README's walkthrough
     scope-nb version (or --version)              Python, and the back-end in use (native or pure)
@@ -186,7 +187,10 @@ class _Run:
 
     def line(self) -> str:
         events, dropped = self.counts()
-        return f"scope-nb: {events:,} events, {dropped:,} dropped, {time.monotonic() - self.started:.1f} s"
+        return (
+            f"scope-nb: {events:,} events, {dropped:,} dropped, "
+            f"{time.monotonic() - self.started:.1f} s"
+        )
 
     def progress(self) -> None:
         while not self.done.wait(0.5):
@@ -438,8 +442,10 @@ def _report(args) -> int:
 
         ov = _overview(trace)
         print(
-            f"trace {', '.join(ov['paths'])}: {ov['processes']} process(es), {ov['actors']} actors, "
-            f"{ov['events']:,} events over {ov['duration_s']:.3f} s; dropped {sum(ov['dropped'].values()):,}"
+            f"trace {', '.join(ov['paths'])}: {ov['processes']} process(es), {ov['actors']} "
+            "actors, "
+            f"{ov['events']:,} events over {ov['duration_s']:.3f} s; dropped "
+            f"{sum(ov['dropped'].values()):,}"
         )
         for name, value in sections.items():
             count = (

@@ -49,7 +49,8 @@ def as_ns(t, name: str = "ts") -> int:
         ns = None
     if ns is None or abs(ns) > INT64_MAX:
         raise ValueError(
-            f"{name}={t!r} is not a time a trace can hold; accepted: {_TIME} within the int64 ns range"
+            f"{name}={t!r} is not a time a trace can hold; accepted: {_TIME} within the int64 ns "
+            "range"
         )
     return ns
 

@@ -198,7 +198,8 @@ def make_options(**options: Any) -> Options:
     opts = Options(**o)
     if opts.persisting and not opts.persist_path:
         raise ValueError(
-            "scope_nb: persisting to disk (persist_to_disk=True or storage='disk') needs persist_path=DIR"
+            "scope_nb: persisting to disk (persist_to_disk=True or storage='disk') needs "
+            "persist_path=DIR"
         )
     return opts
 

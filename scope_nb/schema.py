@@ -111,8 +111,9 @@ EVENTS: dict[str, str] = {
 #   lock_acquire.duration_ns = time waited; locks_held = locks held *before* the event
 #   (a semaphore's release by an actor not holding it does not name it); a semaphore's
 #   lock_acquire.detail = its initial value; a lock_timeout's detail = the timeout the
-#   program passed (seconds; None for an asyncio wait cancelled); a non-blocking acquire's function =
-#   TRY_ACQUIRE (it cannot wait, so it orders no locks: lockdep's trylock rule).
+#   program passed (seconds; None for an asyncio wait cancelled); a non-blocking
+#   acquire's function = TRY_ACQUIRE (it cannot wait, so it orders no locks: lockdep's
+#   trylock rule).
 # - event_set / event_wait: target = the Event's name (happens-before set -> wait).
 # - read / write: obj = traced object name, target = attribute name, detail = value,
 #   location = file:line of the access, locks_held = locks held.
@@ -145,7 +146,9 @@ STATES: dict[str, str] = {
 }
 
 ACTORS: dict[str, str] = {
-    "actor": "String",  # "T<n>:<pid>" thread, "A<n>:<pid>" asyncio task, "P<pid>" process, "X<n>:<pid>" executor/TaskGroup
+    # "T<n>:<pid>" thread, "A<n>:<pid>" asyncio task, "P<pid>" process,
+    # "X<n>:<pid>" executor/TaskGroup
+    "actor": "String",
     "kind": "String",  # process | thread | task | executor | taskgroup
     "name": "String",
     "parent": "String",  # the actor that started it

@@ -141,7 +141,10 @@ def poll(fn, timeout: float, what: str):
 
 def wait_for_notebook(page, kernel: bool = True) -> None:
     """Until the current notebook is open (and with `kernel`, its kernel idle)."""
-    ready = "window.jupyterapp && window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.context"
+    ready = (
+        "window.jupyterapp && window.jupyterapp.shell.currentWidget && "
+        "window.jupyterapp.shell.currentWidget.context"
+    )
     page.wait_for_function(
         ready + " && window.jupyterapp.shell.currentWidget.context.isReady", timeout=60_000
     )

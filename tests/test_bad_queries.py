@@ -175,7 +175,8 @@ def test_obj_or_actor_errors_say_both_what_was_tried(run, bad):
     ):
         with pytest.raises(
             ValueError,
-            match=r"^obj_or_actor: .* is neither an actor \(actor: .*\) nor a traced object \(obj: ",
+            match=r"^obj_or_actor: .* is neither an actor \(actor: .*\) "
+            r"nor a traced object \(obj: ",
         ):
             call(bad)
     assert trace.memory_analysis("producer").actor == trace.resolve_actor("producer")

@@ -72,9 +72,9 @@ def test_feeder_error_handler_gets_the_programs_object():
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("used_before_start", [False, True])
 def test_process_pool_fails_the_future_of_an_argument_that_does_not_pickle(used_before_start):
-    ctx = mp.get_context(
-        "spawn"
-    )  # the fork server is one per process: started here untraced, it would not trace later tests' children
+    # the fork server is one per process: started here untraced, it would not trace later
+    # tests' children
+    ctx = mp.get_context("spawn")
     ex = cf.ProcessPoolExecutor(1, mp_context=ctx)
     try:
         if used_before_start:  # its call queue's feeder thread runs already

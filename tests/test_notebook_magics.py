@@ -34,9 +34,11 @@ def test_load_ext_is_fast_and_lazy():
         "import sys, time\n"
         "from IPython.testing.globalipapp import start_ipython\n"
         "ip = start_ipython()\n"
-        "t = time.perf_counter(); ip.run_line_magic('load_ext', 'scope'); dt = time.perf_counter() - t\n"
+        "t = time.perf_counter(); ip.run_line_magic('load_ext', 'scope'); dt = time.perf_counter() "
+        "- t\n"
         "ip.run_line_magic('load_ext', 'scope_nb')\n"
-        "print(dt, 'polars' in sys.modules, 'altair' in sys.modules, ip.find_cell_magic('scope') is not None)\n"
+        "print(dt, 'polars' in sys.modules, 'altair' in sys.modules, ip.find_cell_magic('scope') "
+        "is not None)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     dt, polars_loaded, altair_loaded, has_magic = out.stdout.split()

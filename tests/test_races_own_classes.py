@@ -45,7 +45,10 @@ LOST = textwrap.dedent("""\
         tally.n += 1
         second_done.set()
 
-    pair = [threading.Thread(target=first, name="first"), threading.Thread(target=second, name="second")]
+    pair = [
+        threading.Thread(target=first, name="first"),
+        threading.Thread(target=second, name="second"),
+    ]
     for t in pair: t.start()
     for t in pair: t.join()
     print("n =", tally.n, "class kept:", type(tally) is Tally)
@@ -236,7 +239,8 @@ def test_scope_magic_races_finds_the_lost_update(ip):
             "    first_read.wait()\n"
             "    acct.balance += 5\n"
             "    second_done.set()\n"
-            "pair = [threading.Thread(target=first, name='first'), threading.Thread(target=second, name='second')]\n"
+            "pair = [threading.Thread(target=first, name='first'), threading.Thread(target=second, "
+            "name='second')]\n"
             "for t in pair: t.start()\n"
             "for t in pair: t.join()\n"
             "type(acct) is Account\n"

@@ -5,9 +5,10 @@ program's own code (named in `modules`), so that every lock they make is traced.
 
 Each module runs twice, in two subprocesses at once (recorded and not), and the
 outcomes are compared test by test; recorded once through `scope_nb.start()` and once
-under `scope-nb run` (persistence, its flusher thread and the tracing of all user code). The whole modules run (each takes seconds, not
-minutes: together about 30 s per interpreter); test_threading's tests that start
-fresh interpreters exercise the recorder only in the parent, which is the point.
+under `scope-nb run` (persistence, its flusher thread and the tracing of all user code).
+The whole modules run (each takes seconds, not minutes: together about 30 s per
+interpreter); test_threading's tests that start fresh interpreters exercise the recorder
+only in the parent, which is the point.
 """
 
 import json
@@ -29,7 +30,8 @@ bad = sorted(t.id() for t, _ in result.failures + result.errors)
 bad += sorted(t.id() for t in result.unexpectedSuccesses)
 for t, tb in result.failures + result.errors:
     print(t.id(), tb[-2000:], file=sys.stderr)
-print(json.dumps({"run": result.testsRun, "skipped": len(result.skipped), "bad": bad, "recorder_errors": errors}))
+out = {"run": result.testsRun, "skipped": len(result.skipped), "bad": bad}
+print(json.dumps({**out, "recorder_errors": errors}))
 """
 
 MODULES = [

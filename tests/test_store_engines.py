@@ -139,7 +139,8 @@ def test_duckdb_reads_a_persisted_trace_as_it_is(tmp_path, storage, duckdb):
     saved = trace.save(tmp_path / "saved")  # the final layout: the events frame itself
     assert duckdb_counts(duckdb, f"{saved}/events-*.parquet") == want
     same = duckdb.sql(
-        f"SELECT seq, kind, actor, function FROM read_parquet('{saved}/events-*.parquet') ORDER BY seq"
+        f"SELECT seq, kind, actor, function FROM read_parquet('{saved}/events-*.parquet') ORDER BY "
+        "seq"
     ).pl()
     assert same.equals(trace.events().select("seq", "kind", "actor", "function"))
 

@@ -255,7 +255,8 @@ def test_redaction_of_arguments_dict_keys_and_attributes():
         h.db_password = "hunter2"
         h.monkey = "george"
     assert trace.function_calls()["args"].to_list() == [
-        "value={'authToken': <redacted>, 'keyboard': 'qwerty', 'X.Secret': <redacted>, 'sessions': 3}"
+        "value={'authToken': <redacted>, 'keyboard': 'qwerty', 'X.Secret': <redacted>, 'sessions': "
+        "3}"
     ]
     state = trace.get_state_at("h", trace.time_range()[1])
     assert state == {"value": None, "db_password": "<redacted>", "monkey": "george"}

@@ -120,4 +120,5 @@ def test_loguru_enqueue_writer_thread():
         logger.complete()
     finally:
         logger.remove(sink)
-    assert sorted(out.getvalue().split()) == sorted(f"t{n}-{i}" for n in range(3) for i in range(30))
+    expected = sorted(f"t{n}-{i}" for n in range(3) for i in range(30))
+    assert sorted(out.getvalue().split()) == expected

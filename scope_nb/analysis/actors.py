@@ -163,7 +163,8 @@ def find_processes(actors: pl.DataFrame, type: str | None = None) -> pl.DataFram
         return actors
     if not isinstance(type, str):
         raise TypeError(
-            f"type must be a string ({' | '.join(PROCESS_TYPES)}) or None; got {type.__class__.__name__}"
+            f"type must be a string ({' | '.join(PROCESS_TYPES)}) or None; got "
+            f"{type.__class__.__name__}"
         )
     if type not in PROCESS_TYPES:
         raise ValueError(

@@ -56,7 +56,8 @@ def check_module(module: str, traced: set[str]) -> None:
     traced that made none): an empty answer would read as "it took no time"."""
     if module not in traced and not any(m.startswith(module + ".") for m in traced):
         raise ValueError(
-            f"module: {module!r} was not traced; traced modules: {', '.join(sorted(traced)) or 'none'}"
+            f"module: {module!r} was not traced; traced modules: "
+            f"{', '.join(sorted(traced)) or 'none'}"
         )
 
 

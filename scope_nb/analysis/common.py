@@ -45,7 +45,8 @@ def resolve_actor(trace, actor: Any) -> str:
             return named["actor"][0]
         if named.height > 1:
             raise ValueError(
-                f"actor: the name {actor!r} is ambiguous ({', '.join(named['actor'])}); pass an actor id"
+                f"actor: the name {actor!r} is ambiguous ({', '.join(named['actor'])}); pass an "
+                "actor id"
             )
         raise ValueError(f"actor: no actor named or with id {actor!r}; known: {_some(actors)}")
     if isinstance(actor, bool):
@@ -78,7 +79,8 @@ def resolve_actor(trace, actor: Any) -> str:
             return named["actor"][-1]
         raise ValueError(f"actor: task {actor.get_name()!r} was not seen in this trace")
     raise TypeError(
-        f"actor: expected a Thread, an asyncio Task, an OS pid, an actor id or a name; got {type(actor).__name__}"
+        "actor: expected a Thread, an asyncio Task, an OS pid, an actor id or a name; got "
+        f"{type(actor).__name__}"
     )
 
 
@@ -114,7 +116,8 @@ def resolve_object(trace, obj: Any) -> str:
     if isinstance(name, str) and name in names:
         return name
     raise ValueError(
-        f"obj: {type(obj).__name__} object is not traced in this trace; pass a traced object or one of: "
+        f"obj: {type(obj).__name__} object is not traced in this trace; pass a traced object or "
+        "one of: "
         f"{some(sorted(names))}"
     )
 

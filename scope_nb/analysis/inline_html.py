@@ -26,7 +26,10 @@ def sections_html(title: str, sections: list) -> str:
     for sec in sections:
         name = html.escape(sec.name)
         if sec.error:
-            body = f'<span class="failed" style="{FAILED}">section failed: {html.escape(sec.error)}</span>'
+            body = (
+                f'<span class="failed" style="{FAILED}">section failed: {html.escape(sec.error)}'
+                "</span>"
+            )
         else:
             style = f' style="{BAD}"' if sec.count else ""
             body = f"<span{style}>{html.escape(sec.headline)}</span>"
@@ -43,7 +46,8 @@ def sections_html(title: str, sections: list) -> str:
                     + "</ul>"
                 )
         rows.append(
-            f'<tr data-section="{name}"><th style="{CELL}">{name}</th><td style="{CELL}">{body}</td></tr>'
+            f'<tr data-section="{name}"><th style="{CELL}">{name}</th><td '
+            f'style="{CELL}">{body}</td></tr>'
         )
     return f'<div class="scope-sum"><b>{html.escape(title)}</b><table>{"".join(rows)}</table></div>'
 
@@ -67,7 +71,8 @@ def frame_html(frame, rows: int = 20) -> str:
     )
     more = (
         (
-            f'<tr><td colspan="{frame.width}" style="{_FRAME_CELL}"><i>… {frame.height - rows:,} more '
+            f'<tr><td colspan="{frame.width}" style="{_FRAME_CELL}"><i>… {frame.height - rows:,} '
+            "more "
             f"rows</i></td></tr>"
         )
         if frame.height > rows

@@ -71,7 +71,10 @@ class CrashEvent:
     @property
     def headline(self) -> str:
         if self.obj:
-            return f"a call on {self.obj} (by {self.labels.actor(self.actor)}) failed: {self.exception}"
+            return (
+                f"a call on {self.obj} (by {self.labels.actor(self.actor)}) failed: "
+                f"{self.exception}"
+            )
         return f"{self.labels.actor(self.actor)} crashed: {self.exception}"
 
     def _facts(self):
@@ -217,13 +220,15 @@ class RaceReport:
         w = say.actor(self.between[0].actor) if self.between else "another actor"
         if self.kind == "lost_update":
             return (
-                f"lost update on {where}: {say.actor(self.second.actor)} wrote a value based on a stale read "
+                f"lost update on {where}: {say.actor(self.second.actor)} wrote a value based on a "
+                "stale read "
                 f"(read at {say.location(self.first.location)}) after {w} wrote it"
             )
         if self.kind == "atomicity":
             return (
                 f"atomicity violation on {self.obj}.{{{', '.join(self.attributes)}}}: "
-                f"{say.actor(self.second.actor)} read them as one view while {w} changed both in between"
+                f"{say.actor(self.second.actor)} read them as one view while {w} changed both in "
+                "between"
             )
         return (
             f"data race on {where}: {say.actor(self.first.actor)} {self.first.op} / "
@@ -309,14 +314,21 @@ class DeadlockReport:
         say = self.labels
         if self.kind == "potential":
             return (
-                f"lock-order inversion (potential deadlock): {' -> '.join([*self.cycle, self.cycle[0]])} "
+                "lock-order inversion (potential deadlock): "
+                f"{' -> '.join([*self.cycle, self.cycle[0]])} "
                 f"taken by {say.actors(self.actors)}"
             )
         if self.kind == "self":
-            return f"self-deadlock: {say.actor(self.actors[0])} acquires non-reentrant {self.cycle[0]} it already holds"
+            return (
+                f"self-deadlock: {say.actor(self.actors[0])} acquires non-reentrant "
+                f"{self.cycle[0]} it already holds"
+            )
         if self.kind == "leaked":
             return f"lock leaked: {say.actor(self.actors[0])} ended holding {self.cycle[0]}"
-        return f"deadlock: {' -> '.join(say.actor(a) for a in [*self.cycle, self.cycle[0]])} wait on each other"
+        return (
+            f"deadlock: {' -> '.join(say.actor(a) for a in [*self.cycle, self.cycle[0]])} wait on "
+            "each other"
+        )
 
     def to_frame(self) -> pl.DataFrame:
         return self.edges
@@ -356,7 +368,9 @@ class StallReport:
     retrieved, a task lost while pending, a swallowed cancellation, an await cycle, a
     hang seen by the watchdog, a queue left without consumer or growing without bound."""
 
-    kind: str  # blocked_loop | exc_unretrieved | task_lost | cancel_swallowed | await_cycle | hang | orphaned_queue | backlog
+    # blocked_loop | exc_unretrieved | task_lost | cancel_swallowed | await_cycle | hang |
+    # orphaned_queue | backlog
+    kind: str
     actor: str | None
     ts: int | None
     summary: str
@@ -432,7 +446,8 @@ class PerformanceReport:
             return f"no calls recorded{' in ' + self.module if self.module else ''}"
         top = self.hotspots.row(0, named=True)
         return (
-            f"{self.hotspots.height} functions; most self time in {top['module']}.{top['function']} "
+            f"{self.hotspots.height} functions; most self time in "
+            f"{top['module']}.{top['function']} "
             f"({_ms(top['self_ns'])} over {top['count']} calls)"
         )
 
@@ -481,7 +496,8 @@ class CallTree:
         lines = [self.headline]
         for r in self.frame.head(40).iter_rows(named=True):
             lines.append(
-                f"{'  ' * r['depth']}{r['function']}  x{r['count']}  incl {_ms(r['inclusive_ns'])}  self {_ms(r['self_ns'])}"
+                f"{'  ' * r['depth']}{r['function']}  x{r['count']}  incl {_ms(r['inclusive_ns'])} "
+                f" self {_ms(r['self_ns'])}"
             )
         return "\n".join(lines)
 
@@ -508,7 +524,8 @@ class MemoryReport:
         growth = int(rss[-1]) - int(rss[0])
         return (
             f"RSS {int(rss[0]) / 2**20:.1f} -> {int(rss[-1]) / 2**20:.1f} MiB "
-            f"({growth / 2**20:+.1f} MiB, peak {int(rss.max()) / 2**20:.1f} MiB) over {self.samples.height} samples"
+            f"({growth / 2**20:+.1f} MiB, peak {int(rss.max()) / 2**20:.1f} MiB) over "
+            f"{self.samples.height} samples"
         )
 
     def to_frame(self) -> pl.DataFrame:

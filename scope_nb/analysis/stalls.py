@@ -4,8 +4,9 @@ seen by the watchdog, queues left without a consumer, and backlogs that hurt.
 
 A backlog is a stall only when it hurt: a queue that backed up to `backlog_depth` and
 was left non-empty at the end (still growing, or never drained), stayed that deep for
-longer than `backlog_s`, or kept a message waiting in it longer than `wait_s`. A burst that drained in time (a logging QueueListener catching up) is no
-stall: message_queue_analysis() and queue_bottlenecks() still show it."""
+longer than `backlog_s`, or kept a message waiting in it longer than `wait_s`. A burst
+that drained in time (a logging QueueListener catching up) is no stall:
+message_queue_analysis() and queue_bottlenecks() still show it."""
 
 from __future__ import annotations
 
@@ -71,7 +72,8 @@ def detect_stalls(
                 )
             )
         elif kind == "exc_unretrieved":
-            # a plain future's row has no target (no coroutine); its location, if known, is where it was made
+            # a plain future's row has no target (no coroutine); its location, if known, is
+            # where it was made
             what = (
                 f"task {who(a)}"
                 if r["target"] is not None
@@ -163,8 +165,10 @@ def _backlogs(
             why = f"a message waited {r['wait_max_ns'] / 1e9:.3f} s in it"
         took = labels.actors(r["consumers"]) or "no consumer"
         said = (
-            f"queue {r['queue']} backed up to {r['peak_depth']} items (left {r['final_depth']}): {took} took "
-            f"{round(r['get_per_s'], 1)}/s while {labels.actors(r['producers'])} put {round(r['put_per_s'], 1)}/s"
+            f"queue {r['queue']} backed up to {r['peak_depth']} items (left {r['final_depth']}): "
+            f"{took} took "
+            f"{round(r['get_per_s'], 1)}/s while {labels.actors(r['producers'])} put "
+            f"{round(r['put_per_s'], 1)}/s"
         )
         out.append(
             StallReport(
@@ -236,7 +240,8 @@ def _orphaned_queues(events: pl.DataFrame, labels: Labels) -> list[StallReport]:
                 r["actor"],
                 r["crash_ts"],
                 f"queue {r['target']} lost its consumer: {labels.actor(r['actor'])} crashed "
-                f"({_exc(r['exc'])}); {r['unread']} message(s) from {labels.actors(r['producers'])} "
+                f"({_exc(r['exc'])}); {r['unread']} message(s) from "
+                f"{labels.actors(r['producers'])} "
                 "never consumed",
                 target=r["target"],
                 actors=[r["actor"], *r["producers"]],

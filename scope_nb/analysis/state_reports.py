@@ -135,13 +135,20 @@ class StateDiff:
             f"<tr><td>{html.escape(c.attribute)}</td><td>{c.change}</td>"
             f"<td><code>{html.escape('' if c.change == 'added' else _show(c.before))}</code></td>"
             f"<td><code>{html.escape('' if c.change == 'removed' else _show(c.after))}</code></td>"
-            f"<td>{html.escape(self.labels.actor(c.actor) if c.actor else '')}</td><td>{html.escape(c.cause or '')}</td>"
+            f"<td>{html.escape(self.labels.actor(c.actor) if c.actor else '')}</td><td>"
+            f"{html.escape(c.cause or '')}</td>"
             f"<td><code>{html.escape(c.call or '')}</code></td>"
             f"<td>{html.escape(self.labels.location(c.location) or '')}</td></tr>"
             for c in self.changes
         )
-        head = "<tr><th>attribute</th><th>change</th><th>before</th><th>after</th><th>actor</th><th>cause</th><th>call</th><th>where</th></tr>"
-        return f"<div class='scope-report'><b>StateDiff {html.escape(self.headline)}</b><table>{head}{rows}</table></div>"
+        head = (
+            "<tr><th>attribute</th><th>change</th><th>before</th><th>after</th><th>actor</th>"
+            "<th>cause</th><th>call</th><th>where</th></tr>"
+        )
+        return (
+            f"<div class='scope-report'><b>StateDiff {html.escape(self.headline)}</b><table>{head}"
+            f"{rows}</table></div>"
+        )
 
 
 @dataclass
@@ -181,7 +188,8 @@ class Snapshot:
 
     def __repr__(self) -> str:
         lines = [
-            f"Snapshot at {self.labels.time(self.ts)}: {self.actors.height} actors alive, {len(self.objects)} traced objects, "
+            f"Snapshot at {self.labels.time(self.ts)}: {self.actors.height} actors alive, "
+            f"{len(self.objects)} traced objects, "
             f"{self.queues.height} queues"
         ]
         for row in self.to_frame().iter_rows(named=True):
@@ -199,7 +207,8 @@ class Snapshot:
 
     def _repr_html_(self) -> str:
         objs = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(n)}</th><td><code>{html.escape(_show(s))}</code></td></tr>"
+            f"<tr><th style='text-align:left'>{html.escape(n)}</th><td><code>"
+            f"{html.escape(_show(s))}</code></td></tr>"
             for n, s in self.objects.items()
         )
         parts = [

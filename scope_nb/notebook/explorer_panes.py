@@ -119,7 +119,8 @@ class Panes:
             out.append(
                 f"<tr{style}><td{keep}>{r['seq']}</td><td{keep}>{self.rel(r['ts'])}</td>"
                 f"<td{keep}>{self._actor(r['actor'], 24)}</td>"
-                f"<td{keep}>{esc(r['kind'])}</td><td>{esc(on, 30)}</td><td>{esc(r['function'], 30)}</td>"
+                f"<td{keep}>{esc(r['kind'])}</td><td>{esc(on, 30)}</td><td>{esc(r['function'], 30)}"
+                "</td>"
                 f'<td style="word-break:break-word;min-width:12em">{detail}</td></tr>'
             )
         if not positions:
@@ -151,12 +152,16 @@ class Panes:
         except (
             Exception
         ) as exc:  # a state that cannot be rebuilt is shown, not raised into the widget
-            return f'<span style="color:#b00020">state of {esc(obj)}: {esc(type(exc).__name__)}: {esc(exc, 200)}</span>'
+            return (
+                f'<span style="color:#b00020">state of {esc(obj)}: {esc(type(exc).__name__)}: '
+                f"{esc(exc, 200)}</span>"
+            )
         rows = []
         for name, value in state.items():
             mark = ' style="background:#ffe08a"' if name in changed else ""
             rows.append(
-                f'<tr{mark}><td><code>{esc(name)}</code></td><td class="scope-value"><code>{esc(repr(value), 120)}</code></td></tr>'
+                f"<tr{mark}><td><code>{esc(name)}</code></td><td "
+                f'class="scope-value"><code>{esc(repr(value), 120)}</code></td></tr>'
             )
         return (
             f'<div class="scope-state"><b>{esc(obj)}</b> at {self.rel(ts)}'

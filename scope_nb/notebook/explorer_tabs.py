@@ -60,7 +60,10 @@ class LowerTabs:
                 return
             self.widget.children[index].value = self._tab_html(name)
         except Exception as exc:  # a panel that fails says why; the others keep working
-            message = f'<span style="color:#b00020">{name} failed: {esc(type(exc).__name__)}: {esc(exc, 300)}</span>'
+            message = (
+                f'<span style="color:#b00020">{name} failed: {esc(type(exc).__name__)}: '
+                f"{esc(exc, 300)}</span>"
+            )
             if name == "timeline":
                 self.timeline_base.value = message
             else:
@@ -75,8 +78,10 @@ class LowerTabs:
         t0, t1 = self.trace.time_range()
         x = ox + (ts - t0) / max(t1 - t0, 1) * plot_w
         self.timeline_cursor.value = (
-            f'<svg class="scope-cursor" xmlns="http://www.w3.org/2000/svg" width="{w:.0f}" height="{h:.0f}" '
-            f'style="pointer-events:none"><line x1="{x:.1f}" x2="{x:.1f}" y1="{oy:.1f}" y2="{oy + plot_h:.1f}" '
+            f'<svg class="scope-cursor" xmlns="http://www.w3.org/2000/svg" width="{w:.0f}" '
+            f'height="{h:.0f}" '
+            f'style="pointer-events:none"><line x1="{x:.1f}" x2="{x:.1f}" y1="{oy:.1f}" '
+            f'y2="{oy + plot_h:.1f}" '
             f'stroke="black" stroke-width="2"/></svg>'
         )
 
@@ -120,7 +125,10 @@ class LowerTabs:
         if name == "hotspots":
             hot = charts.hotspot_frame(self.trace)
             if hot.height == 0:
-                return "<i>no function calls traced (trace a module: --modules NAME or scope_nb.trace_module)</i>"
+                return (
+                    "<i>no function calls traced (trace a module: --modules NAME or "
+                    "scope_nb.trace_module)</i>"
+                )
             return charts.to_svg(charts.hotspots_chart(self.trace))
         if name == "queues":
             if self.trace.events(["send", "receive"]).height == 0:

@@ -117,9 +117,11 @@ def draw_svg(
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
         f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" font-size="11">',
-        '<defs><marker id="arr" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+        '<defs><marker id="arr" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+        'markerHeight="7" '
         'orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="#777"/></marker>'
-        '<marker id="arr-red" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" '
+        '<marker id="arr-red" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" '
+        'markerHeight="6" '
         'orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="#d62728"/></marker></defs>',
         f'<rect width="{width:.0f}" height="{height:.0f}" fill="white"/>',
         f'<text x="6" y="14" font-size="13" font-weight="bold">{html.escape(title)}</text>',
@@ -142,7 +144,8 @@ def draw_svg(
         marker = "arr" if color == "#777" else "arr-red"
         out.append(
             f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{ex:.1f}" y2="{ey:.1f}" stroke="{color}" '
-            f'stroke-width="{wide}" marker-end="url(#{marker})"><title>{html.escape(f"{u} -> {v}")}</title>'
+            f'stroke-width="{wide}" '
+            f'marker-end="url(#{marker})"><title>{html.escape(f"{u} -> {v}")}</title>'
             "</line>"
         )
         if (u, v) in edge_labels:
@@ -158,7 +161,8 @@ def draw_svg(
             f"<g><title>{html.escape(str(node))}</title>"
             f'<rect x="{x - rx:.1f}" y="{y - ry:.1f}" width="{2 * rx}" height="{2 * ry}" rx="6" '
             f'fill="{fill}" stroke="#555"/>'
-            f'<text x="{x:.1f}" y="{y + 4:.1f}" text-anchor="middle">{html.escape(_label(text))}</text></g>'
+            f'<text x="{x:.1f}" y="{y + 4:.1f}" '
+            f'text-anchor="middle">{html.escape(_label(text))}</text></g>'
         )
     out.append("</g></svg>")
     return "".join(out)

@@ -70,10 +70,14 @@ class LineCommands:
             opts = trace.options
             msg = (
                 f"scope_nb: recording ({len(trace):,} events so far, {trace.dropped:,} dropped; "
-                f"level {opts.tracing_level}, max_events {opts.max_events:,}, sample {opts.sample_rate})"
+                f"level {opts.tracing_level}, max_events {opts.max_events:,}, sample "
+                f"{opts.sample_rate})"
             )
         elif isinstance(self.shell.user_ns.get("_scope"), scope_nb.Trace):
-            msg = f"scope_nb: not recording; _scope holds {len(self.shell.user_ns['_scope']):,} events"
+            msg = (
+                f"scope_nb: not recording; _scope holds {len(self.shell.user_ns['_scope']):,} "
+                "events"
+            )
         else:
             msg = "scope_nb: not recording; no trace yet"
         print(msg)

@@ -131,7 +131,8 @@ def record_parser() -> _Parser:
         prog="%scope",
         description="%%scope [options]: record the cell -- the threads, tasks and "
         "processes it starts, their messages, locks and traced objects -- keep the Trace as _scope "
-        "and show a summary. If the cell raises, the exception shows as usual and the trace is kept.",
+        "and show a summary. If the cell raises, the exception shows as usual and the trace is "
+        "kept.",
     )
     _add_record_options(p, cell=True)
     return p

@@ -7,11 +7,12 @@ the interpreter never waits for them at exit (the last flush runs from atexit), 
 they are not recorded. Their code must never call `threading.current_thread()`, which
 would register a `_DummyThread` for them: they compare `threading.get_ident()`.
 
-Around `os.fork()` (`scope_nb._control` calls the handlers here) the periodic ones (those given their loop's `stop` event) are
-stopped before the fork, so none holds a lock or half-written file the child would
-inherit, and restarted in the parent after it. In the child none runs (as the child
-of any program has only the forking thread); one asked to start there waits until the
-child first needs it: a new thread of its own, or a full chunk of events (`wake`).
+Around `os.fork()` (`scope_nb._control` calls the handlers here) the periodic ones
+(those given their loop's `stop` event) are stopped before the fork, so none holds a
+lock or half-written file the child would inherit, and restarted in the parent after it.
+In the child none runs (as the child of any program has only the forking thread); one
+asked to start there waits until the child first needs it: a new thread of its own, or a
+full chunk of events (`wake`).
 """
 
 from __future__ import annotations

@@ -405,7 +405,8 @@ def _import(name: str) -> types.ModuleType:
         return sys.modules[name]
     if not name or name.startswith("."):
         raise ValueError(
-            f"scope_nb: cannot trace module {name!r}; accepted: an absolute module name such as 'pkg.mod'"
+            f"scope_nb: cannot trace module {name!r}; accepted: an absolute module name such as "
+            "'pkg.mod'"
         )
     try:
         return importlib.import_module(name)

@@ -55,7 +55,8 @@ def trace_paths(args: tuple) -> list[Path]:
         if isinstance(arg, list | tuple):
             if not arg:
                 raise ValueError(
-                    f"scope_nb.load: an empty {type(arg).__name__} of paths; accepted: {ACCEPTED_PATHS}"
+                    f"scope_nb.load: an empty {type(arg).__name__} of paths; accepted: "
+                    f"{ACCEPTED_PATHS}"
                 )
             out += trace_paths(tuple(arg))
         elif isinstance(arg, str | os.PathLike):
@@ -108,7 +109,8 @@ def find_units(path) -> list[Path]:
     )
     if not units:
         raise ValueError(
-            f"scope_nb: no scope_nb trace in {p} (no {files.METADATA} in it or in its subdirectories)"
+            f"scope_nb: no scope_nb trace in {p} (no {files.METADATA} in it or in its "
+            "subdirectories)"
         )
     return units
 
@@ -195,7 +197,8 @@ def _readable(path: Path, schema: dict) -> bool:
             continue  # a file written before the column existed: it reads as nulls
         if got is None:
             raise ValueError(
-                f"scope_nb: {path}: column {col!r} is missing; expected a column {col!r} of type {want}"
+                f"scope_nb: {path}: column {col!r} is missing; expected a column {col!r} of type "
+                f"{want}"
             )
         if got != want and got != pl.Null:  # a column of nulls only is cast to its type
             raise ValueError(f"scope_nb: {path}: column {col!r} is of type {got}; expected {want}")

@@ -440,7 +440,7 @@ def real_deadlock_fixed():
     _join(_start(one, two))
 
 
-# -- hangs and queues -------------------------------------------------------------------------------------
+# -- hangs and queues ------------------------------------------------------------------------------
 def lost_wakeup_bug():
     cond = threading.Condition()
     notified = threading.Event()
@@ -672,7 +672,7 @@ def silent_crash_fixed():
     _join(_start(worker))
 
 
-# -- asyncio ------------------------------------------------------------------------------------------------
+# -- asyncio ---------------------------------------------------------------------------------------
 def asyncio_blocking_bug():
     async def handler():
         time.sleep(0.5)  # blocks the loop

@@ -405,8 +405,8 @@ CASES = [
         connector_fixed,
         any_race("connector", "acquired"),
         "detect_race_conditions: lost update / check-then-act on connector.acquired",
-        missed="a check read before an await, the other task's write in between, then a write that re-reads "
-        "the attribute: no stale value is written, so no lost update, and the stale check is not "
-        "reported as an atomicity violation",
+        missed="a check read before an await, the other task's write in between, then a write "
+        "that re-reads the attribute: no stale value is written, so no lost update, and the "
+        "stale check is not reported as an atomicity violation",
     ),
 ]

@@ -361,9 +361,10 @@ CASES = [
         fork_bug,
         fork_fixed,
         mentions("handler_lock", "fork"),
-        "the child's deadlock is in another process: the trace shows handler_lock held by emitter at the fork",
-        missed="no detector looks at a fork: the lock held by another thread when the process forked "
-        "is not reported (the child's wait is in a process the recording does not follow)",
+        "the child's deadlock is in another process: the trace shows handler_lock held by emitter "
+        "at the fork",
+        missed="no detector looks at a fork: the lock held by another thread when the process "
+        "forked is not reported (the child's wait is in a process the recording does not follow)",
         shows=_fork_shows,
         shows_text="snapshot at the fork: handler_lock held by emitter; child exit 3",
     ),

@@ -78,11 +78,13 @@ def render(rows: list[Row], healthy: list[tuple[str, list[str]]]) -> str:
         "`python -m tests.realbugs.score` rewrites this file; `test_realbugs.py` asserts",
         "what it says (the misses are expected failures, so a detector that learns one flips it).",
         "",
-        f"Python {sys.version.split()[0]}. Reports name actors as `name (T2)`; addresses shortened to `ADDR`.",
+        f"Python {sys.version.split()[0]}. Reports name actors as `name (T2)`; addresses shortened "
+        "to `ADDR`.",
         "",
         "## Totals",
         "",
-        f"- bugs named with the right facts: **{named} of {len(rows)}** ({100 * named / len(rows):.0f}%)",
+        f"- bugs named with the right facts: **{named} of {len(rows)}** ("
+        f"{100 * named / len(rows):.0f}%)",
         f"- false alarms on fixed twins: **{twin_alarms} of {len(rows)}**",
         f"- false alarms on other healthy programs: **{healthy_alarms} of {len(healthy)}**",
         f"- healthy programs in all (twins and others): {len(rows) + len(healthy)}, "
@@ -90,7 +92,8 @@ def render(rows: list[Row], healthy: list[tuple[str, list[str]]]) -> str:
         "",
         "## Bugs",
         "",
-        "| bug | source | must report | named | fixed twin: false alarms | report, or what the trace shows instead |",
+        "| bug | source | must report | named | fixed twin: false alarms | report, or what the "
+        "trace shows instead |",
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -106,7 +109,8 @@ def render(rows: list[Row], healthy: list[tuple[str, list[str]]]) -> str:
         if r.twin_crashes:
             alarms += f" (crashes recorded by design: {r.twin_crashes})"
         out.append(
-            f"| {c.name} | {c.source} | {c.expect} | {'yes' if r.named else 'no'} | {alarms} | {said} |"
+            f"| {c.name} | {c.source} | {c.expect} | {'yes' if r.named else 'no'} | {alarms} | "
+            f"{said} |"
         )
     out += [
         "",

@@ -407,7 +407,8 @@ CASES = [
         takedown_bug,
         takedown_fixed,
         both(stall("hang", "joiner", "queue join tasks"), crash("ValueError", "consumer")),
-        "detect_stalls: hang, joiner waits on queue join tasks; get_crash_events: consumer ValueError",
+        "detect_stalls: hang, joiner waits on queue join tasks; get_crash_events: consumer "
+        "ValueError",
         WATCHDOG,
     ),
     Case(

@@ -124,7 +124,9 @@ class ProcessWaiter:
                             process_ended(self.rec, item[1], code)
                 with self.lock:
                     if self.thread is None or self.thread.ident != threading.get_ident():
-                        return  # stopped meanwhile: _stop_thread closed the write end (its fd may be reused)
+                        # stopped meanwhile: _stop_thread closed the write end (its fd may be
+                        # reused)
+                        return
                     if not self.procs:
                         self.thread = None
                         os.close(self.wake_w)

@@ -65,7 +65,8 @@ def trace_lock(rec, lock: Any, name: str | None = None) -> Any:
     if isinstance(lock, asyncio.Condition):
         if not isinstance(lock._lock, asyncio.Lock):
             raise TypeError(
-                f"trace_lock: this asyncio.Condition's lock is a {type(lock._lock).__name__}, which "
+                f"trace_lock: this asyncio.Condition's lock is a {type(lock._lock).__name__}, "
+                "which "
                 "is not traced; accepted: a Condition made with its own lock or an asyncio.Lock"
             )
         if st.lookup(lock._lock) is not None:

@@ -75,6 +75,7 @@ class LockOrder:
         for a, b in zip(cycle, cycle[1:], strict=False):
             actor, a_at, b_at = self.edges.get((a, b), ("?", None, None))
             lines.append(
-                f"{actor} took {b} at {location_text(b_at)} while holding {a} (taken at {location_text(a_at)})"
+                f"{actor} took {b} at {location_text(b_at)} while holding {a} (taken at "
+                f"{location_text(a_at)})"
             )
         return "\n".join(lines)

@@ -73,7 +73,8 @@ def trace_object(rec, obj: Any, name: str | None = None) -> Any:
         name = _default_name(objs, cls)
     elif name in rec.objects and rec.objects[name] is not obj:
         raise ValueError(
-            f"trace_object: name {name!r} is already used by another traced object; pass another name"
+            f"trace_object: name {name!r} is already used by another traced object; pass another "
+            "name"
         )
     sub = objs.subclasses.get(cls)
     if sub is None:
@@ -125,7 +126,8 @@ def _rename(objs: Objects, t: Traced, name: str) -> None:
     rec = objs.rec
     if name in rec.objects and rec.objects[name] is not t.obj:
         raise ValueError(
-            f"trace_object: name {name!r} is already used by another traced object; pass another name"
+            f"trace_object: name {name!r} is already used by another traced object; pass another "
+            "name"
         )
     old = t.name
     with t.lock:
