@@ -29,6 +29,7 @@ class ProcessWaiter:
         self.lock = original(threading, "Lock")()
         self.pausers = 0
         self.thread: threading.Thread | None = None
+        self.ended = None  # the thread that ended by itself, until someone joined it
         self.wake_r = self.wake_w = None
         self.closed = False
 
@@ -46,8 +47,10 @@ class ProcessWaiter:
                 with waiter.lock:
                     waiter.pausers += 1
                     thread = waiter._stop_thread()
-                if thread is not None:
-                    thread.join()
+                    ended, waiter.ended = waiter.ended, None
+                for t in (thread, ended):
+                    if t is not None:
+                        t.join()
 
             def __exit__(self, *exc):
                 with waiter.lock:
@@ -65,7 +68,7 @@ class ProcessWaiter:
             except OSError:
                 pass
         self.procs, self.unsure, self.pausers = {}, [], 0
-        self.thread = None
+        self.thread = self.ended = None
         self.wake_r = self.wake_w = None
 
     def close(self) -> None:
@@ -75,8 +78,10 @@ class ProcessWaiter:
         with self.lock:
             self.closed = True
             thread = self._stop_thread()
-        if thread is not None:
-            thread.join()
+            ended, self.ended = self.ended, None
+        for t in (thread, ended):
+            if t is not None:
+                t.join()
         with self.lock:
             procs, self.procs = self.procs, {}
             unsure, self.unsure = self.unsure, []
@@ -128,7 +133,9 @@ class ProcessWaiter:
                         # reused)
                         return
                     if not self.procs:
-                        self.thread = None
+                        # ending by itself: close() still joins it (it is running until
+                        # this function has returned)
+                        self.ended, self.thread = self.thread, None
                         os.close(self.wake_w)
                         return
         except Exception as e:
