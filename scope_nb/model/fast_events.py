@@ -36,7 +36,7 @@ from ..recorder.buffer import (
 from ..schema import CRITICAL_KINDS, EVENT_KINDS, EVENTS, KIND_CODE, polars_schema
 from ..values import Formatter
 from .decode import RICH_FIELDS, Decoded, decode
-from .spill import SPILL_SCHEMA
+from .spill import SPILL_SCHEMA, int64_array
 
 _CODES = (
     CALL,
@@ -135,15 +135,7 @@ def _wide(
         "detail": pl.Series(d.detail, dtype=pl.String).gather(key),
     }
     d.detail.clear()  # the texts' Python objects, now in the frame
-    ts = pl.concat(
-        [
-            pl.Series(p, dtype=pl.Int64)
-            if not isinstance(p, array) or p.typecode != "q"
-            else pl.from_arrow(pa.Array.from_buffers(pa.int64(), len(p), [None, pa.py_buffer(p)]))
-            for p in d.ts_parts
-        ],
-        rechunk=False,
-    )
+    ts = pl.concat([pl.from_arrow(int64_array(p)) for p in d.ts_parts], rechunk=False)
     cols["ts"] = ts.gather(key) + offset
     # a row -> its seq, for the parent and call links (rows not kept have none)
     lut = pl.repeat(None, len(ts), dtype=pl.Int64, eager=True).scatter(key, seq)

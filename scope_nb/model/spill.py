@@ -138,8 +138,8 @@ def row_columns(d: Decoded) -> dict[str, pa.ChunkedArray]:
     seg = d.segments
     one = pa.scalar(1, pa.int64())
     return {
-        "ts": _concat([_int64(p) for p in d.ts_parts]),
-        "ks": _concat([_int64(p) for p in d.ks_parts]),
+        "ts": _concat([int64_array(p) for p in d.ts_parts]),
+        "ks": _concat([int64_array(p) for p in d.ks_parts]),
         "buf": _concat(
             [pa.repeat(pa.scalar(b, pa.int64()), k) for b, _, _, k in seg]
             + [pa.array(d.critical_buf, pa.int64())]
@@ -151,7 +151,7 @@ def row_columns(d: Decoded) -> dict[str, pa.ChunkedArray]:
     }
 
 
-def _int64(a) -> pa.Array:
+def int64_array(a) -> pa.Array:
     """An int64 array from an array.array ('q' as is, 'I' widened) or a list."""
     if isinstance(a, array) and a.typecode in ("q", "I"):
         narrow = a.typecode == "I"
