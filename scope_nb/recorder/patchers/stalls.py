@@ -269,8 +269,14 @@ def install(rec) -> None:
     running = st.running
 
     def _run(self):
+        # Like asyncio's own Handle._run, the frame lets go of the handle before it
+        # ends: a callback's frame that outlives it (in a traceback) links to this
+        # frame, and the handle would keep the task and its exception alive.
         if not rec.running:
-            return orig_run(self)
+            try:
+                return orig_run(self)
+            finally:
+                self = None
         if st.monitor is None:
             st.ensure_monitor()
         ident = threading.get_ident()
@@ -285,6 +291,7 @@ def install(rec) -> None:
                 st.after(self, slot, perf_ns() - slot[0])
             except Exception as e:
                 rec.fault("stalls:step", e)
+            self = None
 
     orig_handler = original(asyncio.base_events.BaseEventLoop, "call_exception_handler")
 
