@@ -13,7 +13,19 @@ untraced run, next to the recorder's own errors (trace.errors), its event counts
 wall-time ratios. Each library's result is kept in corpus/results/NAME.json; RESULTS.md is
 rebuilt from all of them, so `--only NAME` refreshes one row.
 
-    python corpus/run.py [--only NAME[,NAME]] [--fast] [--venv DIR] [--report]
+`--cost` adds what each level of recording costs the same suite, beside VizTracer:
+
+  default    `scope_nb.record()` with its defaults around the session (no calls traced)
+  messages   `scope_nb run --no-calls --level messages_only`
+  calls      `scope_nb run` with its default: calls of all the program's own code
+  viztracer  `viztracer -m pytest ...` with its defaults (every call, stdlib included)
+
+Their outcomes are compared too (a recording mode that changes one counts against the
+library; VizTracer's differences are only shown). With `--repeat N` the untraced run and
+the cost modes run N times in interleaved rounds and the fastest of each is kept.
+
+    python corpus/run.py [--only NAME[,NAME]] [--fast] [--cost [--repeat N]] [--venv DIR]
+    python corpus/run.py --report
 """
 
 from __future__ import annotations
@@ -37,6 +49,8 @@ CACHE = ROOT / ".cache"
 OUT = ROOT / "out"
 RESULTS = ROOT / "results"
 MODES = ("base", "run", "record")
+COST_MODES = ("default", "messages", "calls", "viztracer")
+TRACE_DIRS = {"run": "trace", "messages": "trace-messages", "calls": "trace-calls"}
 TIMEOUT = 300  # seconds for one mode of one library; a hang is an outcome too
 SHOWN = 12  # differing tests listed per library and mode in RESULTS.md
 COMMON = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
@@ -51,12 +65,15 @@ def pip(py: Path, *args: str) -> None:
     subprocess.run([str(py), "-m", "pip", "-q", "--disable-pip-version-check", *args], check=True)
 
 
-def ensure_venv(venv: Path) -> Path:
-    """The corpus venv: scope_nb from this checkout (editable) plus pytest."""
+def ensure_venv(venv: Path, cost: bool = False) -> Path:
+    """The corpus venv: scope_nb from this checkout (editable) plus pytest (and
+    VizTracer for `--cost`)."""
     py = venv / "bin" / "python"
     if not py.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         pip(py, "install", "-e", str(REPO), "pytest")
+    if cost and subprocess.run([str(py), "-c", "import viztracer"]).returncode:
+        pip(py, "install", "viztracer")
     return py
 
 
@@ -111,33 +128,35 @@ def command(lib: dict, mode: str, py: Path, out: Path) -> tuple[list[str], dict]
     env = {"PYTHONPATH": str(ROOT)}
     if mode == "base":
         return [str(py), "-m", "pytest", *pytest_args], env
-    if mode == "run":
-        trace = out / "trace"
+    if mode in TRACE_DIRS:
+        flags = {"run": ["--no-calls"], "messages": ["--no-calls", "--level", "messages_only"]}
         return [
             str(py),
             "-m",
             "scope_nb",
             "run",
             "-q",
-            "--no-calls",
+            *flags.get(mode, []),
             "-o",
-            str(trace),
+            str(out / TRACE_DIRS[mode]),
             "-m",
             "pytest",
             *pytest_args,
         ], env
-    env["SCOPE_CORPUS_MODULES"] = ",".join(lib["modules"])
-    env["SCOPE_CORPUS_OUT"] = str(out / "record.json")
+    if mode == "viztracer":
+        viz = ["-m", "viztracer", "--quiet", "-o", str(out / "viztracer.json")]
+        return [str(py), *viz, "-m", "pytest", "--", *pytest_args], env
+    env["SCOPE_CORPUS_MODULES"] = ",".join(lib["modules"]) if mode == "record" else ""
+    env["SCOPE_CORPUS_OUT"] = str(out / f"{mode}.json")
     return [str(py), "-m", "pytest", "-p", "record_plugin", *pytest_args], env
 
 
 def run_mode(lib: dict, mode: str, py: Path, cwd: Path, out: Path) -> dict:
     cmd, env = command(lib, mode, py, out)
     (out / f"{mode}.xml").unlink(missing_ok=True)  # a crashed run must not read old results
-    if mode == "record":
-        (out / "record.json").unlink(missing_ok=True)
-    if mode == "run":
-        shutil.rmtree(out / "trace", ignore_errors=True)
+    (out / f"{mode}.json").unlink(missing_ok=True)
+    if mode in TRACE_DIRS:
+        shutil.rmtree(out / TRACE_DIRS[mode], ignore_errors=True)
     t0 = time.perf_counter()
     with open(out / f"{mode}.log", "w") as log:
         proc = subprocess.Popen(
@@ -161,11 +180,14 @@ def run_mode(lib: dict, mode: str, py: Path, cwd: Path, out: Path) -> dict:
         "seconds": round(seconds, 2),
         "tests": junit_outcomes(out / f"{mode}.xml"),
     }
-    if mode == "run":
-        result["recorder"] = _loaded_summary(py, out / "trace")
-    elif mode == "record":
-        path = out / "record.json"
+    if mode in TRACE_DIRS:
+        result["recorder"] = _loaded_summary(py, out / TRACE_DIRS[mode])
+        shutil.rmtree(out / TRACE_DIRS[mode], ignore_errors=True)
+    elif mode in ("record", "default"):
+        path = out / f"{mode}.json"
         result["recorder"] = json.loads(path.read_text()) if path.exists() else {"missing": True}
+    elif mode == "viztracer":
+        (out / "viztracer.json").unlink(missing_ok=True)
     return result
 
 
@@ -231,7 +253,7 @@ def differences(base: dict, other: dict) -> list[dict]:
     return out
 
 
-def run_library(lib: dict, py: Path) -> dict:
+def run_library(lib: dict, py: Path, cost: bool = False, repeat: int = 1) -> dict:
     install(lib, py)
     cwd = fetch(lib, py)
     out = OUT / lib["name"]
@@ -240,16 +262,33 @@ def run_library(lib: dict, py: Path) -> dict:
     for mode in MODES:
         print(f"[corpus] {lib['name']}: {mode}", flush=True)
         result[mode] = run_mode(lib, mode, py, cwd, out)
-    for mode in MODES[1:]:
+    if cost:
+        for round_ in range(repeat):
+            for mode in ("base", *COST_MODES):
+                print(f"[corpus] {lib['name']}: {mode} (cost, round {round_ + 1})", flush=True)
+                r = run_mode(lib, mode, py, cwd, out)
+                if mode == "base":
+                    result["base"]["seconds"] = min(result["base"]["seconds"], r["seconds"])
+                elif mode not in result or r["seconds"] < result[mode]["seconds"]:
+                    result[mode] = r
+    for mode in recorded_modes(result):
         result[mode]["differences"] = differences(result["base"]["tests"], result[mode]["tests"])
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{lib['name']}.json").write_text(json.dumps(result, indent=1, default=repr))
     return result
 
 
+def recorded_modes(r: dict) -> list[str]:
+    """The modes of one result other than the untraced run, in table order."""
+    return [m for m in (*MODES[1:], *COST_MODES) if m in r]
+
+
 def passed(r: dict) -> bool:
-    """The corpus's pass rule: same outcome test by test, and no recorder error, in each mode."""
-    for mode in MODES[1:]:
+    """The corpus's pass rule: same outcome test by test, and no recorder error, in each
+    recording mode (VizTracer's outcomes are shown, not judged)."""
+    for mode in recorded_modes(r):
+        if mode == "viztracer":
+            continue
         rec = r[mode].get("recorder", {})
         if r[mode]["differences"] or not r[mode]["tests"] or rec.get("errors", {"?": 1}):
             return False
@@ -285,6 +324,32 @@ def _counts(tests: dict) -> str:
     return f"{len(tests)} ({', '.join(f'{v} {k}' for k, v in sorted(n.items()))})"
 
 
+def _cost_table(results: list[dict]) -> list[str]:
+    """Wall time over the untraced run by level of recording, beside VizTracer."""
+    rows = [r for r in results if any(m in r for m in COST_MODES)]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## What recording costs, by level, beside VizTracer (generated, `--cost`)",
+        "",
+        "Wall time of the whole test session over the untraced one (pytest's start-up",
+        "included), fastest of the rounds. **default** `record()` with its defaults; **run**",
+        "`scope-nb run --no-calls`; **messages** the same at `messages_only`; **record**",
+        "`record(modules=[the library])` (its calls with arguments); **calls** `scope-nb run`",
+        "(every call of the program's own code); **viztracer** its defaults (every call).",
+        "",
+        "| library | untraced s | default | run | messages | record | calls | viztracer |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    order = ("default", "run", "messages", "record", "calls", "viztracer")
+    for r in rows:
+        cells = [_ratio(r, m) + ("" if not r[m].get("differences") else " *") for m in order]
+        lines.append(f"| {r['name']} | {r['base']['seconds']:.1f} | " + " | ".join(cells) + " |")
+    lines += ["", "\\* outcomes differ from the untraced run (see Findings)."]
+    return lines
+
+
 def write_results(path: Path) -> None:
     results = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
     lines = [
@@ -308,10 +373,11 @@ def write_results(path: Path) -> None:
             f"| {_ratio(r, 'run')} / {_ratio(r, 'record')} | `python corpus/run.py --only "
             f"{r['name']}` |"
         )
+    lines += _cost_table(results)
     lines += ["", "## Findings (generated)", ""]
     for r in results:
         found = []
-        for mode in MODES[1:]:
+        for mode in recorded_modes(r):
             diffs = r[mode]["differences"]
             for d in diffs[:SHOWN]:
                 found.append(
@@ -342,7 +408,7 @@ def write_results(path: Path) -> None:
             "cwd: the unpacked sdist (corpus/.cache/NAME-VERSION)",
             "",
             "```",
-            *(r[m]["cmd"] for m in MODES),
+            *(r[m]["cmd"] for m in ("base", *recorded_modes(r))),
             "```",
             "",
         ]
@@ -357,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", help="comma-separated library names")
     p.add_argument("--fast", action="store_true", help="the CI subset (fast = true)")
     p.add_argument("--venv", default=str(REPO / ".venv-corpus"), help="corpus venv")
+    p.add_argument("--cost", action="store_true", help="also time each level and VizTracer")
+    p.add_argument("--repeat", type=int, default=1, help="rounds of the --cost timings")
     p.add_argument("--report", action="store_true", help="only rebuild RESULTS.md")
     a = p.parse_args(argv)
     if a.report:
@@ -371,10 +439,12 @@ def main(argv: list[str] | None = None) -> int:
         libs = [lib for lib in libs if lib["name"] in names]
     if a.fast:
         libs = [lib for lib in libs if lib.get("fast")]
-    py = ensure_venv(Path(a.venv).absolute())
+    if a.repeat < 1:
+        p.error(f"--repeat must be at least 1, not {a.repeat}")
+    py = ensure_venv(Path(a.venv).absolute(), cost=a.cost)
     bad = 0
     for lib in libs:
-        r = run_library(lib, py)
+        r = run_library(lib, py, cost=a.cost, repeat=a.repeat)
         bad += not passed(r)
     write_results(ROOT / "RESULTS.md")
     print(
