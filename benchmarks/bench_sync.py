@@ -55,9 +55,8 @@ print(json.dumps(best))
 def run(n: int, repeat: int, traced: bool, pure: bool) -> dict[str, float]:
     env = dict(os.environ)
     env.pop("SCOPE_NB_PURE", None)
-    env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [ROOT, env.get("PYTHONPATH")])
-    )  # a checkout works too
+    # a checkout works too
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, env.get("PYTHONPATH")]))
     if pure:
         env["SCOPE_NB_PURE"] = "1"
     with tempfile.TemporaryDirectory() as d:

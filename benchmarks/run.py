@@ -384,9 +384,8 @@ def scope_memory(wl: str, variant: Scope, kwargs) -> dict:
     n1 = max(n, 1)
     out = {"events": n, "retained_B": (m1 - m0) / n1, "cols_B": cols / n1}
     out.update({k + "_B": v / n1 for k, v in parts.items()})
-    out["target_B"] = (
-        out["retained_B"] - out["text_B"]
-    )  # the measure: repr text not counted
+    # the measure: repr text not counted
+    out["target_B"] = out["retained_B"] - out["text_B"]
     return out
 
 

@@ -266,9 +266,8 @@ def _run(args) -> int:
     target, *rest = args.program
     if not args.as_module and not os.path.isfile(target):
         raise CliError(f"run: no such script: {target}", EXIT_USAGE)
-    if (
-        args.timeout is not None and not 0 < args.timeout <= threading.TIMEOUT_MAX
-    ):  # also refuses nan
+    # also refuses nan
+    if args.timeout is not None and not 0 < args.timeout <= threading.TIMEOUT_MAX:
         raise CliError(
             f"run: --timeout {args.timeout:g} is invalid; accepted: a positive number of seconds, "
             f"at most {threading.TIMEOUT_MAX:g}",

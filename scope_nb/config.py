@@ -105,9 +105,8 @@ def _number(name, value, kind, lo=None, hi=None, allow_none=False):
             f"scope_nb: option {name} must be {'an int' if kind is int else 'a number'}"
             f"{' or None' if allow_none else ''}, got {type(value).__name__} {value!r}"
         )
-    if (lo is not None and not value >= lo) or (
-        hi is not None and not value <= hi
-    ):  # NaN fails both
+    # NaN fails both
+    if (lo is not None and not value >= lo) or (hi is not None and not value <= hi):
         raise _fail(
             name, value, f"{lo if lo is not None else '-inf'} .. {hi if hi is not None else 'inf'}"
         )
@@ -118,9 +117,8 @@ def _names(name: str, value: Any) -> tuple[str, ...]:
     accepted = "names or modules" if name == "modules" else "names (str)"
     if isinstance(value, str):
         return tuple(v.strip() for v in value.split(",") if v.strip())
-    if isinstance(value, Iterable) and not isinstance(
-        value, bytes | bytearray
-    ):  # bytes iterate as ints
+    # bytes iterate as ints
+    if isinstance(value, Iterable) and not isinstance(value, bytes | bytearray):
         out = []
         for v in value:
             if isinstance(v, str):

@@ -16,9 +16,8 @@ EXPECTED_BALANCE = 100 + 10 + 20
 def main() -> int:
     print("Recording a bank: three teller threads, a queue each, two traced accounts...")
     quiet = threading.excepthook
-    threading.excepthook = lambda args: (
-        None
-    )  # the crash is reported below, not as a stray traceback
+    # the crash is reported below, not as a stray traceback
+    threading.excepthook = lambda args: None
     try:
         with scope.record(modules=[bank]) as trace:
             accounts = bank.run_bank(watch=lambda acct: scope.trace_object(acct, name=acct.name))

@@ -59,9 +59,7 @@ class Trace:
         if settle is not None:
             self._settle = settle
         if written is not None:
-            self._settle = getattr(
-                written._source, "ready", None
-            )  # a Later: made once the files are
+            self._settle = written._source.ready
         rec = self._rec
         if rec is not None:
             if isinstance(self._source, Recording):
@@ -83,12 +81,10 @@ class Trace:
             "error_samples": dict(rec.store.error_samples),
             "started": clock.to_epoch(rec.started_perf),
             "stopped": clock.to_epoch(rec.stopped_perf) if rec.stopped_perf else None,
-            "objects": dict(
-                rec.objects
-            ),  # name -> traced object, so queries accept the object itself
-            "modules": sorted(
-                {site.module for site in list(rec.sites)}
-            ),  # traced, with calls or not
+            # name -> traced object, so queries accept the object itself
+            "objects": dict(rec.objects),
+            # traced, with calls or not
+            "modules": sorted({site.module for site in list(rec.sites)}),
         }
 
     def events(self, kind: str | list[str] | None = None) -> pl.DataFrame:

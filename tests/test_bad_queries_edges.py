@@ -145,9 +145,8 @@ def test_unknown_object_lists_a_few_names_and_how_many_more():
 
 # -- 3. times after the end of a stopped trace -------------------------------------------------
 def _after_end(trace):
-    return (
-        trace.time_range()[1] + 60 * 10**9
-    )  # a minute after the last event: stop() was long before
+    # a minute after the last event: stop() was long before
+    return trace.time_range()[1] + 60 * 10**9
 
 
 def test_moments_after_the_end_of_a_stopped_trace_are_refused(stopped):
@@ -225,9 +224,8 @@ def test_a_live_trace_answers_for_now():
         t.start()
         wrote.wait()
         t.join()
-        now = (
-            time.time_ns() + 60 * 10**9
-        )  # later than any event: while recording, that is still now
+        # later than any event: while recording, that is still now
+        now = time.time_ns() + 60 * 10**9
         assert trace.get_state_at(box, now) == {"n": 7}
         assert trace.system_snapshot_at(now).objects["box"] == {"n": 7}
         assert trace.events_between(trace.time_range()[0], now).height == len(trace)

@@ -116,9 +116,8 @@ def test_stored_notebooks_show_every_figure_untrusted(lab):
             shown[name] = kinds
             first = cells.nth(next(iter(expected))).locator(".jp-OutputArea")
             first.screenshot(path=str(ARTIFACTS / f"untrusted-{name}-figure.png"))
-            summary = page.locator(
-                f"[id='{panel}'] .scope-sum:has(th[style])"
-            )  # the %%scope summary
+            # the %%scope summary
+            summary = page.locator(f"[id='{panel}'] .scope-sum:has(th[style])")
             html = [
                 o.get("data", {}).get("text/html", "")
                 for c in nb.cells
@@ -130,9 +129,8 @@ def test_stored_notebooks_show_every_figure_untrusted(lab):
                 th = summary.first.locator("th").first
                 assert th.evaluate("e => getComputedStyle(e).textAlign") == "left"
                 summary.first.screenshot(path=str(ARTIFACTS / f"untrusted-{name}-summary.png"))
-            wait_for_notebook(
-                page
-            )  # the kernel's info is in: JupyterLab has written what it writes
+            # the kernel's info is in: JupyterLab has written what it writes
+            wait_for_notebook(page)
             page.evaluate(
                 "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.info"
             )

@@ -307,9 +307,8 @@ def test_a_main_task_exception_asyncio_run_reraises_unhandled_is_its_threads_cra
     crash = trace.get_crash_events(_row(trace, "loop-thread")["actor"])
     assert crash.exception == "ValueError: bad input" and "_fails" in crash.traceback
     tasks = trace.actors().filter(pl.col("kind") == "task")  # main() and asyncio.run's own
-    assert tasks.filter(pl.col("outcome") != "ok")["outcome"].to_list() == [
-        "failed"
-    ]  # retrieved by asyncio.run
+    # retrieved by asyncio.run
+    assert tasks.filter(pl.col("outcome") != "ok")["outcome"].to_list() == ["failed"]
 
 
 class Account:

@@ -27,9 +27,8 @@ def test_real_deadlock_is_reported_once_and_other_inversions_still_are():
         def t1():
             with a:
                 both_hold.wait()
-                if b.acquire(
-                    timeout=2
-                ):  # the watchdog sees both waiting long before this times out
+                # the watchdog sees both waiting long before this times out
+                if b.acquire(timeout=2):
                     b.release()
             with c, d:
                 c_then_d.set()

@@ -101,9 +101,8 @@ def test_acquire_release_held_and_timeouts():
         got = []
 
         def worker():
-            got.append(
-                a.acquire(timeout=0.01)
-            )  # a is held by the main thread: must wait, then time out
+            # a is held by the main thread: must wait, then time out
+            got.append(a.acquire(timeout=0.01))
 
         with a:
             with b:

@@ -147,9 +147,8 @@ def test_child_killed_keeps_what_it_flushed(tmp_path):
         (pl.col("function") == "step") & (pl.col("pid") == proc.pid)
     )
     seen = sorted(int(d.removeprefix("i=")) for d in steps["detail"])
-    assert len(seen) > 200 and seen == list(
-        range(len(seen))
-    )  # nothing missing before the last flush
+    # nothing missing before the last flush
+    assert len(seen) > 200 and seen == list(range(len(seen)))
     row = trace.actors().filter(pl.col("actor") == f"P{proc.pid}").row(0, named=True)
     assert row["outcome"] == "crashed" and "SIGKILL" in row["exception"]
 
@@ -176,7 +175,6 @@ def test_subprocess_with_explicit_env(tmp_path):
     child_pids = set(trace.actors().filter(pl.col("kind") == "process")["pid"]) - {os.getpid()}
     assert len(child_pids) == 1
     (pid,) = child_pids
-    assert (
-        spawned.filter(pl.col("pid") == pid).height == 1
-    )  # its thread, recorded by the child itself
+    # its thread, recorded by the child itself
+    assert spawned.filter(pl.col("pid") == pid).height == 1
     assert "SCOPE_NB_CHILD" not in os.environ and "boot" not in os.environ.get("PYTHONPATH", "")

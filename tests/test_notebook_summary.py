@@ -54,9 +54,8 @@ def test_await_cell_leaves_out_the_private_loops_housekeeping(ip):
         line for line in _summary(cap)[0].splitlines() if line.strip().startswith("actors")
     )
     counted = actors.split(";")[0]
-    assert "3 tasks" in counted, (
-        actors
-    )  # the cell's own task and its two jobs, not the loop's shutdown tasks
+    # the cell's own task and its two jobs, not the loop's shutdown tasks
+    assert "3 tasks" in counted, actors
 
 
 def test_summary_html_survives_sanitizing(ip):

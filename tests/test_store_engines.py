@@ -103,9 +103,8 @@ def test_load_takes_several_paths_a_list_a_tuple_or_a_glob(two_runs):
         trace = scope.load(*args)
         assert trace.events().height == ha + hb, args
         assert trace.events()["seq"].to_list() == list(range(ha + hb))
-    assert (
-        scope.load(a, [a], str(root / "run-a*")).events().height == ha
-    )  # a directory named twice is read once
+    # a directory named twice is read once
+    assert scope.load(a, [a], str(root / "run-a*")).events().height == ha
 
 
 def test_load_says_what_was_wrong_and_what_is_accepted(two_runs):

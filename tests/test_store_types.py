@@ -112,9 +112,8 @@ def test_every_real_value_reads_back_equal_with_its_type(traces):
                 value = 7
             assert got[name] == value and type(got[name]) is type(value), (how, name, got[name])
         assert repr(got["zero"]) == "-0.0" and got["nested"][2]["b"] == {"c": True}
-        assert got["lock"] == want["lock"] and isinstance(
-            got["lock"], Unpicklable
-        )  # a stand-in both ways
+        # a stand-in both ways
+        assert got["lock"] == want["lock"] and isinstance(got["lock"], Unpicklable)
         assert repr(got["lock"]).startswith("<lock #")
 
 

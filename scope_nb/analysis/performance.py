@@ -142,9 +142,8 @@ def _percentiles(calls: pl.LazyFrame, wanted: dict[str, float]) -> pl.DataFrame:
     )
     targets = []
     for name, q in wanted.items():
-        rank = (
-            ((pl.col("_total") - 1) * q + 0.5).floor().cast(pl.Int64)
-        )  # round half up, as polars' "nearest"
+        # round half up, as polars' "nearest"
+        rank = ((pl.col("_total") - 1) * q + 0.5).floor().cast(pl.Int64)
         targets.append(
             hist.filter(
                 (pl.col("_below") <= rank) & (rank < pl.col("_below") + pl.col("_n"))

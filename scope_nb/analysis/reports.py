@@ -193,12 +193,10 @@ class RaceReport:
     second: Access
     lost_update: bool
     instances: int = 1
-    between: list[Access] = field(
-        default_factory=list
-    )  # the other actor's writes in between (lost updates)
-    attributes: list[str] = field(
-        default_factory=list
-    )  # atomicity: the attributes read as one view
+    # the other actor's writes in between (lost updates)
+    between: list[Access] = field(default_factory=list)
+    # atomicity: the attributes read as one view
+    attributes: list[str] = field(default_factory=list)
     labels: Labels = _LABELS
 
     @property

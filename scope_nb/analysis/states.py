@@ -74,9 +74,8 @@ def _replay(states: pl.DataFrame, idx: pl.Series, i: int, trusted: bool) -> dict
                 raise ValueError(f"states frame: unknown op {op!r} for {n!r}")
             try:
                 _apply(state, n, op, _payload(blob if trusted else None, js))
-            except (
-                Exception
-            ):  # kept neither way (a lying __reduce__, a class gone, no typed form), or
+            except Exception:
+                # kept neither way (a lying __reduce__, a class gone, no typed form), or
                 # patches such a value: marked as a stand-in of its recorded text; the other
                 # attributes keep their real values
                 state[n] = Unpicklable.from_text(text)

@@ -44,6 +44,9 @@ class Source:
         """The events are a frame in memory: filtering it costs less than a scan."""
         return True
 
+    def ready(self) -> None:
+        """Wait until the source can answer (a `Later` waits for its files)."""
+
     def frames(self) -> Frames3:
         return self._frames
 
@@ -85,9 +88,8 @@ class Recording(Source):
 
     def __init__(self, rec: Recorder):
         self._rec: Recorder | None = rec
-        self._store = (
-            rec.store
-        )  # its counters outlive the recorder: building the frames adds faults
+        # its counters outlive the recorder: building the frames adds faults
+        self._store = rec.store
         self._final: Capture | None = None
         self._built: Frames3 | None = None
         self._key = None

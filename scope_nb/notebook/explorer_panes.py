@@ -149,9 +149,7 @@ class Panes:
             names = tl["changed"][k]
             changed = set(names.to_list()) if names is not None else set()
             cause, actor, at = tl["cause"][k], tl["actor"][k], int(tl["ts"][k])
-        except (
-            Exception
-        ) as exc:  # a state that cannot be rebuilt is shown, not raised into the widget
+        except Exception as exc:  # a state that cannot be rebuilt is shown, not raised
             return (
                 f'<span style="color:#b00020">state of {esc(obj)}: {esc(type(exc).__name__)}: '
                 f"{esc(exc, 200)}</span>"

@@ -102,9 +102,8 @@ class ScopeMagics(LineCommands, Magics):
 
         args = record_parser().parse_args(split_words(line, "%%scope"))
         check_output_name(args.output)
-        code = compile_cell(
-            self.shell, cell
-        )  # a SyntaxError shows before anything is recorded or replaced
+        # a SyntaxError shows before anything is recorded or replaced
+        code = compile_cell(self.shell, cell)
         from .. import clock
 
         since = clock.now()
@@ -142,9 +141,8 @@ class ScopeMagics(LineCommands, Magics):
         import scope_nb
 
         try:
-            cell["actor"] = self._actor_here(
-                trace
-            )  # the actor the cell ran as, known once it did something
+            # the actor the cell ran as, known once it did something
+            cell["actor"] = self._actor_here(trace)
             if scope_nb.is_recording() and scope_nb.current() is trace:
                 scope_nb.stop()
             self._keep(trace, args.output)
@@ -197,9 +195,8 @@ class ScopeMagics(LineCommands, Magics):
 
         try:
             return scope_nb._recorder().current_actor() if scope_nb.current() is trace else None
-        except (
-            Exception
-        ):  # not recording any more, or a recorder fault: the failure is kept without it
+        except Exception:
+            # not recording any more, or a recorder fault: the failure is kept without it
             return None
 
 

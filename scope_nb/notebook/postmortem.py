@@ -24,9 +24,8 @@ class CellFailure:
         end = trace._span()[1]  # a cell that stopped the recording itself failed after its end
         self.ts = ts if end is None else min(ts, end)
         self.actor = actor
-        tb = (
-            exc.__traceback__
-        )  # from the cell's own frame on: the magic's frames are not the user's
+        # from the cell's own frame on: the magic's frames are not the user's
+        tb = exc.__traceback__
         while (
             cell_file is not None and tb is not None and tb.tb_frame.f_code.co_filename != cell_file
         ):

@@ -40,9 +40,8 @@ def environment_actors(
     )
     env: list[str] = []
     seen: set[str] = set()
-    cell_actors: set[str] = (
-        set()
-    )  # the cell's thread and its process: what they start is the cell's
+    # the cell's thread and its process: what they start is the cell's
+    cell_actors: set[str] = set()
     for actor, kind, name, parent, started, actor_pid in rows:
         before = started is None or started < since
         kernel_process = kind == "process" and pid is not None and actor_pid == pid

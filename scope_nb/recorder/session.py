@@ -412,9 +412,8 @@ def _import(name: str) -> types.ModuleType:
         return importlib.import_module(name)
     except ImportError as e:
         raise ValueError(f"scope_nb: cannot trace module {name!r}: {e}") from None
-    except (
-        Exception
-    ) as e:  # the module's own code (or a module __getattr__ asked for __path__) raised
+    except Exception as e:
+        # the module's own code (or a module __getattr__ asked for __path__) raised
         raise ValueError(
             f"scope_nb: cannot trace module {name!r}: importing it raised {type(e).__name__}: {e}"
         ) from e

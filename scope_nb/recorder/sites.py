@@ -54,9 +54,8 @@ class Site:
         self.getter = operator.itemgetter(*names) if names else None
         self.secret = tuple(i for i, a in enumerate(names) if is_secret(a))
         self.is_gen = bool(code.co_flags & GEN_FLAGS)
-        self.plain_single = (
-            len(names) == 1 and not self.secret
-        )  # the fast path: one argument, kept as is
+        # the fast path: one argument, kept as is
+        self.plain_single = len(names) == 1 and not self.secret
         # the buffer codes of this site's call, return, yield and resume events, ready to append
         self.kcall = CALL | (site_id << KIND_BITS)
         self.kret = RETURN | (site_id << KIND_BITS)

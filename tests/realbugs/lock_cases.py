@@ -184,9 +184,8 @@ def _sabnzbd(flag_first: bool):
     state = {"stopping": False, "signals": 0}
 
     def halt():
-        if not init_lock.acquire(
-            timeout=0.05
-        ):  # held by the interrupted frame below: never granted
+        # held by the interrupted frame below: never granted
+        if not init_lock.acquire(timeout=0.05):
             return
         try:
             if state["signals"] == 1:
@@ -278,9 +277,8 @@ def _fork(reinit_in_child: bool):
     held.wait()
     pid = os.fork()
     if pid == 0:  # the child: only the forking thread survives, the lock stays taken
-        lock = (
-            threading.Lock() if reinit_in_child else handler_lock
-        )  # the fix: a fresh lock after fork
+        # the fix: a fresh lock after fork
+        lock = threading.Lock() if reinit_in_child else handler_lock
         os._exit(0 if lock.acquire(timeout=0.05) else 3)
     forks.child = pid
     _, status = os.waitpid(pid, 0)

@@ -171,9 +171,8 @@ def _queue_patches(rec, mail: _Mail, cls, threaded: bool, user: bool = False) ->
         return _depth(q._qsize()) if threaded else len(q._queue)
 
     def new_box(q, after_put: bool) -> _Box:
-        waiting = (
-            _waiting(q, threaded) if user else len(q.queue if threaded else q._queue)
-        )  # whatever _qsize says
+        # whatever _qsize says
+        waiting = _waiting(q, threaded) if user else len(q.queue if threaded else q._queue)
         return box_of(q, fifo, waiting - 1 if after_put else waiting)
 
     def sent(q, box: _Box, item) -> None:

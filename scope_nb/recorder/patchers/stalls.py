@@ -198,9 +198,8 @@ class StallState:
     # -- the loop's exception handler -----------------------------------------------------
     def exception_context(self, loop, context: dict) -> None:
         message = str(context.get("message", ""))
-        if message.endswith(
-            "exception was never retrieved"
-        ):  # "Task ...", "Future ..." or a subclass's name
+        # "Task ...", "Future ..." or a subclass's name
+        if message.endswith("exception was never retrieved"):
             fut = context.get("future")
             exc = context.get("exception")
             task = fut if isinstance(fut, asyncio.Task) else None

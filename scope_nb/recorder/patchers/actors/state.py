@@ -28,9 +28,8 @@ class State:
         self.hook: Any = None
         self.hook_active = True
         self.waiter = ProcessWaiter(rec)
-        self.live_tasks: weakref.WeakValueDictionary = (
-            weakref.WeakValueDictionary()
-        )  # before 3.13 only
+        # before 3.13 only
+        self.live_tasks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self.failures = Failures(rec)
         self.asked: dict[str, int] = {}  # process actor -> the signal its parent sent it to end it
 

@@ -62,9 +62,8 @@ class LockState:
         self.registry: dict[int, tuple[weakref.ref, str]] = {}  # patched-class instances
         self.names = LockNames(rec.fault)
         self.graph = LockOrder(rec, self._taken)
-        self.used: set[str] = (
-            set()
-        )  # names recorded by the Python paths (a C core's caches say its own)
+        # names recorded by the Python paths (a C core's caches say its own)
+        self.used: set[str] = set()
         self.wrapped: dict[int, weakref.ref] = {}  # id(lock) -> its wrapper, made by trace_lock
         self.renamed: dict[str, str] = {}  # old name -> current name (trace_lock under a new name)
         self.local = rec.local

@@ -78,9 +78,8 @@ class Traced(Snapshots):
         self.lock = _thread.allocate_lock()
         self.slots = _slots(cls)
         self.has_dict = type(_own_dict(obj)) is dict
-        self.vars = functools.partial(
-            object.__getattribute__, obj, "__dict__"
-        )  # its __dict__, unrecorded
+        # its __dict__, unrecorded
+        self.vars = functools.partial(object.__getattribute__, obj, "__dict__")
         self.current: dict[
             str, Any
         ] = {}  # attr -> fingerprint (atomic value / pickle bytes / chunk pickles / Unpicklable)
@@ -144,9 +143,8 @@ class Traced(Snapshots):
             if secret:
                 detail = REDACTED
             elif t is str or t is bytes:
-                detail = rec.fmt.show(
-                    rec.fmt.capture(value)
-                )  # as Recorder.emit shows a captured value
+                # as Recorder.emit shows a captured value
+                detail = rec.fmt.show(rec.fmt.capture(value))
             elif t in ATOMIC:
                 detail = repr(value)
                 if len(detail) > objs.max_len:
