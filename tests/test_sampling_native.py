@@ -51,11 +51,11 @@ _GENERATORS = {"countdown", "double", "main", "main.<locals>.<genexpr>", "spin"}
 
 
 def _assert_paired(trace) -> None:
-    """Every end of a plain function belongs to a call recorded in the same actor, of the
-    same function, and every such call has its one end. (A generator's or coroutine's
-    resume takes a decision of its own, so its end may be kept without its call.)"""
+    """Every end belongs to a call recorded in the same actor, of the same function, and
+    every such call has its one end: generators and coroutines too, whose resumes follow
+    their call's decision (kept whole, or not at all)."""
     ev = trace.events(["call", "return", "exception"])
-    ev = ev.filter(~ev["function"].is_in(list(_GENERATORS)))
+    assert set(ev["function"]) & _GENERATORS
     calls = {r["seq"]: r for r in ev.filter(ev["kind"] == "call").iter_rows(named=True)}
     ended: set = set()
     for end in ev.filter(ev["kind"].is_in(_ENDS)).iter_rows(named=True):

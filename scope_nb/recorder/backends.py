@@ -105,6 +105,7 @@ class _Capture:
             redacted=REDACTED,
             mask=store.mask if self.sampling else None,
             dropped=store.dropped,
+            gens=store.gens_kept,
             **callbacks,
         )
 
@@ -124,6 +125,24 @@ class _Capture:
                 return True
         self.rec.store.dropped["sampled"] += 1
         return False
+
+    def keep_gen(self, b, fid: int, first: bool) -> bool:
+        """Sampling decision for a generator's or coroutine's frame `fid`: its first
+        start takes the next decision (`keep`) and the frame remembers it; a resume
+        follows it, so a generator is recorded whole or not at all."""
+        gens = self.rec.store.gens_kept
+        if first:
+            keep = self.keep(b)
+            if keep:
+                gens.add(fid)
+            else:
+                gens.discard(fid)
+            return keep
+        keep = fid in gens
+        b.stack.append(keep)
+        if not keep:
+            self.rec.store.dropped["sampled"] += 1
+        return keep
 
 
 class MonitoringBackend(_Capture):
@@ -242,7 +261,8 @@ class MonitoringBackend(_Capture):
         slow_site = self._site
         cap = self._cap
         args_of = self.args_of
-        keep, kept = self.keep, self.kept
+        keep, kept, keep_gen = self.keep, self.kept, self.keep_gen
+        gens_kept = rec.store.gens_kept
         sampling = self.sampling
         capture_args = self.capture_args
         fault = rec.fault
@@ -265,7 +285,9 @@ class MonitoringBackend(_Capture):
                     return
                 if b.loopy:
                     sync_task(b)
-                if sampling and not keep(b):
+                if sampling and not (
+                    keep_gen(b, id(getframe(1)), True) if s.is_gen else keep(b)
+                ):
                     return
                 if not capture_args or s.getter is None:
                     v = None
@@ -298,8 +320,11 @@ class MonitoringBackend(_Capture):
                     b = new_buffer()
                 if not b.on:
                     return
-                if sampling and not kept(b):
-                    return
+                if sampling:
+                    if s.is_gen:
+                        gens_kept.discard(id(getframe(1)))
+                    if not kept(b):
+                        return
                 b.vals.append(retval if kept_as_is(retval) else cap(b, retval))
                 b.ks.append(s.kret)
                 ts = b.ts
@@ -354,11 +379,12 @@ class MonitoringBackend(_Capture):
                 return
             if b.loopy:
                 self.rec.sync_task(b)
-            if self.sampling and not self.keep(b):
+            fid = id(_getframe(2))
+            if self.sampling and not self.keep_gen(b, fid, False):
                 return
             b.ts.append(clock.perf_ns())
             b.ks.append(RESUME | (site << KIND_BITS))
-            b.vals.append(id(_getframe(2)))
+            b.vals.append(fid)
         except Exception as e:
             self.rec.fault("resume", e)
 
@@ -371,8 +397,11 @@ class MonitoringBackend(_Capture):
             b = self._buf()
             if not b.on:
                 return
-            if self.sampling and not self.kept(b):
-                return
+            if self.sampling:
+                # the frame ends: a generator's decision goes with it
+                self.rec.store.gens_kept.discard(id(_getframe(1)))
+                if not self.kept(b):
+                    return
             b.ts.append(t)
             b.ks.append(EXCEPTION | (site << KIND_BITS))
             b.vals.append(self.exc_value(b, exc))
@@ -520,16 +549,20 @@ class ProfileBackend(_Capture):
                     return
                 if b.loopy:
                     rec.sync_task(b)
-                if self.sampling and not self.keep(b):
-                    return
                 s = rec.sites[site]
-                if self.trace_exceptions:
-                    frame.f_trace_lines = False
-                    frame.f_trace = self._exc_tracer
+                fresh = True  # a generator or coroutine: its first start is its call
                 if s.is_gen:
                     lasti = frame.f_lasti
                     co = code.co_code
                     fresh = lasti < 0 or (co[lasti] == _RESUME_OP and co[lasti + 1] == 0)
+                if self.sampling and not (
+                    self.keep_gen(b, id(frame), fresh) if s.is_gen else self.keep(b)
+                ):
+                    return
+                if self.trace_exceptions:
+                    frame.f_trace_lines = False
+                    frame.f_trace = self._exc_tracer
+                if s.is_gen:
                     if not fresh:
                         b.ts.append(clock.perf_ns())
                         b.ks.append(RESUME | (site << KIND_BITS))
@@ -558,10 +591,13 @@ class ProfileBackend(_Capture):
                     b = rec._new_buffer()
                 if not b.on:
                     return
-                if self.sampling and not self.kept(b):
-                    return
                 lasti = frame.f_lasti
                 op = frame.f_code.co_code[lasti] if lasti >= 0 else None
+                if self.sampling:
+                    if op != _YIELD_OP:  # the frame ends: a generator's decision goes with it
+                        rec.store.gens_kept.discard(id(frame))
+                    if not self.kept(b):
+                        return
                 if op in _RETURN_OPS:
                     b.vals.append(arg if kept_as_is(arg) else self._cap(b, arg))
                     kind = RETURN

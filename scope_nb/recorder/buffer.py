@@ -199,6 +199,10 @@ class Store:
         self.sample_rate = sample_rate
         rng = random.Random(seed)
         self.mask = bytes(rng.random() < sample_rate for _ in range(1 << MASK_BITS))
+        # sampling: the frames (ids) of the generators and coroutines whose call was kept;
+        # their resumes follow that decision (an abandoned one stays until its frame's
+        # address starts another generator, which takes its own decision)
+        self.gens_kept: set[int] = set()
         # the C callbacks and columns of record/_fasthooks.c, when built and allowed;
         # live thread buffers then use its Col (slices of which are array.array)
         self.fast = fast_module()

@@ -61,6 +61,7 @@ typedef struct {
     /* sampling (sample_rate < 1): the store's mask of decisions (bytes of SN_MASK_LEN)
      * and its `dropped` counters; NULL when every call is recorded */
     PyObject *mask, *dropped;
+    PyObject *gens;                /* Store.gens_kept: generator frames whose call was kept */
     Py_ssize_t off_pos, off_stack; /* ThreadBuffer.pos, .stack */
     int capture_args;
     int yield_op, resume_op; /* 3.11: generators' YIELD_VALUE and RESUME opcodes (-1: unknown) */
@@ -441,6 +442,39 @@ static int sample_kept(HooksObject *h, PyObject *b) {
     return count_sampled(h) < 0 ? -1 : 0;
 }
 
+/* A generator's or coroutine's frame (`first`: its first start, else a resume): its
+ * first start takes the next decision and remembers it for the frame; each resume
+ * follows that decision, so a generator is recorded whole or not at all (its call,
+ * every suspend and resume, its end). 1: record it; 0: dropped (counted); -1: error. */
+static int sample_gen(HooksObject *h, PyObject *b, void *frame, int first) {
+    PyObject *fid = PyLong_FromVoidPtr(frame);
+    if (fid == NULL)
+        return -1;
+    int keep;
+    if (first) {
+        keep = sample_keep(h, b);
+        if (keep >= 0 && (keep ? PySet_Add(h->gens, fid) : PySet_Discard(h->gens, fid)) < 0)
+            keep = -1;
+    } else {
+        keep = PySet_Contains(h->gens, fid);
+        PyObject *stack = keep < 0 ? NULL : buf_slot(b, h->off_stack);
+        if (stack == NULL || !PyList_CheckExact(stack))
+            keep = -1;
+        else if (PyList_Append(stack, keep ? Py_True : Py_False) < 0 || (!keep && count_sampled(h) < 0))
+            keep = -1;
+    }
+    Py_DECREF(fid);
+    return keep;
+}
+
+/* A generator's frame ended (returned, or an exception left it): forget its decision. */
+static int sample_gen_end(HooksObject *h, void *frame) {
+    PyObject *fid = PyLong_FromVoidPtr(frame);
+    int rc = fid == NULL ? -1 : PySet_Discard(h->gens, fid);
+    Py_XDECREF(fid);
+    return rc < 0 ? -1 : 0;
+}
+
 /* In an event loop's thread: is the running task (asyncio.current_task()) still the
  * one the buffer noted? Then Recorder.sync_task has nothing to do, and is not called. */
 static int same_task(HooksObject *h, PyObject *b) {
@@ -605,7 +639,9 @@ static PyObject *hooks_on_start(HooksObject *h, PyObject *const *args, Py_ssize_
     if (b == NULL)
         return fault(h, s_call);
     Py_INCREF(b);
-    if (entering(h, b) <= 0 || (h->mask != NULL && sample_keep(h, b) <= 0))
+    if (entering(h, b) <= 0)
+        goto out;
+    if (h->mask != NULL && (si->is_gen ? sample_gen(h, b, PyEval_GetFrame(), 1) : sample_keep(h, b)) <= 0)
         goto out;
     PyObject *v = call_value(h, b, si, code, checked_current_frame(), NULL);
     if (v == NULL)
@@ -655,6 +691,8 @@ static inline PyObject *on_leave(HooksObject *h, PyObject *const *args, Py_ssize
         return fault(h, where);
     Py_INCREF(b);
     int on = flag(b, h->bufs.off_on);
+    if (on > 0 && h->mask != NULL && !yielded && si->is_gen && sample_gen_end(h, PyEval_GetFrame()) < 0)
+        goto out;
     if (on <= 0 || (h->mask != NULL && sample_kept(h, b) <= 0))
         goto out;
     PyObject *v = yielded ? frame_id() : keep_value(h, b, args[2]);
@@ -694,7 +732,7 @@ static PyObject *hooks_on_resume(HooksObject *h, PyObject *const *args, Py_ssize
     if (b == NULL)
         return fault(h, s_resume);
     Py_INCREF(b);
-    if (entering(h, b) <= 0 || (h->mask != NULL && sample_keep(h, b) <= 0))
+    if (entering(h, b) <= 0 || (h->mask != NULL && sample_gen(h, b, PyEval_GetFrame(), 0) <= 0))
         goto out;
     PyObject *v = frame_id();
     if (v != NULL)
@@ -816,15 +854,12 @@ static int profile_call(HooksObject *h, PyFrameObject *frame) {
     if (b == NULL)
         return fault_rc(h, s_call);
     Py_INCREF(b);
-    if (entering(h, b) <= 0 || (h->mask != NULL && sample_keep(h, b) <= 0))
+    if (entering(h, b) <= 0)
         goto out;
-    if (h->exc_tracer != Py_None) {
-        if (pyframe_mark(h, frame) < 0)
-            goto out;
-    }
+    /* a generator or coroutine: a first start is its call, a later one a resume */
+    int first = 1;
     if (si->is_gen) {
-        /* a generator or coroutine: a first start is its call, a later one a resume */
-        int lasti = PyFrame_GetLasti(frame), first = 1;
+        int lasti = PyFrame_GetLasti(frame);
         if (lasti >= 0) {
             PyObject *co = PyCode_GetCode((PyCodeObject *)code);
             if (co == NULL)
@@ -833,6 +868,14 @@ static int profile_call(HooksObject *h, PyFrameObject *frame) {
             first = lasti + 1 < PyBytes_GET_SIZE(co) && ops[lasti] == h->resume_op && ops[lasti + 1] == 0;
             Py_DECREF(co);
         }
+    }
+    if (h->mask != NULL && (si->is_gen ? sample_gen(h, b, frame, first) : sample_keep(h, b)) <= 0)
+        goto out;
+    if (h->exc_tracer != Py_None) {
+        if (pyframe_mark(h, frame) < 0)
+            goto out;
+    }
+    if (si->is_gen) {
         PyObject *fid = PyLong_FromVoidPtr(frame);
         if (fid == NULL)
             goto out;
@@ -901,6 +944,8 @@ static int profile_return(HooksObject *h, PyFrameObject *frame, PyObject *arg) {
         return fault_rc(h, s_return);
     Py_INCREF(b);
     int on = flag(b, h->bufs.off_on);
+    if (on > 0 && h->mask != NULL && !yielded && si->is_gen && sample_gen_end(h, frame) < 0)
+        goto out;
     if (on <= 0 || (h->mask != NULL && sample_kept(h, b) <= 0))
         goto out;
     PyObject *v = yielded ? PyLong_FromVoidPtr(frame) : keep_value(h, b, arg ? arg : Py_None);
@@ -1070,23 +1115,25 @@ static PyObject *hooks_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"rec", "local", "new_buffer", "sync_task", "fault", "cap", "args_of", "sites",
                              "chunk", "capture_args", "buffer_type", "redacted", "py_start", "py_return",
                              "disable", "py_hook", "exc_tracer", "return_ops", "exc_pending", "py_yield",
-                             "py_resume", "gen_ops", "current_task", "mask", "dropped", NULL};
+                             "py_resume", "gen_ops", "current_task", "mask", "dropped", "gens", NULL};
     PyObject *rec, *local, *new_buffer, *sync_task, *faultf, *cap, *args_of, *sites, *buffer_type, *redacted;
     PyObject *py_start = Py_None, *py_return = Py_None, *disable = Py_None, *py_hook = Py_None,
              *exc_tracer = Py_None, *return_ops = NULL, *exc_pending = Py_None, *py_yield = Py_None,
              *py_resume = Py_None;
     int yield_op = -1, resume_op = -1;
-    PyObject *current_task = Py_None, *mask = Py_None, *dropped = Py_None;
+    PyObject *current_task = Py_None, *mask = Py_None, *dropped = Py_None, *gens = Py_None;
     Py_ssize_t chunk;
     int capture_args;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOO!npOO|OOOOOOOOO(ii)OOO:Hooks", kwlist, &rec, &local, &new_buffer,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOO!npOO|OOOOOOOOO(ii)OOOO:Hooks", kwlist, &rec, &local, &new_buffer,
                                      &sync_task, &faultf, &cap, &args_of, &PyDict_Type, &sites, &chunk,
                                      &capture_args, &buffer_type, &redacted, &py_start, &py_return, &disable,
                                      &py_hook, &exc_tracer, &return_ops, &exc_pending, &py_yield, &py_resume, &yield_op,
-                                     &resume_op, &current_task, &mask, &dropped))
+                                     &resume_op, &current_task, &mask, &dropped, &gens))
         return NULL;
-    if (mask != Py_None && (!PyBytes_CheckExact(mask) || PyBytes_GET_SIZE(mask) != SN_MASK_LEN || !PyDict_Check(dropped))) {
-        PyErr_Format(PyExc_TypeError, "Hooks: mask must be bytes of %d decisions, with a dropped dict", SN_MASK_LEN);
+    if (mask != Py_None && (!PyBytes_CheckExact(mask) || PyBytes_GET_SIZE(mask) != SN_MASK_LEN || !PyDict_Check(dropped) ||
+                            !PySet_Check(gens))) {
+        PyErr_Format(PyExc_TypeError, "Hooks: mask must be bytes of %d decisions, with a dropped dict and a gens set",
+                     SN_MASK_LEN);
         return NULL;
     }
     HooksObject *h = (HooksObject *)type->tp_alloc(type, 0);
@@ -1123,6 +1170,7 @@ static PyObject *hooks_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
         }
         h->mask = Py_NewRef(mask);
         h->dropped = Py_NewRef(dropped);
+        h->gens = Py_NewRef(gens);
     }
     if (h->return_ops == NULL || table_grow(h) < 0) {
         Py_DECREF(h);
@@ -1153,6 +1201,7 @@ static int hooks_traverse(HooksObject *h, visitproc visit, void *arg) {
     Py_VISIT(h->exc_pending);
     Py_VISIT(h->mask);
     Py_VISIT(h->dropped);
+    Py_VISIT(h->gens);
     for (Py_ssize_t i = 0; i < h->size; i++)
         if (h->table[i].info != NULL)
             Py_VISIT(h->table[i].info->site);
@@ -1180,6 +1229,7 @@ static int hooks_clear(HooksObject *h) {
     Py_CLEAR(h->exc_pending);
     Py_CLEAR(h->mask);
     Py_CLEAR(h->dropped);
+    Py_CLEAR(h->gens);
     Slot *t = h->table;
     Py_ssize_t n = h->size;
     h->table = NULL;
