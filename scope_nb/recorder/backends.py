@@ -285,9 +285,7 @@ class MonitoringBackend(_Capture):
                     return
                 if b.loopy:
                     sync_task(b)
-                if sampling and not (
-                    keep_gen(b, id(getframe(1)), True) if s.is_gen else keep(b)
-                ):
+                if sampling and not (keep_gen(b, id(getframe(1)), True) if s.is_gen else keep(b)):
                     return
                 if not capture_args or s.getter is None:
                     v = None
