@@ -92,6 +92,13 @@ class Options:
 _FIELDS = {f.name: f for f in dataclasses.fields(Options)}
 
 
+def some(items: list[str], n: int = 8) -> str:
+    """The first `n` items and how many more: an error message stays readable when
+    it lists hundreds of actors, objects or files."""
+    more = len(items) - n
+    return ", ".join(items[:n]) + (f", ... +{more} more" if more > 0 else "") if items else "none"
+
+
 def _fail(name: str, value: Any, accepted: str) -> ValueError:
     return ValueError(f"scope_nb: option {name}={value!r} is invalid; accepted: {accepted}")
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import polars as pl
 
+from ..config import some
 from ..schema import EVENT_KINDS
 
 
@@ -82,13 +83,6 @@ def resolve_actor(trace, actor: Any) -> str:
         "actor: expected a Thread, an asyncio Task, an OS pid, an actor id or a name; got "
         f"{type(actor).__name__}"
     )
-
-
-def some(items: list[str], n: int = 8) -> str:
-    """The first `n` items and how many more: an error message stays readable when
-    a trace has hundreds of actors or objects."""
-    more = len(items) - n
-    return ", ".join(items[:n]) + (f", ... +{more} more" if more > 0 else "") if items else "none"
 
 
 def _some(actors: pl.DataFrame, n: int = 8) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from .. import clock
-from ..analysis.common import some
+from ..config import some
 from ..schema import SCHEMA_VERSION
 from . import files
 
