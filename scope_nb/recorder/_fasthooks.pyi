@@ -1,7 +1,7 @@
 """The optional C extension of the recorder (sources in native/): the Python-visible names.
 
 Always reached through buffer.fast_module(), which runs its self-test first; the Python
-code it replaces (backends.py, patchers/locks.py, patchers/messages.py, decode.py) is
+code it replaces (backends/, patchers/locks/, patchers/messages.py, decode.py) is
 the reference behaviour.
 """
 
@@ -40,7 +40,7 @@ class Col:
     def __buffer__(self, flags: int, /) -> memoryview: ...
 
 class Hooks:
-    """The call callbacks of one recording (backends.py): sys.monitoring callbacks on
+    """The call callbacks of one recording (backends/): sys.monitoring callbacks on
     3.12+, a C profile function on 3.11."""
 
     def __init__(

@@ -1,7 +1,7 @@
 /* The hot call callbacks of scope_nb.recorder.backends, in C.
  *
  * Optional: when this module does not import (or SCOPE_NB_PURE is set), the Python
- * closures of backends.py run instead and record exactly the same events.
+ * closures of backends/ run instead and record exactly the same events.
  *
  * Hooks: one per recording. `on_start` / `on_return` are the sys.monitoring
  * PY_START / PY_RETURN callbacks (3.12+); `install_profile()` installs a C profile
@@ -9,7 +9,7 @@
  * from Recorder.site_by_code on first sight); the thread's buffer is cached per OS
  * thread and recording. Anything unusual goes to the Python callbacks, which are the
  * reference behaviour. When sampling, the hooks take the seeded decisions of
- * backends._Capture.keep / .kept in the buffer's own slots (sample_keep, sample_kept).
+ * backends.capture.Capture.keep / .kept in the buffer's own slots (sample_keep, sample_kept).
  *
  * Arguments are read from the starting frame's fast locals through the private frame
  * mirror of this exact Python (frame_3XX.h) once buffer.py's self-test verified it,
@@ -373,7 +373,7 @@ PyObject *sn_report_fault(PyObject *fault_fn, PyObject *where) {
 static PyObject *fault(HooksObject *h, PyObject *where) { return sn_report_fault(h->fault, where); }
 
 
-/* ---- sampling: the decisions of backends._Capture.keep / .kept ----------------
+/* ---- sampling: the decisions of backends.capture.Capture.keep / .kept ----------------
  * Kept in the buffer's own `pos` and `stack` slots, which the Python callbacks that
  * still run (exceptions, a code's first sight) read and write too: the decisions
  * stay one sequence per thread, and the same mask gives the same calls either way. */
@@ -585,7 +585,7 @@ static PyObject *public_args(HooksObject *h, PyObject *b, SiteInfo *si, PyObject
 #endif
 
 /* The arguments of a call starting now in `frame` (the traced function's own frame
- * through the verified mirror, or NULL), as backends.py records them. New reference. */
+ * through the verified mirror, or NULL), as backends/ records them. New reference. */
 static PyObject *call_value(HooksObject *h, PyObject *b, SiteInfo *si, PyObject *code, sn_iframe *frame,
                             PyObject *frame_obj) {
     if (!h->capture_args || si->args == ARGS_NONE)
@@ -797,7 +797,7 @@ static int fault_rc(HooksObject *h, PyObject *where) {
     return 0;
 }
 
-/* backends.ProfileBackend forgets a frame's pending exception when it ends */
+/* backends.profile.ProfileBackend forgets a frame's pending exception when it ends */
 static int forget_exception(HooksObject *h, PyFrameObject *frame) {
     if (!PyDict_Check(h->exc_pending) || PyDict_GET_SIZE(h->exc_pending) == 0)
         return 0;

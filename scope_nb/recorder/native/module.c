@@ -117,7 +117,7 @@ static struct PyModuleDef fasthooks_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "scope_nb.recorder._fasthooks",
     .m_doc = "C versions of the recorder's hot paths and of the decode and pairing loops (optional; see "
-             "backends.py, locks.py, messages.py, decode.py, frames.py).",
+             "backends/, locks, messages, decode.py, frames.py).",
     .m_size = -1,
     .m_methods = module_methods,
 };
