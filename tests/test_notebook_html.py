@@ -30,8 +30,8 @@ FORBIDDEN = re.compile(r"<\s*(style|script)\b", re.IGNORECASE)
 def classes_with_html() -> set[type]:
     """The classes of scope_nb that define `_repr_html_` themselves."""
     found = set()
-    modules = [scope_nb.trace]
-    for pkg in (scope_nb.analysis, scope_nb.notebook):
+    modules = []
+    for pkg in (scope_nb.trace, scope_nb.analysis, scope_nb.notebook):
         modules += [
             importlib.import_module(f"{pkg.__name__}.{m.name}")
             for m in pkgutil.iter_modules(pkg.__path__)
