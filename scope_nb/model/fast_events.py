@@ -144,7 +144,7 @@ def _wide(
     cols["call_seq"] = lut.gather(narrow.pop("call"))
     del lut
     cols["kind"] = pl.Series(list(EVENT_KINDS), dtype=pl.String).gather(narrow.pop("kind"))
-    cols["actor"] = text_series(actors).gather(narrow.pop("actor"))
+    cols["actor"] = pl.Series(actors, dtype=pl.String).gather(narrow.pop("actor"))
     fields = _rich_fields(d)
     label = narrow.pop("label")
     for attr in ("module", "function", "location"):
