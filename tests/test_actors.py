@@ -5,11 +5,13 @@ import asyncio
 import asyncio.base_events
 import concurrent.futures as cf
 import multiprocessing
+import queue
 import sys
 import threading
 
 import polars as pl
 import pytest
+from both_ways import c_then_pure
 
 import scope_nb as scope
 from scope_nb.recorder import own_threads
@@ -408,3 +410,40 @@ def test_supervision_tree_gives_taskgroup_tasks_one_parent_the_group():
         assert list(tree.predecessors(member)) == [group]
         assert tree.nodes[member]["spawned_by"] == spawner_id
     assert tree.nodes[group]["kind"] == "taskgroup"
+
+
+def test_names_and_messages_utf8_cannot_hold_are_kept_escaped(monkeypatch, tmp_path):
+    # a thread named from undecodable bytes (os.fsdecode gives lone surrogates), a task
+    # named so, and an exception and a queue item carrying such text: the trace is built,
+    # saved and loaded, each text shown escaped as repr() shows it
+    bad = b"name\xff".decode("utf-8", "surrogateescape")
+    shown = "name\\udcff"
+
+    def check(pure):
+        q = queue.Queue()
+
+        def work():
+            q.put(bad)
+            q.get()
+            raise ValueError(bad)
+
+        async def main():
+            await asyncio.create_task(asyncio.sleep(0), name=bad)
+
+        with scope.record() as trace:
+            t = threading.Thread(target=work, name=bad)
+            t.start()
+            t.join()
+            asyncio.run(main())
+        named = trace.actors().filter(pl.col("name") == shown)
+        assert sorted(named["kind"].to_list()) == ["task", "thread"]
+        assert named.filter(pl.col("kind") == "thread")["outcome"].to_list() == ["crashed"]
+        sends = trace.events().filter(pl.col("kind") == "send")["detail"].to_list()
+        assert sends == [repr(bad)]
+        [crash] = trace.events().filter(pl.col("kind") == "crash")["detail"].to_list()
+        assert repr(ValueError(bad)) in crash
+        saved = tmp_path / f"saved-{pure}"
+        trace.save(saved)
+        assert scope.load(saved).actors().filter(pl.col("name") == shown).height == 2
+
+    c_then_pure(monkeypatch, check)

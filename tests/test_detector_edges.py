@@ -169,6 +169,29 @@ def test_a_loop_thread_and_its_tasks_share_one_program_order():
     assert run(program).detect_race_conditions() == []
 
 
+def test_a_worker_threads_exception_reaches_the_awaiting_task_in_order():
+    # the worker writes and fails; the task that awaited it catches the exception and
+    # writes: the failed future's exception, taken by the loop, orders the two writes
+    def program():
+        c = scope.trace_object(Counter(), "c")
+
+        def work():
+            c.n = c.n + 1
+            raise KeyError("gone")
+
+        async def main():
+            try:
+                await asyncio.to_thread(work)
+            except KeyError:
+                c.n = c.n + 1
+
+        asyncio.run(main())
+
+    trace = run(program)
+    assert trace.detect_race_conditions() == []
+    assert trace.events().filter(pl.col("kind") == "receive").height == 1
+
+
 def _backoff(kind: str, blocking: bool):
     """Thread one takes a then b; thread two holds b and then takes a: by a
     non-blocking acquire (the try-lock back-off that avoids the deadlock) or a

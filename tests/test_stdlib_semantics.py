@@ -25,12 +25,15 @@ if record:
     scope_nb.start(max_events=20_000, modules=sys.argv[2:] if sys.argv[1] == "own" else ())
 suite = unittest.defaultTestLoader.loadTestsFromNames(sys.argv[2:])
 result = unittest.TextTestRunner(stream=sys.stderr, verbosity=0).run(suite)
-errors = scope_nb.stop().errors if record else {}
+trace = scope_nb.stop() if record else None
+errors = trace.errors if record else {}
+# the trace's frames are built too (test_threading names threads from undecodable bytes)
+shown = (trace.events().height, trace.actors().height) if record else (0, 0)
 bad = sorted(t.id() for t, _ in result.failures + result.errors)
 bad += sorted(t.id() for t in result.unexpectedSuccesses)
 for t, tb in result.failures + result.errors:
     print(t.id(), tb[-2000:], file=sys.stderr)
-out = {"run": result.testsRun, "skipped": len(result.skipped), "bad": bad}
+out = {"run": result.testsRun, "skipped": len(result.skipped), "bad": bad, "shown": shown}
 print(json.dumps({**out, "recorder_errors": errors}))
 """
 
@@ -80,6 +83,7 @@ def test_cpython_tests_same_results_under_recording(module, tmp_path):
     assert recorded["bad"] == plain["bad"], f"differs under recording:\n{log[-4000:]}"
     assert (recorded["run"], recorded["skipped"]) == (plain["run"], plain["skipped"])
     assert recorded["recorder_errors"] == {}
+    assert min(recorded["shown"]) > 0
 
 
 @pytest.mark.timeout(300)

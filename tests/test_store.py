@@ -277,3 +277,17 @@ def test_perfetto_export_is_valid_trace_event_json(tmp_path):
     names = {e["args"]["name"] for e in events if e["ph"] == "M"}
     assert any("producer" in n for n in names)
     assert sum(1 for e in events if e["ph"] == "X" and e["name"].endswith(".square")) > 0
+
+
+def test_a_failed_flush_is_in_the_loaded_traces_errors(tmp_path, monkeypatch):
+    # a segment the flusher cannot write is lost: the metadata written after the failure
+    # says so, where the failure used to skip the metadata write and hide it
+    from scope_nb.store import flusher
+
+    def fails(*args):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(flusher, "spill_table", fails)
+    record_some(tmp_path / "t")
+    errors = dict(scope.load(tmp_path / "t").errors)
+    assert any(key.startswith("flusher") for key in errors), errors

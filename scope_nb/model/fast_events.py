@@ -36,7 +36,7 @@ from ..recorder.buffer import (
 from ..schema import CRITICAL_KINDS, EVENT_KINDS, EVENTS, KIND_CODE, polars_schema
 from ..values import Formatter
 from .decode import RICH_FIELDS, Decoded, decode
-from .spill import SPILL_SCHEMA, int64_array
+from .spill import SPILL_SCHEMA, encodable, int64_array, text_array
 
 _CODES = (
     CALL,
@@ -132,7 +132,7 @@ def _wide(
     key = narrow.pop("key")
     cols: dict[str, pl.Series] = {
         "seq": seq,
-        "detail": pl.Series(d.detail, dtype=pl.String).gather(key),
+        "detail": text_series(d.detail).gather(key),
     }
     d.detail.clear()  # the texts' Python objects, now in the frame
     ts = pl.concat([pl.from_arrow(int64_array(p)) for p in d.ts_parts], rechunk=False)
@@ -148,7 +148,7 @@ def _wide(
     fields = _rich_fields(d)
     label = narrow.pop("label")
     for attr in ("module", "function", "location"):
-        values = pl.Series([getattr(s, attr) for s in sites], dtype=pl.String)
+        values = text_series([getattr(s, attr) for s in sites])
         cols[attr] = values.append(fields[attr]).gather(label)
     del label
     rich = narrow.pop("rich")
@@ -161,10 +161,19 @@ def _wide(
     return pl.DataFrame([cols.pop(c).alias(c).cast(t) for c, t in schema.items()])
 
 
+def text_series(values: list) -> pl.Series:
+    """A String Series of `values`, with what UTF-8 cannot hold escaped (see
+    `spill.text_array`)."""
+    try:
+        return pl.Series(values, dtype=pl.String)
+    except UnicodeEncodeError:
+        return pl.Series(encodable(values), dtype=pl.String)
+
+
 def _rich_fields(d: Decoded) -> dict[str, pl.Series]:
     """The emitted events' fields, one Series each, indexed like `d.rich_rows`."""
     return {
-        name: pl.from_arrow(pa.array(values, type=SPILL_SCHEMA.field(name).type)).alias(name)
+        name: pl.from_arrow(text_array(values, SPILL_SCHEMA.field(name).type)).alias(name)
         for name, values in zip(RICH_FIELDS, d.rich_cols, strict=True)
     }
 

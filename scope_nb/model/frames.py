@@ -31,8 +31,9 @@ from ..recorder.buffer import (
 )
 from ..schema import ACTORS, EVENT_KINDS, EVENTS, STATES, polars_schema
 from ..values import Formatter
-from .fast_events import events_frame, native_pairing
+from .fast_events import events_frame, native_pairing, text_series
 from .lock_renames import renamed_lock_rows
+from .spill import encodable
 
 if TYPE_CHECKING:
     from ..recorder.session import Recorder
@@ -94,12 +95,18 @@ def build_frames(cap: Capture) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame
         events = events.with_columns(pl.col("obj").replace(cap.renamed))
     if cap.renamed_locks:
         events = renamed_lock_rows(events, cap.renamed_locks)
-    actors = (
-        pl.DataFrame(cap.actors, schema=polars_schema(ACTORS))
-        if cap.actors
-        else pl.DataFrame(schema=polars_schema(ACTORS))
-    )
-    return events, actors, link_states(states_frame(rec, cap.n_states), events)
+    return events, _actors_frame(cap.actors), link_states(states_frame(rec, cap.n_states), events)
+
+
+def _actors_frame(rows: list[dict]) -> pl.DataFrame:
+    """The actors' rows; a name UTF-8 cannot hold (a thread named from undecodable bytes)
+    is kept escaped."""
+    if not rows:
+        return pl.DataFrame(schema=polars_schema(ACTORS))
+    try:
+        return pl.DataFrame(rows, schema=polars_schema(ACTORS))
+    except UnicodeEncodeError:
+        return pl.DataFrame(encodable(rows), schema=polars_schema(ACTORS))
 
 
 def link_states(states: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
@@ -146,9 +153,9 @@ def sites_frame(sites) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "site": list(range(len(sites))),
-            "site_module": [s.module for s in sites],
-            "site_function": [s.function for s in sites],
-            "site_location": [s.location for s in sites],
+            "site_module": text_series([s.module for s in sites]),
+            "site_function": text_series([s.function for s in sites]),
+            "site_location": text_series([s.location for s in sites]),
             "is_gen": [s.is_gen for s in sites],
         },
         schema=SITES,

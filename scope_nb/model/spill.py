@@ -88,7 +88,7 @@ def spill_table(chunks, critical, sites, fmt, bases: dict[int, int]) -> pa.Table
             [pa.repeat(pa.scalar(a, pa.string()), k) for _, a, _, k in seg]
             + [pa.array(d.critical_actor, pa.string())]
         ),
-        "detail": pa.array(d.detail, type=pa.string()),
+        "detail": text_array(d.detail, pa.string()),
     }
     shared: dict[str, pa.Array] = {}  # the emitted events' fields share their rows: placed once
     for name in SPILL:
@@ -162,6 +162,27 @@ def int64_array(a) -> pa.Array:
     return pa.array(a, type=pa.int64())
 
 
+def text_array(values: list, typ: pa.DataType) -> pa.Array:
+    """`values` as an Arrow array; a program's text that UTF-8 cannot hold (a lone
+    surrogate: a thread named from undecodable bytes, an exception's message) is kept
+    with that character escaped, as repr() shows it, rather than failing the trace."""
+    try:
+        return pa.array(values, type=typ)
+    except UnicodeEncodeError:
+        return pa.array([encodable(v) for v in values], type=typ)
+
+
+def encodable(value: Any) -> Any:
+    """`value` with every str in it (in lists and dicts too) made UTF-8 encodable."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [encodable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: encodable(v) for k, v in value.items()}
+    return value
+
+
 def _concat(parts: list[pa.Array]) -> pa.ChunkedArray:
     return pa.chunked_array(parts)  # no copy: a table's columns may be chunked
 
@@ -174,7 +195,7 @@ def _dense(
     `placed` for the next column of the same rows)."""
     if not rows:
         return pa.nulls(n, typ)
-    given = pa.array(values, type=typ)
+    given = text_array(values, typ)
     if len(rows) * 64 < n:
         parts, at = [], 0
         for j, row in enumerate(rows):
@@ -221,6 +242,6 @@ def rows_table(rows: list[dict], columns: dict[str, str]) -> pa.Table:
     """Rows (dicts) as a table of exactly `columns` (missing keys are null)."""
     schema = arrow_schema(columns)
     return pa.Table.from_pydict(
-        {c: pa.array([r.get(c) for r in rows], type=schema.field(c).type) for c in columns},
+        {c: text_array([r.get(c) for r in rows], schema.field(c).type) for c in columns},
         schema=schema,
     )

@@ -136,6 +136,15 @@ class Flusher:
                 self._flush()
             except Exception as e:
                 self.rec.fault("flusher", e)
+                self._failed()
+
+    def _failed(self) -> None:
+        """The metadata written after a failed flush too: its errors tell the trace's reader
+        that events were lost, which a failure before the metadata write would hide."""
+        try:
+            files.write_json(self.metadata(), self.dir / files.METADATA)
+        except Exception as e:
+            self.rec.fault("flusher.metadata", e)
 
     def _flush(self) -> None:
         rec = self.rec

@@ -44,7 +44,11 @@ _FIFO = (queue.Queue, asyncio.Queue)  # exactly these classes: their _put / _get
 _STOCK = frozenset(cls.__dict__[name] for cls in _FIFO for name in ("_put", "_get"))
 # shutdown(immediate=True) drains a queue through _get (3.13): those items are discarded
 _DRAINS = sys.version_info >= (3, 13)
-_FUTURE_METHODS = ("set_result", "set_exception", "result", "exception")
+# asyncio (3.15) copies a concurrent future's outcome into its own through _get_snapshot,
+# not result(): the loop's receipt of a to_thread / run_in_executor result is read there
+_FUTURE_METHODS = ("set_result", "set_exception", "result", "exception") + (
+    ("_get_snapshot",) if "_get_snapshot" in cf.Future.__dict__ else ()
+)
 _QUEUE_MODULES = frozenset({"queue", "asyncio.queues", __name__})
 # messages kept by reference in their events (str and bytes are not: emit shows them now)
 _BY_REFERENCE = frozenset({int, float, bool, complex, type(None)})
@@ -450,12 +454,22 @@ def _future_patches(rec, mail: _Mail) -> None:
             taken(self, exc)
         return exc
 
+    def _get_snapshot(self):
+        snapshot = orig["_get_snapshot"](self)
+        done, cancelled, value, exc = snapshot
+        if done and not cancelled:
+            taken(self, value if exc is None else exc)
+        return snapshot
+
     for name, fn in (
         ("set_result", set_result),
         ("set_exception", set_exception),
         ("result", result),
         ("exception", exception),
+        ("_get_snapshot", _get_snapshot),
     ):
+        if name not in orig:
+            continue
         fn.__doc__ = orig[name].__doc__
         fn.__qualname__ = orig[name].__qualname__
         patch(F, name, fn)
