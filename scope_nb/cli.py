@@ -21,6 +21,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -456,14 +457,32 @@ def _report(args) -> int:
             if isinstance(value, CliError):
                 print(f"could not compute: {value}")
             elif isinstance(value, pl.DataFrame):
-                with pl.Config(tbl_rows=args.top, tbl_width_chars=120, fmt_str_lengths=60):
-                    print(value if value.height else "none")
+                with pl.Config(
+                    tbl_rows=args.top,
+                    tbl_cols=-1,
+                    tbl_width_chars=max(120, shutil.get_terminal_size((160, 24)).columns),
+                    fmt_str_lengths=60,
+                    tbl_hide_dataframe_shape=True,
+                    tbl_hide_column_data_types=True,
+                ):
+                    print(_in_ms(value) if value.height else "none")
             elif not value:
                 print("none")
             else:
                 for item in value:
                     print(repr(item))
     return EXIT_TRACE if failed or skipped else EXIT_OK
+
+
+def _in_ms(frame):
+    """A table as people read it: durations in milliseconds (`total_ms`), not integer
+    nanoseconds; the JSON report keeps the exact `_ns` columns."""
+    import polars as pl
+
+    ns = [c for c in frame.columns if c.endswith("_ns")]
+    return frame.with_columns(
+        [(pl.col(c) / 1e6).round(3).alias(c.removesuffix("_ns") + "_ms") for c in ns]
+    ).select([c.removesuffix("_ns") + "_ms" if c in ns else c for c in frame.columns])
 
 
 def _export(args) -> int:

@@ -81,6 +81,10 @@ def test_run_crashing_script_then_report_and_export(tmp_path):
     )
     for section in ("races", "deadlocks", "stalls", "hotspots", "contention"):
         assert f"== {section} (" in rep.stdout
+    # the tables as people read them: milliseconds, every column, no polars scaffolding
+    hot = rep.stdout.split("== hotspots (")[1].split("== contention")[0]
+    assert "total_ms" in hot and "p95_ms" in hot and "location" in hot and "worker" in hot
+    assert "_ns" not in hot and "shape:" not in hot and "…" not in hot
 
     js = cli("report", "trace", "--json", cwd=tmp_path)
     assert js.returncode == 0, js.stderr
