@@ -232,6 +232,39 @@ def test_events_inside_tasks_are_attributed_to_the_task():
     assert send["actor"].to_list() == [_actor(trace, "producer-task")["actor"]]
 
 
+async def _one_step():
+    await asyncio.sleep(0)
+
+
+def _after_the_loop():
+    return 1
+
+
+def _runs_a_loop_then_calls():
+    asyncio.run(_one_step())
+    _after_the_loop()
+    return 2
+
+
+def test_calls_after_an_event_loop_ends_are_the_threads_again(monkeypatch):
+    # the loop's last task was the running actor of the call stream: what the thread
+    # called after asyncio.run() returned, and its own return, were that task's
+    def run(pure):
+        with scope.record(modules=[__name__]) as trace:
+            assert _runs_a_loop_then_calls() == 2
+        calls = trace.function_calls()
+        by_name = {r["function"]: r for r in calls.iter_rows(named=True)}
+        return trace, by_name
+
+    for trace, by_name in c_then_pure(monkeypatch, run):
+        main = trace.actors().filter(pl.col("name") == "MainThread")["actor"].item()
+        assert by_name["_after_the_loop"]["actor"] == main
+        outer = by_name["_runs_a_loop_then_calls"]
+        assert outer["actor"] == main and outer["duration_ns"] is not None
+        assert by_name["_one_step"]["actor"] != main
+        assert trace.errors == {}
+
+
 def test_thread_pool_executor_supervises_its_workers():
     with scope.record() as trace:
         with cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="pool") as ex:

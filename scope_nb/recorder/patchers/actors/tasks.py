@@ -52,6 +52,12 @@ def task_patches(rec) -> None:
         try:
             return orig_run(self)
         finally:
+            try:
+                # the loop stopped: what the thread does next is its own again (or the
+                # task of a loop still running around it), not the last task that ran
+                rec.sync_task(b)
+            except Exception as e:
+                rec.fault("task.loop_end", e)
             b.loopy = was
 
     patch(Loop, "create_task", create_task)
