@@ -67,6 +67,71 @@ def short_location(location: str | None, root: str | None = None) -> str | None:
     return os.path.basename(norm) + suffix
 
 
+_FRAME = re.compile(r'^  File "(?P<path>[^"]*)", line (?P<line>\d+), in (?P<func>.*)$')
+
+
+def _library_file(path: str) -> bool:
+    if path.startswith("<frozen"):
+        return True
+    norm = os.path.normpath(path) if os.path.isabs(path) else path
+    return any(norm.startswith(lib) for lib in _LIBRARY_ROOTS)
+
+
+def short_stack(text: str | None, keep_inner: int = 3) -> str | None:
+    """A captured stack (traceback text) as people read it: each file relative to the
+    program, and each run of frames in the standard library or installed packages
+    folded into one line naming how many and where (the innermost `keep_inner` are
+    kept: they say what the program was waiting in). Text that is not a stack comes
+    back as it is."""
+    if not text:
+        return text
+    lines = text.splitlines()
+    frames: list[tuple[str, list[str]]] = []  # (path, its lines)
+    for ln in lines:
+        m = _FRAME.match(ln)
+        if m:
+            frames.append((m["path"], [ln]))
+        elif frames:
+            frames[-1][1].append(ln)
+        else:
+            return text  # a stack starts with a frame
+    if not frames:
+        return text
+    out: list[str] = []
+    library = [_library_file(path) for path, _ in frames]
+    # the library frames past the program's last one say what it waits in: the
+    # innermost `keep_inner` of them stay
+    last_own = max((k for k, lib in enumerate(library) if not lib), default=-1)
+    inner = max(last_own + 1, len(frames) - keep_inner)
+    i = 0
+    while i < len(frames):
+        j = i
+        while j < len(frames) and j < inner and library[j]:
+            j += 1
+        if j - i >= 2:
+            names = sorted({_module_of(frames[k][0]) for k in range(i, j)})
+            out.append(f"  ... {j - i} frames of {', '.join(names)} ...")
+            i = j
+            continue
+        path, body = frames[i]
+        m = _FRAME.match(body[0])
+        shown = short_location(f"{path}:{m['line']}") if m else None
+        where = shown.rpartition(":")[0] if shown and ":" in shown else path
+        out.append(f'  File "{where}", line {m["line"]}, in {m["func"]}' if m else body[0])
+        out.extend(body[1:])
+        i += 1
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
+def _module_of(path: str) -> str:
+    """`.../asyncio/base_events.py` -> `asyncio`; `<frozen runpy>` -> `runpy`."""
+    if path.startswith("<frozen "):
+        return path[len("<frozen ") : -1]
+    short = short_location(path) or path
+    head = short.replace(os.sep, "/").split("/")[0]
+    return head.removesuffix(".py")
+
+
 @dataclass(frozen=True)
 class Labels:
     """How one trace's reports say who, when and where. An empty Labels (a report
@@ -90,6 +155,9 @@ class Labels:
 
     def location(self, location: str | None) -> str | None:
         return short_location(location)
+
+    def stack(self, text: str | None) -> str | None:
+        return short_stack(text)
 
 
 def labels_of(actors: pl.DataFrame, events: pl.DataFrame | None = None) -> Labels:

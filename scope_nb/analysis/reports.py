@@ -348,7 +348,13 @@ class DeadlockReport:
             ("actors", self.labels.actors(self.actors)),
             ("at time", self.labels.time(self.ts)),
             ("where", steps),
-            ("stacks", "\n".join(f"{self.labels.actor(a)}:\n{s}" for a, s in self.stacks.items())),
+            (
+                "stacks",
+                "\n".join(
+                    f"{self.labels.actor(a)}:\n{self.labels.stack(s)}"
+                    for a, s in self.stacks.items()
+                ),
+            ),
         ]
 
     def __repr__(self) -> str:
@@ -418,8 +424,11 @@ class StallReport:
             ("at", say.location(self.location)),
             ("target", self.target),
             ("actors", say.actors(self.actors)),
-            ("detail", self.detail),
-            ("stacks", "\n".join(f"{say.actor(a)}:\n{s}" for a, s in self.stacks.items())),
+            ("detail", say.stack(self.detail)),
+            (
+                "stacks",
+                "\n".join(f"{say.actor(a)}:\n{say.stack(s)}" for a, s in self.stacks.items()),
+            ),
         ]
 
     def __repr__(self) -> str:
