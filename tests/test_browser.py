@@ -60,7 +60,7 @@ def lab(tmp_path_factory):
 
 
 def test_explorer_in_jupyterlab(lab):
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with offline_page() as (page, refused):
         try:
             page.goto(f"{lab}/lab/tree/race.ipynb")
