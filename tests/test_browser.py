@@ -84,6 +84,7 @@ def lab(tmp_path_factory):
 
 def test_explorer_in_jupyterlab(lab):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "explorer-failure.png").unlink(missing_ok=True)  # only this run's
     with offline_page() as (page, refused):
         try:
             page.goto(f"{lab}/lab/tree/race.ipynb")
