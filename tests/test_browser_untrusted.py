@@ -114,11 +114,16 @@ def test_stored_notebooks_show_every_figure_untrusted(lab):
     paths = {name: root / f"{name}.ipynb" for name in NAMES}
     before = {name: (p.read_bytes(), p.stat().st_mtime_ns) for name, p in paths.items()}
     shown: dict[str, list[str]] = {}
-    dirty: dict[str, bool] = {}
     with offline_page() as (page, refused):
         page.goto(f"{url}/lab?reset")  # no tab restored from before
         page.wait_for_function("window.jupyterapp", timeout=60_000)
         page.evaluate("window.jupyterapp.restored.then(() => true)")
+        autosave = page.evaluate(
+            "window.jupyterapp.serviceManager.settings"
+            ".fetch('@jupyterlab/docmanager-extension:plugin')"
+            ".then(s => [s.settings.autosave, s.settings.autosaveInterval])"
+        )
+        assert autosave == [True, AUTOSAVE], "JupyterLab would not save a modified notebook"
         for name in NAMES:
             nb = nbformat.reads(before[name][0].decode("utf-8"), as_version=4)
             expected = figures(nb)
@@ -184,7 +189,8 @@ def test_stored_notebooks_show_every_figure_untrusted(lab):
             page.evaluate(
                 "window.jupyterapp.shell.currentWidget.sessionContext.shutdown().then(() => true)"
             )
-        # every tab has been open longer than the autosave interval: a modified one is saved
+        # past the autosave interval since the last kernel's info: a modified notebook
+        # would have been saved by now
         time.sleep(3 * AUTOSAVE)
         dirty = page.evaluate(
             "(() => { const d = {}, open = [...window.jupyterapp.shell.widgets('main')];"
