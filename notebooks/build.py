@@ -1247,8 +1247,22 @@ NOTEBOOKS: dict[str, list] = {
 
 
 # ---------------------------------------------------------------------------------------------
+def as_javascript_holds(value):
+    """`value` with every whole float made an int. JupyterLab holds a notebook as
+    JavaScript values, where 0.0 is 0, and saves it so: a notebook stored this way is
+    written back byte for byte when a person opens and saves it unchanged."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return type(value)((k, as_javascript_holds(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return [as_javascript_holds(v) for v in value]
+    return value
+
+
 def clean(nb: nbformat.NotebookNode) -> None:
-    """Make stored outputs static: no live widget views and no widget state."""
+    """Make stored outputs static: no live widget views and no widget state, numbers as
+    JupyterLab writes them."""
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -1257,6 +1271,9 @@ def clean(nb: nbformat.NotebookNode) -> None:
         for out in cell.outputs:
             if "data" in out:
                 out["data"].pop(WIDGET, None)
+                out["data"] = as_javascript_holds(out["data"])
+            if "metadata" in out:
+                out["metadata"] = as_javascript_holds(out["metadata"])
 
 
 def execute(nb: nbformat.NotebookNode, workdir: str, timeout: int = CELL_TIMEOUT) -> None:

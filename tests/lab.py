@@ -18,8 +18,16 @@ import urllib.request
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = pathlib.Path(__file__).resolve().parents[1] / "artifacts"  # screenshots of each view
+# screenshots of each view, one folder per Python: kept by CI (README, "Tests")
+ARTIFACTS = (
+    pathlib.Path(__file__).resolve().parents[1]
+    / "artifacts"
+    / "screenshots"
+    / f"{sys.version_info.major}.{sys.version_info.minor}"
+)
+AUTOSAVE = 2  # seconds: JupyterLab saves a modified notebook this often (120 by default)
 SETTINGS = {
+    "@jupyterlab/docmanager-extension/plugin": {"autosave": True, "autosaveInterval": AUTOSAVE},
     "@jupyterlab/apputils-extension/notification": {"fetchNews": "false"},
     # every cell in the DOM: a test reads outputs far down a notebook
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
@@ -153,3 +161,58 @@ def wait_for_notebook(page, kernel: bool = True) -> None:
         page.wait_for_function(
             f"{session} && {session}.kernel && {session}.kernel.status === 'idle'", timeout=60_000
         )
+
+
+# How much of a figure in element `el` is drawn. A picture (an <img>, or Vega's <canvas>)
+# is read back: `ink` is the share of its pixels unlike its corner pixel (the background),
+# `run` the longest row of pixels of one colour other than the background's: a box, a bar,
+# an axis or a lane is one, a letter never is, so a picture of a caption alone (an empty
+# graph's "nothing to draw") has ink and no run. An SVG counts its shapes, text aside.
+MARKS = """el => {
+  const read = (source, w, h) => {
+    const c = document.createElement('canvas');
+    c.width = w; c.height = h;
+    const g = c.getContext('2d');
+    g.drawImage(source, 0, 0);
+    const px = new Uint32Array(g.getImageData(0, 0, w, h).data.buffer);
+    let ink = 0, run = 0;
+    for (let y = 0; y < h; y++) {
+      let len = 0;
+      for (let x = 0; x < w; x++) {
+        const i = y * w + x;
+        if (px[i] === px[0]) { len = 0; continue; }
+        ink++;
+        len = x > 0 && px[i] === px[i - 1] ? len + 1 : 1;
+        if (len > run) run = len;
+      }
+    }
+    return {ink: ink / (w * h), run, width: w, height: h};
+  };
+  const canvas = el.querySelector('canvas');
+  if (canvas && canvas.width > 50)
+    return {kind: 'canvas', ...read(canvas, canvas.width, canvas.height)};
+  const img = el.querySelector('img');
+  if (img && img.complete && img.naturalWidth > 50)
+    return {kind: 'img', ...read(img, img.naturalWidth, img.naturalHeight)};
+  const svg = el.querySelector('svg');
+  if (svg) {
+    const shapes = [...svg.querySelectorAll('path, rect, line, circle, ellipse, polygon, polyline')]
+      .filter(s => { const b = s.getBBox(); return b.width > 0 || b.height > 0; });
+    return {kind: 'svg', shapes: shapes.length, width: svg.getBoundingClientRect().width};
+  }
+  return null;
+}"""
+
+
+def marks(locator) -> dict | None:
+    """What `MARKS` measures of the figure in `locator` (None: no figure in it yet)."""
+    return locator.evaluate(MARKS)
+
+
+def is_drawn(m: dict | None, shapes: int = 3) -> bool:
+    """A figure with marks on it: ink and a shape on a picture, `shapes` shapes in an SVG."""
+    if not m:
+        return False
+    if m["kind"] == "svg":
+        return m["shapes"] >= shapes
+    return m["ink"] > 0.003 and m["run"] >= 30

@@ -1,6 +1,8 @@
 """The explorer in a real browser: JupyterLab started here, Debian's chromium driven by
 Playwright. Two threads race on a traced object; the slider is moved with the
-keyboard and the state panel must show the value the object held at that event."""
+keyboard and the state panel must show the value the object held at that event; the
+timeline, the supervision tree and the lock graph (the two depositors take two locks in
+one order) are drawn with marks in their tabs."""
 
 from __future__ import annotations
 
@@ -10,7 +12,16 @@ import re
 
 import nbformat
 import pytest
-from lab import ARTIFACTS, CHROMIUM, jupyterlab, offline_page, poll, wait_for_notebook
+from lab import (
+    ARTIFACTS,
+    CHROMIUM,
+    is_drawn,
+    jupyterlab,
+    marks,
+    offline_page,
+    poll,
+    wait_for_notebook,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -28,11 +39,15 @@ CELLS = [
     "acct = Account()",
     "%%scope --quiet --objects acct\n"
     "start_line = threading.Barrier(2)\n"
+    "ledger, audit = threading.Lock(), threading.Lock()\n"
     "def deposit():\n"
     "    start_line.wait()\n"
     "    for _ in range(15):\n"
     "        seen = acct.balance\n"
     "        acct.balance = seen + 1\n"
+    "    with ledger:\n"
+    "        with audit:\n"
+    "            pass\n"
     "workers = [threading.Thread(target=deposit, name=f'depositor-{i}') for i in range(2)]\n"
     "for w in workers: w.start()\n"
     "for w in workers: w.join()",
@@ -42,6 +57,14 @@ CELLS = [
     "      for i, t in enumerate(ts) if _scope.state_timeline('acct')['ts'].min() <= t}))",
     "explorer = _scope.explore()\nexplorer",
 ]
+
+# For each edge drawn with an arrowhead: its marker is in the same SVG and is the only
+# element of that id in the page (url(#id) finds the first: one in a hidden tab draws none)
+ARROWS = """el => [...el.querySelectorAll('svg [marker-end]')].map(line => {
+  const id = line.getAttribute('marker-end').slice(5, -1);
+  return document.querySelectorAll(`[id="${id}"]`).length === 1
+    && line.closest('svg').querySelector(`[id="${id}"]`) !== null;
+})"""
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +83,8 @@ def lab(tmp_path_factory):
 
 
 def test_explorer_in_jupyterlab(lab):
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "explorer-failure.png").unlink(missing_ok=True)  # only this run's
     with offline_page() as (page, refused):
         try:
             page.goto(f"{lab}/lab/tree/race.ipynb")
@@ -109,6 +133,19 @@ def test_explorer_in_jupyterlab(lab):
             body = explorer.inner_text()
             assert "Error" not in body and "failed:" not in body
             explorer.screenshot(path=str(ARTIFACTS / "explorer.png"))
+            shown = explorer.locator(".widget-tab-contents > :not(.lm-mod-hidden)")
+            for tab in ("timeline", "supervision", "locks"):
+                explorer.locator(".lm-TabBar-tab", has_text=tab).first.click()
+                poll(
+                    lambda: (lambda m: m if is_drawn(m) else None)(marks(shown.first)),
+                    60,
+                    f"the explorer's {tab} tab drawn with marks",
+                )
+                assert "failed:" not in shown.first.inner_text()
+                if tab != "timeline":  # every arrowhead is its own drawing's, found in the page
+                    arrows = shown.first.evaluate(ARROWS)
+                    assert arrows and all(arrows), f"{tab}: arrowheads missing ({arrows})"
+                explorer.screenshot(path=str(ARTIFACTS / f"explorer-{tab}.png"))
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "explorer-failure.png"), full_page=True)
             raise

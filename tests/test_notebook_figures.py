@@ -125,7 +125,10 @@ def test_lock_graph_layout_reads(five_locks):
     assert len(lines) == 2 and lines[0] != lines[1][2:] + lines[1][:2], (
         "two arrows, not one line drawn twice"
     )
-    assert svg.count('marker-end="url(#arr-red)"') == 2
+    red = re.findall(r'<marker id="(arr-\d+-red)"', svg)
+    assert len(red) == 1 and svg.count(f'marker-end="url(#{red[0]})"') == 2
+    again = graphs.draw_lock_graph(graph).svg  # drawn again: its own arrowhead ids
+    assert f'id="{red[0]}"' not in again and len(re.findall(r'<marker id="arr-\d+-red"', again))
 
 
 def test_supervision_tree_folds_wide_levels(five_locks):

@@ -8,6 +8,7 @@ at a time: they are mostly waiting (kernel start-up, subprocesses, sleeps).
 
 from __future__ import annotations
 
+import json
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -172,3 +173,25 @@ def test_stored_outputs_read_offline(name):
                 assert "image/png" in data and "text/html" not in data
             assert not data.get("text/plain", "").startswith(("alt.", "<networkx"))
     assert any("image/png" in out.get("data", {}) for c in code for out in c.outputs)
+
+
+def _whole_floats(value) -> list[float]:
+    if isinstance(value, float):
+        return [value] if value.is_integer() else []
+    if isinstance(value, dict):
+        return [f for v in value.values() for f in _whole_floats(v)]
+    if isinstance(value, list):
+        return [f for v in value for f in _whole_floats(v)]
+    return []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stored_as_jupyterlab_saves_it(name):
+    """Opened and saved unchanged in JupyterLab, the committed file is written back byte
+    for byte: the layout its server writes, and no whole float (JupyterLab holds numbers
+    as JavaScript does and saves 0.0 as 0). The browser test checks it in JupyterLab."""
+    raw = (NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8")
+    nb = nbformat.reads(raw, as_version=nbformat.NO_CONVERT)
+    written = nbformat.writes(nb, version=nbformat.NO_CONVERT)
+    assert raw == (written if written.endswith("\n") else written + "\n")
+    assert not _whole_floats(json.loads(raw)), "a whole float JupyterLab would save as an int"

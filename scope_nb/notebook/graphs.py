@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +85,9 @@ def _label(text: object, limit: int = 28) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
+_DRAWINGS = itertools.count(1)
+
+
 def draw_svg(
     graph: nx.DiGraph,
     pos: dict,
@@ -110,6 +114,9 @@ def draw_svg(
             f"{html.escape(empty)}</text></svg>"
         )
     rx, ry = RX, RY
+    # each drawing its own arrowhead ids: a page showing several graphs (the explorer's
+    # tabs) resolves url(#id) to the first in the page, which may be in a hidden tab
+    arr = f"arr-{next(_DRAWINGS)}"
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
     width = max(max(xs) + rx + 12, 8 * len(title) + 20)
@@ -117,10 +124,10 @@ def draw_svg(
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
         f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" font-size="11">',
-        '<defs><marker id="arr" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+        f'<defs><marker id="{arr}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
         'markerHeight="7" '
         'orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="#777"/></marker>'
-        '<marker id="arr-red" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" '
+        f'<marker id="{arr}-red" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" '
         'markerHeight="6" '
         'orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="#d62728"/></marker></defs>',
         f'<rect width="{width:.0f}" height="{height:.0f}" fill="white"/>',
@@ -141,7 +148,7 @@ def draw_svg(
             sx, sy, ex, ey = sx + nx_, sy + ny_, ex + nx_, ey + ny_
         color = edge_colors.get((u, v), "#777")
         wide = 2.5 if color != "#777" else 1.2
-        marker = "arr" if color == "#777" else "arr-red"
+        marker = arr if color == "#777" else f"{arr}-red"
         out.append(
             f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{ex:.1f}" y2="{ey:.1f}" stroke="{color}" '
             f'stroke-width="{wide}" '
