@@ -202,6 +202,7 @@ class _Run:
         if self.done.wait(timeout) or self.returned:
             return
         self.timed_out = True
+        self.keep_waits()
         print(
             f"\nscope-nb: timeout after {timeout:g} s; stopping the program",
             file=sys.stderr,
@@ -229,6 +230,7 @@ class _Run:
         except KeyboardInterrupt:  # the watcher's signal, sent just before `returned` was set
             pass
         self.timed_out = True
+        self.keep_waits()
         print(
             f"\nscope-nb: timeout after {timeout:g} s; threads still running: "
             + ", ".join(t.name for t in threading.enumerate() if t is not me and not t.daemon),
@@ -236,6 +238,16 @@ class _Run:
             flush=True,
         )
         return False
+
+    def keep_waits(self) -> None:
+        """Before a timeout ends the program: who is stuck on what, into the trace (a
+        hang or deadlock, with every waiting thread's stack)."""
+        from ._control import live_recorder
+        from .recorder.patchers.watchdog import look_now
+
+        rec = live_recorder()
+        if rec is not None:
+            look_now(rec)
 
     def finish(self) -> str | None:
         """Stop recording once (final flush); returns the trace directory."""

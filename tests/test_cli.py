@@ -113,6 +113,8 @@ def test_run_hanging_script_stopped_by_timeout(tmp_path):
     assert rep.returncode == 0, rep.stderr
     doc = json.loads(rep.stdout)
     assert doc["deadlocks"]
+    text = cli("report", "trace", cwd=tmp_path).stdout
+    assert "{\"type\"" not in text  # the watchdog's JSON is not shown as a detail
     # both locks, each with a thread still waiting for it when the recording was stopped
     stuck = [row for row in doc["contention"] if row["waiting"]]
     assert len(stuck) == 2 and all(row["acquisitions"] == 1 for row in stuck)
@@ -136,9 +138,13 @@ def test_timeout_ends_a_run_whose_main_thread_returned_before_a_stuck_thread(tmp
     r = cli("run", "-o", "trace", "--timeout", "1", "stuck.py", cwd=tmp_path, timeout=60)
     assert r.returncode == 124, r.stderr
     assert "main returns" in r.stdout and "threads still running: stuck" in r.stderr
-    actors = scope.load(tmp_path / "trace").actors()
-    [row] = actors.filter(pl.col("name") == "stuck").iter_rows(named=True)
+    trace = scope.load(tmp_path / "trace")
+    [row] = trace.actors().filter(pl.col("name") == "stuck").iter_rows(named=True)
     assert row["outcome"] == "running"  # kept, and honest: it never ended
+    # who was stuck on what, kept at the timeout (no watchdog was asked for)
+    [hang] = [r for r in trace.detect_stalls() if r.kind == "hang"]
+    assert "stuck (T" in hang.summary and "waits on event" in hang.summary
+    assert hang.location.endswith("stuck.py:7") and "never.wait()" in hang.stacks[hang.actor]
 
 
 def test_exit_codes_and_one_line_errors(tmp_path):

@@ -366,6 +366,9 @@ class DeadlockReport:
         )
 
 
+_WATCHED = ("hang", "await_cycle")  # stall kinds the watchdog records as JSON
+
+
 @dataclass
 class StallReport:
     """Something that stopped progress: a blocked event loop, a task or future exception never
@@ -424,7 +427,8 @@ class StallReport:
             ("at", say.location(self.location)),
             ("target", self.target),
             ("actors", say.actors(self.actors)),
-            ("detail", say.stack(self.detail)),
+            # a hang's detail is the watchdog's JSON: its facts are the summary and stacks
+            ("detail", None if self.kind in _WATCHED else say.stack(self.detail)),
             (
                 "stacks",
                 "\n".join(f"{say.actor(a)}:\n{say.stack(s)}" for a, s in self.stacks.items()),

@@ -52,17 +52,16 @@ def _blockers() -> dict:
 
 
 class Watchdog:
-    def __init__(self, rec):
+    def __init__(self, rec, threshold_s: float):
         self.rec = rec
-        self.threshold = int(rec.options.watchdog * 1e9)
+        self.threshold = int(threshold_s * 1e9)
         self.blockers = _blockers()
         self.is_user = UserCodeFilter()
-        self.since: dict[
-            int, tuple[tuple, int]
-        ] = {}  # thread ident -> (what it waits on, since perf ns)
+        # thread ident -> (what it waits on, since perf ns)
+        self.since: dict[int, tuple[tuple, int]] = {}
         self.reported: set[tuple] = set()
         self.stop = threading.Event()
-        self.thread = rec.own_thread(self._loop, "watchdog", self.stop)
+        self.thread = None  # its own thread, when it watches while recording
 
     def _loop(self) -> None:
         period = min(max(self.threshold / 4e9, 0.01), 1.0)
@@ -73,6 +72,26 @@ class Watchdog:
                 self.rec.fault("watchdog", e)
 
     # -- one look at every thread --------------------------------------------------------
+    def look_now(self) -> int:
+        """Record every thread parked in a blocking primitive right now, however long
+        it has waited (what `scope-nb run --timeout` keeps before it ends a program):
+        how long, where the watchdog has been watching it, else unknown. The number of
+        waiting threads recorded."""
+        now = perf_ns()
+        me = threading.get_ident()
+        waits = {}
+        for ident, frame in sys._current_frames().items():
+            if ident == me or ident in self.rec.own_idents:
+                continue
+            found = self._blocked_on(frame)
+            if found is None:
+                continue
+            seen = self.since.get(ident)
+            waits[ident] = (found, now - seen[1] if seen and seen[0] == found[:2] else None, frame)
+        if waits:
+            self._report(waits)
+        return len(waits)
+
     def tick(self) -> None:
         now = perf_ns()
         frames = sys._current_frames()
@@ -210,10 +229,11 @@ class Watchdog:
                     "on": f"{kind} {name}",
                     "holders": holders,
                     "holds": list(st.held.get(actor, ())) if st is not None else [],
-                    "blocked_ns": blocked,
+                    "blocked_ns": blocked,  # None: since when is not known
                     "location": self._where(frame),
                 }
             )
+        known = [r["blocked_ns"] for r in rows if r["blocked_ns"] is not None]
         cycle = _find_cycle(graph)
         if cycle:
             involved = [r for r in rows if r["actor"] in cycle]
@@ -230,7 +250,10 @@ class Watchdog:
                 " -> ".join(cycle),
                 json.dumps(detail),
                 location=involved[0]["location"],
-                duration_ns=max(r["blocked_ns"] for r in involved),
+                duration_ns=max(
+                    (r["blocked_ns"] for r in involved if r["blocked_ns"] is not None),
+                    default=None,
+                ),
             )
         else:
             detail = {"type": "hang", "cycle": [], "waits": rows, "stacks": stacks}
@@ -241,7 +264,7 @@ class Watchdog:
                 rows[0]["on"],
                 json.dumps(detail),
                 location=rows[0]["location"],
-                duration_ns=max(r["blocked_ns"] for r in rows),
+                duration_ns=max(known, default=None),
             )
 
     def _where(self, frame) -> str | None:
@@ -283,12 +306,24 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
 def install(rec) -> None:
     if rec.options.watchdog is None:
         return
-    w = Watchdog(rec)
+    w = Watchdog(rec, rec.options.watchdog)
     rec.parts.watchdog = w
+    w.thread = rec.own_thread(w._loop, "watchdog", w.stop)
     w.thread.start()
+
+
+def look_now(rec) -> int:
+    """One look at every thread now, recorded as a hang or deadlock if some wait (with
+    the watchdog's own view of how long, when it runs; without it, once)."""
+    w = rec.parts.watchdog or Watchdog(rec, 0.0)
+    try:
+        return w.look_now()
+    except Exception as e:
+        rec.fault("watchdog:look_now", e)
+        return 0
 
 
 def uninstall(rec) -> None:
     w, rec.parts.watchdog = rec.parts.watchdog, None
-    if w is not None:
+    if w is not None and w.thread is not None:
         w.thread.finish(5)
