@@ -1,0 +1,330 @@
+"""Key-level accesses of the built-in containers a traced object holds.
+
+A race on `self.cache` is rarely on the attribute: it is on one of its keys
+(`if k not in self.cache: self.cache[k] = make()`, `self.counts[k] += 1`). CPython
+cannot watch a dict's keys from outside without running code on every access, and a
+built-in's class cannot be swapped, so the recorder swaps the *value*: when an object
+is traced, every attribute holding an exact `dict`, `set` or `list` that nothing else
+refers to gets a substitute of a subclass defined here, holding the same items, whose
+key-level methods record a read or write row of target `attr[key]` (dict keys, list
+indices) or `attr{item}` (set and list membership) and then do what the built-in does.
+At `stop()` each substitute still held by its attribute alone is put back as a plain
+container with the same items.
+
+What it gives up while recording: `type(obj.d) is dict` is false (`isinstance` holds,
+`obj.d.__class__` answers `dict`); a KeyError raised by `d[k]` has one more traceback
+frame; a key access costs a Python call. Pickle, copy, deepcopy and json see a plain
+container (pickling loads one; copies are plain). A container another name also
+refers to (an alias, a second attribute, a closure) is left as it is and not watched:
+swapping it would split one object in two for the program. A container assigned to
+an attribute while recording is not watched (only what the object held when traced).
+Not recorded: whole-container reads and writes (`len`, iteration, `keys()`, `==`,
+`clear()`, slices), which no key names.
+
+No program code runs in the hooks: a key is named from its type (str, bytes and
+numbers by value, a short tuple of those by value, any other object by its identity
+`<Type #n>`), so two distinct keys never share a name unless equal as values; a long
+string key is cut and given its hash.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+import sys
+from typing import Any
+
+from ....values import ATOMIC, REDACTED, register_builtin
+from .events import _K_READ, _K_WRITE, _busy, _get_ident
+
+_getrefcount = sys.getrefcount
+_type_name = type.__dict__["__name__"].__get__
+_KEY_LEN = 40  # a str / bytes key longer than this is cut and given its hash
+
+
+# -- naming keys without running program code -------------------------------------------
+
+
+def key_text(fmt, key: Any) -> str:
+    t = type(key)
+    if t is str or t is bytes:
+        if len(key) <= _KEY_LEN:
+            return repr(key)
+        return f"{key[:_KEY_LEN]!r}...#{hash(key) & 0xFFFFFFFF:08x}"
+    if t is int and -(1 << 63) <= key < 1 << 63 or t in ATOMIC and t is not int:
+        return repr(key)
+    if t is tuple and len(key) <= 4 and all(type(x) in ATOMIC for x in key):
+        return "(" + ", ".join(key_text(fmt, x) for x in key) + ("," if len(key) == 1 else "") + ")"
+    return fmt.ids.label(key)
+
+
+def _detail(fmt, value: Any) -> str:
+    t = type(value)
+    if t in ATOMIC:
+        return fmt.repr(value)
+    return f"<{_type_name(t)}>"
+
+
+# -- recording one access ---------------------------------------------------------------
+
+
+def _record(c: Any, code: int, key: Any, value: Any, member: bool = False) -> None:
+    """One access of container `c` to `key` (its membership when `member`), if `c` is
+    a substitute a traced object holds while recording."""
+    try:
+        owner = c._scope_owner
+    except AttributeError:  # an instance the program made with type(c)(...)
+        return
+    if owner is None or _get_ident() in _busy:
+        return
+    t, attr = owner
+    if not t.live:
+        return
+    try:
+        fmt = t.rec.fmt
+        k = key_text(fmt, key)
+        target = f"{attr}{{{k}}}" if member else f"{attr}[{k}]"
+        if t.objs.is_secret(attr):
+            detail = REDACTED
+        elif type(value) is str and value in _MARKS:
+            detail = value
+        else:
+            detail = _detail(fmt, value)
+        t.item(code, target, detail)
+    except Exception as e:
+        t.rec.fault("objects:item", e)
+
+
+_MARKS = frozenset({"<missing>", "<deleted>", "<added>", "<removed>"})
+_MISSING = "<missing>"
+_DELETED = "<deleted>"
+_ADDED = "<added>"
+_REMOVED = "<removed>"
+_NOVALUE = object()
+
+
+# -- the substitutes ----------------------------------------------------------------------
+
+_d_contains, _d_getitem, _d_setitem = dict.__contains__, dict.__getitem__, dict.__setitem__
+_d_delitem, _d_get, _d_setdefault, _d_pop = (
+    dict.__delitem__,
+    dict.get,
+    dict.setdefault,
+    dict.pop,
+)
+
+
+class RecordedDict(dict):
+    __slots__ = ("_scope_owner",)
+
+    def __contains__(self, key):
+        found = _d_contains(self, key)
+        _record(self, _K_READ, key, found)
+        return found
+
+    def __getitem__(self, key):
+        try:
+            value = _d_getitem(self, key)
+        except KeyError:
+            _record(self, _K_READ, key, _MISSING)
+            raise
+        _record(self, _K_READ, key, value)
+        return value
+
+    def get(self, key, default=None):
+        value = _d_get(self, key, _NOVALUE)
+        _record(self, _K_READ, key, _MISSING if value is _NOVALUE else value)
+        return default if value is _NOVALUE else value
+
+    def setdefault(self, key, default=None):
+        # one atomic check-and-insert: a read (two threads' setdefault never race)
+        value = _d_setdefault(self, key, default)
+        _record(self, _K_READ, key, value)
+        return value
+
+    def __setitem__(self, key, value):
+        # recorded before the write: a read recorded after it can never look stale
+        _record(self, _K_WRITE, key, value)
+        _d_setitem(self, key, value)
+
+    def __delitem__(self, key):
+        _record(self, _K_WRITE, key, _DELETED)
+        _d_delitem(self, key)
+
+    def pop(self, key, *default):
+        _record(self, _K_WRITE, key, _DELETED)
+        return _d_pop(self, key, *default)
+
+    def update(self, *args, **kwargs):
+        # the keys of a dict argument and of the keywords; pairs from an iterator are not
+        # recorded (reading them again would consume it)
+        dict.update(self, *args, **kwargs)
+        for src in (*args[:1], kwargs):
+            if isinstance(src, dict):
+                for k in list(dict.keys(src)):
+                    _record(self, _K_WRITE, k, _d_get(self, k))
+
+    def __reduce_ex__(self, protocol):
+        return dict, (), None, None, iter(dict.items(self))
+
+    def __copy__(self):
+        return dict(dict.items(self))
+
+    def __deepcopy__(self, memo):
+        out: dict = {}
+        memo[id(self)] = out
+        for k, v in dict.items(self):
+            out[_copy.deepcopy(k, memo)] = _copy.deepcopy(v, memo)
+        return out
+
+    @property
+    def __class__(self):
+        return dict
+
+
+_s_contains, _s_add, _s_discard, _s_remove = set.__contains__, set.add, set.discard, set.remove
+
+
+class RecordedSet(set):
+    __slots__ = ("_scope_owner",)
+
+    def __contains__(self, item):
+        found = _s_contains(self, item)
+        _record(self, _K_READ, item, found, member=True)
+        return found
+
+    def add(self, item):
+        _record(self, _K_WRITE, item, _ADDED, member=True)
+        _s_add(self, item)
+
+    def discard(self, item):
+        _record(self, _K_WRITE, item, _REMOVED, member=True)
+        _s_discard(self, item)
+
+    def remove(self, item):
+        _record(self, _K_WRITE, item, _REMOVED, member=True)
+        _s_remove(self, item)
+
+    def __repr__(self):
+        return set.__repr__(set(self)) if self else "set()"
+
+    def __reduce_ex__(self, protocol):
+        return set, (list(set.__iter__(self)),)
+
+    def __copy__(self):
+        return set(self)
+
+    def __deepcopy__(self, memo):
+        out: set = set()
+        memo[id(self)] = out
+        out.update(_copy.deepcopy(x, memo) for x in set.__iter__(self))
+        return out
+
+    @property
+    def __class__(self):
+        return set
+
+
+_l_contains, _l_getitem, _l_setitem = list.__contains__, list.__getitem__, list.__setitem__
+_l_append, _l_remove, _l_insert, _l_pop = list.append, list.remove, list.insert, list.pop
+
+
+class RecordedList(list):
+    __slots__ = ("_scope_owner",)
+
+    def __contains__(self, item):
+        found = _l_contains(self, item)
+        _record(self, _K_READ, item, found, member=True)
+        return found
+
+    def __getitem__(self, i):
+        value = _l_getitem(self, i)
+        if type(i) is int:
+            _record(self, _K_READ, i, value)
+        return value
+
+    def __setitem__(self, i, value):
+        if type(i) is int:
+            _record(self, _K_WRITE, i, value)
+        _l_setitem(self, i, value)
+
+    def append(self, item):
+        _record(self, _K_WRITE, item, _ADDED, member=True)
+        _l_append(self, item)
+
+    def insert(self, i, item):
+        _record(self, _K_WRITE, item, _ADDED, member=True)
+        _l_insert(self, i, item)
+
+    def remove(self, item):
+        _record(self, _K_WRITE, item, _REMOVED, member=True)
+        _l_remove(self, item)
+
+    def pop(self, *i):
+        item = _l_pop(self, *i)
+        _record(self, _K_WRITE, item, _REMOVED, member=True)
+        return item
+
+    def __reduce_ex__(self, protocol):
+        return list, (), None, iter(list.__iter__(self))
+
+    def __copy__(self):
+        return list(list.__iter__(self))
+
+    def __deepcopy__(self, memo):
+        out: list = []
+        memo[id(self)] = out
+        out.extend(_copy.deepcopy(x, memo) for x in list.__iter__(self))
+        return out
+
+    @property
+    def __class__(self):
+        return list
+
+
+_SUBSTITUTE = {dict: RecordedDict, set: RecordedSet, list: RecordedList}
+_BASES = {sub: base for base, sub in _SUBSTITUTE.items()}
+for _sub, _base in _BASES.items():
+    register_builtin(_sub, _base)
+    _sub.__name__ = _base.__name__  # what `<dict>` labels and error messages say
+
+
+# -- swapping in and out ------------------------------------------------------------------
+
+
+def _refs(ns: dict, name: str) -> int:
+    return _getrefcount(ns[name])
+
+
+_ALONE = _refs({"x": []}, "x")  # the count of a value only a namespace holds, seen from here
+
+
+def substitute(t: Any) -> None:
+    """Put a recording substitute in every attribute of traced object `t` that holds an
+    exact dict, set or list nothing else refers to; remembered in `t.items`."""
+    if not t.has_dict:
+        return
+    ns = t.vars()
+    for name in list(ns):
+        if type(name) is not str:
+            continue
+        make = _SUBSTITUTE.get(type(ns[name]))
+        if make is None or _refs(ns, name) > _ALONE:
+            continue
+        sub = make(ns[name])
+        sub._scope_owner = (t, name)
+        ns[name] = sub
+        t.items[name] = sub
+
+
+def restore(t: Any) -> None:
+    """Every substitute still held by its attribute alone back as a plain container;
+    one the program also refers to elsewhere now stays, silent."""
+    ns = t.vars() if t.has_dict else {}
+    for name in list(t.items):
+        sub = t.items.pop(name)
+        sub._scope_owner = None
+        plain = _BASES[type(sub)]
+        same = ns.get(name) is sub
+        del sub
+        if same and _refs(ns, name) <= _ALONE:
+            ns[name] = plain(ns[name])
