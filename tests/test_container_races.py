@@ -223,7 +223,49 @@ def test_a_container_also_held_elsewhere_is_left_alone():
         assert type(reg.by_name) is dict  # swapping it would split one dict in two
         reg.by_name["k"] = 1
         kept = reg.counts  # taken while recording: the substitute stays, silent, at stop
+        shared = []
+        reg.log = shared  # assigned while a local still holds it: not adopted at its read
+        reg.log.append(1)
+        assert reg.log is shared and type(reg.log) is list
     assert alias["k"] == 1 and kept is reg.counts and isinstance(reg.counts, dict)
     assert trace.events("write").filter(pl.col("target").str.starts_with("by_name")).height == 0
     reg.counts["after"] = 1
     assert trace.events("write").filter(pl.col("target") == "counts['after']").height == 0
+
+
+def test_a_container_assigned_while_recording_is_watched_from_its_first_read():
+    both_checked = threading.Barrier(2)
+    with scope.record() as trace:
+        reg = scope.trace_object(Registry(), "reg")
+        reg.by_name = {}  # a new dict, after tracing
+        _two(lambda: reg.get_or_create("bob", both_checked.wait), "maker-1", "maker-2")
+        assert isinstance(reg.by_name, dict) and type(reg.by_name) is not dict
+    assert type(reg.by_name) is dict and set(reg.by_name) == {"bob"}
+    [r] = _races(trace)
+    assert (r.kind, r.attribute) == ("lost_update", "by_name['bob']")
+
+
+class Sessions:
+    """Not traced: watched by races=True as one of the program's own classes."""
+
+    def __init__(self):
+        self.open = {}
+
+    def session_for(self, user, between):
+        if user not in self.open:
+            between()
+            self.open[user] = object()
+        return self.open[user]
+
+
+def test_races_true_watches_the_dicts_of_the_programs_own_instances():
+    both_checked = threading.Barrier(2)
+    with scope.record(races=True) as trace:
+        s = Sessions()
+        _two(lambda: s.session_for("carol", both_checked.wait), "login-1", "login-2")
+        assert type(s) is Sessions and isinstance(s.open, dict)
+    assert type(s.open) is dict and set(s.open) == {"carol"}
+    [r] = [r for r in trace.detect_race_conditions() if r.obj == "Sessions-1"]
+    assert (r.kind, r.attribute) == ("lost_update", "open['carol']")
+    assert r.first.location.endswith(_where("if user not in self.open:"))
+    assert r.second.location.endswith(_where("self.open[user] = object()"))

@@ -73,7 +73,7 @@ def uninstall(rec) -> None:
     for t in list(objs.table.values()):
         t.live = False
         try:
-            restore_items(t)
+            restore_items(t.vars() if t.has_dict else {}, t.items)
         except Exception as e:
             rec.fault("objects:items", e)
         try:

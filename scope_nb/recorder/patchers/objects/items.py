@@ -17,7 +17,8 @@ frame; a key access costs a Python call. Pickle, copy, deepcopy and json see a p
 container (pickling loads one; copies are plain). A container another name also
 refers to (an alias, a second attribute, a closure) is left as it is and not watched:
 swapping it would split one object in two for the program. A container assigned to
-an attribute while recording is not watched (only what the object held when traced).
+an attribute while recording is adopted at its first read through the object's read
+hook, under the same condition.
 Not recorded: whole-container reads and writes (`len`, iteration, `keys()`, `==`,
 `clear()`, slices), which no key names.
 
@@ -69,7 +70,9 @@ def _detail(fmt, value: Any) -> str:
 
 def _record(c: Any, code: int, key: Any, value: Any, member: bool = False) -> None:
     """One access of container `c` to `key` (its membership when `member`), if `c` is
-    a substitute a traced object holds while recording."""
+    a substitute a watched object holds while recording. Its owner (a `Traced`, or a
+    `races=True` instance's holder) has `live`, `rec`, `is_secret(attr)` and
+    `item(code, target, detail)`, called 3 frames below the program's access."""
     try:
         owner = c._scope_owner
     except AttributeError:  # an instance the program made with type(c)(...)
@@ -83,7 +86,7 @@ def _record(c: Any, code: int, key: Any, value: Any, member: bool = False) -> No
         fmt = t.rec.fmt
         k = key_text(fmt, key)
         target = f"{attr}{{{k}}}" if member else f"{attr}[{k}]"
-        if t.objs.is_secret(attr):
+        if t.is_secret(attr):
             detail = REDACTED
         elif type(value) is str and value in _MARKS:
             detail = value
@@ -281,8 +284,8 @@ class RecordedList(list):
         return list
 
 
-_SUBSTITUTE = {dict: RecordedDict, set: RecordedSet, list: RecordedList}
-_BASES = {sub: base for base, sub in _SUBSTITUTE.items()}
+SUBSTITUTE = {dict: RecordedDict, set: RecordedSet, list: RecordedList}
+_BASES = {sub: base for base, sub in SUBSTITUTE.items()}
 for _sub, _base in _BASES.items():
     register_builtin(_sub, _base)
     _sub.__name__ = _base.__name__  # what `<dict>` labels and error messages say
@@ -295,33 +298,55 @@ def _refs(ns: dict, name: str) -> int:
     return _getrefcount(ns[name])
 
 
+def _held(value: Any) -> int:
+    return _getrefcount(value)
+
+
+def _calibrate() -> int:
+    ns = {"x": []}
+    value = ns["x"]  # as a read hook holds the value it is about to return
+    return _held(value)
+
+
 _ALONE = _refs({"x": []}, "x")  # the count of a value only a namespace holds, seen from here
+_READ_ALONE = _calibrate()  # ... and only a namespace and the read hook calling `adopt`
+
+
+def _swap(ns: dict, name: str, owner: Any, items: dict) -> Any:
+    sub = SUBSTITUTE[type(ns[name])](ns[name])
+    sub._scope_owner = (owner, name)
+    ns[name] = sub
+    items[name] = sub
+    return sub
 
 
 def substitute(t: Any) -> None:
     """Put a recording substitute in every attribute of traced object `t` that holds an
     exact dict, set or list nothing else refers to; remembered in `t.items`."""
-    if not t.has_dict:
+    if not t.has_dict or not (t.objs.reads or t.objs.writes):
         return
     ns = t.vars()
     for name in list(ns):
-        if type(name) is not str:
-            continue
-        make = _SUBSTITUTE.get(type(ns[name]))
-        if make is None or _refs(ns, name) > _ALONE:
-            continue
-        sub = make(ns[name])
-        sub._scope_owner = (t, name)
-        ns[name] = sub
-        t.items[name] = sub
+        if type(name) is str and type(ns[name]) in SUBSTITUTE and _refs(ns, name) <= _ALONE:
+            _swap(ns, name, t, t.items)
 
 
-def restore(t: Any) -> None:
-    """Every substitute still held by its attribute alone back as a plain container;
-    one the program also refers to elsewhere now stays, silent."""
-    ns = t.vars() if t.has_dict else {}
-    for name in list(t.items):
-        sub = t.items.pop(name)
+def adopt(owner: Any, ns: dict, name: str, value: Any) -> Any:
+    """What a read hook returns for `value`, just read from attribute `name` of
+    namespace `ns`: a substitute for it (kept in `owner.items`) when only `ns` holds it
+    -- a container assigned while recording, seen at its first read -- else `value`."""
+    if _getrefcount(value) > _READ_ALONE or ns.get(name) is not value:
+        return value
+    del value
+    return _swap(ns, name, owner, owner.items)
+
+
+def restore(ns: dict, items: dict) -> None:
+    """Every substitute of `items` (attr -> substitute) still held by its attribute of
+    `ns` alone back as a plain container; one the program also refers to elsewhere now
+    stays, silent. Empties `items`."""
+    for name in list(items):
+        sub = items.pop(name)
         sub._scope_owner = None
         plain = _BASES[type(sub)]
         same = ns.get(name) is sub

@@ -177,6 +177,9 @@ class Traced(Snapshots):
         except Exception as e:
             rec.fault("objects:read", e)
 
+    def is_secret(self, attr: str) -> bool:
+        return self.objs.is_secret(attr)
+
     def item(self, code: int, target: str, detail: str) -> None:
         """A key-level read or write (`code`) of a container this object holds, from the
         program's frame outside scope_nb (see items.py)."""
