@@ -31,7 +31,9 @@ string key is cut and given its hash.
 from __future__ import annotations
 
 import copy as _copy
+import operator
 import sys
+from functools import partial
 from typing import Any
 
 from ....values import ATOMIC, REDACTED, register_builtin
@@ -292,64 +294,144 @@ for _sub, _base in _BASES.items():
 
 
 # -- swapping in and out ------------------------------------------------------------------
-
-
-def _refs(ns: dict, name: str) -> int:
-    return _getrefcount(ns[name])
+#
+# Another thread may take the container from the attribute at any bytecode boundary of
+# this code; a write it then makes to the old container would be lost to the program.
+# So the count of the old container's holders, the copy into the substitute and the
+# store into the attribute run as one chain of C calls (`map` over partials), where no
+# other thread runs, and the count taken there decides: a holder that appeared since the
+# first count puts the old container back.
 
 
 def _held(value: Any) -> int:
     return _getrefcount(value)
 
 
-def _calibrate() -> int:
-    ns = {"x": []}
-    value = ns["x"]  # as a read hook holds the value it is about to return
-    return _held(value)
+def _chain(*steps: Any) -> list:
+    return list(map(_call, steps))
 
 
-_ALONE = _refs({"x": []}, "x")  # the count of a value only a namespace holds, seen from here
-_READ_ALONE = _calibrate()  # ... and only a namespace and the read hook calling `adopt`
+_last: list[int] = [0, 0, 0]  # the counts of the last _publish (read by _calibrate)
 
 
-def _swap(ns: dict, name: str, owner: Any, items: dict) -> Any:
-    sub = SUBSTITUTE[type(ns[name])](ns[name])
-    sub._scope_owner = (owner, name)
-    ns[name] = sub
-    items[name] = sub
-    return sub
+def _publish(ns: dict, name: str, old: Any, sub: Any, alone: int) -> bool:
+    """Fill `sub` from `old` and store it as ns[name], when nothing but `ns` and the
+    callers' frames (`alone` references, measured by _calibrate) holds `old`."""
+    _last[0] = base = _held(old)
+    if base > alone:
+        return False
+    fill = partial(_FILL[type(sub)], sub, old)
+    _last[1] = got = _chain(partial(_getrefcount, old), fill, partial(_set, ns, name, sub))[0]
+    if got <= base + _CHAIN_REFS:
+        return True
+    _last[2] = back = _chain(partial(_getrefcount, sub), partial(_set, ns, name, old))[0]
+    if back > _SUB_REFS:  # also taken in the instant between the two chains
+        raise RuntimeError(f"attribute {name}: the container was taken while it was swapped")
+    return False
 
 
 def substitute(t: Any) -> None:
     """Put a recording substitute in every attribute of traced object `t` that holds an
     exact dict, set or list nothing else refers to; remembered in `t.items`."""
-    if not t.has_dict or not (t.objs.reads or t.objs.writes):
+    if not _ENABLED or not t.has_dict or not (t.objs.reads or t.objs.writes):
         return
     ns = t.vars()
     for name in list(ns):
-        if type(name) is str and type(ns[name]) in SUBSTITUTE and _refs(ns, name) <= _ALONE:
-            _swap(ns, name, t, t.items)
+        if type(name) is not str or type(ns[name]) not in SUBSTITUTE:
+            continue
+        old = ns[name]
+        sub = SUBSTITUTE[type(old)]()
+        if _publish(ns, name, old, sub, _ALONE):
+            sub._scope_owner = (t, name)
+            t.items[name] = sub
+        del old, sub
 
 
 def adopt(owner: Any, ns: dict, name: str, value: Any) -> Any:
     """What a read hook returns for `value`, just read from attribute `name` of
     namespace `ns`: a substitute for it (kept in `owner.items`) when only `ns` holds it
     -- a container assigned while recording, seen at its first read -- else `value`."""
-    if _getrefcount(value) > _READ_ALONE or ns.get(name) is not value:
+    if not _ENABLED or ns.get(name) is not value:
         return value
-    del value
-    return _swap(ns, name, owner, owner.items)
+    sub = SUBSTITUTE[type(value)]()
+    if not _publish(ns, name, value, sub, _READ_ALONE):
+        return value
+    sub._scope_owner = (owner, name)
+    owner.items[name] = sub
+    return sub
+
+
+class _Probe:
+    """What substitute() and adopt() read of a traced object, for _calibrate."""
+
+    def __init__(self, ns: dict):
+        self.has_dict, self.items, self.vars = True, {}, lambda: ns
+        self.objs = self
+
+    reads = writes = True
+
+
+def _read_hook(owner: Any, ns: dict) -> Any:
+    value = ns["x"]  # as the read hooks hold the value they are about to return
+    return adopt(owner, ns, "x", value)
+
+
+def _calibrate() -> bool:
+    """Measure, on this interpreter, the references the callers' frames and the chains
+    hold, then check that a lone container is swapped and an aliased one is not."""
+    global _ALONE, _READ_ALONE, _CHAIN_REFS, _SUB_REFS
+    _ALONE = _READ_ALONE = -1  # refuse all, counting
+    substitute(_Probe({"x": []}))
+    _ALONE = _last[0]
+    _read_hook(_Probe({}), {"x": []})
+    _READ_ALONE = _last[0]
+    _CHAIN_REFS, _SUB_REFS = 1 << 30, -1
+    substitute(_Probe({"x": []}))
+    chain = _last[1] - _last[0]
+    _CHAIN_REFS, _SUB_REFS = -1, 1 << 30  # a holder seen in the chain: put back, counting
+    substitute(_Probe({"x": []}))
+    _CHAIN_REFS, _SUB_REFS = chain, _last[2]
+    alone, alias, aliased = _Probe({"x": []}), _Probe({"y": {}}), []
+    aliased.append(alias.vars()["y"])
+    substitute(alone)
+    substitute(alias)
+    owner, ns, kept = _Probe({}), {"x": set()}, []
+    seen = _read_hook(owner, ns)
+    kept.append(ns.setdefault("y", set()))
+    unseen = _read_hook(owner, {"x": kept[0]})
+    ok = list(alone.items) == ["x"] and not alias.items and type(seen) is RecordedSet
+    ns = alone.vars()
+    restore(ns, alone.items)
+    return ok and type(unseen) is set and type(ns["x"]) is list
+
+
+_call = operator.call
+_set = dict.__setitem__
+_FILL = {
+    RecordedDict: dict.update,
+    RecordedSet: set.update,
+    RecordedList: list.extend,
+    dict: dict.update,
+    set: set.update,
+    list: list.extend,
+}
+_ALONE = _READ_ALONE = _CHAIN_REFS = _SUB_REFS = 0
 
 
 def restore(ns: dict, items: dict) -> None:
     """Every substitute of `items` (attr -> substitute) still held by its attribute of
-    `ns` alone back as a plain container; one the program also refers to elsewhere now
-    stays, silent. Empties `items`."""
+    `ns` alone back as a plain container (through the same chain as the swap in); one
+    the program also refers to elsewhere now stays, silent. Empties `items`."""
     for name in list(items):
         sub = items.pop(name)
         sub._scope_owner = None
-        plain = _BASES[type(sub)]
-        same = ns.get(name) is sub
+        if ns.get(name) is sub:
+            _publish(ns, name, sub, _BASES[type(sub)](), _ALONE)
         del sub
-        if same and _refs(ns, name) <= _ALONE:
-            ns[name] = plain(ns[name])
+
+
+_ENABLED = True
+try:
+    _ENABLED = _calibrate()
+except Exception:
+    _ENABLED = False  # an interpreter whose counts do not behave: no substitutes, no risk
