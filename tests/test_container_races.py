@@ -269,3 +269,17 @@ def test_races_true_watches_the_dicts_of_the_programs_own_instances():
     assert (r.kind, r.attribute) == ("lost_update", "open['carol']")
     assert r.first.location.endswith(_where("if user not in self.open:"))
     assert r.second.location.endswith(_where("self.open[user] = object()"))
+
+
+def test_values_under_secret_keys_are_redacted():
+    with scope.record() as trace:
+        reg = scope.trace_object(Registry(), "reg")
+        reg.by_name["password"] = "hunter2"
+        reg.by_name["user"] = "ann"
+        assert reg.by_name.get("password") == "hunter2"
+    rows = trace.events(["read", "write"]).filter(pl.col("target").str.starts_with("by_name["))
+    assert rows.select("kind", "target", "detail").rows() == [
+        ("write", "by_name['password']", "<redacted>"),
+        ("write", "by_name['user']", "'ann'"),
+        ("read", "by_name['password']", "<redacted>"),
+    ]

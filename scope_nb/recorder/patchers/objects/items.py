@@ -20,7 +20,10 @@ swapping it would split one object in two for the program. A container assigned 
 an attribute while recording is adopted at its first read through the object's read
 hook, under the same condition.
 Not recorded: whole-container reads and writes (`len`, iteration, `keys()`, `==`,
-`clear()`, slices), which no key names.
+`clear()`, `sort()`, slices, `del l[i]`), which name no key or shift every index.
+
+The swap happens while other threads may run: see "swapping in and out" below for how
+no thread can take the old container in the middle of it.
 
 No program code runs in the hooks: a key is named from its type (str, bytes and
 numbers by value, a short tuple of those by value, any other object by its identity
@@ -88,10 +91,10 @@ def _record(c: Any, code: int, key: Any, value: Any, member: bool = False) -> No
         fmt = t.rec.fmt
         k = key_text(fmt, key)
         target = f"{attr}{{{k}}}" if member else f"{attr}[{k}]"
-        if t.is_secret(attr):
-            detail = REDACTED
-        elif type(value) is str and value in _MARKS:
-            detail = value
+        if t.is_secret(attr) or type(key) is str and fmt.is_secret(key):
+            detail = REDACTED  # a secret attribute, or a secret key (`d["password"]`)
+        elif type(value) is _Mark:
+            detail = str(value)
         else:
             detail = _detail(fmt, value)
         t.item(code, target, detail)
@@ -99,11 +102,14 @@ def _record(c: Any, code: int, key: Any, value: Any, member: bool = False) -> No
         t.rec.fault("objects:item", e)
 
 
-_MARKS = frozenset({"<missing>", "<deleted>", "<added>", "<removed>"})
-_MISSING = "<missing>"
-_DELETED = "<deleted>"
-_ADDED = "<added>"
-_REMOVED = "<removed>"
+class _Mark(str):
+    """What an access found or did, shown as is (no value of the program's is one)."""
+
+
+_MISSING = _Mark("<missing>")
+_DELETED = _Mark("<deleted>")
+_ADDED = _Mark("<added>")
+_REMOVED = _Mark("<removed>")
 _NOVALUE = object()
 
 
