@@ -320,20 +320,22 @@ def _chain(*steps: Any) -> list:
 _last: list[int] = [0, 0, 0]  # the counts of the last _publish (read by _calibrate)
 
 
-def _publish(ns: dict, name: str, old: Any, sub: Any, alone: int) -> bool:
-    """Fill `sub` from `old` and store it as ns[name], when nothing but `ns` and the
-    callers' frames (`alone` references, measured by _calibrate) holds `old`."""
+def _publish(ns: dict, name: str, old: Any, make: type, alone: int) -> Any:
+    """A new `make` filled from `old` and stored as ns[name], when nothing but `ns` and
+    the callers' frames (`alone` references, measured by _calibrate) holds `old`; else
+    None, ns unchanged."""
     _last[0] = base = _held(old)
     if base > alone:
-        return False
-    fill = partial(_FILL[type(sub)], sub, old)
+        return None
+    sub = make()
+    fill = partial(_FILL[make], sub, old)
     _last[1] = got = _chain(partial(_getrefcount, old), fill, partial(_set, ns, name, sub))[0]
     if got <= base + _CHAIN_REFS:
-        return True
+        return sub
     _last[2] = back = _chain(partial(_getrefcount, sub), partial(_set, ns, name, old))[0]
     if back > _SUB_REFS:  # also taken in the instant between the two chains
         raise RuntimeError(f"attribute {name}: the container was taken while it was swapped")
-    return False
+    return None
 
 
 def substitute(t: Any) -> None:
@@ -346,8 +348,8 @@ def substitute(t: Any) -> None:
         if type(name) is not str or type(ns[name]) not in SUBSTITUTE:
             continue
         old = ns[name]
-        sub = SUBSTITUTE[type(old)]()
-        if _publish(ns, name, old, sub, _ALONE):
+        sub = _publish(ns, name, old, SUBSTITUTE[type(old)], _ALONE)
+        if sub is not None:
             sub._scope_owner = (t, name)
             t.items[name] = sub
         del old, sub
@@ -359,8 +361,8 @@ def adopt(owner: Any, ns: dict, name: str, value: Any) -> Any:
     -- a container assigned while recording, seen at its first read -- else `value`."""
     if not _ENABLED or ns.get(name) is not value:
         return value
-    sub = SUBSTITUTE[type(value)]()
-    if not _publish(ns, name, value, sub, _READ_ALONE):
+    sub = _publish(ns, name, value, SUBSTITUTE[type(value)], _READ_ALONE)
+    if sub is None:
         return value
     sub._scope_owner = (owner, name)
     owner.items[name] = sub
@@ -432,7 +434,7 @@ def restore(ns: dict, items: dict) -> None:
         sub = items.pop(name)
         sub._scope_owner = None
         if ns.get(name) is sub:
-            _publish(ns, name, sub, _BASES[type(sub)](), _ALONE)
+            _publish(ns, name, sub, _BASES[type(sub)], _ALONE)
         del sub
 
 
