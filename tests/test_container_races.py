@@ -283,3 +283,19 @@ def test_values_under_secret_keys_are_redacted():
         ("write", "by_name['user']", "'ann'"),
         ("read", "by_name['password']", "<redacted>"),
     ]
+
+
+def test_update_and_pop_are_writes_of_their_keys():
+    with scope.record() as trace:
+        reg = scope.trace_object(Registry(), "reg")
+        reg.by_name.update({"a": 1}, b=2)
+        reg.by_name.pop("a")
+        reg.seen.discard("gone")
+    rows = trace.events("write").filter(pl.col("obj") == "reg")
+    assert rows.select("target", "detail").rows() == [
+        ("by_name['a']", "1"),
+        ("by_name['b']", "2"),
+        ("by_name['a']", "<deleted>"),
+        ("seen{'gone'}", "<removed>"),
+    ]
+    assert reg.by_name == {"b": 2} and type(reg.by_name) is dict

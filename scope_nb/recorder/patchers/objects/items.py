@@ -166,13 +166,14 @@ class RecordedDict(dict):
         return _d_pop(self, key, *default)
 
     def update(self, *args, **kwargs):
-        # the keys of a dict argument and of the keywords; pairs from an iterator are not
-        # recorded (reading them again would consume it)
+        # the items of a dict argument and of the keywords, read from them (a lookup in
+        # self would hash the keys again); pairs from an iterator are not recorded
+        # (reading them again would consume it)
         dict.update(self, *args, **kwargs)
         for src in (*args[:1], kwargs):
             if isinstance(src, dict):
-                for k in list(dict.keys(src)):
-                    _record(self, _K_WRITE, k, _d_get(self, k))
+                for k, v in list(dict.items(src)):
+                    _record(self, _K_WRITE, k, v)
 
     def __reduce_ex__(self, protocol):
         return dict, (), None, None, iter(dict.items(self))
