@@ -210,6 +210,9 @@ def test_containers_pickle_copy_and_serialise_as_plain_ones_and_come_back_plain(
         assert type(seen) is set and seen == {"x"}
         assert type(pickle.loads(pickle.dumps(reg.seen))) is set
         assert repr(reg.seen) == "set()" and repr(reg.counts).startswith("{'hits': 0")
+        made = (reg.counts.copy(), reg.counts | {}, reg.counts.fromkeys("ab"), reg.seen | {1})
+        assert [type(x) for x in made] == [dict, dict, dict, set]
+        assert [type(x) for x in (reg.log + [], reg.log[:], reg.log * 2)] == [list] * 3
     assert type(reg.by_name) is dict and type(reg.counts) is dict
     assert type(reg.seen) is set and type(reg.log) is list
     assert reg.counts["nested"] == {"deep": [1, 2]} and reg.log[0] is reg.log

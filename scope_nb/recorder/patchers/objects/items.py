@@ -175,6 +175,10 @@ class RecordedDict(dict):
                 for k, v in list(dict.items(src)):
                     _record(self, _K_WRITE, k, v)
 
+    @classmethod
+    def fromkeys(cls, iterable, value=None):
+        return dict.fromkeys(iterable, value)  # a plain dict, as from the dict it stands for
+
     def __reduce_ex__(self, protocol):
         return dict, (), None, None, iter(dict.items(self))
 
