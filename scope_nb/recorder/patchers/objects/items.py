@@ -12,8 +12,10 @@ At `stop()` each substitute still held by its attribute alone is put back as a p
 container with the same items.
 
 What it gives up while recording: `type(obj.d) is dict` is false (`isinstance` holds,
-`obj.d.__class__` answers `dict`); a KeyError raised by `d[k]` has one more traceback
-frame; a key access costs a Python call. Pickle, copy, deepcopy and json see a plain
+`obj.d.__class__` answers `dict`), so code that dispatches on the exact type sees
+another one (`type(x) is dict` tests, PyYAML's safe representers, `type(x)(...)` in
+`dataclasses.asdict` making an inert substitute); a KeyError raised by `d[k]` has one
+more traceback frame; a key access costs a Python call. Pickle, copy, deepcopy and json see a plain
 container (pickling loads one; copies are plain). A container another name also
 refers to (an alias, a second attribute, a closure) is left as it is and not watched:
 swapping it would split one object in two for the program. A container assigned to
