@@ -10,7 +10,9 @@ untraced and traced at three tracing levels:
 * `full`: everything (calls of traced code as well), for reference.
 
 Workloads: 100,000 writes of an int attribute from 2 threads; 100,000 reads;
-100,000 read-modify-writes (`obj.n += 1`, one read and one write); 10,000 method
+100,000 read-modify-writes (`obj.n += 1`, one read and one write); 100,000 of a dict
+item the object holds (`counts["k"] += 1` on a local name for `obj.counts`: one
+key-level read and write each, through the recorder's substitute dict); 10,000 method
 calls that each change one element of the 10,000-element list. Each is timed best
 of `--repeat` runs; the table gives µs per operation and the ratio race tracking /
 state history only. Then the memory of the list's history (10,000 changes) against
@@ -59,6 +61,12 @@ def rmw(box, n):
         box.n += 1
 
 
+def item_rmw(box, n):
+    counts = box.counts
+    for _ in range(n):
+        counts["k"] += 1
+
+
 def calls(box, n):
     for i in range(n):
         box.bump(i)
@@ -76,6 +84,7 @@ WORKLOADS = {
     "write (2 threads)": lambda box, a: two_threads(writes, box, a.ops),
     "read": lambda box, a: reads(box, a.ops),
     "read-modify-write": lambda box, a: rmw(box, a.ops),
+    "item read-modify-write": lambda box, a: item_rmw(box, a.ops),
     "method call, 10k list": lambda box, a: calls(box, a.calls),
 }
 
@@ -87,6 +96,8 @@ def per_op(name: str, a) -> int:
 def run_once(name: str, level: str | None, a) -> float:
     """Seconds for one workload on a fresh object, untraced (level None) or traced."""
     box = Box(a.size)
+    if name.startswith("item"):
+        box.counts = {"k": 0}  # only here: the other workloads' object keeps its shape
     if level is not None:
         scope_nb.start(tracing_level=level, max_events=10_000_000)
         scope_nb.trace_object(box, "box")

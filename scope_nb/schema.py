@@ -23,8 +23,8 @@ EVENT_KINDS: tuple[str, ...] = (
     "send",  # a message was put on a queue / a future was set; target = queue
     "receive",  # a message was taken; msg_id pairs it with its send
     "state",  # a traced object's state changed (see the states frame)
-    "read",  # an attribute of a traced object was read
-    "write",  # an attribute of a traced object was written
+    "read",  # an attribute of a traced object was read (target `d['k']` / `s{x}`: an item)
+    "write",  # an attribute of a traced object was written (or an item of a container)
     "lock_wait",  # an actor started waiting for a lock
     "lock_acquire",  # it got it (duration_ns = time waited)
     "lock_release",

@@ -39,6 +39,17 @@ MAX_COPY_DEPTH = 32  # structural copies of state: deeper values are kept as sta
 MAX_COPY_ITEMS = 1_000_000  # ... and at most this many values in one copy
 
 _type_name = type.__dict__["__name__"].__get__
+# the recorder's substitutes for built-in containers (a traced object's dict, set or
+# list whose key accesses are recorded) -> the built-in they stand for: copied, shown
+# and pickled as that built-in
+_AS_BUILTIN: dict[type, type] = {}
+
+
+def register_builtin(substitute: type, builtin: type) -> None:
+    """Copy and show instances of `substitute` as the built-in container `builtin`."""
+    _AS_BUILTIN[substitute] = builtin
+
+
 _args_of = BaseException.__dict__["args"].__get__
 _obj_dict = object.__getattribute__
 _HEAPTYPE = 1 << 9
@@ -229,6 +240,7 @@ class _Copier:
         t = type(v)
         if t in ATOMIC:
             return v
+        t = _AS_BUILTIN.get(t, t)
         self.left -= 1
         hit = self.memo.get(id(v))
         if hit is not None:
@@ -388,7 +400,11 @@ class Formatter:
             return value
         if kept_tuple(value):
             return value
-        if self.repr_objects and t not in CONTAINERS and not issubclass(t, BaseException):
+        if (
+            self.repr_objects
+            and _AS_BUILTIN.get(t, t) not in CONTAINERS
+            and not issubclass(t, BaseException)
+        ):
             return Formatted.later(self, value)
         return Formatted(self.repr(value))
 
@@ -458,6 +474,7 @@ class Formatter:
                 return f"<int of {v.bit_length()} bits>"
         if t is Unpicklable or t is Plain:
             return repr(v)
+        t = _AS_BUILTIN.get(t, t)
         if t in CONTAINERS:
             if depth <= 0:
                 return f"<{t.__name__} ...>"

@@ -107,10 +107,16 @@ def test_writes_and_reads_carry_actor_location_and_locks():
         acct.deposit(3)
         acct.balance = 50
     writes = trace.events("write").filter(pl.col("obj") == "acct")
-    assert writes.select("target", "detail").rows() == [("balance", "3"), ("balance", "50")]
-    assert writes["locks_held"].to_list() == [["acct.lock"], []]  # its lock, named after it
+    # the append to its history list is a write of that member (a key-level access)
+    assert writes.select("target", "detail").rows() == [
+        ("balance", "3"),
+        ("history{3}", "<added>"),
+        ("balance", "50"),
+    ]
+    # its lock, named after it
+    assert writes["locks_held"].to_list() == [["acct.lock"], ["acct.lock"], []]
     assert writes["location"][0].endswith(f"test_objects.py:{_line('self.balance += amount')}")
-    assert writes["location"][1].endswith(f"test_objects.py:{_line('acct.balance = 50')}")
+    assert writes["location"][2].endswith(f"test_objects.py:{_line('acct.balance = 50')}")
     reads = trace.events("read").filter((pl.col("obj") == "acct") & (pl.col("target") == "balance"))
     assert reads["detail"].to_list()[:1] == ["0"]  # the read of `self.balance += amount`
     assert reads["locks_held"][0].to_list() == ["acct.lock"]

@@ -104,6 +104,30 @@ def counter_under_lock():
     join(_started(bump, 3))
 
 
+class _Results:
+    def __init__(self):
+        self.done = []  # appended to by every worker: appends commute
+        self.by_worker = {}  # one key per worker, set once
+        self.groups = {}  # filled with setdefault: one atomic get-or-create
+        self.hits = {}  # counted under a lock
+
+
+def containers_shared_by_workers():
+    res = scope.trace_object(_Results(), "results")
+    lock = threading.Lock()
+
+    def work():
+        me = threading.current_thread().name
+        for i in range(3):
+            res.done.append((me, i))
+            res.groups.setdefault(i % 2, []).append(me)
+            with lock:
+                res.hits[i % 2] = res.hits.get(i % 2, 0) + 1
+        res.by_worker[me] = True
+
+    join(_started(work, 3))
+
+
 def bounded_semaphore_pool():
     slots = threading.BoundedSemaphore(2)
     lock = threading.Lock()
@@ -269,6 +293,7 @@ HEALTHY = [
     Healthy("futures with as_completed", executor_as_completed, WATCHDOG),
     Healthy("Condition.wait_for a predicate", condition_with_predicate, WATCHDOG),
     Healthy("counter updated under a Lock", counter_under_lock),
+    Healthy("list, dicts and setdefault shared by workers", containers_shared_by_workers),
     Healthy("BoundedSemaphore limiting a pool", bounded_semaphore_pool),
     Healthy("RLock taken recursively", rlock_recursion),
     Healthy("Event publishing state", event_publishes_state),

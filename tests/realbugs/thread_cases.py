@@ -296,6 +296,59 @@ def cachetools_fixed():
     join(start(store_a, store_b))
 
 
+# -- NVIDIA-NeMo/Guardrails #1803 ---------------------------------------------------------------
+class _Registry:
+    """A name -> item registry that refuses a second registration of a name."""
+
+    def __init__(self, locked: bool):
+        self.items = {}
+        self.lock = threading.RLock() if locked else None
+
+    def add(self, name, item, between=None):
+        if self.lock is not None:  # the fix: the check and the insert under one lock
+            with self.lock:
+                self._add(name, item, between)
+        else:
+            self._add(name, item, between)
+
+    def _add(self, name, item, between):
+        if name in self.items:
+            raise ValueError(f"{name} is already registered")
+        if between is not None:
+            between()
+        self.items[name] = item
+
+
+def _guardrails(locked: bool):
+    reg = scope.trace_object(_Registry(locked), "registry")
+    both_checked = threading.Barrier(2)
+    refused = []
+
+    def register(item):
+        try:
+            # unlocked, both threads pass the check before either inserts: the second
+            # insert silently replaces the first instead of raising ValueError
+            reg.add("x", item, None if locked else both_checked.wait)
+        except ValueError:
+            refused.append(item)
+
+    def register_a():
+        register("pool-a")
+
+    def register_b():
+        register("pool-b")
+
+    join(start(register_a, register_b))
+
+
+def guardrails_bug():
+    _guardrails(locked=False)
+
+
+def guardrails_fixed():
+    _guardrails(locked=True)
+
+
 # -- RagnarGrootKoerkamp/BAPCtools #268 --------------------------------------------------------
 class _Parallel:
     def __init__(self):
@@ -447,6 +500,14 @@ CASES = [
         cachetools_fixed,
         race("lost_update", "cache", "currsize"),
         "detect_race_conditions: lost update on cache.currsize",
+    ),
+    Case(
+        "two threads both find a name unregistered and both register it",
+        "NVIDIA-NeMo/Guardrails #1803",
+        guardrails_bug,
+        guardrails_fixed,
+        race("lost_update", "registry", "items['x']"),
+        "detect_race_conditions: lost update on registry.items['x']",
     ),
     Case(
         "two workers both see stopping unset and both push stop markers",

@@ -8,9 +8,14 @@ and at the end of every outermost method call (where in-place mutation of a list
 dict shows), the attributes are compared with the last snapshot and each change
 becomes a states row plus a `state` event. `stop()` puts the original class back.
 
-Modules: `hooks` (the traced subclass), `traced` (one object's events), `snapshots`
-and `diffs` (its state history), `events` (shared constants and locations), `api`
-(`trace_object`, `@traced`, naming), `report` (the STATES rows).
+Key-level accesses of the dicts, sets and lists it holds (`self.d[k] += 1`,
+`if k not in self.d`) are recorded through substitute containers (`items`, whose
+docstring says what that gives up).
+
+Modules: `hooks` (the traced subclass), `items` (the container substitutes), `traced`
+(one object's events), `snapshots` and `diffs` (its state history), `events` (shared
+constants and locations), `api` (`trace_object`, `@traced`, naming), `report` (the
+STATES rows).
 
 States rows are kept raw in `rec.parts.states` and turned into the STATES
 columns by `states_rows(rec)`. Each row stores, per attribute in `attrs`, one op:
@@ -40,6 +45,7 @@ from __future__ import annotations
 
 from .api import check_arguments, renamed_objects, trace_object, traced
 from .hooks import _CLASS_SET
+from .items import restore as restore_items
 from .report import states_rows
 from .traced import Objects, Traced
 
@@ -66,6 +72,10 @@ def uninstall(rec) -> None:
         return
     for t in list(objs.table.values()):
         t.live = False
+        try:
+            restore_items(t.vars() if t.has_dict else {}, t.items)
+        except Exception as e:
+            rec.fault("objects:items", e)
         try:
             if type(t.obj) is t.sub:
                 _CLASS_SET(t.obj, t.cls)

@@ -16,6 +16,7 @@ from ...sites import is_recorder_module
 from ..locks import adopt as adopt_lock
 from .events import _busy, _get_ident, _where
 from .hooks import _CLASS_SET, _HEAPTYPE, _make_subclass
+from .items import substitute as substitute_items
 from .traced import Objects, Traced
 
 
@@ -90,6 +91,10 @@ def trace_object(rec, obj: Any, name: str | None = None) -> Any:
             "of classes defined in Python (with or without __slots__)"
         ) from None
     rec.objects[name] = obj
+    try:
+        substitute_items(t)
+    except Exception as e:
+        rec.fault("objects:items", e)
     locks = rec.parts.locks
     if locks is not None:
         for attr, value in t.read_state().items():

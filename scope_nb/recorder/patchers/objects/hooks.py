@@ -11,6 +11,7 @@ import types
 from typing import Any
 
 from .events import _busy, _get_ident
+from .items import SUBSTITUTE, adopt
 from .traced import Objects
 
 _HEAPTYPE = 1 << 9
@@ -34,6 +35,8 @@ def _make_subclass(objs: Objects, cls: type) -> type:
             t = table.get(id(self))
             if t is not None and attr in t.reprs and t.live and _get_ident() not in _busy:
                 t.read(attr, value)
+                if type(value) in SUBSTITUTE and t.has_dict:
+                    return adopt(t, t.vars(), attr, value)
             return value
 
     def __setattr__(self, attr, value):

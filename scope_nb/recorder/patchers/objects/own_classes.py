@@ -26,8 +26,10 @@ most `MAX_PER_CLASS` instances per class are watched in one recording, so a clas
 many instances costs the hook call on each access but records the first ones only.
 An instance is followed through a weak reference, so its lifetime is the program's:
 an instance that takes no weak references (`__slots__` without `__weakref__`) is not
-watched. Not watched: class attributes (`Cls.n += 1`), mutation of a container held
-in an attribute (`self.items.append(x)` is a read of `items`), instances of a class
+watched. The dicts, sets and lists an instance holds are watched key by key once the
+program reads the attribute (`self.d[k] += 1`, `self.seen.add(x)`; see items.py: a
+container nothing else refers to becomes a substitute at that first read, put back
+plain at stop). Not watched: class attributes (`Cls.n += 1`), instances of a class
 defined before recording in a function body or a module that is not imported.
 """
 
@@ -42,6 +44,7 @@ from typing import Any
 from ....values import ATOMIC, REDACTED
 from ...sites import is_recorder_module
 from .events import _HEAPTYPE, _K_READ, _K_WRITE, _push, _text
+from .items import SUBSTITUTE, adopt, restore
 
 MAX_PER_CLASS = 100  # instances watched per class and recording
 
@@ -64,7 +67,7 @@ class OwnClasses:
     def __init__(self, rec):
         self.rec = rec
         self.hooked: dict[type, dict[str, Any]] = {}  # class -> its own entries the hooks replaced
-        self.table: dict[int, tuple[str, weakref.ref]] = {}  # id(instance) -> (name, ref)
+        self.table: dict[int, tuple] = {}  # id(instance) -> (name, weak ref, _Holder)
         self.counts: dict[type, int] = {}  # instances watched so far, per class
         self.names: dict[str, int] = {}  # class name -> last number given
         self.reads = "read" in rec.kinds
@@ -125,6 +128,10 @@ class OwnClasses:
                 entry = table.get(id(self))
                 if entry is not None and me.reads:
                     me.access(_K_READ, self, entry, attr, value, slots)
+                if entry is not None and type(value) in SUBSTITUTE and me.rec.running:
+                    ns = _own_ns(self)
+                    if ns is not None:
+                        return adopt(entry[2], ns, attr, value)
             return value
 
         def __setattr__(self, attr, value):
@@ -162,6 +169,14 @@ class OwnClasses:
                 except Exception as e:
                     self.rec.fault("races:restore", e)
         self.hooked.clear()
+        for _name, ref, holder in list(self.table.values()):
+            holder.live = False
+            obj = ref()
+            ns = _own_ns(obj) if obj is not None else None
+            try:
+                restore(ns if ns is not None else {}, holder.items)
+            except Exception as e:
+                self.rec.fault("races:items", e)
         self.table.clear()
 
     # -- which instances ---------------------------------------------------------------
@@ -188,7 +203,7 @@ class OwnClasses:
                 if name not in rec.objects:
                     break
             self.names[base] = i
-            entry = self.table[key] = (name, ref)
+            entry = self.table[key] = (name, ref, _Holder(self, name))
             return entry
 
     def access(self, code: int, obj: Any, entry: tuple, attr: str, value: Any, slots) -> None:
@@ -229,6 +244,29 @@ class OwnClasses:
         except Exception as e:
             rec.fault("races:access", e)
 
+    def item(self, code: int, name: str, target: str, detail: str) -> None:
+        """A key-level access (items.py) of a container instance `name` holds, recorded
+        when the program's own code made it (4 frames up: here, the holder, the
+        container's hook, its method)."""
+        rec = self.rec
+        if not rec.running or not (self.reads if code == _K_READ else self.writes):
+            return
+        f = _getframe(4)
+        if not rec.is_user_code(f.f_code):
+            return
+        try:
+            b = rec.local.b
+        except AttributeError:
+            b = rec.buffer()
+        if not b.on:
+            return
+        actor = rec.current_actor(b) if b.loopy else b.actor
+        st = rec.parts.locks
+        h = st.held.get(actor) if st is not None else None
+        loc = f"{f.f_code.co_filename}:{f.f_lineno}"
+        ev = (actor, target, detail, None, name, loc, None, None, None, tuple(h) if h else (), None)
+        _push(rec, b, code, ev)
+
     def shown(self, attr: str, value: Any) -> str:
         if value is _DELETED:
             return "<deleted>"
@@ -242,6 +280,31 @@ class OwnClasses:
 
 
 _DELETED = object()
+
+
+class _Holder:
+    """The owner of the container substitutes one watched instance holds (items.py)."""
+
+    __slots__ = ("own", "rec", "name", "items", "live")
+
+    def __init__(self, own: OwnClasses, name: str):
+        self.own, self.rec, self.name = own, own.rec, name
+        self.items: dict[str, Any] = {}  # attr -> its substitute
+        self.live = True
+
+    def is_secret(self, attr: str) -> bool:
+        return self.rec.fmt.is_secret(attr)
+
+    def item(self, code: int, target: str, detail: str) -> None:
+        self.own.item(code, self.name, target, detail)
+
+
+def _own_ns(obj: Any) -> dict | None:
+    try:
+        ns = _obj_get(obj, "__dict__")
+    except AttributeError:
+        return None
+    return ns if type(ns) is dict else None
 
 
 class _Where:

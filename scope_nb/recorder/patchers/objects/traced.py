@@ -93,6 +93,7 @@ class Traced(Snapshots):
         # attributes last seen holding a non-atomic value: a method may change them in
         # place, unseen until a snapshot compares them
         self.mutable: set[str] = set()
+        self.items: dict[str, Any] = {}  # attr -> the recording substitute it holds (items.py)
         self.live = True
 
     # -- reading the object without being recorded ----------------------------------------
@@ -173,6 +174,36 @@ class Traced(Snapshots):
             _push(rec, b, _K_READ, ev)
         except Exception as e:
             rec.fault("objects:read", e)
+
+    def is_secret(self, attr: str) -> bool:
+        return self.objs.is_secret(attr)
+
+    def item(self, code: int, target: str, detail: str) -> None:
+        """A key-level read or write (`code`) of a container this object holds, from the
+        program's frame outside scope_nb (see items.py)."""
+        objs = self.objs
+        if not (objs.reads if code == _K_READ else objs.writes):
+            return
+        rec = self.rec
+        try:
+            b = rec.local.b
+        except AttributeError:
+            b = rec.buffer()
+        actor = rec.current_actor(b) if b.loopy else b.actor
+        ev = (
+            actor,
+            target,
+            detail,
+            None,
+            self.name,
+            _where_from(_getframe(2)),
+            None,
+            None,
+            None,
+            objs.held(actor),
+            None,
+        )
+        _push(rec, b, code, ev)
 
     def wrote(self, attr: str, value: Any) -> None:
         """After `obj.attr = value` (called from the traced class's __setattr__)."""
