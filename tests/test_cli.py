@@ -114,7 +114,7 @@ def test_run_hanging_script_stopped_by_timeout(tmp_path):
     doc = json.loads(rep.stdout)
     assert doc["deadlocks"]
     text = cli("report", "trace", cwd=tmp_path).stdout
-    assert "{\"type\"" not in text  # the watchdog's JSON is not shown as a detail
+    assert '{"type"' not in text  # the watchdog's JSON is not shown as a detail
     # both locks, each with a thread still waiting for it when the recording was stopped
     stuck = [row for row in doc["contention"] if row["waiting"]]
     assert len(stuck) == 2 and all(row["acquisitions"] == 1 for row in stuck)
