@@ -111,6 +111,15 @@ class Trace:
     def states(self) -> pl.DataFrame:
         return self._source.states()
 
+    def _only_kinds(self, *kinds: str) -> pl.DataFrame:
+        """The events of these kinds: on a loaded trace only they are read (the query
+        then holds them, not the whole trace); the rest's seq order is kept."""
+        import polars as pl
+
+        if self._source.whole:
+            return self.events()
+        return self._subset(pl.col("kind").is_in(kinds)).events()
+
     def _subset(self, predicate: pl.Expr, drop: tuple[str, ...] = ()) -> Trace:
         """A Trace over only the matching events (same actors, states and meta): on a
         loaded trace the filter is pushed into the scan, and the `drop` columns are left
@@ -268,13 +277,15 @@ class Trace:
     def message_queue_analysis(self) -> pl.DataFrame:
         from .analysis.messages import message_queue_analysis
 
-        return message_queue_analysis(self.events())
+        return message_queue_analysis(self._only_kinds("send", "receive"))
 
     def lock_contention(self) -> pl.DataFrame:
         """Per lock: acquisitions, how many waited and how long, how long it was held."""
         from .analysis.contention import lock_contention
 
-        return lock_contention(self.events())
+        return lock_contention(
+            self._only_kinds("lock_wait", "lock_acquire", "lock_release", "lock_timeout")
+        )
 
     # -- state --------------------------------------------------------------------
     def resolve_object(self, obj) -> str:

@@ -119,3 +119,33 @@ def test_scope_nb_host_names_the_host_of_a_persisted_process(tmp_path, monkeypat
     assert json.loads((unit / "metadata.json").read_text())["host"] == "rack_2_node_7"
     saved = Path(scope.load(tmp_path).save(tmp_path.parent / "saved"))
     assert json.loads((saved / "metadata.json").read_text())["host"] == "rack_2_node_7"
+
+
+def test_a_loaded_trace_answers_message_and_lock_queries_from_their_rows_alone(tmp_path):
+    """On a loaded trace these two read only the send/receive and lock rows (so a large
+    trace is never held whole for them), and answer as the live trace does."""
+    import queue
+    import threading
+
+    scope.start(persist_to_disk=True, persist_path=str(tmp_path / "raw"), flush_interval=0.05)
+    lock, q = threading.Lock(), queue.Queue(maxsize=2)
+
+    def produce():
+        for i in range(5):
+            with lock:
+                q.put(i)
+
+    producers = [threading.Thread(target=produce) for _ in range(3)]
+    for t in producers:
+        t.start()
+    got = [q.get() for _ in range(15)]
+    for t in producers:
+        t.join()
+    live = scope.stop().wait_written()
+    assert sorted(got) == sorted(list(range(5)) * 3)
+    loaded = scope.load(live.save(tmp_path / "saved"))
+    assert not loaded._source.whole  # a scan: the queries below take only their rows
+    for query in ("message_queue_analysis", "lock_contention"):
+        want, have = getattr(live, query)(), getattr(loaded, query)()
+        assert want.height >= 1 and have.equals(want), query
+    assert not loaded._source.whole
