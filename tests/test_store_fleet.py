@@ -77,18 +77,22 @@ def raw_ts(unit: Path) -> pl.Series:
     return pl.concat([pl.read_parquet(f, columns=["ts"]) for f in unit.glob("raw-*.parquet")])["ts"]
 
 
-BOOTS = ["one boot", "two boots"]
-
-
-@pytest.mark.parametrize("boots", BOOTS)
-def test_one_load_puts_two_hosts_on_one_axis_in_causal_order(tmp_path, boots):
+@pytest.fixture(scope="module", params=["one boot", "two boots"])
+def fleet(request, tmp_path_factory):
+    """alpha and beta's tree (beta in another boot's clock for "two boots"), the
+    wall-clock window around the run and each host's pid."""
     prefix = []
-    if boots == "two boots":
+    if request.param == "two boots":
         prefix = other_boot_prefix()
         if prefix is None:
             pytest.skip("no Linux time namespace here (unshare -U -r -T) to give beta its boot")
-    root = tmp_path / "fleet"
+    root = tmp_path_factory.mktemp("fleet")
     before, after, pids = run_fleet(root, prefix)
+    return request.param, root, before, after, pids
+
+
+def test_one_load_puts_two_hosts_on_one_axis_in_causal_order(fleet):
+    boots, root, before, after, pids = fleet
     assert sorted(pids) == ["alpha", "beta"] and len(list(root.iterdir())) == 2
     alpha, beta = (root / f"{h}-{pids[h]}" for h in ("alpha", "beta"))
     shift = raw_ts(beta).min() - raw_ts(alpha).min()  # what each perf counter wrote
@@ -108,6 +112,25 @@ def test_one_load_puts_two_hosts_on_one_axis_in_causal_order(tmp_path, boots):
     assert {m["host"] for m in trace.meta["processes"]} == {"alpha", "beta"}
     processes = trace.actors().filter(pl.col("kind") == "process")
     assert sorted(processes["pid"].to_list()) == sorted(pids.values())
+
+
+def test_duckdb_puts_the_raw_files_on_the_same_axis_with_each_process_anchor(fleet):
+    """docs/storage.md's query: raw ts plus the clock_offset of the metadata.json
+    beside each file."""
+    duckdb = pytest.importorskip("duckdb")
+    _, root, before, after, pids = fleet
+    rows = duckdb.sql(f"""
+        SELECT m.host, min(r.ts + m.clock_offset), max(r.ts + m.clock_offset), count(*)
+        FROM read_parquet('{root}/*/raw-*.parquet', filename = true) AS r
+        JOIN read_json('{root}/*/metadata.json', filename = true) AS m
+          ON parse_dirpath(r.filename) = parse_dirpath(m.filename)
+        GROUP BY m.host ORDER BY m.host
+    """).fetchall()
+    assert [host for host, *_ in rows] == ["alpha", "beta"]
+    for _, first, last, n in rows:
+        assert before <= first <= last <= after and n > 0
+    total = sum(n for *_, n in rows)
+    assert total == sum(raw_ts(d).len() for d in root.iterdir())
 
 
 def test_scope_nb_host_names_the_host_of_a_persisted_process(tmp_path, monkeypatch):
