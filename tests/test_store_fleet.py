@@ -40,7 +40,23 @@ def other_boot_prefix() -> list[str] | None:
     return prefix
 
 
-def run_fleet(root: Path, prefix_b: list[str]) -> tuple[int, int, dict[str, int]]:
+def same_pid_prefix() -> list[str] | None:
+    """A command prefix running a process as pid 1 of a PID namespace of its own (as in
+    a container), or None where none can be made."""
+    if sys.platform != "linux" or shutil.which("unshare") is None:
+        return None
+    prefix = ["unshare", "-U", "-r", "-p", "-f"]
+    probe = subprocess.run(
+        [*prefix, sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+    )
+    return prefix if probe.returncode == 0 and probe.stdout.strip() == "1" else None
+
+
+def run_fleet(
+    root: Path, prefix_b: list[str], prefix_a: tuple[str, ...] = ()
+) -> tuple[int, int, dict[str, int]]:
     """Hosts alpha and beta take ROUNDS turns each, alpha first; the wall-clock window
     around the whole run and each host's pid."""
     a_to_b, b_to_a = os.pipe(), os.pipe()
@@ -57,7 +73,7 @@ def run_fleet(root: Path, prefix_b: list[str]) -> tuple[int, int, dict[str, int]
 
     before = time.time_ns()
     members = {
-        "alpha": member("alpha", "1", b_to_a[0], a_to_b[1], []),
+        "alpha": member("alpha", "1", b_to_a[0], a_to_b[1], list(prefix_a)),
         "beta": member("beta", "0", a_to_b[0], b_to_a[1], prefix_b),
     }
     for fd in (*a_to_b, *b_to_a):
@@ -172,3 +188,36 @@ def test_a_loaded_trace_answers_message_and_lock_queries_from_their_rows_alone(t
         want, have = getattr(live, query)(), getattr(loaded, query)()
         assert want.height >= 1 and have.equals(want), query
     assert not loaded._source.whole
+
+
+def test_hosts_whose_processes_share_a_pid_keep_their_actors_apart(tmp_path):
+    """Two containers' processes, both pid 1: actor ids hold the pid, so the load
+    gives each its host (`T1:1@alpha`) instead of merging the two."""
+    prefix = same_pid_prefix()
+    if prefix is None:
+        pytest.skip("no Linux PID namespace here (unshare -U -r -p -f) to share a pid")
+    root = tmp_path / "fleet"
+    _, _, pids = run_fleet(root, prefix, tuple(prefix))
+    assert pids == {"alpha": 1, "beta": 1}
+    trace = scope.load(root)
+    actors = trace.actors()
+    processes = actors.filter(pl.col("kind") == "process")
+    assert sorted(processes["actor"].to_list()) == ["P1@alpha", "P1@beta"]
+    ev = trace.events()
+    assert set(ev["actor"].drop_nulls().to_list()) <= set(actors["actor"].to_list())
+    steps = ev.filter((pl.col("kind") == "call") & (pl.col("function") == "step"))
+    want = [(h, f"host='{h}', turn={t}") for t in range(ROUNDS) for h in ("alpha", "beta")]
+    have = [(a.rsplit("@", 1)[1], d) for a, d in steps.select("actor", "detail").iter_rows()]
+    assert have == want
+    for host in ("alpha", "beta"):  # each host's threads: the process's own, apart
+        mine = actors.filter(pl.col("actor").str.ends_with(f"@{host}"))
+        assert mine.height >= 2 and set(mine["parent"].drop_nulls()) <= {f"P1@{host}"}
+
+
+def test_hosts_with_distinct_pids_keep_the_ids_they_were_recorded_with(fleet):
+    _, root, _, _, pids = fleet
+    actors = scope.load(root).actors()
+    assert not actors["actor"].str.contains("@").any()
+    assert sorted(actors.filter(pl.col("kind") == "process")["actor"].to_list()) == sorted(
+        f"P{p}" for p in pids.values()
+    )
