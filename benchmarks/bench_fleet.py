@@ -291,7 +291,13 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(tree, ignore_errors=True)
     width = max(len(k) for k, _ in rows)
-    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, cap {args.cap_gb:g} GiB")
+    from scope_nb.recorder.buffer import backend_status
+
+    status = backend_status()
+    print(
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, cap {args.cap_gb:g} GiB, "
+        f"recorder back-end {status.backend} {status.reason}".rstrip()
+    )
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
 
