@@ -17,8 +17,16 @@ METADATA = "metadata.json"
 TRACE_FORMAT = "scope_nb"
 
 
+HOST_ENV = "SCOPE_NB_HOST"
+
+
 def host_name() -> str:
-    return socket.gethostname().replace("/", "_").replace("-", "_") or "host"
+    """The host as trace directories (`<host>-<pid>`) and metadata name it: $SCOPE_NB_HOST
+    when set (a fleet names its machines itself, e.g. containers whose hostnames are
+    random), else the system's host name; "/" and "-" become "_" so the name is one
+    path component and the directory name splits at its last "-"."""
+    name = os.environ.get(HOST_ENV) or socket.gethostname()
+    return name.replace("/", "_").replace("-", "_") or "host"
 
 
 def private_dir(path: str | os.PathLike) -> Path:

@@ -258,6 +258,34 @@ def read_unit(unit: Path) -> Unit:
     return Unit(unit, meta, events.lazy(), actors, states)
 
 
+# -- hosts whose processes share a pid ------------------------------------------------------
+# the recorder's actor ids: P<pid>, and <letter><n>:<pid> (recorder.actors_registry)
+_ACTOR_ID = r"^((?:P|[A-Z]\d+:)\d+)$"
+
+
+def qualify_hosts(units: list[Unit]) -> None:
+    """Actor ids hold the pid, and processes of different hosts may have the same one
+    (containers often do): when the units hold such a pair, every actor id of every
+    unit gets its host (`T1:7@alpha`, `P7@alpha`), so two hosts' actors are never
+    merged into one. Otherwise ids are left as recorded."""
+    hosts: dict[int, set[str]] = {}
+    for u in units:
+        if _is_int(u.meta.get("pid")):
+            hosts.setdefault(u.meta["pid"], set()).add(str(u.meta.get("host")))
+    if all(len(h) < 2 for h in hosts.values()):
+        return
+    for u in units:
+        host = str(u.meta.get("host") or "host")
+        u.events = u.events.with_columns(_with_host(host, "actor", "target"))
+        u.actors = u.actors.with_columns(_with_host(host, "actor", "parent", "supervisor"))
+        u.states = u.states.with_columns(_with_host(host, "actor"))
+
+
+def _with_host(host: str, *cols: str) -> list[pl.Expr]:
+    suffix = "${1}@" + host.replace("$", "$$")
+    return [pl.col(c).str.replace(_ACTOR_ID, suffix) for c in cols]
+
+
 # -- merging ------------------------------------------------------------------------------
 def merge_events(units: list[Unit]) -> pl.LazyFrame:
     """All units' events on one time axis, with a new global seq (and the seq links
@@ -378,6 +406,7 @@ def read_trace(path, *more, trusted: bool = False) -> tuple[Scan, dict[str, Any]
                 seen.add(u.resolve())
                 dirs.append(u)
     units = [read_unit(d) for d in dirs]
+    qualify_hosts(units)
     return (
         Scan(
             merge_events(units),

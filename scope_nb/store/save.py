@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 from pathlib import Path
 
 import polars as pl
@@ -74,7 +73,7 @@ def save_trace(trace, path) -> str:
             "format": files.TRACE_FORMAT,
             "layout": "final",
             "schema_version": SCHEMA_VERSION,
-            "host": socket.gethostname(),
+            "host": files.host_name(),
             "pid": pids[0] if len(pids) == 1 else pids,
             "options": _jsonable(meta.get("options")),
             "dropped": trace.dropped_by_reason,

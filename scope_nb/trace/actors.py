@@ -52,7 +52,7 @@ class ActorQueries(TraceBase):
     def message_queue_analysis(self) -> pl.DataFrame:
         from ..analysis.messages import message_queue_analysis
 
-        return message_queue_analysis(self.events())
+        return message_queue_analysis(self._only_kinds("send", "receive"))
 
     def get_crash_events(self, obj_or_actor=None):
         from ..analysis.crashes import get_crash_events

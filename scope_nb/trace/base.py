@@ -106,6 +106,15 @@ class TraceBase:
     def states(self) -> pl.DataFrame:
         return self._source.states()
 
+    def _only_kinds(self, *kinds: str) -> pl.DataFrame:
+        """The events of these kinds: on a loaded trace only they are read (the query
+        then holds them, not the whole trace); the rest's seq order is kept."""
+        import polars as pl
+
+        if self._source.whole:
+            return self.events()
+        return self._subset(pl.col("kind").is_in(kinds)).events()
+
     def _subset(self, predicate: pl.Expr, drop: tuple[str, ...] = ()) -> Self:
         """A Trace over only the matching events (same actors, states and meta): on a
         loaded trace the filter is pushed into the scan, and the `drop` columns are left

@@ -20,7 +20,9 @@ class SyncQueries(TraceBase):
         """Per lock: acquisitions, how many waited and how long, how long it was held."""
         from ..analysis.contention import lock_contention
 
-        return lock_contention(self.events())
+        return lock_contention(
+            self._only_kinds("lock_wait", "lock_acquire", "lock_release", "lock_timeout")
+        )
 
     def detect_race_conditions(self, timeline=None) -> list:
         from ..analysis.races import detect_race_conditions
