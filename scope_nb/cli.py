@@ -318,6 +318,8 @@ def _run(args) -> int:
             print(e.code, file=sys.stderr)
     except KeyboardInterrupt:
         code = EXIT_TIMEOUT if run.timed_out else EXIT_INTERRUPT
+        if not run.timed_out:
+            run.keep_waits()  # Ctrl-C on a hung program: what its other threads wait on
     except BaseException as e:
         _program_crashed(run.rec, e)
         code = EXIT_CRASH

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import textwrap
@@ -145,6 +146,41 @@ def test_timeout_ends_a_run_whose_main_thread_returned_before_a_stuck_thread(tmp
     [hang] = [r for r in trace.detect_stalls() if r.kind == "hang"]
     assert "stuck (T" in hang.summary and "waits on event" in hang.summary
     assert hang.location.endswith("stuck.py:7") and "never.wait()" in hang.stacks[hang.actor]
+
+
+CTRL_C = textwrap.dedent("""
+    import threading
+    never = threading.Event()
+    started = threading.Event()
+    def stuck():
+        started.set()
+        never.wait()
+    threading.Thread(target=stuck, name="stuck", daemon=True).start()
+    started.wait()
+    print("stuck now", flush=True)
+    threading.Event().wait()
+""")
+
+
+def test_ctrl_c_on_a_hung_program_keeps_what_its_threads_wait_on(tmp_path):
+    (tmp_path / "hung.py").write_text(CTRL_C)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "scope_nb", "run", "-q", "-o", "trace", "hung.py"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert p.stdout.readline() == "stuck now\n"
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 130, err
+    stalls = scope.load(tmp_path / "trace").detect_stalls()
+    [hang] = [r for r in stalls if r.kind == "hang"]
+    assert "stuck (T" in hang.summary and "waits on event never" in hang.summary
 
 
 def test_exit_codes_and_one_line_errors(tmp_path):
