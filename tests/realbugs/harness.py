@@ -35,9 +35,8 @@ class Case:
         None  # what the trace shows instead, where one run cannot name it
     )
     shows_text: str | None = None
-    gaps: tuple[
-        tuple[str, Callable[[Any], Any]], ...
-    ] = ()  # facts the report should name but does not
+    # facts the report should name but does not
+    gaps: tuple[tuple[str, Callable[[Any], Any]], ...] = ()
 
 
 @dataclass

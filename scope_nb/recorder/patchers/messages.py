@@ -78,9 +78,8 @@ class _Box:
         # first seen come out first, without a message id
         self.fifo: deque | None = deque() if fifo else None
         self.untracked = untracked
-        self.pending: dict[
-            int, list[tuple[int, int]]
-        ] = {}  # others: id(item) -> [(msg_id, put perf ns)]
+        # others: id(item) -> [(msg_id, put perf ns)]
+        self.pending: dict[int, list[tuple[int, int]]] = {}
 
 
 class _Letter:
@@ -102,9 +101,8 @@ class _Mail:
         self.boxes: dict[int, _Box] = {}
         self.letters: dict[int, tuple[weakref.ref, _Letter]] = {}
         self.names: set[str] = set()
-        self.user_classes: list[
-            type
-        ] = []  # the program's queue classes whose _put / _get are wrapped
+        # the program's queue classes whose _put / _get are wrapped
+        self.user_classes: list[type] = []
         self.numbers = itertools.count(1)
         self.lock = original(threading, "Lock")()  # new queues / futures only, never per message
 

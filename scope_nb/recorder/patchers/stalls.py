@@ -71,9 +71,8 @@ class StallState:
     def __init__(self, rec):
         self.rec = rec
         self.threshold = int(rec.options.slow_callback * 1e9)
-        self.running: dict[
-            int, list
-        ] = {}  # loop thread ident -> [t0, handle, (location, stack) | None]
+        # loop thread ident -> [t0, handle, (location, stack) | None]
+        self.running: dict[int, list] = {}
         self.cycles: set[frozenset[int]] = set()
         self.stop = threading.Event()
         self.monitor: threading.Thread | None = None

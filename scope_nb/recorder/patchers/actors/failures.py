@@ -36,9 +36,8 @@ class Failures:
     def __init__(self, rec):
         self.rec = rec
         self.waiting: dict[int, Failure] = {}  # id(task) -> its failure, the task alive
-        self.gone: dict[
-            int, Failure
-        ] = {}  # the task freed: retrieved, unless asyncio complains now
+        # the task freed: retrieved, unless asyncio complains now
+        self.gone: dict[int, Failure] = {}
 
     def ended(self, actor: str, task, ts: int, text: tuple[str, str, str | None]) -> None:
         coro = task.get_coro()

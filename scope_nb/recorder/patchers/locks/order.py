@@ -15,9 +15,8 @@ class LockOrder:
     def __init__(self, rec, taken):
         self.rec = rec
         self._taken = taken  # (actor, lock) -> where the actor took the lock it holds
-        self.edges: dict[
-            tuple[str, str], tuple[str, tuple | None, tuple | None]
-        ] = {}  # a->b: actor, a at, b at
+        # a->b: actor, a at, b at
+        self.edges: dict[tuple[str, str], tuple[str, tuple | None, tuple | None]] = {}
         self.succ: dict[str, set[str]] = {}
         self.reported: set[frozenset[str]] = set()
 

@@ -56,9 +56,8 @@ class LockState:
         # (actor, lock) -> where it was taken (a C core keeps that itself: `_taken`)
         self.taken_at: dict[tuple[str, str], tuple | None] = {}
         self.cores: dict[str, weakref.ref] = {}  # lock name -> its C core, when it has one
-        self.initial: dict[
-            str, str
-        ] = {}  # semaphore name -> its initial value (its acquires' detail)
+        # semaphore name -> its initial value (its acquires' detail)
+        self.initial: dict[str, str] = {}
         self.registry: dict[int, tuple[weakref.ref, str]] = {}  # patched-class instances
         self.names = LockNames(rec.fault)
         self.graph = LockOrder(rec, self._taken)

@@ -80,12 +80,10 @@ class Traced(Snapshots):
         self.has_dict = type(_own_dict(obj)) is dict
         # its __dict__, unrecorded
         self.vars = functools.partial(object.__getattribute__, obj, "__dict__")
-        self.current: dict[
-            str, Any
-        ] = {}  # attr -> fingerprint (atomic value / pickle bytes / chunk pickles / Unpicklable)
-        self.payloads: dict[
-            str, Any
-        ] = {}  # attr -> what a keyframe stores (_FROM_SHADOW: pickle shadow[attr] then)
+        # attr -> fingerprint (atomic value / pickle bytes / chunk pickles / Unpicklable)
+        self.current: dict[str, Any] = {}
+        # attr -> what a keyframe stores (_FROM_SHADOW: pickle shadow[attr] then)
+        self.payloads: dict[str, Any] = {}
         self.reprs: dict[str, str] = {}  # attr -> bounded repr (also: the names in the state)
         self.shadow: dict[str, Any] = {}  # attr -> a private copy of a big list/dict, for diffs
         self.since_kf = 0
