@@ -148,7 +148,7 @@ class Watchdog:
             name = (
                 getattr(target, "name", None)
                 if isinstance(target, locks._Traced)
-                else st.lookup(target)
+                else st.instances.lookup(target)
             )
         if name is None and kind.startswith("queue"):
             name = next((n for n, q in list(self.rec.queues.items()) if q is obj), None)

@@ -22,7 +22,7 @@ def _async_acquire(st: LockState, orig_acquire, semaphore: bool):
     when the waiting task is cancelled), then the acquisition."""
 
     async def acquire(self):
-        name = st.lookup(self)
+        name = st.instances.lookup(self)
         if name is None:
             return await orig_acquire(self)
         b, actor, loc, before = st.context(_getframe())
@@ -67,14 +67,14 @@ def asyncio_patches(st: LockState):
     sem_init = semaphore_init(st, sem_cls, "AsyncSemaphore")
 
     def release(self):
-        name = st.lookup(self)
+        name = st.instances.lookup(self)
         if name is not None and self._locked:
             st.dropped(st.dropping(name, _getframe(1)))
         return orig_release(self)
 
     def sem_release(self):
         # BoundedSemaphore.release raises before calling this when it would overflow
-        name = st.lookup(self)
+        name = st.instances.lookup(self)
         if name is not None:
             st.dropped(st.dropping(name, _getframe(1), True))
         return orig_sem_release(self)
@@ -85,17 +85,17 @@ def asyncio_patches(st: LockState):
             frame = creator(sys._getframe(1), self)
             if st.user_frame(frame):
                 lock = asyncio.Lock()
-                st.register(lock, st.name_for(frame, "AsyncCondition"))
+                st.instances.register(lock, st.name_for(frame, "AsyncCondition"))
         orig_cond_init(self, lock)
 
     def set(self):  # noqa: A001 - the method's name
-        name = st.lookup(self)
+        name = st.instances.lookup(self)
         if name is not None:
             st.rec.emit("event_set", name, location=where())
         return orig_set(self)
 
     async def wait(self):
-        name = st.lookup(self)
+        name = st.instances.lookup(self)
         if name is None:
             return await orig_wait(self)
         t0 = perf_ns()

@@ -69,9 +69,9 @@ def trace_lock(rec, lock: Any, name: str | None = None) -> Any:
                 "which "
                 "is not traced; accepted: a Condition made with its own lock or an asyncio.Lock"
             )
-        if st.lookup(lock._lock) is not None:
+        if st.instances.lookup(lock._lock) is not None:
             return _again(st, lock, lock._lock, name)
-        st.register(lock._lock, st.name_for(frame, "AsyncCondition", name))
+        st.instances.register(lock._lock, st.name_for(frame, "AsyncCondition", name))
         # it exported its lock's methods when made: bound before they were patched
         lock.acquire, lock.release = lock._lock.acquire, lock._lock.release
         return lock
@@ -83,9 +83,9 @@ def trace_lock(rec, lock: Any, name: str | None = None) -> Any:
         (asyncio.Semaphore, "AsyncSemaphore"),
     ):
         if isinstance(lock, cls):
-            if st.lookup(lock) is not None:
+            if st.instances.lookup(lock) is not None:
                 return _again(st, lock, lock, name)
-            st.register(lock, st.name_for(frame, label, name))
+            st.instances.register(lock, st.name_for(frame, label, name))
             return lock
     raise TypeError(f"trace_lock: lock must be one of {_ACCEPTED}; got {kind}")
 

@@ -30,8 +30,8 @@ def adopt_globals(st: LockState, module: types.ModuleType) -> int:
     n = 0
     try:
         for var, value in list(vars(module).items()):
-            if issubclass(type(value), _BY_IDENTITY) and st.lookup(value) is None:
-                st.register(value, st.names.name_after(var))
+            if issubclass(type(value), _BY_IDENTITY) and st.instances.lookup(value) is None:
+                st.instances.register(value, st.names.name_after(var))
                 n += 1
     except Exception as e:
         st.rec.fault("locks:module", e)

@@ -19,7 +19,7 @@ def adopt(st: LockState, value, name: str) -> None:
     try:
         if isinstance(value, threading.Condition | asyncio.Condition):
             value = value._lock
-        old = value.name if isinstance(value, _Traced) else st.lookup(value)
+        old = value.name if isinstance(value, _Traced) else st.instances.lookup(value)
         if old is None or old not in names.auto or old in st.used or name in names.given:
             return
         if isinstance(value, _Traced):
@@ -32,7 +32,7 @@ def adopt(st: LockState, value, name: str) -> None:
                 if old in table:
                     table[name] = table.pop(old)
         else:
-            st.registry[id(value)] = (st.registry[id(value)][0], name)
+            st.instances.registry[id(value)] = (st.instances.registry[id(value)][0], name)
             if old in st.initial:
                 st.initial[name] = st.initial.pop(old)
         names.auto.discard(old)
@@ -45,7 +45,7 @@ def rename(st: LockState, value, new: str) -> str:
     """The program names a traced lock (`trace_lock(lock, name)`): it stays one lock,
     under `new` (made unique), and the rows recorded under its old name show the new
     one too (`renamed`, applied where the events frame is built). Returns its name."""
-    old = value.name if isinstance(value, _Traced) else st.lookup(value)
+    old = value.name if isinstance(value, _Traced) else st.instances.lookup(value)
     names = st.names
     if old is None or new == old:
         names.auto.discard(old)  # the program's choice from now on: no traced object renames it
@@ -60,7 +60,7 @@ def rename(st: LockState, value, new: str) -> str:
         else:
             value.name = new
     else:
-        st.registry[id(value)] = (st.registry[id(value)][0], new)
+        st.instances.registry[id(value)] = (st.instances.registry[id(value)][0], new)
     for table in (st.owners, st.cores, st.initial):
         if old in table:
             table[new] = table.pop(old)

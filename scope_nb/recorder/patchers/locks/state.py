@@ -14,6 +14,7 @@ from ....clock import perf_ns
 from ....schema import KIND_CODE, TRY_ACQUIRE
 from ... import session
 from ...buffer import KIND_BITS, RICH, ThreadBuffer, fast_module
+from .instances import Instances
 from .naming import _SKIP_FILES, LockNames, where
 from .order import LockOrder
 
@@ -58,7 +59,7 @@ class LockState:
         self.cores: dict[str, weakref.ref] = {}  # lock name -> its C core, when it has one
         # semaphore name -> its initial value (its acquires' detail)
         self.initial: dict[str, str] = {}
-        self.registry: dict[int, tuple[weakref.ref, str]] = {}  # patched-class instances
+        self.instances = Instances(rec)  # instances of the patched lock classes
         self.names = LockNames(rec.fault)
         self.graph = LockOrder(rec, self._taken)
         # names recorded by the Python paths (a C core's caches say its own)
@@ -72,52 +73,10 @@ class LockState:
         self.k_acquire = _code("lock_acquire", kinds)
         self.k_release = _code("lock_release", kinds)
         self.k_timeout = _code("lock_timeout", kinds)
-        self.hub = self._hub(rec)
-
-    def _hub(self, rec):
-        """The C side of this bookkeeping (record/_fastlocks.c), or None: not built,
-        SCOPE_NB_PURE, or sampling (which the Python push does)."""
-        hub = getattr(rec.store.fast, "LockHub", None)
-        if hub is None or C_CORE is None or rec.store.sample_rate < 1.0:
-            return None
-        hub = hub(
-            local=self.local,
-            new_buffer=rec.buffer,
-            buffer_type=ThreadBuffer,
-            current_actor=rec.current_actor,
-            fault=rec.fault,
-            skip_files=_SKIP_FILES,
-            held=self.held,
-            taken_at=self.taken_at,
-            order=self._order,
-            k_acquire=self.k_acquire,
-            k_release=self.k_release,
-            chunk=rec.store.chunk_size,
-            timeout_max=_TIMEOUT_MAX,
-            tried=TRY_ACQUIRE,
-        )
-        rec.switches.append(hub)  # its `running` follows the recorder's
-        return hub
+        self.hub = _hub(self, rec)
 
     def name_for(self, frame, kind: str, given: str | None = None) -> str:
         return self.names.name_for(frame, kind, given)
-
-    # -- registry of patched-class instances ----------------------------------------
-    def register(self, obj, name: str) -> None:
-        key = id(obj)
-        reg = self.registry
-
-        def gone(ref, key=key):
-            if reg.get(key, (None,))[0] is ref:
-                reg.pop(key, None)
-
-        reg[key] = (weakref.ref(obj, gone), name)
-
-    def lookup(self, obj) -> str | None:
-        e = self.registry.get(id(obj))
-        if e is not None and e[0]() is obj and self.rec.running:
-            return e[1]
-        return None
 
     def user_frame(self, frame) -> bool:
         return frame is not None and self.rec.running and self.rec.is_user_code(frame.f_code)
@@ -310,3 +269,29 @@ class LockState:
 
     def _order(self, before: tuple[str, ...], name: str, actor: str, loc) -> None:
         self.graph.add(before, name, actor, loc)
+
+
+def _hub(st: LockState, rec):
+    """The C side of `st`'s bookkeeping (record/_fastlocks.c), or None: not built,
+    SCOPE_NB_PURE, or sampling (which the Python push does)."""
+    hub = getattr(rec.store.fast, "LockHub", None)
+    if hub is None or C_CORE is None or rec.store.sample_rate < 1.0:
+        return None
+    hub = hub(
+        local=st.local,
+        new_buffer=rec.buffer,
+        buffer_type=ThreadBuffer,
+        current_actor=rec.current_actor,
+        fault=rec.fault,
+        skip_files=_SKIP_FILES,
+        held=st.held,
+        taken_at=st.taken_at,
+        order=st._order,
+        k_acquire=st.k_acquire,
+        k_release=st.k_release,
+        chunk=rec.store.chunk_size,
+        timeout_max=_TIMEOUT_MAX,
+        tried=TRY_ACQUIRE,
+    )
+    rec.switches.append(hub)  # its `running` follows the recorder's
+    return hub

@@ -26,7 +26,7 @@ def registering_init(st: LockState, cls, kind: str):
         if st.rec.running:
             frame = creator(sys._getframe(1), self)
             if st.user_frame(frame):
-                st.register(self, st.name_for(frame, kind))
+                st.instances.register(self, st.name_for(frame, kind))
 
     __init__.__wrapped__ = orig_init
     return __init__
@@ -54,7 +54,7 @@ def semaphore_init(st: LockState, cls, kind: str):
 
     def __init__(self, *args, **kwargs):
         init(self, *args, **kwargs)
-        name = st.lookup(self)
+        name = st.instances.lookup(self)
         if name is not None:
             st.initial[name] = str(self._value)
 
@@ -70,7 +70,7 @@ def semaphore_patches(st: LockState):
     __init__ = semaphore_init(st, cls, "Semaphore")
 
     def acquire(self, blocking=True, timeout=None):
-        name = st.lookup(self)
+        name = st.instances.lookup(self)
         if name is None or (not blocking and timeout is not None):
             return orig_acquire(self, blocking, timeout)
         value = st.initial.get(name)
@@ -90,7 +90,7 @@ def semaphore_patches(st: LockState):
         return ok
 
     def _drops(self, n):
-        name = st.lookup(self)
+        name = st.instances.lookup(self)
         if name is not None and type(n) is int and n >= 1:
             f = _getframe(1)
             for _ in range(n):
@@ -123,13 +123,13 @@ def event_patches(st: LockState):
     orig_wait = cls.wait
 
     def set(self):  # noqa: A001 - the method's name
-        name = st.lookup(self)
+        name = st.instances.lookup(self)
         if name is not None:
             st.rec.emit("event_set", name, location=where())
         return orig_set(self)
 
     def wait(self, timeout=None):
-        name = st.lookup(self)
+        name = st.instances.lookup(self)
         if name is None:
             return orig_wait(self, timeout)
         t0 = perf_ns()
