@@ -13,9 +13,10 @@ Key-level accesses of the dicts, sets and lists it holds (`self.d[k] += 1`,
 docstring says what that gives up).
 
 Modules: `hooks` (the traced subclass), `items` (the container substitutes), `traced`
-(one object's events), `snapshots` and `diffs` (its state history), `events` (shared
-constants and locations), `api` (`trace_object`, `@traced`, naming), `report` (the
-STATES rows).
+(one object's reads and writes), `method_calls` (its methods' call / return rows),
+`snapshots` and `diffs` (its state history), `events` (shared constants and
+locations), `api` (`trace_object`, `@traced`, naming), `report` (the STATES rows),
+`own_classes` (`races=True`).
 
 States rows are kept raw in `rec.parts.states` and turned into the STATES
 columns by `states_rows(rec)`. Each row stores, per attribute in `attrs`, one op:

@@ -8,13 +8,11 @@ import functools
 import types
 from typing import Any
 
-from .... import clock
 from ....values import ATOMIC, REDACTED
 from .events import (
     _K_READ,
     _K_WRITE,
     _MISSING,
-    _args,
     _busy,
     _get_ident,
     _getframe,
@@ -26,7 +24,7 @@ from .events import (
     _where,
     _where_from,
 )
-from .snapshots import Snapshots
+from .method_calls import MethodCalls
 
 
 class Objects:
@@ -65,7 +63,7 @@ class Objects:
         return tuple(h) if h else ()
 
 
-class Traced(Snapshots):
+class Traced(MethodCalls):
     """One traced object: its last snapshot and where its history goes."""
 
     def __init__(self, objs: Objects, obj: Any, cls: type, sub: type, name: str):
@@ -293,68 +291,6 @@ class Traced(Snapshots):
     def deleted(self, attr: str) -> None:
         """After `del obj.attr`."""
         self._wrote_slow(attr, None, deleted=True)
-
-    def enter(self, method: str, fn, args, kwargs) -> tuple:
-        rec = self.rec
-        actor = rec.current_actor()
-        self.depth[actor] = self.depth.get(actor, 0) + 1
-        ident = _get_ident()
-        _busy.add(ident)
-        try:
-            rec.emit(
-                "call",
-                None,
-                _args(rec, fn, args, kwargs),
-                obj=self.name,
-                actor=actor,
-                function=fn.__qualname__,
-                module=fn.__module__,
-                location=_where(),
-            )
-        except Exception as e:
-            rec.fault("objects:call", e)
-        finally:
-            _busy.discard(ident)
-        return actor, method, fn, clock.perf_ns()
-
-    def leave(self, ctx: tuple, result: Any = None, exc: BaseException | None = None) -> None:
-        actor, method, fn, t0 = ctx
-        rec = self.rec
-        ident = _get_ident()
-        _busy.add(ident)
-        try:
-            d = self.depth.get(actor, 1) - 1
-            self.depth[actor] = d
-            took = clock.perf_ns() - t0
-            if exc is None:
-                rec.emit(
-                    "return",
-                    None,
-                    result,
-                    obj=self.name,
-                    actor=actor,
-                    function=fn.__qualname__,
-                    module=fn.__module__,
-                    duration_ns=took,
-                )
-            else:
-                rec.emit(
-                    "exception",
-                    None,
-                    f"{type(exc).__qualname__}|{rec.fmt.repr(exc)}",
-                    obj=self.name,
-                    actor=actor,
-                    function=fn.__qualname__,
-                    module=fn.__module__,
-                    duration_ns=took,
-                    raw=True,
-                )
-            if d <= 0 and self.objs.states and self.live:
-                self.commit(method, actor, _where())
-        except Exception as e:
-            rec.fault("objects:return", e)
-        finally:
-            _busy.discard(ident)
 
 
 def _own_dict(obj: Any) -> Any:
