@@ -1,12 +1,16 @@
 """Small patches between two structural copies of a value (the recorder's private
 copy and the new one): a dict's updated and removed items, a list's one contiguous
-changed run. Only the recorder's copies are compared, never the program's objects."""
+changed run; and how one attribute's change since the last snapshot is told
+(`AttributeDiffs._diff`). Only the recorder's copies are compared, never the program's
+objects."""
 
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
-from .events import CHUNK
+from ....values import ATOMIC, REDACTED, Unpicklable, clone, copy_value
+from .events import _FROM_SHADOW, _MISSING, CHUNK, PATCH_MIN
 
 
 def _patch(old: dict, new: dict, full_size: int):
@@ -96,3 +100,107 @@ def _apply(value, op: str, arg) -> None:
         for k in rem:
             value.pop(k, None)
         value.update(upd)
+
+
+class AttributeDiffs:
+    """The change of one attribute since the last snapshot, as (op, payload): part of
+    `Snapshots`, whose snapshot fields (`current`, `shadow`, `payloads`, `reprs`,
+    `mutable`) it reads and updates."""
+
+    def _diff(self, n: str, v: Any, secret: bool):
+        """(op, payload) when attribute n changed to v since the last snapshot, else None.
+        Updates the snapshot."""
+        t = type(v)
+        if t in ATOMIC:
+            self.mutable.discard(n)
+            prev = self.current.get(n, _MISSING)
+            if prev is v or (type(prev) is t and prev == v):
+                return None
+            self.current[n] = v
+            self.shadow.pop(n, None)
+            if secret:
+                self.reprs[n] = self.payloads[n] = REDACTED
+                return "set", REDACTED
+            self.reprs[n] = self.rec.fmt.repr(v)
+            p = self.payloads[n] = (
+                v if t is not bytes else pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)
+            )
+            return "set", p
+        self.mutable.add(n)
+        # from here on, only the recorder's own copy is compared, pickled and patched
+        c = copy_value(v, self.rec.fmt)
+        if type(c) is list and not secret and len(c) >= PATCH_MIN:
+            d = self._diff_list(n, c, v)
+            if d is not _MISSING:
+                return d
+        try:
+            blob, plain = pickle.dumps(c, protocol=pickle.HIGHEST_PROTOCOL), None
+        except Exception:  # a copy of an instance of a class that is not importable
+            blob, plain = None, Unpicklable(v, self.rec.fmt)
+        fp = blob if blob is not None else plain
+        prev = self.current.get(n, _MISSING)
+        if prev is not _MISSING and (prev is fp or (type(prev) is type(fp) and prev == fp)):
+            return None
+        self.current[n] = fp
+        if secret:
+            self.reprs[n] = self.payloads[n] = REDACTED
+            self.shadow.pop(n, None)
+            return "set", REDACTED
+        self.reprs[n] = self.rec.fmt.repr(v)
+        self.payloads[n] = fp
+        op = None
+        old = self.shadow.get(n)
+        if blob is not None and type(old) is dict and type(c) is dict:
+            op = _patch(old, c, len(blob))
+            if op is not None:
+                _apply(old, "dict", op[2])
+                if pickle.dumps(old, protocol=pickle.HIGHEST_PROTOCOL) != blob:
+                    op = None  # == saw equal what pickle does not (1 == 1.0, shared references)
+        if op is None:
+            if blob is not None and type(c) is dict and len(c) >= PATCH_MIN:
+                self.shadow[n] = clone(c)
+            else:
+                self.shadow.pop(n, None)
+            return "set", fp
+        return op[0], op[1]
+
+    def _diff_list(self, n: str, v: list, live: list):
+        """_diff for a big list (`v`, the copy of the object's list `live`): its
+        fingerprint is the pickles of its CHUNK-element slices, so a change is found,
+        and located, at the cost of one pickling of the list (no second pickling to
+        check a patch). _MISSING when the list cannot be pickled (the general path
+        decides)."""
+        try:
+            dumps = pickle.dumps
+            blobs = tuple(
+                [
+                    dumps(v[i : i + CHUNK], protocol=pickle.HIGHEST_PROTOCOL)
+                    for i in range(0, len(v), CHUNK)
+                ]
+            )
+        except BaseException:
+            return _MISSING
+        prev = self.current.get(n)
+        if type(prev) is tuple and prev == blobs:
+            return None
+        self.current[n] = blobs
+        self.reprs[n] = self.rec.fmt.repr(live)
+        old = self.shadow.get(n)
+        blob = None
+        if type(prev) is tuple and type(old) is list:
+            try:
+                start, end, items = _splice(old, v, prev, blobs)
+                blob = pickle.dumps((start, end, items), protocol=pickle.HIGHEST_PROTOCOL)
+                fresh = clone(items)
+            except Exception:
+                blob = None
+        if blob is not None:
+            old[start:end] = fresh  # the private copy follows, with copies of the new items
+            if len(blob) * 2 < sum(map(len, blobs)):
+                self.payloads[n] = _FROM_SHADOW
+                return "splice", blob
+            full = self.payloads[n] = pickle.dumps(old, protocol=pickle.HIGHEST_PROTOCOL)
+            return "set", full
+        full = self.payloads[n] = pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)
+        self.shadow[n] = clone(v)
+        return "set", full

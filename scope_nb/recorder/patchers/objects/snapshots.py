@@ -7,12 +7,12 @@ import pickle
 from typing import Any
 
 from .... import clock
-from ....values import ATOMIC, REDACTED, Unpicklable, clone, copy_value
-from .diffs import _apply, _patch, _splice
-from .events import _FROM_SHADOW, _K_STATE, _MISSING, CHUNK, KEYFRAME_EVERY, PATCH_MIN, _push
+from ....values import REDACTED
+from .diffs import AttributeDiffs
+from .events import _FROM_SHADOW, _K_STATE, _MISSING, KEYFRAME_EVERY, _push
 
 
-class Snapshots:
+class Snapshots(AttributeDiffs):
     """The state history of one traced object: its last snapshot (fingerprints, payloads,
     texts, private copies of big values) and the rows recorded when it changes. Mixed
     into `Traced`, which sets the attributes used here."""
@@ -174,101 +174,3 @@ class Snapshots:
         if p is _FROM_SHADOW:
             p = self.payloads[n] = pickle.dumps(self.shadow[n], protocol=pickle.HIGHEST_PROTOCOL)
         return p
-
-    def _diff(self, n: str, v: Any, secret: bool):
-        """(op, payload) when attribute n changed to v since the last snapshot, else None.
-        Updates the snapshot."""
-        t = type(v)
-        if t in ATOMIC:
-            self.mutable.discard(n)
-            prev = self.current.get(n, _MISSING)
-            if prev is v or (type(prev) is t and prev == v):
-                return None
-            self.current[n] = v
-            self.shadow.pop(n, None)
-            if secret:
-                self.reprs[n] = self.payloads[n] = REDACTED
-                return "set", REDACTED
-            self.reprs[n] = self.rec.fmt.repr(v)
-            p = self.payloads[n] = (
-                v if t is not bytes else pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)
-            )
-            return "set", p
-        self.mutable.add(n)
-        # from here on, only the recorder's own copy is compared, pickled and patched
-        c = copy_value(v, self.rec.fmt)
-        if type(c) is list and not secret and len(c) >= PATCH_MIN:
-            d = self._diff_list(n, c, v)
-            if d is not _MISSING:
-                return d
-        try:
-            blob, plain = pickle.dumps(c, protocol=pickle.HIGHEST_PROTOCOL), None
-        except Exception:  # a copy of an instance of a class that is not importable
-            blob, plain = None, Unpicklable(v, self.rec.fmt)
-        fp = blob if blob is not None else plain
-        prev = self.current.get(n, _MISSING)
-        if prev is not _MISSING and (prev is fp or (type(prev) is type(fp) and prev == fp)):
-            return None
-        self.current[n] = fp
-        if secret:
-            self.reprs[n] = self.payloads[n] = REDACTED
-            self.shadow.pop(n, None)
-            return "set", REDACTED
-        self.reprs[n] = self.rec.fmt.repr(v)
-        self.payloads[n] = fp
-        op = None
-        old = self.shadow.get(n)
-        if blob is not None and type(old) is dict and type(c) is dict:
-            op = _patch(old, c, len(blob))
-            if op is not None:
-                _apply(old, "dict", op[2])
-                if pickle.dumps(old, protocol=pickle.HIGHEST_PROTOCOL) != blob:
-                    op = None  # == saw equal what pickle does not (1 == 1.0, shared references)
-        if op is None:
-            if blob is not None and type(c) is dict and len(c) >= PATCH_MIN:
-                self.shadow[n] = clone(c)
-            else:
-                self.shadow.pop(n, None)
-            return "set", fp
-        return op[0], op[1]
-
-    def _diff_list(self, n: str, v: list, live: list):
-        """_diff for a big list (`v`, the copy of the object's list `live`): its
-        fingerprint is the pickles of its CHUNK-element slices, so a change is found,
-        and located, at the cost of one pickling of the list (no second pickling to
-        check a patch). _MISSING when the list cannot be pickled (the general path
-        decides)."""
-        try:
-            dumps = pickle.dumps
-            blobs = tuple(
-                [
-                    dumps(v[i : i + CHUNK], protocol=pickle.HIGHEST_PROTOCOL)
-                    for i in range(0, len(v), CHUNK)
-                ]
-            )
-        except BaseException:
-            return _MISSING
-        prev = self.current.get(n)
-        if type(prev) is tuple and prev == blobs:
-            return None
-        self.current[n] = blobs
-        self.reprs[n] = self.rec.fmt.repr(live)
-        old = self.shadow.get(n)
-        blob = None
-        if type(prev) is tuple and type(old) is list:
-            try:
-                start, end, items = _splice(old, v, prev, blobs)
-                blob = pickle.dumps((start, end, items), protocol=pickle.HIGHEST_PROTOCOL)
-                fresh = clone(items)
-            except Exception:
-                blob = None
-        if blob is not None:
-            old[start:end] = fresh  # the private copy follows, with copies of the new items
-            if len(blob) * 2 < sum(map(len, blobs)):
-                self.payloads[n] = _FROM_SHADOW
-                return "splice", blob
-            full = self.payloads[n] = pickle.dumps(old, protocol=pickle.HIGHEST_PROTOCOL)
-            return "set", full
-        full = self.payloads[n] = pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)
-        self.shadow[n] = clone(v)
-        return "set", full
