@@ -90,13 +90,19 @@ def _candidates(acc: pl.DataFrame) -> pl.DataFrame:
     )
     writes = acc.filter(is_w & (pl.col("w_actor") != pl.col("actor")))
     if writes.height == 0:
-        return writes.with_columns(pl.lit(None).alias("reads"))
+        return writes
     reads = (
         acc.filter(~is_w)
         .group_by([*var, "actor", "seg"])
-        .agg(pl.struct(*_SIDE).sort_by("seq").alias("reads"))
+        .agg(pl.struct(*_SIDE).sort_by("seq").alias("reads"), pl.col("seq").min().alias("r0"))
     )
-    return writes.join(reads, on=[*var, "actor", "seg"], how="inner", maintain_order="left")
+    # a check needs a read before the other's write: a `self.n += 1` whose read follows it
+    # (a locked counter) is no candidate, so the Python pass sees only the few that are
+    return (
+        writes.join(reads, on=[*var, "actor", "seg"], how="inner", maintain_order="left")
+        .filter(pl.col("r0") < pl.col("w_seq"))
+        .drop("r0")
+    )
 
 
 def _stale_check(r: dict) -> dict | None:
