@@ -209,7 +209,7 @@ def data_races(
     on_thread = {
         a: t for a, t in kinds.select("actor", "loop").iter_rows() if t is not None and t != a
     }
-    pairs = _unordered(pairs.sort("seq"), sync_edges(events), on_thread)
+    pairs = unordered(pairs.sort("seq"), sync_edges(events), on_thread)
     if pairs.height == 0:
         return []
     counts = pairs.group_by(["obj", "attr"]).agg(pl.len().alias("n"))
@@ -233,7 +233,7 @@ def data_races(
     return out
 
 
-def _unordered(pairs: pl.DataFrame, edges: pl.DataFrame, on_thread: dict[str, str]) -> pl.DataFrame:
+def unordered(pairs: pl.DataFrame, edges: pl.DataFrame, on_thread: dict[str, str]) -> pl.DataFrame:
     """The pairs (p_actor@p_seq, actor@seq) with no happens-before path between them.
     A task shares the program order of the thread running its loop (`on_thread`): a
     message that thread's loop received orders what its tasks do next."""

@@ -1,7 +1,7 @@
 """Data races on traced objects' attributes and on the items of the containers they
 hold.
 
-Three findings, each from the read/write rows (obj, target = attribute or item,
+Four findings, each from the read/write rows (obj, target = attribute or item,
 locks_held), one module each:
 
 * **lost update** (race_lost): an actor read an attribute or item, another actor wrote
@@ -9,6 +9,10 @@ locks_held), one module each:
   a stale read (read-modify-write, check-then-act, get-or-create, and the asyncio read
   / await / write pattern). What happened, not what could happen: no lock reasoning.
   A write of the value already there is still a write.
+* **stale check** (race_stale): an actor tested an attribute or item in an `if` /
+  `while`, another actor wrote it, and the first then wrote it in that test's body with
+  nothing ordering the other's write before its act and no re-check: check-then-act
+  even when the write re-reads the variable (so no stale value is written).
 * **atomicity violation** (race_atomicity): an actor read two attributes of one object
   as one view while another actor wrote both in between.
 * **data race** (race_lockset): the lockset algorithm (Eraser, Savage et al. 1997)
@@ -35,6 +39,7 @@ from .race_access import accesses
 from .race_atomicity import atomicity
 from .race_lockset import MAX_WALK_EDGES, data_races, sync_edges
 from .race_lost import lost_updates
+from .race_stale import stale_checks
 from .reports import RaceReport
 
 __all__ = [
@@ -69,9 +74,14 @@ def detect_race_conditions(
     if acc.height == 0:
         return []
     reports = lost_updates(acc)
+    lost = {(r.obj, r.attribute) for r in reports}
+    reports += stale_checks(acc, events, actors, skip=lost)
     reports += atomicity(acc)
     reports += data_races(
-        acc, events, actors, skip={(r.obj, r.attribute) for r in reports if r.kind == "lost_update"}
+        acc,
+        events,
+        actors,
+        skip={(r.obj, r.attribute) for r in reports if r.kind in ("lost_update", "stale_check")},
     )
     return attach(reports, labels_of(actors, events))
 

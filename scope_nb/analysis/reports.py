@@ -188,12 +188,12 @@ class RaceReport:
 
     obj: str
     attribute: str
-    kind: str  # data_race | lost_update | atomicity
+    kind: str  # data_race | lost_update | stale_check | atomicity
     first: Access
     second: Access
     lost_update: bool
     instances: int = 1
-    # the other actor's writes in between (lost updates)
+    # the other actor's writes in between (lost updates, stale checks)
     between: list[Access] = field(default_factory=list)
     # atomicity: the attributes read as one view
     attributes: list[str] = field(default_factory=list)
@@ -221,6 +221,14 @@ class RaceReport:
                 f"lost update on {where}: {say.actor(self.second.actor)} wrote a value based on a "
                 "stale read "
                 f"(read at {say.location(self.first.location)}) after {w} wrote it"
+            )
+        if self.kind == "stale_check":
+            a = say.actor(self.second.actor)
+            held = f" holding {', '.join(self.second.locks)}" if self.second.locks else ""
+            return (
+                f"stale check on {where}: {a} checked it at {say.location(self.first.location)}, "
+                f"{w} wrote it, then {a} acted on the check and wrote it at "
+                f"{say.location(self.second.location)}{held}"
             )
         if self.kind == "atomicity":
             return (

@@ -132,13 +132,6 @@ def lock_cycle_through(kind: str, lock: str, size: int) -> Callable[[Any], Any]:
     )
 
 
-def any_race(obj: str, attr: str) -> Callable[[Any], Any]:
-    """A race report of any kind on obj.attr."""
-    return lambda tr: _first(
-        tr.detect_race_conditions(), lambda r: r.obj == obj and r.attribute == attr
-    )
-
-
 def stall(kind: str, *words: str) -> Callable[[Any], Any]:
     """A stall report of `kind` whose headline names every one of `words`."""
     return lambda tr: _first(
