@@ -119,9 +119,10 @@ def test_lanes_leave_the_hidden_out(cell_trace):
     from scope_nb.notebook import charts
 
     ex = _explorer(cell_trace)
+    kernel = _ids(cell_trace, "MainProcess", "MainThread")
     hidden = charts.timeline_data(cell_trace, hide=ex.hidden_actors)["lanes"]
     shown = charts.timeline_data(cell_trace)["lanes"]
-    assert not any(lane.startswith(("MainThread", "MainProcess")) for lane in hidden)
+    assert not [lane for lane in hidden for a in kernel if f"[{a}]" in lane], hidden
     assert {"pair-0", "pair-1"} <= {lane.split(" [")[0] for lane in hidden}
     assert any(lane.startswith("MainThread") for lane in shown)
     assert "other actors" not in hidden, "hidden actors' events are not drawn as others"

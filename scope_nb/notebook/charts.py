@@ -168,7 +168,8 @@ def lanes(trace, max_lanes: int = MAX_LANES, hide: Collection[str] = ()) -> pl.D
     counts = trace.events().group_by("actor").len().rename({"len": "n"})
     actors = trace.actors().select("actor", "name", "kind", "started")
     if hide:
-        actors = actors.filter(~pl.col("actor").is_in(list(hide)))
+        shown = ~pl.col("actor").is_in(list(hide))
+        counts, actors = counts.filter(shown), actors.filter(shown)
     lane = (
         actors.join(counts, on="actor", how="full", coalesce=True, maintain_order="left")
         .with_columns(pl.col("n").fill_null(0))
