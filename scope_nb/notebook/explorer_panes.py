@@ -75,7 +75,7 @@ class Panes:
         t = self.trace
         span = (t.time_range()[1] - self.t0) / 1e9 if self.n else 0.0
         total = t.actors().height
-        hidden = sum(1 for a in t.actors()["actor"] if a in self.hidden)
+        hidden = int(t.actors()["actor"].is_in(list(self.hidden)).sum()) if self.hidden else 0
         shown = total - hidden
         return (
             f"<b>scope_nb explorer</b> — {self.n:,} events, {shown:,} "
