@@ -23,12 +23,31 @@ __version__ = "0.1.0"
 
 @contextlib.contextmanager
 def record(**options: Any) -> Iterator[Trace]:
-    """Record the body of a `with` block; the Trace is live inside and final after."""
+    """Record the body of a `with` block; the Trace is live inside and final after. In a
+    kernel's cell the trace remembers the cell, so that the kernel's own threads and
+    tasks are told apart from the cell's (the explorer hides them by default)."""
+    from . import clock
+    from .notebook.kernel_actors import kernel_cell, remember_cell
+
+    cell = kernel_cell(clock.now())
     trace = start(**options)
     try:
         yield trace
     finally:
+        if cell is not None:
+            cell["actor"] = _cell_actor()
         stop()
+        if cell is not None:
+            remember_cell(trace, cell)
+
+
+def _cell_actor() -> str | None:
+    """The actor this thread runs as in the recording (None on a recorder fault: the
+    cell's actor is then counted among the kernel's, never raised into the program)."""
+    try:
+        return _control.recorder().current_actor()
+    except Exception:
+        return None
 
 
 _recorder = _control.recorder

@@ -132,6 +132,18 @@ def test_explorer_in_jupyterlab(lab):
             assert explorer.locator("svg.scope-cursor line").count() == 1
             body = explorer.inner_text()
             assert "Error" not in body and "failed:" not in body
+            # the kernel's own actors are hidden; the checkbox shows them and hides them again
+            header = explorer.locator(".widget-html", has_text="scope_nb explorer").first
+            assert "of the kernel's own, hidden" in header.inner_text()
+            toggle = explorer.get_by_text("show the kernel's own threads and tasks")
+            assert toggle.is_visible()
+            for hidden in (False, True):
+                toggle.click()
+                poll(
+                    lambda h=hidden: ("hidden" in header.inner_text()) == h,
+                    30,
+                    f"the header to {'hide' if hidden else 'count'} the kernel's own actors",
+                )
             explorer.screenshot(path=str(ARTIFACTS / "explorer.png"))
             shown = explorer.locator(".widget-tab-contents > :not(.lm-mod-hidden)")
             for tab in ("timeline", "supervision", "locks"):

@@ -17,6 +17,7 @@ def cells(tmp) -> list[tuple[str, str]]:
         (
             "setup",
             "import threading\n"
+            "import scope_nb\n"
             "class Counter:\n"
             "    def __init__(self):\n"
             "        self.value = 0\n"
@@ -37,6 +38,20 @@ def cells(tmp) -> list[tuple[str, str]]:
             "for w in workers: w.join()",
         ),
         ("await", "%%scope --quiet\nimport asyncio\nawait asyncio.sleep(0)\n'awaited'"),
+        (
+            "kernel_actors",
+            "def shown(trace):\n"
+            "    ex, names = trace.explore(), dict(trace.actors()['actor', 'name'].iter_rows())\n"
+            "    hidden = sorted(names[a] or a for a in ex.hidden_actors)\n"
+            "    offered = sorted(names[a] or a for _, a in ex.f_actor.options if a in names)\n"
+            "    return {'hidden': hidden, 'offered': offered}\n"
+            "with scope_nb.record() as plain:\n"
+            "    w = threading.Thread(target=lambda: None, name='rec-w')\n"
+            "    w.start()\n"
+            "    w.join()\n"
+            "import json\n"
+            "print('SHOWN' + json.dumps({'cell': shown(race), 'record': shown(plain)}))",
+        ),
         ("status", "%scope status"),
         ("start", "%scope start --max-events 5000"),
         ("trace_lock", "%scope trace lock guard"),
@@ -105,6 +120,18 @@ def test_summary_outputs_are_html_and_live_widgets(executed):
     )
     assert "of the kernel's own left out" in actors
     assert "<style" not in html, "an untrusted notebook drops <style>: the summary styles inline"
+
+
+def test_the_explorer_hides_the_kernels_actors_in_a_kernel(executed):
+    import json
+
+    line = next(s for s in text(executed["kernel_actors"]).splitlines() if s.startswith("SHOWN"))
+    shown = json.loads(line[len("SHOWN") :])
+    for key, cells_own in (("cell", ["bump-0", "bump-1"]), ("record", ["rec-w"])):
+        hidden, offered = shown[key]["hidden"], shown[key]["offered"]
+        assert "MainThread" in hidden and "MainThread" not in offered, (key, shown[key])
+        assert set(cells_own) <= set(offered), (key, shown[key])
+        assert not set(hidden) & set(offered)
 
 
 def test_explorer_has_a_static_fallback(executed):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import functools
 import re
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -158,13 +159,17 @@ def offline_class(name: str) -> type:
     return type(f"Offline{name}", (_OfflineDisplay, getattr(alt, name)), {})
 
 
-def lanes(trace, max_lanes: int = MAX_LANES) -> pl.DataFrame:
-    """The actors drawn as lanes (the busiest first), with their display labels."""
+def lanes(trace, max_lanes: int = MAX_LANES, hide: Collection[str] = ()) -> pl.DataFrame:
+    """The actors drawn as lanes (the busiest first), with their display labels; those
+    of `hide` (the kernel's own, say) have none."""
     import polars as pl
 
     _count("max_lanes", max_lanes)
     counts = trace.events().group_by("actor").len().rename({"len": "n"})
     actors = trace.actors().select("actor", "name", "kind", "started")
+    if hide:
+        shown = ~pl.col("actor").is_in(list(hide))
+        counts, actors = counts.filter(shown), actors.filter(shown)
     lane = (
         actors.join(counts, on="actor", how="full", coalesce=True, maintain_order="left")
         .with_columns(pl.col("n").fill_null(0))
@@ -180,16 +185,21 @@ def lanes(trace, max_lanes: int = MAX_LANES) -> pl.DataFrame:
     )
 
 
-def timeline_data(trace, bins: int = TIME_BINS, max_lanes: int = MAX_LANES) -> dict[str, Any]:
+def timeline_data(
+    trace, bins: int = TIME_BINS, max_lanes: int = MAX_LANES, hide: Collection[str] = ()
+) -> dict[str, Any]:
     """The timeline aggregated: per lane and time bin the event count and dominant
-    category; message arrows (sampled); crashes. Bounded by lanes x bins rows."""
+    category; message arrows (sampled); crashes. Bounded by lanes x bins rows. The
+    events of the actors of `hide` are left out (the time axis stays the trace's)."""
     import polars as pl
 
     _count("bins", bins)
     ev = trace.events()
+    if hide:
+        ev = ev.filter(~pl.col("actor").is_in(list(hide)))
     t0, t1 = trace.time_range()
     span = max(t1 - t0, 1)
-    lane = lanes(trace, max_lanes)
+    lane = lanes(trace, max_lanes, hide)
     label_of = lane.select("actor", "label")
     cat = pl.col("kind").replace_strict(CATEGORY, default="other")
     width_ns = span / bins
@@ -265,14 +275,16 @@ def timeline_spec(
     bins: int = TIME_BINS,
     max_lanes: int = MAX_LANES,
     width: int = PLOT_WIDTH,
+    hide: Collection[str] = (),
 ) -> dict[str, Any]:
     """The timeline as a Vega-Lite dict, built without altair (whose import alone
-    costs about a second) so the explorer can draw it straight with vl-convert."""
+    costs about a second) so the explorer can draw it straight with vl-convert. The
+    actors of `hide` have no lane."""
     from .. import clock
 
     _count("width", width)
     cursor = clock.as_ns(cursor, "cursor") if cursor is not None else None
-    data = timeline_data(trace, bins, max_lanes)
+    data = timeline_data(trace, bins, max_lanes, hide)
     lanes_ = data["lanes"]
     x_scale = {"domain": [0, data["span_s"]], "nice": False, "zero": False}
 

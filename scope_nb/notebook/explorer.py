@@ -16,10 +16,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .explorer_controls import ALL, Controls
+from .explorer_controls import ALL, KERNEL_TOGGLE, Controls
 from .explorer_panes import ACTIVITY_LOOKBACK, MAX_ACTORS_SHOWN, WINDOW, Panes, describe, esc
 from .explorer_scrub import Scrub, check_direction
 from .explorer_tabs import TABS, LowerTabs
+from .kernel_actors import kernel_actors
 
 MAX_OPTIONS = 200  # choices offered by each dropdown
 
@@ -27,11 +28,21 @@ MAX_OPTIONS = 200  # choices offered by each dropdown
 class Explorer:
     """The explorer widget for one Trace. `at` (a time) puts the cursor there, `obj` (a
     traced object or its name) selects the object whose state is shown, `tab` opens a
-    lower panel by title."""
+    lower panel by title. In a trace recorded in a kernel, the kernel's own threads and
+    tasks are hidden from the actors shown (alive, the actor filter, the lanes, the
+    counts) unless `show_kernel`, and a checkbox shows them; their events stay in the
+    events shown with the actor filter at "(all)"."""
 
     TABS = TABS
 
-    def __init__(self, trace, at: Any = None, obj: Any = None, tab: str | None = None):
+    def __init__(
+        self,
+        trace,
+        at: Any = None,
+        obj: Any = None,
+        tab: str | None = None,
+        show_kernel: bool = False,
+    ):
         if tab is not None and tab not in self.TABS:
             raise ValueError(f"tab: {tab!r} is not a panel; accepted: {', '.join(self.TABS)}")
         start_at = trace._time_in_trace(at, "at") if at is not None else None
@@ -43,7 +54,9 @@ class Explorer:
         self._ev = ev
         self.n = ev.height
         self._scrub = Scrub(ev)
-        self._panes = Panes(trace, ev)
+        self.kernel_actors = frozenset(kernel_actors(trace))
+        hidden = frozenset() if show_kernel else self.kernel_actors
+        self._panes = Panes(trace, ev, hidden)
         self.t0 = self._panes.t0
         self._filtered = None  # row positions matching the filters (None: all rows)
         self.last_update_ms = 0.0
@@ -56,11 +69,9 @@ class Explorer:
             ev["target"].drop_nulls().unique().sort().head(MAX_OPTIONS).to_list() if self.n else []
         )
         names = self._panes.names
-        actor_opts = [
-            (f"{names.get(a) or a} [{a}]", a) for a in trace.actors()["actor"].head(MAX_OPTIONS)
-        ]
+        self._actor_opts = [(f"{names.get(a) or a} [{a}]", a) for a in trace.actors()["actor"]]
 
-        self._tabs = LowerTabs(trace, self.n)
+        self._tabs = LowerTabs(trace, self.n, hidden)
         self.lower = self._tabs.widget
         self.timeline_base, self.timeline_cursor = (
             self._tabs.timeline_base,
@@ -70,11 +81,13 @@ class Explorer:
             self.n,
             self._panes.header(),
             kinds,
-            actor_opts,
+            self._offered_actors(),
             sorted(set(objects) | set(targets)),
             objects,
             obj,
             self.lower,
+            kernel_toggle=bool(self.kernel_actors),
+            show_kernel=show_kernel,
         )
         self.widget = c.widget
         self.slider, self.play, self.back, self.fwd = c.slider, c.play, c.back, c.fwd
@@ -96,6 +109,8 @@ class Explorer:
         self.state_obj.observe(lambda _: self._update(), names="value")
         for f in (self.f_actor, self.f_kind, self.f_obj):
             f.observe(self._filters_changed, names="value")
+        self.show_kernel = c.show_kernel
+        self.show_kernel.observe(self._kernel_toggled, names="value")
         self.back.on_click(lambda _: self.step(-1))
         self.fwd.on_click(lambda _: self.step(1))
         self.prev_kind.on_click(lambda _: self.jump(self.jump_kind.value, -1))
@@ -157,6 +172,23 @@ class Explorer:
         self._filtered = self._scrub.matching(*self._controls.filters())
         self._update()
 
+    @property
+    def hidden_actors(self) -> frozenset[str]:
+        """The actors not shown: the kernel's own, unless the checkbox shows them."""
+        return self._panes.hidden
+
+    def _offered_actors(self) -> list[tuple[str, str]]:
+        hidden = self._panes.hidden
+        return [(label, a) for label, a in self._actor_opts if a not in hidden][:MAX_OPTIONS]
+
+    def _kernel_toggled(self, change) -> None:
+        hidden = frozenset() if change["new"] else self.kernel_actors
+        self._panes.hidden = hidden
+        self._controls.header.value = self._panes.header()
+        self._controls.offer_actors(self._offered_actors())
+        self._tabs.hide(hidden)
+        self._update()
+
     # -- rendering ------------------------------------------------------------------------
     def _update(self) -> None:
         started = time.perf_counter()
@@ -198,6 +230,7 @@ __all__ = [
     "Explorer",
     "describe",
     "ALL",
+    "KERNEL_TOGGLE",
     "MAX_OPTIONS",
     "WINDOW",
     "ACTIVITY_LOOKBACK",

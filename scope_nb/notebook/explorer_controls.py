@@ -12,12 +12,14 @@ from __future__ import annotations
 from .explorer_panes import NO_OBJECT
 
 ALL = "(all)"  # the filter choice that filters nothing
+KERNEL_TOGGLE = "show the kernel's own threads and tasks"
 
 
 class Controls:
     """The widgets of one explorer. `kinds`, `actors` ((label, actor) pairs) and
     `filter_objects` are the filters' choices, `objects` those of "state of" (`obj`
-    chosen); `lower` is the widget of the lower panels."""
+    chosen); `lower` is the widget of the lower panels. `kernel_toggle` offers the
+    checkbox that shows the kernel's own actors (ticked if `show_kernel`)."""
 
     def __init__(
         self,
@@ -29,6 +31,8 @@ class Controls:
         objects: list[str],
         obj: str | None,
         lower,
+        kernel_toggle: bool = False,
+        show_kernel: bool = False,
     ):
         import ipywidgets as W
 
@@ -92,17 +96,25 @@ class Controls:
             layout=W.Layout(width="260px"),
         )
 
+        self.show_kernel = W.Checkbox(
+            value=show_kernel,
+            description=KERNEL_TOGGLE,
+            indent=False,
+            layout=W.Layout(width="auto", display=None if kernel_toggle else "none"),
+        )
+        self.header = W.HTML(header)
+
         self.events_panel = W.HTML(layout=W.Layout(width="58%"))
         self.state_panel = W.HTML()
         self.actors_panel = W.HTML()
 
         self.widget = W.VBox(
             [
-                W.HTML(header),
+                self.header,
                 W.HBox([self.back, self.play, self.fwd, self.slider]),
                 W.HBox([self.position]),
                 W.HBox([self.jump_kind, self.prev_kind, self.next_kind, self.note]),
-                W.HBox([self.f_actor, self.f_kind, self.f_obj]),
+                W.HBox([self.f_actor, self.f_kind, self.f_obj, self.show_kernel]),
                 W.HBox(
                     [
                         self.events_panel,
@@ -118,6 +130,14 @@ class Controls:
         self.widget.add_class("scope-explorer")
         self.play.observe(self._play_moved, names="value")
         self.play.observe(self._play_stopped, names="playing")
+
+    def offer_actors(self, actors: list[tuple[str, str]]) -> None:
+        """Offer `actors` ((label, actor) pairs) in the actor filter; a chosen actor no
+        longer offered puts the filter back to "(all)"."""
+        chosen = self.f_actor.value
+        self.f_actor.options = [(ALL, ALL), *actors]
+        offered = {a for _, a in actors}
+        self.f_actor.value = chosen if chosen in offered else ALL
 
     def filters(self) -> tuple[str | None, str | None, str | None]:
         """The (actor, kind, object) filters set, None for each left at "(all)"."""
@@ -140,4 +160,4 @@ class Controls:
             self.slider.value = reached
 
 
-__all__ = ["Controls", "ALL"]
+__all__ = ["Controls", "ALL", "KERNEL_TOGGLE"]

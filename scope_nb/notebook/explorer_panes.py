@@ -61,21 +61,28 @@ def describe(
 class Panes:
     """Draws the panes of one trace; `ev` is its events frame in global order."""
 
-    def __init__(self, trace, ev):
+    def __init__(self, trace, ev, hidden: frozenset[str] = frozenset()):
         self.trace = trace
         self._ev = ev
         self.n = ev.height
         self.t0 = int(ev["ts"][0]) if self.n else 0
         self.names = dict(trace.actors().select("actor", "name").iter_rows())
+        self.hidden = hidden  # actors not shown (the kernel's own); their events stay
         self._timelines: dict[str, Any] = {}
         self._state_cache: tuple | None = None
 
     def header(self) -> str:
         t = self.trace
         span = (t.time_range()[1] - self.t0) / 1e9 if self.n else 0.0
+        total = t.actors().height
+        hidden = int(t.actors()["actor"].is_in(list(self.hidden)).sum()) if self.hidden else 0
+        shown = total - hidden
         return (
-            f"<b>scope_nb explorer</b> — {self.n:,} events, {t.actors().height:,} actors, "
-            f"{span:.3f} s" + (f", {t.dropped:,} dropped" if t.dropped else "")
+            f"<b>scope_nb explorer</b> — {self.n:,} events, {shown:,} "
+            f"actor{'' if shown == 1 else 's'}"
+            + (f" (and {hidden:,} of the kernel's own, hidden)" if hidden else "")
+            + f", {span:.3f} s"
+            + (f", {t.dropped:,} dropped" if t.dropped else "")
         )
 
     def rel(self, ts: int) -> str:
@@ -177,6 +184,10 @@ class Panes:
             (pl.col("started").is_null() | (pl.col("started") <= ts))
             & (pl.col("ended").is_null() | (pl.col("ended") > ts))
         )
+        hidden = 0
+        if self.hidden:
+            shown = alive.filter(~pl.col("actor").is_in(list(self.hidden)))
+            hidden, alive = alive.height - shown.height, shown
         lo = max(0, i - ACTIVITY_LOOKBACK)
         recent = (
             self._ev.slice(lo, i - lo + 1)
@@ -186,7 +197,8 @@ class Panes:
         )
         doing = {r[0]: describe(*r[1:]) for r in recent.iter_rows()}
         out = [
-            f"<b>{alive.height} actor{'s' if alive.height != 1 else ''} alive</b>",
+            f"<b>{alive.height} actor{'s' if alive.height != 1 else ''} alive</b>"
+            + (f" <small>({hidden} of the kernel's own hidden)</small>" if hidden else ""),
             '<table style="font-size:12px">',
         ]
         for r in alive.head(MAX_ACTORS_SHOWN).select("actor", "name", "kind").iter_rows():

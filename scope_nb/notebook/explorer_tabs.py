@@ -20,11 +20,13 @@ TABS = ("timeline", "supervision", "locks", "messages", "hotspots", "queues")
 class LowerTabs:
     """The tab widget of the lower panels of one trace (`widget`)."""
 
-    def __init__(self, trace, n_events: int):
+    def __init__(self, trace, n_events: int, hidden: frozenset[str] = frozenset()):
         import ipywidgets as W
 
         self.trace = trace
         self.n = n_events
+        self.hidden = hidden  # actors with no lane (the kernel's own)
+        self._drawn: dict[frozenset[str], tuple[str, tuple]] = {}  # timelines drawn, by hidden
         self.timeline_base = W.HTML(layout=W.Layout(grid_area="main"))
         self.timeline_cursor = W.HTML(layout=W.Layout(grid_area="main"))
         timeline = W.GridBox(
@@ -69,6 +71,14 @@ class LowerTabs:
             else:
                 self.widget.children[index].value = message
 
+    def hide(self, hidden: frozenset[str]) -> None:
+        """Draw the timeline again with no lane for the actors of `hidden` (if it is
+        drawn; each version is drawn once)."""
+        self.hidden = hidden
+        if TABS.index("timeline") in self._rendered:
+            self._rendered.discard(TABS.index("timeline"))
+            self.render(TABS.index("timeline"))
+
     def draw_cursor(self, ts: int) -> None:
         """Move the timeline's cursor line to time `ts` (once the timeline is drawn)."""
         geo = self.geometry
@@ -101,17 +111,19 @@ class LowerTabs:
         if not self.n:
             self.timeline_base.value = "<i>no events recorded</i>"
             return
-        from .graphs import svg_to_png
+        if self.hidden not in self._drawn:
+            from .graphs import svg_to_png
 
-        spec = charts.timeline_spec(self.trace)
-        svg = charts.to_svg(spec)
-        ox, oy, w, h = charts.plot_geometry(svg)
-        self.geometry = (ox, oy, w, h, float(spec["width"]), float(spec["height"]))
-        png = base64.b64encode(svg_to_png(svg)).decode("ascii")
-        self.timeline_base.value = (
-            f'<img class="scope-timeline" alt="timeline" width="{w:.0f}" height="{h:.0f}" '
-            f'src="data:image/png;base64,{png}">'
-        )
+            spec = charts.timeline_spec(self.trace, hide=self.hidden)
+            svg = charts.to_svg(spec)
+            ox, oy, w, h = charts.plot_geometry(svg)
+            png = base64.b64encode(svg_to_png(svg)).decode("ascii")
+            self._drawn[self.hidden] = (
+                f'<img class="scope-timeline" alt="timeline" width="{w:.0f}" '
+                f'height="{h:.0f}" src="data:image/png;base64,{png}">',
+                (ox, oy, w, h, float(spec["width"]), float(spec["height"])),
+            )
+        self.timeline_base.value, self.geometry = self._drawn[self.hidden]
 
     def _tab_html(self, name: str) -> str:
         from . import charts, graphs

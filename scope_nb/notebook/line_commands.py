@@ -11,10 +11,10 @@ helpers with it. This is a mixin of `ScopeMagics`, which provides `shell`, the s
 from __future__ import annotations
 
 import argparse
-import threading
 
 from IPython.core.error import UsageError
 
+from .kernel_actors import cell_context, remember_cell
 from .magic_args import HelpShown, line_parser, split_words
 
 
@@ -50,16 +50,13 @@ class LineCommands:
                 "%scope stop: nothing is recording (%scope start, or %%scope on a cell)"
             )
         live = scope_nb.current()
-        cell = {
-            "since": live._span()[0],
-            "thread": threading.current_thread().name,
-            "body_end": None,
-            "actor": self._actor_here(live),
-        }
+        cell = cell_context(live._span()[0])
+        cell["actor"] = self._actor_here(live)
         trace = scope_nb.stop()
+        remember_cell(trace, cell)
         self._started_here = False
         self._keep(trace, None)
-        self._show_summary(trace, cell)
+        self._show_summary(trace)
         return None
 
     def _cmd_status(self, args: argparse.Namespace):

@@ -13,15 +13,14 @@ result or exception is what the notebook must see.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import threading
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from .cell_code import compile_cell, run_cell_body, run_compiled
+from .kernel_actors import cell_context, kernel_actors, remember_cell
 from .line_commands import LineCommands
 from .magic_args import (
     HelpShown,
@@ -106,14 +105,8 @@ class ScopeMagics(LineCommands, Magics):
         code = compile_cell(self.shell, cell)
         from .. import clock
 
-        since = clock.now()
+        cell = cell_context(clock.now())
         trace = self._start(args)
-        cell = {
-            "since": since,
-            "thread": threading.current_thread().name,
-            "body_end": None,
-            "actor": None,
-        }
         failure: BaseException | None = None
         actor, failed_at = None, 0
         try:
@@ -145,6 +138,7 @@ class ScopeMagics(LineCommands, Magics):
             cell["actor"] = self._actor_here(trace)
             if scope_nb.is_recording() and scope_nb.current() is trace:
                 scope_nb.stop()
+            remember_cell(trace, cell)
             self._keep(trace, args.output)
             if failure is not None:
                 self._failure = CellFailure(trace, failure, failed_at, actor, cell_file)
@@ -155,7 +149,7 @@ class ScopeMagics(LineCommands, Magics):
                     file=sys.stderr,
                 )
             elif not args.quiet:
-                self._show_summary(trace, None if args.environment else cell)
+                self._show_summary(trace, count_kernel=args.environment)
         except Exception as exc:
             print(
                 f"scope_nb: internal error after the cell ({type(exc).__name__}: {exc}); "
@@ -168,24 +162,12 @@ class ScopeMagics(LineCommands, Magics):
         if name:
             self.shell.user_ns[name] = trace
 
-    def _show_summary(self, trace, cell: dict[str, Any] | None = None) -> None:
-        """Show the summary; with `cell` (when the recording began, the cell's thread, when
-        its code ended) the kernel's own actors are left out of the counts."""
+    def _show_summary(self, trace, count_kernel: bool = False) -> None:
+        """Show the summary; the kernel's own actors (known for a trace recorded in a
+        kernel) are left out of the counts unless `count_kernel`."""
         from IPython.display import display
 
-        environment: list[str] = []
-        if cell is not None:
-            from .summary_view import environment_actors
-
-            environment = environment_actors(
-                trace.actors(),
-                cell["since"],
-                cell["thread"],
-                cell["body_end"],
-                os.getpid(),
-                cell["actor"],
-            )
-        display(SummaryPanel(trace, environment))
+        display(SummaryPanel(trace, [] if count_kernel else kernel_actors(trace)))
 
     # -- shared with the line commands ------------------------------------------------------
     @staticmethod

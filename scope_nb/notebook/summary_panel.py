@@ -72,11 +72,7 @@ class SummaryPanel:
 
                 out.clear_output()
                 with out:
-                    display(
-                        self.trace.explore()
-                        if at is None and tab is None
-                        else _explorer(self.trace, at, tab)
-                    )
+                    display(_explorer(self.trace, at, tab, show_kernel=not self.environment))
 
             return open_
 
@@ -94,10 +90,12 @@ class SummaryPanel:
         return bundle
 
 
-def _explorer(trace, at, tab):
+def _explorer(trace, at, tab, show_kernel: bool):
+    """The explorer on `trace`; it shows the kernel's own actors when the summary counted
+    them (`%%scope --environment`)."""
     from .explorer import Explorer
 
-    return Explorer(trace, at=at, tab=tab)
+    return Explorer(trace, at=at, tab=tab, show_kernel=show_kernel)
 
 
 __all__ = ["SummaryPanel"]
