@@ -7,6 +7,7 @@ the trace."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import queue
@@ -20,7 +21,11 @@ import polars as pl
 import pytest
 
 import scope_nb as scope
-from scope_nb.store import merge
+from scope_nb.model.frames import SITES, pair_calls, spill_to_raw
+from scope_nb.model.raw_pairing import pair_raw
+from scope_nb.model.spill import SPILL
+from scope_nb.schema import polars_schema
+from scope_nb.store import load, merge
 from scope_nb.trace import Trace
 
 HERE = Path(__file__).parent
@@ -50,9 +55,21 @@ def work(rounds: int, lock: threading.Lock, q: queue.Queue, start: threading.Bar
         q.get()
 
 
+async def hop(n: int) -> int:
+    for _ in range(n):
+        await asyncio.sleep(0)
+    if n == 3:
+        raise ValueError(n)
+    return n
+
+
+async def hops() -> list:
+    return await asyncio.gather(*(hop(n) for n in range(4)), return_exceptions=True)
+
+
 def member(root: str) -> None:
-    """Three threads calling traced code, sharing a lock and a queue, and a queue left
-    full, recorded into `root`."""
+    """Three threads calling traced code, sharing a lock and a queue, asyncio tasks, and
+    a queue left full, recorded into `root`."""
     scope.start(persist_to_disk=True, persist_path=root, flush_interval=0.02, modules=[__name__])
     lock, q = threading.Lock(), queue.Queue()
     start = threading.Barrier(3)
@@ -61,6 +78,7 @@ def member(root: str) -> None:
         t.start()
     for t in threads:
         t.join()
+    asyncio.run(hops())  # tasks: switches, coroutine segments, an exception
     backlog = queue.Queue()  # left 40 deep with no consumer: a stall
     for i in range(40):
         backlog.put(i)
@@ -171,3 +189,22 @@ def test_the_cache_is_outside_a_read_only_tree_and_goes_with_the_trace(tmp_path)
     finally:
         for p in [tree, *tree.rglob("*")]:
             p.chmod(p.stat().st_mode | stat.S_IWUSR)
+
+
+def test_the_c_pass_pairs_raw_rows_as_the_polars_reference(tmp_path):
+    if (
+        pair_raw(pl.DataFrame(schema=polars_schema(SPILL)), pl.DataFrame(schema=SITES), 1, 0)
+        is None
+    ):
+        pytest.skip("the C extension is not built")
+    for d in write_tree(tmp_path / "tree", 2):
+        meta = load.read_metadata(d)
+        segments = [pl.read_parquet(f) for f in sorted(d.glob("raw-*.parquet"))]
+        spill = pl.concat(segments).select(list(polars_schema(SPILL)))
+        sites = pl.read_parquet(d / "sites.parquet")
+        got = pair_raw(spill, sites, meta["pid"], meta["clock_offset"])
+        want = pair_calls(spill_to_raw(spill), sites, meta["pid"], meta["clock_offset"])
+        kinds = set(want["kind"])
+        assert {"call", "return", "exception", "spawn", "send", "lock_acquire"} <= kinds
+        assert want.filter(kind="call")["function"].is_in(["hop", "ticks", "leaf"]).sum() > 100
+        assert got.equals(want)

@@ -4,8 +4,12 @@ one time axis.
 
 Two layouts are read: "raw" (what the flusher writes while a program runs: decoded
 buffer rows, calls paired here) and "final" (what `save` writes: the events frame
-itself, scanned lazily so a trace larger than memory can be queried). Nothing read
-from disk is executed: pickled state values stay bytes unless `trusted=True`.
+itself, scanned lazily so a trace larger than memory can be queried). A raw process
+is paired once, one process at a time, and its frame written to a cache of the loaded
+trace (`merge.Cache`, outside the trace directory) and let go: a tree of any size
+holds one process's pairing at most, and the merge of several processes runs window
+by window (`merge`). Nothing read from disk is executed: pickled state values stay
+bytes unless `trusted=True`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import polars as pl
 
 from ..config import Options
 from ..model.frames import SITES, pair_calls, spill_to_raw
+from ..model.raw_pairing import pair_raw
 from ..model.source import Scan
 from ..model.spill import SPILL
 from ..schema import ACTORS, EVENTS, SCHEMA_VERSION, STATES, polars_schema
@@ -237,14 +242,18 @@ def read_unit(unit: Path, cache: merge.Cache) -> Unit:
             polars_schema(STATES),
         )
         return Unit(unit, meta, events, actors, states)
-    spill = [_read(f, polars_schema(SPILL)) for f in sorted(unit.glob("raw-*.parquet"))]
-    raw = spill_to_raw(_concat(spill, polars_schema(SPILL)))
+    segments = [_read(f, polars_schema(SPILL)) for f in sorted(unit.glob("raw-*.parquet"))]
+    spill = _concat(segments, polars_schema(SPILL))
+    del segments
     sites_file = unit / "sites.parquet"
     sites = _read(sites_file, SITES) if sites_file.exists() else None
     if sites is None:
         sites = pl.DataFrame(schema=SITES)
-    events = pair_calls(raw, sites, int(meta["pid"]), int(meta.get("clock_offset", 0)), None)
-    del raw
+    pid, offset = int(meta["pid"]), int(meta.get("clock_offset", 0))
+    events = pair_raw(spill, sites, pid, offset)  # the C pass; None without the extension
+    if events is None:
+        events = pair_calls(spill_to_raw(spill), sites, pid, offset, None)
+    del spill
     # the paired frame goes to the cache and is let go: one process's pairing at a time
     path = cache.file("paired")
     scan = merge.write(events, path)
