@@ -64,6 +64,12 @@ class Cache:
         self._n += 1
         return self._dir / f"{stem}-{self._n:06d}.parquet"
 
+    def drop(self, stem: str) -> None:
+        """Remove the files made as `stem`."""
+        if self._dir is not None:
+            for path in self._dir.glob(f"{stem}-*.parquet"):
+                path.unlink()
+
 
 def write(frame: pl.DataFrame, path: Path) -> pl.LazyFrame:
     """`frame` written to `path`, as a lazy scan of it."""
@@ -79,8 +85,8 @@ def merge_events(units: list[Unit], cache: Cache) -> pl.LazyFrame:
     windows = _windows([u.events for u in units])
     order, starts = _order(units, windows, cache)
     renumbered = [_renumbered(i, u.events, order, cache) for i, u in enumerate(units)]
-    for path in order:
-        path.unlink()
+    cache.drop("order")
+    cache.drop("paired")  # the units' own frames (load.read_unit), renumbered now
     scans = [pl.scan_parquet(path) for path in renumbered]
     out: list[Path] = []
     for lo, hi in zip(starts, starts[1:], strict=False):
@@ -91,8 +97,7 @@ def merge_events(units: list[Unit], cache: Cache) -> pl.LazyFrame:
             path = cache.file("events")
             write(rows.sort("seq"), path)
             out.append(path)
-    for path in renumbered:
-        path.unlink()
+    cache.drop("unit")
     if not out:
         return pl.DataFrame(schema=schema).lazy()
     return pl.scan_parquet(out)
