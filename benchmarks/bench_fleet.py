@@ -7,7 +7,7 @@
 2. scope_nb: each step in a fresh process with its peak RSS (VmHWM), killed past
    `--cap-gb`: `load` of the raw tree and of one member, then on the loaded trace
    `events_between` (1% of the run), `performance_hotspots`, `message_queue_analysis`,
-   `lock_contention`.
+   `lock_contention`, `detect_stalls`, `function_calls`.
 3. The same dataset as it is, read by DuckDB and by Spark in local mode (skipped, with
    a message, without pyspark or Java): events per kind over TREE/raw/*/raw-*.parquet.
 
@@ -159,7 +159,8 @@ if step != "load":
         mid = lo + (hi - lo) // 2
         rows = trace.events_between(mid, mid + (hi - lo) // 100).height
     else:
-        rows = getattr(trace, step)().height
+        found = getattr(trace, step)()
+        rows = len(found) if isinstance(found, list) else found.height
 print(json.dumps({{"s": time.perf_counter() - t, "rows": rows, "rss": peak_rss()}}))
 """
 
@@ -169,6 +170,8 @@ STEPS = (
     "performance_hotspots",
     "message_queue_analysis",
     "lock_contention",
+    "detect_stalls",
+    "function_calls",
 )
 
 

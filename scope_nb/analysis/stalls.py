@@ -20,6 +20,10 @@ from .reports import StallReport
 
 BACKLOG_SECONDS = 1.0  # a queue at least backlog_depth deep for this long is a backlog that hurt
 WAIT_SECONDS = 1.0  # a message that waited this long in a backed-up queue hurt
+STALL_ROWS = ("stall", "exc_unretrieved", "task_lost", "hang", "deadlock")
+# every kind detect_stalls reads (and the trace's first and last events, for its span):
+# a loaded trace reads only these rows from disk
+KINDS_READ = (*STALL_ROWS, "send", "receive", "crash", "exit", "cancel")
 
 
 def detect_stalls(
@@ -39,9 +43,7 @@ def detect_stalls(
     who = labels.actor
 
     out: list[StallReport] = []
-    rows = events.filter(
-        pl.col("kind").is_in(["stall", "exc_unretrieved", "task_lost", "hang", "deadlock"])
-    ).sort("seq")
+    rows = events.filter(pl.col("kind").is_in(STALL_ROWS)).sort("seq")
     for r in rows.iter_rows(named=True):
         kind, a = r["kind"], r["actor"]
         if kind == "stall" and r["target"] == "cancel_swallowed":

@@ -161,9 +161,17 @@ class Later(Source):
 
 class Scan(Source):
     """Files on disk: the events stay a lazy scan until a query needs them whole (then
-    they are collected once); actors and states are small and read at once."""
+    they are collected once); actors and states are small and read at once. `owner` is
+    kept as long as the source is: what the files' lifetime hangs on (a cache of them)."""
 
-    def __init__(self, events: pl.LazyFrame, actors: pl.DataFrame, states: pl.DataFrame):
+    def __init__(
+        self,
+        events: pl.LazyFrame,
+        actors: pl.DataFrame,
+        states: pl.DataFrame,
+        owner: object = None,
+    ):
+        self._owner = owner
         self._scan = events
         self._actors = actors
         self._states = states

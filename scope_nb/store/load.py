@@ -4,8 +4,12 @@ one time axis.
 
 Two layouts are read: "raw" (what the flusher writes while a program runs: decoded
 buffer rows, calls paired here) and "final" (what `save` writes: the events frame
-itself, scanned lazily so a trace larger than memory can be queried). Nothing read
-from disk is executed: pickled state values stay bytes unless `trusted=True`.
+itself, scanned lazily so a trace larger than memory can be queried). A raw process
+is paired once, one process at a time, and its frame written to a cache of the loaded
+trace (`merge.Cache`, outside the trace directory) and let go: a tree of any size
+holds one process's pairing at most, and the merge of several processes runs window
+by window (`merge`). Nothing read from disk is executed: pickled state values stay
+bytes unless `trusted=True`.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ import polars as pl
 
 from ..config import Options
 from ..model.frames import SITES, pair_calls, spill_to_raw
+from ..model.raw_pairing import pair_raw
 from ..model.source import Scan
 from ..model.spill import SPILL
 from ..schema import ACTORS, EVENTS, SCHEMA_VERSION, STATES, polars_schema
-from . import files
+from . import files, merge
 
 
 class TraceLoadWarning(UserWarning):
@@ -215,7 +220,9 @@ def _concat(frames: list, schema: dict) -> pl.DataFrame:
     return pl.concat(frames, how="vertical_relaxed")
 
 
-def read_unit(unit: Path) -> Unit:
+def read_unit(unit: Path, cache: merge.Cache) -> Unit:
+    """One process directory: a final layout's events scanned where they are, a raw
+    one's paired and written to `cache` (the trace directory is only read)."""
     meta = read_metadata(unit)
     meta["path"] = str(unit)
     actors_file = unit / "actors.parquet"
@@ -235,13 +242,22 @@ def read_unit(unit: Path) -> Unit:
             polars_schema(STATES),
         )
         return Unit(unit, meta, events, actors, states)
-    spill = [_read(f, polars_schema(SPILL)) for f in sorted(unit.glob("raw-*.parquet"))]
-    raw = spill_to_raw(_concat(spill, polars_schema(SPILL)))
+    segments = [_read(f, polars_schema(SPILL)) for f in sorted(unit.glob("raw-*.parquet"))]
+    spill = _concat(segments, polars_schema(SPILL))
+    del segments
     sites_file = unit / "sites.parquet"
     sites = _read(sites_file, SITES) if sites_file.exists() else None
     if sites is None:
         sites = pl.DataFrame(schema=SITES)
-    events = pair_calls(raw, sites, int(meta["pid"]), int(meta.get("clock_offset", 0)), None)
+    pid, offset = int(meta["pid"]), int(meta.get("clock_offset", 0))
+    events = pair_raw(spill, sites, pid, offset)  # the C pass; None without the extension
+    if events is None:
+        events = pair_calls(spill_to_raw(spill), sites, pid, offset, None)
+    del spill
+    # the paired frame goes to the cache and is let go: one process's pairing at a time
+    path = cache.file("paired")
+    scan = merge.write(events, path)
+    del events
     meta["modules"] = sites["site_module"].drop_nulls().unique().to_list()
     states = _concat(
         [_read(f, polars_schema(STATES)) for f in sorted(unit.glob("states-*.parquet"))],
@@ -255,7 +271,7 @@ def read_unit(unit: Path) -> Unit:
             .otherwise(pl.col("parent"))
             .alias("parent")
         )
-    return Unit(unit, meta, events.lazy(), actors, states)
+    return Unit(unit, meta, scan, actors, states)
 
 
 # -- hosts whose processes share a pid ------------------------------------------------------
@@ -287,37 +303,6 @@ def _with_host(host: str, *cols: str) -> list[pl.Expr]:
 
 
 # -- merging ------------------------------------------------------------------------------
-def merge_events(units: list[Unit]) -> pl.LazyFrame:
-    """All units' events on one time axis, with a new global seq (and the seq links
-    parent_seq / call_seq remapped)."""
-    if len(units) == 1:
-        return units[0].events
-    ev = pl.concat(
-        [u.events.with_columns(pl.lit(i, dtype=pl.Int64).alias("_u")) for i, u in enumerate(units)],
-        how="vertical_relaxed",
-    )
-    ev = (
-        ev.sort(["ts", "_u", "seq"])
-        .with_row_index("_new")
-        .with_columns(pl.col("_new").cast(pl.Int64))
-    )
-    keys = ev.select("_u", "seq", "_new")
-    for col in ("parent_seq", "call_seq"):
-        ev = ev.join(
-            keys.rename({"seq": col, "_new": f"_{col}"}),
-            on=["_u", col],
-            how="left",
-            maintain_order="left",
-        )
-    schema = polars_schema(EVENTS)
-    ev = ev.sort("_new").with_columns(
-        pl.col("_new").alias("seq"),
-        pl.col("_parent_seq").alias("parent_seq"),
-        pl.col("_call_seq").alias("call_seq"),
-    )
-    return ev.select([pl.col(c).cast(t) for c, t in schema.items()])
-
-
 def merge_actors(units: list[Unit]) -> pl.DataFrame:
     """One row per actor. A child process's own row wins; what its parent knew (who
     started it, how it ended when it could not say so itself) fills the gaps."""
@@ -405,13 +390,15 @@ def read_trace(path, *more, trusted: bool = False) -> tuple[Scan, dict[str, Any]
             if u.resolve() not in seen:
                 seen.add(u.resolve())
                 dirs.append(u)
-    units = [read_unit(d) for d in dirs]
+    cache = merge.Cache()  # owned by the source: removed when the trace is collected
+    units = [read_unit(d, cache) for d in dirs]
     qualify_hosts(units)
     return (
         Scan(
-            merge_events(units),
+            merge.merge_events(units, cache),
             merge_actors(units),
             _concat([u.states for u in units], polars_schema(STATES)),
+            owner=cache,
         ),
         merge_meta(units, trusted),
     )

@@ -106,14 +106,19 @@ class TraceBase:
     def states(self) -> pl.DataFrame:
         return self._source.states()
 
-    def _only_kinds(self, *kinds: str) -> pl.DataFrame:
+    def _only_kinds(self, *kinds: str, ends: bool = False) -> pl.DataFrame:
         """The events of these kinds: on a loaded trace only they are read (the query
-        then holds them, not the whole trace); the rest's seq order is kept."""
+        then holds them, not the whole trace); the rest's seq order is kept. With
+        `ends`, the first and last events are kept too, whatever their kind: for the
+        queries that measure from the trace's start or to its end."""
         import polars as pl
 
         if self._source.whole:
             return self.events()
-        return self._subset(pl.col("kind").is_in(kinds)).events()
+        keep = pl.col("kind").is_in(kinds)
+        if ends:
+            keep = keep | pl.col("ts").is_in(list(self.time_range()))
+        return self._subset(keep).events()
 
     def _subset(self, predicate: pl.Expr, drop: tuple[str, ...] = ()) -> Self:
         """A Trace over only the matching events (same actors, states and meta): on a

@@ -60,9 +60,11 @@ class SyncQueries(TraceBase):
         backlogs that hurt: a queue at least `backlog_depth` deep (default 32) left
         non-empty at the end, that deep for longer than `backlog_s` (default 1 s), or
         keeping a message waiting longer than `wait_s` (default 1 s)."""
-        from ..analysis.stalls import detect_stalls
+        from ..analysis.stalls import KINDS_READ, detect_stalls
 
         given = {"backlog_depth": backlog_depth, "backlog_s": backlog_s, "wait_s": wait_s}
         return detect_stalls(
-            self.events(), self.actors(), **{k: v for k, v in given.items() if v is not None}
+            self._only_kinds(*KINDS_READ, ends=True),
+            self.actors(),
+            **{k: v for k, v in given.items() if v is not None},
         )
