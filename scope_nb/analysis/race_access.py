@@ -4,6 +4,8 @@ recorder's objects/items.py), and the `Access` each side of a report is built fr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import polars as pl
 
 from .reports import Access
@@ -46,4 +48,15 @@ def access_of(row: dict, prefix: str = "", op: str | None = None) -> Access:
         seq=row[f"{prefix}seq"],
         ts=row[f"{prefix}ts"],
         value=row[f"{prefix}value"],
+    )
+
+
+def first_per_variable(found: pl.DataFrame) -> Iterator[dict]:
+    """The first row of each variable (obj, attr) of `found`, in its order, with `n`:
+    how many rows that variable has (a report's instances)."""
+    counts = found.group_by(["obj", "attr"]).agg(pl.len().alias("n"))
+    return (
+        found.unique(["obj", "attr"], keep="first", maintain_order=True)
+        .join(counts, on=["obj", "attr"], maintain_order="left")
+        .iter_rows(named=True)
     )

@@ -19,7 +19,7 @@ import polars as pl
 
 from .actors import loop_threads
 from .deadlocks import shared_locks
-from .race_access import ACCESS_COLS, access_of
+from .race_access import ACCESS_COLS, access_of, first_per_variable
 from .race_items import blind_item_writes
 from .reports import RaceReport
 
@@ -212,13 +212,8 @@ def data_races(
     pairs = unordered(pairs.sort("seq"), sync_edges(events), on_thread)
     if pairs.height == 0:
         return []
-    counts = pairs.group_by(["obj", "attr"]).agg(pl.len().alias("n"))
     out = []
-    for r in (
-        pairs.unique(["obj", "attr"], keep="first", maintain_order=True)
-        .join(counts, on=["obj", "attr"], maintain_order="left")
-        .iter_rows(named=True)
-    ):
+    for r in first_per_variable(pairs):
         out.append(
             RaceReport(
                 obj=r["obj"],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from .race_access import access_of
+from .race_access import access_of, first_per_variable
 from .reports import RaceReport
 
 
@@ -48,13 +48,8 @@ def lost_updates(acc: pl.DataFrame) -> list[RaceReport]:
         *[pl.col(c).alias(f"r_{c}") for c in ("actor", "op", "location", "locks", "ts", "value")],
     )
     lost = lost.join(reads, on="read_seq", how="left", maintain_order="left").sort("seq")
-    counts = lost.group_by(["obj", "attr"]).agg(pl.len().alias("n"))
     out = []
-    for r in (
-        lost.unique(["obj", "attr"], keep="first", maintain_order=True)
-        .join(counts, on=["obj", "attr"], maintain_order="left")
-        .iter_rows(named=True)
-    ):
+    for r in first_per_variable(lost):
         out.append(
             RaceReport(
                 obj=r["obj"],

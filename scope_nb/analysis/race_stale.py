@@ -25,7 +25,7 @@ import polars as pl
 
 from .actors import loop_threads
 from .guards import guards
-from .race_access import access_of
+from .race_access import access_of, first_per_variable
 from .race_lockset import sync_edges, unordered
 from .reports import RaceReport
 
@@ -51,7 +51,6 @@ def stale_checks(
         return []
     found = pl.DataFrame(rows, infer_schema_length=None).drop("reads")
     found = _not_ordered(found, events, actors)
-    counts = found.group_by(["obj", "attr"]).agg(pl.len().alias("n"))
     return [
         RaceReport(
             obj=r["obj"],
@@ -63,10 +62,7 @@ def stale_checks(
             lost_update=False,
             instances=r["n"],
         )
-        for r in found.sort("seq")
-        .unique(["obj", "attr"], keep="first", maintain_order=True)
-        .join(counts, on=["obj", "attr"], maintain_order="left")
-        .iter_rows(named=True)
+        for r in first_per_variable(found.sort("seq"))
     ]
 
 
