@@ -262,6 +262,12 @@ def run_library(lib: dict, py: Path, cost: bool = False, repeat: int = 1) -> dic
     for mode in MODES:
         print(f"[corpus] {lib['name']}: {mode}", flush=True)
         result[mode] = run_mode(lib, mode, py, cwd, out)
+    if not cost:  # the timings of an earlier --cost run stay, beside their own untraced time
+        previous = RESULTS / f"{lib['name']}.json"
+        earlier = json.loads(previous.read_text()) if previous.exists() else {}
+        result.update({m: earlier[m] for m in COST_MODES if m in earlier})
+        if _cost_of(earlier):
+            result["cost"] = _cost_of(earlier)
     if cost:
         for round_ in range(repeat):
             for mode in ("base", *COST_MODES):
@@ -271,6 +277,8 @@ def run_library(lib: dict, py: Path, cost: bool = False, repeat: int = 1) -> dic
                     result["base"]["seconds"] = min(result["base"]["seconds"], r["seconds"])
                 elif mode not in result or r["seconds"] < result[mode]["seconds"]:
                     result[mode] = r
+        result["cost"] = {"base": result["base"]["seconds"]}
+        result["cost"].update({m: result[m]["seconds"] for m in recorded_modes(result)})
     for mode in recorded_modes(result):
         result[mode]["differences"] = differences(result["base"]["tests"], result[mode]["tests"])
     RESULTS.mkdir(exist_ok=True)
@@ -324,9 +332,19 @@ def _counts(tests: dict) -> str:
     return f"{len(tests)} ({', '.join(f'{v} {k}' for k, v in sorted(n.items()))})"
 
 
+def _cost_of(r: dict) -> dict | None:
+    """The seconds of the last --cost run of one result, the untraced run's as "base": kept
+    apart, so a later run without --cost (CI's) leaves that run's ratios as they were."""
+    if "cost" in r:
+        return r["cost"]
+    if not any(m in r for m in COST_MODES):
+        return None
+    return {"base": r["base"]["seconds"], **{m: r[m]["seconds"] for m in recorded_modes(r)}}
+
+
 def _cost_table(results: list[dict]) -> list[str]:
     """Wall time over the untraced run by level of recording, beside VizTracer."""
-    rows = [r for r in results if any(m in r for m in COST_MODES)]
+    rows = [r for r in results if _cost_of(r)]
     if not rows:
         return []
     lines = [
@@ -344,8 +362,13 @@ def _cost_table(results: list[dict]) -> list[str]:
     ]
     order = ("default", "run", "messages", "record", "calls", "viztracer")
     for r in rows:
-        cells = [_ratio(r, m) + ("" if not r[m].get("differences") else " *") for m in order]
-        lines.append(f"| {r['name']} | {r['base']['seconds']:.1f} | " + " | ".join(cells) + " |")
+        c = _cost_of(r)
+        cells = [
+            (f"{c[m] / c['base']:.1f}" if m in c and c["base"] else "?")
+            + ("" if not r.get(m, {}).get("differences") else " *")
+            for m in order
+        ]
+        lines.append(f"| {r['name']} | {c['base']:.1f} | " + " | ".join(cells) + " |")
     lines += ["", "\\* outcomes differ from the untraced run (see Findings)."]
     return lines
 
