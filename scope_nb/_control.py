@@ -79,10 +79,11 @@ def stop() -> Trace:
 
         if fl.drain:
             # with storage="disk" the memory only held what waited for the flusher: the
-            # trace reads the files once they are complete
-            from .store.load import read_trace
-
+            # trace reads the files once they are complete (and imports the reader, polars
+            # with it, only then: a program that never asks pays nothing at its exit)
             def written():
+                from .store.load import read_trace
+
                 _settled(fl)
                 return read_trace(fl.dir, trusted=True)[0]
 

@@ -260,6 +260,11 @@ class _Run:
             self.done.set()
             if scope_nb.is_recording():
                 scope_nb.stop()
+            # the last flush runs on after stop(); a timeout ends the process with
+            # os._exit, which runs no atexit hook, so the files are finished here
+            from ._control import settle_all
+
+            settle_all()
         path = self.rec.options.persist_path
         if not self.args.quiet:
             print(f"\r{self.line()} -> {path}", file=sys.stderr, flush=True)
