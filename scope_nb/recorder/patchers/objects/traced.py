@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import _thread
 import functools
-import types
 from typing import Any
 
 from ....values import ATOMIC, REDACTED
@@ -25,6 +24,7 @@ from .events import (
     _where_from,
 )
 from .method_calls import MethodCalls
+from .state_view import StateView, own_dict, slots_of
 
 
 class Objects:
@@ -63,7 +63,7 @@ class Objects:
         return tuple(h) if h else ()
 
 
-class Traced(MethodCalls):
+class Traced(MethodCalls, StateView):
     """One traced object: its last snapshot and where its history goes."""
 
     def __init__(self, objs: Objects, obj: Any, cls: type, sub: type, name: str):
@@ -74,8 +74,8 @@ class Traced(MethodCalls):
         self.sub = sub
         self.name = name
         self.lock = _thread.allocate_lock()
-        self.slots = _slots(cls)
-        self.has_dict = type(_own_dict(obj)) is dict
+        self.slots = slots_of(cls)
+        self.has_dict = type(own_dict(obj)) is dict
         # its __dict__, unrecorded
         self.vars = functools.partial(object.__getattribute__, obj, "__dict__")
         # attr -> fingerprint (atomic value / pickle bytes / chunk pickles / Unpicklable)
@@ -91,37 +91,6 @@ class Traced(MethodCalls):
         self.mutable: set[str] = set()
         self.items: dict[str, Any] = {}  # attr -> the recording substitute it holds (items.py)
         self.live = True
-
-    # -- reading the object without being recorded ----------------------------------------
-    def read_state(self) -> dict[str, Any]:
-        obj = self.obj
-        out = dict(self.vars()) if self.has_dict else {}
-        for n, desc in self.slots.items():
-            try:
-                out[n] = desc.__get__(obj, self.sub)
-            except AttributeError:
-                pass
-        return out
-
-    def stored(self, attr: str) -> Any:
-        """The value the object holds in attribute `attr` (its __dict__ or a slot), or
-        _MISSING when `attr` is not part of its state (a property, say)."""
-        if self.has_dict:
-            v = self.vars().get(attr, _MISSING)
-            if v is not _MISSING:
-                return v
-        desc = self.slots.get(attr)
-        if desc is not None:
-            try:
-                return desc.__get__(self.obj, self.sub)
-            except AttributeError:
-                return _MISSING
-        return _MISSING
-
-    def is_state_attr(self, attr: str) -> bool:
-        if attr in self.slots:
-            return True
-        return self.has_dict and attr in self.vars()
 
     # -- events -------------------------------------------------------------------
     def read(self, attr: str, value: Any) -> None:
@@ -291,32 +260,3 @@ class Traced(MethodCalls):
     def deleted(self, attr: str) -> None:
         """After `del obj.attr`."""
         self._wrote_slow(attr, None, deleted=True)
-
-
-def _own_dict(obj: Any) -> Any:
-    """obj's __dict__ read the way object does (no __getattr__ of the program runs), or None."""
-    try:
-        return object.__getattribute__(obj, "__dict__")
-    except AttributeError:
-        return None
-
-
-def _slots(cls: type) -> dict[str, Any]:
-    """Slot name -> member descriptor, over the whole MRO (private names mangled)."""
-    out: dict[str, Any] = {}
-    for klass in cls.__mro__:
-        slots = klass.__dict__.get("__slots__", ())
-        if isinstance(slots, str):
-            slots = (slots,)
-        for s in slots:
-            if s in ("__dict__", "__weakref__"):
-                continue
-            name = (
-                f"_{klass.__name__.lstrip('_')}{s}"
-                if s.startswith("__") and not s.endswith("__")
-                else s
-            )
-            desc = klass.__dict__.get(name)
-            if isinstance(desc, types.MemberDescriptorType):
-                out.setdefault(name, desc)
-    return out
