@@ -5,8 +5,8 @@ parent's threads left it: a Lock or RLock another thread held at that instant st
 locked in the child with nobody there to release it, so the child's first acquire
 waits forever (CPython bpo-6721, a logging handler's lock). The `fork` event says, in
 the forking thread just before the fork (`os.register_at_fork`'s `before`, after the
-program's own before-hooks have run), which owned locks were held by other threads,
-by whom and where they took them. Semaphores and Events are signals, not held (their
+before-hooks registered since scope_nb was imported: they run newest first), which
+owned locks were held by other threads, by whom and where they took them. Semaphores and Events are signals, not held (their
 names are the in-place instances'); the recorder's own locks are never traced. It
 runs only at a fork, reads the recorder's bookkeeping, and never the program's code.
 The event's module and function are the code that called `os.fork()` (multiprocessing's
