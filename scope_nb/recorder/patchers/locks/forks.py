@@ -6,12 +6,12 @@ locked in the child with nobody there to release it, so the child's first acquir
 waits forever (CPython bpo-6721, a logging handler's lock). The `fork` event says, in
 the forking thread just before the fork (`os.register_at_fork`'s `before`, after the
 before-hooks registered since scope_nb was imported: they run newest first), which
-owned locks were held by other threads, by whom and where they took them. Semaphores and Events are signals, not held (their
-names are the in-place instances'); the recorder's own locks are never traced. It
-runs only at a fork, reads the recorder's bookkeeping, and never the program's code.
-The event's module and function are the code that called `os.fork()` (multiprocessing's
-`popen_fork` for a Process started with the fork method), its location the program's
-own line that led there."""
+owned locks were held by other threads, by whom and where they took them. Semaphores
+and Events are signals, not held (their names are the in-place instances'); the
+recorder's own locks are never traced. It runs only at a fork, reads the recorder's
+bookkeeping, and never the program's code. The event's module and function are the
+code that called `os.fork()` (multiprocessing's `popen_fork` for a Process started
+with the fork method), its location the program's own line that led there."""
 
 from __future__ import annotations
 
