@@ -124,8 +124,9 @@ EVENTS: dict[str, str] = {
 # - deadlock / hang: detail = the wait-for cycle / waiting actors and their stacks.
 # - fork: actor = the forking actor, module / function = the code that called os.fork(),
 #   location = the program's line that led there, locks_held = the locks the actor held;
-#   detail = JSON {"held": [{"lock", "actor", "location"}]}: the owned locks (not semaphores)
-#   other threads held at that instant, who held each, where they took it.
+#   detail = JSON {"held": [{"lock", "actor", "location"}]}: the owned locks (not semaphores,
+#   nor logging handlers', which the child re-initialises) other threads held at that
+#   instant, who held each, where they took it.
 # - stall: actor = the task (or loop thread), duration_ns = how long the step ran,
 #   location = where it blocked.
 

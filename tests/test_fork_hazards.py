@@ -1,11 +1,13 @@
 """A fork while another thread holds a lock (CPython bpo-6721): the child inherits the lock
 locked with nobody to release it. Real threads hold real traced locks while the main
 thread forks; `detect_deadlocks()` names the lock, its holder and where it was taken, and
-nothing when the forking thread holds the lock itself, when nobody holds it, or when what
-another thread holds is a semaphore (a signal, not a lock)."""
+nothing when the forking thread holds the lock itself, when nobody holds it, when what
+another thread holds is a semaphore (a signal, not a lock), or a logging handler's lock
+(logging frees it in the child)."""
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import sys
@@ -113,6 +115,44 @@ def test_a_lock_released_before_the_fork_is_no_hazard():
 
 def test_a_semaphore_held_by_another_thread_is_a_signal_not_a_hazard():
     trace, _ = _held_by_a_thread(lambda: threading.BoundedSemaphore(1))
+    assert _fork_reports(trace) == []
+
+
+def test_a_logging_handler_lock_is_no_hazard_logging_frees_it_in_the_child():
+    """logging's own after-fork hook re-initialises every handler's lock in the child
+    (since 3.9), so a handler another thread is inside at the fork is no deadlock."""
+    inside, leave = threading.Event(), threading.Event()
+
+    class Slow(logging.Handler):
+        def emit(self, record):
+            inside.set()
+            leave.wait()
+
+    exits = []
+
+    def fork_and_take_the_lock():
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if handler.lock.acquire(timeout=5) else 3)
+        exits.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+
+    with scope.record() as trace:
+        handler = Slow()
+        log = logging.getLogger("test_fork_hazards")
+        log.propagate = False
+        log.addHandler(handler)
+        t = threading.Thread(target=log.error, args=("x",), name="emitter")
+        t.start()
+        inside.wait()
+        try:
+            fork_and_take_the_lock()
+        finally:
+            leave.set()
+            t.join()
+            log.removeHandler(handler)
+    assert exits == [0]
+    # the handler's lock is traced, taken by the emitter, held at the fork: not reported
+    assert trace.events("lock_acquire")["target"].to_list() == [handler.lock.name]
     assert _fork_reports(trace) == []
 
 

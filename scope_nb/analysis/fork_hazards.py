@@ -8,9 +8,10 @@ The rule reads the `fork` events (recorded in the forking thread just before eac
 owned lock (Lock, RLock, a Condition's lock; not a semaphore or an Event, which are
 signals) held then by another thread is a finding. A lock the forking thread holds
 itself is not one: that is the fix (a before-fork hook that takes the lock, released on
-both sides after). The child's own wait happens in another process, which a recording
-may not follow, so the finding is the parent's fact; a child that re-creates or
-re-initialises the lock before using it (logging does since 3.9) is still reported."""
+both sides after), nor is a logging handler's lock, which logging re-initialises in
+the child itself (since 3.9). The child's own wait happens in another process, which a
+recording may not follow, so the finding is the parent's fact; a child that re-creates
+or re-initialises a lock of the program's before using it is still reported."""
 
 from __future__ import annotations
 

@@ -7,11 +7,12 @@ waits forever (CPython bpo-6721, a logging handler's lock). The `fork` event say
 the forking thread just before the fork (`os.register_at_fork`'s `before`, after the
 before-hooks registered since scope_nb was imported: they run newest first), which
 owned locks were held by other threads, by whom and where they took them. Semaphores
-and Events are signals, not held (their names are the in-place instances'); the
-recorder's own locks are never traced. It runs only at a fork, reads the recorder's
-bookkeeping, and never the program's code. The event's module and function are the
-code that called `os.fork()` (multiprocessing's `popen_fork` for a Process started
-with the fork method), its location the program's own line that led there."""
+and Events are signals, not held (their names are the in-place instances'), a logging
+handler's lock is re-initialised in the child by logging itself, and the recorder's own
+locks are never traced. It runs only at a fork, reads the recorder's bookkeeping, and
+never the program's code. The event's module and function are the code that called
+`os.fork()` (multiprocessing's `popen_fork` for a Process started with the fork
+method), its location the program's own line that led there."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import sys
 from ...sites import location_text
 from .naming import user_caller
 from .state import LockState
+from .traced import _Traced
 
 
 def at_fork(st: LockState) -> None:
@@ -30,14 +32,15 @@ def at_fork(st: LockState) -> None:
         return
     b, actor = st.actor()
     forker = {actor, b.actor}  # the running task, if any, and its thread
-    signals = {name for _, name in list(st.instances.registry.values())}
+    # signals, and the handler locks logging re-initialises in the child itself
+    skip = {name for _, name in list(st.instances.registry.values())} | _reinitialised()
     rows = rec.actors.rows
     held = []
     for holder, names in list(st.held.items()):
         if holder in forker or _thread_of(rows, holder) == b.actor:
             continue
         for name in list(names):
-            if name in signals:
+            if name in skip:
                 continue
             held.append(
                 {
@@ -61,6 +64,25 @@ def at_fork(st: LockState) -> None:
         locks_held=st.held_now(actor),
         raw=True,
     )
+
+
+def _reinitialised() -> set[str]:
+    """The traced locks of the logging handlers that logging's own after-fork hook
+    re-initialises in the child (since 3.9: every Handler whose `createLock` ran), read
+    from the handlers' instance dicts: in the child those locks start free."""
+    handlers = getattr(sys.modules.get("logging"), "_at_fork_reinit_lock_weakset", None)
+    names = set()
+    for ref in list(getattr(handlers, "data", ())):
+        handler = ref()
+        if handler is None:
+            continue
+        try:
+            lock = object.__getattribute__(handler, "__dict__").get("lock")
+        except AttributeError:  # a handler class without instance dicts
+            continue
+        if isinstance(lock, _Traced):
+            names.add(lock.name)
+    return names
 
 
 def _thread_of(rows: dict, actor: str) -> str | None:
