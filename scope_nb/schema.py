@@ -40,6 +40,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "exc_unretrieved",  # a task's or future's exception was never retrieved
     "memory",  # a memory sample (detail = rss / heap bytes)
     "mark",  # a user mark
+    "fork",  # the process forked (os.fork): the locks other threads held then
 )
 KIND_CODE: dict[str, int] = {name: i for i, name in enumerate(EVENT_KINDS)}
 
@@ -55,6 +56,7 @@ CRITICAL_KINDS: frozenset[str] = frozenset(
         "hang",
         "task_lost",
         "exc_unretrieved",
+        "fork",
     }
 )
 MESSAGE_KINDS: frozenset[str] = frozenset({"send", "receive"})
@@ -120,6 +122,11 @@ EVENTS: dict[str, str] = {
 # - state: obj = traced object name, detail = cause (see the states frame).
 # - lock_order: target = "A -> B" (the new edge closing a cycle), detail = the cycle.
 # - deadlock / hang: detail = the wait-for cycle / waiting actors and their stacks.
+# - fork: actor = the forking actor, module / function = the code that called os.fork(),
+#   location = the program's line that led there, locks_held = the locks the actor held;
+#   detail = JSON {"held": [{"lock", "actor", "location"}]}: the owned locks (not semaphores,
+#   nor logging handlers', which the child re-initialises) other threads held at that
+#   instant, who held each, where they took it.
 # - stall: actor = the task (or loop thread), duration_ns = how long the step ran,
 #   location = where it blocked.
 

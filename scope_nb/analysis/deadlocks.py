@@ -1,5 +1,6 @@
 """Deadlocks: lock-order cycles (Linux lockdep's idea), self-deadlocks, locks leaked by
-actors that ended, and the real deadlocks the watchdog recorded.
+actors that ended, the real deadlocks the watchdog recorded, and forks while another
+thread held a lock (`fork_hazards`: the child's deadlock).
 
 Only owned primitives take part: a Lock, an RLock, a Condition's lock, and a
 semaphore made with one slot and only ever released by its taker (a mutex by
@@ -25,6 +26,7 @@ import networkx as nx
 import polars as pl
 
 from ..schema import TRY_ACQUIRE
+from .fork_hazards import fork_hazards
 from .labels import attach, labels_of
 from .reports import DeadlockReport
 
@@ -176,9 +178,10 @@ def lock_graph(events: pl.DataFrame) -> nx.DiGraph:
 
 
 def detect_deadlocks(events: pl.DataFrame, actors: pl.DataFrame) -> list[DeadlockReport]:
-    """Potential deadlocks (lock-order cycles), self-deadlocks, leaked locks and real
-    deadlocks recorded by the watchdog, most certain first. A real deadlock's locks also
-    form a lock-order cycle: that weaker finding of the same bug is dropped.
+    """Potential deadlocks (lock-order cycles), self-deadlocks, leaked locks, real
+    deadlocks recorded by the watchdog and forks while another thread held a lock, most
+    certain first. A real deadlock's locks also form a lock-order cycle: that weaker
+    finding of the same bug is dropped.
 
     Cost, for n events, L locks and E lock-order edges (E <= L^2, in practice a few per
     lock): O(n log n) for the frame passes (the lock rows sorted a few times, joined
@@ -189,6 +192,7 @@ def detect_deadlocks(events: pl.DataFrame, actors: pl.DataFrame) -> list[Deadloc
     reports = _self_deadlocks(events)
     reports += _watchdog_deadlocks(events)
     reports += _leaked_locks(events)
+    reports += fork_hazards(events)
     reports += _lock_cycles(events)
     seen: set = set()
     out = []

@@ -305,14 +305,16 @@ class RaceReport:
 @dataclass
 class DeadlockReport:
     """A lock-order cycle (potential), a self-deadlock, a lock leaked by an ended actor,
-    or a real deadlock recorded by the watchdog."""
+    a real deadlock recorded by the watchdog, or a fork while another thread held a lock
+    (fork_with_held_lock: actors are the holder, then the forking actor)."""
 
-    kind: str  # potential | self | leaked | deadlock
-    cycle: list[str]  # locks (potential/self/leaked) or actors (deadlock)
+    kind: str  # potential | self | leaked | deadlock | fork_with_held_lock
+    cycle: list[str]  # locks (potential/self/leaked/fork_with_held_lock) or actors (deadlock)
     edges: pl.DataFrame  # one row per step of the cycle: holding, taking, actor, location, ts, seq
     actors: list[str] = field(default_factory=list)
     stacks: dict[str, str] = field(default_factory=dict)
     ts: int | None = None
+    child: str | None = None  # fork_with_held_lock: the process the fork started, when known
     labels: Labels = _LABELS
 
     @property
@@ -331,6 +333,15 @@ class DeadlockReport:
             )
         if self.kind == "leaked":
             return f"lock leaked: {say.actor(self.actors[0])} ended holding {self.cycle[0]}"
+        if self.kind == "fork_with_held_lock":
+            taken = self.edges["location"][0] if self.edges.height else None
+            at = f" (taken at {say.location(taken)})" if taken else ""
+            child = f" {say.actor(self.child)}" if self.child else ""
+            return (
+                f"fork by {say.actor(self.actors[1])} while {self.cycle[0]} was held by "
+                f"{say.actor(self.actors[0])}{at}: the child process{child} inherits it "
+                "locked and its first acquire waits forever"
+            )
         return (
             f"deadlock: {' -> '.join(say.actor(a) for a in [*self.cycle, self.cycle[0]])} wait on "
             "each other"
@@ -340,6 +351,8 @@ class DeadlockReport:
         return self.edges
 
     def _facts(self):
+        if self.kind == "fork_with_held_lock":
+            return self._fork_facts()
         steps = None
         if self.edges.height and "taking" in self.edges.columns:
             steps = "\n".join(
@@ -363,6 +376,20 @@ class DeadlockReport:
                     for a, s in self.stacks.items()
                 ),
             ),
+        ]
+
+    def _fork_facts(self):
+        say = self.labels
+        took, forked = self.edges.row(0, named=True), self.edges.row(1, named=True)
+        return [
+            ("kind", self.kind),
+            ("lock", self.cycle[0]),
+            ("held by", say.actor(took["actor"])),
+            ("taken at", say.location(took["location"])),
+            ("forked by", say.actor(forked["actor"])),
+            ("forked at", say.location(forked["location"])),
+            ("at time", say.time(self.ts)),
+            ("child", say.actor(self.child) if self.child else None),
         ]
 
     def __repr__(self) -> str:

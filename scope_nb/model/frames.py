@@ -29,7 +29,7 @@ from ..recorder.buffer import (
     SUSPEND,
     SWITCH,
 )
-from ..schema import ACTORS, EVENT_KINDS, EVENTS, STATES, polars_schema
+from ..schema import ACTORS, CRITICAL_KINDS, EVENT_KINDS, EVENTS, STATES, polars_schema
 from ..values import Formatter
 from .fast_events import events_frame, native_pairing, text_series
 from .lock_renames import renamed_lock_rows
@@ -199,19 +199,7 @@ def pair_calls(
     events = pl.concat([paired, _rich(others, sites)], how="diagonal_relaxed")
     events = events.sort(["ts", "buf", "pos"])
     if limit is not None and events.height > limit:
-        crit = events["kind"].is_in(
-            [
-                "spawn",
-                "exit",
-                "crash",
-                "cancel",
-                "deadlock",
-                "lock_order",
-                "hang",
-                "task_lost",
-                "exc_unretrieved",
-            ]
-        )
+        crit = events["kind"].is_in(sorted(CRITICAL_KINDS))
         keep_n = max(limit - int(crit.sum()), 0)
         noncrit_rank = (~crit).cast(pl.Int64).cum_sum()
         n_noncrit = int((~crit).sum())

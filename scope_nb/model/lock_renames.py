@@ -1,9 +1,12 @@
 """Locks the program named after events were recorded under their old name
 (`trace_lock(lock, name)`): those rows show the new name, so that every query sees
 one lock — the lock rows' target, every row's locks held, and the live lock-order
-reports (target "A -> B", the cycle in their detail)."""
+reports (target "A -> B", the cycle in their detail) and the locks held at a fork (its
+detail's "lock" entries)."""
 
 from __future__ import annotations
+
+import json
 
 import polars as pl
 
@@ -27,6 +30,12 @@ def renamed_lock_rows(events: pl.DataFrame, renamed: dict[str, str]) -> pl.DataF
         pl.when(order).then(detail).str.split("\n").list.eval(_names(pl.element(), renamed, " "))
     )
     edge = _names(pl.when(order).then(target), renamed, " -> ")
+    fork = kind == "fork"
+    held = pl.when(fork).then(detail)
+    for old, new in renamed.items():  # each old name maps to the current one: no chains
+        held = held.str.replace_all(
+            f'"lock": {json.dumps(old)}', f'"lock": {json.dumps(new)}', literal=True
+        )
     return events.with_columns(
         pl.when(kind.is_in(_TARGETS_A_LOCK))
         .then(target.replace(renamed))
@@ -34,6 +43,11 @@ def renamed_lock_rows(events: pl.DataFrame, renamed: dict[str, str]) -> pl.DataF
         .then(edge)
         .otherwise(target)
         .alias("target"),
-        pl.when(order).then(cycle.list.join("\n")).otherwise(detail).alias("detail"),
+        pl.when(order)
+        .then(cycle.list.join("\n"))
+        .when(fork)
+        .then(held)
+        .otherwise(detail)
+        .alias("detail"),
         pl.col("locks_held").list.eval(pl.element().replace(renamed)).alias("locks_held"),
     )

@@ -47,6 +47,7 @@ CATEGORY = {
     "write": "state",
     "spawn": "lifecycle",
     "exit": "lifecycle",
+    "fork": "lifecycle",
     "crash": "errors",
     "cancel": "errors",
     "deadlock": "errors",

@@ -132,6 +132,23 @@ def lock_cycle_through(kind: str, lock: str, size: int) -> Callable[[Any], Any]:
     )
 
 
+def fork_hazard(lock: str, holder: str) -> Callable[[Any], Any]:
+    """A fork_with_held_lock report on `lock` naming the thread called `holder` as its holder."""
+
+    def check(tr):
+        names = dict(tr.actors().select("actor", "name").iter_rows())
+        return _first(
+            tr.detect_deadlocks(),
+            lambda r: (
+                r.kind == "fork_with_held_lock"
+                and r.cycle == [lock]
+                and names.get(r.actors[0]) == holder
+            ),
+        )
+
+    return check
+
+
 def stall(kind: str, *words: str) -> Callable[[Any], Any]:
     """A stall report of `kind` whose headline names every one of `words`."""
     return lambda tr: _first(

@@ -15,7 +15,7 @@ import threading
 
 import scope_nb as scope
 
-from .harness import Case, join, lock_cycle, lock_cycle_through, mentions, start
+from .harness import Case, both, fork_hazard, join, lock_cycle, lock_cycle_through, start
 
 
 class _ListHandler(logging.Handler):
@@ -263,7 +263,30 @@ class _ForkLog:
         self.child_exit = None
 
 
-def _fork(reinit_in_child: bool):
+# the fix as logging first made it: every handler's lock is taken before a fork and let go
+# on both sides after, so no other thread is inside a handler when the process forks
+_HELD_ACROSS_FORK: list = []
+
+
+def _acquire_for_fork():
+    for lock in _HELD_ACROSS_FORK:
+        lock.acquire()
+
+
+def _release_after_fork():
+    for lock in reversed(_HELD_ACROSS_FORK):
+        lock.release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_acquire_for_fork,
+        after_in_parent=_release_after_fork,
+        after_in_child=_release_after_fork,
+    )
+
+
+def _fork(fixed: bool):
     handler_lock = threading.Lock()
     forks = scope.trace_object(_ForkLog(), "forks")
     held, done = threading.Event(), threading.Event()
@@ -275,11 +298,16 @@ def _fork(reinit_in_child: bool):
 
     ts = start(emitter)
     held.wait()
-    pid = os.fork()
-    if pid == 0:  # the child: only the forking thread survives, the lock stays taken
-        # the fix: a fresh lock after fork
-        lock = threading.Lock() if reinit_in_child else handler_lock
-        os._exit(0 if lock.acquire(timeout=0.05) else 3)
+    if fixed:  # the fork takes the handler's lock first: it waits for the emit to end
+        _HELD_ACROSS_FORK.append(handler_lock)
+        done.set()
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: only the forking thread survives
+            os._exit(0 if handler_lock.acquire(timeout=0.05) else 3)
+    finally:
+        if fixed:
+            _HELD_ACROSS_FORK.remove(handler_lock)
     forks.child = pid
     _, status = os.waitpid(pid, 0)
     forks.child_exit = os.waitstatus_to_exitcode(status)
@@ -288,28 +316,19 @@ def _fork(reinit_in_child: bool):
 
 
 def fork_bug():
-    _fork(reinit_in_child=False)
+    _fork(fixed=False)
 
 
 def fork_fixed():
-    _fork(reinit_in_child=True)
+    _fork(fixed=True)
 
 
-def _fork_shows(trace) -> bool:
-    """The lock was held by the emitter thread at the instant the parent saw the fork return,
-    and the child exited with the code it uses for 'could not take the lock'."""
+def _child_stuck(trace):
+    """The child exited with the code it uses for 'could not take the lock' (its wait is in
+    a process the recording does not follow): the report is true of the run."""
     states = trace.state_timeline("forks")
-    forked = states.filter(states["cause"].str.starts_with("child ="))
-    if not forked.height:
-        return False
-    snap = trace.system_snapshot_at(forked["ts"][0])
-    names = dict(trace.actors().select("actor", "name").iter_rows())
-    holders = [
-        a
-        for a in snap.locks.filter(snap.locks["lock"] == "handler_lock")["actor"]
-        if names.get(a) == "emitter"
-    ]
-    return bool(holders) and trace.get_state_at("forks", states["ts"][-1]).get("child_exit") == 3
+    last = trace.get_state_at("forks", states["ts"][-1]) if states.height else {}
+    return True if last.get("child_exit") == 3 else None
 
 
 CASES = [
@@ -358,12 +377,7 @@ CASES = [
         "python/cpython bpo-6721",
         fork_bug,
         fork_fixed,
-        mentions("handler_lock", "fork"),
-        "the child's deadlock is in another process: the trace shows handler_lock held by emitter "
-        "at the fork",
-        missed="no detector looks at a fork: the lock held by another thread when the process "
-        "forked is not reported (the child's wait is in a process the recording does not follow)",
-        shows=_fork_shows,
-        shows_text="snapshot at the fork: handler_lock held by emitter; child exit 3",
+        both(fork_hazard("handler_lock", "emitter"), _child_stuck),
+        "detect_deadlocks: fork_with_held_lock, handler_lock held by emitter at the fork",
     ),
 ]

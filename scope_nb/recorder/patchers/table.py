@@ -103,6 +103,11 @@ class Messages(ModulePatcher):
 class Locks(ModulePatcher):
     name, module = "locks", locks
 
+    def before_fork(self) -> None:
+        st = self.rec.parts.locks
+        if st is not None:
+            locks.at_fork(st)  # which locks other threads hold as the process forks
+
 
 class Objects(ModulePatcher):
     name, module = "objects", objects

@@ -17,7 +17,7 @@ The package, by concern: `naming` (which frame made a lock, the name it gets),
 lock classes of threading and asyncio), `handlers` (a logging Handler's own lock),
 `modules` (the locks of a module imported before recording that can be traced in place),
 `api` (`trace_lock`), `renaming` (a lock named after a traced object's attribute, or
-renamed by the program).
+renamed by the program), `forks` (the locks other threads hold at a fork).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any
 from ...patching import original, patch, unpatch
 from .aio import asyncio_patches
 from .api import trace_lock
+from .forks import at_fork
 from .handlers import handler_patches
 from .modules import adopt_globals
 from .naming import where
@@ -54,6 +55,7 @@ __all__ = [
     "TracedRLock",
     "adopt",
     "adopt_globals",
+    "at_fork",
     "held_locks",
     "install",
     "renamed_locks",
