@@ -291,10 +291,11 @@ def recorded_modes(r: dict) -> list[str]:
     return [m for m in (*MODES[1:], *COST_MODES) if m in r]
 
 
-def passed(r: dict) -> bool:
+def passed(r: dict, modes: tuple[str, ...] | None = None) -> bool:
     """The corpus's pass rule: same outcome test by test, and no recorder error, in each
-    recording mode (VizTracer's outcomes are shown, not judged)."""
-    for mode in recorded_modes(r):
+    recording mode run now (`modes`; all of them by default: VizTracer's outcomes are
+    shown, not judged, and an earlier --cost run's modes kept beside are not rejudged)."""
+    for mode in recorded_modes(r) if modes is None else modes:
         if mode == "viztracer":
             continue
         rec = r[mode].get("recorder", {})
@@ -468,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     bad = 0
     for lib in libs:
         r = run_library(lib, py, cost=a.cost, repeat=a.repeat)
-        bad += not passed(r)
+        bad += not passed(r, None if a.cost else MODES[1:])
     write_results(ROOT / "RESULTS.md")
     print(
         f"[corpus] {len(libs)} libraries, {bad} with changed outcomes or recorder errors; "
