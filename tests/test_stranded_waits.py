@@ -86,6 +86,8 @@ def test_a_task_stranded_on_a_free_lock_is_a_hang():
     assert "test_stranded_waits.py" in hang.location
     (wait,) = json.loads(hang.detail)["waits"]
     assert wait["free"] is True and wait["holders"] == []
+    stack = hang.stacks[hang.actor]  # the await chain, down to the lock's future
+    assert "in user" in stack and "in acquire\n    await fut" in stack
 
 
 def test_the_fixed_lock_wakes_the_next_waiter_and_nothing_is_reported():

@@ -4,6 +4,10 @@ reports made while a task waits (await cycles, stranded lock waits, stalled step
 
 from __future__ import annotations
 
+import traceback
+
+from ..sites import is_recorder_file
+
 
 def coro_location(task) -> str | None:
     coro = task.get_coro()
@@ -17,3 +21,20 @@ def coro_location(task) -> str | None:
 def coro_name(task) -> str:
     coro = task.get_coro()
     return getattr(coro, "__qualname__", None) or type(coro).__name__
+
+
+def coro_stack(task, limit: int = 12) -> str:
+    """The task's await chain, outermost first, as traceback text (so a report shortens
+    it like any stack): each coroutine it awaits down to the one parked on a future,
+    without the recorder's own wrappers. Read from the suspended coroutines' frames."""
+    entries = []
+    coro = task.get_coro()
+    while coro is not None and len(entries) < limit:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            break
+        code = frame.f_code
+        if not is_recorder_file(code.co_filename):
+            entries.append(traceback.FrameSummary(code.co_filename, frame.f_lineno, code.co_name))
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return "".join(traceback.format_list(entries)) or f"{coro_name(task)}\n"

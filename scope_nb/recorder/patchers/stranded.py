@@ -25,7 +25,7 @@ import threading
 
 from ..own_events import emit_own
 from ..patching import original
-from .coros import coro_location, coro_name
+from .coros import coro_location, coro_stack
 
 
 class Stranded:
@@ -107,7 +107,7 @@ class Stranded:
                     "holds": list(st.held.get(actor, ())),
                     "blocked_ns": None,  # None: since when is not known
                     "location": coro_location(task),
-                    "stack": f"{coro_name(task)} at {coro_location(task)}",
+                    "stack": coro_stack(task),
                 }
                 row.update({"ended": ended} if holders else {"free": True})
                 out.append(((id(task), id(fut)), row))
