@@ -20,12 +20,17 @@ is recorded once, as a `hang` whose JSON detail is the watchdog's, each wait mar
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import threading
+from typing import Any
 
 from ..own_events import emit_own
 from ..patching import original
 from .coros import coro_location, coro_stack
+
+# the future types a loop makes (the C one and its Python twin): their `done` is asyncio's
+_FUTURES = frozenset({asyncio.Future, getattr(asyncio.futures, "_PyFuture", asyncio.Future)})
 
 
 class Stranded:
@@ -41,19 +46,19 @@ class Stranded:
     def at_loop_end(self, loop) -> None:
         """`loop` stopped running: its stranded waits are recorded now."""
         with self.lock:
-            fresh = [w for key, w in self._find(loop) if self._first(key)]
+            fresh = [(task, w) for key, task, w in self._find(loop) if self._first(key)]
         self._report(fresh)
 
     def tick(self, now: int, threshold: int) -> None:
         """A watchdog look: waits stranded at every look for `threshold` ns are recorded."""
         with self.lock:
             found = self._find(None)
-            self.since = {key: self.since.get(key, now) for key, _ in found}
+            self.since = {key: self.since.get(key, now) for key, _, _ in found}
             fresh = []
-            for key, w in found:
+            for key, task, w in found:
                 if now - self.since[key] >= threshold and self._first(key):
                     w["blocked_ns"] = now - self.since[key]
-                    fresh.append(w)
+                    fresh.append((task, w))
         self._report(fresh)
 
     def _first(self, key: tuple[int, int]) -> bool:
@@ -63,11 +68,11 @@ class Stranded:
         return True
 
     # -- what the live state says ------------------------------------------------------
-    def _find(self, loop) -> list[tuple[tuple[int, int], dict]]:
-        """(key, wait row) of every stranded waiter of a traced asyncio Lock (of `loop`'s
+    def _find(self, loop) -> list[tuple[tuple[int, int], Any, dict]]:
+        """(key, task, wait row) of every stranded waiter of a traced asyncio Lock (of `loop`'s
         tasks only, when given)."""
         st = self.rec.parts.locks
-        if st is None:
+        if st is None or "hang" not in self.rec.kinds:
             return []
         locks = []
         for ref, name in list(st.instances.registry.values()):
@@ -75,9 +80,14 @@ class Stranded:
             if not isinstance(lock, asyncio.Lock):
                 continue
             state = lock.__dict__
-            waiters = list(state.get("_waiters") or ())
-            if not waiters or any(w.done() for w in waiters):
-                continue  # nobody waits, or a wake-up is in flight
+            waiters = state.get("_waiters")
+            if type(waiters) is not collections.deque:
+                continue  # nobody waits yet, or a subclass keeps them its own way
+            waiters = list(waiters)
+            if not waiters or any(type(w) not in _FUTURES for w in waiters):
+                continue  # only asyncio's own futures are asked whether they are done
+            if any(w.done() for w in waiters):
+                continue  # a wake-up is in flight
             if loop is not None and waiters[0].get_loop() is not loop:
                 continue
             holders = list(st.owners.get(name, ())) if state.get("_locked") else []
@@ -107,10 +117,9 @@ class Stranded:
                     "holds": list(st.held.get(actor, ())),
                     "blocked_ns": None,  # None: since when is not known
                     "location": coro_location(task),
-                    "stack": coro_stack(task),
                 }
                 row.update({"ended": ended} if holders else {"free": True})
-                out.append(((id(task), id(fut)), row))
+                out.append(((id(task), id(fut)), task, row))
         return out
 
     def _ended(self, holders: list[str]) -> dict[str, int] | None:
@@ -119,10 +128,12 @@ class Stranded:
         ends = {h: (rows.get(h) or {}).get("ended") for h in holders}
         return None if any(t is None for t in ends.values()) else ends
 
-    def _report(self, waits: list[dict]) -> None:
-        if not waits:
+    def _report(self, fresh: list[tuple[Any, dict]]) -> None:
+        """One `hang` for the waits first found stranded now (each with its task)."""
+        if not fresh:
             return
-        stacks = {w["actor"]: w.pop("stack") for w in waits}
+        stacks = {w["actor"]: coro_stack(task) for task, w in fresh}
+        waits = [w for _, w in fresh]
         known = [w["blocked_ns"] for w in waits if w["blocked_ns"] is not None]
         detail = {"type": "hang", "cycle": [], "waits": waits, "stacks": stacks}
         emit_own(
