@@ -1,6 +1,7 @@
 """What stopped progress: an event loop blocked by one step, task or future exceptions
 never retrieved, tasks lost while pending, swallowed cancellations, await cycles, hangs
-seen by the watchdog, queues left without a consumer, and backlogs that hurt.
+seen by the watchdog (threads parked in a wait; asyncio tasks stranded on a Lock nothing
+can wake), queues left without a consumer, and backlogs that hurt.
 
 A backlog is a stall only when it hurt: a queue that backed up to `backlog_depth` and
 was left non-empty at the end (still growing, or never drained), stayed that deep for
@@ -112,11 +113,7 @@ def detect_stalls(
                 continue  # lock/queue deadlocks are detect_deadlocks' business
             waits = data.get("waits", [])
             involved = [w.get("actor") for w in waits] or [a]
-            text = "; ".join(
-                f"{who(w.get('actor'))} waits on {w.get('on')}"
-                + (f" held by {labels.actors(w['holders'])}" if w.get("holders") else "")
-                for w in waits
-            ) or data.get("summary", "")
+            text = "; ".join(_wait_text(w, labels) for w in waits) or data.get("summary", "")
             rkind = "await_cycle" if kind == "deadlock" else "hang"
             head = (
                 "await cycle: tasks wait on each other forever: "
@@ -183,6 +180,19 @@ def _backlogs(
             )
         )
     return out
+
+
+def _wait_text(w: dict, labels: Labels) -> str:
+    """One wait of a hang or an await cycle in words. A stranded asyncio lock wait also
+    says why nothing will wake it: the lock is free, or its holders have ended."""
+    text = f"{labels.actor(w.get('actor'))} waits on {w.get('on')}"
+    if w.get("free"):
+        return f"{text}, which is free: nobody will wake it"
+    if w.get("holders"):
+        text += f" held by {labels.actors(w['holders'])}"
+    if w.get("ended"):
+        text += f", which ended at {labels.time(max(w['ended'].values()))}: nobody will wake it"
+    return text
 
 
 def _exc(detail: str | None) -> str:

@@ -1,16 +1,18 @@
 """Real asyncio bugs: blocking calls on the loop, task failures nobody sees, tasks lost
-while pending, cancellations swallowed or lost inside hand-made locks, and check-then-act
-across an await. The interleaving is forced with asyncio.sleep(0) steps and futures."""
+while pending, cancellations swallowed, a cancellation that strands a lock's waiter, and
+check-then-act across an await. The interleaving is forced with asyncio.sleep(0) steps
+and futures; a stranded task is cancelled once the watchdog has named it."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import gc
 import time
 
 import scope_nb as scope
 
-from .harness import Case, race, stall
+from .harness import WATCHDOG, Case, race, stall, wait_for_kind
 
 SLOW = {"slow_callback": 0.2}
 
@@ -172,39 +174,33 @@ def wait_for_fixed():
 
 
 # -- python/cpython bpo-27585 ------------------------------------------------------------------
-class _HandoffLock:
-    """An asyncio lock that hands the lock to the first waiter, as asyncio.Lock once did."""
+class _HandoffLock(asyncio.Lock):
+    """asyncio.Lock as it was before the fix: a woken waiter that is cancelled before it
+    runs does not pass the wake-up on (the release already unlocked the lock)."""
 
     def __init__(self, pass_on: bool):
-        self.locked = False
-        self.waiters: list[asyncio.Future] = []
+        super().__init__()
         self.pass_on = pass_on
 
     async def acquire(self):
-        if not self.locked and not self.waiters:
-            self.locked = True
-            return
-        fut = asyncio.get_running_loop().create_future()
-        self.waiters.append(fut)
+        if not self._locked and all(w.cancelled() for w in self._waiters or ()):
+            self._locked = True
+            return True
+        if self._waiters is None:
+            self._waiters = collections.deque()
+        fut = self._get_loop().create_future()
+        self._waiters.append(fut)
         try:
-            await fut
+            try:
+                await fut
+            finally:
+                self._waiters.remove(fut)
         except asyncio.CancelledError:
-            self._forget(fut)
-            if fut.done() and not fut.cancelled() and self.pass_on:
-                self.release()  # the fix: a woken waiter that is cancelled wakes the next one
+            if self.pass_on and not self._locked:
+                self._wake_up_first()  # the fix: a woken waiter that is cancelled wakes the next
             raise
-        self._forget(fut)
-
-    def _forget(self, fut):
-        if fut in self.waiters:
-            self.waiters.remove(fut)
-
-    def release(self):
-        for fut in self.waiters:
-            if not fut.done():
-                fut.set_result(True)  # ownership moves to this waiter
-                return
-        self.locked = False
+        self._locked = True
+        return True
 
 
 def _handoff(pass_on: bool):
@@ -213,8 +209,8 @@ def _handoff(pass_on: bool):
         await lock.acquire()
 
         async def user():
-            await lock.acquire()
-            lock.release()
+            async with lock:
+                pass
 
         first = asyncio.create_task(user(), name="first")
         second = asyncio.create_task(user(), name="second")
@@ -224,6 +220,7 @@ def _handoff(pass_on: bool):
         for _ in range(5):
             await asyncio.sleep(0)
         if not second.done():  # the bug: second waits for a release that never comes
+            await asyncio.to_thread(wait_for_kind, "hang")  # the loop keeps running meanwhile
             second.cancel()
         await asyncio.gather(first, second, return_exceptions=True)
 
@@ -243,26 +240,20 @@ class _CheckpointLock:
     """A lock whose acquire yields to the loop once after taking it, like anyio.Lock did."""
 
     def __init__(self, release_on_cancel: bool):
-        self.owner = None
-        self.freed: asyncio.Event = asyncio.Event()
+        self.lock = asyncio.Lock()
         self.release_on_cancel = release_on_cancel
 
     async def __aenter__(self):
-        while self.owner is not None:
-            self.freed.clear()
-            await self.freed.wait()
-        self.owner = asyncio.current_task()
+        await self.lock.acquire()
         try:
             await asyncio.sleep(0)  # the checkpoint after taking the lock
         except asyncio.CancelledError:
             if self.release_on_cancel:  # the fix: undo the acquire when cancelled at the checkpoint
-                self.owner = None
-                self.freed.set()
+                self.lock.release()
             raise
 
     async def __aexit__(self, *exc):
-        self.owner = None
-        self.freed.set()
+        self.lock.release()
 
 
 def _checkpoint(release_on_cancel: bool):
@@ -279,7 +270,8 @@ def _checkpoint(release_on_cancel: bool):
         holder1.cancel()  # cancelled at the checkpoint inside __aenter__: __aexit__ never runs
         for _ in range(5):
             await asyncio.sleep(0)
-        if not holder2.done():  # the bug: holder 2 waits for a lock nobody holds any more
+        if not holder2.done():  # the bug: holder 2 waits for a lock its holder took with it
+            await asyncio.to_thread(wait_for_kind, "hang")  # the loop keeps running meanwhile
             holder2.cancel()
         await asyncio.gather(holder1, holder2, return_exceptions=True)
 
@@ -332,12 +324,6 @@ def connector_fixed():
     _connector(acquire_first=True)
 
 
-_ASYNC_WAIT = (
-    "the hang watchdog reads thread stacks only (locks, queues, events, joins): an asyncio task "
-    "stranded on a future nobody will complete, while its loop keeps running, gets no hang "
-    "report (only await cycles between tasks are reported)"
-)
-
 CASES = [
     Case(
         "blocking sleep in an async retry handler",
@@ -385,18 +371,19 @@ CASES = [
         "python/cpython bpo-27585",
         handoff_bug,
         handoff_fixed,
-        stall("hang", "second"),
-        "detect_stalls: hang, task second waits forever",
-        missed=_ASYNC_WAIT,
+        stall("hang", "second (A", "waits on lock lock, which is free"),
+        "detect_stalls: hang, task second waits forever on the lock, which is free",
+        WATCHDOG,
     ),
     Case(
         "lock acquire cancelled at its checkpoint leaves the lock taken",
         "agronholm/anyio #398",
         checkpoint_bug,
         checkpoint_fixed,
-        stall("hang", "holder 2"),
-        "detect_stalls: hang, task holder 2 waits forever",
-        missed=_ASYNC_WAIT,
+        stall("hang", "holder 2 (A", "held by holder 1 (A", ", which ended at"),
+        "detect_stalls: hang, task holder 2 waits forever on the lock holder 1 took and kept "
+        "when it ended",
+        WATCHDOG,
     ),
     Case(
         "connector checks the limit, awaits trace hooks, then acquires",

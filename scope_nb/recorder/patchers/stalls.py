@@ -8,6 +8,9 @@
   cancellation: a `stall` with target "cancel_swallowed".
 * A task whose step leaves it awaiting a chain of tasks that leads back to itself is in
   an await cycle: a `deadlock` whose JSON detail has type "await".
+* A task waiting on an asyncio Lock that nothing but a cancellation can wake (free, or
+  held by tasks that ended) is stranded: a `hang`, looked for when a loop stops running
+  and by the watchdog (stranded.py).
 * `BaseEventLoop.call_exception_handler` sees "Task exception was never retrieved"
   and "Future exception was never retrieved" (-> `exc_unretrieved`; a future's has no
   target, and its location is where it was made, known in debug mode only; a task's
@@ -29,6 +32,8 @@ import traceback
 from ...clock import perf_ns
 from ..patching import original, patch, unpatch
 from ..sites import program_stack
+from .coros import coro_location, coro_name
+from .stranded import Stranded
 
 MAX_CHAIN = 16
 STACK_LINES = 12
@@ -44,15 +49,6 @@ def _user_location(frame, is_user) -> str | None:
     return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else None
 
 
-def _coro_location(task) -> str | None:
-    coro = task.get_coro()
-    frame = getattr(coro, "cr_frame", None)
-    if frame is not None:
-        return f"{frame.f_code.co_filename}:{frame.f_lineno}"
-    code = getattr(coro, "cr_code", None)
-    return f"{code.co_filename}:{code.co_firstlineno}" if code is not None else None
-
-
 def _created_at(source_traceback) -> str | None:
     """Where a future was made: the last frame outside asyncio of the stack it keeps
     (only in debug mode)."""
@@ -62,11 +58,6 @@ def _created_at(source_traceback) -> str | None:
     return None
 
 
-def _coro_name(task) -> str:
-    coro = task.get_coro()
-    return getattr(coro, "__qualname__", None) or type(coro).__name__
-
-
 class StallState:
     def __init__(self, rec):
         self.rec = rec
@@ -74,6 +65,7 @@ class StallState:
         # loop thread ident -> [t0, handle, (location, stack) | None]
         self.running: dict[int, list] = {}
         self.cycles: set[frozenset[int]] = set()
+        self.stranded = Stranded(rec)  # lock waits nothing can end (looked for by others)
         self.stop = threading.Event()
         self.monitor: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -119,10 +111,10 @@ class StallState:
                     rec.emit(
                         "stall",
                         "cancel_swallowed",
-                        f"{_coro_name(task)} was cancelled but finished normally",
+                        f"{coro_name(task)} was cancelled but finished normally",
                         actor=actor,
-                        location=_coro_location(task),
-                        function=_coro_name(task),
+                        location=coro_location(task),
+                        function=coro_name(task),
                         raw=True,
                     )
             else:
@@ -130,7 +122,7 @@ class StallState:
         if duration > self.threshold:
             seen = slot[1]
             if task is not None:
-                name, loc = _coro_name(task), _coro_location(task)
+                name, loc = coro_name(task), coro_location(task)
             else:
                 cb = handle._callback
                 name = getattr(cb, "__qualname__", None) or type(cb).__qualname__
@@ -168,9 +160,9 @@ class StallState:
         waits = [
             {
                 "actor": a,
-                "on": f"task {b} ({_coro_name(t2)})",
+                "on": f"task {b} ({coro_name(t2)})",
                 "holders": [b],
-                "location": _coro_location(t),
+                "location": coro_location(t),
             }
             for a, b, t, t2 in zip(
                 actors, actors[1:] + actors[:1], chain, chain[1:] + chain[:1], strict=True
@@ -181,7 +173,7 @@ class StallState:
             "cycle": actors,
             "waits": waits,
             "stacks": {
-                a: f"{_coro_name(t)} at {_coro_location(t)}"
+                a: f"{coro_name(t)} at {coro_location(t)}"
                 for a, t in zip(actors, chain, strict=True)
             },
         }
@@ -217,7 +209,7 @@ class StallState:
             text = f"{type(exc).__qualname__}|{self.rec.fmt.repr(exc)}\n{tb}"
             self.rec.emit(
                 "exc_unretrieved",
-                _coro_name(task) if task is not None else None,
+                coro_name(task) if task is not None else None,
                 text,
                 actor=actor,
                 location=loc,
@@ -229,10 +221,10 @@ class StallState:
                 return
             self.rec.emit(
                 "task_lost",
-                _coro_name(task),
-                f"{task.get_name()} destroyed while pending at {_coro_location(task)}",
+                coro_name(task),
+                f"{task.get_name()} destroyed while pending at {coro_location(task)}",
                 actor=self._actor_of(task),
-                location=_coro_location(task),
+                location=coro_location(task),
                 raw=True,
             )
 

@@ -9,6 +9,8 @@ put on that queue before. A cycle is a `deadlock`; otherwise the waiting actors 
 `hang`. Either is recorded once per episode as a critical event whose detail is JSON:
 {"type", "cycle", "waits": [{"actor", "on", "holders", "holds", "blocked_ns",
 "location"}], "stacks": {actor: text}}, so a hung program can be diagnosed from its trace.
+An asyncio task waits in no thread's stack: each look also asks for the asyncio Lock
+waits nothing can end (stranded.py), recorded as hangs of the same shape.
 """
 
 from __future__ import annotations
@@ -121,6 +123,9 @@ class Watchdog:
             for i in waits:
                 self.reported.add((i, waits[i][0][:2], self.since[i][1]))
             self._report(waits)
+        stalls = self.rec.parts.stalls
+        if stalls is not None:  # asyncio tasks wait in no thread's stack: their locks say
+            stalls.stranded.tick(now, self.threshold)
 
     def _blocked_on(self, frame):
         """(kind, resource name, resource object) of the outermost blocking call this

@@ -2,7 +2,8 @@
 runs) records the spawn of a task and, by a done callback, its exit or cancel; an
 exception it ended by waits for a verdict (`failures`).
 `BaseEventLoop.run_forever` marks the thread as an event-loop thread so events are
-attributed to the running task. Before 3.13 a task is named after it was created, so
+attributed to the running task, and when it returns, the loop's stranded lock waits are
+looked for (stranded.py). Before 3.13 a task is named after it was created, so
 its name is read again when it ends and at stop."""
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ def task_patches(rec) -> None:
                 # the loop stopped: what the thread does next is its own again (or the
                 # task of a loop still running around it), not the last task that ran
                 rec.sync_task(b)
+                stalls = rec.parts.stalls
+                if stalls is not None and rec.running:  # between two steps: a settled state
+                    stalls.stranded.at_loop_end(self)
             except Exception as e:
                 rec.fault("task.loop_end", e)
             b.loopy = was
