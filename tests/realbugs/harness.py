@@ -31,12 +31,6 @@ class Case:
     expect: str  # what scope_nb must report, in words (the table's "must report" column)
     options: dict = field(default_factory=dict)
     missed: str | None = None  # why the detectors do not name it today (an expected failure)
-    shows: Callable[[Any], bool] | None = (
-        None  # what the trace shows instead, where one run cannot name it
-    )
-    shows_text: str | None = None
-    # facts the report should name but does not
-    gaps: tuple[tuple[str, Callable[[Any], Any]], ...] = ()
 
 
 @dataclass
@@ -167,13 +161,6 @@ def crash(exc_type: str, thread: str) -> Callable[[Any], Any]:
         )
 
     return check
-
-
-def mentions(*words: str) -> Callable[[Any], Any]:
-    """Any report, of any family, whose headline names every one of `words`."""
-    return lambda tr: _first(
-        all_reports(tr), lambda r: all(w in getattr(r, "headline", "") for w in words)
-    )
 
 
 def both(first: Callable[[Any], Any], second: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -44,31 +44,6 @@ def test_fixed_twin_has_no_false_alarm(case):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(
-    "case", [c for c in CASES if c.shows], ids=[c.source for c in CASES if c.shows]
-)
-def test_trace_shows_what_one_run_can(case):
-    assert case.shows(bug_trace(case.name)), (
-        f"{case.source}: the trace does not show {case.shows_text}"
-    )
-
-
-GAPS = [
-    pytest.param(
-        c, check, id=f"{c.source}: {text}", marks=pytest.mark.xfail(strict=True, reason=text)
-    )
-    for c in CASES
-    for text, check in c.gaps
-]
-
-
-@pytest.mark.timeout(60)
-@pytest.mark.parametrize(("case", "check"), GAPS)
-def test_report_names_the_missing_fact(case, check):
-    assert check(bug_trace(case.name)) is not None
-
-
-@pytest.mark.timeout(60)
 @pytest.mark.parametrize("program", HEALTHY_PROGRAMS, ids=[h.name for h in HEALTHY_PROGRAMS])
 def test_healthy_program_gets_no_report(program):
     reports = all_reports(run(program.run, program.options))
