@@ -41,7 +41,13 @@ def actors_section(trace, environment: Collection[str]):
             sec.headline += " (" + ", ".join(f"{n} {o}" for o, n in outcomes.iter_rows()) + ")"
     left_out = all_actors.filter(pl.col("actor").is_in(list(environment)))
     if left_out.height:
-        names = [n or a for a, n in left_out.select("actor", "name").iter_rows()]
+        # processes, threads, then tasks, each in the order they started: the same for
+        # the trace loaded again (its actors frame is in another order)
+        rank = {"process": 0, "thread": 1, "task": 2}
+        kinds = dict(left_out.select("actor", "kind").iter_rows())
+        name = dict(left_out.select("actor", "name").iter_rows())
+        ordered = sorted((a for a in environment if a in name), key=lambda a: rank.get(kinds[a], 3))
+        names = [name[a] or a for a in ordered]
         shown = ", ".join(names[:4]) + (", …" if len(names) > 4 else "")
         sec.headline += (
             f"; {left_out.height} of the kernel's own left out ({shown}; "
