@@ -161,6 +161,7 @@ def test_the_explorers_tabs_hide_them_and_the_checkbox_shows_them(recorded):
     ex = Explorer(trace)
     tree = _tab(ex, "supervision")
     assert "user-w" in tree and "4 of the kernel's own hidden" in tree
+    assert ">the cell</text>" in tree, "what the cell's thread started hangs under the cell"
     assert not [n for n in KERNEL_NAMES if n in tree], tree
     graph = _tab(ex, "locks")
     assert all(lock in graph for lock in locks["both"] | locks["cell"])

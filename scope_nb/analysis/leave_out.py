@@ -81,17 +81,29 @@ def _without(graph: nx.DiGraph, gone: Iterable) -> nx.DiGraph:
     return out
 
 
-def supervision_without(tree: nx.DiGraph, hidden: Collection[str]) -> nx.DiGraph:
-    """The supervision tree without the actors of `hidden`; an actor under one of them
-    becomes a root. A hidden supervisor (an executor, a TaskGroup) of a shown worker is
-    kept: the worker's supervision is a fact about it."""
+def supervision_without(
+    tree: nx.DiGraph, hidden: Collection[str], fold_as: str | None = None
+) -> nx.DiGraph:
+    """The supervision tree without the actors of `hidden`. A hidden supervisor (an
+    executor, a TaskGroup) of a shown worker is kept: the worker's supervision is a fact
+    about it. The hidden actors that started shown ones fold into one node named
+    `fold_as` (in a notebook, the cell: its thread is the kernel's), the shown ones
+    under it; with no `fold_as`, those become roots."""
     hidden = set(hidden)
     supervisors = {
         u
         for u, v, d in tree.edges(data=True)
         if u in hidden and v not in hidden and "supervises" in (d.get("relation") or "")
     }
-    return _without(tree, (n for n in tree if n in hidden and n not in supervisors))
+    out = _without(tree, (n for n in tree if n in hidden and n not in supervisors))
+    starts = [
+        (u, v, d) for u, v, d in tree.edges(data=True) if u in hidden - supervisors and v in out
+    ]
+    if fold_as and starts:
+        node = f"{fold_as}: {', '.join(sorted({u for u, _, _ in starts}))}"  # who it stands for
+        out.add_node(node, name=fold_as, folded=True)
+        out.add_edges_from((node, v, d) for _, v, d in starts)
+    return out
 
 
 def message_flow_without(graph: nx.DiGraph, hidden: Collection[str]) -> nx.DiGraph:

@@ -134,16 +134,19 @@ class LowerTabs:
             )
         self.timeline_base.value, self.geometry = self._drawn[self.hidden]
 
-    def _shown(self, graph, without):
+    def _shown(self, graph, without, **how):
         """`graph` without the hidden actors (`without`, of analysis.leave_out)."""
-        return without(graph, self.hidden) if self.hidden else graph
+        return without(graph, self.hidden, **how) if self.hidden else graph
 
     def _tab_html(self, name: str) -> str:
         from ..analysis import leave_out
         from . import charts, graphs
 
         if name == "supervision":
-            tree = self._shown(self.trace.supervision_tree(), leave_out.supervision_without)
+            # the actors the cell started hang under it: its thread is the kernel's, hidden
+            tree = self._shown(
+                self.trace.supervision_tree(), leave_out.supervision_without, fold_as="the cell"
+            )
             return graphs.draw_supervision(tree).svg
         if name == "locks":
             locks = self._shown(self.trace.lock_graph(), leave_out.lock_graph_without)
