@@ -9,8 +9,10 @@ Two threads started before the cell stand for the kernel's own (ipykernel's IOPu
 control threads): during the cell they take two locks in opposite orders (a lock-order
 inversion of the kernel's own), use a queue of their own, drain a queue the cell's
 thread fills, and take two locks the cell's thread takes in the other order (a
-possible deadlock of the cell's thread with the kernel's). Events order every step:
-nothing can really deadlock.
+possible deadlock of the cell's thread with the kernel's). The cell's own code takes two
+locks and uses a queue on the cell's thread, which is the kernel's main thread: hidden
+as an actor, what it does is the cell's. Events order every step: nothing can really
+deadlock.
 """
 
 from __future__ import annotations
@@ -54,8 +56,13 @@ KERNEL = (
     "for t in kernel_threads: t.start()\n"
 )
 CELL = (
-    "box.update((n, threading.Lock()) for n in ('k1', 'k2', 'x', 'y', 'c', 'd'))\n"
-    "box.update(kq=queue.Queue(), shared_q=queue.Queue())\n"
+    "box.update((n, threading.Lock()) for n in ('k1', 'k2', 'x', 'y', 'c', 'd', 'm1', 'm2'))\n"
+    "box.update(kq=queue.Queue(), shared_q=queue.Queue(), mq=queue.Queue())\n"
+    # the cell's own code on its thread (the kernel's main thread): the cell's acts
+    "with box['m1']:\n"
+    "    with box['m2']:\n"
+    "        box['mq'].put('m')\n"
+    "box['mq'].get()\n"
     "def work():\n"
     "    with box['c']:\n"
     "        with box['d']:\n"
@@ -101,11 +108,12 @@ def _ids(trace, *names: str) -> set[str]:
 
 def _used_by(trace, kinds: list[str]) -> dict[str, set[str]]:
     """The locks or queues the events of `kinds` name, by who used them: "kernel" (only
-    the kernel's threads), "cell" (only the cell's thread) or "both"."""
+    the kernel's threads), "cell" (only the cell's code: its thread, the thread it
+    started) or "both"."""
     names = dict(trace.actors().select("actor", "name").iter_rows())
     users: dict[str, set[str]] = {}
     for actor, target in trace.events(kinds).select("actor", "target").iter_rows():
-        users.setdefault(target, set()).add(names[actor] == "user-w")
+        users.setdefault(target, set()).add(names[actor] in ("user-w", "MainThread"))
     out: dict[str, set[str]] = {"kernel": set(), "cell": set(), "both": set()}
     for target, by in users.items():
         out["both" if by == {True, False} else "cell" if True in by else "kernel"].add(target)
@@ -134,8 +142,8 @@ def test_the_summary_leaves_out_what_only_the_kernel_did(recorded):
     assert "fake-control" not in deadlocks
     locks, queues = _used_by(trace, ["lock_acquire"]), _used_by(trace, ["send", "receive"])
     stalls = _line(text, "stalls")
-    assert f"1 queue ({queues['both'].pop()})" in stalls, stalls
-    assert len(locks["kernel"]) == 2 and "(4 taken)" in _line(text, "contention")
+    assert "2 queues (" in stalls and not [q for q in queues["kernel"] if q in stalls], stalls
+    assert len(locks["kernel"]) == 2 and "(6 taken)" in _line(text, "contention")
     assert "1 thread;" in _line(text, "actors")
     everything = trace.lock_contention()["lock"].to_list()
     assert locks["kernel"] <= set(everything), "the trace itself keeps them"
@@ -145,8 +153,8 @@ def test_kernel_actors_flag_shows_them_in_the_summary(ip):
     text, trace = _record(ip, "--kernel-actors")
     assert "2 deadlocks" in _line(text, "deadlocks") and "left out" not in text
     assert "fake-control" in _line(text, "deadlocks")
-    assert "(6 taken)" in _line(text, "contention")
-    assert "2 queues (" in _line(text, "stalls")
+    assert "(8 taken)" in _line(text, "contention")
+    assert "3 queues (" in _line(text, "stalls")
     older, _ = _record(ip, "--environment")
     assert "2 deadlocks" in _line(older, "deadlocks"), "the flag's older name still works"
 
@@ -156,8 +164,8 @@ def test_the_explorers_tabs_hide_them_and_the_checkbox_shows_them(recorded):
 
     _, trace = recorded
     locks, queues = _used_by(trace, ["lock_acquire"]), _used_by(trace, ["send", "receive"])
-    (shared_q,), (kernel_q,) = queues["both"], queues["kernel"]
-    assert len(locks["both"]) == len(locks["cell"]) == len(locks["kernel"]) == 2
+    (shared_q,), (kernel_q,), (cell_q,) = queues["both"], queues["kernel"], queues["cell"]
+    assert len(locks["both"]) == len(locks["kernel"]) == 2 and len(locks["cell"]) == 4
     ex = Explorer(trace)
     tree = _tab(ex, "supervision")
     assert "user-w" in tree and "4 of the kernel's own hidden" in tree
@@ -170,8 +178,9 @@ def test_the_explorers_tabs_hide_them_and_the_checkbox_shows_them(recorded):
     flow = _tab(ex, "messages")
     assert shared_q in flow and kernel_q not in flow
     assert "fake-iopub" in flow, "the kernel thread draining the cell's queue is named"
+    assert cell_q in flow and "MainThread" in flow, "the cell's code on the cell's thread"
     depth = _tab(ex, "queues")
-    assert shared_q in depth and kernel_q not in depth
+    assert shared_q in depth and cell_q in depth and kernel_q not in depth
 
     ex.show_kernel.value = True
     graph = html.unescape(ex.lower.children[ex.TABS.index("queues")].value)
@@ -215,6 +224,7 @@ def test_a_saved_trace_loads_knowing_the_kernels_actors(ip, recorded, tmp_path):
     path = trace.save(tmp_path / "saved")
     written = json.loads((tmp_path / "saved" / "metadata.json").read_text())
     assert written["environment"] == kernel and written["cell"] == trace.meta["cell"]
+    assert written["cell_runners"] == list(_ids(trace, "MainThread"))
 
     loaded = scope_nb.load(path)
     assert kernel_actors(loaded) == kernel

@@ -8,9 +8,12 @@ their cell started threads it did not start. They are "environment": an actor th
 existed before the cell, anything such an actor started other than through the cell's
 own thread, and the tasks the cell's private event loop runs after the cell's code has
 finished (closing the loop). They stay in the trace; the notebook's views leave them
-out. The classification reads only the actors frame and the cell's context (a dict
-kept as `meta["cell"]`), so a saved trace classifies the same after loading; its
-answer is kept as `meta["environment"]`, which is what saving persists.
+out. The cell's own thread is one of them (it is the kernel's main thread), yet what it
+does while the cell runs is the cell's code: its locks, queues and findings stay in
+every view ("cell runners"). The classification reads only the actors frame and the
+cell's context (a dict kept as `meta["cell"]`), so a saved trace classifies the same
+after loading; its answers are kept as `meta["environment"]` and
+`meta["cell_runners"]`, which is what saving persists.
 """
 
 from __future__ import annotations
@@ -65,26 +68,45 @@ def environment_actors(
     return env
 
 
-def remembered_environment(meta: dict[str, Any], actors: Callable[[], pl.DataFrame]) -> list[str]:
-    """The kernel's own actors of the trace whose metadata is `meta` and whose actors
-    frame `actors()` gives: `meta["environment"]` when known, else classified from
-    `meta["cell"]` and kept there; [] for a trace not recorded in a kernel (no cell)."""
-    known = meta.get("environment")
-    if known is not None:
-        return list(known)
-    cell = meta.get("cell")
-    if cell is None:
-        return []
-    env = environment_actors(
-        actors(),
-        cell["since"],
-        cell["thread"],
-        cell["body_end"],
-        cell["pid"],
-        cell["actor"],
-    )
-    meta["environment"] = env
-    return list(env)
+def cell_runners(actors: pl.DataFrame, env: list[str], cell: dict[str, Any]) -> list[str]:
+    """Of the kernel's actors `env`, those that ran the cell's code (`cell` its context):
+    the cell's thread and the actor the cell ran as. They are the kernel's, listed with
+    its actors; but what they did while recording is the cell's code at work (its locks,
+    its queues, its findings), which no view leaves out."""
+    kernel = set(env)
+    return [
+        a
+        for a, kind, name, pid in actors.select("actor", "kind", "name", "pid").iter_rows()
+        if a in kernel
+        and (
+            a == cell["actor"]
+            or (kind == "thread" and name == cell["thread"] and pid == cell["pid"])
+        )
+    ]
 
 
-__all__ = ["environment_actors", "remembered_environment"]
+def remembered_environment(
+    meta: dict[str, Any], actors: Callable[[], pl.DataFrame]
+) -> tuple[list[str], list[str]]:
+    """(the kernel's own actors, those of them that ran the cell's code) of the trace
+    whose metadata is `meta` and whose actors frame `actors()` gives: as kept in
+    `meta["environment"]` and `meta["cell_runners"]`, else classified from `meta["cell"]`
+    and kept there; ([], []) for a trace not recorded in a kernel (no cell)."""
+    if meta.get("environment") is None:
+        cell = meta.get("cell")
+        if cell is None:
+            return [], []
+        frame = actors()
+        env = environment_actors(
+            frame,
+            cell["since"],
+            cell["thread"],
+            cell["body_end"],
+            cell["pid"],
+            cell["actor"],
+        )
+        meta["environment"], meta["cell_runners"] = env, cell_runners(frame, env, cell)
+    return list(meta["environment"]), list(meta.get("cell_runners") or ())
+
+
+__all__ = ["environment_actors", "cell_runners", "remembered_environment"]

@@ -10,7 +10,8 @@ sends a few hundred bytes to the browser, never the picture again.
 The kernel's own actors hidden from the explorer are hidden from every panel that shows
 actors, locks or queues (analysis.leave_out: the timeline's lanes, the supervision tree,
 the lock graph, the message flow, the queue depths), keeping what a shown actor is
-involved in; each panel is drawn once for each choice of the checkbox.
+involved in and what the cell's own thread did (the cell's code: its lock orders and
+queues); each panel is drawn once for each choice of the checkbox.
 """
 
 from __future__ import annotations
@@ -26,12 +27,19 @@ FOLLOW_HIDDEN = ("timeline", "supervision", "locks", "messages", "queues")  # dr
 class LowerTabs:
     """The tab widget of the lower panels of one trace (`widget`)."""
 
-    def __init__(self, trace, n_events: int, hidden: frozenset[str] = frozenset()):
+    def __init__(
+        self,
+        trace,
+        n_events: int,
+        hidden: frozenset[str] = frozenset(),
+        runners: frozenset[str] = frozenset(),
+    ):
         import ipywidgets as W
 
         self.trace = trace
         self.n = n_events
-        self.hidden = hidden  # actors with no lane (the kernel's own)
+        self.hidden = hidden  # actors with no lane or node (the kernel's own)
+        self.runners = runners  # of those, the ones that ran the cell's code: their acts stay
         self._drawn: dict[frozenset[str], tuple[str, tuple]] = {}  # timelines drawn, by hidden
         self._panels: dict[tuple[str, frozenset[str]], str] = {}  # other panels drawn, by hidden
         self.timeline_base = W.HTML(layout=W.Layout(grid_area="main"))
@@ -135,18 +143,21 @@ class LowerTabs:
         self.timeline_base.value, self.geometry = self._drawn[self.hidden]
 
     def _shown(self, graph, without, **how):
-        """`graph` without the hidden actors (`without`, of analysis.leave_out)."""
-        return without(graph, self.hidden, **how) if self.hidden else graph
+        """`graph` without what only the hidden actors did (`without`, of
+        analysis.leave_out), the cell's own thread's acts kept."""
+        quiet = self.hidden - self.runners
+        return without(graph, quiet, **how) if quiet else graph
 
     def _tab_html(self, name: str) -> str:
         from ..analysis import leave_out
         from . import charts, graphs
 
         if name == "supervision":
-            # the actors the cell started hang under it: its thread is the kernel's, hidden
-            tree = self._shown(
-                self.trace.supervision_tree(), leave_out.supervision_without, fold_as="the cell"
-            )
+            # every hidden actor is left out, the cell's thread too: what it started hangs
+            # under one node, the cell
+            tree = self.trace.supervision_tree()
+            if self.hidden:
+                tree = leave_out.supervision_without(tree, self.hidden, fold_as="the cell")
             return graphs.draw_supervision(tree).svg
         if name == "locks":
             locks = self._shown(self.trace.lock_graph(), leave_out.lock_graph_without)
@@ -165,13 +176,14 @@ class LowerTabs:
                 )
             return charts.to_svg(charts.hotspots_chart(self.trace))
         if name == "queues":
-            if charts.queue_events(self.trace, self.hidden).height == 0:
+            quiet = self.hidden - self.runners
+            if charts.queue_events(self.trace, quiet).height == 0:
                 return "<i>no queue traffic recorded</i>" + (
                     " <small>(but by the kernel's own actors, hidden)</small>"
-                    if self.hidden and self.trace.events(["send", "receive"]).height
+                    if quiet and self.trace.events(["send", "receive"]).height
                     else ""
                 )
-            return charts.to_svg(charts.queue_depth_chart(self.trace, hide=self.hidden))
+            return charts.to_svg(charts.queue_depth_chart(self.trace, hide=quiet))
         raise ValueError(f"tab: unknown panel {name!r}")
 
 

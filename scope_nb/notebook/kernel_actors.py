@@ -7,7 +7,8 @@ opened later from the trace (`_scope.explore()`) knows them too. What the record
 knew of the cell (when it began, its thread, when its code ended, the actor it ran as)
 is kept in `trace.meta["cell"]` when the recording stops, which costs nothing; the
 classification (analysis.environment) runs when first asked and its answer is kept as
-`trace.meta["environment"]`. Saving a trace persists both, so a loaded trace knows the
+`trace.meta["environment"]` (and `["cell_runners"]`, those of them that ran the cell's
+code: what they did is the cell's). Saving a trace persists them, so a loaded trace knows the
 kernel's actors as the recording did. A trace recorded outside a kernel has neither:
 none of its actors is the kernel's.
 """
@@ -50,6 +51,7 @@ def remember_cell(trace, cell: dict[str, Any]) -> None:
     a classification computed for another cell is forgotten."""
     trace.meta["cell"] = dict(cell)
     trace.meta.pop("environment", None)
+    trace.meta.pop("cell_runners", None)
 
 
 def kernel_actors(trace) -> list[str]:
@@ -57,7 +59,16 @@ def kernel_actors(trace) -> list[str]:
     recorded in a kernel)."""
     from ..analysis.environment import remembered_environment
 
-    return remembered_environment(trace.meta, trace.actors)
+    return remembered_environment(trace.meta, trace.actors)[0]
+
+
+def cell_runners(trace) -> list[str]:
+    """The kernel's own actors in `trace` that ran the cell's code (the cell's thread, the
+    actor the cell ran as): hidden where actors are listed, but what they did is the
+    cell's, kept in the views of locks, queues and findings."""
+    from ..analysis.environment import remembered_environment
+
+    return remembered_environment(trace.meta, trace.actors)[1]
 
 
 def kernel_cell(since: int) -> dict[str, Any] | None:
@@ -66,4 +77,11 @@ def kernel_cell(since: int) -> dict[str, Any] | None:
     return cell_context(since) if in_kernel() else None
 
 
-__all__ = ["in_kernel", "cell_context", "kernel_cell", "remember_cell", "kernel_actors"]
+__all__ = [
+    "in_kernel",
+    "cell_context",
+    "kernel_cell",
+    "remember_cell",
+    "kernel_actors",
+    "cell_runners",
+]

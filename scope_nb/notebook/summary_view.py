@@ -58,10 +58,13 @@ def actors_section(trace, environment: Collection[str]):
 
 def sections_for(trace, environment: Collection[str]) -> list:
     """Every summary section without the environment actors: the actors line does not
-    count them, the other sections leave out what only they are involved in."""
+    count them, the other sections leave out what only they are involved in, but for the
+    cell's own thread (and task): what it did is the cell's code."""
     from ..analysis.summary import summarize
+    from .kernel_actors import cell_runners
 
-    sections = summarize(trace, leave_out=environment)
+    runners = set(cell_runners(trace)) if environment else set()
+    sections = summarize(trace, leave_out=[a for a in environment if a not in runners])
     if environment:
         sections = [
             actors_section(trace, environment) if s.name == "actors" and not s.error else s

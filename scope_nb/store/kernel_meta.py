@@ -2,7 +2,8 @@
 hides the kernel's own actors as the recording did: the cell's context
 (`meta["cell"]`: when the recording began, the cell's thread, when its code ended, the
 kernel's pid, the actor the cell ran as) and the kernel's actors found from it
-(`meta["environment"]`, see analysis.environment). Written by `save`, checked when
+(`meta["environment"]`, see analysis.environment) and those of them that ran the
+cell's code (`meta["cell_runners"]`). Written by `save`, checked when
 read (a damaged file fails naming the field), given the host when actor ids are
 (`load.qualify_hosts`), and merged: each saved trace's kernel actors stay the kernel's
 in a merge of several; the cell's context is kept only for a trace loaded alone (it
@@ -14,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-KERNEL_KEYS = ("cell", "environment")
+KERNEL_KEYS = ("cell", "environment", "cell_runners")
 _CELL_FIELDS = {"since": int, "thread": str, "body_end": int, "pid": int, "actor": str}
 
 
@@ -25,9 +26,10 @@ def saved(meta: dict[str, Any]) -> dict[str, Any]:
 
 def check(meta: dict[str, Any], path: Path) -> None:
     """Refuse kernel keys of metadata read from `path` that are not what `save` writes."""
-    env = meta.get("environment")
-    if env is not None and not (isinstance(env, list) and all(isinstance(a, str) for a in env)):
-        raise ValueError(f"scope_nb: {path}: environment must be a list of actor ids, got {env!r}")
+    for key in ("environment", "cell_runners"):
+        ids = meta.get(key)
+        if ids is not None and not (isinstance(ids, list) and all(isinstance(a, str) for a in ids)):
+            raise ValueError(f"scope_nb: {path}: {key} must be a list of actor ids, got {ids!r}")
     cell = meta.get("cell")
     if cell is None:
         return
@@ -46,8 +48,9 @@ def with_host(meta: dict[str, Any], pattern: str, host: str) -> None:
     def qualify(actor: str | None) -> str | None:
         return None if actor is None else re.sub(pattern, lambda m: f"{m.group(1)}@{host}", actor)
 
-    if meta.get("environment") is not None:
-        meta["environment"] = [qualify(a) for a in meta["environment"]]
+    for key in ("environment", "cell_runners"):
+        if meta.get(key) is not None:
+            meta[key] = [qualify(a) for a in meta[key]]
     if meta.get("cell") is not None:
         meta["cell"] = {**meta["cell"], "actor": qualify(meta["cell"]["actor"])}
 
@@ -56,8 +59,12 @@ def merged(metas: list[dict[str, Any]]) -> dict[str, Any]:
     """The kernel keys of a trace merged from saved ones of metadata `metas`."""
     if len(metas) == 1:
         return saved(metas[0])
-    known = [m["environment"] for m in metas if m.get("environment") is not None]
-    return {"environment": [a for env in known for a in env]} if known else {}
+    known = [m for m in metas if m.get("environment") is not None]
+    if not known:
+        return {}
+    return {
+        key: [a for m in known for a in m.get(key) or ()] for key in ("environment", "cell_runners")
+    }
 
 
 __all__ = ["KERNEL_KEYS", "saved", "check", "with_host", "merged"]
