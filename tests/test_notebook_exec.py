@@ -40,11 +40,15 @@ def cells(tmp) -> list[tuple[str, str]]:
         ("await", "%%scope --quiet\nimport asyncio\nawait asyncio.sleep(0)\n'awaited'"),
         (
             "kernel_actors",
+            "import html\n"
             "def shown(trace):\n"
             "    ex, names = trace.explore(), dict(trace.actors()['actor', 'name'].iter_rows())\n"
             "    hidden = sorted(names[a] or a for a in ex.hidden_actors)\n"
             "    offered = sorted(names[a] or a for _, a in ex.f_actor.options if a in names)\n"
-            "    return {'hidden': hidden, 'offered': offered}\n"
+            "    ex.lower.selected_index = ex.TABS.index('supervision')\n"
+            "    tree = html.unescape(ex.lower.children[ex.lower.selected_index].value)\n"
+            "    drawn = sorted(n for n in set(names.values()) if n and f'>{n} (' in tree)\n"
+            "    return {'hidden': hidden, 'offered': offered, 'tree': drawn}\n"
             "with scope_nb.record() as plain:\n"
             "    w = threading.Thread(target=lambda: None, name='rec-w')\n"
             "    w.start()\n"
@@ -119,6 +123,8 @@ def test_summary_outputs_are_html_and_live_widgets(executed):
         "the kernel's own actors are not counted"
     )
     assert "of the kernel's own left out" in actors
+    loaded = next(o["data"]["text/plain"] for o in executed["load"] if "data" in o)
+    assert actors in loaded.splitlines(), "the saved and loaded trace hides the same actors"
     assert "<style" not in html, "an untrusted notebook drops <style>: the summary styles inline"
 
 
@@ -132,6 +138,7 @@ def test_the_explorer_hides_the_kernels_actors_in_a_kernel(executed):
         assert "MainThread" in hidden and "MainThread" not in offered, (key, shown[key])
         assert set(cells_own) <= set(offered), (key, shown[key])
         assert not set(hidden) & set(offered)
+        assert shown[key]["tree"] == sorted(set(offered)), ("the supervision tab too", shown[key])
 
 
 def test_explorer_has_a_static_fallback(executed):

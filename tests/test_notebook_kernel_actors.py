@@ -58,7 +58,7 @@ def cell_trace(ip):
 
 
 def test_the_kernels_actors_are_hidden_by_default(cell_trace):
-    from scope_nb.notebook.summary_view import environment_actors
+    from scope_nb.analysis.environment import environment_actors
 
     trace = cell_trace
     cell = trace.meta["cell"]

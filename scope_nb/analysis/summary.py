@@ -2,12 +2,17 @@
 
 Each section is computed on its own, so a detector that fails (or is missing) costs
 that section only, and the summary says which one and why instead of hiding it.
+
+A summary can leave actors out (a notebook leaves out the kernel's own, see
+analysis.environment): a finding, lock or queue that only they are involved in is not
+listed, and the section says how many it left out; what involves another actor is kept
+whole (analysis.leave_out).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +34,41 @@ class Section:
     first_ts: int | None = None  # where the explorer should jump for this section
 
 
+@dataclass(frozen=True)
+class LeftOut:
+    """What a summary leaves out: the actors (the kernel's own, in a notebook) and the
+    locks and queues only they used."""
+
+    actors: frozenset[str] = frozenset()
+    targets: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, trace, actors: Collection[str]) -> LeftOut:
+        if not actors:
+            return cls()
+        from .leave_out import TARGET_KINDS, hidden_targets
+
+        actors = frozenset(actors)
+        return cls(actors, frozenset(hidden_targets(trace.events(list(TARGET_KINDS)), actors)))
+
+    def findings(self, reports: list) -> tuple[list, int]:
+        """The reports that involve an actor not left out, and how many were left out."""
+        if not self.actors:
+            return reports, 0
+        from .leave_out import shown_findings
+
+        return shown_findings(reports, self.actors, self.targets)
+
+    def note(self, n: int, noun: str) -> str:
+        """What a headline adds for `n` of its `noun`s left out ("" for none)."""
+        if not n:
+            return ""
+        return f"; {n} {_plural(noun, n)} of the kernel's own left out"
+
+
+NOTHING = LeftOut()
+
+
 def _first_line(obj: Any, limit: int = 160) -> str:
     text = repr(obj).strip().splitlines()
     line = text[0] if text else ""
@@ -43,7 +83,7 @@ def _ts_of(report: Any) -> int | None:
     return None
 
 
-def _actors(trace) -> Section:
+def _actors(trace, out: LeftOut = NOTHING) -> Section:
     import polars as pl
 
     actors = trace.actors()
@@ -59,7 +99,7 @@ def _actors(trace) -> Section:
     return sec
 
 
-def _events(trace) -> Section:
+def _events(trace, out: LeftOut = NOTHING) -> Section:
     ev = trace.events()
     sec = Section("events")
     if ev.height == 0:
@@ -73,19 +113,22 @@ def _events(trace) -> Section:
     return sec
 
 
-def _crashes(trace) -> Section:
+def _crashes(trace, out: LeftOut = NOTHING) -> Section:
     import polars as pl
 
     sec = Section("crashes")
     crashed = trace.events(["crash"])
+    shown = crashed.filter(~pl.col("actor").is_in(list(out.actors))) if out.actors else crashed
+    note = out.note(crashed.height - shown.height, "crash")
+    crashed = shown
     sec.count = crashed.height
     if not sec.count:
-        sec.headline = "none"
+        sec.headline = "none" + note
         return sec
     from .labels import labels_of
 
     labels = labels_of(trace.actors(), trace.events())
-    sec.headline = f"{sec.count} actor{'s' if sec.count != 1 else ''} crashed"
+    sec.headline = f"{sec.count} actor{'s' if sec.count != 1 else ''} crashed{note}"
     sec.first_ts = int(crashed["ts"].min())
     for actor, detail in (
         crashed.sort("ts")
@@ -98,22 +141,22 @@ def _crashes(trace) -> Section:
     return sec
 
 
-def _findings(name: str, method: str, noun: str) -> Callable[[Any], Section]:
-    def compute(trace) -> Section:
-        reports = list(getattr(trace, method)())
-        sec = Section(name, count=len(reports))
-        sec.headline = (
-            f"{len(reports)} {noun}{'s' if len(reports) != 1 else ''}" if reports else "none"
-        )
-        sec.items = [_first_line(r) for r in reports[:MAX_ITEMS]]
-        stamps = [t for t in map(_ts_of, reports) if t is not None]
-        sec.first_ts = min(stamps) if stamps else None
-        return sec
+def _findings(trace, out: LeftOut, name: str, method: str, noun: str) -> tuple[Section, str]:
+    """The section listing the findings of `trace.method()`, and the note saying how many
+    of them were left out (`out`) for a headline of the caller's own when there is none."""
+    reports, left = out.findings(list(getattr(trace, method)()))
+    note = out.note(left, noun)
+    sec = Section(name, count=len(reports))
+    sec.headline = (
+        f"{len(reports)} {noun}{'s' if len(reports) != 1 else ''}" if reports else "none"
+    ) + note
+    sec.items = [_first_line(r) for r in reports[:MAX_ITEMS]]
+    stamps = [t for t in map(_ts_of, reports) if t is not None]
+    sec.first_ts = min(stamps) if stamps else None
+    return sec, note
 
-    return compute
 
-
-def _races(trace) -> Section:
+def _races(trace, out: LeftOut = NOTHING) -> Section:
     """Races are looked for only in traced objects' attribute accesses: with none, the
     section says it did not watch rather than "none"."""
     import polars as pl
@@ -123,10 +166,10 @@ def _races(trace) -> Section:
         return Section(
             "races", headline="not watched (no objects traced: --objects, trace_object or --races)"
         )
-    sec = _findings("races", "detect_race_conditions", "race")(trace)
+    sec, note = _findings(trace, out, "races", "detect_race_conditions", "race")
     if not sec.count:
         watched = sorted(accesses["obj"].unique().to_list())
-        sec.headline = f"none in {_listed(watched, 'traced object')}"
+        sec.headline = f"none in {_listed(watched, 'traced object')}{note}"
     return sec
 
 
@@ -153,50 +196,56 @@ def _watchdog(trace) -> str:
     )
 
 
-def _deadlocks(trace) -> Section:
+def _deadlocks(trace, out: LeftOut = NOTHING) -> Section:
     """Lock-order inversions, self-deadlocks and leaked locks are looked for in the
     locks the recording saw; real deadlocks need the watchdog: silence says which."""
     import polars as pl
 
-    sec = _findings("deadlocks", "detect_deadlocks", "deadlock")(trace)
+    sec, note = _findings(trace, out, "deadlocks", "detect_deadlocks", "deadlock")
     if sec.count:
         return sec
     locks = sorted(
-        trace.events(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"])
-        .filter(pl.col("target").is_not_null())["target"]
-        .unique()
-        .to_list()
+        set(
+            trace.events(["lock_wait", "lock_acquire", "lock_release", "lock_timeout"])
+            .filter(pl.col("target").is_not_null())["target"]
+            .unique()
+            .to_list()
+        )
+        - out.targets
     )
     seen = (
         f"none in {_listed(locks, 'lock')} watched"
         if locks
         else "none: no locks seen (none taken, or none traced)"
     )
-    sec.headline = f"{seen}; {_watchdog(trace)}"
+    sec.headline = f"{seen}; {_watchdog(trace)}{note}"
     return sec
 
 
-def _stalls(trace) -> Section:
+def _stalls(trace, out: LeftOut = NOTHING) -> Section:
     """Backlogs are looked for in the queues the recording saw, blocked loops in the
     event loops that ran tasks, hangs by the watchdog: silence says which."""
     import polars as pl
 
     from .actors import loop_threads
 
-    sec = _findings("stalls", "detect_stalls", "stall")(trace)
+    sec, note = _findings(trace, out, "stalls", "detect_stalls", "stall")
     if sec.count:
         return sec
     queues = sorted(
-        trace.events(["send", "receive"])
-        .filter(pl.col("qsize").is_not_null())["target"]
-        .drop_nulls()
-        .unique()
-        .to_list()
+        set(
+            trace.events(["send", "receive"])
+            .filter(pl.col("qsize").is_not_null())["target"]
+            .drop_nulls()
+            .unique()
+            .to_list()
+        )
+        - out.targets
     )
     actors = trace.actors()
     loops = (
-        actors.select("kind", loop_threads(actors))
-        .filter(pl.col("kind") == "task")["loop"]
+        actors.select("actor", "kind", loop_threads(actors))
+        .filter((pl.col("kind") == "task") & ~pl.col("actor").is_in(list(out.actors)))["loop"]
         .drop_nulls()
         .n_unique()
     )
@@ -204,11 +253,11 @@ def _stalls(trace) -> Section:
         [f"{loops} event {_plural('loop', loops)}"] if loops else []
     )
     seen = f"none in {', '.join(watched)}" if watched else "none: no queues or event loops seen"
-    sec.headline = f"{seen}; {_watchdog(trace)}"
+    sec.headline = f"{seen}; {_watchdog(trace)}{note}"
     return sec
 
 
-def _hotspots(trace) -> Section:
+def _hotspots(trace, out: LeftOut = NOTHING) -> Section:
     sec = Section("hotspots")
     if trace.events(["call"]).height == 0:
         sec.headline = "no function calls traced (use --modules or scope_nb.trace_module)"
@@ -229,9 +278,13 @@ def _hotspots(trace) -> Section:
     return sec
 
 
-def _contention(trace) -> Section:
+def _contention(trace, out: LeftOut = NOTHING) -> Section:
+    import polars as pl
+
     sec = Section("contention")
     locks = trace.lock_contention()
+    if out.targets:  # a lock another actor took keeps its whole row
+        locks = locks.filter(~pl.col("lock").is_in(list(out.targets)))
     waited = locks.filter((locks["wait_ns"] > 0) | (locks["waiting"] > 0))
     if waited.height == 0:
         sec.headline = (
@@ -252,7 +305,7 @@ def _contention(trace) -> Section:
     return sec
 
 
-def _health(trace) -> Section:
+def _health(trace, out: LeftOut = NOTHING) -> Section:
     sec = Section("dropped/errors")
     dropped = trace.dropped_by_reason
     errors = trace.errors
@@ -276,7 +329,7 @@ def _health(trace) -> Section:
     return sec
 
 
-SECTIONS: tuple[tuple[str, Callable[[Any], Section]], ...] = (
+SECTIONS: tuple[tuple[str, Callable[[Any, LeftOut], Section]], ...] = (
     ("actors", _actors),
     ("events", _events),
     ("crashes", _crashes),
@@ -289,13 +342,20 @@ SECTIONS: tuple[tuple[str, Callable[[Any], Section]], ...] = (
 )
 
 
-def summarize(trace) -> list[Section]:
-    """Every section of the summary; a section that raises carries its error instead."""
+def summarize(trace, leave_out: Collection[str] = ()) -> list[Section]:
+    """Every section of the summary; a section that raises carries its error instead.
+    The findings, locks and queues only the actors of `leave_out` are involved in are
+    left out (each section says how many); the actors line still counts every actor."""
     out = []
+    try:
+        left = LeftOut.of(trace, leave_out)
+    except Exception as exc:  # the sections are still worth having, with everything in them
+        left = NOTHING
+        out.append(Section("leave out", error=f"{type(exc).__name__}: {exc}"[:200]))
     for name, compute in SECTIONS:
         t0 = time.perf_counter()
         try:
-            sec = compute(trace)
+            sec = compute(trace, left)
         except Exception as exc:  # one broken detector must not hide the rest
             sec = Section(name, error=f"{type(exc).__name__}: {exc}".splitlines()[0][:200])
         sec.seconds = time.perf_counter() - t0
@@ -329,7 +389,7 @@ def summary_html(trace, sections: list[Section] | None = None) -> str:
     return sections_html(_title(trace), summarize(trace) if sections is None else sections)
 
 
-__all__ = ["Section", "summarize", "summary_text", "summary_html"]
+__all__ = ["Section", "LeftOut", "summarize", "summary_text", "summary_html"]
 
 
 def _plural(word: str, n: int) -> str:

@@ -406,14 +406,30 @@ def timeline_chart(
     )
 
 
-def queue_depth_chart(trace, max_points: int = 400, width: int = PLOT_WIDTH) -> alt.Chart:
-    """Depth of each queue over time (the max in each time bucket: peaks survive)."""
+def queue_events(trace, hide: Collection[str] = ()) -> pl.DataFrame:
+    """The sends and receives of `trace`, without those of the queues only actors of
+    `hide` (the kernel's own, say) used; a queue another actor used keeps all of them."""
+    import polars as pl
+
+    ev = trace.events(["send", "receive"])
+    if not hide:
+        return ev
+    from ..analysis.leave_out import hidden_targets
+
+    return ev.filter(~pl.col("target").is_in(list(hidden_targets(ev, hide))))
+
+
+def queue_depth_chart(
+    trace, max_points: int = 400, width: int = PLOT_WIDTH, hide: Collection[str] = ()
+) -> alt.Chart:
+    """Depth of each queue over time (the max in each time bucket: peaks survive); the
+    queues only actors of `hide` used are left out."""
     import altair as alt
     import polars as pl
 
     _count("max_points", max_points)
     _count("width", width)
-    ev = trace.events(["send", "receive"]).filter(pl.col("qsize").is_not_null())
+    ev = queue_events(trace, hide).filter(pl.col("qsize").is_not_null())
     t0, t1 = trace.time_range()
     width_ns = max(t1 - t0, 1) / max_points
     depth = (
@@ -519,6 +535,7 @@ __all__ = [
     "timeline_chart",
     "timeline_spec",
     "timeline_data",
+    "queue_events",
     "queue_depth_chart",
     "hotspots_chart",
     "hotspot_frame",

@@ -20,7 +20,7 @@ from .explorer_controls import ALL, KERNEL_TOGGLE, Controls
 from .explorer_panes import ACTIVITY_LOOKBACK, MAX_ACTORS_SHOWN, WINDOW, Panes, describe, esc
 from .explorer_scrub import Scrub, check_direction
 from .explorer_tabs import TABS, LowerTabs
-from .kernel_actors import kernel_actors
+from .kernel_actors import cell_runners, kernel_actors
 
 MAX_OPTIONS = 200  # choices offered by each dropdown
 
@@ -30,8 +30,9 @@ class Explorer:
     traced object or its name) selects the object whose state is shown, `tab` opens a
     lower panel by title. In a trace recorded in a kernel, the kernel's own threads and
     tasks are hidden from the actors shown (alive, the actor filter, the lanes, the
-    counts) unless `show_kernel`, and a checkbox shows them; their events stay in the
-    events shown with the actor filter at "(all)"."""
+    counts, the tabs' graphs) unless `show_kernel`, and a checkbox shows them; their
+    events stay in the events shown with the actor filter at "(all)", and what the
+    cell's own thread did stays in the tabs (the cell's code ran on it)."""
 
     TABS = TABS
 
@@ -71,7 +72,7 @@ class Explorer:
         names = self._panes.names
         self._actor_opts = [(f"{names.get(a) or a} [{a}]", a) for a in trace.actors()["actor"]]
 
-        self._tabs = LowerTabs(trace, self.n, hidden)
+        self._tabs = LowerTabs(trace, self.n, hidden, frozenset(cell_runners(trace)))
         self.lower = self._tabs.widget
         self.timeline_base, self.timeline_cursor = (
             self._tabs.timeline_base,

@@ -6,6 +6,12 @@ its own tab while the others keep working. The timeline is drawn once, as a PNG 
 labels drawn with the fonts the layout was measured with, so none is cut); the cursor
 is a separate one-line SVG laid over it in the same grid cell, so moving the cursor
 sends a few hundred bytes to the browser, never the picture again.
+
+The kernel's own actors hidden from the explorer are hidden from every panel that shows
+actors, locks or queues (analysis.leave_out: the timeline's lanes, the supervision tree,
+the lock graph, the message flow, the queue depths), keeping what a shown actor is
+involved in and what the cell's own thread did (the cell's code: its lock orders and
+queues); each panel is drawn once for each choice of the checkbox.
 """
 
 from __future__ import annotations
@@ -15,18 +21,27 @@ import base64
 from .explorer_panes import esc
 
 TABS = ("timeline", "supervision", "locks", "messages", "hotspots", "queues")
+FOLLOW_HIDDEN = ("timeline", "supervision", "locks", "messages", "queues")  # drawn per hidden
 
 
 class LowerTabs:
     """The tab widget of the lower panels of one trace (`widget`)."""
 
-    def __init__(self, trace, n_events: int, hidden: frozenset[str] = frozenset()):
+    def __init__(
+        self,
+        trace,
+        n_events: int,
+        hidden: frozenset[str] = frozenset(),
+        runners: frozenset[str] = frozenset(),
+    ):
         import ipywidgets as W
 
         self.trace = trace
         self.n = n_events
-        self.hidden = hidden  # actors with no lane (the kernel's own)
+        self.hidden = hidden  # actors with no lane or node (the kernel's own)
+        self.runners = runners  # of those, the ones that ran the cell's code: their acts stay
         self._drawn: dict[frozenset[str], tuple[str, tuple]] = {}  # timelines drawn, by hidden
+        self._panels: dict[tuple[str, frozenset[str]], str] = {}  # other panels drawn, by hidden
         self.timeline_base = W.HTML(layout=W.Layout(grid_area="main"))
         self.timeline_cursor = W.HTML(layout=W.Layout(grid_area="main"))
         timeline = W.GridBox(
@@ -60,7 +75,10 @@ class LowerTabs:
             if name == "timeline":
                 self._render_timeline()
                 return
-            self.widget.children[index].value = self._tab_html(name)
+            key = (name, self.hidden if name in FOLLOW_HIDDEN else frozenset())
+            if key not in self._panels:
+                self._panels[key] = self._tab_html(name)
+            self.widget.children[index].value = self._panels[key]
         except Exception as exc:  # a panel that fails says why; the others keep working
             message = (
                 f'<span style="color:#b00020">{name} failed: {esc(type(exc).__name__)}: '
@@ -72,12 +90,11 @@ class LowerTabs:
                 self.widget.children[index].value = message
 
     def hide(self, hidden: frozenset[str]) -> None:
-        """Draw the timeline again with no lane for the actors of `hidden` (if it is
-        drawn; each version is drawn once)."""
+        """Draw the panels again without the actors of `hidden`: the one open now, the
+        others when next opened (each version is drawn once)."""
         self.hidden = hidden
-        if TABS.index("timeline") in self._rendered:
-            self._rendered.discard(TABS.index("timeline"))
-            self.render(TABS.index("timeline"))
+        self._rendered -= {TABS.index(name) for name in FOLLOW_HIDDEN}
+        self.render(self.widget.selected_index)
 
     def draw_cursor(self, ts: int) -> None:
         """Move the timeline's cursor line to time `ts` (once the timeline is drawn)."""
@@ -125,15 +142,31 @@ class LowerTabs:
             )
         self.timeline_base.value, self.geometry = self._drawn[self.hidden]
 
+    def _shown(self, graph, without, **how):
+        """`graph` without what only the hidden actors did (`without`, of
+        analysis.leave_out), the cell's own thread's acts kept."""
+        quiet = self.hidden - self.runners
+        return without(graph, quiet, **how) if quiet else graph
+
     def _tab_html(self, name: str) -> str:
+        from ..analysis import leave_out
         from . import charts, graphs
 
         if name == "supervision":
-            return graphs.supervision_svg(self.trace).svg
+            # every hidden actor is left out, the cell's thread too: what it started hangs
+            # under one node, the cell
+            tree = self.trace.supervision_tree()
+            if self.hidden:
+                tree = leave_out.supervision_without(tree, self.hidden, fold_as="the cell")
+            return graphs.draw_supervision(tree).svg
         if name == "locks":
-            return graphs.lock_graph_svg(self.trace).svg
+            locks = self._shown(self.trace.lock_graph(), leave_out.lock_graph_without)
+            return graphs.draw_lock_graph(locks).svg
         if name == "messages":
-            return graphs.message_flow_svg(self.trace).svg
+            flow = self._shown(
+                graphs.message_flow_graph(self.trace), leave_out.message_flow_without
+            )
+            return graphs.draw_message_flow(flow).svg
         if name == "hotspots":
             hot = charts.hotspot_frame(self.trace)
             if hot.height == 0:
@@ -143,9 +176,14 @@ class LowerTabs:
                 )
             return charts.to_svg(charts.hotspots_chart(self.trace))
         if name == "queues":
-            if self.trace.events(["send", "receive"]).height == 0:
-                return "<i>no queue traffic recorded</i>"
-            return charts.to_svg(charts.queue_depth_chart(self.trace))
+            quiet = self.hidden - self.runners
+            if charts.queue_events(self.trace, quiet).height == 0:
+                return "<i>no queue traffic recorded</i>" + (
+                    " <small>(but by the kernel's own actors, hidden)</small>"
+                    if quiet and self.trace.events(["send", "receive"]).height
+                    else ""
+                )
+            return charts.to_svg(charts.queue_depth_chart(self.trace, hide=quiet))
         raise ValueError(f"tab: unknown panel {name!r}")
 
 

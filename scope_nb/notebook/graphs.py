@@ -256,6 +256,13 @@ def _spaced(xy: dict, dx: float) -> dict:
     return out
 
 
+def hidden_note(graph: nx.DiGraph) -> str:
+    """What a graph's title says of the nodes left out of it (analysis.leave_out sets
+    `graph.graph["hidden"]`): the kernel's own, hidden by the explorer."""
+    n = graph.graph.get("hidden", 0)
+    return f" — {n} of the kernel's own hidden" if n else ""
+
+
 def supervision_svg(trace) -> SvgGraph:
     """Who started whom; executors and TaskGroups as supervisors; colour = outcome."""
     return draw_supervision(trace.supervision_tree())
@@ -275,7 +282,7 @@ def draw_supervision(tree: nx.DiGraph) -> SvgGraph:
         layered_layout(folded),
         labels=labels,
         node_colors=colors,
-        title="supervision tree",
+        title="supervision tree" + hidden_note(tree),
         empty="no actors recorded",
     )
     return SvgGraph(svg, tree, "supervision tree")
@@ -324,8 +331,10 @@ def draw_lock_graph(graph: nx.DiGraph) -> SvgGraph:
         for a, b in zip(cycle, cycle[1:] + cycle[:1], strict=True):
             red[(a, b)] = "#d62728"
     colors = {n: "#fdd0a2" if any(n in e for e in red) else "#eeeeee" for n in nodes}
-    title = "lock graph" + (
-        f" — {len({frozenset(c) for c in lock_cycles(sub)})} cycle(s)" if red else ""
+    title = (
+        "lock graph"
+        + (f" — {len({frozenset(c) for c in lock_cycles(sub)})} cycle(s)" if red else "")
+        + hidden_note(graph)
     )
     svg = draw_svg(
         sub,
@@ -386,7 +395,7 @@ def draw_message_flow(graph: nx.DiGraph) -> SvgGraph:
         labels=labels,
         node_colors=colors,
         edge_labels=edge_labels,
-        title="message flow",
+        title="message flow" + hidden_note(graph),
         empty="no messages recorded",
     )
     return SvgGraph(svg, graph, "message flow")
@@ -444,6 +453,7 @@ __all__ = [
     "draw_lock_graph",
     "draw_message_flow",
     "boxes_overlap",
+    "hidden_note",
     "svg_to_png",
     "SvgGraph",
     "draw_svg",

@@ -1,14 +1,16 @@
 """Which actors of a trace are the kernel's own, remembered with the trace itself.
 
 A trace recorded in a kernel (`%%scope`, `%scope start`/`stop`, `scope_nb.record()` in
-a cell) holds the kernel's threads and tasks besides the cell's. The summary leaves them
-out of its counts and the explorer hides them by default; both ask here, so that the
-explorer opened later from the trace (`_scope.explore()`) knows them too. What the
-recording knew of the cell (when it began, its thread, when its code ended, the actor it
-ran as) is kept in `trace.meta["cell"]` when the recording stops, which costs nothing;
-the classification (summary_view.environment_actors) runs when first asked and its
-answer is kept as `trace.meta["environment"]`. A trace recorded outside a kernel has
-neither: none of its actors is the kernel's.
+a cell) holds the kernel's threads and tasks besides the cell's. The summary and every
+view of the explorer leave them out by default; they ask here, so that the explorer
+opened later from the trace (`_scope.explore()`) knows them too. What the recording
+knew of the cell (when it began, its thread, when its code ended, the actor it ran as)
+is kept in `trace.meta["cell"]` when the recording stops, which costs nothing; the
+classification (analysis.environment) runs when first asked and its answer is kept as
+`trace.meta["environment"]` (and `["cell_runners"]`, those of them that ran the cell's
+code: what they did is the cell's). Saving a trace persists them, so a loaded trace knows the
+kernel's actors as the recording did. A trace recorded outside a kernel has neither:
+none of its actors is the kernel's.
 """
 
 from __future__ import annotations
@@ -49,29 +51,24 @@ def remember_cell(trace, cell: dict[str, Any]) -> None:
     a classification computed for another cell is forgotten."""
     trace.meta["cell"] = dict(cell)
     trace.meta.pop("environment", None)
+    trace.meta.pop("cell_runners", None)
 
 
 def kernel_actors(trace) -> list[str]:
     """The kernel's own actors in `trace`, in the order they started ([] for a trace not
     recorded in a kernel)."""
-    known = trace.meta.get("environment")
-    if known is not None:
-        return list(known)
-    cell = trace.meta.get("cell")
-    if cell is None:
-        return []
-    from .summary_view import environment_actors
+    from ..analysis.environment import remembered_environment
 
-    env = environment_actors(
-        trace.actors(),
-        cell["since"],
-        cell["thread"],
-        cell["body_end"],
-        cell["pid"],
-        cell["actor"],
-    )
-    trace.meta["environment"] = env
-    return list(env)
+    return remembered_environment(trace.meta, trace.actors)[0]
+
+
+def cell_runners(trace) -> list[str]:
+    """The kernel's own actors in `trace` that ran the cell's code (the cell's thread, the
+    actor the cell ran as): hidden where actors are listed, but what they did is the
+    cell's, kept in the views of locks, queues and findings."""
+    from ..analysis.environment import remembered_environment
+
+    return remembered_environment(trace.meta, trace.actors)[1]
 
 
 def kernel_cell(since: int) -> dict[str, Any] | None:
@@ -80,4 +77,11 @@ def kernel_cell(since: int) -> dict[str, Any] | None:
     return cell_context(since) if in_kernel() else None
 
 
-__all__ = ["in_kernel", "cell_context", "kernel_cell", "remember_cell", "kernel_actors"]
+__all__ = [
+    "in_kernel",
+    "cell_context",
+    "kernel_cell",
+    "remember_cell",
+    "kernel_actors",
+    "cell_runners",
+]

@@ -56,7 +56,7 @@ class LineCommands:
         remember_cell(trace, cell)
         self._started_here = False
         self._keep(trace, None)
-        self._show_summary(trace)
+        self._show_summary(trace, show_kernel=args.kernel_actors)
         return None
 
     def _cmd_status(self, args: argparse.Namespace):
@@ -111,15 +111,17 @@ class LineCommands:
         except (OSError, ValueError, TypeError) as exc:
             raise UsageError(f"%scope load: {str(exc).splitlines()[0]}") from None
         self._keep(trace, None)
-        self._show_summary(trace)
+        self._show_summary(trace, show_kernel=args.kernel_actors)
         return None
 
     def _cmd_summary(self, args: argparse.Namespace):
-        self._show_summary(self._trace_or_fail("summary"))
+        self._show_summary(self._trace_or_fail("summary"), show_kernel=args.kernel_actors)
         return None
 
     def _cmd_explore(self, args: argparse.Namespace):
-        return self._trace_or_fail("explore").explore()
+        from .explorer import Explorer
+
+        return Explorer(self._trace_or_fail("explore"), show_kernel=args.kernel_actors)
 
     def _cmd_postmortem(self, args: argparse.Namespace):
         """The most recent failure: a crashed actor in the last trace, or the failed cell."""

@@ -119,11 +119,20 @@ def _add_record_options(p: argparse.ArgumentParser, cell: bool) -> None:
             help="also keep the Trace in this variable (it is always kept as _scope)",
         )
         p.add_argument("--quiet", action="store_true", help="do not show the summary")
-        p.add_argument(
-            "--environment",
-            action="store_true",
-            help="count the kernel's own threads and tasks in the summary too",
-        )
+        _add_kernel_flag(p)
+
+
+def _add_kernel_flag(p: argparse.ArgumentParser) -> None:
+    """`--kernel-actors`: one flag, one meaning, wherever a summary or explorer is shown
+    (`--environment` is its older name)."""
+    p.add_argument(
+        "--kernel-actors",
+        "--environment",
+        dest="kernel_actors",
+        action="store_true",
+        help="show the kernel's own threads and tasks (ipykernel's, the thread the cell runs "
+        "on), hidden by default, in the summary and the explorer (its tabs too)",
+    )
 
 
 def record_parser() -> _Parser:
@@ -146,7 +155,11 @@ def line_parser() -> _Parser:
         "start", help="start recording until %%scope stop (options as for %%%%scope)"
     )
     _add_record_options(start, cell=False)
-    sub.add_parser("stop", help="stop recording; the Trace becomes _scope and its summary is shown")
+    _add_kernel_flag(
+        sub.add_parser(
+            "stop", help="stop recording; the Trace becomes _scope and its summary is shown"
+        )
+    )
     sub.add_parser("status", help="is a recording running, and how much it holds")
     tr = sub.add_parser("trace", help="trace a module, an object or a lock while recording")
     tr.add_argument("what", choices=("module", "object", "lock"), help="module | object | lock")
@@ -158,7 +171,8 @@ def line_parser() -> _Parser:
         action="store_true",
         help="unpickle recorded object state (only your own traces)",
     )
-    sub.add_parser("explore", help="open the explorer on _scope")
+    _add_kernel_flag(ld)
+    _add_kernel_flag(sub.add_parser("explore", help="open the explorer on _scope"))
     sub.add_parser(
         "postmortem",
         help="crash analysis of the last failure: a failed cell or a crashed thread/task",
@@ -167,7 +181,7 @@ def line_parser() -> _Parser:
         "export", help="write _scope: PATH.json = Chrome/Perfetto trace, else a Parquet directory"
     )
     ex.add_argument("path", metavar="PATH", help="where to write")
-    sub.add_parser("summary", help="show the summary of _scope again")
+    _add_kernel_flag(sub.add_parser("summary", help="show the summary of _scope again"))
     return p
 
 

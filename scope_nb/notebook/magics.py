@@ -149,7 +149,7 @@ class ScopeMagics(LineCommands, Magics):
                     file=sys.stderr,
                 )
             elif not args.quiet:
-                self._show_summary(trace, count_kernel=args.environment)
+                self._show_summary(trace, show_kernel=args.kernel_actors)
         except Exception as exc:
             print(
                 f"scope_nb: internal error after the cell ({type(exc).__name__}: {exc}); "
@@ -162,12 +162,12 @@ class ScopeMagics(LineCommands, Magics):
         if name:
             self.shell.user_ns[name] = trace
 
-    def _show_summary(self, trace, count_kernel: bool = False) -> None:
+    def _show_summary(self, trace, show_kernel: bool = False) -> None:
         """Show the summary; the kernel's own actors (known for a trace recorded in a
-        kernel) are left out of the counts unless `count_kernel`."""
+        kernel) are left out of it and of the explorer it opens unless `show_kernel`."""
         from IPython.display import display
 
-        display(SummaryPanel(trace, [] if count_kernel else kernel_actors(trace)))
+        display(SummaryPanel(trace, [] if show_kernel else kernel_actors(trace)))
 
     # -- shared with the line commands ------------------------------------------------------
     @staticmethod

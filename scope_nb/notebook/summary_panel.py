@@ -19,7 +19,7 @@ class SummaryPanel:
         from .summary_view import sections_for
 
         self.trace = trace
-        self.environment = list(environment)  # actors of the kernel, left out of the counts
+        self.environment = list(environment)  # actors of the kernel, left out of the views
         started = time.perf_counter()
         self.sections = sections_for(trace, self.environment)
         self.seconds = time.perf_counter() - started
@@ -91,8 +91,8 @@ class SummaryPanel:
 
 
 def _explorer(trace, at, tab, show_kernel: bool):
-    """The explorer on `trace`; it shows the kernel's own actors when the summary counted
-    them (`%%scope --environment`)."""
+    """The explorer on `trace`; it shows the kernel's own actors when the summary showed
+    them (`%%scope --kernel-actors`)."""
     from .explorer import Explorer
 
     return Explorer(trace, at=at, tab=tab, show_kernel=show_kernel)

@@ -1,14 +1,10 @@
-"""The `%%scope` summary as a notebook shows it: the kernel's own actors left out of the
-counts, and HTML that reads the same in an untrusted notebook.
+"""The `%%scope` summary as a notebook shows it: the kernel's own actors (see
+analysis.environment) left out of the counts and of the findings that involve only
+them, and HTML that reads the same in an untrusted notebook.
 
-A cell runs inside a kernel that has threads and tasks of its own (the main thread the
-cell runs on, ipykernel's shell and IOPub threads, the event loop's housekeeping
-tasks). They are real actors of the recording, but counting them tells a person that
-their cell started threads it did not start. They are "environment": an actor that
-existed before the cell, anything such an actor started other than through the cell's
-own thread, and the tasks the cell's private event loop runs after the cell's code has
-finished (closing the loop). They stay in the trace; the summary counts the rest and
-says how many it left out.
+The kernel's actors stay in the trace; the summary counts the rest and says how many it
+left out. A finding that involves a cell's actor is kept whole, the kernel's actors in
+it named: a cell's thread deadlocked with a kernel thread is the cell's deadlock.
 
 JupyterLab sanitizes the HTML of an untrusted notebook: `<style>` blocks are dropped,
 inline `style` attributes kept. So the summary's HTML styles each element inline
@@ -18,50 +14,6 @@ inline `style` attributes kept. So the summary's HTML styles each element inline
 from __future__ import annotations
 
 from collections.abc import Collection
-
-
-def environment_actors(
-    actors,
-    since: int,
-    cell_thread: str | None = None,
-    body_end: int | None = None,
-    pid: int | None = None,
-    cell_actor: str | None = None,
-) -> list[str]:
-    """The actors of `actors` (the actors frame) that belong to the kernel, not to the
-    cell recorded from `since` (epoch ns) on the thread named `cell_thread`, whose code
-    finished at `body_end`, in the kernel process `pid`. `cell_actor` is the actor the
-    cell's code ran as (ipykernel runs a cell inside a task of its own): it is the
-    kernel's, but what it started is the cell's. In the order they started."""
-    rows = (
-        actors.sort("started", nulls_last=False)
-        .select("actor", "kind", "name", "parent", "started", "pid")
-        .iter_rows()
-    )
-    env: list[str] = []
-    seen: set[str] = set()
-    # the cell's thread and its process: what they start is the cell's
-    cell_actors: set[str] = set()
-    for actor, kind, name, parent, started, actor_pid in rows:
-        before = started is None or started < since
-        kernel_process = kind == "process" and pid is not None and actor_pid == pid
-        if (
-            kernel_process
-            or actor == cell_actor
-            or (before and kind == "thread" and name == cell_thread)
-        ):
-            cell_actors.add(actor)
-        by_kernel = parent in seen and parent not in cell_actors
-        after_cell = (
-            parent in cell_actors
-            and body_end is not None
-            and started is not None
-            and started >= body_end
-        )
-        if before or kernel_process or by_kernel or after_cell or actor == cell_actor:
-            env.append(actor)
-            seen.add(actor)
-    return env
 
 
 def actors_section(trace, environment: Collection[str]):
@@ -89,20 +41,30 @@ def actors_section(trace, environment: Collection[str]):
             sec.headline += " (" + ", ".join(f"{n} {o}" for o, n in outcomes.iter_rows()) + ")"
     left_out = all_actors.filter(pl.col("actor").is_in(list(environment)))
     if left_out.height:
-        names = [n or a for a, n in left_out.select("actor", "name").iter_rows()]
+        # processes, threads, then tasks, each in the order they started: the same for
+        # the trace loaded again (its actors frame is in another order)
+        rank = {"process": 0, "thread": 1, "task": 2}
+        kinds = dict(left_out.select("actor", "kind").iter_rows())
+        name = dict(left_out.select("actor", "name").iter_rows())
+        ordered = sorted((a for a in environment if a in name), key=lambda a: rank.get(kinds[a], 3))
+        names = [name[a] or a for a in ordered]
         shown = ", ".join(names[:4]) + (", …" if len(names) > 4 else "")
         sec.headline += (
             f"; {left_out.height} of the kernel's own left out ({shown}; "
-            "%%scope --environment counts them)"
+            "%%scope --kernel-actors shows them)"
         )
     return sec
 
 
 def sections_for(trace, environment: Collection[str]) -> list:
-    """Every summary section, the actors line without the environment actors."""
+    """Every summary section without the environment actors: the actors line does not
+    count them, the other sections leave out what only they are involved in, but for the
+    cell's own thread (and task): what it did is the cell's code."""
     from ..analysis.summary import summarize
+    from .kernel_actors import cell_runners
 
-    sections = summarize(trace)
+    runners = set(cell_runners(trace)) if environment else set()
+    sections = summarize(trace, leave_out=[a for a in environment if a not in runners])
     if environment:
         sections = [
             actors_section(trace, environment) if s.name == "actors" and not s.error else s
@@ -119,4 +81,4 @@ def summary_html(title: str, sections: list) -> str:
     return sections_html(title, sections)
 
 
-__all__ = ["environment_actors", "actors_section", "sections_for", "summary_html"]
+__all__ = ["actors_section", "sections_for", "summary_html"]

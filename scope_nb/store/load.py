@@ -28,7 +28,7 @@ from ..model.raw_pairing import pair_raw
 from ..model.source import Scan
 from ..model.spill import SPILL
 from ..schema import ACTORS, EVENTS, SCHEMA_VERSION, STATES, polars_schema
-from . import files, merge
+from . import files, kernel_meta, merge
 
 
 class TraceLoadWarning(UserWarning):
@@ -148,6 +148,7 @@ def read_metadata(unit: Path) -> dict[str, Any]:
             raise ValueError(
                 f"scope_nb: {path}: {key} must map reasons to counts (ints), got {counts!r}"
             )
+    kernel_meta.check(meta, path)
     return meta
 
 
@@ -295,6 +296,7 @@ def qualify_hosts(units: list[Unit]) -> None:
         u.events = u.events.with_columns(_with_host(host, "actor", "target"))
         u.actors = u.actors.with_columns(_with_host(host, "actor", "parent", "supervisor"))
         u.states = u.states.with_columns(_with_host(host, "actor"))
+        kernel_meta.with_host(u.meta, _ACTOR_ID, host)
 
 
 def _with_host(host: str, *cols: str) -> list[pl.Expr]:
@@ -373,6 +375,7 @@ def merge_meta(units: list[Unit], trusted: bool) -> dict[str, Any]:
         "paths": [str(u.path) for u in units],
         "modules": sorted({name for m in metas for name in m.get("modules", [])}),
         "processes": metas,
+        **kernel_meta.merged(metas),
     }
 
 

@@ -12,7 +12,7 @@ import polars as pl
 from .. import clock
 from ..config import some
 from ..schema import SCHEMA_VERSION
-from . import files
+from . import files, kernel_meta
 
 _OURS = {files.METADATA, "actors.parquet", "states.parquet"}
 _ACCEPTED = (
@@ -83,6 +83,7 @@ def save_trace(trace, path) -> str:
             "saved": clock.now(),
             "sources": meta.get("paths", []),
             "modules": sorted(meta.get("modules") or ()),
+            **kernel_meta.saved(meta),  # which actors are the kernel's own
         },
         target / files.METADATA,
     )

@@ -15,9 +15,13 @@ class Outputs(TraceBase):
     """Saving, exporting, exploring."""
 
     def save(self, path) -> str:
+        from ..analysis.environment import remembered_environment
         from ..store.save import save_trace
 
         self.wait_written()
+        # a trace recorded in a kernel is saved knowing which actors are the kernel's: the
+        # answer is persisted, so a merge of saved traces still knows each one's
+        remembered_environment(self.meta, self.actors)
         return save_trace(self, path)
 
     def wait_written(self) -> Self:
