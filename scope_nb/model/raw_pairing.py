@@ -6,9 +6,9 @@ apart (position -1). So the C pairing that builds a live trace's frame from the 
 (native/pairing.c, through `fast_events`) can read it as it is: each buffer's run of
 consecutive positions is one part of its stream (the flusher's segments continue the
 positions; a gap, where retention dropped a segment, starts a new part), the ts and ks
-columns are handed over as the Arrow buffers polars holds them in, and only the
-sparse values (explicit actors, generator frame ids, emitted events' durations) go
-as Python objects. Then each column of the frame is gathered once, in its final order.
+columns are handed over as the Arrow buffers polars holds them in, and so are the
+generator frame ids (a generator-heavy program has one on most rows); only the sparse
+values (explicit actors, emitted events' durations) go as Python objects. Then each column of the frame is gathered once, in its final order.
 
 The polars reference (`frames.pair_calls`) sorts and joins a frame of every row and
 column several times and peaked about 1.4 KB per event; here the narrow columns and
@@ -59,7 +59,7 @@ def pair_raw(
         .iter_rows()
     )
     actors_of = _sparse(spill, "actor")
-    fids = _sparse(spill, "fid")
+    fids = _words(spill["fid"].fill_null(0))  # one per row (a frame's id is never 0)
     rich = spill.filter(is_rich)
     durations = rich["duration_ns"].to_list()
     labels = _site_labels(sites, spill)

@@ -108,22 +108,27 @@ class Decoder:
     def chunk(self, ks: Any, vals: list, row: int, /) -> int: ...
 
 def pair_calls(
-    order: Any,
-    ks: Any,
-    ts: Any,
-    buf: Any,
-    thread_actor: list[str],
-    switches: dict[int, str],
-    fids: dict[int, int],
+    streams: list[tuple[int, list[tuple[Any, Any, int, int, int]]]],
+    critical: tuple[Any, Any, Any, Any, Any],
+    thread_actor: dict[int, str],
+    actors_of: dict[int, str],
+    fids: dict[int, int] | Any,
+    durations: list[int | None],
+    nsites: int,
     codes: tuple[int, ...],
     /,
-) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes, bytes, list[str]]:
-    """Calls paired with their ends (model/frames.py): `order` the call-stream rows in the
-    frames' order; `ks`, `ts`, `buf` one int64 per row; `thread_actor` per buffer index;
-    `switches` row -> task switched to, `fids` row -> generator frame id; `codes` CALL,
-    RETURN, EXCEPTION, SUSPEND, RESUME, SWITCH, KIND_MASK and the kind codes of return
-    and exception. Out: int64 columns (key row, kind, actor index, depth, parent row,
-    call row, duration; INT64_MIN for null) of the call and end rows, and the actors."""
+) -> tuple[Any, ...]:
+    """The events frame's rows in order, calls paired with their ends (native/pairing.c;
+    model/fast_events.py and model/raw_pairing.py call it). `streams`: per buffer index,
+    its parts as (ks, ts, first position, first row, first emitted index), int64 buffers;
+    `critical`: the critical lane's ks, ts, buffer, row and emitted index columns in
+    (ts, buffer) order; `thread_actor` buffer index -> its thread's actor; `actors_of` row
+    -> the actor an emitted event or task switch names; `fids` row -> generator frame id,
+    as a dict or as one int64 per row (0: none); `durations` the emitted events'; `nsites`
+    the number of call sites (labels past it are emitted events'); `codes` the kind codes
+    (fast_events._CODES). Out: the nine narrow int64 columns (fast_events._COLUMNS) as
+    (data, validity bitmap) bytes pairs, the number of rows, and the actors the actor
+    column indexes."""
 
 class LockHub:
     """What the traced locks of one recording share (patchers/locks.py)."""

@@ -108,6 +108,24 @@ static PyObject *row_item(PyObject *dict, int64_t row) {
     return v;
 }
 
+/* The frame id of `row`, a new reference, or NULL without an error when it has none.
+ * `fids` is a dict of row -> id (the live decoder's, sparse), or `col`, when its buffer is
+ * set, one int64 per row with 0 for none (a raw trace's column, which a generator-heavy
+ * program fills: a dict of it took several times the column's memory). */
+static PyObject *fid_of(PyObject *fids, const Py_buffer *col, int64_t row) {
+    if (col->buf != NULL) {
+        if (row < 0 || row >= col->len / (Py_ssize_t)sizeof(int64_t)) {
+            PyErr_Format(PyExc_IndexError, "pair_calls: row %lld is past the fids column", (long long)row);
+            return NULL;
+        }
+        int64_t v = ((const int64_t *)col->buf)[row];
+        return v ? PyLong_FromLongLong(v) : NULL;
+    }
+    PyObject *v = row_item(fids, row);
+    Py_XINCREF(v);
+    return v;
+}
+
 /* the actor named for `row` in `actors_of` (an emitted event's own, a switch's task) */
 static Py_ssize_t named_actor(PyObject *actors_of, PyObject *index, PyObject *actors, int64_t row) {
     PyObject *a = row_item(actors_of, row);
@@ -311,10 +329,20 @@ static PyObject *pair_calls(PyObject *self, PyObject *const *args, Py_ssize_t na
     if ((nsites == -1 && PyErr_Occurred()) || read_codes(args[7], &cd) < 0)
         return NULL;
     if (!PyList_Check(args[0]) || !PyTuple_Check(args[1]) || !PyDict_Check(thread_actor) || !PyDict_Check(actors_of) ||
-        !PyDict_Check(fids) || !PyList_Check(durations)) {
-        PyErr_SetString(PyExc_TypeError, "pair_calls: streams list, critical tuple, thread_actor, actors_of and fids "
-                                         "dicts, durations list");
+        !(PyDict_Check(fids) || PyObject_CheckBuffer(fids)) || !PyList_Check(durations)) {
+        PyErr_SetString(PyExc_TypeError, "pair_calls: streams list, critical tuple, thread_actor and actors_of dicts, "
+                                         "fids a dict or an int64 buffer, durations list");
         return NULL;
+    }
+    Py_buffer fid_col = {0};
+    if (!PyDict_Check(fids)) {
+        if (PyObject_GetBuffer(fids, &fid_col, PyBUF_C_CONTIGUOUS) < 0)
+            return NULL;
+        if (fid_col.itemsize != (Py_ssize_t)sizeof(int64_t)) {
+            PyBuffer_Release(&fid_col);
+            PyErr_SetString(PyExc_TypeError, "pair_calls: a fids buffer holds one int64 per row");
+            return NULL;
+        }
     }
     Input in = {0};
     Out o = {{0}};
@@ -411,7 +439,7 @@ static PyObject *pair_calls(PyObject *self, PyObject *const *args, Py_ssize_t na
         Stack *sk = &stacks[ai];
         int64_t site = ks >> cd.bits;
         if (c == cd.call || c == cd.resume) {
-            PyObject *fid = row_item(fids, row);
+            PyObject *fid = fid_of(fids, &fid_col, row);
             if (fid == NULL && PyErr_Occurred())
                 goto done;
             Seg seg = {-1};
@@ -428,14 +456,15 @@ static PyObject *pair_calls(PyObject *self, PyObject *const *args, Py_ssize_t na
                 seg.call_out = o.m++;
                 if (fid != NULL) {
                     PyObject *at = PyLong_FromSsize_t(seg.call_out);
-                    if (at == NULL || PyDict_SetItem(calls_of, fid, at) < 0) {
-                        Py_XDECREF(at);
+                    int failed = at == NULL || PyDict_SetItem(calls_of, fid, at) < 0;
+                    Py_XDECREF(at);
+                    Py_DECREF(fid);
+                    if (failed)
                         goto done;
-                    }
-                    Py_DECREF(at);
                 }
             } else if (fid != NULL) {
                 PyObject *at = PyDict_GetItemWithError(calls_of, fid);
+                Py_DECREF(fid);
                 if (at == NULL && PyErr_Occurred())
                     goto done;
                 if (at != NULL)
@@ -480,6 +509,8 @@ static PyObject *pair_calls(PyObject *self, PyObject *const *args, Py_ssize_t na
     PyTuple_SET_ITEM(result, N_OUT, PyLong_FromSsize_t(o.m));
     PyTuple_SET_ITEM(result, N_OUT + 1, Py_NewRef(actors));
 done:
+    if (fid_col.buf != NULL)
+        PyBuffer_Release(&fid_col);
     release_input(&in);
     for (int j = 0; j < N_OUT; j++) {
         PyMem_Free(o.v[j]);
