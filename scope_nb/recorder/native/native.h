@@ -187,6 +187,22 @@ int sn_add_col_type(PyObject *module);
 int sn_add_hooks_type(PyObject *module);
 int sn_add_decoder_type(PyObject *module);
 int sn_add_pairing(PyObject *module);
+int sn_add_call_stats(PyObject *module);
+
+/* The columns pair_calls returns (pairing.c), in order, as call_stats reads them
+ * (callstats.c). */
+enum {
+    SN_PAIR_KEY,
+    SN_PAIR_KIND,
+    SN_PAIR_ACTOR,
+    SN_PAIR_DEPTH,
+    SN_PAIR_PARENT,
+    SN_PAIR_CALL,
+    SN_PAIR_DURATION,
+    SN_PAIR_LABEL,
+    SN_PAIR_RICH,
+    SN_PAIR_COLUMNS
+};
 int sn_add_lock_types(PyObject *module);
 int sn_add_queue_types(PyObject *module);
 
