@@ -21,7 +21,7 @@ from scope_nb.analysis.performance import performance_hotspots
 from scope_nb.model.fast_events import native_pairing
 
 # one function name at two places, an exception raised and caught one level down
-_TWICE = '''
+_TWICE = """
 def work(n):
     return n
 
@@ -44,7 +44,7 @@ def deep(n):
     if n % 3 == 0:
         raise KeyError(n)
     return n
-'''
+"""
 
 
 @pytest.fixture
