@@ -55,10 +55,11 @@ def call_stats(cap: Capture) -> pl.DataFrame | None:
         return None
     rec, sites = cap.rec, cap.sites
     d = decode(cap.chunks, cap.critical, sites, rec.fmt, texts=False)
-    *cols, m, _ = paired(d, len(sites))
+    *cols, m, rows, _ = paired(d, len(sites), calls_only=True)
     limit = rec.options.max_events
     keep = None
-    if limit is not None and m > limit:
+    if limit is not None and rows > limit:  # which rows the bound keeps: read them all
+        *cols, m, rows, _ = paired(d, len(sites))
         narrow = narrow_frame(cols, m)
         mask = narrow.select(kept_rows(narrow, limit).cast(pl.UInt8)).to_series()
         keep = bytes(mask.to_list())

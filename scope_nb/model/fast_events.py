@@ -79,11 +79,11 @@ def events_frame(
 def _rows(d: Decoded, nsites: int) -> tuple[pl.DataFrame, list[str]]:
     """The frame's rows in order, narrow (see native/pairing.c), and the actors their
     `actor` column indexes."""
-    *cols, m, actors = paired(d, nsites)
+    *cols, m, _, actors = paired(d, nsites)
     return narrow_frame(cols, m), actors
 
 
-def narrow_frame(cols: list[tuple[bytes, bytes]], m: int) -> pl.DataFrame:
+def narrow_frame(cols: list[tuple[bytearray, bytearray]], m: int) -> pl.DataFrame:
     """The C pairing's columns (data and validity bytes each) as a frame of `m` rows."""
     arrays = [
         pa.Array.from_buffers(pa.int64(), m, [pa.py_buffer(valid), pa.py_buffer(data)])
@@ -92,10 +92,12 @@ def narrow_frame(cols: list[tuple[bytes, bytes]], m: int) -> pl.DataFrame:
     return pl.from_arrow(pa.table(dict(zip(_COLUMNS, arrays, strict=True))))
 
 
-def paired(d: Decoded, nsites: int) -> tuple:
+def paired(d: Decoded, nsites: int, calls_only: bool = False) -> tuple:
     """The C pairing of decoded rows (native/pairing.c): the (data, validity) bytes of
-    each of its columns (`_COLUMNS`), the row count, and the actors that the actor
-    column indexes. The buffers' chunks go as streams, one per buffer."""
+    each of its columns (`_COLUMNS`), the rows written, the frame's rows, and the
+    actors that the actor column indexes. `calls_only` writes only the call and
+    exception rows (what call statistics read), half the memory of a call-heavy trace.
+    The buffers' chunks go as streams, one per buffer."""
     streams: dict[int, list] = {}
     thread_actor: dict[int, str] = {}
     row = 0
@@ -118,7 +120,15 @@ def paired(d: Decoded, nsites: int) -> tuple:
     )
     durations = d.rich_cols[RICH_FIELDS.index("duration_ns")]
     return native_pairing()(
-        list(streams.items()), lane, thread_actor, d.actor, d.fid, durations, nsites, _CODES
+        list(streams.items()),
+        lane,
+        thread_actor,
+        d.actor,
+        d.fid,
+        durations,
+        nsites,
+        _CODES,
+        calls_only,
     )
 
 

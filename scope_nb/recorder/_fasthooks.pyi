@@ -104,26 +104,51 @@ class Decoder:
         rich_rows: list,
         rich_cols: list,
         codes: tuple[int, ...],
+        texts: bool = True,
     ) -> None: ...
     def chunk(self, ks: Any, vals: list, row: int, /) -> int: ...
 
 def pair_calls(
-    order: Any,
-    ks: Any,
-    ts: Any,
-    buf: Any,
-    thread_actor: list[str],
-    switches: dict[int, str],
-    fids: dict[int, int],
+    streams: list[tuple[int, list[tuple[Any, Any, int, int, int]]]],
+    critical: tuple[Any, Any, Any, Any, Any],
+    thread_actor: dict[int, str],
+    actors_of: dict[int, str],
+    fids: dict[int, Any],
+    durations: list[int | None],
+    nsites: int,
     codes: tuple[int, ...],
+    calls_only: bool,
     /,
-) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes, bytes, list[str]]:
-    """Calls paired with their ends (model/frames.py): `order` the call-stream rows in the
-    frames' order; `ks`, `ts`, `buf` one int64 per row; `thread_actor` per buffer index;
-    `switches` row -> task switched to, `fids` row -> generator frame id; `codes` CALL,
-    RETURN, EXCEPTION, SUSPEND, RESUME, SWITCH, KIND_MASK and the kind codes of return
-    and exception. Out: int64 columns (key row, kind, actor index, depth, parent row,
-    call row, duration; INT64_MIN for null) of the call and end rows, and the actors."""
+) -> tuple[Any, ...]:
+    """The events frame's rows in order, calls paired with their ends (native/pairing.c,
+    for model/fast_events.py): `streams` each buffer's chunks as (ks, ts, first position,
+    first row, first emitted index); `critical` the critical lane (ks, ts, buffers, rows,
+    emitted indexes) in order; `thread_actor` per buffer, `actors_of` row -> actor of an
+    emitted event or task switch, `fids` row -> generator frame id, `durations` of the
+    emitted events; `codes` fast_events._CODES. Out: (data, validity) bytearrays of the 9
+    int64 columns of fast_events._COLUMNS, the rows written, the frame's rows (more when
+    `calls_only` writes only the call and exception rows), and the actors the actor
+    column indexes."""
+
+def call_stats(
+    columns: tuple[tuple[bytearray, bytearray], ...],
+    m: int,
+    keep: bytes | None,
+    site_group: Any,
+    groups: dict[tuple[Any, Any], int],
+    rich_module: list,
+    rich_function: list,
+    rich_obj: list,
+    codes: tuple[int, int],
+    /,
+) -> tuple[list, ...]:
+    """Per (module, function) group, what performance_hotspots aggregates, from
+    pair_calls' columns (native/callstats.c, for model/call_stats.py): the `m` rows,
+    those `keep` marks when given; `site_group` an int64 group per site label, `groups`
+    (module, function) -> group, added to for emitted calls; the emitted events' module,
+    function and obj fields; `codes` the call and exception kind codes. Out, one list per
+    group each: calls, count, total, self, mean, max, actors, first label, exceptions,
+    p50, p95 (None for null)."""
 
 class LockHub:
     """What the traced locks of one recording share (patchers/locks.py)."""

@@ -179,6 +179,11 @@ static PyObject *call_stats(PyObject *self_, PyObject *const *args, Py_ssize_t n
         }
     int64_t n_keys = 0, n_actors = 0;
     for (Py_ssize_t i = 0; i < m; i++) {
+        if (c[SN_PAIR_KEY].v[i] < 0 || c[SN_PAIR_ACTOR].v[i] < 0) {
+            PyBuffer_Release(&sg);
+            PyErr_SetString(PyExc_ValueError, "call_stats: a negative row or actor index");
+            return NULL;
+        }
         if (c[SN_PAIR_KEY].v[i] >= n_keys)
             n_keys = c[SN_PAIR_KEY].v[i] + 1;
         if (c[SN_PAIR_ACTOR].v[i] >= n_actors)
@@ -191,13 +196,16 @@ static PyObject *call_stats(PyObject *self_, PyObject *const *args, Py_ssize_t n
     int32_t *grp = PyMem_Malloc((m ? m : 1) * sizeof(int32_t));
     int64_t *child = PyMem_Calloc(n_keys + 1, sizeof(int64_t)), *vals = NULL, *at = NULL;
     uint8_t *kept = PyMem_Calloc(n_keys + 1, 1);
+    Py_ssize_t *last_group = PyMem_Malloc((n_actors + 1) * sizeof(Py_ssize_t));
     PyObject *result = NULL;
     seen.slots = PyMem_Calloc(64, sizeof(uint64_t));
     seen.mask = 63;
-    if (grp == NULL || child == NULL || kept == NULL || seen.slots == NULL) {
+    if (grp == NULL || child == NULL || kept == NULL || last_group == NULL || seen.slots == NULL) {
         PyErr_NoMemory();
         goto done;
     }
+    for (int64_t a = 0; a <= n_actors; a++)
+        last_group[a] = -1;
     /* the groups of the kept calls, the kept rows, the children's durations */
     for (Py_ssize_t i = 0; i < m; i++) {
         grp[i] = -1;
@@ -262,10 +270,14 @@ static PyObject *call_stats(PyObject *self_, PyObject *const *args, Py_ssize_t n
         int64_t *first = msg ? &st[S_FIRST_MSG][g] : &st[S_FIRST][g];
         if (*first < 0)
             *first = c[SN_PAIR_LABEL].v[i];
-        int added = pair_add(&seen, (uint64_t)g * (uint64_t)n_actors + (uint64_t)c[SN_PAIR_ACTOR].v[i]);
-        if (added < 0)
-            goto done;
-        st[S_ACTORS][g] += added;
+        int64_t a = c[SN_PAIR_ACTOR].v[i];
+        if (last_group[a] != g) { /* an actor mostly calls what it called last */
+            int added = pair_add(&seen, (uint64_t)g * (uint64_t)n_actors + (uint64_t)a);
+            if (added < 0)
+                goto done;
+            st[S_ACTORS][g] += added;
+            last_group[a] = g;
+        }
         if (!valid_at(&c[SN_PAIR_DURATION], i))
             continue;
         int64_t d = c[SN_PAIR_DURATION].v[i], own = d - child[c[SN_PAIR_KEY].v[i]];
@@ -335,6 +347,7 @@ done:
     PyMem_Free(grp);
     PyMem_Free(child);
     PyMem_Free(kept);
+    PyMem_Free(last_group);
     PyMem_Free(vals);
     PyMem_Free(at);
     PyMem_Free(seen.slots);

@@ -54,7 +54,7 @@ typedef struct { /* the columns are written in place in the bytearrays returned 
     int64_t *v[SN_PAIR_COLUMNS];
     uint8_t *valid[SN_PAIR_COLUMNS];
     PyObject *data[SN_PAIR_COLUMNS], *bits[SN_PAIR_COLUMNS];
-    Py_ssize_t m;
+    Py_ssize_t m, rows; /* rows written; rows of the frame (more with calls_only) */
 } Out;
 
 static int stack_push(Stack *s, Seg seg) {
@@ -297,18 +297,22 @@ static void release_input(Input *in) {
     PyMem_Free(in->st);
 }
 
-/* pair_calls(streams, critical, thread_actor, actors_of, fids, durations, nsites, codes)
- *   -> ((data, validity) bytes of each of the 9 columns ..., rows, actors) */
+/* pair_calls(streams, critical, thread_actor, actors_of, fids, durations, nsites, codes,
+ *            calls_only)
+ *   -> ((data, validity) bytearrays of each of the 9 columns ..., m, rows, actors): m rows
+ *   written of the frame's `rows`; with calls_only, only the call and exception rows (what
+ *   call_stats reads) are written, the others counted. */
 static PyObject *pair_calls(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 8) {
+    if (nargs != 9) {
         PyErr_SetString(PyExc_TypeError, "pair_calls(streams, critical, thread_actor, actors_of, fids, durations, "
-                                         "nsites, codes) takes 8 arguments");
+                                         "nsites, codes, calls_only) takes 9 arguments");
         return NULL;
     }
     PyObject *thread_actor = args[2], *actors_of = args[3], *fids = args[4], *durations = args[5];
     Py_ssize_t nsites = PyLong_AsSsize_t(args[6]), total = 0, n_stacks = 0;
     Codes cd;
-    if ((nsites == -1 && PyErr_Occurred()) || read_codes(args[7], &cd) < 0)
+    int calls_only = PyObject_IsTrue(args[8]);
+    if ((nsites == -1 && PyErr_Occurred()) || calls_only < 0 || read_codes(args[7], &cd) < 0)
         return NULL;
     if (!PyList_Check(args[0]) || !PyTuple_Check(args[1]) || !PyDict_Check(thread_actor) || !PyDict_Check(actors_of) ||
         !PyDict_Check(fids) || !PyList_Check(durations)) {
@@ -384,6 +388,9 @@ static PyObject *pair_calls(PyObject *self, PyObject *const *args, Py_ssize_t na
             long long d = dur == Py_None ? 0 : PyLong_AsLongLong(dur);
             if (d == -1 && PyErr_Occurred())
                 goto done;
+            o.rows++;
+            if (calls_only && (ks >> cd.bits) != cd.k_call)
+                continue;
             put(&o, SN_PAIR_KEY, row, 1);
             put(&o, SN_PAIR_KIND, ks >> cd.bits, 1);
             put(&o, SN_PAIR_ACTOR, ai, 1);
@@ -427,6 +434,7 @@ static PyObject *pair_calls(PyObject *self, PyObject *const *args, Py_ssize_t na
                 put(&o, SN_PAIR_LABEL, site, 1);
                 o.v[SN_PAIR_DURATION][o.m] = ts; /* its start, until its end makes it a duration */
                 seg.call_out = o.m++;
+                o.rows++;
                 if (fid != NULL) {
                     PyObject *at = PyLong_FromSsize_t(seg.call_out);
                     if (at == NULL || PyDict_SetItem(calls_of, fid, at) < 0) {
@@ -450,15 +458,18 @@ static PyObject *pair_calls(PyObject *self, PyObject *const *args, Py_ssize_t na
             int64_t co = sk->items[--sk->len].call_out;
             if (c == cd.suspend)
                 continue; /* a segment's end */
+            if (co >= 0 && !is_valid(&o, SN_PAIR_DURATION, co)) {
+                o.v[SN_PAIR_DURATION][co] = ts - o.v[SN_PAIR_DURATION][co];
+                o.valid[SN_PAIR_DURATION][co >> 3] |= (uint8_t)(1u << (co & 7));
+            }
+            o.rows++;
+            if (calls_only && c == cd.ret)
+                continue;
             put(&o, SN_PAIR_KEY, row, 1);
             put(&o, SN_PAIR_KIND, c == cd.ret ? cd.k_return : cd.k_exception, 1);
             put(&o, SN_PAIR_ACTOR, ai, 1);
             put(&o, SN_PAIR_LABEL, site, 1);
             if (co >= 0) {
-                if (!is_valid(&o, SN_PAIR_DURATION, co)) {
-                    o.v[SN_PAIR_DURATION][co] = ts - o.v[SN_PAIR_DURATION][co];
-                    o.valid[SN_PAIR_DURATION][co >> 3] |= (uint8_t)(1u << (co & 7));
-                }
                 put(&o, SN_PAIR_DEPTH, o.v[SN_PAIR_DEPTH][co], 1);
                 put(&o, SN_PAIR_PARENT, o.v[SN_PAIR_PARENT][co], is_valid(&o, SN_PAIR_PARENT, co));
                 put(&o, SN_PAIR_CALL, o.v[SN_PAIR_KEY][co], 1);
@@ -466,7 +477,7 @@ static PyObject *pair_calls(PyObject *self, PyObject *const *args, Py_ssize_t na
             o.m++;
         }
     }
-    result = PyTuple_New(SN_PAIR_COLUMNS + 2);
+    result = PyTuple_New(SN_PAIR_COLUMNS + 3);
     if (result == NULL)
         goto done;
     for (int j = 0; j < SN_PAIR_COLUMNS; j++) {
@@ -481,7 +492,8 @@ static PyObject *pair_calls(PyObject *self, PyObject *const *args, Py_ssize_t na
         PyTuple_SET_ITEM(result, j, pair);
     }
     PyTuple_SET_ITEM(result, SN_PAIR_COLUMNS, PyLong_FromSsize_t(o.m));
-    PyTuple_SET_ITEM(result, SN_PAIR_COLUMNS + 1, Py_NewRef(actors));
+    PyTuple_SET_ITEM(result, SN_PAIR_COLUMNS + 1, PyLong_FromSsize_t(o.rows));
+    PyTuple_SET_ITEM(result, SN_PAIR_COLUMNS + 2, Py_NewRef(actors));
 done:
     release_input(&in);
     for (int j = 0; j < SN_PAIR_COLUMNS; j++) {
@@ -500,7 +512,8 @@ done:
 
 static PyMethodDef pairing_methods[] = {
     {"pair_calls", (PyCFunction)(void (*)(void))pair_calls, METH_FASTCALL,
-     "pair_calls(parts, critical, thread_actor, actors_of, fids, durations, nsites, codes): the frame's rows in "
+     "pair_calls(parts, critical, thread_actor, actors_of, fids, durations, nsites, codes, calls_only): the frame's "
+     "rows in "
      "order, calls paired with their ends (model/fast_events.py)."},
     {NULL},
 };
