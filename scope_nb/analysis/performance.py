@@ -89,11 +89,19 @@ def performance_hotspots(
             d.mean().cast(pl.Int64).alias("mean_ns"),
             d.max().alias("max_ns"),
             pl.col("actor").n_unique().alias("actors"),
-            pl.col("location").first(),
+            pl.col("seq").min().alias("_first"),
         )
-        .with_columns(*[pl.col(c).cast(pl.String) for c in ("module", "function", "location")])
+        .with_columns(*[pl.col(c).cast(pl.String) for c in _KEYS])
         .collect(engine="streaming", optimizations=_STREAM)
     )
+    # the location of each function's first call (a name may be defined at several
+    # places): looked up by seq, which a parallel first() would not say
+    first = (
+        calls.join(out.lazy().select(pl.col("_first").alias("seq")), on="seq", how="semi")
+        .select("seq", pl.col("location").cast(pl.String))
+        .collect(engine="streaming", optimizations=_STREAM)
+    )
+    out = out.join(first, left_on="_first", right_on="seq", how="left").drop("_first")
     pct = _percentiles(module_calls, {"p50_ns": 0.5, "p95_ns": 0.95})
     out = (
         out.join(pct, on=_KEYS, how="left", nulls_equal=True)

@@ -47,12 +47,15 @@ _NATIVE = ("calls", "count", "total_ns", "self_ns", "mean_ns", "max_ns", "actors
 _AFTER = ("exceptions", "p50_ns", "p95_ns")
 
 
-def call_stats(cap: Capture) -> pl.DataFrame | None:
-    """The per-function statistics (STATS_SCHEMA) of what the capture holds, or None
-    when the C extension is not there."""
+def available() -> bool:
+    """Whether this path exists here (the C extension is built and in use)."""
+    return fast_module() is not None and native_pairing() is not None
+
+
+def call_stats(cap: Capture) -> pl.DataFrame:
+    """The per-function statistics (STATS_SCHEMA) of what the capture holds (see
+    `available`)."""
     fast = fast_module()
-    if fast is None or native_pairing() is None:
-        return None
     rec, sites = cap.rec, cap.sites
     d = decode(cap.chunks, cap.critical, sites, rec.fmt, texts=False)
     *cols, m, rows, _ = paired(d, len(sites), calls_only=True)

@@ -117,9 +117,11 @@ class Recording(Source):
         made from the buffers when the frames that would answer are not built yet, and
         kept: the first hotspots query need not build them. None when the frames are
         built (they answer) or the C extension is not there."""
-        from .call_stats import call_stats
+        from .call_stats import available, call_stats
         from .frames import recording_key
 
+        if not available():
+            return None
         with self._lock:
             if self._final is not None:  # stopped, not built yet: what it held is final
                 if self._stats_key != "final":

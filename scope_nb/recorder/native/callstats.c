@@ -10,7 +10,8 @@
  * parent row), clipped at 0. An emitted call of a traced object (obj set) is a message,
  * counted only in a group no function-traced call is in (analysis/calls.py's
  * call_rows). The percentiles are the exact "nearest" ranks of a group's durations,
- * found by selection. An exception counts when its call is kept.
+ * found by selection. An exception counts when its call is kept. A group's location is
+ * its first call's (a name may be defined at several places).
  */
 #include "native.h"
 #include <math.h>
@@ -97,7 +98,7 @@ static void select_kth(int64_t *a, Py_ssize_t n, Py_ssize_t k) {
 static inline Py_ssize_t nearest_rank(Py_ssize_t n, double q) { return (Py_ssize_t)floor((double)(n - 1) * q + 0.5); }
 
 /* the per-group columns computed (counts, sums and the first labels, by group) */
-enum { S_CALLS, S_COUNT, S_TOTAL, S_SELF, S_NDUR, S_MAX, S_ACTORS, S_FIRST, S_FIRST_MSG, S_EXC, S_P50, S_P95, N_STATS };
+enum { S_CALLS, S_COUNT, S_TOTAL, S_SELF, S_NDUR, S_MAX, S_ACTORS, S_FIRST, S_EXC, S_P50, S_P95, N_STATS };
 
 /* group of an emitted call: its (module, function) in `groups`, added when new */
 static Py_ssize_t emitted_group(PyObject *groups, PyObject *module, PyObject *function) {
@@ -248,7 +249,7 @@ static PyObject *call_stats(PyObject *self_, PyObject *const *args, Py_ssize_t n
         if (grp[i] >= 0 && valid_at(&c[SN_PAIR_CALL], i))
             traced[grp[i]] = 1;
     for (Py_ssize_t g = 0; g < n_groups; g++)
-        st[S_FIRST][g] = st[S_FIRST_MSG][g] = -1;
+        st[S_FIRST][g] = -1;
     /* the calls each group counts (a message's row leaves the group when it is out) */
     for (Py_ssize_t i = 0; i < m; i++) {
         Py_ssize_t g = grp[i];
@@ -267,9 +268,8 @@ static PyObject *call_stats(PyObject *self_, PyObject *const *args, Py_ssize_t n
             continue;
         }
         st[S_COUNT][g]++;
-        int64_t *first = msg ? &st[S_FIRST_MSG][g] : &st[S_FIRST][g];
-        if (*first < 0)
-            *first = c[SN_PAIR_LABEL].v[i];
+        if (st[S_FIRST][g] < 0)
+            st[S_FIRST][g] = c[SN_PAIR_LABEL].v[i];
         int64_t a = c[SN_PAIR_ACTOR].v[i];
         if (last_group[a] != g) { /* an actor mostly calls what it called last */
             int added = pair_add(&seen, (uint64_t)g * (uint64_t)n_actors + (uint64_t)a);
@@ -320,7 +320,7 @@ static PyObject *call_stats(PyObject *self_, PyObject *const *args, Py_ssize_t n
         PyTuple_SET_ITEM(result, j, list);
         for (Py_ssize_t g = 0; g < n_groups; g++) {
             int has = st[S_NDUR][g] > 0;
-            int64_t first = st[S_FIRST][g] >= 0 ? st[S_FIRST][g] : st[S_FIRST_MSG][g];
+            int64_t first = st[S_FIRST][g];
             PyObject *x;
             switch (j) {
             case 0: x = PyLong_FromLongLong(st[S_CALLS][g]); break;
