@@ -15,7 +15,8 @@ about N events. Variants:
 * VizTracer args+retval: `log_func_args` + `log_func_retval`, then `save()` to JSON.
 
 Memory is the growth of the peak RSS (VmHWM) over the process before recording, per
-event. Usage: python benchmarks/bench_stop.py [--events N ...] [--out FILE]
+event. The first answer's CPU time (the process's, all threads) is shown beside its wall
+time: on a machine shared with other jobs it is the steadier of the two. Usage: python benchmarks/bench_stop.py [--events N ...] [--out FILE]
 """
 
 from __future__ import annotations
@@ -85,15 +86,16 @@ def child(variant: str, events: int) -> dict:
         callheavy.fib(depth)
         t1 = time.perf_counter()
         tracer.stop()
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         with tempfile.TemporaryDirectory() as tmp:
             tracer.save(os.path.join(tmp, "trace.json"))
-        t3 = time.perf_counter()
+        t3, c3 = time.perf_counter(), time.process_time()
         n = 2 * _calls(depth)  # its entries are whole calls: per event of ours, same program
         return {
             "record_s": t1 - t0,
             "stop_s": t2 - t1,
             "first_s": t3 - t2,
+            "first_cpu_s": c3 - c2,
             "hotspots_s": None,
             "events": n,
             "peak_b": (_hwm() - base) / n,
@@ -109,28 +111,30 @@ def child(variant: str, events: int) -> dict:
     callheavy.fib(depth)
     t1 = time.perf_counter()
     trace = scope_nb.stop()
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     if variant.endswith("hotspots first"):
         trace.performance_hotspots()
-        t3 = time.perf_counter()
+        t3, c3 = time.perf_counter(), time.process_time()
         peak = _hwm() - base
         n = trace.events().height  # counted after the peak is read: the query's, not the frame's
         return {
             "record_s": t1 - t0,
             "stop_s": t2 - t1,
             "first_s": t3 - t2,
+            "first_cpu_s": c3 - c2,
             "hotspots_s": None,
             "events": n,
             "peak_b": peak / n,
         }
     n = trace.events().height
-    t3 = time.perf_counter()
+    t3, c3 = time.perf_counter(), time.process_time()
     trace.performance_hotspots()
     t4 = time.perf_counter()
     return {
         "record_s": t1 - t0,
         "stop_s": t2 - t1,
         "first_s": t3 - t2,
+        "first_cpu_s": c3 - c2,
         "hotspots_s": t4 - t3,
         "events": n,
         "peak_b": (_hwm() - base) / n,
@@ -175,7 +179,8 @@ def main() -> None:
             )
             lines.append(
                 f"| {r['events']:,} | {variant} | {r['record_s']:.2f} | {r['stop_s']:.4f} | "
-                f"{first}{r['first_s']:.2f} | {hot} | {r['peak_b']:.0f} |"
+                f"{first}{r['first_s']:.2f} (CPU {r['first_cpu_s']:.2f}) | {hot} | "
+                f"{r['peak_b']:.0f} |"
             )
             print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
