@@ -64,8 +64,8 @@ def call_stats(cap: Capture) -> pl.DataFrame:
     if limit is not None and rows > limit:  # which rows the bound keeps: read them all
         *cols, m, rows, _ = paired(d, len(sites))
         narrow = narrow_frame(cols, m)
-        mask = narrow.select(kept_rows(narrow, limit).cast(pl.UInt8)).to_series()
-        keep = bytes(mask.to_list())
+        mask = narrow.select(kept_rows(narrow, limit).cast(pl.UInt8)).to_series().to_arrow()
+        keep = bytes(mask.buffers()[1])[mask.offset : mask.offset + m]
     groups: dict[tuple, int] = {}
     site_group = array("q", [groups.setdefault((s.module, s.function), len(groups)) for s in sites])
     rich = {name: d.rich_cols[RICH_FIELDS.index(name)] for name in ("module", "function", "obj")}
