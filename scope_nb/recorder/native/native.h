@@ -2,7 +2,8 @@
  * report, the thread-buffer helpers, the interpreter-frame mirror of this Python.
  * Compiled into one extension module, scope_nb.recorder._fasthooks, from one C file
  * per type family: buffers.c (Col, thread buffers), hooks.c (call hooks), locks.c,
- * queues.c, decoder.c (the read side's decode loop) and module.c. */
+ * queues.c, decoder.c (the read side's decode loop), pairing.c and callstats.c (its
+ * pairing of calls and per-function call statistics) and module.c. */
 #ifndef SCOPE_NB_NATIVE_H
 #define SCOPE_NB_NATIVE_H
 #define PY_SSIZE_T_CLEAN
