@@ -16,7 +16,8 @@ about N events. Variants:
 
 Memory is the growth of the peak RSS (VmHWM) over the process before recording, per
 event. The first answer's CPU time (the process's, all threads) is shown beside its wall
-time: on a machine shared with other jobs it is the steadier of the two. Usage: python benchmarks/bench_stop.py [--events N ...] [--out FILE]
+time: on a machine shared with other jobs it is the steadier of the two.
+Usage: python benchmarks/bench_stop.py [--events N ...] [--out FILE]
 """
 
 from __future__ import annotations

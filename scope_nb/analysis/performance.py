@@ -97,9 +97,9 @@ def performance_hotspots(
     # the location of each function's first call (a name may be defined at several
     # places): looked up by seq, which a parallel first() would not say
     first = (
-        calls.join(out.lazy().select(pl.col("_first").alias("seq")), on="seq", how="semi")
-        .select("seq", pl.col("location").cast(pl.String))
-        .collect(engine="streaming", optimizations=_STREAM)
+        lf.filter(pl.col("seq").is_in(out["_first"].implode()))
+        .select("seq", "location")
+        .collect(engine="streaming")
     )
     out = out.join(first, left_on="_first", right_on="seq", how="left").drop("_first")
     pct = _percentiles(module_calls, {"p50_ns": 0.5, "p95_ns": 0.95})
