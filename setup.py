@@ -13,7 +13,7 @@ from pathlib import Path
 from setuptools import Extension, setup
 
 NATIVE = Path("scope_nb/recorder/native")
-SOURCES = ["module", "buffers", "hooks", "locks", "queues", "decoder", "pairing"]
+SOURCES = ["module", "buffers", "hooks", "locks", "queues", "decoder", "pairing", "callstats"]
 
 ext_modules = []
 if platform.python_implementation() == "CPython" and not sysconfig.get_config_var(

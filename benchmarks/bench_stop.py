@@ -6,13 +6,18 @@ Each variant runs in a process of its own (peak memory is per process): the call
 workload (`callheavy.fib`, its module traced with arguments and return values) sized to
 about N events. Variants:
 
-* scope_nb: the C extension's path (events frame built by native/pairing.c);
+* scope_nb: the C extension's path (events frame built by native/pairing.c), events()
+  first, then performance_hotspots();
+* scope_nb hotspots first: the same, performance_hotspots() as the first query (no
+  frame built before it: it answers from the buffers, model/call_stats.py);
 * scope_nb polars path: the same recording with the polars reference pairing
   (`frames.pair_calls`), as frames were built before the C pass;
 * VizTracer args+retval: `log_func_args` + `log_func_retval`, then `save()` to JSON.
 
 Memory is the growth of the peak RSS (VmHWM) over the process before recording, per
-event. Usage: python benchmarks/bench_stop.py [--events N ...] [--out FILE]
+event. The first answer's CPU time (the process's, all threads) is shown beside its wall
+time: on a machine shared with other jobs it is the steadier of the two.
+Usage: python benchmarks/bench_stop.py [--events N ...] [--out FILE]
 """
 
 from __future__ import annotations
@@ -28,7 +33,12 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-VARIANTS = ("scope_nb", "scope_nb polars path", "VizTracer args+retval")
+VARIANTS = (
+    "scope_nb",
+    "scope_nb hotspots first",
+    "scope_nb polars path",
+    "VizTracer args+retval",
+)
 
 
 def _hwm() -> int:
@@ -77,15 +87,16 @@ def child(variant: str, events: int) -> dict:
         callheavy.fib(depth)
         t1 = time.perf_counter()
         tracer.stop()
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         with tempfile.TemporaryDirectory() as tmp:
             tracer.save(os.path.join(tmp, "trace.json"))
-        t3 = time.perf_counter()
+        t3, c3 = time.perf_counter(), time.process_time()
         n = 2 * _calls(depth)  # its entries are whole calls: per event of ours, same program
         return {
             "record_s": t1 - t0,
             "stop_s": t2 - t1,
             "first_s": t3 - t2,
+            "first_cpu_s": c3 - c2,
             "hotspots_s": None,
             "events": n,
             "peak_b": (_hwm() - base) / n,
@@ -101,15 +112,30 @@ def child(variant: str, events: int) -> dict:
     callheavy.fib(depth)
     t1 = time.perf_counter()
     trace = scope_nb.stop()
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
+    if variant.endswith("hotspots first"):
+        trace.performance_hotspots()
+        t3, c3 = time.perf_counter(), time.process_time()
+        peak = _hwm() - base
+        n = trace.events().height  # counted after the peak is read: the query's, not the frame's
+        return {
+            "record_s": t1 - t0,
+            "stop_s": t2 - t1,
+            "first_s": t3 - t2,
+            "first_cpu_s": c3 - c2,
+            "hotspots_s": None,
+            "events": n,
+            "peak_b": peak / n,
+        }
     n = trace.events().height
-    t3 = time.perf_counter()
+    t3, c3 = time.perf_counter(), time.process_time()
     trace.performance_hotspots()
     t4 = time.perf_counter()
     return {
         "record_s": t1 - t0,
         "stop_s": t2 - t1,
         "first_s": t3 - t2,
+        "first_cpu_s": c3 - c2,
         "hotspots_s": t4 - t3,
         "events": n,
         "peak_b": (_hwm() - base) / n,
@@ -145,10 +171,17 @@ def main() -> None:
             )
             r = json.loads(out.stdout.strip().splitlines()[-1])
             hot = "-" if r["hotspots_s"] is None else f"{r['hotspots_s']:.2f}"
-            first = "save() " if variant.startswith("VizTracer") else "events() "
+            first = (
+                "save() "
+                if variant.startswith("VizTracer")
+                else "hotspots() "
+                if variant.endswith("hotspots first")
+                else "events() "
+            )
             lines.append(
                 f"| {r['events']:,} | {variant} | {r['record_s']:.2f} | {r['stop_s']:.4f} | "
-                f"{first}{r['first_s']:.2f} | {hot} | {r['peak_b']:.0f} |"
+                f"{first}{r['first_s']:.2f} (CPU {r['first_cpu_s']:.2f}) | {hot} | "
+                f"{r['peak_b']:.0f} |"
             )
             print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"

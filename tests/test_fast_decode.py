@@ -78,6 +78,9 @@ def _check(monkeypatch, snap) -> dict:
     chunks, critical, sites, fmt = snap
     c, py = _decode_both(monkeypatch, chunks, critical, sites, fmt)
     assert c == py
+    # without texts (what call statistics read): every other column the same
+    bare = _columns(dec.decode(chunks, critical, sites, fmt, texts=False))
+    assert bare["detail"] == [] and {**bare, "detail": c["detail"]} == c
     c2, py2 = _decode_both(monkeypatch, chunks, critical, sites, fmt, bases={chunks[0].index: 7})
     assert c2 == py2
     return c

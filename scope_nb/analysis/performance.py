@@ -4,7 +4,6 @@ slow consumer behind a growing queue). All from call rows and send/receive rows.
 
 from __future__ import annotations
 
-import networkx as nx
 import polars as pl
 
 from .calls import call_rows, call_rows_lazy, in_module
@@ -90,31 +89,62 @@ def performance_hotspots(
             d.mean().cast(pl.Int64).alias("mean_ns"),
             d.max().alias("max_ns"),
             pl.col("actor").n_unique().alias("actors"),
-            pl.col("location").first(),
+            pl.col("seq").min().alias("_first"),
         )
-        .with_columns(*[pl.col(c).cast(pl.String) for c in ("module", "function", "location")])
+        .with_columns(*[pl.col(c).cast(pl.String) for c in _KEYS])
         .collect(engine="streaming", optimizations=_STREAM)
     )
+    # the location of each function's first call (a name may be defined at several
+    # places): looked up by seq, which a parallel first() would not say
+    first = (
+        lf.filter(pl.col("seq").is_in(out["_first"].implode()))
+        .select("seq", "location")
+        .collect(engine="streaming")
+    )
+    out = out.join(first, left_on="_first", right_on="seq", how="left").drop("_first")
     pct = _percentiles(module_calls, {"p50_ns": 0.5, "p95_ns": 0.95})
     out = (
         out.join(pct, on=_KEYS, how="left", nulls_equal=True)
         .join(raised.collect(engine="streaming"), on=_KEYS, how="left", nulls_equal=True)
         .with_columns(pl.col("exceptions").fill_null(0).cast(pl.Int64))
     )
-    return out.select(
-        "module",
-        "function",
-        "count",
-        "total_ns",
-        "self_ns",
-        "mean_ns",
-        "p50_ns",
-        "p95_ns",
-        "max_ns",
-        "actors",
-        "location",
-        "exceptions",
-    ).sort(["self_ns", "count"], descending=True, nulls_last=True)
+    return _ranked(out)
+
+
+def hotspots_from_stats(stats: pl.DataFrame, module: str | None = None) -> pl.DataFrame:
+    """`performance_hotspots`' answer from per-function statistics already aggregated
+    (a recording's, straight from its buffers: model/call_stats.py): the functions it
+    counted calls of, of `module`, in the same columns and order."""
+    out = stats.filter(pl.col("count") > 0)
+    if module is not None:
+        out = out.filter(in_module(module))
+    return _ranked(out)
+
+
+_HOTSPOT_COLUMNS = (
+    "module",
+    "function",
+    "count",
+    "total_ns",
+    "self_ns",
+    "mean_ns",
+    "p50_ns",
+    "p95_ns",
+    "max_ns",
+    "actors",
+    "location",
+    "exceptions",
+)
+
+
+def _ranked(out: pl.DataFrame) -> pl.DataFrame:
+    """The hotspots' columns, most self time first, then most calls; module and function
+    order the ties, so that the same trace always lists them the same way."""
+    return out.select(_HOTSPOT_COLUMNS).sort(
+        ["self_ns", "count", "module", "function"],
+        descending=[True, True, False, False],
+        nulls_last=True,
+    )
 
 
 _SUB = 16  # histogram buckets per doubling of the duration
@@ -257,6 +287,8 @@ def call_tree_analysis(events: pl.DataFrame, module: str | None = None) -> CallT
         .sort("first_seq")
         .drop("first_seq")
     )
+    import networkx as nx  # here: the other queries of this module need not load it
+
     graph = nx.DiGraph()
     for r in frame.iter_rows(named=True):
         graph.add_node(

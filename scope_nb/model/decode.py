@@ -156,10 +156,19 @@ class Decoded:
             col.append(x)
 
 
-def decode(chunks, critical, sites, fmt: Formatter, bases: dict[int, int] | None = None) -> Decoded:
+def decode(
+    chunks,
+    critical,
+    sites,
+    fmt: Formatter,
+    bases: dict[int, int] | None = None,
+    texts: bool = True,
+) -> Decoded:
     """One row per buffered event (markers included). `bases` (buffer index -> rows of
     that buffer already decoded earlier) makes `pos` continue across calls; it is
-    advanced here."""
+    advanced here. Without `texts`, the C decoder makes no detail text (`detail` stays
+    empty; the other columns are the same): for what reads only the pairing's columns
+    (model.call_stats). The Python loop makes them anyway."""
     out = Decoded()
     bases = {} if bases is None else bases
     names = [s.argnames for s in sites]
@@ -190,6 +199,7 @@ def decode(chunks, critical, sites, fmt: Formatter, bases: dict[int, int] | None
             rich_rows=out.rich_rows,
             rich_cols=out.rich_cols,
             codes=(CALL, RETURN, EXCEPTION, SUSPEND, RESUME, SWITCH, KIND_BITS),
+            texts=texts,
         )
     )
     for ch in chunks:
@@ -242,6 +252,7 @@ def decode(chunks, critical, sites, fmt: Formatter, bases: dict[int, int] | None
         out.critical_buf.append(b)
         out.critical_actor.append(v[0])
         out.add_rich(row, v, locations)
-        out.detail.append(rich_detail(fmt, v[2]))
+        if texts or dec is None:
+            out.detail.append(rich_detail(fmt, v[2]))
         row += 1
     return out

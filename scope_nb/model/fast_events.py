@@ -78,7 +78,26 @@ def events_frame(
 
 def _rows(d: Decoded, nsites: int) -> tuple[pl.DataFrame, list[str]]:
     """The frame's rows in order, narrow (see native/pairing.c), and the actors their
-    `actor` column indexes. The buffers' chunks go as streams, one per buffer."""
+    `actor` column indexes."""
+    *cols, m, _, actors = paired(d, nsites)
+    return narrow_frame(cols, m), actors
+
+
+def narrow_frame(cols: list[tuple[bytearray, bytearray]], m: int) -> pl.DataFrame:
+    """The C pairing's columns (data and validity bytes each) as a frame of `m` rows."""
+    arrays = [
+        pa.Array.from_buffers(pa.int64(), m, [pa.py_buffer(valid), pa.py_buffer(data)])
+        for data, valid in cols
+    ]
+    return pl.from_arrow(pa.table(dict(zip(_COLUMNS, arrays, strict=True))))
+
+
+def paired(d: Decoded, nsites: int, calls_only: bool = False) -> tuple:
+    """The C pairing of decoded rows (native/pairing.c): the (data, validity) bytes of
+    each of its columns (`_COLUMNS`), the rows written, the frame's rows, and the
+    actors that the actor column indexes. `calls_only` writes only the call and
+    exception rows (what call statistics read), half the memory of a call-heavy trace.
+    The buffers' chunks go as streams, one per buffer."""
     streams: dict[int, list] = {}
     thread_actor: dict[int, str] = {}
     row = 0
@@ -100,23 +119,31 @@ def _rows(d: Decoded, nsites: int) -> tuple[pl.DataFrame, list[str]]:
         array("q", [first_rich + i for i in crit]),
     )
     durations = d.rich_cols[RICH_FIELDS.index("duration_ns")]
-    *cols, m, actors = native_pairing()(
-        list(streams.items()), lane, thread_actor, d.actor, d.fid, durations, nsites, _CODES
+    return native_pairing()(
+        list(streams.items()),
+        lane,
+        thread_actor,
+        d.actor,
+        d.fid,
+        durations,
+        nsites,
+        _CODES,
+        calls_only,
     )
-    arrays = [
-        pa.Array.from_buffers(pa.int64(), m, [pa.py_buffer(valid), pa.py_buffer(data)])
-        for data, valid in cols
-    ]
-    return pl.from_arrow(pa.table(dict(zip(_COLUMNS, arrays, strict=True)))), actors
 
 
 def _bounded(narrow: pl.DataFrame, limit: int) -> pl.DataFrame:
     """At most `limit` rows: every critical event, and the latest of the others."""
+    return narrow.filter(kept_rows(narrow, limit))
+
+
+def kept_rows(narrow: pl.DataFrame, limit: int) -> pl.Expr:
+    """Which narrow rows the `limit` keeps (see `_bounded`)."""
     crit = pl.col("kind").is_in(_CRITICAL) & pl.col("rich").is_not_null()
     n_crit = int(narrow.select(crit.sum()).item())
     keep = max(limit - n_crit, 0)
     rank = (~crit).cast(pl.Int64).cum_sum()
-    return narrow.filter(crit | (rank > narrow.height - n_crit - keep))
+    return crit | (rank > narrow.height - n_crit - keep)
 
 
 def _wide(

@@ -63,8 +63,8 @@ def pair_raw(
     rich = spill.filter(is_rich)
     durations = rich["duration_ns"].to_list()
     labels = _site_labels(sites, spill)
-    *cols, m, actors = pair(
-        streams, lane_args, thread_actor, actors_of, fids, durations, labels.height, _CODES
+    *cols, m, _, actors = pair(
+        streams, lane_args, thread_actor, actors_of, fids, durations, labels.height, _CODES, False
     )
     del actors_of, fids, durations, streams, lane_args, narrow, lane
     out = _narrow(cols, m)

@@ -93,6 +93,8 @@ class Recording(Source):
         self._final: Capture | None = None
         self._built: Frames3 | None = None
         self._key = None
+        self._stats: pl.DataFrame | None = None  # see call_stats
+        self._stats_key = None
         self._lock = threading.Lock()  # two threads asking at once build once
 
     @property
@@ -109,6 +111,30 @@ class Recording(Source):
         with self._lock:
             if self._rec is not None and self._final is None:
                 self._final = Capture(self._rec)
+
+    def call_stats(self) -> pl.DataFrame | None:
+        """Per-function call statistics (model.call_stats) of what the recording holds,
+        made from the buffers when the frames that would answer are not built yet, and
+        kept: the first hotspots query need not build them. None when the frames are
+        built (they answer) or the C extension is not there."""
+        from .call_stats import available, call_stats
+        from .frames import recording_key
+
+        if not available():
+            return None
+        with self._lock:
+            if self._final is not None:  # stopped, not built yet: what it held is final
+                if self._stats_key != "final":
+                    self._stats, self._stats_key = call_stats(self._final), "final"
+                return self._stats
+            if self._rec is None:  # stopped and built: the final statistics, if made
+                return self._stats if self._stats_key == "final" else None
+            key = recording_key(self._rec)
+            if self._built is not None and key == self._key:
+                return None
+            if self._stats_key != key:
+                self._stats, self._stats_key = call_stats(Capture(self._rec)), key
+            return self._stats
 
     def frames(self) -> Frames3:
         from .frames import build_frames, recording_key

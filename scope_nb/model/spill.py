@@ -21,7 +21,6 @@ from array import array
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..recorder.buffer import KIND_BITS, KIND_MASK, RESUME, RICH, SUSPEND, SWITCH
 from ..schema import EVENT_KINDS
@@ -124,6 +123,8 @@ KIND_FIELD = pa.field("kind", pa.dictionary(pa.int8(), pa.string()))
 def kind_names(ks: pa.ChunkedArray) -> pa.ChunkedArray:
     """The kind name of each `ks` code word: a dictionary column (one small integer per
     row, computed by pyarrow), the names written once per segment."""
+    import pyarrow.compute as pc  # here: slow to load, and the events frame needs none of it
+
     names = pa.array(_CODE_NAMES, pa.string())
     low = pc.bit_wise_and(ks, KIND_MASK)
     code = pc.if_else(pc.equal(low, RICH), pc.shift_right(ks, KIND_BITS), low).cast(pa.int8())
@@ -135,6 +136,8 @@ def kind_names(ks: pa.ChunkedArray) -> pa.ChunkedArray:
 def row_columns(d: Decoded) -> dict[str, pa.ChunkedArray]:
     """ts, ks, buf and pos of every decoded row, from the buffers' arrays (no copy of
     ts and ks) and one run per chunk."""
+    import pyarrow.compute as pc  # here: slow to load, and the events frame needs none of it
+
     seg = d.segments
     one = pa.scalar(1, pa.int64())
     return {
@@ -213,6 +216,8 @@ def _dense(
 
 def _positions(rows: list[int], n: int) -> pa.Array:
     """For each of n rows, its index in `rows` (rising), or null."""
+    import pyarrow.compute as pc  # here: slow to load, and the events frame needs none of it
+
     mask = bytearray(n)
     for row in rows:
         mask[row] = 1

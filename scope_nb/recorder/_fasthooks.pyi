@@ -104,6 +104,7 @@ class Decoder:
         rich_rows: list,
         rich_cols: list,
         codes: tuple[int, ...],
+        texts: bool = True,
     ) -> None: ...
     def chunk(self, ks: Any, vals: list, row: int, /) -> int: ...
 
@@ -112,23 +113,43 @@ def pair_calls(
     critical: tuple[Any, Any, Any, Any, Any],
     thread_actor: dict[int, str],
     actors_of: dict[int, str],
-    fids: dict[int, int] | Any,
+    fids: dict[int, Any] | Any,
     durations: list[int | None],
     nsites: int,
     codes: tuple[int, ...],
+    calls_only: bool,
     /,
 ) -> tuple[Any, ...]:
-    """The events frame's rows in order, calls paired with their ends (native/pairing.c;
-    model/fast_events.py and model/raw_pairing.py call it). `streams`: per buffer index,
-    its parts as (ks, ts, first position, first row, first emitted index), int64 buffers;
-    `critical`: the critical lane's ks, ts, buffer, row and emitted index columns in
-    (ts, buffer) order; `thread_actor` buffer index -> its thread's actor; `actors_of` row
-    -> the actor an emitted event or task switch names; `fids` row -> generator frame id,
-    as a dict or as one int64 per row (0: none); `durations` the emitted events'; `nsites`
-    the number of call sites (labels past it are emitted events'); `codes` the kind codes
-    (fast_events._CODES). Out: the nine narrow int64 columns (fast_events._COLUMNS) as
-    (data, validity bitmap) bytes pairs, the number of rows, and the actors the actor
+    """The events frame's rows in order, calls paired with their ends (native/pairing.c,
+    for model/fast_events.py): `streams` each buffer's chunks as (ks, ts, first position,
+    first row, first emitted index); `critical` the critical lane (ks, ts, buffers, rows,
+    emitted indexes) in order; `thread_actor` per buffer, `actors_of` row -> actor of an
+    emitted event or task switch, `fids` row -> generator frame id
+    (a dict, or one int64 per row with 0 for none: a raw trace's column), `durations` of the
+    emitted events; `codes` fast_events._CODES. Out: (data, validity) bytearrays of the 9
+    int64 columns of fast_events._COLUMNS, the rows written, the frame's rows (more when
+    `calls_only` writes only the call and exception rows), and the actors the actor
     column indexes."""
+
+def call_stats(
+    columns: tuple[tuple[bytearray, bytearray], ...],
+    m: int,
+    keep: bytes | None,
+    site_group: Any,
+    groups: dict[tuple[Any, Any], int],
+    rich_module: list,
+    rich_function: list,
+    rich_obj: list,
+    codes: tuple[int, int],
+    /,
+) -> tuple[list, ...]:
+    """Per (module, function) group, what performance_hotspots aggregates, from
+    pair_calls' columns (native/callstats.c, for model/call_stats.py): the `m` rows,
+    those `keep` marks when given; `site_group` an int64 group per site label, `groups`
+    (module, function) -> group, added to for emitted calls; the emitted events' module,
+    function and obj fields; `codes` the call and exception kind codes. Out, one list per
+    group each: calls, count, total, self, mean, max, actors, first label, exceptions,
+    p50, p95 (None for null)."""
 
 class LockHub:
     """What the traced locks of one recording share (patchers/locks.py)."""

@@ -189,8 +189,16 @@ class TraceBase:
 
         return int(self.events_lazy().select(pl.len()).collect().item())
 
-    def _module(self, module) -> str | None:
-        """`module` as a name, refused when the trace never traced it (see calls.check_module)."""
+    def _call_stats(self) -> pl.DataFrame | None:
+        """A recording's per-function call statistics while its frames are not built
+        (model.call_stats), else None."""
+        src = self._source
+        return src.call_stats() if isinstance(src, Recording) else None
+
+    def _module(self, module, stats: pl.DataFrame | None = None) -> str | None:
+        """`module` as a name, refused when the trace never traced it (see
+        calls.check_module). The modules with calls are read from `stats` (a recording's
+        `_call_stats`) when given, else from the events."""
         from ..analysis.calls import called_modules, check_module
 
         name = _module_name(module)
@@ -200,7 +208,12 @@ class TraceBase:
                 if self._rec is not None
                 else self.meta.get("modules") or ()
             )
-            check_module(name, called_modules(self.events_lazy()) | set(traced))
+            called = (
+                called_modules(self.events_lazy())
+                if stats is None
+                else set(stats["module"].drop_nulls().to_list())
+            )
+            check_module(name, called | set(traced))
         return name
 
 

@@ -55,8 +55,14 @@ class CallQueries(TimeWindows):
         return interleaved_timeline(self, actors_or_objects)
 
     def performance_hotspots(self, module=None) -> pl.DataFrame:
-        from ..analysis.performance import performance_hotspots
+        """Per function: count, total/self/mean time, p50/p95/max, exceptions; most self
+        time first. A recording whose frames are not built answers from its buffers'
+        per-function statistics (model.call_stats): the same answer, without the frame."""
+        from ..analysis.performance import hotspots_from_stats, performance_hotspots
 
+        stats = self._call_stats()
+        if stats is not None:
+            return hotspots_from_stats(stats, self._module(module, stats))
         name = self._module(module)
         return performance_hotspots(
             self.events() if self._source.whole else self.events_lazy(), name

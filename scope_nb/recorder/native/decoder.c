@@ -29,6 +29,7 @@ typedef struct {
     PyObject *detail, *fid, *actor, *rich_rows, *rich_cols;
     PyObject **prefix; /* per site: a tuple of "name=" strings, made on first use */
     Py_ssize_t nsites, text_off, max_items, max_len;
+    int texts; /* 0: only the sparse columns are filled, no detail text is made */
     uint32_t c_call, c_return, c_exception, c_suspend, c_resume, c_switch, kind_bits, kind_mask;
     RichSeen seen[SN_RICH_CACHE];
 } DecoderObject;
@@ -258,14 +259,14 @@ static PyObject *rich_row(DecoderObject *d, Py_ssize_t row, PyObject *v) {
         Py_XDECREF(waited);
         Py_XDECREF(depth);
         actor = Py_NewRef(m.actor);
-        if (rc == 0 && (detail = message_text(d, m.message)) == NULL)
+        if (rc == 0 && (detail = d->texts ? message_text(d, m.message) : Py_NewRef(Py_None)) == NULL)
             rc = -1;
     } else {
         RichSeen *seen = &d->seen[((uintptr_t)v >> 4) % SN_RICH_CACHE];
         if (seen->ev != v) {
             PyObject *a = PySequence_GetItem(v, 0), *f = NULL, *x = NULL, *text = NULL;
             if (a != NULL && (f = call2(d->rich_values, v, d->locations)) != NULL && (x = PySequence_GetItem(v, 2)) != NULL)
-                text = message_text(d, x);
+                text = d->texts ? message_text(d, x) : Py_NewRef(Py_None);
             Py_XDECREF(x);
             if (text != NULL && (!PyTuple_CheckExact(f) || PyTuple_GET_SIZE(f) != SN_RICH_FIELDS)) {
                 PyErr_SetString(PyExc_TypeError, "rich_values must return a tuple of the RICH_FIELDS");
@@ -295,6 +296,30 @@ done:
     return detail;
 }
 
+/* A generator's call holds (frame id, value): fid[row] = its frame id, *pair the tuple
+ * (new reference). 1 for a generator's call, 0 for another, -1 on error. */
+static int gen_split(DecoderObject *d, Py_ssize_t row, Py_ssize_t s, PyObject *v, PyObject **pair) {
+    int gen = PyObject_IsTrue(PyList_GET_ITEM(d->gens, s));
+    if (gen <= 0)
+        return gen;
+    PyObject *p = PyTuple_CheckExact(v) ? Py_NewRef(v) : PySequence_Tuple(v);
+    if (p == NULL)
+        return -1;
+    if (PyTuple_GET_SIZE(p) != 2) {
+        PyErr_Format(PyExc_ValueError, PyTuple_GET_SIZE(p) < 2 ? "not enough values to unpack (expected 2, got %zd)"
+                                                             : "too many values to unpack (expected 2)",
+                     PyTuple_GET_SIZE(p));
+        Py_DECREF(p);
+        return -1;
+    }
+    if (put(d->fid, row, PyTuple_GET_ITEM(p, 0)) < 0) {
+        Py_DECREF(p);
+        return -1;
+    }
+    *pair = p;
+    return 1;
+}
+
 /* The detail of a call event of site s with kept value v (new reference). */
 static PyObject *call_detail(DecoderObject *d, Py_ssize_t row, Py_ssize_t s, PyObject *v) {
     if (s >= d->nsites) {
@@ -302,23 +327,11 @@ static PyObject *call_detail(DecoderObject *d, Py_ssize_t row, Py_ssize_t s, PyO
         return NULL;
     }
     PyObject *pair = NULL, *r = NULL;
-    int gen = PyObject_IsTrue(PyList_GET_ITEM(d->gens, s));
+    int gen = gen_split(d, row, s, v, &pair);
     if (gen < 0)
         return NULL;
-    if (gen) { /* fid[row], v = v */
-        pair = PyTuple_CheckExact(v) ? Py_NewRef(v) : PySequence_Tuple(v);
-        if (pair == NULL)
-            return NULL;
-        if (PyTuple_GET_SIZE(pair) != 2) {
-            PyErr_Format(PyExc_ValueError, PyTuple_GET_SIZE(pair) < 2 ? "not enough values to unpack (expected 2, got %zd)"
-                                                                    : "too many values to unpack (expected 2)",
-                         PyTuple_GET_SIZE(pair));
-            goto done;
-        }
-        if (put(d->fid, row, PyTuple_GET_ITEM(pair, 0)) < 0)
-            goto done;
+    if (gen)
         v = PyTuple_GET_ITEM(pair, 1);
-    }
     PyObject *nm = PyList_GET_ITEM(d->names, s);
     if (!PyTuple_CheckExact(nm)) {
         PyErr_SetString(PyExc_TypeError, "argument names must be tuples");
@@ -384,6 +397,27 @@ static PyObject *event_detail(DecoderObject *d, Py_ssize_t row, uint32_t k, PyOb
     return rich_row(d, row, v);
 }
 
+/* What event_detail records of one event but its text (None), for a decoder without
+ * texts: the frame ids, task switches and emitted events; calls and ends are skipped. */
+static PyObject *event_sparse(DecoderObject *d, Py_ssize_t row, uint32_t k, PyObject *v) {
+    uint32_t c = k & d->kind_mask;
+    if (c == d->c_call) {
+        Py_ssize_t s = (Py_ssize_t)(k >> d->kind_bits);
+        PyObject *pair = NULL;
+        if (s >= d->nsites) {
+            PyErr_SetString(PyExc_IndexError, "list index out of range");
+            return NULL;
+        }
+        if (gen_split(d, row, s, v, &pair) < 0)
+            return NULL;
+        Py_XDECREF(pair);
+        Py_RETURN_NONE;
+    }
+    if (c == d->c_return || c == d->c_exception)
+        Py_RETURN_NONE;
+    return event_detail(d, row, k, v);
+}
+
 /* Decoder.chunk(ks, vals, row) -> row after the chunk */
 static PyObject *decoder_chunk(DecoderObject *d, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 3) {
@@ -421,11 +455,11 @@ static PyObject *decoder_chunk(DecoderObject *d, PyObject *const *args, Py_ssize
     for (Py_ssize_t i = 0; i < n; i++, row++) {
         /* the list may not change under us: event_detail can run Python code */
         PyObject *v = Py_NewRef(PySequence_Fast_ITEMS(vals)[i]);
-        PyObject *text = event_detail(d, row, kp[i], v);
+        PyObject *text = d->texts ? event_detail(d, row, kp[i], v) : event_sparse(d, row, kp[i], v);
         Py_DECREF(v);
         if (text == NULL)
             goto done;
-        int rc = PyList_Append(d->detail, text);
+        int rc = d->texts ? PyList_Append(d->detail, text) : 0;
         Py_DECREF(text);
         if (rc < 0)
             goto done;
@@ -445,13 +479,14 @@ done:
 static PyObject *decoder_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     static char *kw[] = {"names", "gens", "shown", "locations", "fmt", "formatted", "show", "args_text",
                          "rich_values", "rich_detail", "detail", "fid", "actor", "rich_rows", "rich_cols", "codes",
-                         NULL};
+                         "texts", NULL};
     PyObject *o[15], *codes;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!O!OOOOOOO!O!O!O!O!O!:Decoder", kw, &PyList_Type, &o[0],
+    int texts = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!O!OOOOOOO!O!O!O!O!O!|p:Decoder", kw, &PyList_Type, &o[0],
                                      &PyList_Type, &o[1], &PyDict_Type, &o[2], &PyDict_Type, &o[3], &o[4], &o[5],
                                      &o[6], &o[7], &o[8], &o[9], &PyList_Type, &o[10], &PyDict_Type, &o[11],
                                      &PyDict_Type, &o[12], &PyList_Type, &o[13], &PyList_Type, &o[14], &PyTuple_Type,
-                                     &codes))
+                                     &codes, &texts))
         return NULL;
     if (PyList_GET_SIZE(o[14]) != SN_RICH_FIELDS) {
         PyErr_SetString(PyExc_ValueError, "rich_cols: one list per RICH_FIELDS");
@@ -510,6 +545,7 @@ static PyObject *decoder_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
                             &d->rich_rows, &d->rich_cols};
     for (int i = 0; i < 15; i++)
         *slots[i] = Py_NewRef(o[i]);
+    d->texts = texts;
     d->max_items = limits[0];
     d->max_len = limits[1];
     /* The columns hold text, numbers, None and tuples of text: no cycle. Untracked,

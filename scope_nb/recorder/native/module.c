@@ -134,7 +134,7 @@ PyMODINIT_FUNC PyInit__fasthooks(void) {
     int added = mirror != NULL && PyModule_AddObjectRef(m, "FRAME_MIRROR", mirror) == 0;
     Py_XDECREF(mirror);
     if (!added || sn_add_col_type(m) < 0 ||
-        sn_add_hooks_type(m) < 0 || sn_add_decoder_type(m) < 0 || sn_add_pairing(m) < 0 ||
+        sn_add_hooks_type(m) < 0 || sn_add_decoder_type(m) < 0 || sn_add_pairing(m) < 0 || sn_add_call_stats(m) < 0 ||
         sn_add_lock_types(m) < 0 ||
         sn_add_queue_types(m) < 0) {
         Py_DECREF(m);

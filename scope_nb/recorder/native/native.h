@@ -2,7 +2,8 @@
  * report, the thread-buffer helpers, the interpreter-frame mirror of this Python.
  * Compiled into one extension module, scope_nb.recorder._fasthooks, from one C file
  * per type family: buffers.c (Col, thread buffers), hooks.c (call hooks), locks.c,
- * queues.c, decoder.c (the read side's decode loop) and module.c. */
+ * queues.c, decoder.c (the read side's decode loop), pairing.c and callstats.c (its
+ * pairing of calls and per-function call statistics) and module.c. */
 #ifndef SCOPE_NB_NATIVE_H
 #define SCOPE_NB_NATIVE_H
 #define PY_SSIZE_T_CLEAN
@@ -187,6 +188,22 @@ int sn_add_col_type(PyObject *module);
 int sn_add_hooks_type(PyObject *module);
 int sn_add_decoder_type(PyObject *module);
 int sn_add_pairing(PyObject *module);
+int sn_add_call_stats(PyObject *module);
+
+/* The columns pair_calls returns (pairing.c), in order, as call_stats reads them
+ * (callstats.c). */
+enum {
+    SN_PAIR_KEY,
+    SN_PAIR_KIND,
+    SN_PAIR_ACTOR,
+    SN_PAIR_DEPTH,
+    SN_PAIR_PARENT,
+    SN_PAIR_CALL,
+    SN_PAIR_DURATION,
+    SN_PAIR_LABEL,
+    SN_PAIR_RICH,
+    SN_PAIR_COLUMNS
+};
 int sn_add_lock_types(PyObject *module);
 int sn_add_queue_types(PyObject *module);
 

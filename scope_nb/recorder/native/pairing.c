@@ -16,14 +16,13 @@
  * task switch of its buffer, else the buffer's thread; an emitted event names its own.
  *
  * Out, one row per call, end and emitted event (markers are dropped), int64 columns
- * with Arrow validity bitmaps: the row, its kind code, actor index, depth, parent and
+ * with Arrow validity bitmaps (bytearrays, written in place: no copy): the row, its kind code, actor index, depth, parent and
  * call rows, duration (a call row has it; its end row has the call's depth and parent),
  * label (site index of a call or end, nsites + emitted index of an emitted event: where
  * module, function and location are looked up) and the emitted index.
  */
 #include "native.h"
 
-enum { O_KEY, O_KIND, O_ACTOR, O_DEPTH, O_PARENT, O_CALL, O_DURATION, O_LABEL, O_RICH, N_OUT };
 
 typedef struct {
     int64_t call_out; /* out row of the segment's call, -1 when unknown */
@@ -51,10 +50,11 @@ typedef struct { /* a buffer's chunks in order, or the critical lane */
     Py_ssize_t actor;        /* the actor running its rows (its last task switch) */
 } Stream;
 
-typedef struct {
-    int64_t *v[N_OUT];
-    uint8_t *valid[N_OUT];
-    Py_ssize_t m;
+typedef struct { /* the columns are written in place in the bytearrays returned */
+    int64_t *v[SN_PAIR_COLUMNS];
+    uint8_t *valid[SN_PAIR_COLUMNS];
+    PyObject *data[SN_PAIR_COLUMNS], *bits[SN_PAIR_COLUMNS];
+    Py_ssize_t m, rows; /* rows written; rows of the frame (more with calls_only) */
 } Out;
 
 static int stack_push(Stack *s, Seg seg) {
@@ -315,18 +315,22 @@ static void release_input(Input *in) {
     PyMem_Free(in->st);
 }
 
-/* pair_calls(streams, critical, thread_actor, actors_of, fids, durations, nsites, codes)
- *   -> ((data, validity) bytes of each of the 9 columns ..., rows, actors) */
+/* pair_calls(streams, critical, thread_actor, actors_of, fids, durations, nsites, codes,
+ *            calls_only)
+ *   -> ((data, validity) bytearrays of each of the 9 columns ..., m, rows, actors): m rows
+ *   written of the frame's `rows`; with calls_only, only the call and exception rows (what
+ *   call_stats reads) are written, the others counted. */
 static PyObject *pair_calls(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 8) {
+    if (nargs != 9) {
         PyErr_SetString(PyExc_TypeError, "pair_calls(streams, critical, thread_actor, actors_of, fids, durations, "
-                                         "nsites, codes) takes 8 arguments");
+                                         "nsites, codes, calls_only) takes 9 arguments");
         return NULL;
     }
     PyObject *thread_actor = args[2], *actors_of = args[3], *fids = args[4], *durations = args[5];
     Py_ssize_t nsites = PyLong_AsSsize_t(args[6]), total = 0, n_stacks = 0;
     Codes cd;
-    if ((nsites == -1 && PyErr_Occurred()) || read_codes(args[7], &cd) < 0)
+    int calls_only = PyObject_IsTrue(args[8]);
+    if ((nsites == -1 && PyErr_Occurred()) || calls_only < 0 || read_codes(args[7], &cd) < 0)
         return NULL;
     if (!PyList_Check(args[0]) || !PyTuple_Check(args[1]) || !PyDict_Check(thread_actor) || !PyDict_Check(actors_of) ||
         !(PyDict_Check(fids) || PyObject_CheckBuffer(fids)) || !PyList_Check(durations)) {
@@ -372,13 +376,14 @@ static PyObject *pair_calls(PyObject *self, PyObject *const *args, Py_ssize_t na
         PyErr_NoMemory();
         goto done;
     }
-    for (int j = 0; j < N_OUT; j++) {
-        o.v[j] = PyMem_Malloc((total ? total : 1) * sizeof(int64_t));
-        o.valid[j] = PyMem_Calloc((total + 8) / 8, 1);
-        if (o.v[j] == NULL || o.valid[j] == NULL) {
-            PyErr_NoMemory();
+    for (int j = 0; j < SN_PAIR_COLUMNS; j++) {
+        o.data[j] = PyByteArray_FromStringAndSize(NULL, (total ? total : 1) * (Py_ssize_t)sizeof(int64_t));
+        o.bits[j] = PyByteArray_FromStringAndSize(NULL, (total + 8) / 8);
+        if (o.data[j] == NULL || o.bits[j] == NULL)
             goto done;
-        }
+        o.v[j] = (int64_t *)PyByteArray_AS_STRING(o.data[j]);
+        o.valid[j] = (uint8_t *)PyByteArray_AS_STRING(o.bits[j]);
+        memset(o.valid[j], 0, (size_t)(total + 8) / 8);
     }
     Py_ssize_t hn = in.n_st;
     for (Py_ssize_t j = 0; j < hn; j++)
@@ -411,12 +416,15 @@ static PyObject *pair_calls(PyObject *self, PyObject *const *args, Py_ssize_t na
             long long d = dur == Py_None ? 0 : PyLong_AsLongLong(dur);
             if (d == -1 && PyErr_Occurred())
                 goto done;
-            put(&o, O_KEY, row, 1);
-            put(&o, O_KIND, ks >> cd.bits, 1);
-            put(&o, O_ACTOR, ai, 1);
-            put(&o, O_DURATION, d, dur != Py_None);
-            put(&o, O_LABEL, nsites + rich, 1);
-            put(&o, O_RICH, rich, 1);
+            o.rows++;
+            if (calls_only && (ks >> cd.bits) != cd.k_call)
+                continue;
+            put(&o, SN_PAIR_KEY, row, 1);
+            put(&o, SN_PAIR_KIND, ks >> cd.bits, 1);
+            put(&o, SN_PAIR_ACTOR, ai, 1);
+            put(&o, SN_PAIR_DURATION, d, dur != Py_None);
+            put(&o, SN_PAIR_LABEL, nsites + rich, 1);
+            put(&o, SN_PAIR_RICH, rich, 1);
             o.m++;
             continue;
         }
@@ -439,21 +447,23 @@ static PyObject *pair_calls(PyObject *self, PyObject *const *args, Py_ssize_t na
         Stack *sk = &stacks[ai];
         int64_t site = ks >> cd.bits;
         if (c == cd.call || c == cd.resume) {
-            PyObject *fid = fid_of(fids, &fid_col, row);
+            /* no generator, no lookup (a dict's size is read only when fids is one) */
+            PyObject *fid = fid_col.buf != NULL || PyDict_GET_SIZE(fids) ? fid_of(fids, &fid_col, row) : NULL;
             if (fid == NULL && PyErr_Occurred())
                 goto done;
             Seg seg = {-1};
             if (c == cd.call) {
                 int64_t below = sk->len ? sk->items[sk->len - 1].call_out : -1;
-                put(&o, O_KEY, row, 1);
-                put(&o, O_KIND, cd.k_call, 1);
-                put(&o, O_ACTOR, ai, 1);
-                put(&o, O_DEPTH, sk->len + 1, 1);
-                put(&o, O_PARENT, below >= 0 ? o.v[O_KEY][below] : 0, below >= 0);
-                put(&o, O_CALL, row, 1);
-                put(&o, O_LABEL, site, 1);
-                o.v[O_DURATION][o.m] = ts; /* its start, until its end makes it a duration */
+                put(&o, SN_PAIR_KEY, row, 1);
+                put(&o, SN_PAIR_KIND, cd.k_call, 1);
+                put(&o, SN_PAIR_ACTOR, ai, 1);
+                put(&o, SN_PAIR_DEPTH, sk->len + 1, 1);
+                put(&o, SN_PAIR_PARENT, below >= 0 ? o.v[SN_PAIR_KEY][below] : 0, below >= 0);
+                put(&o, SN_PAIR_CALL, row, 1);
+                put(&o, SN_PAIR_LABEL, site, 1);
+                o.v[SN_PAIR_DURATION][o.m] = ts; /* its start, until its end makes it a duration */
                 seg.call_out = o.m++;
+                o.rows++;
                 if (fid != NULL) {
                     PyObject *at = PyLong_FromSsize_t(seg.call_out);
                     int failed = at == NULL || PyDict_SetItem(calls_of, fid, at) < 0;
@@ -478,43 +488,49 @@ static PyObject *pair_calls(PyObject *self, PyObject *const *args, Py_ssize_t na
             int64_t co = sk->items[--sk->len].call_out;
             if (c == cd.suspend)
                 continue; /* a segment's end */
-            put(&o, O_KEY, row, 1);
-            put(&o, O_KIND, c == cd.ret ? cd.k_return : cd.k_exception, 1);
-            put(&o, O_ACTOR, ai, 1);
-            put(&o, O_LABEL, site, 1);
+            if (co >= 0 && !is_valid(&o, SN_PAIR_DURATION, co)) {
+                o.v[SN_PAIR_DURATION][co] = ts - o.v[SN_PAIR_DURATION][co];
+                o.valid[SN_PAIR_DURATION][co >> 3] |= (uint8_t)(1u << (co & 7));
+            }
+            o.rows++;
+            if (calls_only && c == cd.ret)
+                continue;
+            put(&o, SN_PAIR_KEY, row, 1);
+            put(&o, SN_PAIR_KIND, c == cd.ret ? cd.k_return : cd.k_exception, 1);
+            put(&o, SN_PAIR_ACTOR, ai, 1);
+            put(&o, SN_PAIR_LABEL, site, 1);
             if (co >= 0) {
-                if (!is_valid(&o, O_DURATION, co)) {
-                    o.v[O_DURATION][co] = ts - o.v[O_DURATION][co];
-                    o.valid[O_DURATION][co >> 3] |= (uint8_t)(1u << (co & 7));
-                }
-                put(&o, O_DEPTH, o.v[O_DEPTH][co], 1);
-                put(&o, O_PARENT, o.v[O_PARENT][co], is_valid(&o, O_PARENT, co));
-                put(&o, O_CALL, o.v[O_KEY][co], 1);
+                put(&o, SN_PAIR_DEPTH, o.v[SN_PAIR_DEPTH][co], 1);
+                put(&o, SN_PAIR_PARENT, o.v[SN_PAIR_PARENT][co], is_valid(&o, SN_PAIR_PARENT, co));
+                put(&o, SN_PAIR_CALL, o.v[SN_PAIR_KEY][co], 1);
             }
             o.m++;
         }
     }
-    result = PyTuple_New(N_OUT + 2);
+    result = PyTuple_New(SN_PAIR_COLUMNS + 3);
     if (result == NULL)
         goto done;
-    for (int j = 0; j < N_OUT; j++) {
-        PyObject *pair = Py_BuildValue("(y#y#)", (const char *)o.v[j], o.m * (Py_ssize_t)sizeof(int64_t),
-                                       (const char *)o.valid[j], (o.m + 7) / 8);
+    for (int j = 0; j < SN_PAIR_COLUMNS; j++) {
+        PyObject *pair = NULL; /* no copy: shrunk to the rows written */
+        if (PyByteArray_Resize(o.data[j], o.m * (Py_ssize_t)sizeof(int64_t)) == 0 &&
+            PyByteArray_Resize(o.bits[j], (o.m + 7) / 8) == 0)
+            pair = PyTuple_Pack(2, o.data[j], o.bits[j]);
         if (pair == NULL) {
             Py_CLEAR(result);
             goto done;
         }
         PyTuple_SET_ITEM(result, j, pair);
     }
-    PyTuple_SET_ITEM(result, N_OUT, PyLong_FromSsize_t(o.m));
-    PyTuple_SET_ITEM(result, N_OUT + 1, Py_NewRef(actors));
+    PyTuple_SET_ITEM(result, SN_PAIR_COLUMNS, PyLong_FromSsize_t(o.m));
+    PyTuple_SET_ITEM(result, SN_PAIR_COLUMNS + 1, PyLong_FromSsize_t(o.rows));
+    PyTuple_SET_ITEM(result, SN_PAIR_COLUMNS + 2, Py_NewRef(actors));
 done:
     if (fid_col.buf != NULL)
         PyBuffer_Release(&fid_col);
     release_input(&in);
-    for (int j = 0; j < N_OUT; j++) {
-        PyMem_Free(o.v[j]);
-        PyMem_Free(o.valid[j]);
+    for (int j = 0; j < SN_PAIR_COLUMNS; j++) {
+        Py_XDECREF(o.data[j]);
+        Py_XDECREF(o.bits[j]);
     }
     for (Py_ssize_t j = 0; j < n_stacks; j++)
         PyMem_Free(stacks[j].items);
@@ -528,7 +544,8 @@ done:
 
 static PyMethodDef pairing_methods[] = {
     {"pair_calls", (PyCFunction)(void (*)(void))pair_calls, METH_FASTCALL,
-     "pair_calls(parts, critical, thread_actor, actors_of, fids, durations, nsites, codes): the frame's rows in "
+     "pair_calls(parts, critical, thread_actor, actors_of, fids, durations, nsites, codes, calls_only): the frame's "
+     "rows in "
      "order, calls paired with their ends (model/fast_events.py)."},
     {NULL},
 };
