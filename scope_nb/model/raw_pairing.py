@@ -8,7 +8,8 @@ consecutive positions is one part of its stream (the flusher's segments continue
 positions; a gap, where retention dropped a segment, starts a new part), the ts and ks
 columns are handed over as the Arrow buffers polars holds them in, and so are the
 generator frame ids (a generator-heavy program has one on most rows); only the sparse
-values (explicit actors, emitted events' durations) go as Python objects. Then each column of the frame is gathered once, in its final order.
+values (explicit actors, emitted events' durations) go as Python objects. Then each
+column of the frame is gathered once, in its final order.
 
 The polars reference (`frames.pair_calls`) sorts and joins a frame of every row and
 column several times and peaked about 1.4 KB per event; here the narrow columns and
