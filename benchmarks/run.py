@@ -37,6 +37,7 @@ import sys
 import time
 import tracemalloc
 from array import array
+from pathlib import Path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -527,14 +528,32 @@ def versions() -> str:
 
 
 def git_rev() -> str:
+    """The checkout's commit: from git, or read from .git itself where git is not
+    installed (the 3.14/3.15 chroot)."""
     try:
         return subprocess.run(
             ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
             capture_output=True,
             text=True,
             timeout=5,
+            check=True,
         ).stdout.strip()
     except Exception:
+        pass
+    try:
+        git = Path(ROOT) / ".git"
+        head = (git / "HEAD").read_text().strip()
+        if head.startswith("ref: "):
+            ref = head[5:]
+            loose = git / ref
+            if loose.exists():
+                return loose.read_text().strip()[:7]
+            for line in (git / "packed-refs").read_text().splitlines():
+                if line.endswith(" " + ref):
+                    return line[:7]
+            return "?"
+        return head[:7]
+    except OSError:
         return "?"
 
 
