@@ -89,7 +89,7 @@ def stop() -> Trace:
 
             trace.freeze(Trace(source=Later(written)), path=str(fl.dir))
         else:
-            trace.freeze(settle=lambda: _settled(fl))
+            trace.freeze(settle=lambda: _settled(fl), path=str(fl.dir))
     trace.freeze()
     _last = trace
     return trace

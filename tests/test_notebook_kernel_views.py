@@ -241,6 +241,34 @@ def test_a_saved_trace_loads_knowing_the_kernels_actors(ip, recorded, tmp_path):
     assert "4 of the kernel's own left out" in _line(shown, "actors")
 
 
+@pytest.mark.parametrize("storage", ["disk", "memory"])
+def test_a_trace_persisted_while_it_ran_loads_knowing_the_kernels_actors(ip, tmp_path, storage):
+    """Recorded to disk as it ran (no save()): its own files remember the cell, so the
+    trace loaded from them hides the kernel's actors as the stopped one does."""
+    from scope_nb.notebook.kernel_actors import kernel_actors
+
+    out = tmp_path / storage
+    persist = "storage='disk'" if storage == "disk" else "persist_to_disk=True"
+    assert run(ip, KERNEL)[0].success
+    assert run(ip, f"import scope_nb\nscope_nb.start({persist}, persist_path={str(out)!r})")[
+        0
+    ].success
+    assert run(ip, CELL)[0].success
+    result, _ = run(ip, "%scope stop")
+    assert result.success
+    for t in ip.user_ns["kernel_threads"]:
+        t.join()
+    trace = ip.user_ns["_scope"]
+    kernel = kernel_actors(trace)
+    assert {"fake-iopub", "fake-control"} <= {
+        n for a, n in trace.actors().select("actor", "name").iter_rows() if a in kernel
+    }
+    [unit] = [d for d in out.iterdir() if d.is_dir()]
+    written = json.loads((unit / "metadata.json").read_text())
+    assert written["cell"] == trace.meta["cell"]
+    assert kernel_actors(scope_nb.load(out)) == kernel
+
+
 def test_a_merge_of_saved_traces_keeps_each_ones_kernel_actors(ip, tmp_path, monkeypatch):
     """Two hosts' traces whose processes share a pid: every actor id gets its host, the
     kernel's actors too."""

@@ -8,9 +8,10 @@ knew of the cell (when it began, its thread, when its code ended, the actor it r
 is kept in `trace.meta["cell"]` when the recording stops, which costs nothing; the
 classification (analysis.environment) runs when first asked and its answer is kept as
 `trace.meta["environment"]` (and `["cell_runners"]`, those of them that ran the cell's
-code: what they did is the cell's). Saving a trace persists them, so a loaded trace knows the
-kernel's actors as the recording did. A trace recorded outside a kernel has neither:
-none of its actors is the kernel's.
+code: what they did is the cell's). Saving a trace persists them, and so does a
+recording persisted while it ran (into its own files, once they are complete), so a
+loaded trace knows the kernel's actors as the recording did. A trace recorded outside a
+kernel has neither: none of its actors is the kernel's.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import warnings
 from typing import Any
 
 
@@ -52,6 +54,19 @@ def remember_cell(trace, cell: dict[str, Any]) -> None:
     trace.meta["cell"] = dict(cell)
     trace.meta.pop("environment", None)
     trace.meta.pop("cell_runners", None)
+    unit = trace.meta.get("path")
+    if unit:  # persisted while it ran: its files remember the cell too, once complete
+        from pathlib import Path
+
+        from ..store.kernel_meta import keep_in_files
+
+        try:
+            keep_in_files(trace.wait_written().meta, Path(unit))
+        except (OSError, ValueError) as e:
+            warnings.warn(
+                f"scope_nb: the trace in {unit} will not know the kernel's actors: {e}",
+                stacklevel=3,
+            )
 
 
 def kernel_actors(trace) -> list[str]:

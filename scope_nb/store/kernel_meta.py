@@ -3,7 +3,8 @@ hides the kernel's own actors as the recording did: the cell's context
 (`meta["cell"]`: when the recording began, the cell's thread, when its code ended, the
 kernel's pid, the actor the cell ran as) and the kernel's actors found from it
 (`meta["environment"]`, see analysis.environment) and those of them that ran the
-cell's code (`meta["cell_runners"]`). Written by `save`, checked when
+cell's code (`meta["cell_runners"]`). Written by `save` (and into a recording's own
+files when it was persisted while it ran: `keep_in_files`), checked when
 read (a damaged file fails naming the field), given the host when actor ids are
 (`load.qualify_hosts`), and merged: each saved trace's kernel actors stay the kernel's
 in a merge of several; the cell's context is kept only for a trace loaded alone (it
@@ -15,6 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from . import files
+
 KERNEL_KEYS = ("cell", "environment", "cell_runners")
 _CELL_FIELDS = {"since": int, "thread": str, "body_end": int, "pid": int, "actor": str}
 
@@ -22,6 +25,17 @@ _CELL_FIELDS = {"since": int, "thread": str, "body_end": int, "pid": int, "actor
 def saved(meta: dict[str, Any]) -> dict[str, Any]:
     """The kernel keys of a trace's `meta` to write with it (none outside a kernel)."""
     return {k: meta[k] for k in KERNEL_KEYS if meta.get(k) is not None}
+
+
+def keep_in_files(meta: dict[str, Any], unit: Path) -> None:
+    """Write the kernel keys of a finished recording's `meta` into the metadata its
+    flusher wrote in the process directory `unit`: a recording persisted while it ran
+    remembers the cell as a saved one does. Call it once the last flush is done (it
+    rewrites the file that flush writes)."""
+    path = unit / files.METADATA
+    data = files.read_json(path)
+    data.update(saved(meta))
+    files.write_json(data, path)
 
 
 def check(meta: dict[str, Any], path: Path) -> None:
