@@ -9,7 +9,7 @@ import json
 import polars as pl
 
 from .common import resolve_actor_or_object
-from .reports import MemoryReport
+from .cost_reports import MemoryReport
 
 _SAMPLES = {"ts": pl.Int64, "pid": pl.Int64, "rss": pl.Int64, "heap": pl.Int64}
 _OBJECTS = {"ts": pl.Int64, "obj": pl.String, "size": pl.Int64}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import polars as pl
 
 from .calls import call_rows, call_rows_lazy, in_module
-from .reports import CallTree, PerformanceReport
+from .cost_reports import CallTree, PerformanceReport
 
 BACKLOG_DEPTH = 32  # a queue whose depth reaches this is a bottleneck worth naming
 TIME_BUCKETS = 20

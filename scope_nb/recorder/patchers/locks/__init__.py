@@ -12,12 +12,13 @@ a name bound before recording still holds the untraced original, and so does
 `_thread.LockType()` (the type itself, callable from 3.13 on).
 
 The package, by concern: `naming` (which frame made a lock, the name it gets),
-`state` (who holds what, the events) and `order` (the lock-order graph), `traced`
-(the traced Lock / RLock types and their disguise), `stdlib` and `aio` (the Python
-lock classes of threading and asyncio), `handlers` (a logging Handler's own lock),
-`modules` (the locks of a module imported before recording that can be traced in place),
-`api` (`trace_lock`), `renaming` (a lock named after a traced object's attribute, or
-renamed by the program), `forks` (the locks other threads hold at a fork).
+`state` (who holds what, the events; `releases`: the two-step release) and `order`
+(the lock-order graph), `traced` (the traced Lock / RLock types and their disguise),
+`stdlib` and `aio` (the Python lock classes of threading and asyncio), `handlers` (a
+logging Handler's own lock), `modules` (the locks of a module imported before recording
+that can be traced in place), `api` (`trace_lock`), `renaming` (a lock named after a
+traced object's attribute, or renamed by the program), `forks` (the locks other threads
+hold at a fork).
 """
 
 from __future__ import annotations

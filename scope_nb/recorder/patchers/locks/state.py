@@ -3,7 +3,8 @@ it, the events of waiting, taking and releasing, and the lock-order graph those 
 
 Lock events go straight into the thread's buffer (session.push) with their fields
 final: the actor is the buffer's own unless an event loop runs in the thread, the
-location a raw (code, lasti) pair (see `naming.where`)."""
+location a raw (code, lasti) pair (see `naming.where`). The release side is in
+releases.py."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ...buffer import KIND_BITS, RICH, ThreadBuffer, fast_module
 from .instances import Instances
 from .naming import _SKIP_FILES, LockNames, where
 from .order import LockOrder
+from .releases import Releases
 
 _TIMEOUT_MAX = threading.TIMEOUT_MAX
 _push = session.push
@@ -47,7 +49,7 @@ def held_locks(rec, actor: str | None = None) -> tuple[str, ...]:
     return tuple(held) if held else ()
 
 
-class LockState:
+class LockState(Releases):
     """Per-recording bookkeeping: who holds what, the events, the lock-order graph."""
 
     def __init__(self, rec):
@@ -195,68 +197,6 @@ class LockState:
                 self._order(before, name, actor, loc)
         except Exception as e:
             self.rec.fault("locks:took", e)
-
-    def dropping(self, name: str, f, signal: bool = False):
-        """Called just before a lock is really released, from frame `f` (the location is
-        the first frame outside the lock machinery from there), so the release event
-        comes before the next owner's acquire. Returns what `dropped` must do once the
-        lock is released (or None): the bookkeeping waits until then, so that the
-        traced lock is not held longer than needed. A semaphore (`signal`) may be
-        released by anyone, holder or not: that release lets a waiter through, so it is
-        recorded even when nobody holds it (its locks held then do not name it)."""
-        self.used.add(name)
-        try:
-            owners = self.owners.get(name)
-            if not owners and not signal:
-                return  # taken before it was traced
-            try:
-                b = self.local.b
-            except AttributeError:
-                b = self.rec.buffer()
-            actor = self.rec.current_actor(b) if b.loopy else b.actor
-            held = self.held.get(actor)
-            if self.k_release:
-                while f is not None and f.f_code.co_filename in _SKIP_FILES:
-                    f = f.f_back
-                ev = (
-                    actor,
-                    name,
-                    None,
-                    None,
-                    None,
-                    (f.f_code, f.f_lasti) if f is not None else None,
-                    None,
-                    None,
-                    None,
-                    tuple(held) if held else (),
-                    None,
-                )
-                _push(self.store, b, self.k_release, ev, perf_ns())
-            if not owners:
-                return None
-            if actor in owners:
-                return name, owners, actor, held
-            return name, owners, owners[0], self.held.get(owners[0])
-        except Exception as e:
-            self.rec.fault("locks:release", e)
-        return None
-
-    def dropped(self, left) -> None:
-        """The bookkeeping of a release (`left`: what `dropping` returned)."""
-        if left is None:
-            return
-        try:
-            name, owners, owner, held = left
-            owners.remove(owner)
-            if held:
-                if held[-1] == name:
-                    held.pop()
-                elif name in held:
-                    # the most recent acquisition is the one released
-                    del held[len(held) - 1 - held[::-1].index(name)]
-            self.taken_at.pop((owner, name), None)
-        except Exception as e:
-            self.rec.fault("locks:release", e)
 
     def _taken(self, actor: str, name: str):
         """Where `actor` took lock `name`, which it holds."""

@@ -16,7 +16,7 @@ Modules: `hooks` (the traced subclass), `items` (the container substitutes), `tr
 (one object's reads and writes), `method_calls` (its methods' call / return rows),
 `snapshots` and `diffs` (its state history), `events` (shared constants and
 locations), `api` (`trace_object`, `@traced`, naming), `report` (the STATES rows),
-`own_classes` (`races=True`).
+`own_classes` (`races=True`: the classes hooked) and `watched` (their instances watched).
 
 States rows are kept raw in `rec.parts.states` and turned into the STATES
 columns by `states_rows(rec)`. Each row stores, per attribute in `attrs`, one op:
