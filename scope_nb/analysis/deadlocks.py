@@ -28,19 +28,10 @@ import polars as pl
 from ..schema import TRY_ACQUIRE
 from .fork_hazards import fork_hazards
 from .labels import attach, labels_of
-from .reports import DeadlockReport
+from .reports import STEP_SCHEMA, DeadlockReport
 
 MAX_CYCLE = 8  # longest lock cycle searched
 MAX_CYCLES = 100
-
-_EDGE_SCHEMA = {
-    "holding": pl.String,
-    "taking": pl.String,
-    "actor": pl.String,
-    "location": pl.String,
-    "ts": pl.Int64,
-    "seq": pl.Int64,
-}
 
 
 def lock_order_edges(events: pl.DataFrame) -> pl.DataFrame:
@@ -248,7 +239,7 @@ def _lock_cycles(events: pl.DataFrame) -> list[DeadlockReport]:
                         }
                         for (a, b), d in zip(steps, data, strict=True)
                     ],
-                    schema=_EDGE_SCHEMA,
+                    schema=STEP_SCHEMA,
                 ),
             )
         )
@@ -286,7 +277,7 @@ def _lock_cycles(events: pl.DataFrame) -> list[DeadlockReport]:
                             "seq": r["seq"],
                         }
                     ],
-                    schema=_EDGE_SCHEMA,
+                    schema=STEP_SCHEMA,
                 ),
             )
         )
@@ -433,7 +424,7 @@ def _self_deadlocks(events: pl.DataFrame) -> list[DeadlockReport]:
                             "seq": r["seq"],
                         },
                     ],
-                    schema=_EDGE_SCHEMA,
+                    schema=STEP_SCHEMA,
                 ),
             )
         )
@@ -505,7 +496,7 @@ def _leaked_locks(events: pl.DataFrame) -> list[DeadlockReport]:
                             "seq": r["seq"],
                         }
                     ],
-                    schema=_EDGE_SCHEMA,
+                    schema=STEP_SCHEMA,
                 ),
             )
         )
@@ -550,7 +541,7 @@ def _watchdog_deadlocks(events: pl.DataFrame) -> list[DeadlockReport]:
                         }
                         for w in waits
                     ],
-                    schema=_EDGE_SCHEMA,
+                    schema=STEP_SCHEMA,
                 ),
             )
         )

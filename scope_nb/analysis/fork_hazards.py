@@ -19,20 +19,11 @@ import json
 
 import polars as pl
 
-from .reports import DeadlockReport
+from .reports import STEP_SCHEMA, DeadlockReport
 
 KIND = "fork_with_held_lock"
 # multiprocessing's fork start method forks here, then records the child it started
 _MP_FORK = "multiprocessing.popen_fork"
-
-_EDGE_SCHEMA = {
-    "holding": pl.String,
-    "taking": pl.String,
-    "actor": pl.String,
-    "location": pl.String,
-    "ts": pl.Int64,
-    "seq": pl.Int64,
-}
 
 
 def fork_hazards(events: pl.DataFrame) -> list[DeadlockReport]:
@@ -80,7 +71,7 @@ def fork_hazards(events: pl.DataFrame) -> list[DeadlockReport]:
                             "seq": r["seq"],
                         },
                     ],
-                    schema=_EDGE_SCHEMA,
+                    schema=STEP_SCHEMA,
                 ),
             )
         )

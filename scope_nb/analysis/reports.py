@@ -303,6 +303,17 @@ class RaceReport:
         )
 
 
+# the columns of a DeadlockReport's `edges`: one row per step of what it reports
+STEP_SCHEMA = {
+    "holding": pl.String,
+    "taking": pl.String,
+    "actor": pl.String,
+    "location": pl.String,
+    "ts": pl.Int64,
+    "seq": pl.Int64,
+}
+
+
 @dataclass
 class DeadlockReport:
     """A lock-order cycle (potential), a self-deadlock, a lock leaked by an ended actor,
