@@ -28,7 +28,7 @@ import polars as pl
 from ..schema import TRY_ACQUIRE
 from .fork_hazards import fork_hazards
 from .labels import attach, labels_of
-from .reports import STEP_SCHEMA, DeadlockReport
+from .reports import DeadlockReport, step, step_frame
 
 MAX_CYCLE = 8  # longest lock cycle searched
 MAX_CYCLES = 100
@@ -212,8 +212,8 @@ def _lock_cycles(events: pl.DataFrame) -> list[DeadlockReport]:
     out: list[DeadlockReport] = []
     found: set[frozenset] = set()
     for cycle in _cycles(g):
-        steps = list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
-        data = [g.edges[a, b] for a, b in steps]
+        pairs = list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
+        data = [g.edges[a, b] for a, b in pairs]
         everyone = sorted({x for d in data for x in d["actors"]})
         if len(everyone) < 2:
             continue
@@ -227,20 +227,7 @@ def _lock_cycles(events: pl.DataFrame) -> list[DeadlockReport]:
                 cycle=list(cycle),
                 actors=everyone,
                 ts=min(d["ts"] for d in data),
-                edges=pl.DataFrame(
-                    [
-                        {
-                            "holding": a,
-                            "taking": b,
-                            "actor": d["actor"],
-                            "location": d["location"],
-                            "ts": d["ts"],
-                            "seq": d["seq"],
-                        }
-                        for (a, b), d in zip(steps, data, strict=True)
-                    ],
-                    schema=STEP_SCHEMA,
-                ),
+                edges=step_frame(*(step(a, b, d) for (a, b), d in zip(pairs, data, strict=True))),
             )
         )
     # inversions the recorder saw live whose lock_acquire rows were pruned by the bound;
@@ -266,19 +253,7 @@ def _lock_cycles(events: pl.DataFrame) -> list[DeadlockReport]:
                 cycle=locks,
                 actors=[r["actor"]],
                 ts=r["ts"],
-                edges=pl.DataFrame(
-                    [
-                        {
-                            "holding": locks[0],
-                            "taking": locks[1],
-                            "actor": r["actor"],
-                            "location": r["location"],
-                            "ts": r["ts"],
-                            "seq": r["seq"],
-                        }
-                    ],
-                    schema=STEP_SCHEMA,
-                ),
+                edges=step_frame(step(locks[0], locks[1], r)),
             )
         )
     return out
@@ -398,33 +373,18 @@ def _self_deadlocks(events: pl.DataFrame) -> list[DeadlockReport]:
     )
     out = []
     for r in bad.iter_rows(named=True):
-        first = {"location": r["t_location"], "ts": r["t_ts"], "seq": r["t_seq"]}
         out.append(
             DeadlockReport(
                 kind="self",
                 cycle=[r["target"]],
                 actors=[r["actor"]],
                 ts=r["ts"],
-                edges=pl.DataFrame(
-                    [
-                        {
-                            "holding": None,
-                            "taking": r["target"],
-                            "actor": r["actor"],
-                            "location": first["location"],
-                            "ts": first["ts"],
-                            "seq": first["seq"],
-                        },
-                        {
-                            "holding": r["target"],
-                            "taking": r["target"],
-                            "actor": r["actor"],
-                            "location": r["location"],
-                            "ts": r["ts"],
-                            "seq": r["seq"],
-                        },
-                    ],
-                    schema=STEP_SCHEMA,
+                edges=step_frame(
+                    # where it first took the lock, then where it takes it again
+                    step(
+                        None, r["target"], r, location=r["t_location"], ts=r["t_ts"], seq=r["t_seq"]
+                    ),
+                    step(r["target"], r["target"], r),
                 ),
             )
         )
@@ -485,19 +445,7 @@ def _leaked_locks(events: pl.DataFrame) -> list[DeadlockReport]:
                 cycle=[r["target"]],
                 actors=[r["actor"], *(r["waiters"] or [])],
                 ts=r["ts"],
-                edges=pl.DataFrame(
-                    [
-                        {
-                            "holding": None,
-                            "taking": r["target"],
-                            "actor": r["actor"],
-                            "location": r["location"],
-                            "ts": r["ts"],
-                            "seq": r["seq"],
-                        }
-                    ],
-                    schema=STEP_SCHEMA,
-                ),
+                edges=step_frame(step(None, r["target"], r)),
             )
         )
     return out
@@ -529,19 +477,17 @@ def _watchdog_deadlocks(events: pl.DataFrame) -> list[DeadlockReport]:
                 actors=list(cycle),
                 ts=r["ts"],
                 stacks=data.get("stacks", {}),
-                edges=pl.DataFrame(
-                    [
-                        {
-                            "holding": ", ".join(w.get("holds", [])),
-                            "taking": w.get("on"),
-                            "actor": w.get("actor"),
-                            "location": w.get("location"),
-                            "ts": r["ts"],
-                            "seq": r["seq"],
-                        }
+                edges=step_frame(
+                    *(
+                        step(
+                            ", ".join(w.get("holds", [])),
+                            w.get("on"),
+                            r,
+                            actor=w.get("actor"),
+                            location=w.get("location"),
+                        )
                         for w in waits
-                    ],
-                    schema=STEP_SCHEMA,
+                    )
                 ),
             )
         )

@@ -19,7 +19,7 @@ import json
 
 import polars as pl
 
-from .reports import STEP_SCHEMA, DeadlockReport
+from .reports import DeadlockReport, step, step_frame
 
 KIND = "fork_with_held_lock"
 # multiprocessing's fork start method forks here, then records the child it started
@@ -52,26 +52,18 @@ def fork_hazards(events: pl.DataFrame) -> list[DeadlockReport]:
                 actors=[r["holder"], r["actor"]],
                 ts=r["ts"],
                 child=child.get(r["seq"]),
-                edges=pl.DataFrame(
-                    [
-                        {
-                            "holding": None,
-                            "taking": r["lock"],
-                            "actor": r["holder"],
-                            "location": r["taken_at"],
-                            "ts": r["t_ts"],
-                            "seq": r["t_seq"],
-                        },
-                        {
-                            "holding": r["lock"],
-                            "taking": None,
-                            "actor": r["actor"],
-                            "location": r["location"],
-                            "ts": r["ts"],
-                            "seq": r["seq"],
-                        },
-                    ],
-                    schema=STEP_SCHEMA,
+                edges=step_frame(
+                    # the holder takes the lock, then the fork happens while it is held
+                    step(
+                        None,
+                        r["lock"],
+                        r,
+                        actor=r["holder"],
+                        location=r["taken_at"],
+                        ts=r["t_ts"],
+                        seq=r["t_seq"],
+                    ),
+                    step(r["lock"], None, r),
                 ),
             )
         )

@@ -314,6 +314,19 @@ STEP_SCHEMA = {
 }
 
 
+def step(holding: str | None, taking: str | None, at: dict, **other: Any) -> dict[str, Any]:
+    """One step of a DeadlockReport: holding `holding`, taking `taking`, by the actor,
+    at the location, ts and seq of the event row `at` (any of them given in `other`
+    instead)."""
+    where = {k: at[k] for k in ("actor", "location", "ts", "seq") if k not in other}
+    return {"holding": holding, "taking": taking, **where, **other}
+
+
+def step_frame(*rows: dict[str, Any]) -> pl.DataFrame:
+    """A DeadlockReport's `edges` from its `step`s, in order."""
+    return pl.DataFrame(list(rows), schema=STEP_SCHEMA)
+
+
 @dataclass
 class DeadlockReport:
     """A lock-order cycle (potential), a self-deadlock, a lock leaked by an ended actor,
