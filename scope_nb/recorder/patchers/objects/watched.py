@@ -79,29 +79,7 @@ class WatchedInstances:
             if slots is None or not _holds(obj, attr, slots):
                 if value is not _DELETED:
                     return  # a method, a property, a class attribute: not the instance's state
-            try:
-                b = rec.local.b
-            except AttributeError:
-                b = rec.buffer()
-            if not b.on:
-                return
-            actor = rec.current_actor(b) if b.loopy else b.actor
-            st = rec.parts.locks
-            h = st.held.get(actor) if st is not None else None
-            ev = (
-                actor,
-                attr,
-                self.shown(attr, value),
-                None,
-                entry[0],
-                f"{f.f_code.co_filename}:{f.f_lineno}",
-                None,
-                None,
-                None,
-                tuple(h) if h else (),
-                None,
-            )
-            _push(rec, b, code, ev)
+            self._push(code, f, attr, self.shown(attr, value), entry[0])
         except Exception as e:
             rec.fault("races:access", e)
 
@@ -115,6 +93,12 @@ class WatchedInstances:
         f = _getframe(4)
         if not rec.is_user_code(f.f_code):
             return
+        self._push(code, f, target, detail, name)
+
+    def _push(self, code: int, f, target: str, detail: str, name: str) -> None:
+        """The access event (`code`) of `target` of the instance `name`, made by the
+        program's frame `f`, in the running actor's buffer with the locks it holds."""
+        rec = self.rec
         try:
             b = rec.local.b
         except AttributeError:
