@@ -11,6 +11,7 @@ import polars as pl
 from .reports import Access
 
 ACCESS_COLS = ["seq", "ts", "actor", "op", "obj", "attr", "location", "locks", "value"]
+SIDE = ("seq", "actor", "location", "locks", "ts", "value")  # what an Access is built from
 
 
 def accesses(events: pl.DataFrame) -> pl.DataFrame:
@@ -36,6 +37,22 @@ def is_item(col: str = "attr") -> pl.Expr:
     """The access is to a key or member of a container, not to an attribute (an
     attribute's name never holds a bracket)."""
     return pl.col(col).str.contains(r"[\[{]")
+
+
+def previous_write() -> list[pl.Expr]:
+    """Per access, the latest earlier write of its variable (obj, attr), by any actor: its
+    SIDE columns as `w_<column>` (null before the variable's first write)."""
+    is_w = pl.col("op") == "write"
+    return [
+        pl.when(is_w)
+        .then(pl.col(c))
+        .otherwise(None)
+        .shift(1)
+        .forward_fill()
+        .over(["obj", "attr"])
+        .alias(f"w_{c}")
+        for c in SIDE
+    ]
 
 
 def access_of(row: dict, prefix: str = "", op: str | None = None) -> Access:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from .race_access import access_of, first_per_variable
+from .race_access import access_of, first_per_variable, previous_write
 from .reports import RaceReport
 
 
@@ -18,16 +18,7 @@ def _stale_writes(acc: pl.DataFrame) -> pl.DataFrame:
     acc = acc.with_columns(
         pl.col("op").shift(1).over([*var, "actor"]).alias("own_prev_op"),
         pl.col("seq").shift(1).over([*var, "actor"]).alias("read_seq"),
-        *[
-            pl.when(is_w)
-            .then(pl.col(c))
-            .otherwise(None)
-            .shift(1)
-            .forward_fill()
-            .over(var)
-            .alias(f"w_{c}")
-            for c in ("seq", "actor", "location", "locks", "ts", "value")
-        ],
+        *previous_write(),
     )
     return acc.filter(
         is_w

@@ -25,11 +25,9 @@ import polars as pl
 
 from .actors import loop_threads
 from .guards import guards
-from .race_access import access_of, first_per_variable
+from .race_access import SIDE, access_of, first_per_variable, previous_write
 from .race_lockset import sync_edges, unordered
 from .reports import RaceReport
-
-_SIDE = ("seq", "actor", "location", "locks", "ts", "value")
 
 
 def stale_checks(
@@ -46,7 +44,7 @@ def stale_checks(
     for r in cand.iter_rows(named=True):
         check = _stale_check(r)
         if check is not None:
-            rows.append({**r, **{f"r_{c}": check[c] for c in _SIDE}})
+            rows.append({**r, **{f"r_{c}": check[c] for c in SIDE}})
     if not rows:
         return []
     found = pl.DataFrame(rows, infer_schema_length=None).drop("reads")
@@ -73,16 +71,7 @@ def _candidates(acc: pl.DataFrame) -> pl.DataFrame:
     is_w = pl.col("op") == "write"
     acc = acc.with_columns(
         (is_w.cast(pl.Int64).cum_sum() - is_w.cast(pl.Int64)).over([*var, "actor"]).alias("seg"),
-        *[
-            pl.when(is_w)
-            .then(pl.col(c))
-            .otherwise(None)
-            .shift(1)
-            .forward_fill()
-            .over(var)
-            .alias(f"w_{c}")
-            for c in _SIDE
-        ],
+        *previous_write(),
     )
     writes = acc.filter(is_w & (pl.col("w_actor") != pl.col("actor")))
     if writes.height == 0:
@@ -90,7 +79,7 @@ def _candidates(acc: pl.DataFrame) -> pl.DataFrame:
     reads = (
         acc.filter(~is_w)
         .group_by([*var, "actor", "seg"])
-        .agg(pl.struct(*_SIDE).sort_by("seq").alias("reads"), pl.col("seq").min().alias("r0"))
+        .agg(pl.struct(*SIDE).sort_by("seq").alias("reads"), pl.col("seq").min().alias("r0"))
     )
     # a check needs a read before the other's write: a `self.n += 1` whose read follows it
     # (a locked counter) is no candidate, so the Python pass sees only the few that are
