@@ -25,11 +25,7 @@ class FrameEvents(Capture):
         t = clock.perf_ns()
         site = self.rec.site_of.get(id(code))
         if site is None:
-            return (
-                None
-                if self.rec.trace_everything and self.rec.is_user_code(code)
-                else self.mon.DISABLE
-            )
+            return self._untraced(code)
         try:
             b = self._buf()
             if not b.on:
@@ -42,14 +38,17 @@ class FrameEvents(Capture):
         except Exception as e:
             self.rec.fault("yield", e)
 
+    def _untraced(self, code):
+        """What an event of code with no site returns: DISABLE, so it costs nothing more,
+        unless everything of the program is traced and this is its code (its site is made
+        when it is first called; until then its events are kept armed)."""
+        rec = self.rec
+        return None if rec.trace_everything and rec.is_user_code(code) else self.mon.DISABLE
+
     def on_resume(self, code, offset):
         site = self.rec.site_of.get(id(code))
         if site is None:
-            return (
-                None
-                if self.rec.trace_everything and self.rec.is_user_code(code)
-                else self.mon.DISABLE
-            )
+            return self._untraced(code)
         self._resumed(site)
 
     def on_throw(self, code, offset, exc):
