@@ -92,15 +92,7 @@ def child(variant: str, events: int) -> dict:
             tracer.save(os.path.join(tmp, "trace.json"))
         t3, c3 = time.perf_counter(), time.process_time()
         n = 2 * _calls(depth)  # its entries are whole calls: per event of ours, same program
-        return {
-            "record_s": t1 - t0,
-            "stop_s": t2 - t1,
-            "first_s": t3 - t2,
-            "first_cpu_s": c3 - c2,
-            "hotspots_s": None,
-            "events": n,
-            "peak_b": (_hwm() - base) / n,
-        }
+        return _result((t0, t1, t2, t3), c3 - c2, None, n, _hwm() - base)
     import scope_nb
     from scope_nb.model import frames
 
@@ -118,27 +110,26 @@ def child(variant: str, events: int) -> dict:
         t3, c3 = time.perf_counter(), time.process_time()
         peak = _hwm() - base
         n = trace.events().height  # counted after the peak is read: the query's, not the frame's
-        return {
-            "record_s": t1 - t0,
-            "stop_s": t2 - t1,
-            "first_s": t3 - t2,
-            "first_cpu_s": c3 - c2,
-            "hotspots_s": None,
-            "events": n,
-            "peak_b": peak / n,
-        }
+        return _result((t0, t1, t2, t3), c3 - c2, None, n, peak)
     n = trace.events().height
     t3, c3 = time.perf_counter(), time.process_time()
     trace.performance_hotspots()
     t4 = time.perf_counter()
+    return _result((t0, t1, t2, t3), c3 - c2, t4 - t3, n, _hwm() - base)
+
+
+def _result(times: tuple, first_cpu: float, hotspots: float | None, n: int, peak: int) -> dict:
+    """One variant's row: `times` the clock at the recording's start, its end, after
+    stop() and after the first answer; `peak` the growth of the peak RSS, in bytes."""
+    t0, t1, t2, t3 = times
     return {
         "record_s": t1 - t0,
         "stop_s": t2 - t1,
         "first_s": t3 - t2,
-        "first_cpu_s": c3 - c2,
-        "hotspots_s": t4 - t3,
+        "first_cpu_s": first_cpu,
+        "hotspots_s": hotspots,
         "events": n,
-        "peak_b": (_hwm() - base) / n,
+        "peak_b": peak / n,
     }
 
 
