@@ -18,7 +18,7 @@ import pytest
 import scope_nb as scope
 
 pytestmark = [
-    pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork"),
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="a fork needs os.fork (POSIX only)"),
     pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning"),
     pytest.mark.timeout(60),
 ]
