@@ -132,15 +132,15 @@ def queries(trace) -> dict[str, pl.DataFrame]:
     }
 
 
-@pytest.mark.parametrize("rows_per_cut", [merge.ROWS_PER_CUT, 97])
+@pytest.mark.parametrize("rows_per_window", [merge.ROWS_PER_WINDOW, 97])
 def test_a_raw_tree_of_child_processes_loads_as_one_in_memory_merge(
-    tmp_path, monkeypatch, rows_per_cut
+    tmp_path, monkeypatch, rows_per_window
 ):
     dirs = write_tree(tmp_path / "tree", 3)
     frames = [scope.load(d).events() for d in dirs]
     reference = merged_in_memory(frames)
-    # with 97 rows per cut the merge runs over many windows, each cutting every process
-    monkeypatch.setattr(merge, "ROWS_PER_CUT", rows_per_cut)
+    # with 97 rows per window the merge runs over many windows, each cutting every process
+    monkeypatch.setattr(merge, "ROWS_PER_WINDOW", rows_per_window)
     loaded = scope.load(tmp_path / "tree")
     assert reference.height == sum(f.height for f in frames) > 3 * 1000
     assert loaded.events().equals(reference)
@@ -154,6 +154,31 @@ def test_a_raw_tree_of_child_processes_loads_as_one_in_memory_merge(
     assert want["detect_stalls"].height
     for name, frame in want.items():
         assert got[name].equals(frame), name
+
+
+def test_a_window_holds_about_its_rows_however_many_processes_record_at_once(monkeypatch):
+    # 40 processes over the same stretch of time, at different rates, one with a burst
+    # of equal timestamps: the windows' row counts, all processes together, stay near
+    # the bound (per process, they would grow with the number of processes)
+    monkeypatch.setattr(merge, "ROWS_PER_WINDOW", 4000)
+    frames = []
+    for p in range(40):
+        n = 1000 + 50 * p  # fewer rows than a window each: cut per process, none would be
+        ts = pl.int_range(0, n, dtype=pl.Int64, eager=True) * (10_000_000 // n) + p
+        if p == 7:
+            ts = ts.append(pl.repeat(5_000_000, 3000, dtype=pl.Int64, eager=True))
+        frames.append(pl.DataFrame({"ts": ts.shuffle(seed=p)}).lazy())
+    frames.append(pl.DataFrame({"ts": [None, 3, None]}, schema={"ts": pl.Int64}).lazy())
+    total = sum(f.select(pl.len()).collect().item() for f in frames)
+    counts = [
+        sum(f.filter(w).select(pl.len()).collect().item() for f in frames)
+        for w in merge._windows(frames)
+    ]
+    assert sum(counts) == total  # every row in exactly one window
+    assert len(counts) >= total // 4000
+    burst = 3000 + 4000 * 9 // 8  # the equal timestamps stay together
+    assert max(counts) <= burst
+    assert sorted(counts)[-2] <= 4000 * 9 // 8 + 41
 
 
 def test_the_cache_is_outside_a_read_only_tree_and_goes_with_the_trace(tmp_path):

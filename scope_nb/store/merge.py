@@ -8,10 +8,11 @@ and joining the links back, as one query, holds every member's rows at once: a
 100M-event tree does not fit. So the merge runs once, at load, into a `Cache` of
 Parquet files, in three passes that each hold little:
 
-1. the global order: the time axis is cut into windows of about `ROWS_PER_CUT` rows
-   per process (cut points are each member's `ts` every that many rows), and each
-   window's keys (ts, process, seq) alone are sorted together: the new seq is the
-   window's first number plus the row's rank in it;
+1. the global order: the time axis is cut into windows of about `ROWS_PER_WINDOW` rows
+   of all processes together, however many record at once (every `_sample(n)`-th ts
+   of each process stands for the rows after it; the samples of all, sorted, are cut
+   every so many), and each window's keys (ts, process, seq) alone are sorted
+   together: the new seq is the window's first number plus the row's rank in it;
 2. each process in turn, its frame renumbered (seq and both links) from the keys of
    pass 1 and written sorted by the new seq;
 3. each window in turn, its rows (a range of the new seq) read from every process's
@@ -39,7 +40,7 @@ from ..schema import EVENTS, polars_schema
 if TYPE_CHECKING:
     from .load import Unit
 
-ROWS_PER_CUT = 1 << 20  # per process and window: pass 3 holds about this many rows per member
+ROWS_PER_WINDOW = 1 << 21  # rows of all processes in a window: what passes 1 and 3 hold
 ROW_GROUP = 1 << 16  # rows per Parquet row group: what a filtered scan skips by
 
 
@@ -105,12 +106,18 @@ def merge_events(units: list[Unit], cache: Cache) -> pl.LazyFrame:
 
 def _windows(events: list[pl.LazyFrame]) -> list[pl.Expr]:
     """Filters cutting the time axis into windows, in order; the first takes null ts
-    (sorted first, as polars sorts them)."""
-    cuts: set[int] = set()
-    for ev in events:
-        ts = ev.select(pl.col("ts").drop_nulls()).collect()["ts"].sort()
-        cuts.update(ts.gather_every(ROWS_PER_CUT, offset=ROWS_PER_CUT).to_list())
-    bounds = sorted(cuts)
+    (sorted first, as polars sorts them). A window holds at most `ROWS_PER_WINDOW` rows
+    plus one sample's worth per process: the samples between two cuts are a fixed
+    number, and each process's rows there are its samples' rows plus the ones before
+    its first sample in the window. Rows of one ts are never cut apart."""
+    every = _sample(len(events))
+    samples = [
+        ev.select(pl.col("ts").drop_nulls().sort().gather_every(every)).collect()["ts"]
+        for ev in events
+    ]
+    per_cut = max(ROWS_PER_WINDOW // every, 1)
+    ts_all = pl.concat(samples).sort()
+    bounds = ts_all.gather_every(per_cut, offset=per_cut).unique(maintain_order=True).to_list()
     ts = pl.col("ts")
     if not bounds:
         return [pl.lit(True)]
@@ -119,6 +126,12 @@ def _windows(events: list[pl.LazyFrame]) -> list[pl.Expr]:
         *[ts.is_between(a, b, closed="left") for a, b in zip(bounds, bounds[1:], strict=False)],
         ts >= bounds[-1],
     ]
+
+
+def _sample(processes: int) -> int:
+    """Rows per sampled ts: what a window may hold beyond `ROWS_PER_WINDOW` is this many
+    per process, kept to about an eighth of it in all."""
+    return max(1, min(1 << 14, ROWS_PER_WINDOW // (8 * max(processes, 1))))
 
 
 def _order(units: list[Unit], windows: list[pl.Expr], cache: Cache) -> tuple[list[Path], list[int]]:
