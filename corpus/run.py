@@ -74,6 +74,10 @@ def ensure_venv(venv: Path, cost: bool = False) -> Path:
         pip(py, "install", "-e", str(REPO), "pytest")
     if cost and subprocess.run([str(py), "-c", "import viztracer"]).returncode:
         pip(py, "install", "viztracer")
+    # byte-compiled as an installed package is (the libraries' wheels are): where
+    # PYTHONDONTWRITEBYTECODE is set, an editable checkout would otherwise be compiled
+    # from source in every recorded run, and only the recorded runs would pay for it
+    subprocess.run([str(py), "-m", "compileall", "-q", str(REPO / "scope_nb")], check=True)
     return py
 
 
@@ -357,6 +361,7 @@ def _cost_table(results: list[dict]) -> list[str]:
         "`scope-nb run --no-calls`; **messages** the same at `messages_only`; **record**",
         "`record(modules=[the library])` (its calls with arguments); **calls** `scope-nb run`",
         "(every call of the program's own code); **viztracer** its defaults (every call).",
+        "scope_nb is byte-compiled first, as the libraries' installed wheels are.",
         "",
         "| library | untraced s | default | run | messages | record | calls | viztracer |",
         "|---|---|---|---|---|---|---|---|",
