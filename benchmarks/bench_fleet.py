@@ -12,7 +12,7 @@
    a message, without pyspark or Java): events per kind over TREE/raw/*/raw-*.parquet.
 
     python benchmarks/bench_fleet.py [--members 50] [--calls 1000000] [--jobs 2]
-        [--cap-gb 8] [--tree DIR] [--keep] [--only build|query]
+        [--cap-gb 8] [--tree DIR] [--keep] [--only build|query] [--in-one]
 
 The tree goes to a temporary directory (deleted at the end unless --keep).
 """
@@ -175,6 +175,44 @@ STEPS = (
 )
 
 
+IN_ONE = r"""
+import json, sys, time
+sys.path.insert(0, {here!r})
+from bench_fleet import peak_rss
+import scope_nb as scope
+t = time.perf_counter()
+trace = scope.load(sys.argv[1])
+steps = [["load", time.perf_counter() - t, None, peak_rss()]]
+lo, hi = trace.time_range()
+for step in sys.argv[2:]:
+    t = time.perf_counter()
+    if step == "events_between":
+        mid = lo + (hi - lo) // 2
+        rows = trace.events_between(mid, mid + (hi - lo) // 100).height
+    else:
+        found = getattr(trace, step)()
+        rows = len(found) if isinstance(found, list) else found.height
+    steps.append([step, time.perf_counter() - t, rows, peak_rss()])
+print(json.dumps({{"steps": steps}}))
+"""
+
+
+def in_one_rows(path: str, label: str, cap: int) -> list[tuple[str, str]]:
+    """The tree loaded once, then every query but `function_calls` (one row per call)
+    asked of it in turn: each step's time and the process's peak RSS after it."""
+    steps = [s for s in STEPS if s not in ("load", "function_calls")]
+    r = run([sys.executable, "-c", IN_ONE.format(here=HERE), path, *steps], cap=cap)
+    if "error" in r:
+        return [(f"scope_nb {label}, one process: load and queries", r["error"])]
+    return [
+        (
+            f"scope_nb {label}, one process: {step}",
+            describe({"s": s, "rows": rows, "rss": rss}),
+        )
+        for step, s, rows, rss in r["steps"]
+    ]
+
+
 def scope_rows(path: str, label: str, cap: int) -> list[tuple[str, str]]:
     rows = []
     for step in STEPS:
@@ -246,6 +284,11 @@ def main() -> None:
     ap.add_argument("--tree", default=None)
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--only", choices=["build", "query"], default=None)
+    ap.add_argument(
+        "--in-one",
+        action="store_true",
+        help="load the whole tree once and ask every query of it (not one process a step)",
+    )
     ap.add_argument("--member", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.member:
@@ -288,7 +331,10 @@ def main() -> None:
         if args.only != "build":
             one = os.path.join(raw, sorted(os.listdir(raw))[0])
             rows += scope_rows(one, "one member", cap)
-            rows += scope_rows(raw, "the whole tree", cap)
+            if args.in_one:
+                rows += in_one_rows(raw, "the whole tree", cap)
+            else:
+                rows += scope_rows(raw, "the whole tree", cap)
             rows += engine_rows(raw)
     finally:
         if not args.keep:
