@@ -143,27 +143,6 @@ def build(raw: str, members: int, calls: int, jobs: int) -> list[dict]:
     return out
 
 
-PROBE = r"""
-import json, sys, time
-sys.path.insert(0, {here!r})
-from bench_fleet import peak_rss
-import scope_nb as scope
-path, step = sys.argv[1], sys.argv[2]
-t = time.perf_counter()
-trace = scope.load(path)
-rows = None
-if step != "load":
-    lo, hi = trace.time_range()
-    t = time.perf_counter()
-    if step == "events_between":
-        mid = lo + (hi - lo) // 2
-        rows = trace.events_between(mid, mid + (hi - lo) // 100).height
-    else:
-        found = getattr(trace, step)()
-        rows = len(found) if isinstance(found, list) else found.height
-print(json.dumps({{"s": time.perf_counter() - t, "rows": rows, "rss": peak_rss()}}))
-"""
-
 STEPS = (
     "load",
     "events_between",
@@ -214,9 +193,14 @@ def in_one_rows(path: str, label: str, cap: int) -> list[tuple[str, str]]:
 
 
 def scope_rows(path: str, label: str, cap: int) -> list[tuple[str, str]]:
+    """Each step in a fresh process that loads `path` first (its peak includes the load)."""
     rows = []
     for step in STEPS:
-        r = run([sys.executable, "-c", PROBE.format(here=HERE), path, step], cap=cap)
+        argv = [sys.executable, "-c", IN_ONE.format(here=HERE), path]
+        r = run(argv if step == "load" else [*argv, step], cap=cap)
+        if "error" not in r:
+            _, s, n, rss = r["steps"][-1]
+            r = {"s": s, "rows": n, "rss": rss}
         rows.append((f"scope_nb {label}: {step}", describe(r)))
         if "error" in r and step == "load":
             break
