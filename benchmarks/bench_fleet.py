@@ -241,10 +241,11 @@ def engine_rows(raw: str) -> list[tuple[str, str]]:
     rows = []
     glob = f"{raw}/*/raw-*.parquet"
     for engine in ("duckdb", "spark"):
+        package = "duckdb" if engine == "duckdb" else "pyspark"
         try:
-            __import__("duckdb" if engine == "duckdb" else "pyspark")
+            __import__(package)
         except ImportError:
-            rows.append((engine, f"skipped: {engine} is not installed (pip install {engine})"))
+            rows.append((engine, f"skipped: {package} is not installed (pip install {package})"))
             continue
         if engine == "spark" and shutil.which("java") is None:
             rows.append((engine, "skipped: no java on PATH (Spark needs a JVM)"))
