@@ -7,7 +7,8 @@ workload (`callheavy.fib`, its module traced with arguments and return values) s
 about N events. Variants:
 
 * scope_nb: the C extension's path (events frame built by native/pairing.c), events()
-  first, then performance_hotspots();
+  first, then performance_hotspots() and detect_race_conditions() (in the peak, not
+  timed);
 * scope_nb hotspots first: the same, performance_hotspots() as the first query (no
   frame built before it: it answers from the buffers, model/call_stats.py);
 * scope_nb polars path: the same recording with the polars reference pairing
@@ -115,6 +116,7 @@ def child(variant: str, events: int) -> dict:
     t3, c3 = time.perf_counter(), time.process_time()
     trace.performance_hotspots()
     t4 = time.perf_counter()
+    trace.detect_race_conditions()  # the first answers: its memory is in the peak
     return _result((t0, t1, t2, t3), c3 - c2, t4 - t3, n, _hwm() - base)
 
 
