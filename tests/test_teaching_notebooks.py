@@ -113,9 +113,16 @@ def executed(tmp_path_factory) -> dict[str, nbformat.NotebookNode]:
 
 
 def outputs_text(nb: nbformat.NotebookNode) -> str:
+    """Every cell's outputs as a reader sees them: a stream's pieces in a row run on (a
+    busy kernel may flush one print's words as two messages)."""
     parts = []
     for cell in nb.cells:
+        stream = None
         for out in cell.get("outputs", []):
+            if out["output_type"] == "stream" and stream == out["name"]:
+                parts[-1] += out["text"]
+                continue
+            stream = out["name"] if out["output_type"] == "stream" else None
             if "text" in out:
                 parts.append(out["text"])
             for mime in ("text/plain", "text/html"):
