@@ -7,7 +7,8 @@
 2. scope_nb: each step in a fresh process with its peak RSS (VmHWM), killed past
    `--cap-gb`: `load` of the raw tree and of one member, then on the loaded trace
    `events_between` (1% of the run), `performance_hotspots`, `message_queue_analysis`,
-   `lock_contention`, `detect_stalls`, `function_calls`.
+   `lock_contention`, `detect_stalls`, `function_calls`; with `--in-one` the whole tree
+   is loaded once and asked each query but `function_calls` in turn, in one process.
 3. The same dataset as it is, read by DuckDB and by Spark in local mode (skipped, with
    a message, without pyspark or Java): events per kind over TREE/raw/*/raw-*.parquet.
 
