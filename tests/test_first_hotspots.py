@@ -3,7 +3,8 @@ frame is built (model.call_stats), is the answer the events frame gives
 (`analysis.performance.performance_hotspots(trace.events())`): on real runs with
 threads and locks, asyncio tasks, generators and coroutines suspended and resumed,
 exceptions raised and caught, traced objects' method calls, one function name at
-two places, a bound that drops calls, sampling, and while the recording runs."""
+two places, a bound that drops calls, sampling, and while the recording runs. Once the
+frame is built first, the statistics read from its pairing answer the same."""
 
 import asyncio
 import contextlib
@@ -17,6 +18,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import scope_nb as scope
+from scope_nb.analysis import performance
 from scope_nb.analysis.performance import performance_hotspots
 from scope_nb.model.fast_events import native_pairing
 
@@ -152,6 +154,27 @@ def test_a_bound_and_sampling(bound):
             cs.fib(i % 6)
             assert list(cs.countdown(2)) == [2, 1]
     _same_answers(trace, ["calls_sample"])
+
+
+@pytest.mark.parametrize("bound", [None, 50])
+def test_the_frame_first_then_the_hotspots_from_its_pairing(twice, monkeypatch, bound):
+    """events() first lets the buffers go; the hotspots that follow are the statistics
+    read from the pairing the frame was built from, not a query on the frame."""
+    bounded = {"max_events": bound} if bound else {}
+    with scope.record(modules=[cs, twice], **bounded) as trace:
+        _program(twice)
+    events = trace.events()
+    modules = (None, "calls_sample", "hot_twice")
+    want = {m: performance_hotspots(events, m) for m in modules}
+    assert want[None].height > (0 if bound else 5)
+    if native_pairing() is not None:
+
+        def on_the_frame(*args, **kwargs):
+            raise AssertionError("the hotspots were asked of the frame")
+
+        monkeypatch.setattr(performance, "performance_hotspots", on_the_frame)
+    for m in modules:
+        assert_frame_equal(trace.performance_hotspots(module=m), want[m])
 
 
 def test_while_recording_and_without_calls():

@@ -19,7 +19,7 @@ import polars as pl
 
 from ..recorder.buffer import fast_module
 from ..schema import KIND_CODE
-from .decode import RICH_FIELDS, decode
+from .decode import RICH_FIELDS, Decoded, decode
 from .fast_events import kept_rows, narrow_frame, native_pairing, paired, text_series
 
 if TYPE_CHECKING:
@@ -55,7 +55,6 @@ def available() -> bool:
 def call_stats(cap: Capture) -> pl.DataFrame:
     """The per-function statistics (STATS_SCHEMA) of what the capture holds (see
     `available`)."""
-    fast = fast_module()
     rec, sites = cap.rec, cap.sites
     d = decode(cap.chunks, cap.critical, sites, rec.fmt, texts=False)
     *cols, m, rows, _ = paired(d, len(sites), calls_only=True)
@@ -64,8 +63,22 @@ def call_stats(cap: Capture) -> pl.DataFrame:
     if limit is not None and rows > limit:  # which rows the bound keeps: read them all
         *cols, m, rows, _ = paired(d, len(sites))
         narrow = narrow_frame(cols, m)
-        mask = narrow.select(kept_rows(narrow, limit).cast(pl.UInt8)).to_series().to_arrow()
-        keep = bytes(mask.buffers()[1])[mask.offset : mask.offset + m]
+        keep = kept_mask(narrow.select(kept_rows(narrow, limit)).to_series())
+    return paired_stats(d, cols, m, keep, sites)
+
+
+def kept_mask(kept: pl.Series) -> bytes:
+    """A boolean Series of the paired rows as the one byte a row `paired_stats` reads."""
+    mask = kept.cast(pl.UInt8).to_arrow()
+    return bytes(mask.buffers()[1])[mask.offset : mask.offset + len(kept)]
+
+
+def paired_stats(d: Decoded, cols: list, m: int, keep: bytes | None, sites) -> pl.DataFrame:
+    """The statistics of decoded rows as the C pass paired them (`fast_events.paired`:
+    all of its rows, or only the call and exception rows), of the rows `keep` marks
+    (every row when None). The events frame's build calls it too, while the pairing's
+    columns exist: the buffers are let go once the frame is built."""
+    fast = fast_module()
     groups: dict[tuple, int] = {}
     site_group = array("q", [groups.setdefault((s.module, s.function), len(groups)) for s in sites])
     rich = {name: d.rich_cols[RICH_FIELDS.index(name)] for name in ("module", "function", "obj")}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
+from collections.abc import Callable
 from typing import Any
 
 import polars as pl
@@ -62,25 +63,36 @@ def native_pairing() -> Any:
 
 
 def events_frame(
-    chunks, critical, sites, fmt: Formatter, pid: int, offset: int, limit: int | None = None
+    chunks,
+    critical,
+    sites,
+    fmt: Formatter,
+    pid: int,
+    offset: int,
+    limit: int | None = None,
+    paired_hook: Callable[[Decoded, list, int, pl.Series | None], None] | None = None,
 ) -> pl.DataFrame:
     """The events frame (schema.EVENTS) of buffered chunks and the critical lane: calls
-    paired, markers gone, `seq` set, at most `limit` rows (the critical kinds kept)."""
+    paired, markers gone, `seq` set, at most `limit` rows (the critical kinds kept).
+    `paired_hook(d, cols, m, kept)` is called with the decoded rows and the pairing's
+    columns before the frame is gathered from them (`kept` the rows the limit keeps, or
+    None for all): the call statistics are read there (model.call_stats)."""
     d = decode(chunks, critical, sites, fmt)
-    narrow, actors = _rows(d, len(sites))
+    *cols, m, _, actors = paired(d, len(sites))
+    narrow = narrow_frame(cols, m)
+    kept = None
     if limit is not None and narrow.height > limit:
-        narrow = _bounded(narrow, limit)
+        kept = narrow.select(kept_rows(narrow, limit)).to_series()
+    if paired_hook is not None:
+        paired_hook(d, cols, m, kept)
+    del cols
+    if kept is not None:
+        narrow = narrow.filter(kept)
+        del kept
     # handed over column by column: each narrow column is let go once gathered from
     columns = narrow.to_dict()
     del narrow
     return _wide(d, columns, actors, sites, pid, offset)
-
-
-def _rows(d: Decoded, nsites: int) -> tuple[pl.DataFrame, list[str]]:
-    """The frame's rows in order, narrow (see native/pairing.c), and the actors their
-    `actor` column indexes."""
-    *cols, m, _, actors = paired(d, nsites)
-    return narrow_frame(cols, m), actors
 
 
 def narrow_frame(cols: list[tuple[bytearray, bytearray]], m: int) -> pl.DataFrame:
@@ -132,13 +144,9 @@ def paired(d: Decoded, nsites: int, calls_only: bool = False) -> tuple:
     )
 
 
-def _bounded(narrow: pl.DataFrame, limit: int) -> pl.DataFrame:
-    """At most `limit` rows: every critical event, and the latest of the others."""
-    return narrow.filter(kept_rows(narrow, limit))
-
-
 def kept_rows(narrow: pl.DataFrame, limit: int) -> pl.Expr:
-    """Which narrow rows the `limit` keeps (see `_bounded`)."""
+    """Which narrow rows the `limit` keeps: every critical event, and the latest of the
+    others."""
     crit = pl.col("kind").is_in(_CRITICAL) & pl.col("rich").is_not_null()
     n_crit = int(narrow.select(crit.sum()).item())
     keep = max(limit - n_crit, 0)

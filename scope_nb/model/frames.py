@@ -31,13 +31,14 @@ from ..recorder.buffer import (
 )
 from ..schema import ACTORS, CRITICAL_KINDS, EVENT_KINDS, EVENTS, STATES, polars_schema
 from ..values import Formatter
+from .call_stats import kept_mask, paired_stats
 from .fast_events import events_frame, native_pairing, text_series
 from .lock_renames import renamed_lock_rows
 from .spill import encodable
 
 if TYPE_CHECKING:
     from ..recorder.session import Recorder
-    from .source import Capture
+    from .source import Capture, Frames3
 
 RAW: dict[str, Any] = {
     "ts": pl.Int64,  # perf ns
@@ -83,11 +84,22 @@ def recording_key(rec: Recorder) -> tuple:
     )
 
 
-def build_frames(cap: Capture) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """The three frames of what a recording held (see `source.Capture`)."""
+def build_frames(cap: Capture) -> tuple[Frames3, pl.DataFrame | None]:
+    """The three frames of what a recording held (see `source.Capture`), and its per-
+    function call statistics (model.call_stats) where the C pass built the events: read
+    from the pairing's columns on the way, so that `performance_hotspots()` still
+    answers from them once the buffers are let go (else a query on the frame)."""
     rec, sites, limit = cap.rec, cap.sites, cap.rec.options.max_events
+    stats: list[pl.DataFrame] = []
     if native_pairing() is not None:
-        events = events_frame(cap.chunks, cap.critical, sites, rec.fmt, rec.pid, rec.offset, limit)
+
+        def read_stats(d, cols, m, kept) -> None:
+            keep = None if kept is None else kept_mask(kept)
+            stats.append(paired_stats(d, cols, m, keep, sites))
+
+        events = events_frame(
+            cap.chunks, cap.critical, sites, rec.fmt, rec.pid, rec.offset, limit, read_stats
+        )
     else:
         raw = raw_events(cap.chunks, cap.critical, sites, rec.fmt)
         events = pair_calls(raw, sites_frame(sites), rec.pid, rec.offset, limit)
@@ -95,7 +107,8 @@ def build_frames(cap: Capture) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame
         events = events.with_columns(pl.col("obj").replace(cap.renamed))
     if cap.renamed_locks:
         events = renamed_lock_rows(events, cap.renamed_locks)
-    return events, _actors_frame(cap.actors), link_states(states_frame(rec, cap.n_states), events)
+    states = link_states(states_frame(rec, cap.n_states), events)
+    return (events, _actors_frame(cap.actors), states), stats[0] if stats else None
 
 
 def _actors_frame(rows: list[dict]) -> pl.DataFrame:

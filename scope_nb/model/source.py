@@ -114,9 +114,10 @@ class Recording(Source):
 
     def call_stats(self) -> pl.DataFrame | None:
         """Per-function call statistics (model.call_stats) of what the recording holds,
-        made from the buffers when the frames that would answer are not built yet, and
-        kept: the first hotspots query need not build them. None when the frames are
-        built (they answer) or the C extension is not there."""
+        made from the buffers when the frames are not built yet (the first hotspots
+        query need not build them), or read from the pairing while they were built
+        (the buffers are let go then), and kept. None without the C extension: the
+        frame answers."""
         from .call_stats import available, call_stats
         from .frames import recording_key
 
@@ -130,8 +131,6 @@ class Recording(Source):
             if self._rec is None:  # stopped and built: the final statistics, if made
                 return self._stats if self._stats_key == "final" else None
             key = recording_key(self._rec)
-            if self._built is not None and key == self._key:
-                return None
             if self._stats_key != key:
                 self._stats, self._stats_key = call_stats(Capture(self._rec)), key
             return self._stats
@@ -141,11 +140,17 @@ class Recording(Source):
 
         with self._lock:
             if self._final is not None:
-                self._built, self._final, self._rec = build_frames(self._final), None, None
+                (self._built, self._stats), self._final, self._rec = (
+                    build_frames(self._final),
+                    None,
+                    None,
+                )
+                self._stats_key = "final"
             elif self._rec is not None:
                 key = recording_key(self._rec)
                 if self._built is None or key != self._key:
-                    self._built, self._key = build_frames(Capture(self._rec)), key
+                    (self._built, self._stats), self._key = build_frames(Capture(self._rec)), key
+                    self._stats_key = key
             return self._built  # type: ignore[return-value]
 
 
