@@ -6,8 +6,11 @@ read five of its columns. Here the buffers are decoded without the texts, paired
 the C pass the frame is built from (so the rows, order and links are the frame's),
 and native/callstats.c aggregates the paired rows per (module, function): the
 statistics `analysis.performance.hotspots_from_stats` ranks into the same answer as
-`performance_hotspots(events)` (tests compare the two on real runs). Without the C
-extension there is no such path: the frame answers.
+`performance_hotspots(events)` (tests compare the two on real runs). The frame's own
+build reads them too (`paired_stats`, from the pairing it is gathered from), so the
+hotspots asked after `events()` need no query on the frame: that query's join of every
+call to its children's time was the largest transient of the first answers. Without
+the C extension there is no such path: the frame answers.
 """
 
 from __future__ import annotations
