@@ -50,6 +50,7 @@ def _columns(d: dec.Decoded) -> dict:
         "actor": sorted(d.actor.items()),
         "fid": sorted(d.fid.items()),
         "rich": (d.rich_rows, [[(type(x).__name__, x) for x in col] for col in d.rich_cols]),
+        "rich_actor": d.rich_actor,
     }
 
 
@@ -326,6 +327,12 @@ def test_hand_made_chunks(monkeypatch):
                 Hostile(),
             )
         ),
+        # a message's send and receive: two events, one message object (its text kept)
+        *(
+            (RICH, (actor, "q", m, 5, None, 1))
+            for m in (("a", 1), tuple(range(12)), ("x" * 300,), (b"y" * 300, 2.5))
+            for actor in ("T5", "T6")
+        ),
     ]
     ks = [k for k, _ in events]
     vals = [v for _, v in events]
@@ -341,6 +348,7 @@ def test_hand_made_chunks(monkeypatch):
     assert details[:6] == ["x=0.0", "x=-0.0", "x=1", "x=True", "x=1.0", "x=None"]
     assert "a=1, b=True, c=1.0" in details and "a=<f>, b=None, c=1000000000000000" in details
     assert details.count("") >= 2
+    assert details.count("('a', 1)") == 4  # two events in each of the two chunks
     col = fast.Col("I")
     for k in ks:
         col.append(k)

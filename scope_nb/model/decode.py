@@ -123,9 +123,10 @@ class Decoded:
     per chunk, the critical events last, as RICH rows); buf, pos and thread_actor are
     one segment per chunk (its buffer index, thread actor, first pos and row count:
     the column values repeat or count up), then one item per critical row (pos -1);
-    detail has one item per row; actor and fid are sparse (row -> value), since most
-    rows are calls; the emitted events' fields are one list per RICH_FIELDS, beside
-    their rows (no tuple per row: a lock or message-heavy trace has millions). The C
+    detail has one item per row; actor (a task switch's task) and fid are sparse (row
+    -> value), since most rows are calls; the emitted events' actors and fields are one
+    list each (per RICH_FIELDS), beside their rows (no tuple or dict entry per row: a
+    lock or message-heavy trace has millions). The C
     decoder untracks these containers from the garbage collector (they hold text,
     numbers and tuples of text), which would otherwise traverse them at every
     collection a long decode triggers."""
@@ -139,10 +140,12 @@ class Decoded:
     actor: dict[int, str] = field(default_factory=dict)
     fid: dict[int, int] = field(default_factory=dict)
     rich_rows: list[int] = field(default_factory=list)
+    rich_actor: list[str] = field(default_factory=list)
     rich_cols: list[list] = field(default_factory=lambda: [[] for _ in RICH_FIELDS])
 
     def sparse(self, name: str) -> tuple[list[int], list]:
-        """A sparse column (actor, fid, or one of RICH_FIELDS): its rows and values."""
+        """A sparse column (a task switch's actor, fid, or one of RICH_FIELDS): its rows
+        and values."""
         if name in ("actor", "fid"):
             d = getattr(self, name)
             return list(d), list(d.values())
@@ -150,7 +153,7 @@ class Decoded:
 
     def add_rich(self, row: int, v, locations: dict) -> None:
         """Row `row` is the emitted event tuple v (or a MessageEvent)."""
-        self.actor[row] = v[0]
+        self.rich_actor.append(v[0])
         self.rich_rows.append(row)
         for col, x in zip(self.rich_cols, rich_values(v, locations), strict=True):
             col.append(x)
@@ -197,6 +200,7 @@ def decode(
             fid=fid,
             actor=actor,
             rich_rows=out.rich_rows,
+            rich_actor=out.rich_actor,
             rich_cols=out.rich_cols,
             codes=(CALL, RETURN, EXCEPTION, SUSPEND, RESUME, SWITCH, KIND_BITS),
             texts=texts,

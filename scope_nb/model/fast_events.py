@@ -136,6 +136,7 @@ def paired(d: Decoded, nsites: int, calls_only: bool = False) -> tuple:
         lane,
         thread_actor,
         d.actor,
+        d.rich_actor,
         d.fid,
         durations,
         nsites,

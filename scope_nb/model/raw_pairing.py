@@ -59,15 +59,28 @@ def pair_raw(
         .select(pl.col("buf").cast(pl.Int64), "thread_actor")
         .iter_rows()
     )
-    actors_of = _sparse(spill, "actor")
+    # a task switch's task by row; an emitted event's actor beside its fields
+    actors_of = _sparse(spill.with_columns(pl.when(~is_rich).then(pl.col("actor"))), "actor")
     fids = _words(spill["fid"].fill_null(0))  # one per row (a frame's id is never 0)
     rich = spill.filter(is_rich)
+    if rich["actor"].null_count():
+        raise ValueError("raw rows: an emitted event without its actor")
+    rich_actors = rich["actor"].to_list()
     durations = rich["duration_ns"].to_list()
     labels = _site_labels(sites, spill)
     *cols, m, _, actors = pair(
-        streams, lane_args, thread_actor, actors_of, fids, durations, labels.height, _CODES, False
+        streams,
+        lane_args,
+        thread_actor,
+        actors_of,
+        rich_actors,
+        fids,
+        durations,
+        labels.height,
+        _CODES,
+        False,
     )
-    del actors_of, fids, durations, streams, lane_args, narrow, lane
+    del actors_of, rich_actors, fids, durations, streams, lane_args, narrow, lane
     out = _narrow(cols, m)
     return _wide(out, actors, spill, rich, labels, pid, offset)
 

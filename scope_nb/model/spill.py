@@ -100,8 +100,22 @@ def spill_table(chunks, critical, sites, fmt, bases: dict[int, int]) -> pa.Table
                 SPILL_SCHEMA.field(name).type,
                 shared if rows is d.rich_rows else {},
             )
+    # an emitted event's actor is beside its fields, a task switch's task in `actor`
+    emitted = _dense(d.rich_rows, d.rich_actor, n, pa.string(), shared)
+    arrays["actor"] = _either(emitted, arrays["actor"])
     table = pa.Table.from_pydict(arrays, schema=SPILL_SCHEMA)
     return table.append_column(KIND_FIELD, kind_names(table["ks"]))
+
+
+def _either(a, b):
+    """Two columns of the same rows, each null where the other may hold a value, as one."""
+    if a.null_count == len(a):
+        return b
+    if b.null_count == len(b):
+        return a
+    import pyarrow.compute as pc  # here: slow to load, and needed only with both
+
+    return pc.coalesce(a, b)
 
 
 _CODE_NAMES = [

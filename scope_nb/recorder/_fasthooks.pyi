@@ -102,6 +102,7 @@ class Decoder:
         fid: dict,
         actor: dict,
         rich_rows: list,
+        rich_actor: list,
         rich_cols: list,
         codes: tuple[int, ...],
         texts: bool = True,
@@ -113,6 +114,7 @@ def pair_calls(
     critical: tuple[Any, Any, Any, Any, Any],
     thread_actor: dict[int, str],
     actors_of: dict[int, str],
+    rich_actors: list[str],
     fids: dict[int, Any] | Any,
     durations: list[int | None],
     nsites: int,
@@ -123,8 +125,9 @@ def pair_calls(
     """The events frame's rows in order, calls paired with their ends (native/pairing.c,
     for model/fast_events.py): `streams` each buffer's chunks as (ks, ts, first position,
     first row, first emitted index); `critical` the critical lane (ks, ts, buffers, rows,
-    emitted indexes) in order; `thread_actor` per buffer, `actors_of` row -> actor of an
-    emitted event or task switch, `fids` row -> generator frame id
+    emitted indexes) in order; `thread_actor` per buffer, `actors_of` row -> task of a
+    task switch, `rich_actors` the actor of each emitted event (by its index), `fids`
+    row -> generator frame id
     (a dict, or one int64 per row with 0 for none: a raw trace's column), `durations` of the
     emitted events; `codes` fast_events._CODES. Out: (data, validity) bytearrays of the 9
     int64 columns of fast_events._COLUMNS, the rows written, the frame's rows (more when

@@ -18,6 +18,13 @@ static PyObject *s_true_text, *s_false_text, *s_none_text, *s_empty, *s_sep, *s_
 /* An emitted event already decoded: a lock reuses its event tuples, so most emitted
  * rows of a lock-heavy trace repeat one of a few (the cache holds them alive). */
 #define SN_RICH_CACHE 256
+/* A message is one object for its send and its receive, which the decoder meets a few
+ * thousand emitted events apart (the queue's depth, the threads' chunks): a tuple's text
+ * is kept that long, by identity (a tuple kept by reference holds atomics). */
+#define SN_TEXT_CACHE 32768
+typedef struct {
+    PyObject *obj, *text;
+} TextSeen;
 #define SN_RICH_FIELDS 9 /* decode.RICH_FIELDS */
 typedef struct {
     PyObject *ev, *actor, *fields, *detail;
@@ -26,12 +33,13 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     PyObject *names, *gens, *shown, *locations, *fmt, *formatted, *show, *args_text, *rich_values, *rich_detail;
-    PyObject *detail, *fid, *actor, *rich_rows, *rich_cols;
+    PyObject *detail, *fid, *actor, *rich_rows, *rich_actor, *rich_cols;
     PyObject **prefix; /* per site: a tuple of "name=" strings, made on first use */
     Py_ssize_t nsites, text_off, max_items, max_len;
     int texts; /* 0: only the sparse columns are filled, no detail text is made */
     uint32_t c_call, c_return, c_exception, c_suspend, c_resume, c_switch, kind_bits, kind_mask;
     RichSeen seen[SN_RICH_CACHE];
+    TextSeen *texts_seen; /* SN_TEXT_CACHE of them, or NULL without texts */
 } DecoderObject;
 
 /* The decimal text of x (|x| < 10**15), as repr() writes it. New reference. */
@@ -204,7 +212,7 @@ static int put(PyObject *dict, Py_ssize_t row, PyObject *value) {
 /* rich_detail(fmt, x): the text of an emitted event's detail (new reference). None,
  * text, a Formatted, and a number or small tuple whose plain repr fits, here; the
  * rest by the Python function. */
-static PyObject *message_text(DecoderObject *d, PyObject *x) {
+static PyObject *message_text_of(DecoderObject *d, PyObject *x) {
     PyTypeObject *t = Py_TYPE(x);
     if (x == Py_None || t == &PyUnicode_Type)
         return Py_NewRef(x);
@@ -228,6 +236,21 @@ static PyObject *message_text(DecoderObject *d, PyObject *x) {
         Py_DECREF(r);
     }
     return call2(d->rich_detail, d->fmt, x);
+}
+
+/* message_text_of(x), a tuple's from the cache when it was just made */
+static PyObject *message_text(DecoderObject *d, PyObject *x) {
+    if (!Py_IS_TYPE(x, &PyTuple_Type) || d->texts_seen == NULL)
+        return message_text_of(d, x);
+    TextSeen *e = &d->texts_seen[((uintptr_t)x >> 4) % SN_TEXT_CACHE];
+    if (e->obj == x)
+        return Py_NewRef(e->text);
+    PyObject *r = message_text_of(d, x);
+    if (r != NULL) {
+        Py_XSETREF(e->obj, Py_NewRef(x));
+        Py_XSETREF(e->text, Py_NewRef(r));
+    }
+    return r;
 }
 
 static PyObject *int_or_none64(int64_t v) { return v == INT64_MIN ? Py_NewRef(Py_None) : PyLong_FromLongLong(v); }
@@ -287,7 +310,7 @@ static PyObject *rich_row(DecoderObject *d, Py_ssize_t row, PyObject *v) {
         rc = add_fields(d, &PyTuple_GET_ITEM(seen->fields, 0));
     }
     if (rc == 0)
-        rc = PyDict_SetItem(d->actor, key, actor);
+        rc = PyList_Append(d->rich_actor, actor);
 done:
     Py_XDECREF(key);
     Py_XDECREF(actor);
@@ -478,22 +501,22 @@ done:
 
 static PyObject *decoder_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     static char *kw[] = {"names", "gens", "shown", "locations", "fmt", "formatted", "show", "args_text",
-                         "rich_values", "rich_detail", "detail", "fid", "actor", "rich_rows", "rich_cols", "codes",
-                         "texts", NULL};
-    PyObject *o[15], *codes;
+                         "rich_values", "rich_detail", "detail", "fid", "actor", "rich_rows", "rich_actor",
+                         "rich_cols", "codes", "texts", NULL};
+    PyObject *o[16], *codes;
     int texts = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!O!OOOOOOO!O!O!O!O!O!|p:Decoder", kw, &PyList_Type, &o[0],
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!O!OOOOOOO!O!O!O!O!O!O!|p:Decoder", kw, &PyList_Type, &o[0],
                                      &PyList_Type, &o[1], &PyDict_Type, &o[2], &PyDict_Type, &o[3], &o[4], &o[5],
                                      &o[6], &o[7], &o[8], &o[9], &PyList_Type, &o[10], &PyDict_Type, &o[11],
-                                     &PyDict_Type, &o[12], &PyList_Type, &o[13], &PyList_Type, &o[14], &PyTuple_Type,
-                                     &codes, &texts))
+                                     &PyDict_Type, &o[12], &PyList_Type, &o[13], &PyList_Type, &o[14], &PyList_Type,
+                                     &o[15], &PyTuple_Type, &codes, &texts))
         return NULL;
-    if (PyList_GET_SIZE(o[14]) != SN_RICH_FIELDS) {
+    if (PyList_GET_SIZE(o[15]) != SN_RICH_FIELDS) {
         PyErr_SetString(PyExc_ValueError, "rich_cols: one list per RICH_FIELDS");
         return NULL;
     }
     for (int i = 0; i < SN_RICH_FIELDS; i++)
-        if (!PyList_Check(PyList_GET_ITEM(o[14], i))) {
+        if (!PyList_Check(PyList_GET_ITEM(o[15], i))) {
             PyErr_SetString(PyExc_TypeError, "rich_cols: one list per RICH_FIELDS");
             return NULL;
         }
@@ -536,14 +559,15 @@ static PyObject *decoder_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     d->nsites = PyList_GET_SIZE(o[0]);
     d->prefix = PyMem_Calloc((size_t)d->nsites + 1, sizeof(PyObject *));
-    if (d->prefix == NULL) {
+    d->texts_seen = texts ? PyMem_Calloc(SN_TEXT_CACHE, sizeof(TextSeen)) : NULL;
+    if (d->prefix == NULL || (texts && d->texts_seen == NULL)) {
         Py_DECREF(d);
         return PyErr_NoMemory();
     }
-    PyObject **slots[15] = {&d->names, &d->gens, &d->shown, &d->locations, &d->fmt, &d->formatted, &d->show,
+    PyObject **slots[16] = {&d->names, &d->gens, &d->shown, &d->locations, &d->fmt, &d->formatted, &d->show,
                             &d->args_text, &d->rich_values, &d->rich_detail, &d->detail, &d->fid, &d->actor,
-                            &d->rich_rows, &d->rich_cols};
-    for (int i = 0; i < 15; i++)
+                            &d->rich_rows, &d->rich_actor, &d->rich_cols};
+    for (int i = 0; i < 16; i++)
         *slots[i] = Py_NewRef(o[i]);
     d->texts = texts;
     d->max_items = limits[0];
@@ -551,8 +575,8 @@ static PyObject *decoder_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     /* The columns hold text, numbers, None and tuples of text: no cycle. Untracked,
      * the collections that a long decode triggers do not traverse them again and
      * again (each holds a row per event). */
-    PyObject *columns[5] = {d->detail, d->fid, d->actor, d->rich_rows, d->rich_cols};
-    for (int i = 0; i < 5; i++)
+    PyObject *columns[6] = {d->detail, d->fid, d->actor, d->rich_rows, d->rich_actor, d->rich_cols};
+    for (int i = 0; i < 6; i++)
         if (PyObject_GC_IsTracked(columns[i]))
             PyObject_GC_UnTrack(columns[i]);
     for (int i = 0; i < SN_RICH_FIELDS; i++)
@@ -585,6 +609,7 @@ static int decoder_traverse(DecoderObject *d, visitproc visit, void *arg) {
     Py_VISIT(d->fid);
     Py_VISIT(d->actor);
     Py_VISIT(d->rich_rows);
+    Py_VISIT(d->rich_actor);
     Py_VISIT(d->rich_cols);
     for (int i = 0; i < SN_RICH_CACHE; i++) {
         Py_VISIT(d->seen[i].ev);
@@ -592,6 +617,11 @@ static int decoder_traverse(DecoderObject *d, visitproc visit, void *arg) {
         Py_VISIT(d->seen[i].fields);
         Py_VISIT(d->seen[i].detail);
     }
+    if (d->texts_seen != NULL)
+        for (int i = 0; i < SN_TEXT_CACHE; i++) {
+            Py_VISIT(d->texts_seen[i].obj);
+            Py_VISIT(d->texts_seen[i].text);
+        }
     return 0;
 }
 
@@ -610,6 +640,7 @@ static int decoder_clear(DecoderObject *d) {
     Py_CLEAR(d->fid);
     Py_CLEAR(d->actor);
     Py_CLEAR(d->rich_rows);
+    Py_CLEAR(d->rich_actor);
     Py_CLEAR(d->rich_cols);
     for (int i = 0; i < SN_RICH_CACHE; i++) {
         Py_CLEAR(d->seen[i].ev);
@@ -617,6 +648,11 @@ static int decoder_clear(DecoderObject *d) {
         Py_CLEAR(d->seen[i].fields);
         Py_CLEAR(d->seen[i].detail);
     }
+    if (d->texts_seen != NULL)
+        for (int i = 0; i < SN_TEXT_CACHE; i++) {
+            Py_CLEAR(d->texts_seen[i].obj);
+            Py_CLEAR(d->texts_seen[i].text);
+        }
     if (d->prefix != NULL)
         for (Py_ssize_t i = 0; i < d->nsites; i++)
             Py_CLEAR(d->prefix[i]);
@@ -627,6 +663,7 @@ static void decoder_dealloc(DecoderObject *d) {
     PyObject_GC_UnTrack(d);
     decoder_clear(d);
     PyMem_Free(d->prefix);
+    PyMem_Free(d->texts_seen);
     Py_TYPE(d)->tp_free((PyObject *)d);
 }
 

@@ -126,7 +126,7 @@ static PyObject *fid_of(PyObject *fids, const Py_buffer *col, int64_t row) {
     return v;
 }
 
-/* the actor named for `row` in `actors_of` (an emitted event's own, a switch's task) */
+/* the actor named for `row` in `actors_of` (a task switch's task) */
 static Py_ssize_t named_actor(PyObject *actors_of, PyObject *index, PyObject *actors, int64_t row) {
     PyObject *a = row_item(actors_of, row);
     if (a == NULL) {
@@ -315,27 +315,29 @@ static void release_input(Input *in) {
     PyMem_Free(in->st);
 }
 
-/* pair_calls(streams, critical, thread_actor, actors_of, fids, durations, nsites, codes,
- *            calls_only)
+/* pair_calls(streams, critical, thread_actor, actors_of, rich_actors, fids, durations, nsites,
+ *            codes, calls_only)
  *   -> ((data, validity) bytearrays of each of the 9 columns ..., m, rows, actors): m rows
  *   written of the frame's `rows`; with calls_only, only the call and exception rows (what
  *   call_stats reads) are written, the others counted. */
 static PyObject *pair_calls(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 9) {
-        PyErr_SetString(PyExc_TypeError, "pair_calls(streams, critical, thread_actor, actors_of, fids, durations, "
-                                         "nsites, codes, calls_only) takes 9 arguments");
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "pair_calls(streams, critical, thread_actor, actors_of, rich_actors, fids, "
+                                         "durations, nsites, codes, calls_only) takes 10 arguments");
         return NULL;
     }
-    PyObject *thread_actor = args[2], *actors_of = args[3], *fids = args[4], *durations = args[5];
-    Py_ssize_t nsites = PyLong_AsSsize_t(args[6]), total = 0, n_stacks = 0;
+    PyObject *thread_actor = args[2], *actors_of = args[3], *rich_actors = args[4], *fids = args[5];
+    PyObject *durations = args[6];
+    Py_ssize_t nsites = PyLong_AsSsize_t(args[7]), total = 0, n_stacks = 0;
     Codes cd;
-    int calls_only = PyObject_IsTrue(args[8]);
-    if ((nsites == -1 && PyErr_Occurred()) || calls_only < 0 || read_codes(args[7], &cd) < 0)
+    int calls_only = PyObject_IsTrue(args[9]);
+    if ((nsites == -1 && PyErr_Occurred()) || calls_only < 0 || read_codes(args[8], &cd) < 0)
         return NULL;
     if (!PyList_Check(args[0]) || !PyTuple_Check(args[1]) || !PyDict_Check(thread_actor) || !PyDict_Check(actors_of) ||
-        !(PyDict_Check(fids) || PyObject_CheckBuffer(fids)) || !PyList_Check(durations)) {
+        !PyList_Check(rich_actors) || !(PyDict_Check(fids) || PyObject_CheckBuffer(fids)) ||
+        !PyList_Check(durations)) {
         PyErr_SetString(PyExc_TypeError, "pair_calls: streams list, critical tuple, thread_actor and actors_of dicts, "
-                                         "fids a dict or an int64 buffer, durations list");
+                                         "rich_actors list, fids a dict or an int64 buffer, durations list");
         return NULL;
     }
     Py_buffer fid_col = {0};
@@ -409,7 +411,12 @@ static PyObject *pair_calls(PyObject *self, PyObject *const *args, Py_ssize_t na
         if (hn > 0)
             sift_down(heap, hn, 0, st, parts);
         if (c == cd.rich) {
-            Py_ssize_t ai = named_actor(actors_of, index, actors, row);
+            if (rich < 0 || rich >= PyList_GET_SIZE(rich_actors)) {
+                PyErr_Format(PyExc_IndexError, "pair_calls: emitted event %lld (row %lld) has no actor",
+                             (long long)rich, (long long)row);
+                goto done;
+            }
+            Py_ssize_t ai = actor_index(index, actors, PyList_GET_ITEM(rich_actors, rich));
             if (ai < 0)
                 goto done;
             PyObject *dur = rich < PyList_GET_SIZE(durations) ? PyList_GET_ITEM(durations, rich) : Py_None;
@@ -544,9 +551,8 @@ done:
 
 static PyMethodDef pairing_methods[] = {
     {"pair_calls", (PyCFunction)(void (*)(void))pair_calls, METH_FASTCALL,
-     "pair_calls(parts, critical, thread_actor, actors_of, fids, durations, nsites, codes, calls_only): the frame's "
-     "rows in "
-     "order, calls paired with their ends (model/fast_events.py)."},
+     "pair_calls(parts, critical, thread_actor, actors_of, rich_actors, fids, durations, nsites, codes, "
+     "calls_only): the frame's rows in order, calls paired with their ends (model/fast_events.py)."},
     {NULL},
 };
 
